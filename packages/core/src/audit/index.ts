@@ -1,0 +1,3 @@
+export * from './types';
+export { JsonLinesSink, MemorySink, type JsonLinesSinkOptions } from './sinks';
+export { truncateAddress } from './privacy';

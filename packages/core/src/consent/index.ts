@@ -1,0 +1,23 @@
+import type { ConsentRecord } from '../store/types';
+
+/** Result of a consent check. */
+export type ConsentVerdict = 'pass' | 'consent_missing' | 'consent_withdrawn' | 'consent_expired';
+
+/**
+ * Decides whether a token issued at `tokenIssuedAt` may process data under `record` at `now`
+ * (epoch ms). Consent must be granted, not withdrawn since, not expired, and the token must be
+ * issued after the last withdrawal, so re-granting consent never revives older tokens.
+ */
+export function evaluateConsent(
+  record: ConsentRecord | undefined,
+  tokenIssuedAt: number,
+  now: number,
+): ConsentVerdict {
+  if (record === undefined) return 'consent_missing';
+  const withdrawnAt = record.withdrawnAt;
+  if (withdrawnAt !== undefined && record.grantedAt <= withdrawnAt) return 'consent_withdrawn';
+  if (record.grantedAt <= 0) return 'consent_missing';
+  if (record.expiresAt !== undefined && record.expiresAt <= now) return 'consent_expired';
+  if (withdrawnAt !== undefined && tokenIssuedAt <= withdrawnAt) return 'consent_withdrawn';
+  return 'pass';
+}

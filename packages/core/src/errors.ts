@@ -1,0 +1,60 @@
+/**
+ * Stable, machine-readable codes. Denials carry one in their problem+json body and audit event;
+ * configuration mistakes throw a {@link ConfigError} with `config_invalid`.
+ */
+export type ErrorCode =
+  | 'token_missing'
+  | 'token_malformed'
+  | 'token_too_large'
+  | 'token_multiple'
+  | 'token_expired'
+  | 'token_not_yet_valid'
+  | 'token_lifetime_exceeded'
+  | 'token_revoked'
+  | 'token_claims_invalid'
+  | 'invalid_signature'
+  | 'key_unknown'
+  | 'algorithm_not_allowed'
+  | 'issuer_invalid'
+  | 'audience_invalid'
+  | 'insufficient_scope'
+  | 'consent_missing'
+  | 'consent_withdrawn'
+  | 'consent_expired'
+  | 'data_subject_unresolved'
+  | 'store_unavailable'
+  | 'store_capacity'
+  | 'config_invalid';
+
+/** Base class of every error Tokenwarden throws. Messages never contain a token or secret. */
+export class TokenwardenError extends Error {
+  /** Stable machine code; switch on it, not on the message. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A configuration mistake found at start-up. The message says which option and what to change. */
+export class ConfigError extends TokenwardenError {
+  constructor(message: string) {
+    super('config_invalid', message);
+  }
+}
+
+/** The store could not answer (down, slow, refusing writes). */
+export class StoreUnavailableError extends TokenwardenError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('store_unavailable', message, options);
+  }
+}
+
+/** The store refused a write because it is full; nothing was dropped to make room. */
+export class StoreCapacityError extends TokenwardenError {
+  constructor(message: string) {
+    super('store_capacity', message);
+  }
+}

@@ -1,0 +1,29 @@
+export {
+  createWarden,
+  Warden,
+  type Access,
+  type GrantConsentInput,
+  type RevokeBeforeOptions,
+  type RevokeTokenOptions,
+  type WithdrawConsentInput,
+} from './warden';
+export {
+  isDenied,
+  PROBLEM_CONTENT_TYPE,
+  type AllowDecision,
+  type AllowReason,
+  type Decision,
+  type DenyDecision,
+  type Principal,
+  type ProblemDetails,
+} from './decision';
+export { headerValuesOf, type NodeRequestLike, type RequestView } from './request';
+export * from './errors';
+export * from './policy';
+export * from './verify';
+export * from './store';
+export * from './audit';
+export { evaluateConsent, type ConsentVerdict } from './consent';
+export { isRevoked } from './revocation';
+export { METRICS, type CheckOutcome, type MetricsOptions, type WardenMetrics } from './metrics';
+export { systemClock, type Clock } from './internal/clock';

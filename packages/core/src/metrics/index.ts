@@ -1,0 +1,3 @@
+export type { CheckOutcome, MetricsOptions, WardenMetrics } from './types';
+export { METRICS } from './names';
+export { createPrometheusMetrics, noopMetrics } from './prometheus';

@@ -1,0 +1,48 @@
+/** Metric names (without prefix), help texts and label names. Labels only take bounded values. */
+export const METRICS = {
+  decisions: {
+    name: 'decisions_total',
+    help: 'Access decisions by outcome (allow, deny) and reason (an error code or allow reason).',
+    labels: ['outcome', 'reason'] as const,
+  },
+  decisionDuration: {
+    name: 'decision_duration_seconds',
+    help: 'Time to reach an access decision, including store calls.',
+    labels: ['outcome'] as const,
+  },
+  tokenAge: {
+    name: 'token_age_seconds',
+    help: 'Age of tokens (now - iat) when used.',
+    labels: [] as const,
+  },
+  scopeChecks: {
+    name: 'scope_checks_total',
+    help: 'Scope checks by outcome (pass, fail).',
+    labels: ['outcome'] as const,
+  },
+  consentChecks: {
+    name: 'consent_checks_total',
+    help: 'Consent checks by purpose, outcome (pass, fail) and reason.',
+    labels: ['purpose', 'outcome', 'reason'] as const,
+  },
+  storeDuration: {
+    name: 'store_operation_duration_seconds',
+    help: 'Duration of store calls by operation.',
+    labels: ['operation'] as const,
+  },
+  storeErrors: {
+    name: 'store_errors_total',
+    help: 'Failed store calls by operation.',
+    labels: ['operation'] as const,
+  },
+  revocations: {
+    name: 'revocations_total',
+    help: 'Revocations by kind (token, subject, client, all).',
+    labels: ['kind'] as const,
+  },
+  auditEvents: {
+    name: 'audit_events_total',
+    help: 'Audit events by result (written, failed).',
+    labels: ['result'] as const,
+  },
+} as const;

@@ -1,0 +1,100 @@
+import { Counter, Histogram, Registry, type Metric } from 'prom-client';
+import type { CheckOutcome, MetricsOptions, WardenMetrics } from './types';
+import { METRICS } from './names';
+
+type Spec = (typeof METRICS)[keyof typeof METRICS];
+
+/** The only module that touches prom-client. Looks metrics up before creating them, so several
+ * wardens can share one registry. */
+export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMetrics & {
+  readonly registry: Registry;
+} {
+  const registry = options.registry ?? new Registry();
+  const prefix = options.prefix ?? 'tokenwarden_';
+
+  function counter<L extends string>(spec: Spec & { labels: readonly L[] }): Counter<L> {
+    const name = prefix + spec.name;
+    const existing = registry.getSingleMetric(name) as Metric<L> | undefined;
+    if (existing) return existing as Counter<L>;
+    return new Counter<L>({
+      name,
+      help: spec.help,
+      labelNames: spec.labels,
+      registers: [registry],
+    });
+  }
+  function histogram<L extends string>(
+    spec: Spec & { labels: readonly L[] },
+    buckets: number[],
+  ): Histogram<L> {
+    const name = prefix + spec.name;
+    const existing = registry.getSingleMetric(name) as Metric<L> | undefined;
+    if (existing) return existing as Histogram<L>;
+    return new Histogram<L>({
+      name,
+      help: spec.help,
+      labelNames: spec.labels,
+      buckets,
+      registers: [registry],
+    });
+  }
+
+  const fast = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+  const decisions = counter(METRICS.decisions);
+  const decisionDuration = histogram(METRICS.decisionDuration, fast);
+  const tokenAge = histogram(METRICS.tokenAge, [1, 10, 60, 300, 900, 1800, 3600, 7200, 86400]);
+  const scopeChecks = counter(METRICS.scopeChecks);
+  const consentChecks = counter(METRICS.consentChecks);
+  const storeDuration = histogram(METRICS.storeDuration, fast);
+  const storeErrors = counter(METRICS.storeErrors);
+  const revocations = counter(METRICS.revocations);
+  const auditEvents = counter(METRICS.auditEvents);
+
+  // Hot-path children bound once.
+  const durationAllow = decisionDuration.labels('allow');
+  const durationDeny = decisionDuration.labels('deny');
+  const scopePass = scopeChecks.labels('pass');
+  const scopeFail = scopeChecks.labels('fail');
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    decision(outcome, reason, seconds) {
+      decisions.labels(outcome, reason).inc();
+      (outcome === 'allow' ? durationAllow : durationDeny).observe(seconds);
+    },
+    tokenAge(seconds) {
+      tokenAge.observe(seconds);
+    },
+    scopeCheck(outcome: CheckOutcome) {
+      (outcome === 'pass' ? scopePass : scopeFail).inc();
+    },
+    consentCheck(purpose, outcome, reason) {
+      consentChecks.labels(purpose, outcome, reason).inc();
+    },
+    storeCall(operation, seconds, failed) {
+      storeDuration.labels(operation).observe(seconds);
+      if (failed) storeErrors.labels(operation).inc();
+    },
+    revocation(kind) {
+      revocations.labels(kind).inc();
+    },
+    auditEvents(result, count) {
+      auditEvents.labels(result).inc(count);
+    },
+    render: () => registry.metrics(),
+  };
+}
+
+/** Metrics that record nothing, for `metrics: false`. */
+export const noopMetrics: WardenMetrics = {
+  contentType: 'text/plain; version=0.0.4; charset=utf-8',
+  decision() {},
+  tokenAge() {},
+  scopeCheck() {},
+  consentCheck() {},
+  storeCall() {},
+  revocation() {},
+  auditEvents() {},
+  render: async () => '',
+};

@@ -1,0 +1,235 @@
+import { ConfigError } from '../errors';
+import { systemClock, type Clock } from '../internal/clock';
+import type { AuditSink } from '../audit/types';
+import type { MetricsOptions } from '../metrics/types';
+import { MemoryStore } from '../store/memory-store';
+import type { WardenStore } from '../store/types';
+import {
+  JWT_ALGORITHMS,
+  KeyRing,
+  type JwtAlgorithm,
+  type VerificationKey,
+} from '../verify/key-ring';
+import type { JwtVerifyPolicy } from '../verify/jwt';
+import type { ExtractPolicy } from '../verify/extract';
+
+/** JWT verification settings. */
+export interface JwtOptions {
+  /** Algorithms accepted; required, never `none`. Each key is bound to one of them. */
+  readonly algorithms: readonly JwtAlgorithm[];
+  /** Verification keys, each bound to one `kid` and one algorithm. */
+  readonly keys: readonly VerificationKey[];
+  /** Accepted `iss` value(s). Required. */
+  readonly issuer: string | readonly string[];
+  /** Accepted `aud` value(s). Required. */
+  readonly audience: string | readonly string[];
+  /** Longest accepted `exp - iat`, in ms. Default: 3600000 (1 hour). */
+  readonly maxLifetimeMs?: number;
+  /** Allowed clock skew for `exp`, `nbf` and `iat`, in ms. Default: 5000. */
+  readonly clockToleranceMs?: number;
+  /** Longest accepted `sub`, `jti`, `iss`, `client_id` and scope name, in characters. Default: 256. */
+  readonly maxClaimLength?: number;
+  /** A claim holding an array of extra scopes (e.g. `'permissions'`). Default: none. */
+  readonly permissionsClaim?: string;
+}
+
+/** Where the credential is read from. */
+export interface CredentialOptions {
+  /** Header carrying `Bearer <token>`. Default: `'authorization'`. */
+  readonly header?: string;
+  /** Cookie carrying the token. Default: none. */
+  readonly cookie?: string;
+  /** Query parameter carrying the token. Default: none (URLs end up in logs). */
+  readonly queryParameter?: string;
+  /** Largest token accepted, in bytes, checked before parsing. Default: 8192. */
+  readonly maxTokenBytes?: number;
+}
+
+/** How client addresses appear in audit events. */
+export type AddressMode = 'truncate' | 'hash' | 'omit';
+
+/** Audit settings. */
+export interface AuditOptions {
+  /** Where events go. Default: none (events are still counted). */
+  readonly sinks?: readonly AuditSink[];
+  /**
+   * HMAC key (≥ 32 bytes) for token fingerprints and hashed addresses, so a leaked token can be
+   * found in the trail without the trail holding tokens. Default: a random key per process
+   * (fingerprints then match only within one process; a warning says so).
+   */
+  readonly fingerprintKey?: string | Buffer;
+  /**
+   * Client addresses: `'truncate'` (IPv4 /24, IPv6 /48), `'hash'` (keyed HMAC) or `'omit'`.
+   * Default: `'truncate'`.
+   */
+  readonly clientAddress?: AddressMode;
+}
+
+/** Receives warnings and errors that must not interrupt requests. */
+export interface Logger {
+  warn(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  error(message: string, fields?: Readonly<Record<string, unknown>>): void;
+}
+
+/** A data-processing purpose a route may require consent for. */
+export interface PurposeDefinition {
+  /** What the processing is, for people reading the audit trail. */
+  readonly description?: string;
+}
+
+/** Options of `createWarden`. Only `jwt` is required. */
+export interface WardenOptions {
+  /** JWT verification; required. */
+  readonly jwt: JwtOptions;
+  /** Revocation marks and consent records. Default: a new `MemoryStore`. */
+  readonly store?: WardenStore;
+  /**
+   * Purposes routes may require consent for, as names or a name → definition map. A route naming
+   * any other purpose fails at start-up. Default: none.
+   */
+  readonly purposes?: readonly string[] | Readonly<Record<string, PurposeDefinition>>;
+  /** Where the credential is read from. */
+  readonly credentials?: CredentialOptions;
+  /** Paths open to everyone (exact strings or RegExps); a token, if sent, is still verified. */
+  readonly publicPaths?: readonly (string | RegExp)[];
+  /** Audit trail settings. */
+  readonly audit?: AuditOptions;
+  /** Prometheus metrics; `false` turns them off. Default: a fresh registry per warden. */
+  readonly metrics?: MetricsOptions | false;
+  /** `realm` in `WWW-Authenticate`. Default: `'api'`. */
+  readonly realm?: string;
+  /** Warnings and errors. Default: written to stderr. */
+  readonly logger?: Logger;
+  /** Time source. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** Options after validation and defaults; used internally. */
+export interface ResolvedOptions {
+  readonly jwt: JwtVerifyPolicy;
+  readonly extract: ExtractPolicy;
+  readonly store: WardenStore;
+  readonly ownsStore: boolean;
+  readonly purposes: ReadonlySet<string>;
+  readonly publicPaths: readonly (string | RegExp)[];
+  readonly audit: {
+    readonly sinks: readonly AuditSink[];
+    readonly fingerprintKey: Buffer | undefined;
+    readonly clientAddress: AddressMode;
+  };
+  readonly metrics: MetricsOptions | false;
+  readonly realm: string;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+const stderrLogger: Logger = {
+  warn: (message, fields) => console.warn(`[tokenwarden] ${message}`, fields ?? ''),
+  error: (message, fields) => console.error(`[tokenwarden] ${message}`, fields ?? ''),
+};
+
+function list(value: string | readonly string[], name: string): [string, ...string[]] {
+  const values = typeof value === 'string' ? [value] : [...(value ?? [])];
+  if (values.length === 0 || values.some((v) => typeof v !== 'string' || v === '')) {
+    throw new ConfigError(`${name} is required: give the accepted value (or a list of them)`);
+  }
+  return values as [string, ...string[]];
+}
+
+function positive(value: number, name: string, unit: string, allowZero = false): number {
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !allowZero)) {
+    throw new ConfigError(
+      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number of ${unit}`,
+    );
+  }
+  return value;
+}
+
+/** Validates options and applies defaults. Throws {@link ConfigError} naming the option to fix. */
+export function resolveOptions(options: WardenOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError('createWarden needs an options object with at least { jwt }');
+  }
+  const jwtOptions = options.jwt;
+  if (!jwtOptions)
+    throw new ConfigError("'jwt' is required: { algorithms, keys, issuer, audience }");
+  const algorithms = jwtOptions.algorithms;
+  if (!Array.isArray(algorithms) || algorithms.length === 0) {
+    throw new ConfigError(
+      "jwt.algorithms is required: list the algorithms your issuer signs with, e.g. ['RS256']",
+    );
+  }
+  for (const alg of algorithms) {
+    if (!JWT_ALGORITHMS.includes(alg)) {
+      throw new ConfigError(
+        `jwt.algorithms: '${String(alg)}' is not supported; use ${JWT_ALGORITHMS.join(', ')} ('none' is never accepted)`,
+      );
+    }
+  }
+  const ring = new KeyRing(jwtOptions.keys, algorithms);
+  const credentials = options.credentials ?? {};
+  const header = (credentials.header ?? 'authorization').toLowerCase();
+  const purposes = new Set(
+    Array.isArray(options.purposes)
+      ? (options.purposes as readonly string[])
+      : Object.keys(options.purposes ?? {}),
+  );
+  for (const p of purposes) {
+    if (p === '' || p.length > 64)
+      throw new ConfigError(`purposes: '${p}' must be 1 to 64 characters`);
+  }
+  const fingerprintKey = options.audit?.fingerprintKey;
+  const keyBytes =
+    fingerprintKey === undefined
+      ? undefined
+      : Buffer.isBuffer(fingerprintKey)
+        ? fingerprintKey
+        : Buffer.from(fingerprintKey, 'utf8');
+  if (keyBytes !== undefined && keyBytes.length < 32) {
+    throw new ConfigError('audit.fingerprintKey must be at least 32 bytes of random data');
+  }
+  const clientAddress = options.audit?.clientAddress ?? 'truncate';
+  if (!['truncate', 'hash', 'omit'].includes(clientAddress)) {
+    throw new ConfigError("audit.clientAddress must be 'truncate', 'hash' or 'omit'");
+  }
+  return {
+    jwt: {
+      ring,
+      algorithms: [...algorithms],
+      issuer: list(jwtOptions.issuer, 'jwt.issuer'),
+      audience: list(jwtOptions.audience, 'jwt.audience'),
+      maxLifetimeMs: positive(jwtOptions.maxLifetimeMs ?? 3_600_000, 'jwt.maxLifetimeMs', 'ms'),
+      clockToleranceMs: positive(
+        jwtOptions.clockToleranceMs ?? 5_000,
+        'jwt.clockToleranceMs',
+        'ms',
+        true,
+      ),
+      maxClaimLength: positive(
+        jwtOptions.maxClaimLength ?? 256,
+        'jwt.maxClaimLength',
+        'characters',
+      ),
+      permissionsClaim: jwtOptions.permissionsClaim,
+    },
+    extract: {
+      header,
+      cookie: credentials.cookie,
+      queryParameter: credentials.queryParameter,
+      maxTokenBytes: positive(
+        credentials.maxTokenBytes ?? 8192,
+        'credentials.maxTokenBytes',
+        'bytes',
+      ),
+    },
+    store: options.store ?? new MemoryStore({ clock: options.clock }),
+    ownsStore: options.store === undefined,
+    purposes,
+    publicPaths: options.publicPaths ?? [],
+    audit: { sinks: options.audit?.sinks ?? [], fingerprintKey: keyBytes, clientAddress },
+    metrics: options.metrics ?? {},
+    realm: options.realm ?? 'api',
+    logger: options.logger ?? stderrLogger,
+    clock: options.clock ?? systemClock,
+  };
+}

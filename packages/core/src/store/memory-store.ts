@@ -1,0 +1,189 @@
+import { ConfigError, StoreCapacityError } from '../errors';
+import { systemClock, type Clock } from '../internal/clock';
+import type {
+  ConsentGrant,
+  ConsentRecord,
+  ConsentWithdrawal,
+  MarkScope,
+  StoreQuery,
+  StoreSnapshot,
+  WardenStore,
+} from './types';
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * Most revocation entries (revoked ids plus not-before marks) held at once. When full, expired
+   * entries are swept; if still full, the write is refused with `StoreCapacityError` rather than
+   * forgetting a revocation. Default: 100000.
+   */
+  maxRevocations?: number;
+  /**
+   * Most consent records held. When full, the oldest record is evicted: a missing record means
+   * "no consent", so eviction can only refuse, never allow. Default: 100000.
+   */
+  maxConsentRecords?: number;
+  /** How often expired entries are swept, in ms; the timer is unref'd. Default: 60000. */
+  sweepIntervalMs?: number;
+  /** Time source. Default: the system clock. */
+  clock?: Clock;
+}
+
+interface Expiring {
+  /** Epoch ms: a revoked id's token expiry, or a not-before mark time. */
+  value: number;
+  /** Epoch ms after which the entry may be forgotten. */
+  keepUntil: number;
+}
+
+/**
+ * The embedded store: single process, for development, tests and the demo. Bounded, with lazy
+ * expiry on read and one unref'd sweeper instead of per-key timers.
+ *
+ * @example
+ * const warden = createWarden({ jwt, store: new MemoryStore({ maxRevocations: 10_000 }) });
+ */
+export class MemoryStore implements WardenStore {
+  private readonly revoked = new Map<string, Expiring>();
+  private readonly consent = new Map<string, ConsentRecord>();
+  private readonly clock: Clock;
+  private readonly maxRevocations: number;
+  private readonly maxConsentRecords: number;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.maxRevocations = positiveInt(options.maxRevocations ?? 100_000, 'maxRevocations');
+    this.maxConsentRecords = positiveInt(options.maxConsentRecords ?? 100_000, 'maxConsentRecords');
+    const every = positiveInt(options.sweepIntervalMs ?? 60_000, 'sweepIntervalMs');
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+  }
+
+  async lookup(query: StoreQuery): Promise<StoreSnapshot> {
+    const tokenRevoked = this.live(`jti\0${query.tokenId}`) !== undefined;
+    const notBefore = {
+      subject: this.live(`sub\0${query.subject}`),
+      client: query.client === undefined ? undefined : this.live(`cli\0${query.client}`),
+      all: this.live('all'),
+    };
+    const consent = query.consent
+      ? this.consent.get(consentKey(query.consent.subject, query.consent.purpose))
+      : undefined;
+    return { tokenRevoked, notBefore, consent };
+  }
+
+  async revokeToken(tokenId: string, expiresAt: number): Promise<void> {
+    this.putRevocation(`jti\0${tokenId}`, expiresAt, expiresAt);
+  }
+
+  async setNotBefore(scope: MarkScope, id: string, at: number, keepUntil: number): Promise<void> {
+    this.putRevocation(markKey(scope, id), at, keepUntil);
+  }
+
+  async grantConsent(grant: ConsentGrant): Promise<ConsentRecord> {
+    const key = consentKey(grant.subject, grant.purpose);
+    const previous = this.consent.get(key);
+    const record: ConsentRecord = dropUndefined({
+      subject: grant.subject,
+      purpose: grant.purpose,
+      grantedAt: grant.grantedAt,
+      expiresAt: grant.expiresAt,
+      withdrawnAt: previous?.withdrawnAt,
+      source: grant.source,
+    });
+    this.putConsent(key, record);
+    return record;
+  }
+
+  async withdrawConsent(withdrawal: ConsentWithdrawal): Promise<ConsentRecord> {
+    const key = consentKey(withdrawal.subject, withdrawal.purpose);
+    const previous = this.consent.get(key);
+    const record: ConsentRecord = dropUndefined({
+      subject: withdrawal.subject,
+      purpose: withdrawal.purpose,
+      grantedAt: previous?.grantedAt ?? 0,
+      expiresAt: previous?.expiresAt,
+      withdrawnAt: Math.max(previous?.withdrawnAt ?? 0, withdrawal.withdrawnAt),
+      source: withdrawal.source ?? previous?.source,
+    });
+    this.putConsent(key, record);
+    return record;
+  }
+
+  async getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined> {
+    return this.consent.get(consentKey(subject, purpose));
+  }
+
+  async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    this.revoked.clear();
+    this.consent.clear();
+  }
+
+  /** Forgets entries whose `keepUntil` has passed. Runs on the sweeper and when full. */
+  sweep(): void {
+    const now = this.clock.now();
+    for (const [key, entry] of this.revoked) if (entry.keepUntil <= now) this.revoked.delete(key);
+  }
+
+  private live(key: string): number | undefined {
+    const entry = this.revoked.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.keepUntil <= this.clock.now()) {
+      this.revoked.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  private putRevocation(key: string, value: number, keepUntil: number): void {
+    const previous = this.revoked.get(key);
+    if (previous === undefined && this.revoked.size >= this.maxRevocations) {
+      this.sweep();
+      if (this.revoked.size >= this.maxRevocations) {
+        throw new StoreCapacityError(
+          `MemoryStore holds ${this.maxRevocations} revocation entries; raise 'maxRevocations' or use RedisStore`,
+        );
+      }
+    }
+    // Marks only move forward: a late, older write must not shorten a revocation.
+    this.revoked.set(key, {
+      value: Math.max(value, previous?.value ?? value),
+      keepUntil: Math.max(keepUntil, previous?.keepUntil ?? keepUntil),
+    });
+  }
+
+  private putConsent(key: string, record: ConsentRecord): void {
+    this.consent.delete(key);
+    if (this.consent.size >= this.maxConsentRecords) {
+      const oldest = this.consent.keys().next();
+      if (!oldest.done) this.consent.delete(oldest.value);
+    }
+    this.consent.set(key, record);
+  }
+}
+
+function markKey(scope: MarkScope, id: string): string {
+  if (scope === 'all') return 'all';
+  return `${scope === 'subject' ? 'sub' : 'cli'}\0${id}`;
+}
+
+function consentKey(subject: string, purpose: string): string {
+  return `${subject}\0${purpose}`;
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new ConfigError(`MemoryStore option '${name}' must be a positive integer`);
+  }
+  return value;
+}
+
+/** Removes keys whose value is undefined, so records compare equal across stores. */
+export function dropUndefined<T extends object>(value: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = v;
+  return out as T;
+}

@@ -1,0 +1,96 @@
+/**
+ * The state Tokenwarden keeps outside the token: revocation marks and consent records.
+ * Every time is absolute, in epoch milliseconds (`...At`).
+ */
+
+/** Which population a not-before mark applies to. */
+export type MarkScope = 'subject' | 'client' | 'all';
+
+/** One data subject's consent to one purpose. */
+export interface ConsentRecord {
+  /** The data subject the consent belongs to. */
+  readonly subject: string;
+  /** The purpose of processing, one of the policy's purposes. */
+  readonly purpose: string;
+  /** When consent was (last) granted; epoch ms. */
+  readonly grantedAt: number;
+  /** When the consent lapses; epoch ms. Absent: until withdrawn. */
+  readonly expiresAt?: number;
+  /** When consent was last withdrawn; epoch ms. Kept after a re-grant so older tokens stay refused. */
+  readonly withdrawnAt?: number;
+  /** Where the consent was collected or withdrawn (form id, ticket, system). */
+  readonly source?: string;
+}
+
+/** What one request needs from the store; answered in one round trip. */
+export interface StoreQuery {
+  /** The token id (`jti`). */
+  readonly tokenId: string;
+  /** The token subject (`sub`). */
+  readonly subject: string;
+  /** The client the token was issued to, if the token names one. */
+  readonly client?: string;
+  /** The consent record to fetch, for routes that declare a purpose. */
+  readonly consent?: { readonly subject: string; readonly purpose: string };
+}
+
+/** The store's answer to a {@link StoreQuery}. */
+export interface StoreSnapshot {
+  /** True when the token id itself is revoked. */
+  readonly tokenRevoked: boolean;
+  /** Not-before marks (epoch ms): tokens issued at or before a mark are refused. */
+  readonly notBefore: {
+    readonly subject?: number;
+    readonly client?: number;
+    readonly all?: number;
+  };
+  /** The consent record asked for; `undefined` if none was asked for or none exists. */
+  readonly consent?: ConsentRecord;
+}
+
+/** A consent grant. */
+export interface ConsentGrant {
+  readonly subject: string;
+  readonly purpose: string;
+  /** When it was granted; epoch ms. */
+  readonly grantedAt: number;
+  /** When it lapses; epoch ms. Absent: until withdrawn. */
+  readonly expiresAt?: number;
+  readonly source?: string;
+}
+
+/** A consent withdrawal. */
+export interface ConsentWithdrawal {
+  readonly subject: string;
+  readonly purpose: string;
+  /** When it was withdrawn; epoch ms. */
+  readonly withdrawnAt: number;
+  readonly source?: string;
+}
+
+/**
+ * Where revocation marks and consent records live. Every method returns a Promise and rejects
+ * (never resolves with a guess) when the backend cannot answer; the warden turns that into
+ * `store_unavailable`. Implementations: `MemoryStore` (core) and `RedisStore` (@tokenwarden/redis).
+ * Both pass the contract suite in the private `@tokenwarden/testing` package.
+ */
+export interface WardenStore {
+  /** Answers everything one request needs in one round trip. */
+  lookup(query: StoreQuery): Promise<StoreSnapshot>;
+  /** Revokes one token id until `expiresAt` (epoch ms), after which the token is expired anyway. */
+  revokeToken(tokenId: string, expiresAt: number): Promise<void>;
+  /**
+   * Refuses tokens issued at or before `at` (epoch ms) for a subject, a client or everyone
+   * (`id` is ignored for `'all'`). A later mark never moves back to an earlier time. The mark may
+   * be forgotten after `keepUntil` (epoch ms), when every token it could refuse has expired.
+   */
+  setNotBefore(scope: MarkScope, id: string, at: number, keepUntil: number): Promise<void>;
+  /** Records a grant; keeps the last withdrawal time so tokens issued before it stay refused. */
+  grantConsent(grant: ConsentGrant): Promise<ConsentRecord>;
+  /** Records a withdrawal; a withdrawal with no prior grant is still recorded. */
+  withdrawConsent(withdrawal: ConsentWithdrawal): Promise<ConsentRecord>;
+  /** Reads one consent record, or `undefined`. */
+  getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined>;
+  /** Releases what the store opened (timers, connections it created). Idempotent. */
+  close(): Promise<void>;
+}

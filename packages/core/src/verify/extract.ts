@@ -1,0 +1,66 @@
+import type { ErrorCode } from '../errors';
+import type { RequestView } from '../request';
+
+/** Where credentials are read from; resolved with defaults. */
+export interface ExtractPolicy {
+  /** Header carrying `Bearer <token>`, lower case. */
+  readonly header: string;
+  /** Cookie carrying the bare token, or undefined for none. */
+  readonly cookie: string | undefined;
+  /** Query parameter carrying the token, or undefined (the default: tokens in URLs leak into logs). */
+  readonly queryParameter: string | undefined;
+  /** Largest token accepted, in bytes; checked before any parsing. */
+  readonly maxTokenBytes: number;
+}
+
+export type ExtractResult =
+  | { readonly ok: true; readonly token: string }
+  | { readonly ok: false; readonly code: ErrorCode; readonly detail: string };
+
+// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** Finds exactly one credential in the request. Never parses more than `maxTokenBytes`. */
+export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractResult {
+  const found: string[] = [];
+  const headers = view.headerValues(policy.header);
+  if (headers) {
+    if (headers.length > 1) {
+      return { ok: false, code: 'token_multiple', detail: 'repeated authorization header' };
+    }
+    const value = headers[0]!;
+    // "Bearer " plus the token: anything longer is refused before the regex runs.
+    if (value.length > policy.maxTokenBytes + 16) {
+      return { ok: false, code: 'token_too_large', detail: 'header above the size cap' };
+    }
+    const match = BEARER.exec(value);
+    if (!match) return { ok: false, code: 'token_malformed', detail: 'not a Bearer credential' };
+    found.push(match[1]!);
+  }
+  if (policy.cookie !== undefined && view.cookie) {
+    const value = view.cookie(policy.cookie);
+    if (value !== undefined && value !== '') found.push(value);
+  }
+  const query = queryToken(view.url, policy.queryParameter ?? 'access_token');
+  if (query !== undefined) {
+    // Query tokens are refused unless enabled, but one next to another credential is an error.
+    if (policy.queryParameter !== undefined || found.length > 0) found.push(query);
+  }
+  if (found.length === 0) return { ok: false, code: 'token_missing', detail: 'no credential' };
+  if (found.length > 1)
+    return { ok: false, code: 'token_multiple', detail: 'more than one credential' };
+  const token = found[0]!;
+  if (token.length > policy.maxTokenBytes) {
+    return { ok: false, code: 'token_too_large', detail: 'token above the size cap' };
+  }
+  if (!TOKEN68.test(token)) return { ok: false, code: 'token_malformed', detail: 'bad characters' };
+  return { ok: true, token };
+}
+
+function queryToken(url: string, name: string): string | undefined {
+  const q = url.indexOf('?');
+  if (q < 0 || url.indexOf(name, q) < 0) return undefined;
+  const value = new URLSearchParams(url.slice(q + 1)).get(name);
+  return value === null ? undefined : value;
+}

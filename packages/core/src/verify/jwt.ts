@@ -1,0 +1,194 @@
+import jwt from 'jsonwebtoken';
+import type { ErrorCode } from '../errors';
+import { hasControlChar, isSafeId } from '../internal/text';
+import { MAX_KID_LENGTH, type JwtAlgorithm, type KeyRing } from './key-ring';
+
+/** What strict JWT verification needs, already validated. */
+export interface JwtVerifyPolicy {
+  readonly ring: KeyRing;
+  readonly algorithms: readonly JwtAlgorithm[];
+  readonly issuer: string | [string, ...string[]];
+  readonly audience: string | [string, ...string[]];
+  readonly maxLifetimeMs: number;
+  readonly clockToleranceMs: number;
+  readonly maxClaimLength: number;
+  /** Optional claim holding an array of extra scopes (e.g. `permissions`). */
+  readonly permissionsClaim: string | undefined;
+}
+
+/** The claims of a token that passed every check. Times in epoch ms. */
+export interface VerifiedToken {
+  readonly tokenId: string;
+  readonly subject: string;
+  readonly client: string | undefined;
+  readonly issuer: string;
+  readonly scopes: readonly string[];
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  readonly kid: string | undefined;
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/** A verification failure: a code for clients, a detail for the audit trail (never the token). */
+export interface VerifyFailure {
+  readonly code: ErrorCode;
+  readonly detail: string;
+}
+
+export type VerifyResult =
+  | { readonly ok: true; readonly token: VerifiedToken }
+  | { readonly ok: false; readonly failure: VerifyFailure };
+
+const B64URL = /^[A-Za-z0-9_-]+$/;
+const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u'] as const;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function fail(code: ErrorCode, detail: string): VerifyResult {
+  return { ok: false, failure: { code, detail } };
+}
+
+/** Decodes one base64url JWT segment into a plain JSON object, or undefined. */
+function decodeSegment(segment: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(utf8.decode(Buffer.from(segment, 'base64url')));
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    return value as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+function isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+
+/**
+ * Verifies a compact JWS strictly. Cheap structural checks run first; the signature, `iss`,
+ * `aud`, `exp` and `nbf` are checked by jsonwebtoken with the one algorithm the key is bound to;
+ * the rest (claim types, lifetime, `iat` not in the future, header extensions) is checked here.
+ * Never throws: every library exception becomes a failure.
+ */
+export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number): VerifyResult {
+  const parts = token.split('.');
+  if (parts.length !== 3) return fail('token_malformed', 'not a compact JWS');
+  const [h, p, s] = parts as [string, string, string];
+  if (!B64URL.test(h) || !B64URL.test(p)) return fail('token_malformed', 'bad base64url');
+  if (s.length === 0) return fail('invalid_signature', 'signature missing');
+  if (!B64URL.test(s)) return fail('token_malformed', 'bad base64url signature');
+
+  const header = decodeSegment(h);
+  if (!header) return fail('token_malformed', 'header is not a JSON object');
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !(policy.algorithms as readonly string[]).includes(alg)) {
+    return fail('algorithm_not_allowed', 'alg not in allowlist');
+  }
+  if (header.crit !== undefined) return fail('token_malformed', 'crit header not supported');
+  if (header.b64 !== undefined) return fail('token_malformed', 'b64 header not supported');
+  for (const name of FORBIDDEN_HEADERS) {
+    if (header[name] !== undefined) return fail('token_malformed', `${name} header refused`);
+  }
+  const kid = header.kid;
+  if (kid !== undefined && !isSafeId(kid, MAX_KID_LENGTH))
+    return fail('token_malformed', 'bad kid');
+  const key = policy.ring.select(kid);
+  if (!key) return fail('key_unknown', 'no key for kid');
+  if (key.alg !== alg) return fail('algorithm_not_allowed', 'alg does not match the key');
+
+  const claims = decodeSegment(p);
+  if (!claims) return fail('token_malformed', 'payload is not a JSON object');
+  const max = policy.maxClaimLength;
+  if (!isTime(claims.exp)) return fail('token_claims_invalid', 'exp missing or not a number');
+  if (!isTime(claims.iat)) return fail('token_claims_invalid', 'iat missing or not a number');
+  if (claims.nbf !== undefined && !isTime(claims.nbf)) {
+    return fail('token_claims_invalid', 'nbf not a number');
+  }
+  if (!isSafeId(claims.sub, max)) return fail('token_claims_invalid', 'sub missing or invalid');
+  if (!isSafeId(claims.jti, max)) return fail('token_claims_invalid', 'jti missing or invalid');
+  if (!isSafeId(claims.iss, max)) return fail('issuer_invalid', 'iss missing or invalid');
+  const client = claims.client_id ?? claims.azp;
+  if (client !== undefined && !isSafeId(client, max)) {
+    return fail('token_claims_invalid', 'client_id invalid');
+  }
+  const scopes = readScopes(claims, policy);
+  if (!scopes) return fail('token_claims_invalid', 'scope claim invalid');
+
+  try {
+    jwt.verify(token, key.keyObject, {
+      algorithms: [key.alg],
+      issuer: policy.issuer,
+      audience: policy.audience,
+      clockTolerance: policy.clockToleranceMs / 1000,
+      clockTimestamp: Math.floor(nowMs / 1000),
+    });
+  } catch (error) {
+    return mapLibraryError(error);
+  }
+
+  const issuedAt = claims.iat * 1000;
+  const expiresAt = claims.exp * 1000;
+  if (issuedAt > nowMs + policy.clockToleranceMs) {
+    return fail('token_not_yet_valid', 'iat in the future');
+  }
+  if (expiresAt <= issuedAt) return fail('token_claims_invalid', 'exp not after iat');
+  if (expiresAt - issuedAt > policy.maxLifetimeMs) {
+    return fail('token_lifetime_exceeded', 'exp - iat above the maximum lifetime');
+  }
+  return {
+    ok: true,
+    token: {
+      tokenId: claims.jti,
+      subject: claims.sub,
+      client: client as string | undefined,
+      issuer: claims.iss,
+      scopes,
+      issuedAt,
+      expiresAt,
+      kid: key.kid,
+      claims,
+    },
+  };
+}
+
+/** Scopes from `scope` (space-delimited, RFC 9068) plus the optional permissions array claim. */
+function readScopes(
+  claims: Record<string, unknown>,
+  policy: JwtVerifyPolicy,
+): readonly string[] | undefined {
+  const out: string[] = [];
+  const scope = claims.scope;
+  if (scope !== undefined) {
+    if (
+      typeof scope !== 'string' ||
+      scope.length > policy.maxClaimLength * 16 ||
+      hasControlChar(scope)
+    ) {
+      return undefined;
+    }
+    for (const s of scope.split(' ')) if (s !== '') out.push(s);
+  }
+  if (policy.permissionsClaim !== undefined) {
+    const extra = claims[policy.permissionsClaim];
+    if (extra !== undefined) {
+      if (!Array.isArray(extra) || extra.length > 1000) return undefined;
+      for (const s of extra) {
+        if (!isSafeId(s, policy.maxClaimLength) || s.includes(' ')) return undefined;
+        out.push(s);
+      }
+    }
+  }
+  return out;
+}
+
+function mapLibraryError(error: unknown): VerifyResult {
+  if (error instanceof jwt.TokenExpiredError) return fail('token_expired', 'exp passed');
+  if (error instanceof jwt.NotBeforeError) return fail('token_not_yet_valid', 'nbf in the future');
+  const message = error instanceof Error ? error.message : '';
+  if (message === 'invalid signature') return fail('invalid_signature', 'signature mismatch');
+  if (message.startsWith('jwt issuer invalid')) return fail('issuer_invalid', 'iss not accepted');
+  if (message.startsWith('jwt audience invalid')) {
+    return fail('audience_invalid', 'aud not accepted');
+  }
+  if (message.includes('signature')) return fail('invalid_signature', 'signature rejected');
+  return fail('token_malformed', 'rejected by the JWT library');
+}

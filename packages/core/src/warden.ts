@@ -1,0 +1,723 @@
+import { randomUUID } from 'node:crypto';
+import { Pseudonymizer } from './audit/privacy';
+import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditEventType } from './audit/types';
+import { evaluateConsent } from './consent';
+import {
+  deny,
+  type AllowDecision,
+  type Decision,
+  type DenyDecision,
+  type Principal,
+} from './decision';
+import { ConfigError, type ErrorCode } from './errors';
+import { isSafeId } from './internal/text';
+import { createPrometheusMetrics, noopMetrics } from './metrics/prometheus';
+import type { WardenMetrics } from './metrics/types';
+import { resolveOptions, type ResolvedOptions, type WardenOptions } from './policy/options';
+import {
+  LAWFUL_BASES,
+  type LawfulBasis,
+  type Requirement,
+  type SubjectResolver,
+} from './policy/requirement';
+import type { RequestView } from './request';
+import { isRevoked } from './revocation';
+import type { ConsentRecord, MarkScope, StoreSnapshot, WardenStore } from './store/types';
+import { extractToken } from './verify/extract';
+import { verifyJwt, type VerifiedToken } from './verify/jwt';
+
+/** A requirement after validation against the warden's policy. */
+interface CompiledRequirement {
+  readonly public: boolean;
+  readonly scopes: readonly string[];
+  readonly consent?: { readonly purpose: string; readonly subject?: SubjectResolver };
+  readonly lawfulBasis?: { readonly basis: LawfulBasis; readonly purpose?: string };
+}
+
+const NO_REQUIREMENT: CompiledRequirement = Object.freeze({ public: false, scopes: [] });
+// RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'.
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** What a route-level adapter step receives from {@link Warden.begin}. */
+export interface Access {
+  /** The decision so far. A denial has already been recorded. */
+  readonly decision: Decision;
+  /**
+   * Checks further requirements (scopes, consent, lawful basis) for the same request. A denial is
+   * recorded at once; an allow is recorded by {@link Access.settle}.
+   */
+  authorize(requirement: Requirement): Promise<Decision>;
+  /** Records the final allow (once), with the response status when known. Idempotent. */
+  settle(status?: number): void;
+}
+
+/** Options of {@link Warden.revokeToken}. */
+export interface RevokeTokenOptions {
+  /**
+   * When the token expires (epoch ms); the revocation is kept until then. Default: now plus the
+   * maximum lifetime and clock tolerance, which outlives any token the warden accepts.
+   */
+  readonly expiresAt?: number;
+  /** Who revoked, for the audit trail. */
+  readonly actor?: string;
+  /** Why, for the audit trail (e.g. `'leaked'`). */
+  readonly reason?: string;
+}
+
+/** Options of the revocation by subject, client or for everyone. */
+export interface RevokeBeforeOptions {
+  /** Tokens issued at or before this time (epoch ms) are refused. Default: now. */
+  readonly before?: number;
+  readonly actor?: string;
+  readonly reason?: string;
+}
+
+/** A consent grant, as an operator or a consent form reports it. */
+export interface GrantConsentInput {
+  readonly subject: string;
+  readonly purpose: string;
+  /** When the consent lapses (epoch ms). Default: until withdrawn. */
+  readonly expiresAt?: number;
+  /** Where the consent was collected (form id, ticket). */
+  readonly source?: string;
+  readonly actor?: string;
+}
+
+/** A consent withdrawal. */
+export interface WithdrawConsentInput {
+  readonly subject: string;
+  readonly purpose: string;
+  readonly source?: string;
+  readonly actor?: string;
+}
+
+/**
+ * The enforcement pipeline: extract → verify → revocation → scope → consent → record.
+ * Framework adapters turn their request into a {@link RequestView} and call {@link Warden.check}
+ * (or {@link Warden.begin} plus route-level {@link Access.authorize}).
+ */
+export class Warden {
+  /** The metrics this warden records; `render()` gives the Prometheus text. */
+  readonly metrics: WardenMetrics;
+  /** The store holding revocation marks and consent records. */
+  readonly store: WardenStore;
+  private readonly options: ResolvedOptions;
+  private readonly pseudonyms: Pseudonymizer;
+  private readonly compiled = new WeakMap<Requirement, CompiledRequirement>();
+  private readonly denials = new Map<ErrorCode, DenyDecision>();
+  private auditQueue: AuditEvent[] = [];
+  private auditFlush: Promise<void> | undefined;
+  private lastLogAt = new Map<string, number>();
+  private closed = false;
+
+  constructor(options: WardenOptions) {
+    this.options = resolveOptions(options);
+    this.store = this.options.store;
+    this.metrics =
+      this.options.metrics === false ? noopMetrics : createPrometheusMetrics(this.options.metrics);
+    this.pseudonyms = new Pseudonymizer(
+      this.options.audit.fingerprintKey,
+      this.options.audit.clientAddress,
+    );
+    if (this.options.audit.fingerprintKey === undefined && this.options.audit.sinks.length > 0) {
+      this.options.logger.warn(
+        'audit.fingerprintKey is not set: token fingerprints use a random key and match only within this process',
+      );
+    }
+  }
+
+  /**
+   * Validates a route requirement against the policy (known purposes, well-formed scopes).
+   * Adapters call it when a route is declared, so mistakes fail at start-up. Throws ConfigError.
+   */
+  requirement(requirement: Requirement): Requirement {
+    this.compile(requirement);
+    return requirement;
+  }
+
+  /** Runs the whole pipeline for one request and records the decision. */
+  async check(view: RequestView, requirement?: Requirement): Promise<Decision> {
+    const access = await this.begin(view, requirement);
+    access.settle();
+    return access.decision;
+  }
+
+  /**
+   * Runs the pipeline for one request without recording an allow yet, so route-level steps can
+   * add requirements; the adapter calls `settle()` when the response is sent.
+   */
+  async begin(view: RequestView, requirement?: Requirement): Promise<Access> {
+    const started = performance.now();
+    const req = requirement ? this.compile(requirement) : NO_REQUIREMENT;
+    const isPublic = req.public || this.isPublicPath(view.path);
+    const access = new PendingAccess(this, view, started);
+    const extracted = extractToken(view, this.options.extract);
+    if (!extracted.ok) {
+      if (isPublic && extracted.code === 'token_missing') {
+        access.allow({ outcome: 'allow', reason: 'public_route' });
+        return access;
+      }
+      access.refuse(extracted.code);
+      return access;
+    }
+    access.token = extracted.token;
+    const now = this.options.clock.now();
+    const verified = verifyJwt(extracted.token, this.options.jwt, now);
+    if (!verified.ok) {
+      access.refuse(verified.failure.code, verified.failure.detail);
+      return access;
+    }
+    const token = verified.token;
+    access.verified = token;
+    this.metrics.tokenAge(Math.max(0, (now - token.issuedAt) / 1000));
+
+    const consentTarget = req.consent ? this.dataSubject(req.consent, view, token) : undefined;
+    const snapshot = await this.timedStore('lookup', () =>
+      this.store.lookup({
+        tokenId: token.tokenId,
+        subject: token.subject,
+        client: token.client,
+        consent:
+          req.consent && consentTarget !== undefined
+            ? { subject: consentTarget, purpose: req.consent.purpose }
+            : undefined,
+      }),
+    );
+    if (snapshot === undefined) {
+      access.refuse('store_unavailable');
+      return access;
+    }
+    if (isRevoked(snapshot, token.issuedAt)) {
+      access.refuse('token_revoked');
+      return access;
+    }
+    const base: AllowDecision = {
+      outcome: 'allow',
+      reason: isPublic ? 'public_route' : 'authorized',
+      principal: principalOf(token),
+    };
+    access.allow(base);
+    if (req !== NO_REQUIREMENT) {
+      const decision = this.authorizeCompiled(access, req, consentTarget, snapshot);
+      if (decision.outcome === 'allow') access.allow(decision);
+    }
+    return access;
+  }
+
+  /** Stages 4 and 5 (scope, consent) for an authenticated access. */
+  private authorizeCompiled(
+    access: PendingAccess,
+    req: CompiledRequirement,
+    consentTarget: string | undefined,
+    snapshot: Pick<StoreSnapshot, 'consent'>,
+  ): Decision {
+    const current = access.decision as AllowDecision;
+    const principal = current.principal;
+    if (req.scopes.length > 0) {
+      const granted = principal?.scopes ?? [];
+      const ok = req.scopes.every((s) => granted.includes(s));
+      if (principal) this.metrics.scopeCheck(ok ? 'pass' : 'fail');
+      if (!principal) return access.refuse('token_missing');
+      if (!ok) return access.refuse('insufficient_scope', 'scope missing', req.scopes);
+    }
+    if (req.consent) {
+      if (!principal) return access.refuse('token_missing');
+      const purpose = req.consent.purpose;
+      access.facts.purpose = purpose;
+      access.facts.lawfulBasis = 'consent';
+      if (consentTarget === undefined) return access.refuse('data_subject_unresolved');
+      access.facts.dataSubject = consentTarget;
+      const verdict = evaluateConsent(
+        snapshot.consent,
+        principal.issuedAt,
+        this.options.clock.now(),
+      );
+      this.metrics.consentCheck(
+        purpose,
+        verdict === 'pass' ? 'pass' : 'fail',
+        verdict === 'pass' ? 'granted' : verdict,
+      );
+      if (verdict !== 'pass') return access.refuse(verdict);
+      return {
+        ...current,
+        reason: 'consent',
+        dataSubject: consentTarget,
+        purpose,
+        lawfulBasis: 'consent',
+      };
+    }
+    if (req.lawfulBasis) {
+      access.facts.lawfulBasis = req.lawfulBasis.basis;
+      access.facts.purpose = req.lawfulBasis.purpose;
+      return {
+        ...current,
+        reason: current.reason === 'public_route' ? 'public_route' : 'lawful_basis',
+        lawfulBasis: req.lawfulBasis.basis,
+        purpose: req.lawfulBasis.purpose,
+      };
+    }
+    return current;
+  }
+
+  /** Route-level step after {@link Warden.begin}: one more store call only for consent. */
+  async authorizeAccess(access: PendingAccess, requirement: Requirement): Promise<Decision> {
+    if (access.decision.outcome === 'deny') return access.decision;
+    const req = this.compile(requirement);
+    const started = performance.now();
+    let snapshot: Pick<StoreSnapshot, 'consent'> = {};
+    let target: string | undefined;
+    const token = access.verified;
+    if (req.consent && token) {
+      target = this.dataSubject(req.consent, access.view, token);
+      if (target !== undefined) {
+        const subject = target;
+        const purpose = req.consent.purpose;
+        const record = await this.timedStore('consent', async () => ({
+          consent: await this.store.getConsent(subject, purpose),
+        }));
+        if (record === undefined) {
+          access.elapsedMs += performance.now() - started;
+          return access.refuse('store_unavailable');
+        }
+        snapshot = record;
+      }
+    }
+    if (req.public && !access.decision.principal) return access.decision;
+    access.elapsedMs += performance.now() - started;
+    const decision = this.authorizeCompiled(access, req, target, snapshot);
+    if (decision.outcome === 'allow') access.allow(decision);
+    return decision;
+  }
+
+  /** Refuses one token id until it expires. Audited; rejects if the store cannot record it. */
+  async revokeToken(tokenId: string, options: RevokeTokenOptions = {}): Promise<void> {
+    this.assertId(tokenId, 'tokenId');
+    const now = this.options.clock.now();
+    const expiresAt =
+      options.expiresAt ?? now + this.options.jwt.maxLifetimeMs + this.options.jwt.clockToleranceMs;
+    await this.lifecycle(
+      'token.revoked',
+      { tokenId, actor: options.actor, detail: detail({ expiresAt, reason: options.reason }) },
+      () => this.store.revokeToken(tokenId, expiresAt),
+    );
+    this.metrics.revocation('token');
+  }
+
+  /** Refuses every token of a subject issued at or before `before` (default now). */
+  revokeSubject(subject: string, options: RevokeBeforeOptions = {}): Promise<void> {
+    return this.revokeBefore('subject', subject, options);
+  }
+
+  /** Refuses every token of a client issued at or before `before` (default now). */
+  revokeClient(client: string, options: RevokeBeforeOptions = {}): Promise<void> {
+    return this.revokeBefore('client', client, options);
+  }
+
+  /** Refuses every token issued at or before `before` (default now), for everyone. */
+  revokeAll(options: RevokeBeforeOptions = {}): Promise<void> {
+    return this.revokeBefore('all', '', options);
+  }
+
+  private async revokeBefore(
+    scope: MarkScope,
+    id: string,
+    options: RevokeBeforeOptions,
+  ): Promise<void> {
+    if (scope !== 'all') this.assertId(id, scope);
+    const before = options.before ?? this.options.clock.now();
+    const keepUntil = before + this.options.jwt.maxLifetimeMs + this.options.jwt.clockToleranceMs;
+    const type: AuditEventType = `${scope}.revoked`;
+    await this.lifecycle(
+      type,
+      {
+        subject: scope === 'subject' ? id : undefined,
+        client: scope === 'client' ? id : undefined,
+        actor: options.actor,
+        detail: detail({ before, reason: options.reason }),
+      },
+      () => this.store.setNotBefore(scope, id, before, keepUntil),
+    );
+    this.metrics.revocation(scope);
+  }
+
+  /** Records a data subject's consent to a purpose. Audited. */
+  async grantConsent(input: GrantConsentInput): Promise<ConsentRecord> {
+    this.assertPurpose(input.purpose, 'grantConsent');
+    this.assertId(input.subject, 'subject');
+    const grantedAt = this.options.clock.now();
+    return this.lifecycle(
+      'consent.granted',
+      {
+        dataSubject: input.subject,
+        purpose: input.purpose,
+        actor: input.actor,
+        detail: detail({ expiresAt: input.expiresAt, source: input.source }),
+      },
+      () =>
+        this.store.grantConsent({
+          subject: input.subject,
+          purpose: input.purpose,
+          grantedAt,
+          expiresAt: input.expiresAt,
+          source: input.source,
+        }),
+    );
+  }
+
+  /** Records a withdrawal: from now on no token, old or new, passes this purpose's check. */
+  async withdrawConsent(input: WithdrawConsentInput): Promise<ConsentRecord> {
+    this.assertPurpose(input.purpose, 'withdrawConsent');
+    this.assertId(input.subject, 'subject');
+    const withdrawnAt = this.options.clock.now();
+    return this.lifecycle(
+      'consent.withdrawn',
+      {
+        dataSubject: input.subject,
+        purpose: input.purpose,
+        actor: input.actor,
+        detail: detail({ source: input.source }),
+      },
+      () =>
+        this.store.withdrawConsent({
+          subject: input.subject,
+          purpose: input.purpose,
+          withdrawnAt,
+          source: input.source,
+        }),
+    );
+  }
+
+  /** Reads a consent record. */
+  getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined> {
+    return this.store.getConsent(subject, purpose);
+  }
+
+  /** Waits until every audit event recorded so far has been handed to the sinks. */
+  async flushAudit(): Promise<void> {
+    while (this.auditFlush) await this.auditFlush;
+  }
+
+  /** Flushes the audit trail, closes sinks and the store if the warden created it. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.flushAudit();
+    for (const sink of this.options.audit.sinks) await sink.close?.();
+    if (this.options.ownsStore) await this.store.close();
+  }
+
+  /** Records a finished access decision: metrics and one audit event. */
+  record(access: PendingAccess, status: number | undefined): void {
+    const decision = access.decision;
+    const reason = decision.outcome === 'deny' ? decision.code : decision.reason;
+    this.metrics.decision(decision.outcome, reason, access.elapsedMs / 1000);
+    const token = access.verified;
+    const view = access.view;
+    const requestId = view.headerValues('x-request-id')?.[0];
+    this.emit({
+      type: 'access.decision',
+      outcome: decision.outcome,
+      reason,
+      tokenId: token?.tokenId,
+      tokenFingerprint:
+        access.token === undefined ? undefined : this.pseudonyms.fingerprint(access.token),
+      subject: token?.subject,
+      client: token?.client,
+      scopes: token?.scopes,
+      route: (view.route ?? view.path).slice(0, 512),
+      method: view.method,
+      status: status ?? (decision.outcome === 'deny' ? decision.status : undefined),
+      dataSubject: access.facts.dataSubject,
+      purpose: access.facts.purpose,
+      lawfulBasis: access.facts.lawfulBasis,
+      requestId: requestId !== undefined && REQUEST_ID.test(requestId) ? requestId : undefined,
+      clientAddress: this.pseudonyms.address(view.ip),
+    });
+  }
+
+  /** The cached denial of a code. */
+  denial(code: ErrorCode, scopes?: readonly string[]): DenyDecision {
+    if (scopes) return deny(code, this.options.realm, scopes);
+    let cached = this.denials.get(code);
+    if (!cached) {
+      cached = deny(code, this.options.realm);
+      this.denials.set(code, cached);
+    }
+    return cached;
+  }
+
+  /** Logs at most once a minute per message, so a failing backend cannot flood the logs. */
+  logError(message: string, error: unknown): void {
+    const now = Date.now();
+    if ((this.lastLogAt.get(message) ?? 0) > now - 60_000) return;
+    this.lastLogAt.set(message, now);
+    this.options.logger.error(message, {
+      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+    });
+  }
+
+  private compile(requirement: Requirement): CompiledRequirement {
+    const cached = this.compiled.get(requirement);
+    if (cached) return cached;
+    if (requirement === null || typeof requirement !== 'object') {
+      throw new ConfigError('a route requirement must be an object');
+    }
+    const scopes = [...(requirement.scopes ?? [])];
+    for (const s of scopes) {
+      if (typeof s !== 'string' || !SCOPE_TOKEN.test(s)) {
+        throw new ConfigError(
+          `scope '${String(s)}' is not a valid scope name (RFC 6749: printable ASCII, no spaces or quotes)`,
+        );
+      }
+    }
+    if (requirement.consent && requirement.lawfulBasis) {
+      throw new ConfigError(
+        'a route declares both consent and another lawful basis; choose one (GDPR Art. 6 needs exactly one basis per purpose)',
+      );
+    }
+    let consent: CompiledRequirement['consent'];
+    if (requirement.consent) {
+      const { purpose, subject } = requirement.consent;
+      this.assertPurpose(purpose, 'requireConsent');
+      const resolver: SubjectResolver | undefined =
+        subject === undefined
+          ? undefined
+          : typeof subject === 'function'
+            ? subject
+            : (view) => view.param?.(subject.param);
+      if (
+        subject !== undefined &&
+        typeof subject !== 'function' &&
+        typeof subject.param !== 'string'
+      ) {
+        throw new ConfigError("requireConsent: 'subject' must be a function or { param: 'name' }");
+      }
+      consent = resolver ? { purpose, subject: resolver } : { purpose };
+    }
+    let lawfulBasis: CompiledRequirement['lawfulBasis'];
+    if (requirement.lawfulBasis) {
+      const { basis, purpose } = requirement.lawfulBasis;
+      if (!LAWFUL_BASES.includes(basis)) {
+        throw new ConfigError(
+          `lawful basis '${String(basis)}' is unknown; use ${LAWFUL_BASES.join(', ')} (or requireConsent for consent)`,
+        );
+      }
+      if (purpose !== undefined) this.assertPurpose(purpose, 'lawfulBasis');
+      lawfulBasis = purpose === undefined ? { basis } : { basis, purpose };
+    }
+    const compiled: CompiledRequirement = Object.freeze({
+      public: requirement.public === true,
+      scopes,
+      ...(consent ? { consent } : {}),
+      ...(lawfulBasis ? { lawfulBasis } : {}),
+    });
+    this.compiled.set(requirement, compiled);
+    return compiled;
+  }
+
+  private assertPurpose(purpose: string, where: string): void {
+    if (!this.options.purposes.has(purpose)) {
+      const known = [...this.options.purposes];
+      throw new ConfigError(
+        `${where}: purpose '${String(purpose)}' is not declared; add it to the 'purposes' option` +
+          (known.length > 0 ? ` (declared: ${known.join(', ')})` : ''),
+      );
+    }
+  }
+
+  private assertId(id: string, name: string): void {
+    if (!isSafeId(id, this.options.jwt.maxClaimLength)) {
+      throw new TypeError(
+        `${name} must be a non-empty string of at most ${this.options.jwt.maxClaimLength} printable characters`,
+      );
+    }
+  }
+
+  private isPublicPath(path: string): boolean {
+    for (const p of this.options.publicPaths) {
+      if (typeof p === 'string' ? p === path : p.test(path)) return true;
+    }
+    return false;
+  }
+
+  private dataSubject(
+    consent: NonNullable<CompiledRequirement['consent']>,
+    view: RequestView,
+    token: VerifiedToken,
+  ): string | undefined {
+    let subject: string | undefined;
+    try {
+      subject = consent.subject ? consent.subject(view) : token.subject;
+    } catch {
+      return undefined;
+    }
+    return isSafeId(subject, this.options.jwt.maxClaimLength) ? subject : undefined;
+  }
+
+  /** Calls the store, timing it; resolves `undefined` when it fails (the caller fails closed). */
+  private async timedStore<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
+    const started = performance.now();
+    try {
+      const value = await call();
+      this.metrics.storeCall(operation, (performance.now() - started) / 1000, false);
+      return value;
+    } catch (error) {
+      this.metrics.storeCall(operation, (performance.now() - started) / 1000, true);
+      this.logError(
+        `store ${operation} failed; requests are refused with store_unavailable`,
+        error,
+      );
+      return undefined;
+    }
+  }
+
+  private async lifecycle<T>(
+    type: AuditEventType,
+    fields: Omit<AuditFields, 'type' | 'outcome'>,
+    change: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      const result = await change();
+      this.emit({ ...fields, type, outcome: 'success' });
+      return result;
+    } catch (error) {
+      this.emit({ ...fields, type, outcome: 'failure', reason: 'store_unavailable' });
+      throw error;
+    }
+  }
+
+  private emit(fields: AuditFields): void {
+    const event = clean({
+      schemaVersion: AUDIT_SCHEMA_VERSION,
+      id: randomUUID(),
+      time: new Date(this.options.clock.now()).toISOString(),
+      ...fields,
+    }) as AuditEvent;
+    if (this.options.audit.sinks.length === 0) return;
+    if (this.auditQueue.length >= 10_000) {
+      this.metrics.auditEvents('failed', 1);
+      this.logError('audit queue full; events are dropped', new Error('queue full'));
+      return;
+    }
+    this.auditQueue.push(event);
+    this.auditFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+      this.deliver(),
+    );
+  }
+
+  /** Hands the queued events to every sink as one batch; failures are counted, never thrown. */
+  private async deliver(): Promise<void> {
+    const batch = this.auditQueue;
+    this.auditQueue = [];
+    await Promise.all(
+      this.options.audit.sinks.map(async (sink) => {
+        try {
+          await sink.write(batch);
+          this.metrics.auditEvents('written', batch.length);
+        } catch (error) {
+          this.metrics.auditEvents('failed', batch.length);
+          this.logError('audit sink failed; events were not written', error);
+        }
+      }),
+    );
+    this.auditFlush =
+      this.auditQueue.length > 0
+        ? new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.deliver())
+        : undefined;
+  }
+}
+
+type AuditFields = Omit<AuditEvent, 'schemaVersion' | 'id' | 'time'>;
+
+/** Per-request state between {@link Warden.begin} and {@link Access.settle}. Internal. */
+export class PendingAccess implements Access {
+  decision: Decision;
+  token: string | undefined;
+  verified: VerifiedToken | undefined;
+  elapsedMs = 0;
+  readonly facts: {
+    dataSubject?: string;
+    purpose?: string;
+    lawfulBasis?: LawfulBasis | 'consent';
+  } = {};
+  private recorded = false;
+
+  constructor(
+    private readonly warden: Warden,
+    readonly view: RequestView,
+    private readonly started: number,
+  ) {
+    this.decision = warden.denial('token_missing');
+  }
+
+  allow(decision: AllowDecision): void {
+    this.decision = decision;
+    this.elapsedMs = performance.now() - this.started;
+  }
+
+  /** Denies and records at once. */
+  refuse(code: ErrorCode, _detail?: string, scopes?: readonly string[]): DenyDecision {
+    const decision = this.warden.denial(code, scopes);
+    this.decision = decision;
+    if (this.elapsedMs === 0) this.elapsedMs = performance.now() - this.started;
+    this.recorded = true;
+    this.warden.record(this, undefined);
+    return decision;
+  }
+
+  authorize(requirement: Requirement): Promise<Decision> {
+    return this.warden.authorizeAccess(this, requirement);
+  }
+
+  settle(status?: number): void {
+    if (this.recorded) return;
+    this.recorded = true;
+    this.warden.record(this, status);
+  }
+}
+
+function principalOf(token: VerifiedToken): Principal {
+  return {
+    subject: token.subject,
+    ...(token.client !== undefined ? { client: token.client } : {}),
+    scopes: token.scopes,
+    tokenId: token.tokenId,
+    issuer: token.issuer,
+    issuedAt: token.issuedAt,
+    expiresAt: token.expiresAt,
+    claims: token.claims,
+  };
+}
+
+function clean<T extends object>(value: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = v;
+  return out as T;
+}
+
+/** Audit detail without the absent fields. */
+function detail(
+  value: Readonly<Record<string, string | number | boolean | undefined>>,
+): Readonly<Record<string, string | number | boolean>> {
+  return clean(value) as Readonly<Record<string, string | number | boolean>>;
+}
+
+/**
+ * Creates a warden: validates the options (throwing ConfigError with the option to fix) and
+ * prepares the store, metrics and audit trail.
+ *
+ * @example
+ * const warden = createWarden({
+ *   jwt: {
+ *     algorithms: ['RS256'],
+ *     keys: [keyFromFile('/run/secrets/idp.pem', { kid: 'idp-1', alg: 'RS256' })],
+ *     issuer: 'https://idp.example.com/',
+ *     audience: 'orders-api',
+ *   },
+ *   purposes: ['marketing'],
+ * });
+ */
+export function createWarden(options: WardenOptions): Warden {
+  return new Warden(options);
+}
