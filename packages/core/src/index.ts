@@ -17,7 +17,13 @@ export {
   type Principal,
   type ProblemDetails,
 } from './decision';
-export { headerValuesOf, type NodeRequestLike, type RequestView } from './request';
+export type { RequestView } from './request';
+export {
+  headerValuesOf,
+  writeDenial,
+  type NodeRequestLike,
+  type NodeResponseLike,
+} from './http/node';
 export * from './errors';
 export * from './policy';
 export * from './verify';

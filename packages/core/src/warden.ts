@@ -699,8 +699,9 @@ function clean<T extends object>(value: T): T {
 /** Audit detail without the absent fields. */
 function detail(
   value: Readonly<Record<string, string | number | boolean | undefined>>,
-): Readonly<Record<string, string | number | boolean>> {
-  return clean(value) as Readonly<Record<string, string | number | boolean>>;
+): Readonly<Record<string, string | number | boolean>> | undefined {
+  const out = clean(value) as Readonly<Record<string, string | number | boolean>>;
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /**

@@ -62,7 +62,6 @@ function isTime(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
 }
 
-
 /**
  * Verifies a compact JWS strictly. Cheap structural checks run first; the signature, `iss`,
  * `aud`, `exp` and `nbf` are checked by jsonwebtoken with the one algorithm the key is bound to;

@@ -1,0 +1,173 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import {
+  createWarden,
+  headerValuesOf,
+  Warden,
+  writeDenial,
+  type Access,
+  type ConsentRequirement,
+  type LawfulBasis,
+  type Principal,
+  type RequestView,
+  type Requirement,
+  type WardenOptions,
+} from '@tokenwarden/core';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The verified caller, set by Tokenwarden; absent on public routes called without a token. */
+      auth?: Principal;
+    }
+  }
+}
+
+const ACCESS = Symbol.for('tokenwarden.access');
+type WithAccess = Request & { [ACCESS]?: Access };
+
+/** The middleware `tokenwarden()` returns, with route helpers bound to its warden. */
+export interface TokenwardenMiddleware extends RequestHandler {
+  /** The warden: revoke tokens, record consent, read metrics. */
+  readonly warden: Warden;
+  /** Route step: the token must carry every scope. */
+  requireScopes(...scopes: string[]): RequestHandler;
+  /** Route step: the data subject must have consented to `purpose` (validated now). */
+  requireConsent(purpose: string, options?: Pick<ConsentRequirement, 'subject'>): RequestHandler;
+  /** Route step: processing rests on another lawful basis; audited, no consent lookup. */
+  lawfulBasis(basis: LawfulBasis, options?: { purpose?: string }): RequestHandler;
+  /** Route step for routes declared before `app.use(tokenwarden(...))`: open, still audited. */
+  publicRoute(): RequestHandler;
+  /** Serves the Prometheus metrics of this warden. */
+  metricsHandler(): RequestHandler;
+}
+
+/** The request as the core reads it. `route` and `param` are read when asked, after routing. */
+function viewOf(req: Request): RequestView {
+  return {
+    method: req.method,
+    path: req.path,
+    url: req.originalUrl,
+    get route() {
+      return req.route ? req.baseUrl + String(req.route.path) : undefined;
+    },
+    headerValues: (name) => headerValuesOf(req, name),
+    cookie: (name) => (req as Request & { cookies?: Record<string, string> }).cookies?.[name],
+    param: (name) => {
+      const value: unknown = req.params?.[name];
+      return typeof value === 'string' ? value : undefined;
+    },
+    ip: req.ip,
+  };
+}
+
+function adopt(req: WithAccess, res: Response, access: Access): void {
+  req[ACCESS] = access;
+  // One audit event per request, with the status actually sent.
+  res.once('close', () => access.settle(res.statusCode));
+}
+
+/** A route step that adds `requirement` to the request's access (or runs the whole check). */
+function guard(requirement: Requirement, warden: Warden | undefined): RequestHandler {
+  warden?.requirement(requirement);
+  return async function tokenwardenGuard(req: WithAccess, res: Response, next: NextFunction) {
+    try {
+      let access = req[ACCESS];
+      let decision;
+      if (access) {
+        decision = await access.authorize(requirement);
+      } else if (warden) {
+        access = await warden.begin(viewOf(req), requirement);
+        decision = access.decision;
+        if (decision.outcome === 'allow') adopt(req, res, access);
+      } else {
+        throw new Error(
+          'Tokenwarden route steps need app.use(tokenwarden(options)) before the route, or use the steps of the middleware (tw.requireScopes)',
+        );
+      }
+      if (decision.outcome === 'deny') return writeDenial(res, decision);
+      req.auth = decision.principal;
+      next();
+    } catch (error) {
+      next(error);
+    }
+  };
+}
+
+/**
+ * Protects every route below it: each request needs a valid, unrevoked token (except
+ * `publicPaths`). Add route steps for scopes, consent or another lawful basis.
+ *
+ * @example
+ * const tw = tokenwarden({ jwt, purposes: ['marketing'] });
+ * app.use(tw);
+ * app.get('/orders', requireScopes('orders:read'), handler);
+ */
+export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddleware {
+  const warden = options instanceof Warden ? options : createWarden(options);
+  const middleware = async function tokenwardenMiddleware(
+    req: WithAccess,
+    res: Response,
+    next: NextFunction,
+  ) {
+    try {
+      const access = await warden.begin(viewOf(req));
+      const decision = access.decision;
+      if (decision.outcome === 'deny') return writeDenial(res, decision);
+      adopt(req, res, access);
+      req.auth = decision.principal;
+      next();
+    } catch (error) {
+      next(error);
+    }
+  };
+  return Object.assign(middleware, {
+    warden,
+    requireScopes: (...scopes: string[]) => guard({ scopes }, warden),
+    requireConsent: (purpose: string, opts: Pick<ConsentRequirement, 'subject'> = {}) =>
+      guard({ consent: { purpose, ...opts } }, warden),
+    lawfulBasis: (basis: LawfulBasis, opts: { purpose?: string } = {}) =>
+      guard({ lawfulBasis: { basis, ...opts } }, warden),
+    publicRoute: () => guard({ public: true }, warden),
+    metricsHandler: () => metricsHandler(warden),
+  });
+}
+
+/** Route step: the token must carry every scope (403 `insufficient_scope` otherwise). */
+export function requireScopes(...scopes: string[]): RequestHandler {
+  return guard({ scopes }, undefined);
+}
+
+/**
+ * Route step: the data subject (default: the token's subject; or `{ subject: { param: 'id' } }`)
+ * must have active consent for `purpose`, given after any withdrawal the token predates.
+ */
+export function requireConsent(
+  purpose: string,
+  options: Pick<ConsentRequirement, 'subject'> = {},
+): RequestHandler {
+  return guard({ consent: { purpose, ...options } }, undefined);
+}
+
+/** Route step: processing rests on a lawful basis other than consent; recorded in the audit trail. */
+export function lawfulBasis(
+  basis: LawfulBasis,
+  options: { purpose?: string } = {},
+): RequestHandler {
+  return guard({ lawfulBasis: { basis, ...options } }, undefined);
+}
+
+/** Serves `warden`'s Prometheus metrics. Mount it before `app.use(tokenwarden(...))` or protect it. */
+export function metricsHandler(warden: Warden): RequestHandler {
+  return async function tokenwardenMetrics(_req: Request, res: Response, next: NextFunction) {
+    try {
+      const text = await warden.metrics.render();
+      res.setHeader('content-type', warden.metrics.contentType);
+      res.end(text);
+    } catch (error) {
+      next(error);
+    }
+  };
+}
+
+export type { Principal } from '@tokenwarden/core';
