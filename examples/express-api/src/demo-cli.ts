@@ -1,0 +1,14 @@
+import { runDemo } from './demo';
+import { storeFromEnv } from './store';
+
+const store = storeFromEnv();
+runDemo({ store }).then(
+  async (result) => {
+    await store?.close();
+    process.exit(result.ok ? 0 : 1);
+  },
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
