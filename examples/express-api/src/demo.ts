@@ -62,20 +62,38 @@ export async function runDemo(
     await warden.grantConsent({ subject: 'c-1001', purpose: 'marketing', source: 'signup-form' });
     print('setup: customer c-1001 consented to marketing (signup-form)\n');
 
-    const minted = (await call('1. the demo issuer mints a token', 'POST', '/demo/token', undefined, 200, {
-      subject: 'agent-7',
-      scopes: ['customers:read', 'orders:read'],
-    })) as { access_token: string };
+    const minted = (await call(
+      '1. the demo issuer mints a token',
+      'POST',
+      '/demo/token',
+      undefined,
+      200,
+      {
+        subject: 'agent-7',
+        scopes: ['customers:read', 'orders:read'],
+      },
+    )) as { access_token: string };
     const token = minted.access_token;
     await call('2. a read with customers:read is allowed', 'GET', '/customers/c-1001', token, 200);
-    await call('3. a write without customers:write is refused', 'PUT', '/customers/c-1001', token, 403, {
-      email: 'new@example.test',
-    });
+    await call(
+      '3. a write without customers:write is refused',
+      'PUT',
+      '/customers/c-1001',
+      token,
+      403,
+      {
+        email: 'new@example.test',
+      },
+    );
     const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as {
       jti: string;
       exp: number;
     };
-    await warden.revokeToken(claims.jti, { expiresAt: claims.exp * 1000, actor: 'demo', reason: 'leaked' });
+    await warden.revokeToken(claims.jti, {
+      expiresAt: claims.exp * 1000,
+      actor: 'demo',
+      reason: 'leaked',
+    });
     print('   ops: the token is revoked (it leaked)');
     await call('4. the revoked token is refused', 'GET', '/customers/c-1001', token, 401);
 
@@ -87,7 +105,11 @@ export async function runDemo(
       marketer,
       200,
     );
-    await warden.withdrawConsent({ subject: 'c-1001', purpose: 'marketing', source: 'privacy-portal' });
+    await warden.withdrawConsent({
+      subject: 'c-1001',
+      purpose: 'marketing',
+      source: 'privacy-portal',
+    });
     print('   the customer withdraws marketing consent');
     await call(
       '6. the old token is refused',

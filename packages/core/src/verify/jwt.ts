@@ -73,8 +73,6 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
   if (parts.length !== 3) return fail('token_malformed', 'not a compact JWS');
   const [h, p, s] = parts as [string, string, string];
   if (!B64URL.test(h) || !B64URL.test(p)) return fail('token_malformed', 'bad base64url');
-  if (s.length === 0) return fail('invalid_signature', 'signature missing');
-  if (!B64URL.test(s)) return fail('token_malformed', 'bad base64url signature');
 
   const header = decodeSegment(h);
   if (!header) return fail('token_malformed', 'header is not a JSON object');
@@ -93,6 +91,8 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
   const key = policy.ring.select(kid);
   if (!key) return fail('key_unknown', 'no key for kid');
   if (key.alg !== alg) return fail('algorithm_not_allowed', 'alg does not match the key');
+  if (s.length === 0) return fail('invalid_signature', 'signature missing');
+  if (!B64URL.test(s)) return fail('token_malformed', 'bad base64url signature');
 
   const claims = decodeSegment(p);
   if (!claims) return fail('token_malformed', 'payload is not a JSON object');

@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from '@jest/globals';
+import { RedisStore } from '@tokenwarden/redis';
+import { runDemo } from '../src/demo';
+
+const EXPECTED = [200, 200, 403, 401, 200, 403, 403, 200];
+
+describe('the demo story', () => {
+  it('passes on the embedded MemoryStore, printing audit and metric lines', async () => {
+    const lines: string[] = [];
+    const result = await runDemo({ print: (line) => lines.push(line) });
+    expect(result.steps.map((s) => s.status)).toEqual(EXPECTED);
+    expect(result.ok).toBe(true);
+    expect(result.steps.map((s) => s.code)).toEqual([
+      undefined,
+      undefined,
+      'insufficient_scope',
+      'token_revoked',
+      undefined,
+      'consent_withdrawn',
+      'consent_withdrawn',
+      undefined,
+    ]);
+    const audit = lines.filter((l) => l.startsWith('{"schemaVersion"'));
+    expect(audit.length).toBeGreaterThanOrEqual(9);
+    expect(audit.some((l) => l.includes('"type":"token.revoked"'))).toBe(true);
+    expect(audit.some((l) => l.includes('"type":"consent.withdrawn"'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('tokenwarden_decisions_total{'))).toBe(true);
+    // The audit trail holds fingerprints, never tokens.
+    expect(lines.join('\n')).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ/);
+  });
+
+  it('passes on RedisStore', async () => {
+    const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+    const store = new RedisStore({ url, prefix: `tw-demo-${randomBytes(6).toString('hex')}:` });
+    try {
+      const result = await runDemo({ store, print: () => {} });
+      expect(result.steps.map((s) => s.status)).toEqual(EXPECTED);
+    } finally {
+      await store.close();
+    }
+  });
+});

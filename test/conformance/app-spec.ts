@@ -1,0 +1,52 @@
+import type { Requirement, WardenStore } from '@tokenwarden/core';
+import type { Server } from 'node:http';
+import type { Warden, WardenOptions } from '@tokenwarden/core';
+
+/** One route of the conformance app, the same on every adapter. */
+export interface RouteSpec {
+  readonly method: 'GET' | 'PUT';
+  /** Path template with `:param` placeholders (each adapter translates if it needs to). */
+  readonly path: string;
+  /** What the route requires; `undefined` for "a valid token, nothing more". */
+  readonly requirement?: Requirement;
+}
+
+/** The routes every adapter mounts; handlers answer `{ ok: true, subject }`. */
+export const ROUTES: readonly RouteSpec[] = [
+  { method: 'GET', path: '/health', requirement: { public: true } },
+  { method: 'GET', path: '/plain' },
+  { method: 'GET', path: '/customers/:id', requirement: { scopes: ['customers:read'] } },
+  { method: 'PUT', path: '/customers/:id', requirement: { scopes: ['customers:write'] } },
+  {
+    method: 'GET',
+    path: '/customers/:id/profile',
+    requirement: {
+      scopes: ['marketing:read'],
+      consent: { purpose: 'marketing', subject: { param: 'id' } },
+    },
+  },
+  { method: 'GET', path: '/me/profile', requirement: { consent: { purpose: 'marketing' } } },
+  {
+    method: 'GET',
+    path: '/invoices',
+    requirement: { lawfulBasis: { basis: 'legal_obligation', purpose: 'billing' } },
+  },
+];
+
+/** A running conformance app. */
+export interface RunningApp {
+  readonly server: Server;
+  readonly warden: Warden;
+  close(): Promise<void>;
+}
+
+/** Builds and starts the conformance app on one framework. */
+export interface AdapterDriver {
+  readonly name: string;
+  start(options: WardenOptions & { store: WardenStore }): Promise<RunningApp>;
+}
+
+/** Body every allowed route answers with. */
+export function okBody(subject: string | undefined): { ok: true; subject: string | null } {
+  return { ok: true, subject: subject ?? null };
+}

@@ -1,0 +1,457 @@
+import { createHmac } from 'node:crypto';
+import type { AuditEvent, ErrorCode, Warden } from '@tokenwarden/core';
+import { mintToken, segment, testKeys } from '@tokenwarden/testing';
+import type { SwitchableStore } from './switchable-store';
+
+/** What a scenario can use: the warden, the store switch and a name unique to the scenario. */
+export interface ScenarioContext {
+  readonly warden: Warden;
+  readonly store: SwitchableStore;
+  /** Unique per scenario and run: use it in subjects, clients and customer ids. */
+  readonly id: string;
+  /** Set by `setup` for the request. */
+  token?: string;
+}
+
+export interface Scenario {
+  readonly name: string;
+  readonly setup?: (ctx: ScenarioContext) => Promise<void> | void;
+  readonly method?: 'GET' | 'PUT';
+  readonly path: (ctx: ScenarioContext) => string;
+  /** Header values; arrays send the header several times. */
+  readonly headers?: (ctx: ScenarioContext) => Record<string, string | string[]>;
+  readonly teardown?: (ctx: ScenarioContext) => Promise<void> | void;
+  readonly expect: {
+    readonly status: number;
+    /** Body `code`; absent for allows. */
+    readonly code?: ErrorCode;
+    /** Exact `WWW-Authenticate`, a pattern, or `null` for "absent". */
+    readonly wwwAuthenticate: string | RegExp | null;
+    /** Audit event `reason` (and metric `reason` label). */
+    readonly reason: string;
+    /** Further audit fields expected on the decision event. */
+    readonly audit?: (ctx: ScenarioContext) => Partial<AuditEvent>;
+  };
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+const withToken = (ctx: ScenarioContext) => bearer(ctx.token!);
+const invalidToken = (description: string) =>
+  new RegExp(`^Bearer realm="api", error="invalid_token", error_description="${description}"$`);
+const sec = (ms: number) => Math.floor(ms / 1000);
+const claimsOf = (token: string) =>
+  JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, never>;
+
+function sign(header: object, claims: object, key: Buffer | string): string {
+  const input = `${segment(header)}.${segment(claims)}`;
+  return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`;
+}
+
+function baseClaims(ctx: ScenarioContext, extra: object = {}) {
+  const iat = sec(Date.now());
+  return {
+    iss: 'https://issuer.test/',
+    aud: 'tokenwarden-test-api',
+    sub: `user-${ctx.id}`,
+    jti: `jti-${ctx.id}`,
+    iat,
+    exp: iat + 300,
+    scope: 'customers:read',
+    ...extra,
+  };
+}
+
+const allow = (
+  reason = 'authorized',
+  audit?: (ctx: ScenarioContext) => Partial<AuditEvent>,
+): Scenario['expect'] => ({
+  status: 200,
+  wwwAuthenticate: null,
+  reason,
+  ...(audit ? { audit } : {}),
+});
+const unauthorized = (code: ErrorCode, description: string): Scenario['expect'] => ({
+  status: 401,
+  code,
+  wwwAuthenticate: invalidToken(description),
+  reason: code,
+});
+
+/** The scenario table: every scenario runs on every adapter and every store. */
+export const SCENARIOS: readonly Scenario[] = [
+  ...(['HS256', 'RS256', 'ES256'] as const).map((alg): Scenario => ({
+    name: `valid ${alg} token`,
+    setup: (ctx) => void (ctx.token = mintToken({ alg, claims: { sub: `user-${ctx.id}` } })),
+    path: () => '/customers/c1',
+    headers: withToken,
+    expect: allow('authorized', (ctx) => ({
+      route: '/customers/:id',
+      status: 200,
+      method: 'GET',
+      subject: `user-${ctx.id}`,
+    })),
+  })),
+  {
+    name: 'lower-case bearer scheme',
+    setup: (ctx) => void (ctx.token = mintToken()),
+    path: () => '/plain',
+    headers: (ctx) => ({ authorization: `bearer ${ctx.token}` }),
+    expect: allow(),
+  },
+  {
+    name: 'no token',
+    path: () => '/plain',
+    expect: {
+      status: 401,
+      code: 'token_missing',
+      wwwAuthenticate: 'Bearer realm="api"',
+      reason: 'token_missing',
+    },
+  },
+  {
+    name: 'not a JWT',
+    path: () => '/plain',
+    headers: () => bearer('not-a-jwt'),
+    expect: unauthorized('token_malformed', 'The access token is malformed'),
+  },
+  {
+    name: 'Basic scheme',
+    path: () => '/plain',
+    headers: () => ({ authorization: 'Basic dXNlcjpwYXNz' }),
+    expect: unauthorized('token_malformed', 'The access token is malformed'),
+  },
+  {
+    name: 'alg none',
+    setup: (ctx) =>
+      void (ctx.token = `${segment({ alg: 'none', typ: 'JWT' })}.${segment(baseClaims(ctx))}.`),
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('algorithm_not_allowed', 'The access token algorithm is not allowed'),
+  },
+  {
+    name: 'HS256 signed with the RSA public key (key confusion)',
+    setup: (ctx) => {
+      const pem = testKeys().rs256.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      ctx.token = sign({ alg: 'HS256', typ: 'JWT', kid: 'rs-1' }, baseClaims(ctx), pem);
+    },
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('algorithm_not_allowed', 'The access token algorithm is not allowed'),
+  },
+  {
+    name: 'altered payload',
+    setup: (ctx) => {
+      const [h, , s] = mintToken().split('.');
+      ctx.token = `${h}.${segment(baseClaims(ctx, { scope: 'customers:read admin' }))}.${s}`;
+    },
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('invalid_signature', 'The access token signature is invalid'),
+  },
+  {
+    name: 'unknown kid',
+    setup: (ctx) => void (ctx.token = mintToken({ header: { kid: 'nobody' } })),
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('key_unknown', 'The access token is signed with an unknown key'),
+  },
+  {
+    name: 'wrong issuer',
+    setup: (ctx) => void (ctx.token = mintToken({ claims: { iss: 'https://evil.test/' } })),
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('issuer_invalid', 'The access token issuer is not accepted'),
+  },
+  {
+    name: 'wrong audience',
+    setup: (ctx) => void (ctx.token = mintToken({ claims: { aud: 'another-api' } })),
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('audience_invalid', 'The access token audience is not accepted'),
+  },
+  {
+    name: 'expired',
+    setup: (ctx) => void (ctx.token = mintToken({ now: Date.now() - 3_600_000 })),
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_expired', 'The access token has expired'),
+  },
+  {
+    name: 'not yet valid (nbf)',
+    setup: (ctx) => void (ctx.token = mintToken({ claims: { nbf: sec(Date.now()) + 120 } })),
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_not_yet_valid', 'The access token is not valid yet'),
+  },
+  {
+    name: 'issued in the future (iat)',
+    setup: (ctx) => void (ctx.token = mintToken({ now: Date.now() + 120_000 })),
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_not_yet_valid', 'The access token is not valid yet'),
+  },
+  {
+    name: 'lifetime above the maximum',
+    setup: (ctx) => void (ctx.token = mintToken({ lifetimeSeconds: 7200 })),
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_lifetime_exceeded', 'The access token lives longer than allowed'),
+  },
+  {
+    name: 'missing jti',
+    setup: (ctx) => void (ctx.token = mintToken({ claims: { jti: undefined } })),
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_claims_invalid', 'The access token claims are invalid'),
+  },
+  {
+    name: 'string-typed exp',
+    setup: (ctx) =>
+      void (ctx.token = sign(
+        { alg: 'HS256', typ: 'JWT', kid: 'hs-1' },
+        baseClaims(ctx, { exp: String(sec(Date.now()) + 300) }),
+        testKeys().hs256,
+      )),
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_claims_invalid', 'The access token claims are invalid'),
+  },
+  {
+    name: 'oversized token',
+    setup: (ctx) => void (ctx.token = mintToken({ claims: { pad: 'x'.repeat(9000) } })),
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_too_large', 'The access token is too large'),
+  },
+  {
+    name: 'two Authorization headers',
+    setup: (ctx) => void (ctx.token = mintToken()),
+    path: () => '/plain',
+    headers: (ctx) => ({ authorization: [`Bearer ${ctx.token}`, `Bearer ${ctx.token}`] }),
+    expect: {
+      status: 400,
+      code: 'token_multiple',
+      wwwAuthenticate: /^Bearer realm="api", error="invalid_request"/,
+      reason: 'token_multiple',
+    },
+  },
+  {
+    name: 'header plus query token',
+    setup: (ctx) => void (ctx.token = mintToken()),
+    path: (ctx) => `/plain?access_token=${ctx.token}`,
+    headers: withToken,
+    expect: {
+      status: 400,
+      code: 'token_multiple',
+      wwwAuthenticate: /^Bearer realm="api", error="invalid_request"/,
+      reason: 'token_multiple',
+    },
+  },
+  {
+    name: 'revoked token id',
+    setup: async (ctx) => {
+      ctx.token = mintToken();
+      await ctx.warden.revokeToken(claimsOf(ctx.token).jti);
+    },
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_revoked', 'The access token has been revoked'),
+  },
+  {
+    name: 'revoked subject',
+    setup: async (ctx) => {
+      ctx.token = mintToken({ claims: { sub: `user-${ctx.id}` } });
+      await ctx.warden.revokeSubject(`user-${ctx.id}`);
+    },
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_revoked', 'The access token has been revoked'),
+  },
+  {
+    name: 'token issued after a subject revocation',
+    setup: async (ctx) => {
+      await ctx.warden.revokeSubject(`user-${ctx.id}`, { before: Date.now() - 30_000 });
+      ctx.token = mintToken({ claims: { sub: `user-${ctx.id}` } });
+    },
+    path: () => '/plain',
+    headers: withToken,
+    expect: allow(),
+  },
+  {
+    name: 'revoked client',
+    setup: async (ctx) => {
+      ctx.token = mintToken({ claims: { client_id: `client-${ctx.id}` } });
+      await ctx.warden.revokeClient(`client-${ctx.id}`);
+    },
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_revoked', 'The access token has been revoked'),
+  },
+  {
+    name: 'revoked for everyone',
+    setup: async (ctx) => {
+      // Old enough that no other scenario's token predates the mark.
+      ctx.token = mintToken({ now: Date.now() - 400_000, lifetimeSeconds: 600 });
+      await ctx.warden.revokeAll({ before: Date.now() - 350_000 });
+    },
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_revoked', 'The access token has been revoked'),
+  },
+  {
+    name: 'scope missing',
+    setup: (ctx) => void (ctx.token = mintToken()),
+    method: 'PUT',
+    path: () => '/customers/c1',
+    headers: withToken,
+    expect: {
+      status: 403,
+      code: 'insufficient_scope',
+      wwwAuthenticate:
+        'Bearer realm="api", error="insufficient_scope", error_description="The access token lacks a required scope", scope="customers:write"',
+      reason: 'insufficient_scope',
+    },
+  },
+  {
+    name: 'consent granted',
+    setup: async (ctx) => {
+      await ctx.warden.grantConsent({ subject: `cust-${ctx.id}`, purpose: 'marketing' });
+      ctx.token = mintToken({ claims: { scope: 'marketing:read' } });
+    },
+    path: (ctx) => `/customers/cust-${ctx.id}/profile`,
+    headers: withToken,
+    expect: allow('consent', (ctx) => ({
+      dataSubject: `cust-${ctx.id}`,
+      purpose: 'marketing',
+      lawfulBasis: 'consent',
+      route: '/customers/:id/profile',
+    })),
+  },
+  {
+    name: 'consent of the token subject (default data subject)',
+    setup: async (ctx) => {
+      await ctx.warden.grantConsent({ subject: `user-${ctx.id}`, purpose: 'marketing' });
+      ctx.token = mintToken({ claims: { sub: `user-${ctx.id}` } });
+    },
+    path: () => '/me/profile',
+    headers: withToken,
+    expect: allow('consent', (ctx) => ({ purpose: 'marketing', dataSubject: `user-${ctx.id}` })),
+  },
+  {
+    name: 'consent missing',
+    setup: (ctx) => void (ctx.token = mintToken({ claims: { scope: 'marketing:read' } })),
+    path: (ctx) => `/customers/cust-${ctx.id}/profile`,
+    headers: withToken,
+    expect: {
+      status: 403,
+      code: 'consent_missing',
+      wwwAuthenticate: null,
+      reason: 'consent_missing',
+    },
+  },
+  {
+    name: 'consent expired',
+    setup: async (ctx) => {
+      await ctx.warden.grantConsent({
+        subject: `cust-${ctx.id}`,
+        purpose: 'marketing',
+        expiresAt: Date.now() - 1_000,
+      });
+      ctx.token = mintToken({ claims: { scope: 'marketing:read' } });
+    },
+    path: (ctx) => `/customers/cust-${ctx.id}/profile`,
+    headers: withToken,
+    expect: {
+      status: 403,
+      code: 'consent_expired',
+      wwwAuthenticate: null,
+      reason: 'consent_expired',
+    },
+  },
+  {
+    name: 'consent withdrawn',
+    setup: async (ctx) => {
+      await ctx.warden.grantConsent({ subject: `cust-${ctx.id}`, purpose: 'marketing' });
+      await ctx.warden.withdrawConsent({ subject: `cust-${ctx.id}`, purpose: 'marketing' });
+      ctx.token = mintToken({ claims: { scope: 'marketing:read' } });
+    },
+    path: (ctx) => `/customers/cust-${ctx.id}/profile`,
+    headers: withToken,
+    expect: {
+      status: 403,
+      code: 'consent_withdrawn',
+      wwwAuthenticate: null,
+      reason: 'consent_withdrawn',
+    },
+  },
+  {
+    name: 'consent withdrawn then re-granted: a token from before the withdrawal stays refused',
+    setup: async (ctx) => {
+      ctx.token = mintToken({ claims: { scope: 'marketing:read' }, now: Date.now() - 20_000 });
+      await ctx.warden.grantConsent({ subject: `cust-${ctx.id}`, purpose: 'marketing' });
+      await ctx.warden.withdrawConsent({ subject: `cust-${ctx.id}`, purpose: 'marketing' });
+      await ctx.warden.grantConsent({ subject: `cust-${ctx.id}`, purpose: 'marketing' });
+    },
+    path: (ctx) => `/customers/cust-${ctx.id}/profile`,
+    headers: withToken,
+    expect: {
+      status: 403,
+      code: 'consent_withdrawn',
+      wwwAuthenticate: null,
+      reason: 'consent_withdrawn',
+    },
+  },
+  {
+    name: 'consent withdrawn then re-granted: a token issued after the withdrawal passes',
+    setup: async (ctx) => {
+      await ctx.warden.grantConsent({ subject: `cust-${ctx.id}`, purpose: 'marketing' });
+      await ctx.warden.withdrawConsent({ subject: `cust-${ctx.id}`, purpose: 'marketing' });
+      // A grant in the same millisecond as the withdrawal does not count as after it.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await ctx.warden.grantConsent({ subject: `cust-${ctx.id}`, purpose: 'marketing' });
+      // iat has whole-second precision: issue in the next second, inside the clock tolerance.
+      ctx.token = mintToken({ claims: { scope: 'marketing:read' }, now: Date.now() + 1_500 });
+    },
+    path: (ctx) => `/customers/cust-${ctx.id}/profile`,
+    headers: withToken,
+    expect: allow('consent'),
+  },
+  {
+    name: 'lawful basis other than consent',
+    setup: (ctx) => void (ctx.token = mintToken()),
+    path: () => '/invoices',
+    headers: withToken,
+    expect: allow('lawful_basis', () => ({
+      lawfulBasis: 'legal_obligation',
+      purpose: 'billing',
+      route: '/invoices',
+    })),
+  },
+  {
+    name: 'public route without a token',
+    path: () => '/health',
+    expect: allow('public_route', () => ({ route: '/health' })),
+  },
+  {
+    name: 'public route with a bad token',
+    path: () => '/health',
+    headers: () => bearer('a.b.c'),
+    expect: unauthorized('token_malformed', 'The access token is malformed'),
+  },
+  {
+    name: 'store down: fail closed',
+    setup: (ctx) => {
+      ctx.token = mintToken();
+      ctx.store.failing = true;
+    },
+    teardown: (ctx) => void (ctx.store.failing = false),
+    path: () => '/plain',
+    headers: withToken,
+    expect: {
+      status: 503,
+      code: 'store_unavailable',
+      wwwAuthenticate: null,
+      reason: 'store_unavailable',
+    },
+  },
+];
