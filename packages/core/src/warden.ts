@@ -588,11 +588,14 @@ export class Warden {
   }
 
   private emit(fields: AuditFields): void {
+    const { type, outcome, ...rest } = fields;
     const event = clean({
       schemaVersion: AUDIT_SCHEMA_VERSION,
       id: randomUUID(),
       time: new Date(this.options.clock.now()).toISOString(),
-      ...fields,
+      type,
+      outcome,
+      ...rest,
     }) as AuditEvent;
     if (this.options.audit.sinks.length === 0) return;
     if (this.auditQueue.length >= 10_000) {
