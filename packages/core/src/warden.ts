@@ -412,6 +412,7 @@ export class Warden {
     const decision = access.decision;
     const reason = decision.outcome === 'deny' ? decision.code : decision.reason;
     this.metrics.decision(decision.outcome, reason, access.elapsedMs / 1000);
+    if (this.options.audit.sinks.length === 0) return;
     const token = access.verified;
     const view = access.view;
     const requestId = view.headerValues('x-request-id')?.[0];
@@ -588,6 +589,7 @@ export class Warden {
   }
 
   private emit(fields: AuditFields): void {
+    if (this.options.audit.sinks.length === 0) return;
     const { type, outcome, ...rest } = fields;
     const event = clean({
       schemaVersion: AUDIT_SCHEMA_VERSION,
@@ -597,7 +599,6 @@ export class Warden {
       outcome,
       ...rest,
     }) as AuditEvent;
-    if (this.options.audit.sinks.length === 0) return;
     if (this.auditQueue.length >= 10_000) {
       this.metrics.auditEvents('failed', 1);
       this.logError('audit queue full; events are dropped', new Error('queue full'));
