@@ -1,0 +1,242 @@
+/**
+ * Checks the packed artifacts, not the sources: `pnpm pack` each published package, install the
+ * tarballs with npm into a plain Node project outside the repository, then run an ESM and a
+ * CommonJS consumer under real `node`. Jest resolves `@tokenwarden/*` to the sources and lets
+ * named imports from CommonJS pass, so only this catches a broken `exports` map, a bundled
+ * dependency or `import { sign } from 'jsonwebtoken'` in the ESM build.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '../..');
+const FIXTURES = join(__dirname, 'fixtures');
+const PUBLISHED = ['core', 'express', 'redis'] as const;
+const BUILD_OUTPUTS = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts'];
+const ATTW_VERSION = '0.18.5';
+const NPM_INSTALL = ['install', '--prefer-offline', '--no-audit', '--no-fund'];
+
+interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command without a shell; resolves with its output, killing it after `timeoutMs`. */
+function run(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  timeoutMs = 60_000,
+): Promise<RunResult> {
+  return new Promise((done, fail) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      stderr += `\n[killed after ${timeoutMs} ms]`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      fail(error);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Like {@link run}, but rejects with the command's output when it exits non-zero. */
+async function runOk(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  timeoutMs?: number,
+): Promise<string> {
+  const result = await run(command, args, cwd, timeoutMs);
+  if (result.code !== 0) {
+    throw new Error(
+      `${command} ${args.join(' ')} exited ${String(result.code)} in ${cwd}\n${result.stdout}\n${result.stderr}`,
+    );
+  }
+  return result.stdout;
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** True when a package has no complete build, or a source file is newer than it. */
+function isStale(pkg: string): boolean {
+  const outputs = BUILD_OUTPUTS.map((file) => join(ROOT, 'packages', pkg, 'dist', file));
+  if (!outputs.every((file) => existsSync(file))) return true;
+  const builtAt = Math.min(...outputs.map((file) => statSync(file).mtimeMs));
+  return newestMtime(join(ROOT, 'packages', pkg, 'src')) > builtAt;
+}
+
+interface Manifest {
+  readonly name: string;
+  readonly version: string;
+  readonly dependencies?: Readonly<Record<string, string>>;
+  readonly peerDependencies?: Readonly<Record<string, string>>;
+}
+
+interface Packed {
+  readonly tarball: string;
+  readonly files: readonly string[];
+  readonly manifest: Manifest;
+}
+
+/** Packs one package with pnpm (which rewrites `workspace:` and `catalog:` ranges). */
+async function pack(pkg: string, destination: string): Promise<Packed> {
+  const out = await runOk(
+    'pnpm',
+    ['pack', '--json', '--pack-destination', destination],
+    join(ROOT, 'packages', pkg),
+  );
+  const summary = JSON.parse(out) as { filename: string; files: { path: string }[] };
+  const manifest = JSON.parse(
+    await runOk('tar', ['-xzOf', summary.filename, 'package/package.json'], destination),
+  ) as Manifest;
+  return { tarball: summary.filename, files: summary.files.map((f) => f.path).sort(), manifest };
+}
+
+function packedOf(name: string): Packed {
+  const result = packed.get(name);
+  if (!result) throw new Error(`${name} was not packed`);
+  return result;
+}
+
+function ranges(manifest: Manifest): [string, string][] {
+  return [
+    ...Object.entries(manifest.dependencies ?? {}),
+    ...Object.entries(manifest.peerDependencies ?? {}),
+  ];
+}
+
+function expectedOutput(build: string): string {
+  return [
+    `entry: @tokenwarden/core -> dist/${build}`,
+    `entry: @tokenwarden/express -> dist/${build}`,
+    `entry: @tokenwarden/redis -> dist/${build}`,
+    'core: with token allow authorized user-1',
+    'core: without token deny 401 token_missing',
+    'express: with token 200 user-1',
+    'express: without token 401 Bearer',
+    'redis: RedisStore lookup allow authorized',
+    '',
+  ].join('\n');
+}
+
+let work = '';
+let consumer = '';
+let tools = '';
+const packed = new Map<string, Packed>();
+
+beforeAll(async () => {
+  if (PUBLISHED.some(isStale)) {
+    const filters = PUBLISHED.flatMap((pkg) => ['--filter', `@tokenwarden/${pkg}`]);
+    await runOk('pnpm', ['-r', ...filters, 'run', 'build'], ROOT, 120_000);
+  }
+
+  work = await mkdtemp(join(tmpdir(), 'tokenwarden-packaging-'));
+  const tarballs = join(work, 'tarballs');
+  consumer = join(work, 'consumer');
+  tools = join(work, 'tools');
+  await Promise.all([tarballs, consumer, tools].map((dir) => mkdir(dir)));
+
+  for (const result of await Promise.all(PUBLISHED.map((pkg) => pack(pkg, tarballs)))) {
+    packed.set(result.manifest.name, result);
+  }
+  const peers = [...packed.values()].flatMap((p) =>
+    Object.entries(p.manifest.peerDependencies ?? {}).map(([name, range]) => `${name}@${range}`),
+  );
+  const jwtRange = packedOf('@tokenwarden/core').manifest.dependencies?.jsonwebtoken;
+  if (!jwtRange) throw new Error('@tokenwarden/core must depend on jsonwebtoken');
+
+  await writeFile(
+    join(consumer, 'package.json'),
+    JSON.stringify({ name: 'tokenwarden-consumer', version: '0.0.0', private: true }),
+  );
+  await writeFile(
+    join(tools, 'package.json'),
+    JSON.stringify({ name: 'tokenwarden-tools', version: '0.0.0', private: true }),
+  );
+  for (const file of ['scenario.cjs', 'consumer.mjs', 'consumer.cjs']) {
+    await copyFile(join(FIXTURES, file), join(consumer, file));
+  }
+  const tarballPaths = [...packed.values()].map((p) => p.tarball);
+  await Promise.all([
+    runOk('npm', [...NPM_INSTALL, ...tarballPaths, ...peers, `jsonwebtoken@${jwtRange}`], consumer),
+    runOk('npm', [...NPM_INSTALL, `@arethetypeswrong/cli@${ATTW_VERSION}`], tools),
+  ]);
+}, 180_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('packed packages', () => {
+  it.each(PUBLISHED)('@tokenwarden/%s ships only dist and resolved ranges', (pkg) => {
+    const { files, manifest } = packedOf(`@tokenwarden/${pkg}`);
+    expect(files).toEqual([
+      'dist/index.cjs',
+      'dist/index.d.cts',
+      'dist/index.d.ts',
+      'dist/index.js',
+      'package.json',
+    ]);
+    for (const [name, range] of ranges(manifest)) {
+      expect(`${name}@${range}`).not.toMatch(/@(workspace|catalog):/);
+    }
+  });
+
+  it('keeps runtime libraries as dependencies and frameworks as peers', () => {
+    const manifest = (name: string): Manifest => packedOf(name).manifest;
+    const core = manifest('@tokenwarden/core');
+    const express = manifest('@tokenwarden/express');
+    const redis = manifest('@tokenwarden/redis');
+    expect(Object.keys(core.dependencies ?? {})).toEqual(['jsonwebtoken']);
+    expect(Object.keys(core.peerDependencies ?? {})).toEqual(['prom-client']);
+    expect(express.dependencies).toEqual({ '@tokenwarden/core': `^${core.version}` });
+    expect(Object.keys(express.peerDependencies ?? {})).toEqual(['express']);
+    expect(redis.dependencies).toEqual({ '@tokenwarden/core': `^${core.version}` });
+    expect(Object.keys(redis.peerDependencies ?? {})).toEqual(['ioredis']);
+  });
+
+  it.each([
+    ['ESM', 'consumer.mjs', 'index.js'],
+    ['CommonJS', 'consumer.cjs', 'index.cjs'],
+  ])('%s consumer loads its build and enforces tokens under real node', async (_, file, build) => {
+    const result = await run(process.execPath, [file], consumer, 20_000);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe(expectedOutput(build));
+    expect(result.code).toBe(0);
+  });
+
+  it.each(PUBLISHED)(
+    '@tokenwarden/%s has types right in every resolution mode (attw)',
+    async (pkg) => {
+      const { tarball } = packedOf(`@tokenwarden/${pkg}`);
+      const attw = join(tools, 'node_modules', '.bin', 'attw');
+      const result = await run(
+        attw,
+        ['--format', 'ascii', '--no-color', '--no-emoji', tarball],
+        tools,
+      );
+      expect(`${result.stdout}${result.stderr}`).toContain('No problems found');
+      expect(result.code).toBe(0);
+    },
+  );
+});
