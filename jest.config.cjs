@@ -13,7 +13,7 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
-    '^@tokenwarden/(core|redis|express|testing)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@tokenwarden/(core|redis|express|koa|testing)$': '<rootDir>/packages/$1/src/index.ts',
   },
   testMatch: [
     '<rootDir>/packages/*/test/**/*.test.ts',

@@ -1,0 +1,11 @@
+import { createApp } from './app';
+// REDIS_URL selects the RedisStore, as in the Express example.
+import { storeFromEnv } from '../../express-api/src/store';
+
+const port = Number(process.env.PORT ?? 3000);
+const { app } = createApp({ store: storeFromEnv() });
+app.listen(port, () => {
+  console.log(
+    `customers API (Koa) on http://localhost:${port} (POST /demo/token for a demo token)`,
+  );
+});

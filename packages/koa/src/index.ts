@@ -1,0 +1,205 @@
+import { STATUS_CODES } from 'node:http';
+import { types } from 'node:util';
+import type { Context, Middleware, Next } from 'koa';
+import {
+  createWarden,
+  headerValuesOf,
+  Warden,
+  type Access,
+  type ConsentRequirement,
+  type DenyDecision,
+  type LawfulBasis,
+  type Principal,
+  type RequestView,
+  type Requirement,
+  type WardenOptions,
+} from '@tokenwarden/core';
+
+/**
+ * What Tokenwarden puts in `ctx.state`. Apps on Koa's default state need nothing (see below);
+ * apps that type their own state include it: `new Koa<MyState & TokenwardenState>()`.
+ */
+export interface TokenwardenState {
+  /** The verified caller; absent on public routes called without a token. */
+  auth?: Principal;
+}
+
+declare module 'koa' {
+  // Typed `ctx.state.auth` for apps on Koa's default state, with no declaration of their own.
+  interface DefaultState {
+    /** The verified caller, set by Tokenwarden; absent on public routes called without a token. */
+    auth?: Principal;
+  }
+}
+
+const ACCESS = Symbol.for('tokenwarden.access');
+type WithAccess = Context & { [ACCESS]?: Access };
+
+/** What @koa/router leaves on the context; read only after routing, hence `unknown`. */
+interface Routed {
+  readonly _matchedRoute?: unknown;
+  readonly routerPath?: unknown;
+  readonly params?: unknown;
+}
+
+/** The middleware `tokenwarden()` returns, with route helpers bound to its warden. */
+export interface TokenwardenMiddleware extends Middleware {
+  /** The warden: revoke tokens, record consent, read metrics. */
+  readonly warden: Warden;
+  /** Route step: the token must carry every scope. */
+  requireScopes(...scopes: string[]): Middleware;
+  /** Route step: the data subject must have consented to `purpose` (validated now). */
+  requireConsent(purpose: string, options?: Pick<ConsentRequirement, 'subject'>): Middleware;
+  /** Route step: processing rests on another lawful basis; audited, no consent lookup. */
+  lawfulBasis(basis: LawfulBasis, options?: { purpose?: string }): Middleware;
+  /** Route step for routes mounted before `app.use(tokenwarden(...))`: open, still audited. */
+  publicRoute(): Middleware;
+  /** Serves the Prometheus metrics of this warden. */
+  metricsHandler(): Middleware;
+}
+
+/** The request as the core reads it. `route` and `param` are read when asked, after routing. */
+function viewOf(ctx: Context): RequestView {
+  const routed = ctx as Routed;
+  return {
+    method: ctx.method,
+    path: ctx.path,
+    url: ctx.originalUrl,
+    get route() {
+      const route = routed._matchedRoute ?? routed.routerPath;
+      return typeof route === 'string' || route instanceof RegExp ? String(route) : undefined;
+    },
+    headerValues: (name) => headerValuesOf(ctx.req, name),
+    // The raw cookie, like cookie-parser's `req.cookies` in Express: never signature-checked.
+    cookie: (name) => ctx.cookies.get(name, { signed: false }),
+    param: (name) => {
+      const params = routed.params as Readonly<Record<string, unknown>> | undefined;
+      const value = params?.[name];
+      return typeof value === 'string' ? value : undefined;
+    },
+    ip: ctx.ip,
+  };
+}
+
+/** Writes a denial as is: status, headers (RFC 6750, problem+json) and the problem body. */
+function writeDenial(ctx: Context, decision: DenyDecision): void {
+  ctx.status = decision.status;
+  ctx.set(decision.headers);
+  // A string body keeps the problem+json type set above on Koa 2 too (an object becomes JSON).
+  ctx.body = JSON.stringify(decision.body);
+}
+
+/** The status Koa answers a downstream error with (its `ctx.onerror` rule). */
+function errorStatus(ctx: Context, error: unknown): number {
+  if (ctx.headerSent) return ctx.status;
+  if (!(types.isNativeError(error) || error instanceof Error)) return 500;
+  const { status, statusCode } = error as Error & { status?: unknown; statusCode?: unknown };
+  const code = status || statusCode;
+  return typeof code === 'number' && STATUS_CODES[code] !== undefined ? code : 500;
+}
+
+/** Runs the rest of the chain, then records the allow once, with the status of the response. */
+async function proceed(ctx: WithAccess, access: Access, auth: Principal | undefined, next: Next) {
+  ctx[ACCESS] = access;
+  ctx.state.auth = auth;
+  let status: number | undefined;
+  try {
+    await next();
+    status = ctx.status;
+  } catch (error) {
+    status = errorStatus(ctx, error);
+    throw error;
+  } finally {
+    // One audit event per request, with the status the client gets.
+    access.settle(status);
+  }
+}
+
+/** A route step that adds `requirement` to the request's access (or runs the whole check). */
+function guard(requirement: Requirement, warden: Warden | undefined): Middleware {
+  warden?.requirement(requirement);
+  return async function tokenwardenGuard(ctx: WithAccess, next: Next) {
+    const adopted = ctx[ACCESS];
+    if (adopted) {
+      const decision = await adopted.authorize(requirement);
+      if (decision.outcome === 'deny') return writeDenial(ctx, decision);
+      ctx.state.auth = decision.principal;
+      return next();
+    }
+    if (!warden) {
+      throw new Error(
+        'Tokenwarden route steps need app.use(tokenwarden(options)) before the router, or use the steps of the middleware (tw.requireScopes)',
+      );
+    }
+    const access = await warden.begin(viewOf(ctx), requirement);
+    const decision = access.decision;
+    if (decision.outcome === 'deny') return writeDenial(ctx, decision);
+    return proceed(ctx, access, decision.principal, next);
+  };
+}
+
+/**
+ * Protects every route below it: each request needs a valid, unrevoked token (except
+ * `publicPaths`). Add route steps for scopes, consent or another lawful basis; the caller is in
+ * `ctx.state.auth`.
+ *
+ * @example
+ * const tw = tokenwarden({ jwt, purposes: ['marketing'] });
+ * const router = new Router();
+ * router.get('/orders', requireScopes('orders:read'), (ctx) => {
+ *   ctx.body = listOrders(ctx.state.auth?.subject);
+ * });
+ * app.use(tw);
+ * app.use(router.routes());
+ */
+export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddleware {
+  const warden = options instanceof Warden ? options : createWarden(options);
+  const middleware = async function tokenwardenMiddleware(ctx: WithAccess, next: Next) {
+    const access = await warden.begin(viewOf(ctx));
+    const decision = access.decision;
+    if (decision.outcome === 'deny') return writeDenial(ctx, decision);
+    return proceed(ctx, access, decision.principal, next);
+  };
+  return Object.assign(middleware, {
+    warden,
+    requireScopes: (...scopes: string[]) => guard({ scopes }, warden),
+    requireConsent: (purpose: string, opts: Pick<ConsentRequirement, 'subject'> = {}) =>
+      guard({ consent: { purpose, ...opts } }, warden),
+    lawfulBasis: (basis: LawfulBasis, opts: { purpose?: string } = {}) =>
+      guard({ lawfulBasis: { basis, ...opts } }, warden),
+    publicRoute: () => guard({ public: true }, warden),
+    metricsHandler: () => metricsHandler(warden),
+  });
+}
+
+/** Route step: the token must carry every scope (403 `insufficient_scope` otherwise). */
+export function requireScopes(...scopes: string[]): Middleware {
+  return guard({ scopes }, undefined);
+}
+
+/**
+ * Route step: the data subject (default: the token's subject; or `{ subject: { param: 'id' } }`)
+ * must have active consent for `purpose`, given after any withdrawal the token predates.
+ */
+export function requireConsent(
+  purpose: string,
+  options: Pick<ConsentRequirement, 'subject'> = {},
+): Middleware {
+  return guard({ consent: { purpose, ...options } }, undefined);
+}
+
+/** Route step: processing rests on a lawful basis other than consent; recorded in the audit trail. */
+export function lawfulBasis(basis: LawfulBasis, options: { purpose?: string } = {}): Middleware {
+  return guard({ lawfulBasis: { basis, ...options } }, undefined);
+}
+
+/** Serves `warden`'s Prometheus metrics. Mount it before `app.use(tokenwarden(...))` or protect it. */
+export function metricsHandler(warden: Warden): Middleware {
+  return async function tokenwardenMetrics(ctx: Context) {
+    const text = await warden.metrics.render();
+    ctx.set('content-type', warden.metrics.contentType);
+    ctx.body = text;
+  };
+}
+
+export type { Principal } from '@tokenwarden/core';
