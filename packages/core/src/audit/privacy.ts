@@ -35,24 +35,47 @@ export class Pseudonymizer {
   }
 }
 
-/** IPv4 to its /24, IPv6 to its /48; anything else is dropped. */
+/**
+ * IPv4 to its /24, IPv6 to its /48; anything else is dropped. IPv4-mapped IPv6 addresses count as
+ * IPv4, and IPv6 networks come out in one canonical spelling (lower-case hex, no leading zeros),
+ * so every spelling of an address pseudonymises to the same network.
+ */
 export function truncateAddress(ip: string): string | undefined {
-  const v4 = ip.startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
-  if (isIPv4(v4)) return v4.split('.').slice(0, 3).join('.') + '.0/24';
-  if (isIPv6(ip)) {
-    const [head = '', tail] = ip.split('::');
-    const groups = head === '' ? [] : head.split(':');
-    if (tail !== undefined) {
-      const rest = tail === '' ? [] : tail.split(':');
-      while (groups.length + rest.length < 8) groups.push('0');
-      groups.push(...rest);
-    }
-    return (
-      groups
-        .slice(0, 3)
-        .map((g) => g || '0')
-        .join(':') + '::/48'
-    );
+  if (isIPv4(ip)) return ip.split('.').slice(0, 3).join('.') + '.0/24';
+  if (!isIPv6(ip)) return undefined;
+  const g = ipv6Groups(ip);
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `${g[6]! >> 8}.${g[6]! & 0xff}.${g[7]! >> 8}.0/24`;
   }
-  return undefined;
+  return (
+    g
+      .slice(0, 3)
+      .map((n) => n.toString(16))
+      .join(':') + '::/48'
+  );
+}
+
+/** The eight 16-bit groups of an address `isIPv6` accepted (zone id dropped). */
+function ipv6Groups(ip: string): number[] {
+  const zone = ip.indexOf('%');
+  const [head = '', tail] = (zone < 0 ? ip : ip.slice(0, zone)).split('::');
+  const left = groupsOf(head);
+  if (tail === undefined) return left;
+  const right = groupsOf(tail);
+  return [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
+}
+
+function groupsOf(part: string): number[] {
+  const out: number[] = [];
+  if (part === '') return out;
+  for (const group of part.split(':')) {
+    if (group.includes('.')) {
+      // An embedded IPv4 tail is two groups.
+      const [a = 0, b = 0, c = 0, d = 0] = group.split('.').map(Number);
+      out.push((a << 8) | b, (c << 8) | d);
+    } else {
+      out.push(parseInt(group, 16));
+    }
+  }
+  return out;
 }

@@ -25,7 +25,8 @@ const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractResult {
   const found: string[] = [];
   const headers = view.headerValues(policy.header);
-  if (headers) {
+  // An adapter may report an absent header as an empty list.
+  if (headers && headers.length > 0) {
     if (headers.length > 1) {
       return { ok: false, code: 'token_multiple', detail: 'repeated authorization header' };
     }
@@ -42,10 +43,10 @@ export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractR
     const value = view.cookie(policy.cookie);
     if (value !== undefined && value !== '') found.push(value);
   }
-  const query = queryToken(view.url, policy.queryParameter ?? 'access_token');
-  if (query !== undefined) {
+  const query = queryTokens(view.url, policy.queryParameter ?? 'access_token');
+  if (query.length > 0) {
     // Query tokens are refused unless enabled, but one next to another credential is an error.
-    if (policy.queryParameter !== undefined || found.length > 0) found.push(query);
+    if (policy.queryParameter !== undefined || found.length > 0) found.push(...query);
   }
   if (found.length === 0) return { ok: false, code: 'token_missing', detail: 'no credential' };
   if (found.length > 1)
@@ -58,9 +59,9 @@ export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractR
   return { ok: true, token };
 }
 
-function queryToken(url: string, name: string): string | undefined {
+/** Every value of the query parameter: a repeated parameter is more than one credential. */
+function queryTokens(url: string, name: string): string[] {
   const q = url.indexOf('?');
-  if (q < 0 || url.indexOf(name, q) < 0) return undefined;
-  const value = new URLSearchParams(url.slice(q + 1)).get(name);
-  return value === null ? undefined : value;
+  if (q < 0 || url.indexOf(name, q) < 0) return [];
+  return new URLSearchParams(url.slice(q + 1)).getAll(name);
 }

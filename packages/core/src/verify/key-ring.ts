@@ -132,8 +132,9 @@ function hmacKey(input: VerificationKey, where: string): KeyObject {
     }
     keyObject = input.key;
   } else {
-    const text = Buffer.isBuffer(input.key) ? undefined : input.key;
-    if (text !== undefined && /-----BEGIN [A-Z ]*KEY-----/.test(text)) {
+    // A PEM read into a Buffer (readFileSync without an encoding) is still public material.
+    const text = Buffer.isBuffer(input.key) ? input.key.toString('latin1') : input.key;
+    if (/-----BEGIN [A-Z0-9 ]+-----/.test(text)) {
       throw new ConfigError(
         `jwt.keys: ${where} uses ${input.alg} but holds a PEM key; HMAC needs a random secret (an RSA or EC key is not a secret)`,
       );

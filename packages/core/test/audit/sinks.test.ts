@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import {
+  AUDIT_SCHEMA_VERSION,
+  JsonLinesSink,
+  MemorySink,
+  type AuditEvent,
+} from '@tokenwarden/core';
+
+function event(n: number, fields: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    schemaVersion: AUDIT_SCHEMA_VERSION,
+    id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+    time: new Date(Date.UTC(2030, 0, 1, 12, 0, n)).toISOString(),
+    type: 'access.decision',
+    outcome: n % 2 ? 'deny' : 'allow',
+    reason: n % 2 ? 'token_expired' : 'authorized',
+    ...fields,
+  };
+}
+
+function lines(text: string): unknown[] {
+  expect(text.endsWith('\n')).toBe(true);
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((line) => JSON.parse(line) as unknown);
+}
+
+describe('JsonLinesSink', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tokenwarden-audit-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes one JSON object per line to a stream, in order', async () => {
+    const stream = new PassThrough();
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const sink = new JsonLinesSink({ stream });
+    const batch = [event(1), event(2, { subject: 'line\nbreak "quoted"' })];
+    await sink.write(batch);
+    await sink.write([event(3)]);
+    expect(lines(Buffer.concat(chunks).toString('utf8'))).toEqual([...batch, event(3)]);
+    // Not the owner of the stream: close() leaves it open.
+    await sink.close();
+    expect(stream.writableEnded).toBe(false);
+  });
+
+  it('rejects when the stream fails, so the warden can count the failure', async () => {
+    const broken = new Writable({
+      write(_chunk, _encoding, callback) {
+        callback(new Error('disk full'));
+      },
+    });
+    broken.on('error', () => {});
+    await expect(new JsonLinesSink({ stream: broken }).write([event(1)])).rejects.toThrow(
+      'disk full',
+    );
+  });
+
+  it('appends to a file and flushes it on close()', async () => {
+    const file = join(dir, 'audit.jsonl');
+    writeFileSync(file, `${JSON.stringify(event(0))}\n`);
+    const sink = new JsonLinesSink({ file });
+    await sink.write([event(1), event(2)]);
+    await sink.close();
+    await sink.close();
+    expect(lines(readFileSync(file, 'utf8'))).toEqual([event(0), event(1), event(2)]);
+  });
+
+  it('prefers the file over a stream', async () => {
+    const file = join(dir, 'preferred.jsonl');
+    const stream = new PassThrough();
+    let streamed = 0;
+    stream.on('data', () => streamed++);
+    const sink = new JsonLinesSink({ file, stream });
+    await sink.write([event(5)]);
+    await sink.close();
+    expect(lines(readFileSync(file, 'utf8'))).toEqual([event(5)]);
+    expect(streamed).toBe(0);
+  });
+});
+
+describe('MemorySink', () => {
+  it('keeps events in order', async () => {
+    const sink = new MemorySink();
+    await sink.write([event(1), event(2)]);
+    await sink.write([event(3)]);
+    expect(sink.events.map((e) => e.id)).toEqual([event(1).id, event(2).id, event(3).id]);
+  });
+
+  it('is bounded: past max it drops the oldest', async () => {
+    const sink = new MemorySink(3);
+    await sink.write([event(1), event(2)]);
+    await sink.write([event(3), event(4), event(5)]);
+    expect(sink.events.map((e) => e.id)).toEqual([event(3).id, event(4).id, event(5).id]);
+    await sink.write(Array.from({ length: 10 }, (_, i) => event(10 + i)));
+    expect(sink.events).toHaveLength(3);
+    expect(sink.events[2]?.id).toBe(event(19).id);
+  });
+
+  it('clear() forgets everything', async () => {
+    const sink = new MemorySink();
+    await sink.write([event(1)]);
+    sink.clear();
+    expect(sink.events).toEqual([]);
+  });
+});

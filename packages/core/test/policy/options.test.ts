@@ -1,0 +1,284 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import {
+  ConfigError,
+  createWarden,
+  MemorySink,
+  type JwtAlgorithm,
+  type JwtOptions,
+  type LawfulBasis,
+  type Requirement,
+  type Warden,
+  type WardenOptions,
+} from '@tokenwarden/core';
+import { testJwtOptions } from '@tokenwarden/testing';
+import { resolveOptions } from '../../src/policy/options';
+import { memoryLogger } from '../support';
+
+/** Runs `fn`, expects a ConfigError and returns its message. */
+function configMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).code).toBe('config_invalid');
+    return (error as ConfigError).message;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
+/** Options with one field of `jwt` replaced, typed loosely on purpose (JS callers exist). */
+function withJwt(patch: Readonly<Record<string, unknown>>): WardenOptions {
+  return { jwt: { ...testJwtOptions(), ...patch } as JwtOptions, logger: memoryLogger() };
+}
+
+describe('resolveOptions: required settings', () => {
+  it('needs an options object with jwt', () => {
+    expect(configMessage(() => resolveOptions(undefined as unknown as WardenOptions))).toMatch(
+      /needs an options object/,
+    );
+    expect(configMessage(() => resolveOptions({} as WardenOptions))).toMatch(/'jwt' is required/);
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['empty', []],
+  ])('requires jwt.algorithms (%s)', (_name, algorithms) => {
+    expect(configMessage(() => resolveOptions(withJwt({ algorithms })))).toMatch(
+      /jwt.algorithms is required: list the algorithms your issuer signs with/,
+    );
+  });
+
+  it.each(['none', 'None', 'NONE', 'HS1'])('refuses %s in jwt.algorithms', (alg) => {
+    const message = configMessage(() =>
+      resolveOptions(withJwt({ algorithms: ['HS256', alg as JwtAlgorithm] })),
+    );
+    expect(message).toContain(`'${alg}' is not supported`);
+    expect(message).toContain("'none' is never accepted");
+  });
+
+  it('requires jwt.keys', () => {
+    expect(configMessage(() => resolveOptions(withJwt({ keys: [] })))).toMatch(
+      /jwt.keys is required/,
+    );
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['empty', ''],
+    ['an empty list', []],
+    ['a list with an empty value', ['https://issuer.test/', '']],
+  ])('requires jwt.issuer (%s)', (_name, issuer) => {
+    expect(configMessage(() => resolveOptions(withJwt({ issuer })))).toMatch(
+      /jwt.issuer is required/,
+    );
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['empty', ''],
+    ['an empty list', []],
+  ])('requires jwt.audience (%s)', (_name, audience) => {
+    expect(configMessage(() => resolveOptions(withJwt({ audience })))).toMatch(
+      /jwt.audience is required/,
+    );
+  });
+
+  it('refuses a key whose algorithm is not in jwt.algorithms', () => {
+    expect(
+      configMessage(() => resolveOptions(withJwt({ algorithms: ['RS256', 'ES256'] }))),
+    ).toMatch(/HS256, which is not in jwt.algorithms/);
+  });
+});
+
+describe('resolveOptions: numbers and audit settings', () => {
+  it.each([
+    ['jwt.maxLifetimeMs', { maxLifetimeMs: 0 }],
+    ['jwt.maxLifetimeMs', { maxLifetimeMs: -1 }],
+    ['jwt.maxLifetimeMs', { maxLifetimeMs: Number.NaN }],
+    ['jwt.maxLifetimeMs', { maxLifetimeMs: Number.POSITIVE_INFINITY }],
+    ['jwt.clockToleranceMs', { clockToleranceMs: -1 }],
+    ['jwt.maxClaimLength', { maxClaimLength: 0 }],
+  ])('refuses a bad %s, naming it', (name, patch) => {
+    expect(configMessage(() => resolveOptions(withJwt(patch)))).toContain(name);
+  });
+
+  it('allows a zero clock tolerance', () => {
+    expect(resolveOptions(withJwt({ clockToleranceMs: 0 })).jwt.clockToleranceMs).toBe(0);
+  });
+
+  it('refuses a non-positive credentials.maxTokenBytes', () => {
+    expect(
+      configMessage(() =>
+        resolveOptions({ jwt: testJwtOptions(), credentials: { maxTokenBytes: 0 } }),
+      ),
+    ).toContain('credentials.maxTokenBytes');
+  });
+
+  it('refuses a fingerprint key shorter than 32 bytes', () => {
+    expect(
+      configMessage(() =>
+        resolveOptions({ jwt: testJwtOptions(), audit: { fingerprintKey: 'x'.repeat(31) } }),
+      ),
+    ).toMatch(/audit.fingerprintKey must be at least 32 bytes/);
+    expect(
+      resolveOptions({ jwt: testJwtOptions(), audit: { fingerprintKey: Buffer.alloc(32, 1) } })
+        .audit.fingerprintKey,
+    ).toEqual(Buffer.alloc(32, 1));
+  });
+
+  it('refuses an unknown audit.clientAddress mode', () => {
+    expect(
+      configMessage(() =>
+        resolveOptions({
+          jwt: testJwtOptions(),
+          audit: { clientAddress: 'full' as 'omit' },
+        }),
+      ),
+    ).toMatch(/audit.clientAddress must be 'truncate', 'hash' or 'omit'/);
+  });
+
+  it.each([[''], ['p'.repeat(65)]])('refuses the purpose name %j', (purpose) => {
+    expect(
+      configMessage(() => resolveOptions({ jwt: testJwtOptions(), purposes: [purpose] })),
+    ).toMatch(/must be 1 to 64 characters/);
+  });
+});
+
+describe('resolveOptions: defaults', () => {
+  it('applies the documented defaults', () => {
+    const resolved = resolveOptions({ jwt: testJwtOptions() });
+    expect(resolved.jwt).toMatchObject({
+      issuer: ['https://issuer.test/'],
+      audience: ['tokenwarden-test-api'],
+      maxLifetimeMs: 3_600_000,
+      clockToleranceMs: 5_000,
+      maxClaimLength: 256,
+      permissionsClaim: undefined,
+    });
+    expect(resolved.extract).toEqual({
+      header: 'authorization',
+      cookie: undefined,
+      queryParameter: undefined,
+      maxTokenBytes: 8192,
+    });
+    expect(resolved.realm).toBe('api');
+    expect(resolved.audit).toEqual({
+      sinks: [],
+      fingerprintKey: undefined,
+      clientAddress: 'truncate',
+    });
+    expect(resolved.ownsStore).toBe(true);
+    expect(resolved.metrics).toEqual({});
+    expect(resolved.purposes.size).toBe(0);
+  });
+
+  it('lower-cases the header name and reads purposes from a map', () => {
+    const resolved = resolveOptions({
+      jwt: testJwtOptions(),
+      credentials: { header: 'X-Api-Token' },
+      purposes: { marketing: { description: 'newsletters' }, research: {} },
+    });
+    expect(resolved.extract.header).toBe('x-api-token');
+    expect([...resolved.purposes]).toEqual(['marketing', 'research']);
+  });
+
+  it('warns once when audit sinks run without a fingerprint key', async () => {
+    const logger = memoryLogger();
+    const warden = createWarden({
+      jwt: testJwtOptions(),
+      audit: { sinks: [new MemorySink()] },
+      logger,
+    });
+    expect(logger.lines).toEqual([expect.stringMatching(/^warn: audit.fingerprintKey is not set/)]);
+    await warden.close();
+  });
+});
+
+describe('warden.requirement(): route requirements fail at start-up', () => {
+  const wardens: Warden[] = [];
+  afterEach(async () => {
+    await Promise.all(wardens.splice(0).map((w) => w.close()));
+  });
+  function make(): Warden {
+    const warden = createWarden({
+      jwt: testJwtOptions(),
+      purposes: ['marketing', 'billing'],
+      logger: memoryLogger(),
+    });
+    wardens.push(warden);
+    return warden;
+  }
+
+  it('returns a valid requirement unchanged', () => {
+    const requirement: Requirement = {
+      scopes: ['customers:read', 'orders/write', 'https://api.test/x'],
+      consent: { purpose: 'marketing', subject: { param: 'id' } },
+    };
+    expect(make().requirement(requirement)).toBe(requirement);
+  });
+
+  it('refuses an unknown consent purpose, listing the declared ones', () => {
+    const message = configMessage(() => make().requirement({ consent: { purpose: 'profiling' } }));
+    expect(message).toContain("purpose 'profiling' is not declared");
+    expect(message).toContain("add it to the 'purposes' option (declared: marketing, billing)");
+  });
+
+  it('refuses an unknown purpose on a lawful basis', () => {
+    expect(
+      configMessage(() => make().requirement({ lawfulBasis: { basis: 'contract', purpose: 'x' } })),
+    ).toContain("purpose 'x' is not declared");
+  });
+
+  it('refuses consent and a lawful basis together', () => {
+    expect(
+      configMessage(() =>
+        make().requirement({
+          consent: { purpose: 'marketing' },
+          lawfulBasis: { basis: 'contract' },
+        }),
+      ),
+    ).toMatch(/both consent and another lawful basis; choose one/);
+  });
+
+  it('refuses an unknown lawful basis', () => {
+    expect(
+      configMessage(() => make().requirement({ lawfulBasis: { basis: 'consent' as LawfulBasis } })),
+    ).toMatch(/lawful basis 'consent' is unknown/);
+  });
+
+  it.each([['a b'], [''], ['a"b'], ['a\\b'], ['caf\u00e9'], ['a\tb'], ['x\u0000']])(
+    'refuses the scope name %j',
+    (scope) => {
+      expect(configMessage(() => make().requirement({ scopes: [scope] }))).toMatch(
+        /is not a valid scope name/,
+      );
+    },
+  );
+
+  it('refuses a consent subject that is neither a function nor { param }', () => {
+    const subject = { param: 1 } as unknown as { param: string };
+    expect(
+      configMessage(() => make().requirement({ consent: { purpose: 'marketing', subject } })),
+    ).toMatch(/'subject' must be a function or \{ param: 'name' \}/);
+  });
+
+  it('refuses an unknown purpose in check() too, rather than allowing', async () => {
+    const warden = make();
+    await expect(
+      warden.check(
+        { method: 'GET', path: '/', url: '/', headerValues: () => undefined },
+        { consent: { purpose: 'nope' } },
+      ),
+    ).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it('refuses consent changes for an undeclared purpose', async () => {
+    const warden = make();
+    await expect(warden.grantConsent({ subject: 's', purpose: 'nope' })).rejects.toBeInstanceOf(
+      ConfigError,
+    );
+    await expect(warden.withdrawConsent({ subject: 's', purpose: 'nope' })).rejects.toBeInstanceOf(
+      ConfigError,
+    );
+  });
+});
