@@ -1,5 +1,3 @@
-import { STATUS_CODES } from 'node:http';
-import { types } from 'node:util';
 import type { Context, Middleware, Next } from 'koa';
 import {
   createWarden,
@@ -89,30 +87,13 @@ function writeDenial(ctx: Context, decision: DenyDecision): void {
   ctx.body = JSON.stringify(decision.body);
 }
 
-/** The status Koa answers a downstream error with (its `ctx.onerror` rule). */
-function errorStatus(ctx: Context, error: unknown): number {
-  if (ctx.headerSent) return ctx.status;
-  if (!(types.isNativeError(error) || error instanceof Error)) return 500;
-  const { status, statusCode } = error as Error & { status?: unknown; statusCode?: unknown };
-  const code = status || statusCode;
-  return typeof code === 'number' && STATUS_CODES[code] !== undefined ? code : 500;
-}
-
-/** Runs the rest of the chain, then records the allow once, with the status of the response. */
-async function proceed(ctx: WithAccess, access: Access, auth: Principal | undefined, next: Next) {
+/** Adopts the access for the rest of the chain; the allow is recorded once, when the response
+ * is sent, with the status the client got (as in the Express adapter). */
+function proceed(ctx: WithAccess, access: Access, auth: Principal | undefined, next: Next) {
   ctx[ACCESS] = access;
   ctx.state.auth = auth;
-  let status: number | undefined;
-  try {
-    await next();
-    status = ctx.status;
-  } catch (error) {
-    status = errorStatus(ctx, error);
-    throw error;
-  } finally {
-    // One audit event per request, with the status the client gets.
-    access.settle(status);
-  }
+  ctx.res.once('close', () => access.settle(ctx.res.statusCode));
+  return next();
 }
 
 /** A route step that adds `requirement` to the request's access (or runs the whole check). */
