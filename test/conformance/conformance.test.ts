@@ -6,10 +6,11 @@ import { testJwtOptions } from '@tokenwarden/testing';
 import { redisStoreCase, type StoreCase } from '../../packages/express/test/store-cases';
 import type { AdapterDriver, RunningApp } from './app-spec';
 import { expressDriver } from './drivers/express';
+import { koaDriver } from './drivers/koa';
 import { SCENARIOS } from './scenarios';
 import { SwitchableStore } from './switchable-store';
 
-const DRIVERS: AdapterDriver[] = [expressDriver];
+const DRIVERS: AdapterDriver[] = [expressDriver, koaDriver];
 const STORES: StoreCase[] = [
   {
     name: 'MemoryStore',

@@ -9,7 +9,7 @@ import {
   type DenyDecision,
   type Principal,
 } from './decision';
-import { ConfigError, type ErrorCode } from './errors';
+import { ConfigError, TokenwardenError, type ErrorCode } from './errors';
 import { isSafeId } from './internal/text';
 import { createPrometheusMetrics, noopMetrics } from './metrics/prometheus';
 import type { WardenMetrics } from './metrics/types';
@@ -156,6 +156,8 @@ export class Warden {
     if (!extracted.ok) {
       if (isPublic && extracted.code === 'token_missing') {
         access.allow({ outcome: 'allow', reason: 'public_route' });
+        // Sending no token never gets more than sending one: scopes or consent still need it.
+        if (req !== NO_REQUIREMENT) this.authorizeCompiled(access, req, undefined, {});
         return access;
       }
       access.refuse(extracted.code);
@@ -293,13 +295,15 @@ export class Warden {
   /** Refuses one token id until it expires. Audited; rejects if the store cannot record it. */
   async revokeToken(tokenId: string, options: RevokeTokenOptions = {}): Promise<void> {
     this.assertId(tokenId, 'tokenId');
-    const now = this.options.clock.now();
+    const { maxLifetimeMs, clockToleranceMs } = this.options.jwt;
+    // A token may carry an iat up to the tolerance ahead, and is accepted up to the tolerance
+    // past its exp: the revocation outlives both.
     const expiresAt =
-      options.expiresAt ?? now + this.options.jwt.maxLifetimeMs + this.options.jwt.clockToleranceMs;
+      options.expiresAt ?? this.options.clock.now() + maxLifetimeMs + clockToleranceMs;
     await this.lifecycle(
       'token.revoked',
       { tokenId, actor: options.actor, detail: detail({ expiresAt, reason: options.reason }) },
-      () => this.store.revokeToken(tokenId, expiresAt),
+      () => this.store.revokeToken(tokenId, expiresAt + clockToleranceMs),
     );
     this.metrics.revocation('token');
   }
@@ -583,7 +587,8 @@ export class Warden {
       this.emit({ ...fields, type, outcome: 'success' });
       return result;
     } catch (error) {
-      this.emit({ ...fields, type, outcome: 'failure', reason: 'store_unavailable' });
+      const reason = error instanceof TokenwardenError ? error.code : 'store_unavailable';
+      this.emit({ ...fields, type, outcome: 'failure', reason });
       throw error;
     }
   }
