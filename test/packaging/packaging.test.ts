@@ -1,6 +1,6 @@
 /**
  * Checks the packed artifacts, not the sources: `pnpm pack` each published package, install the
- * tarballs with npm into a plain Node project outside the repository, then run an ESM and a
+ * tarballs and their peers with npm into a plain Node project outside the repository, then run an ESM and a
  * CommonJS consumer under real `node`. Jest resolves `@tokenwarden/*` to the sources and lets
  * named imports from CommonJS pass, so only this catches a broken `exports` map, a bundled
  * dependency or `import { sign } from 'jsonwebtoken'` in the ESM build.
@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '../..');
 const FIXTURES = join(__dirname, 'fixtures');
-const PUBLISHED = ['core', 'express', 'redis'] as const;
+const PUBLISHED = ['core', 'express', 'koa', 'redis'] as const;
 const BUILD_OUTPUTS = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts'];
 const ATTW_VERSION = '0.18.5';
 const NPM_INSTALL = ['install', '--prefer-offline', '--no-audit', '--no-fund'];
@@ -129,11 +129,14 @@ function expectedOutput(build: string): string {
   return [
     `entry: @tokenwarden/core -> dist/${build}`,
     `entry: @tokenwarden/express -> dist/${build}`,
+    `entry: @tokenwarden/koa -> dist/${build}`,
     `entry: @tokenwarden/redis -> dist/${build}`,
     'core: with token allow authorized user-1',
     'core: without token deny 401 token_missing',
     'express: with token 200 user-1',
     'express: without token 401 Bearer',
+    'koa: with token 200 user-1',
+    'koa: without token 401 Bearer',
     'redis: RedisStore lookup allow authorized',
     '',
   ].join('\n');
@@ -188,15 +191,13 @@ afterAll(async () => {
 });
 
 describe('packed packages', () => {
-  it.each(PUBLISHED)('@tokenwarden/%s ships only dist and resolved ranges', (pkg) => {
+  it.each(PUBLISHED)('@tokenwarden/%s ships its build and resolved ranges', (pkg) => {
     const { files, manifest } = packedOf(`@tokenwarden/${pkg}`);
-    expect(files).toEqual([
-      'dist/index.cjs',
-      'dist/index.d.cts',
-      'dist/index.d.ts',
-      'dist/index.js',
-      'package.json',
-    ]);
+    expect(files.filter((file) => file.startsWith('dist/'))).toEqual(
+      BUILD_OUTPUTS.map((file) => `dist/${file}`).sort(),
+    );
+    expect(files).toContain('package.json');
+    for (const file of files) expect(file).toMatch(/^(dist\/|package\.json$|README\.md$|LICENSE)/);
     for (const [name, range] of ranges(manifest)) {
       expect(`${name}@${range}`).not.toMatch(/@(workspace|catalog):/);
     }
@@ -206,11 +207,14 @@ describe('packed packages', () => {
     const manifest = (name: string): Manifest => packedOf(name).manifest;
     const core = manifest('@tokenwarden/core');
     const express = manifest('@tokenwarden/express');
+    const koa = manifest('@tokenwarden/koa');
     const redis = manifest('@tokenwarden/redis');
     expect(Object.keys(core.dependencies ?? {})).toEqual(['jsonwebtoken']);
     expect(Object.keys(core.peerDependencies ?? {})).toEqual(['prom-client']);
     expect(express.dependencies).toEqual({ '@tokenwarden/core': `^${core.version}` });
     expect(Object.keys(express.peerDependencies ?? {})).toEqual(['express']);
+    expect(koa.dependencies).toEqual({ '@tokenwarden/core': `^${core.version}` });
+    expect(Object.keys(koa.peerDependencies ?? {})).toEqual(['koa']);
     expect(redis.dependencies).toEqual({ '@tokenwarden/core': `^${core.version}` });
     expect(Object.keys(redis.peerDependencies ?? {})).toEqual(['ioredis']);
   });
