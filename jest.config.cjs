@@ -2,7 +2,13 @@
 const swc = [
   '@swc/jest',
   {
-    jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+    // Legacy decorators for @tokenwarden/nest. No design:paramtypes on purpose: tsup (esbuild)
+    // emits none either, so the tests prove every injection is an explicit @Inject.
+    jsc: {
+      parser: { syntax: 'typescript', decorators: true },
+      transform: { legacyDecorator: true, decoratorMetadata: false },
+      target: 'es2022',
+    },
     module: { type: 'commonjs' },
   },
 ];
@@ -10,10 +16,11 @@ const swc = [
 module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j)s$': swc },
-  transformIgnorePatterns: ['/node_modules/'],
+  // Nest 12 and cookie 2 (via Fastify) ship ESM only: transform them to CommonJS too.
+  transformIgnorePatterns: ['/node_modules/(?!\\.pnpm|@nestjs|cookie/)'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
-    '^@tokenwarden/(core|redis|express|koa|testing)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@tokenwarden/(core|redis|express|koa|nest|testing)$': '<rootDir>/packages/$1/src/index.ts',
   },
   testMatch: [
     '<rootDir>/packages/*/test/**/*.test.ts',

@@ -1,0 +1,25 @@
+export { TokenwardenModule } from './tokenwarden.module';
+export type {
+  TokenwardenForRootOptions,
+  TokenwardenModuleAsyncOptions,
+  TokenwardenModuleExtras,
+  TokenwardenModuleOptions,
+  TokenwardenOptionsFactory,
+} from './tokenwarden.module-definition';
+export { TokenwardenGuard } from './tokenwarden.guard';
+export { TokenwardenException } from './tokenwarden.exception';
+export { TokenwardenMetricsController } from './tokenwarden-metrics.controller';
+export {
+  Auth,
+  Consent,
+  InjectWarden,
+  LawfulBasis,
+  Public,
+  Scopes,
+  type ConsentOptions,
+  type LawfulBasisOptions,
+  type TokenwardenRequest,
+} from './decorators';
+export { requestViewOf, type HttpRequestLike } from './request-view';
+export { getWardenToken, TOKENWARDEN_WARDEN } from './tokens';
+export type { Principal, Warden } from '@tokenwarden/core';

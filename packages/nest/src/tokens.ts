@@ -1,0 +1,29 @@
+/**
+ * DI tokens and metadata keys. Tokens are Symbols so they never clash with a user's string
+ * tokens; users reach them through `@InjectWarden()` and {@link getWardenToken}.
+ */
+
+/** Provides the module's `Warden`. */
+export const TOKENWARDEN_WARDEN: unique symbol = Symbol('tokenwarden:warden');
+
+/** Provides the options given to `TokenwardenModule.forRoot` or returned by the async factory. */
+export const TOKENWARDEN_OPTIONS: unique symbol = Symbol('tokenwarden:options');
+
+/**
+ * The injection token of the `Warden`, for custom providers and `moduleRef.get()`.
+ *
+ * @example
+ * const warden = app.get<Warden>(getWardenToken());
+ */
+export function getWardenToken(): typeof TOKENWARDEN_WARDEN {
+  return TOKENWARDEN_WARDEN;
+}
+
+// Metadata keys are strings, not Symbols, so a class decorated through one copy of this package
+// (ESM) is still read by a guard loaded from the other (CJS).
+export const SCOPES_METADATA = 'tokenwarden:scopes';
+export const CONSENT_METADATA = 'tokenwarden:consent';
+export const LAWFUL_BASIS_METADATA = 'tokenwarden:lawful-basis';
+export const PUBLIC_METADATA = 'tokenwarden:public';
+/** Internal: the guard lets these routes through unchecked and unaudited (the metrics endpoint). */
+export const EXEMPT_METADATA = 'tokenwarden:exempt';

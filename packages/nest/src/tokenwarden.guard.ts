@@ -1,0 +1,114 @@
+import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { HttpAdapterHost, Reflector } from '@nestjs/core';
+import type { Access, Decision, DenyDecision, RequestView, Warden } from '@tokenwarden/core';
+import type { TokenwardenRequest } from './decorators';
+import { requestViewOf, type HttpRequestLike } from './request-view';
+import { EXEMPT, routeRequirement } from './route-requirement';
+import { TokenwardenException } from './tokenwarden.exception';
+import { TOKENWARDEN_WARDEN } from './tokens';
+
+const DECISION = Symbol.for('tokenwarden.nest.decision');
+type GuardedRequest = HttpRequestLike & TokenwardenRequest & { [DECISION]?: Decision };
+
+/** The part of a Node `ServerResponse` used to record the status actually sent. */
+interface ResponseEvents {
+  readonly statusCode: number;
+  once(event: 'finish' | 'close', listener: () => void): unknown;
+}
+
+function responseEvents(response: unknown): ResponseEvents | undefined {
+  if (response === null || typeof response !== 'object') return undefined;
+  // Fastify's reply wraps the Node response in `raw`; Express's response is one.
+  const raw = (response as { raw?: unknown }).raw ?? response;
+  return typeof (raw as Partial<ResponseEvents>).once === 'function'
+    ? (raw as ResponseEvents)
+    : undefined;
+}
+
+/**
+ * Enforces Tokenwarden on HTTP routes, on Express and Fastify alike. Use it globally
+ * (`{ provide: APP_GUARD, useClass: TokenwardenGuard }`) or per controller or handler
+ * (`@UseGuards(TokenwardenGuard)`); the route's `@Scopes`, `@Consent`, `@LawfulBasis` and
+ * `@Public` decorators say what it requires. Every decision is the core's: an allow sets
+ * `request.auth`, a denial throws a {@link TokenwardenException} with the core's status and
+ * problem+json body after setting its headers on the response. One audit event per request.
+ *
+ * GraphQL or WebSocket users subclass it and override {@link TokenwardenGuard.getRequest},
+ * {@link TokenwardenGuard.getResponse} and {@link TokenwardenGuard.onDeny}.
+ */
+@Injectable()
+export class TokenwardenGuard implements CanActivate {
+  constructor(
+    @Inject(TOKENWARDEN_WARDEN) protected readonly warden: Warden,
+    @Inject(Reflector) protected readonly reflector: Reflector,
+    @Inject(HttpAdapterHost) protected readonly adapterHost: HttpAdapterHost,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const requirement = routeRequirement(this.reflector, context.getHandler(), context.getClass());
+    if (requirement === EXEMPT) return true;
+    const request = this.getRequest(context) as GuardedRequest;
+    // The same guard registered twice (globally and on a route) checks and audits once.
+    let decision = request[DECISION];
+    if (decision === undefined) {
+      const access = await this.warden.begin(this.toView(request), requirement);
+      decision = access.decision;
+      request[DECISION] = decision;
+      if (decision.outcome === 'allow') this.settleOnResponse(access, context);
+    }
+    if (decision.outcome === 'deny') return this.onDeny(decision, context);
+    request.auth = decision.principal;
+    return true;
+  }
+
+  /** The request to check. Default: the HTTP request; override for GraphQL or WebSockets. */
+  protected getRequest(context: ExecutionContext): HttpRequestLike {
+    if (context.getType() !== 'http') {
+      throw new Error(
+        `TokenwardenGuard checks HTTP requests; for '${context.getType()}' contexts subclass it and override getRequest() and onDeny()`,
+      );
+    }
+    return context.switchToHttp().getRequest<HttpRequestLike>();
+  }
+
+  /**
+   * The response whose final status goes into the allow's audit event, or `undefined` to record
+   * the allow at once. Default: the HTTP response.
+   */
+  protected getResponse(context: ExecutionContext): unknown {
+    return context.getType() === 'http' ? context.switchToHttp().getResponse<unknown>() : undefined;
+  }
+
+  /** Turns the request into the core's view. Override for request shapes other than Express or Fastify. */
+  protected toView(request: HttpRequestLike): RequestView {
+    return requestViewOf(request);
+  }
+
+  /**
+   * Answers a denial. Default: sets the decision's headers on the HTTP response (through the
+   * platform's adapter) and throws a {@link TokenwardenException}. Override it to throw your own
+   * exception (e.g. a `GraphQLError` carrying `decision.code`).
+   */
+  protected onDeny(decision: DenyDecision, context: ExecutionContext): boolean {
+    const response = this.getResponse(context);
+    const adapter = this.adapterHost.httpAdapter;
+    if (response !== undefined && adapter) {
+      for (const [name, value] of Object.entries(decision.headers)) {
+        adapter.setHeader(response, name, value);
+      }
+    }
+    throw new TokenwardenException(decision);
+  }
+
+  /** Records the allow when the response is sent, with its status, as the Express adapter does. */
+  private settleOnResponse(access: Access, context: ExecutionContext): void {
+    const events = responseEvents(this.getResponse(context));
+    if (!events) {
+      access.settle();
+      return;
+    }
+    const settle = () => access.settle(events.statusCode);
+    events.once('finish', settle);
+    events.once('close', settle);
+  }
+}

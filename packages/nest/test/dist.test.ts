@@ -1,0 +1,102 @@
+/**
+ * The built package, not the sources: tsup bundles with esbuild, which emits no decorator
+ * metadata, so only explicit @Inject() keeps DI working. Builds core and nest when dist/ is
+ * missing or older than src/, then runs a real Nest app on the build in a child `node`.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { mintToken, TEST_AUDIENCE, TEST_ISSUER, testKeys } from '@tokenwarden/testing';
+
+const ROOT = resolve(__dirname, '../../..');
+const BUILT = ['core', 'nest'] as const;
+const OUTPUTS = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts'];
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function isStale(pkg: string): boolean {
+  const outputs = OUTPUTS.map((file) => join(ROOT, 'packages', pkg, 'dist', file));
+  if (!outputs.every((file) => existsSync(file))) return true;
+  const builtAt = Math.min(...outputs.map((file) => statSync(file).mtimeMs));
+  return newestMtime(join(ROOT, 'packages', pkg, 'src')) > builtAt;
+}
+
+function run(
+  command: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      fail(error);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+beforeAll(async () => {
+  if (!BUILT.some(isStale)) return;
+  const filters = BUILT.flatMap((pkg) => ['--filter', `@tokenwarden/${pkg}`]);
+  const result = await run('pnpm', [...filters, 'run', 'build']);
+  if (result.code !== 0) throw new Error(`build failed\n${result.stdout}\n${result.stderr}`);
+}, 120_000);
+
+describe('the built @tokenwarden/nest', () => {
+  it('carries no design:paramtypes, so DI rests on explicit @Inject()', () => {
+    for (const file of ['index.cjs', 'index.js']) {
+      const text = readFileSync(join(ROOT, 'packages/nest/dist', file), 'utf8');
+      expect(text).not.toContain('design:paramtypes');
+      // Frameworks and core stay external, imported by their package names only.
+      expect(text).toMatch(/["']@tokenwarden\/core["']/);
+      expect(text).not.toMatch(/["'](@nestjs\/[a-z-]+|@tokenwarden\/core)\/[^"']*["']/);
+    }
+  });
+
+  it.each([
+    ['cjs', 'express'],
+    ['cjs', 'fastify'],
+    ['esm', 'express'],
+    ['esm', 'fastify'],
+  ])(
+    '%s build on %s: the guard gets the warden (200, 401, revoke, metrics)',
+    async (format, platform) => {
+      const env = {
+        ...process.env,
+        TW_SECRET: testKeys().hs256.toString('base64url'),
+        TW_ISSUER: TEST_ISSUER,
+        TW_AUDIENCE: TEST_AUDIENCE,
+        TW_TOKEN: mintToken({ claims: { sub: 'dist-user' } }),
+      };
+      const fixture = join(__dirname, 'fixtures', 'dist-app.cjs');
+      const result = await run(process.execPath, [fixture, format, platform], env);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim().split('\n')).toEqual([
+        'with token 200 dist-user',
+        'without token 401 application/problem+json Bearer realm="api"',
+        'logout 201',
+        'after logout 401 token_revoked',
+        'metrics 200 true',
+      ]);
+    },
+    60_000,
+  );
+});
