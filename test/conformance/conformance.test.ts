@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { MemorySink, MemoryStore, type Warden } from '@tokenwarden/core';
-import { testJwtOptions } from '@tokenwarden/testing';
-import { redisStoreCase, type StoreCase } from '../../packages/express/test/store-cases';
+import { MemorySink, type Warden } from '@tokenwarden/core';
+import { STORE_CASES, testJwtOptions } from '@tokenwarden/testing';
 import type { AdapterDriver, RunningApp } from './app-spec';
 import { expressDriver } from './drivers/express';
 import { koaDriver } from './drivers/koa';
@@ -11,13 +10,6 @@ import { SCENARIOS } from './scenarios';
 import { SwitchableStore } from './switchable-store';
 
 const DRIVERS: AdapterDriver[] = [expressDriver, koaDriver];
-const STORES: StoreCase[] = [
-  {
-    name: 'MemoryStore',
-    make: async () => ({ store: new MemoryStore(), cleanup: async () => {} }),
-  },
-  redisStoreCase(),
-];
 const RUN = randomBytes(3).toString('hex');
 
 async function decisions(warden: Warden, outcome: string, reason: string): Promise<number> {
@@ -31,7 +23,7 @@ async function decisions(warden: Warden, outcome: string, reason: string): Promi
 }
 
 describe.each(DRIVERS)('conformance: $name', (driver) => {
-  describe.each(STORES)('on $name', (storeCase) => {
+  describe.each(STORE_CASES)('on $name', (storeCase) => {
     let app: RunningApp;
     let store: SwitchableStore;
     let sink: MemorySink;

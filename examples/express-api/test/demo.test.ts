@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { RedisStore } from '@tokenwarden/redis';
+import { redisStoreCase } from '@tokenwarden/testing';
 import { runDemo } from '../src/demo';
 
 const EXPECTED = [200, 200, 403, 401, 200, 403, 403, 200];
@@ -31,13 +30,12 @@ describe('the demo story', () => {
   });
 
   it('passes on RedisStore', async () => {
-    const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-    const store = new RedisStore({ url, prefix: `tw-demo-${randomBytes(6).toString('hex')}:` });
+    const { store, cleanup } = await redisStoreCase.make();
     try {
       const result = await runDemo({ store, print: () => {} });
       expect(result.steps.map((s) => s.status)).toEqual(EXPECTED);
     } finally {
-      await store.close();
+      await cleanup();
     }
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express, { type Express } from 'express';
 import request from 'supertest';
-import { MemorySink, MemoryStore, type WardenStore } from '@tokenwarden/core';
+import { MemorySink, type WardenStore } from '@tokenwarden/core';
 import {
   lawfulBasis,
   requireConsent,
@@ -9,16 +9,7 @@ import {
   tokenwarden,
   type TokenwardenMiddleware,
 } from '@tokenwarden/express';
-import { mintToken, testJwtOptions } from '@tokenwarden/testing';
-import { redisStoreCase, type StoreCase } from './store-cases';
-
-const cases: StoreCase[] = [
-  {
-    name: 'MemoryStore',
-    make: async () => ({ store: new MemoryStore(), cleanup: async () => {} }),
-  },
-  redisStoreCase(),
-];
+import { mintToken, STORE_CASES, testJwtOptions } from '@tokenwarden/testing';
 
 function buildApp(store: WardenStore) {
   const sink = new MemorySink();
@@ -63,7 +54,7 @@ function buildApp(store: WardenStore) {
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-describe.each(cases)('Express adapter on $name', ({ make }) => {
+describe.each(STORE_CASES)('Express adapter on $name', ({ make }) => {
   let app: Express;
   let tw: TokenwardenMiddleware;
   let sink: MemorySink;

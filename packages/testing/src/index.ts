@@ -1,15 +1,12 @@
 export { FakeClock } from './fake-clock';
-export {
-  HOSTILE_IDS,
-  storeContract,
-  type MakeStore,
-  type StoreContractOptions,
-} from './store-contract';
+export { HOSTILE_IDS, storeContract, type MakeStore } from './store-contract';
 export {
   RedisServer,
   freePort,
   sendCommands,
+  deleteKeys,
   type RedisServerOptions,
   type RespReply,
 } from './redis-server';
 export * from './fixtures';
+export * from './store-cases';

@@ -369,3 +369,27 @@ function parseReply(buf: Buffer, offset: number): { value: RespReply; next: numb
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Deletes every key under `prefix` on 127.0.0.1:`port` with SCAN and UNLINK: the clean-up for tests
+ * on a shared server, which is never flushed. The prefix must hold no glob characters.
+ */
+export async function deleteKeys(port: number, prefix: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [reply] = await sendCommands(port, [
+      ['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', '1000'],
+    ]);
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string' || !Array.isArray(reply[1])) {
+      throw new Error('unexpected SCAN reply');
+    }
+    cursor = reply[0];
+    const keys = reply[1].filter((k): k is string => typeof k === 'string');
+    if (keys.length > 0) {
+      const [count] = await sendCommands(port, [['UNLINK', ...keys]]);
+      deleted += typeof count === 'number' ? count : 0;
+    }
+  } while (cursor !== '0');
+  return deleted;
+}

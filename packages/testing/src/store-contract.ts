@@ -7,16 +7,6 @@ export type MakeStore = (
   clock: FakeClock,
 ) => Promise<{ store: WardenStore; cleanup?: () => Promise<void> }>;
 
-/** Options of {@link storeContract}. */
-export interface StoreContractOptions {
-  /**
-   * Titles of contract tests this backend is known to fail. They run as `it.failing`, so the run
-   * stays green while the issue is open and turns red as soon as it is fixed, asking for the entry
-   * to be removed. A title that matches no test fails the run. Default: none.
-   */
-  readonly knownIssues?: readonly string[];
-}
-
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
@@ -87,14 +77,7 @@ const HOSTILE_PAIRS: readonly (readonly [string, string])[] = [
  * @example
  * storeContract('MemoryStore', async (clock) => ({ store: new MemoryStore({ clock }) }));
  */
-export function storeContract(
-  name: string,
-  makeStore: MakeStore,
-  options: StoreContractOptions = {},
-): void {
-  const knownIssues = new Set(options.knownIssues ?? []);
-  const titles = new Set<string>();
-
+export function storeContract(name: string, makeStore: MakeStore): void {
   describe(`${name} (WardenStore contract)`, () => {
     let clock: FakeClock;
     let store: WardenStore;
@@ -112,11 +95,7 @@ export function storeContract(
       await cleanup?.();
     });
 
-    /** Declares a contract test; backend-specific known issues run as `it.failing`. */
-    function test(title: string, fn: () => Promise<void>): void {
-      titles.add(title);
-      (knownIssues.has(title) ? it.failing : it)(title, fn);
-    }
+    const test = (title: string, fn: () => Promise<void>) => it(title, fn);
 
     const lookup = (tokenId: string, subject: string, client?: string) =>
       store.lookup(client === undefined ? { tokenId, subject } : { tokenId, subject, client });
@@ -587,10 +566,6 @@ export function storeContract(
         await expect(store.close()).resolves.toBeUndefined();
         await expect(store.close()).resolves.toBeUndefined();
       });
-    });
-
-    it('names only existing tests in knownIssues', () => {
-      expect([...knownIssues].filter((title) => !titles.has(title))).toEqual([]);
     });
   });
 }

@@ -70,7 +70,7 @@ export class MemoryStore implements WardenStore {
     const consent = query.consent
       ? this.consent.get(consentKey(query.consent.subject, query.consent.purpose))
       : undefined;
-    return { tokenRevoked, notBefore, consent };
+    return dropUndefined({ tokenRevoked, notBefore: dropUndefined(notBefore), consent });
   }
 
   async revokeToken(tokenId: string, expiresAt: number): Promise<void> {
@@ -171,7 +171,8 @@ function markKey(scope: MarkScope, id: string): string {
 }
 
 function consentKey(subject: string, purpose: string): string {
-  return `${subject}\0${purpose}`;
+  // Length-prefixed, so no subject can end where another pair's purpose begins.
+  return `${subject.length}:${subject}${purpose}`;
 }
 
 function positiveInt(value: number, name: string): number {

@@ -1,6 +1,6 @@
 /**
  * The state Tokenwarden keeps outside the token: revocation marks and consent records.
- * Every time is absolute, in epoch milliseconds (`...At`).
+ * Every time is absolute, in integer epoch milliseconds (`...At`).
  */
 
 /** Which population a not-before mark applies to. */

@@ -5,11 +5,7 @@ import { FakeClock, storeContract } from '@tokenwarden/testing';
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-storeContract('MemoryStore', async (clock) => ({ store: new MemoryStore({ clock }) }), {
-  // consentKey joins subject and purpose with '\0', so ('a\0b', 'c') and ('a', 'b\0c') share a
-  // record. Remove this entry once core's MemoryStore encodes the pair unambiguously.
-  knownIssues: ['consent (subject, purpose) pairs never collide'],
-});
+storeContract('MemoryStore', async (clock) => ({ store: new MemoryStore({ clock }) }));
 
 describe('MemoryStore (embedded-only behaviour)', () => {
   const stores: MemoryStore[] = [];
