@@ -1,0 +1,68 @@
+import {
+  BadRequestException,
+  Controller,
+  Delete,
+  Inject,
+  Injectable,
+  Param,
+  Put,
+} from '@nestjs/common';
+import type { Principal, Warden } from '@tokenwarden/core';
+import { Auth, InjectWarden, LawfulBasis, Scopes } from '@tokenwarden/nest';
+
+/** The purposes customers can consent to; the warden refuses routes naming any other. */
+export const PURPOSES = {
+  marketing: { description: 'Personalised offers and newsletters' },
+  order_fulfilment: { description: 'Delivering and invoicing orders' },
+} as const;
+
+/** Records consent through the injected warden, so every change is audited. */
+@Injectable()
+export class ConsentService {
+  constructor(@InjectWarden() private readonly warden: Warden) {}
+
+  grant(customerId: string, purpose: string, actor: Principal) {
+    return this.warden.grantConsent({
+      subject: customerId,
+      purpose: known(purpose),
+      source: actor.client ?? 'unknown-client',
+      actor: actor.subject,
+    });
+  }
+
+  withdraw(customerId: string, purpose: string, actor: Principal) {
+    return this.warden.withdrawConsent({
+      subject: customerId,
+      purpose: known(purpose),
+      source: actor.client ?? 'unknown-client',
+      actor: actor.subject,
+    });
+  }
+}
+
+function known(purpose: string): string {
+  if (!Object.hasOwn(PURPOSES, purpose)) {
+    throw new BadRequestException({
+      error: `unknown purpose; use ${Object.keys(PURPOSES).join(', ')}`,
+    });
+  }
+  return purpose;
+}
+
+/** The privacy portal records what customers decide (GDPR Art. 7(1): proof of consent). */
+@Scopes('consents:write')
+@LawfulBasis('legal_obligation')
+@Controller('customers/:id/consents')
+export class ConsentsController {
+  constructor(@Inject(ConsentService) private readonly consents: ConsentService) {}
+
+  @Put(':purpose')
+  grant(@Param('id') id: string, @Param('purpose') purpose: string, @Auth() actor: Principal) {
+    return this.consents.grant(id, purpose, actor);
+  }
+
+  @Delete(':purpose')
+  withdraw(@Param('id') id: string, @Param('purpose') purpose: string, @Auth() actor: Principal) {
+    return this.consents.withdraw(id, purpose, actor);
+  }
+}
