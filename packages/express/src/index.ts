@@ -5,10 +5,10 @@ import {
   Warden,
   writeDenial,
   type Access,
-  type ConsentRequirement,
-  type LawfulBasis,
   type Principal,
+  routeSteps,
   type RequestView,
+  type RouteSteps,
   type Requirement,
   type WardenOptions,
 } from '@tokenwarden/core';
@@ -27,17 +27,9 @@ const ACCESS = Symbol.for('tokenwarden.access');
 type WithAccess = Request & { [ACCESS]?: Access };
 
 /** The middleware `tokenwarden()` returns, with route helpers bound to its warden. */
-export interface TokenwardenMiddleware extends RequestHandler {
+export interface TokenwardenMiddleware extends RequestHandler, RouteSteps<RequestHandler> {
   /** The warden: revoke tokens, record consent, read metrics. */
   readonly warden: Warden;
-  /** Route step: the token must carry every scope. */
-  requireScopes(...scopes: string[]): RequestHandler;
-  /** Route step: the data subject must have consented to `purpose` (validated now). */
-  requireConsent(purpose: string, options?: Pick<ConsentRequirement, 'subject'>): RequestHandler;
-  /** Route step: processing rests on another lawful basis; audited, no consent lookup. */
-  lawfulBasis(basis: LawfulBasis, options?: { purpose?: string }): RequestHandler;
-  /** Route step for routes declared before `app.use(tokenwarden(...))`: open, still audited. */
-  publicRoute(): RequestHandler;
   /** Serves the Prometheus metrics of this warden. */
   metricsHandler(): RequestHandler;
 }
@@ -123,39 +115,20 @@ export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddlew
   };
   return Object.assign(middleware, {
     warden,
-    requireScopes: (...scopes: string[]) => guard({ scopes }, warden),
-    requireConsent: (purpose: string, opts: Pick<ConsentRequirement, 'subject'> = {}) =>
-      guard({ consent: { purpose, ...opts } }, warden),
-    lawfulBasis: (basis: LawfulBasis, opts: { purpose?: string } = {}) =>
-      guard({ lawfulBasis: { basis, ...opts } }, warden),
-    publicRoute: () => guard({ public: true }, warden),
+    ...routeSteps((requirement) => guard(requirement, warden)),
     metricsHandler: () => metricsHandler(warden),
   });
 }
 
-/** Route step: the token must carry every scope (403 `insufficient_scope` otherwise). */
-export function requireScopes(...scopes: string[]): RequestHandler {
-  return guard({ scopes }, undefined);
-}
-
 /**
- * Route step: the data subject (default: the token's subject; or `{ subject: { param: 'id' } }`)
- * must have active consent for `purpose`, given after any withdrawal the token predates.
+ * Standalone route steps for routers below `app.use(tokenwarden(...))`: they add to the request's
+ * access. Purposes are validated on first use; the middleware's own steps validate at start-up.
  */
-export function requireConsent(
-  purpose: string,
-  options: Pick<ConsentRequirement, 'subject'> = {},
-): RequestHandler {
-  return guard({ consent: { purpose, ...options } }, undefined);
-}
-
-/** Route step: processing rests on a lawful basis other than consent; recorded in the audit trail. */
-export function lawfulBasis(
-  basis: LawfulBasis,
-  options: { purpose?: string } = {},
-): RequestHandler {
-  return guard({ lawfulBasis: { basis, ...options } }, undefined);
-}
+const standalone: RouteSteps<RequestHandler> = routeSteps((r) => guard(r, undefined));
+export const requireScopes: RouteSteps<RequestHandler>['requireScopes'] = standalone.requireScopes;
+export const requireConsent: RouteSteps<RequestHandler>['requireConsent'] =
+  standalone.requireConsent;
+export const lawfulBasis: RouteSteps<RequestHandler>['lawfulBasis'] = standalone.lawfulBasis;
 
 /** Serves `warden`'s Prometheus metrics. Mount it before `app.use(tokenwarden(...))` or protect it. */
 export function metricsHandler(warden: Warden): RequestHandler {

@@ -4,11 +4,11 @@ import {
   headerValuesOf,
   Warden,
   type Access,
-  type ConsentRequirement,
   type DenyDecision,
-  type LawfulBasis,
   type Principal,
+  routeSteps,
   type RequestView,
+  type RouteSteps,
   type Requirement,
   type WardenOptions,
 } from '@tokenwarden/core';
@@ -41,17 +41,9 @@ interface Routed {
 }
 
 /** The middleware `tokenwarden()` returns, with route helpers bound to its warden. */
-export interface TokenwardenMiddleware extends Middleware {
+export interface TokenwardenMiddleware extends Middleware, RouteSteps<Middleware> {
   /** The warden: revoke tokens, record consent, read metrics. */
   readonly warden: Warden;
-  /** Route step: the token must carry every scope. */
-  requireScopes(...scopes: string[]): Middleware;
-  /** Route step: the data subject must have consented to `purpose` (validated now). */
-  requireConsent(purpose: string, options?: Pick<ConsentRequirement, 'subject'>): Middleware;
-  /** Route step: processing rests on another lawful basis; audited, no consent lookup. */
-  lawfulBasis(basis: LawfulBasis, options?: { purpose?: string }): Middleware;
-  /** Route step for routes mounted before `app.use(tokenwarden(...))`: open, still audited. */
-  publicRoute(): Middleware;
   /** Serves the Prometheus metrics of this warden. */
   metricsHandler(): Middleware;
 }
@@ -143,36 +135,18 @@ export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddlew
   };
   return Object.assign(middleware, {
     warden,
-    requireScopes: (...scopes: string[]) => guard({ scopes }, warden),
-    requireConsent: (purpose: string, opts: Pick<ConsentRequirement, 'subject'> = {}) =>
-      guard({ consent: { purpose, ...opts } }, warden),
-    lawfulBasis: (basis: LawfulBasis, opts: { purpose?: string } = {}) =>
-      guard({ lawfulBasis: { basis, ...opts } }, warden),
-    publicRoute: () => guard({ public: true }, warden),
+    ...routeSteps((requirement) => guard(requirement, warden)),
     metricsHandler: () => metricsHandler(warden),
   });
 }
 
-/** Route step: the token must carry every scope (403 `insufficient_scope` otherwise). */
-export function requireScopes(...scopes: string[]): Middleware {
-  return guard({ scopes }, undefined);
-}
-
 /**
- * Route step: the data subject (default: the token's subject; or `{ subject: { param: 'id' } }`)
- * must have active consent for `purpose`, given after any withdrawal the token predates.
+ * Standalone route steps for routers below `app.use(tokenwarden(...))`: they add to the request's
+ * access. Purposes are validated on first use; the middleware's own steps validate at start-up.
  */
-export function requireConsent(
-  purpose: string,
-  options: Pick<ConsentRequirement, 'subject'> = {},
-): Middleware {
-  return guard({ consent: { purpose, ...options } }, undefined);
-}
-
-/** Route step: processing rests on a lawful basis other than consent; recorded in the audit trail. */
-export function lawfulBasis(basis: LawfulBasis, options: { purpose?: string } = {}): Middleware {
-  return guard({ lawfulBasis: { basis, ...options } }, undefined);
-}
+export const { requireScopes, requireConsent, lawfulBasis } = routeSteps<Middleware>(
+  (requirement) => guard(requirement, undefined),
+);
 
 /** Serves `warden`'s Prometheus metrics. Mount it before `app.use(tokenwarden(...))` or protect it. */
 export function metricsHandler(warden: Warden): Middleware {

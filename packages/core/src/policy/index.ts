@@ -9,6 +9,8 @@ export type {
 } from './options';
 export {
   LAWFUL_BASES,
+  routeSteps,
+  type RouteSteps,
   type ConsentRequirement,
   type LawfulBasis,
   type LawfulBasisRequirement,

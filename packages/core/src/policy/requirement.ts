@@ -45,3 +45,35 @@ export interface Requirement {
   /** Another lawful basis, instead of consent. */
   readonly lawfulBasis?: LawfulBasisRequirement;
 }
+
+/** The route steps every adapter offers, each turning one requirement into a framework step. */
+export interface RouteSteps<T> {
+  /** The token must carry every scope (403 `insufficient_scope` otherwise). */
+  requireScopes(...scopes: string[]): T;
+  /**
+   * The data subject (default: the token's subject; `{ param: 'id' }` or a function of the
+   * request) must have active consent for `purpose`, given after any withdrawal the token predates.
+   */
+  requireConsent(purpose: string, options?: Pick<ConsentRequirement, 'subject'>): T;
+  /** Processing rests on a lawful basis other than consent: no consent lookup, audited. */
+  lawfulBasis(basis: LawfulBasis, options?: { readonly purpose?: string }): T;
+  /** Open to everyone, still audited; a token, if sent, is still verified. */
+  publicRoute(): T;
+}
+
+/**
+ * Builds the {@link RouteSteps} of an adapter from its one step factory, so every adapter maps the
+ * same helper to the same {@link Requirement}.
+ *
+ * @example
+ * const steps = routeSteps((requirement) => guard(requirement, warden));
+ * app.get('/orders', steps.requireScopes('orders:read'), handler);
+ */
+export function routeSteps<T>(step: (requirement: Requirement) => T): RouteSteps<T> {
+  return {
+    requireScopes: (...scopes) => step({ scopes }),
+    requireConsent: (purpose, options = {}) => step({ consent: { purpose, ...options } }),
+    lawfulBasis: (basis, options = {}) => step({ lawfulBasis: { basis, ...options } }),
+    publicRoute: () => step({ public: true }),
+  };
+}
