@@ -1,4 +1,4 @@
-import type { Requirement, WardenStore } from '@tokenwarden/core';
+import type { Requirement, RouteSteps, WardenStore } from '@tokenwarden/core';
 import type { Server } from 'node:http';
 import type { Warden, WardenOptions } from '@tokenwarden/core';
 
@@ -49,4 +49,17 @@ export interface AdapterDriver {
 /** Body every allowed route answers with. */
 export function okBody(subject: string | undefined): { ok: true; subject: string | null } {
   return { ok: true, subject: subject ?? null };
+}
+
+/** The adapter's route steps for one route's requirement, in pipeline order. */
+export function stepsFor<T>(requirement: Requirement | undefined, steps: RouteSteps<T>): T[] {
+  const out: T[] = [];
+  if (requirement?.scopes) out.push(steps.requireScopes(...requirement.scopes));
+  if (requirement?.consent) {
+    out.push(steps.requireConsent(requirement.consent.purpose, requirement.consent));
+  }
+  if (requirement?.lawfulBasis) {
+    out.push(steps.lawfulBasis(requirement.lawfulBasis.basis, requirement.lawfulBasis));
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 import express from 'express';
 import { createWarden } from '@tokenwarden/core';
 import { tokenwarden } from '@tokenwarden/express';
-import { okBody, ROUTES, type AdapterDriver } from '../app-spec';
+import { okBody, ROUTES, stepsFor, type AdapterDriver } from '../app-spec';
 import { listen } from './listen';
 
 /** Express: `app.use(tw)` plus bound route steps; public routes declared above the line. */
@@ -11,14 +11,6 @@ export const expressDriver: AdapterDriver = {
     const warden = createWarden(options);
     const tw = tokenwarden(warden);
     const app = express();
-    const steps = (r: (typeof ROUTES)[number]) => {
-      const req = r.requirement ?? {};
-      const out = [];
-      if (req.scopes) out.push(tw.requireScopes(...req.scopes));
-      if (req.consent) out.push(tw.requireConsent(req.consent.purpose, req.consent));
-      if (req.lawfulBasis) out.push(tw.lawfulBasis(req.lawfulBasis.basis, req.lawfulBasis));
-      return out;
-    };
     const handler = (req: express.Request, res: express.Response) => {
       res.json(okBody(req.auth?.subject));
     };
@@ -28,7 +20,7 @@ export const expressDriver: AdapterDriver = {
     }
     app.use(tw);
     for (const r of ROUTES.filter((r) => !r.requirement?.public)) {
-      app[r.method === 'GET' ? 'get' : 'put'](r.path, ...steps(r), handler);
+      app[r.method === 'GET' ? 'get' : 'put'](r.path, ...stepsFor(r.requirement, tw), handler);
     }
     const server = await listen(app);
     return {

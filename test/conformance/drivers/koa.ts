@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { createWarden } from '@tokenwarden/core';
 import { tokenwarden } from '@tokenwarden/koa';
-import { okBody, ROUTES, type AdapterDriver } from '../app-spec';
+import { okBody, ROUTES, stepsFor, type AdapterDriver } from '../app-spec';
 import { listen } from './listen';
 
 /** Koa: public routes on a router above `app.use(tw)`, the rest with bound route steps. */
@@ -22,12 +22,7 @@ export const koaDriver: AdapterDriver = {
       open.get(r.path, tw.publicRoute(), handler);
     }
     for (const r of ROUTES.filter((r) => !r.requirement?.public)) {
-      const req = r.requirement ?? {};
-      const steps = [];
-      if (req.scopes) steps.push(tw.requireScopes(...req.scopes));
-      if (req.consent) steps.push(tw.requireConsent(req.consent.purpose, req.consent));
-      if (req.lawfulBasis) steps.push(tw.lawfulBasis(req.lawfulBasis.basis, req.lawfulBasis));
-      closed[r.method === 'GET' ? 'get' : 'put'](r.path, ...steps, handler);
+      closed[r.method === 'GET' ? 'get' : 'put'](r.path, ...stepsFor(r.requirement, tw), handler);
     }
     app.use(open.routes());
     app.use(tw);
