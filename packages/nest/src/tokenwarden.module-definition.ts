@@ -108,7 +108,7 @@ function defineModule(definition: DynamicModule, extras: TokenwardenModuleExtras
   };
 }
 
-export const { ConfigurableModuleClass, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =
+export const { ConfigurableModuleClass, ASYNC_OPTIONS_TYPE } =
   new ConfigurableModuleBuilder<TokenwardenModuleOptions>({
     moduleName: 'Tokenwarden',
     optionsInjectionToken: TOKENWARDEN_OPTIONS,
