@@ -6,10 +6,11 @@ import { STORE_CASES, testJwtOptions } from '@tokenwarden/testing';
 import type { AdapterDriver, RunningApp } from './app-spec';
 import { expressDriver } from './drivers/express';
 import { koaDriver } from './drivers/koa';
+import { nestExpressDriver, nestFastifyDriver } from './drivers/nest';
 import { SCENARIOS } from './scenarios';
 import { SwitchableStore } from './switchable-store';
 
-const DRIVERS: AdapterDriver[] = [expressDriver, koaDriver];
+const DRIVERS: AdapterDriver[] = [expressDriver, koaDriver, nestExpressDriver, nestFastifyDriver];
 const RUN = randomBytes(3).toString('hex');
 
 async function decisions(warden: Warden, outcome: string, reason: string): Promise<number> {

@@ -1,0 +1,78 @@
+import 'reflect-metadata';
+import { Controller, Get, Module, Put, type INestApplication } from '@nestjs/common';
+import { APP_GUARD, NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createWarden, type Principal } from '@tokenwarden/core';
+import {
+  Auth,
+  Consent,
+  LawfulBasis,
+  Public,
+  Scopes,
+  TokenwardenGuard,
+  TokenwardenModule,
+} from '@tokenwarden/nest';
+import { okBody, ROUTES, type AdapterDriver } from '../app-spec';
+
+type Decorate = (target: object, key: string, descriptor: PropertyDescriptor) => unknown;
+
+/** A controller with one handler per route of the table, decorated as a user would. */
+function conformanceController(): new () => object {
+  class ConformanceController {}
+  const proto = ConformanceController.prototype as unknown as Record<string, unknown>;
+  ROUTES.forEach((route, i) => {
+    const key = `route${i}`;
+    proto[key] = (auth: Principal | undefined) => okBody(auth?.subject);
+    const decorators: Decorate[] = [route.method === 'GET' ? Get(route.path) : Put(route.path)];
+    const req = route.requirement;
+    if (req?.public) decorators.push(Public());
+    if (req?.scopes) decorators.push(Scopes(...req.scopes));
+    if (req?.consent) decorators.push(Consent(req.consent.purpose, req.consent));
+    if (req?.lawfulBasis) decorators.push(LawfulBasis(req.lawfulBasis.basis, req.lawfulBasis));
+    for (const decorate of decorators) {
+      decorate(proto, key, Object.getOwnPropertyDescriptor(proto, key)!);
+    }
+    Auth()(proto, key, 0);
+  });
+  Controller()(ConformanceController);
+  return ConformanceController;
+}
+
+function nestDriver(platform: 'express' | 'fastify'): AdapterDriver {
+  return {
+    name: `nest-${platform}`,
+    async start(options) {
+      const warden = createWarden(options);
+      @Module({
+        imports: [TokenwardenModule.forRoot({ warden })],
+        controllers: [conformanceController()],
+        providers: [{ provide: APP_GUARD, useClass: TokenwardenGuard }],
+      })
+      class ConformanceModule {}
+      let app: INestApplication;
+      if (platform === 'fastify') {
+        const fastify = await NestFactory.create<NestFastifyApplication>(
+          ConformanceModule,
+          new FastifyAdapter(),
+          { logger: false },
+        );
+        await fastify.listen(0, '127.0.0.1');
+        app = fastify;
+      } else {
+        app = await NestFactory.create(ConformanceModule, { logger: false });
+        await app.listen(0, '127.0.0.1');
+      }
+      return {
+        server: app.getHttpServer(),
+        warden,
+        close: async () => {
+          await app.close();
+          await warden.close();
+        },
+      };
+    },
+  };
+}
+
+export const nestExpressDriver = nestDriver('express');
+export const nestFastifyDriver = nestDriver('fastify');
