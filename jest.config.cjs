@@ -27,5 +27,7 @@ module.exports = {
     '<rootDir>/examples/*/test/**/*.test.ts',
     '<rootDir>/test/**/*.test.ts',
   ],
+  // Builds stale packages once, for the tests of the built output.
+  globalSetup: '<rootDir>/scripts/jest-global-setup.cjs',
   testTimeout: 30000,
 };

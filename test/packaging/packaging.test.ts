@@ -6,14 +6,13 @@
  * dependency or `import { sign } from 'jsonwebtoken'` in the ESM build.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(__dirname, '../..');
 const FIXTURES = join(__dirname, 'fixtures');
-const PUBLISHED = ['core', 'express', 'koa', 'redis'] as const;
+const PUBLISHED = ['core', 'express', 'koa', 'nest', 'redis'] as const;
 const BUILD_OUTPUTS = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts'];
 const ATTW_VERSION = '0.18.5';
 const NPM_INSTALL = ['install', '--prefer-offline', '--no-audit', '--no-fund'];
@@ -68,23 +67,6 @@ async function runOk(
   return result.stdout;
 }
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** True when a package has no complete build, or a source file is newer than it. */
-function isStale(pkg: string): boolean {
-  const outputs = BUILD_OUTPUTS.map((file) => join(ROOT, 'packages', pkg, 'dist', file));
-  if (!outputs.every((file) => existsSync(file))) return true;
-  const builtAt = Math.min(...outputs.map((file) => statSync(file).mtimeMs));
-  return newestMtime(join(ROOT, 'packages', pkg, 'src')) > builtAt;
-}
-
 interface Manifest {
   readonly name: string;
   readonly version: string;
@@ -130,6 +112,7 @@ function expectedOutput(build: string): string {
     `entry: @tokenwarden/core -> dist/${build}`,
     `entry: @tokenwarden/express -> dist/${build}`,
     `entry: @tokenwarden/koa -> dist/${build}`,
+    `entry: @tokenwarden/nest -> dist/${build}`,
     `entry: @tokenwarden/redis -> dist/${build}`,
     'core: with token allow authorized user-1',
     'core: without token deny 401 token_missing',
@@ -137,6 +120,8 @@ function expectedOutput(build: string): string {
     'express: without token 401 Bearer',
     'koa: with token 200 user-1',
     'koa: without token 401 Bearer',
+    'nest: with token 200 user-1',
+    'nest: without token 401 Bearer',
     'redis: RedisStore lookup allow authorized',
     '',
   ].join('\n');
@@ -148,11 +133,6 @@ let tools = '';
 const packed = new Map<string, Packed>();
 
 beforeAll(async () => {
-  if (PUBLISHED.some(isStale)) {
-    const filters = PUBLISHED.flatMap((pkg) => ['--filter', `@tokenwarden/${pkg}`]);
-    await runOk('pnpm', ['-r', ...filters, 'run', 'build'], ROOT, 120_000);
-  }
-
   work = await mkdtemp(join(tmpdir(), 'tokenwarden-packaging-'));
   const tarballs = join(work, 'tarballs');
   consumer = join(work, 'consumer');
@@ -181,7 +161,18 @@ beforeAll(async () => {
   }
   const tarballPaths = [...packed.values()].map((p) => p.tarball);
   await Promise.all([
-    runOk('npm', [...NPM_INSTALL, ...tarballPaths, ...peers, `jsonwebtoken@${jwtRange}`], consumer),
+    runOk(
+      'npm',
+      [
+        ...NPM_INSTALL,
+        ...tarballPaths,
+        ...peers,
+        `jsonwebtoken@${jwtRange}`,
+        // The Nest consumer serves HTTP through Nest's Express platform.
+        `@nestjs/platform-express@${packedOf('@tokenwarden/nest').manifest.peerDependencies?.['@nestjs/core'] ?? ''}`,
+      ],
+      consumer,
+    ),
     runOk('npm', [...NPM_INSTALL, `@arethetypeswrong/cli@${ATTW_VERSION}`], tools),
   ]);
 }, 180_000);
@@ -208,6 +199,7 @@ describe('packed packages', () => {
     const core = manifest('@tokenwarden/core');
     const express = manifest('@tokenwarden/express');
     const koa = manifest('@tokenwarden/koa');
+    const nest = manifest('@tokenwarden/nest');
     const redis = manifest('@tokenwarden/redis');
     expect(Object.keys(core.dependencies ?? {})).toEqual(['jsonwebtoken']);
     expect(Object.keys(core.peerDependencies ?? {})).toEqual(['prom-client']);
@@ -215,6 +207,13 @@ describe('packed packages', () => {
     expect(Object.keys(express.peerDependencies ?? {})).toEqual(['express']);
     expect(koa.dependencies).toEqual({ '@tokenwarden/core': `^${core.version}` });
     expect(Object.keys(koa.peerDependencies ?? {})).toEqual(['koa']);
+    expect(nest.dependencies).toEqual({ '@tokenwarden/core': `^${core.version}` });
+    expect(Object.keys(nest.peerDependencies ?? {}).sort()).toEqual([
+      '@nestjs/common',
+      '@nestjs/core',
+      'reflect-metadata',
+      'rxjs',
+    ]);
     expect(redis.dependencies).toEqual({ '@tokenwarden/core': `^${core.version}` });
     expect(Object.keys(redis.peerDependencies ?? {})).toEqual(['ioredis']);
   });

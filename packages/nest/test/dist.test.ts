@@ -1,33 +1,15 @@
 /**
  * The built package, not the sources: tsup bundles with esbuild, which emits no decorator
- * metadata, so only explicit @Inject() keeps DI working. Builds core and nest when dist/ is
- * missing or older than src/, then runs a real Nest app on the build in a child `node`.
+ * metadata, so only explicit @Inject() keeps DI working. Runs a real Nest app on the build (made
+ * fresh by jest's global setup) in a child `node`.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { mintToken, TEST_AUDIENCE, TEST_ISSUER, testKeys } from '@tokenwarden/testing';
 
 const ROOT = resolve(__dirname, '../../..');
-const BUILT = ['core', 'nest'] as const;
-const OUTPUTS = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts'];
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-function isStale(pkg: string): boolean {
-  const outputs = OUTPUTS.map((file) => join(ROOT, 'packages', pkg, 'dist', file));
-  if (!outputs.every((file) => existsSync(file))) return true;
-  const builtAt = Math.min(...outputs.map((file) => statSync(file).mtimeMs));
-  return newestMtime(join(ROOT, 'packages', pkg, 'src')) > builtAt;
-}
 
 function run(
   command: string,
@@ -51,13 +33,6 @@ function run(
     });
   });
 }
-
-beforeAll(async () => {
-  if (!BUILT.some(isStale)) return;
-  const filters = BUILT.flatMap((pkg) => ['--filter', `@tokenwarden/${pkg}`]);
-  const result = await run('pnpm', [...filters, 'run', 'build']);
-  if (result.code !== 0) throw new Error(`build failed\n${result.stdout}\n${result.stderr}`);
-}, 120_000);
 
 describe('the built @tokenwarden/nest', () => {
   it('carries no design:paramtypes, so DI rests on explicit @Inject()', () => {
