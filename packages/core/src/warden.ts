@@ -157,7 +157,8 @@ export class Warden {
       if (isPublic && extracted.code === 'token_missing') {
         access.allow({ outcome: 'allow', reason: 'public_route' });
         // Sending no token never gets more than sending one: scopes or consent still need it.
-        if (req !== NO_REQUIREMENT) this.authorizeCompiled(access, req, undefined, {});
+        if (req !== NO_REQUIREMENT) this.applyRequirement(access, req, undefined, {});
+        access.stopClock();
         return access;
       }
       access.refuse(extracted.code);
@@ -200,15 +201,16 @@ export class Warden {
       principal: principalOf(token),
     };
     access.allow(base);
-    if (req !== NO_REQUIREMENT) {
-      const decision = this.authorizeCompiled(access, req, consentTarget, snapshot);
-      if (decision.outcome === 'allow') access.allow(decision);
-    }
+    if (req !== NO_REQUIREMENT) this.applyRequirement(access, req, consentTarget, snapshot);
+    access.stopClock();
     return access;
   }
 
-  /** Stages 4 and 5 (scope, consent) for an authenticated access. */
-  private authorizeCompiled(
+  /**
+   * Stages 4 and 5 (scope, consent, or another lawful basis) on an allowed access. A denial is
+   * recorded at once; an allow replaces the access's decision.
+   */
+  private applyRequirement(
     access: PendingAccess,
     req: CompiledRequirement,
     consentTarget: string | undefined,
@@ -217,10 +219,9 @@ export class Warden {
     const current = access.decision as AllowDecision;
     const principal = current.principal;
     if (req.scopes.length > 0) {
-      const granted = principal?.scopes ?? [];
-      const ok = req.scopes.every((s) => granted.includes(s));
-      if (principal) this.metrics.scopeCheck(ok ? 'pass' : 'fail');
       if (!principal) return access.refuse('token_missing');
+      const ok = req.scopes.every((s) => principal.scopes.includes(s));
+      this.metrics.scopeCheck(ok ? 'pass' : 'fail');
       if (!ok) return access.refuse('insufficient_scope', 'scope missing', req.scopes);
     }
     if (req.consent) {
@@ -241,23 +242,23 @@ export class Warden {
         verdict === 'pass' ? 'granted' : verdict,
       );
       if (verdict !== 'pass') return access.refuse(verdict);
-      return {
+      return access.allow({
         ...current,
         reason: 'consent',
         dataSubject: consentTarget,
         purpose,
         lawfulBasis: 'consent',
-      };
+      });
     }
     if (req.lawfulBasis) {
       access.facts.lawfulBasis = req.lawfulBasis.basis;
       access.facts.purpose = req.lawfulBasis.purpose;
-      return {
+      return access.allow({
         ...current,
         reason: current.reason === 'public_route' ? 'public_route' : 'lawful_basis',
         lawfulBasis: req.lawfulBasis.basis,
         purpose: req.lawfulBasis.purpose,
-      };
+      });
     }
     return current;
   }
@@ -287,9 +288,7 @@ export class Warden {
     }
     if (req.public && !access.decision.principal) return access.decision;
     access.elapsedMs += performance.now() - started;
-    const decision = this.authorizeCompiled(access, req, target, snapshot);
-    if (decision.outcome === 'allow') access.allow(decision);
-    return decision;
+    return this.applyRequirement(access, req, target, snapshot);
   }
 
   /** Refuses one token id until it expires. Audited; rejects if the store cannot record it. */
@@ -660,8 +659,13 @@ export class PendingAccess implements Access {
     this.decision = warden.denial('token_missing');
   }
 
-  allow(decision: AllowDecision): void {
+  allow(decision: AllowDecision): AllowDecision {
     this.decision = decision;
+    return decision;
+  }
+
+  /** Stops the clock of the pipeline's own work (route steps add theirs to it). */
+  stopClock(): void {
     this.elapsedMs = performance.now() - this.started;
   }
 
@@ -669,7 +673,7 @@ export class PendingAccess implements Access {
   refuse(code: ErrorCode, _detail?: string, scopes?: readonly string[]): DenyDecision {
     const decision = this.warden.denial(code, scopes);
     this.decision = decision;
-    if (this.elapsedMs === 0) this.elapsedMs = performance.now() - this.started;
+    if (this.elapsedMs === 0) this.stopClock();
     this.recorded = true;
     this.warden.record(this, undefined);
     return decision;
