@@ -1,5 +1,5 @@
+import { storeFromEnv } from '@tokenwarden/example-shared';
 import { runDemo } from './demo';
-import { storeFromEnv } from './store';
 
 const store = storeFromEnv();
 runDemo({ store }).then(

@@ -1,5 +1,5 @@
+import { storeFromEnv } from '@tokenwarden/example-shared';
 import { createApp } from './app';
-import { storeFromEnv } from './store';
 
 const port = Number(process.env.PORT ?? 3000);
 const { app } = createApp({ store: storeFromEnv() });

@@ -20,6 +20,8 @@ describe('the demo story', () => {
       'consent_withdrawn',
       undefined,
     ]);
+    // The story expects exactly these codes (the Koa and Nest tests hold their apps to them).
+    expect(result.steps.map((s) => s.expectedCode)).toEqual(result.steps.map((s) => s.code));
     const audit = lines.filter((l) => l.startsWith('{"schemaVersion"'));
     expect(audit.length).toBeGreaterThanOrEqual(9);
     expect(audit.some((l) => l.includes('"type":"token.revoked"'))).toBe(true);

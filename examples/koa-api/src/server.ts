@@ -1,6 +1,6 @@
-import { createApp } from './app';
 // REDIS_URL selects the RedisStore, as in the Express example.
-import { storeFromEnv } from '../../express-api/src/store';
+import { storeFromEnv } from '@tokenwarden/example-shared';
+import { createApp } from './app';
 
 const port = Number(process.env.PORT ?? 3000);
 const { app } = createApp({ store: storeFromEnv() });

@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JsonLinesSink, type AuditSink, type WardenStore } from '@tokenwarden/core';
 import { TokenwardenGuard, TokenwardenModule } from '@tokenwarden/nest';
-import { ConsentsController, ConsentService, PURPOSES } from './consents.controller';
+import { DemoIssuer, demoSecret, demoWardenOptions } from '@tokenwarden/example-shared';
+import { ConsentsController, ConsentService } from './consents.controller';
 import { CustomersController } from './customers.controller';
 import { CustomersRepository } from './customers.repository';
-import { AUDIENCE, DemoIssuer, ISSUER, KEY_ID } from './demo-issuer';
 import { DemoTokenController, HealthController } from './open.controller';
 
 /** Options of {@link AppModule.register}. */
@@ -21,11 +20,6 @@ export interface AppOptions {
   readonly demoTokens?: boolean;
 }
 
-function demoSecret(): Buffer {
-  const fromEnv = process.env.DEMO_JWT_SECRET;
-  return fromEnv ? Buffer.from(fromEnv, 'base64url') : randomBytes(32);
-}
-
 /** The example API: customers, their orders, a marketing profile that needs consent. */
 @Module({})
 export class AppModule {
@@ -35,18 +29,9 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        TokenwardenModule.forRoot({
-          jwt: {
-            algorithms: ['HS256'],
-            keys: [{ kid: KEY_ID, alg: 'HS256', key: secret }],
-            issuer: ISSUER,
-            audience: AUDIENCE,
-            maxLifetimeMs: 15 * 60_000,
-          },
-          ...(options.store ? { store: options.store } : {}),
-          purposes: PURPOSES,
-          audit: { sinks: [audit], fingerprintKey: randomBytes(32) },
-        }),
+        TokenwardenModule.forRoot(
+          demoWardenOptions({ secret, store: options.store, sinks: [audit] }),
+        ),
       ],
       controllers: [
         HealthController,

@@ -7,14 +7,10 @@ import {
   Param,
   Put,
 } from '@nestjs/common';
-import type { Principal, Warden } from '@tokenwarden/core';
+import type { Principal, Warden, WithdrawConsentInput } from '@tokenwarden/core';
 import { Auth, InjectWarden, LawfulBasis, Scopes } from '@tokenwarden/nest';
-
-/** The purposes customers can consent to; the warden refuses routes naming any other. */
-export const PURPOSES = {
-  marketing: { description: 'Personalised offers and newsletters' },
-  order_fulfilment: { description: 'Delivering and invoicing orders' },
-} as const;
+// The purposes customers can consent to; the warden refuses routes naming any other.
+import { PURPOSES } from '@tokenwarden/example-shared';
 
 /** Records consent through the injected warden, so every change is audited. */
 @Injectable()
@@ -22,22 +18,22 @@ export class ConsentService {
   constructor(@InjectWarden() private readonly warden: Warden) {}
 
   grant(customerId: string, purpose: string, actor: Principal) {
-    return this.warden.grantConsent({
-      subject: customerId,
-      purpose: known(purpose),
-      source: actor.client ?? 'unknown-client',
-      actor: actor.subject,
-    });
+    return this.warden.grantConsent(change(customerId, purpose, actor));
   }
 
   withdraw(customerId: string, purpose: string, actor: Principal) {
-    return this.warden.withdrawConsent({
-      subject: customerId,
-      purpose: known(purpose),
-      source: actor.client ?? 'unknown-client',
-      actor: actor.subject,
-    });
+    return this.warden.withdrawConsent(change(customerId, purpose, actor));
   }
+}
+
+/** A grant or withdrawal of `purpose` for the customer, recorded as made by `actor`. */
+function change(customerId: string, purpose: string, actor: Principal): WithdrawConsentInput {
+  return {
+    subject: customerId,
+    purpose: known(purpose),
+    source: actor.client ?? 'unknown-client',
+    actor: actor.subject,
+  };
 }
 
 function known(purpose: string): string {

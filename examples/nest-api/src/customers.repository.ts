@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
-// The same made-up customers as the Express example.
+// The same made-up customers as the Express and Koa examples.
 import {
   seedData,
   type Customer,
   type MarketingProfile,
   type Order,
-} from '../../express-api/src/data';
+} from '@tokenwarden/example-shared';
 
 /** The personal data this API guards, in memory. */
 @Injectable()

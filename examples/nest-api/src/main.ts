@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { storeFromEnv } from '../../express-api/src/store';
+import { storeFromEnv } from '@tokenwarden/example-shared';
 import { AppModule } from './app.module';
 
 /**

@@ -1,6 +1,6 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
 import { Public } from '@tokenwarden/nest';
-import { DemoIssuer } from './demo-issuer';
+import { DemoIssuer } from '@tokenwarden/example-shared';
 
 @Controller('health')
 export class HealthController {
@@ -19,12 +19,9 @@ export class DemoTokenController {
 
   @Post()
   @HttpCode(200)
-  issue(@Body() body: { subject?: unknown; scopes?: unknown; client?: unknown } | undefined) {
-    if (typeof body?.subject !== 'string' || !Array.isArray(body.scopes)) {
-      throw new BadRequestException({ error: 'give { subject, scopes: [...] }' });
-    }
-    const scopes = body.scopes.filter((s): s is string => typeof s === 'string');
-    const client = typeof body.client === 'string' ? body.client : undefined;
-    return { access_token: this.issuer.issue(body.subject, scopes, client), expires_in: 600 };
+  issue(@Body() body: unknown) {
+    const reply = this.issuer.reply(body);
+    if (reply.status === 400) throw new BadRequestException(reply.body);
+    return reply.body;
   }
 }

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -7,56 +6,33 @@ import type { INestApplication } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { MemorySink, MemoryStore, type Warden, type WardenStore } from '@tokenwarden/core';
+import { MemorySink, type Warden, type WardenStore } from '@tokenwarden/core';
+import { DemoIssuer, stepsByName } from '@tokenwarden/example-shared';
 import { getWardenToken } from '@tokenwarden/nest';
-import { RedisStore } from '@tokenwarden/redis';
+import { STORE_CASES } from '@tokenwarden/testing';
+// The story every example tells, and what each app must answer to it.
+import { expectStory, tokensOf } from '../../shared/test/expect-story';
 import { AppModule } from '../src/app.module';
 
-interface StoreCase {
-  readonly name: string;
-  make(): WardenStore;
-}
-
-const STORES: StoreCase[] = [
-  { name: 'MemoryStore', make: () => new MemoryStore() },
-  {
-    name: 'RedisStore',
-    make: () =>
-      new RedisStore({
-        url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-        prefix: `tw-nest-example-${randomBytes(6).toString('hex')}:`,
-      }),
-  },
-];
-
 const CASES = (['express', 'fastify'] as const).flatMap((platform) =>
-  STORES.map((store) => ({ platform, store })),
+  STORE_CASES.map((store) => ({ platform, store })),
 );
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-
-function claimsOf(token: string): { jti: string; exp: number } {
-  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as {
-    jti: string;
-    exp: number;
-  };
-}
 
 describe.each(CASES)('the nest-api story on $platform with $store.name', ({ platform, store }) => {
   let app: INestApplication;
   let warden: Warden;
   let backing: WardenStore;
+  let cleanup: () => Promise<void>;
+  let baseUrl: string;
   const audit = new MemorySink();
   const http = () => request(app.getHttpServer());
-
-  async function issue(subject: string, scopes: string[], client?: string): Promise<string> {
-    const res = await http().post('/demo/token').send({ subject, scopes, client });
-    expect(res.status).toBe(200);
-    return (res.body as { access_token: string }).access_token;
-  }
+  const issue = (subject: string, scopes: string[], client?: string) =>
+    app.get(DemoIssuer).issue(subject, scopes, client);
 
   beforeAll(async () => {
-    backing = store.make();
+    ({ store: backing, cleanup } = await store.make());
     const moduleRef = await Test.createTestingModule({
       imports: [AppModule.register({ store: backing, audit })],
     }).compile();
@@ -65,68 +41,30 @@ describe.each(CASES)('the nest-api story on $platform with $store.name', ({ plat
         new FastifyAdapter(),
         { logger: false },
       );
-      await fastify.init();
-      await fastify.getHttpAdapter().getInstance().ready();
+      await fastify.listen(0, '127.0.0.1');
       app = fastify;
     } else {
       app = moduleRef.createNestApplication({ logger: false });
-      await app.init();
+      await app.listen(0, '127.0.0.1');
     }
+    baseUrl = await app.getUrl();
     warden = app.get<Warden>(getWardenToken());
   });
 
   afterAll(async () => {
     await app.close();
     await backing.close();
+    // Deletes the RedisStore's keys (by its prefix).
+    await cleanup();
   });
 
   it('issue → read → write refused → revoke → refused → consent read → withdraw → refused', async () => {
-    // 1. The demo issuer mints a support agent's token.
-    const token = await issue('agent-7', ['customers:read', 'orders:read']);
-    // 2. A read with customers:read is allowed.
-    const read = await http().get('/customers/c-1001').set(bearer(token));
-    expect(read.status).toBe(200);
-    expect(read.body).toMatchObject({ id: 'c-1001', name: 'Ada Example' });
-    expect((await http().get('/customers/c-1001/orders').set(bearer(token))).body).toHaveLength(2);
-    // 3. A write without customers:write is refused.
-    const write = await http()
-      .put('/customers/c-1001')
-      .set(bearer(token))
-      .send({ email: 'new@example.test' });
-    expect(write.status).toBe(403);
-    expect(write.body.code).toBe('insufficient_scope');
-    // 4. Ops revoke the token (it leaked); it is refused at once.
-    const { jti, exp } = claimsOf(token);
-    await warden.revokeToken(jti, { expiresAt: exp * 1000, actor: 'ops', reason: 'leaked' });
-    const revoked = await http().get('/customers/c-1001').set(bearer(token));
-    expect(revoked.status).toBe(401);
-    expect(revoked.body.code).toBe('token_revoked');
+    const steps = await expectStory({ baseUrl, warden, issue });
+    const step = stepsByName(steps);
+    expect(step.consented?.body).toMatchObject({ customerId: 'c-1001', newsletter: true });
+    expect(step['fresh-token']?.contentType).toMatch(/^application\/problem\+json/);
 
-    // 5. The customer consents through the privacy portal; a marketer reads the profile.
-    const portal = await issue('privacy-portal', ['consents:write'], 'privacy-portal');
-    expect(
-      (await http().put('/customers/c-1001/consents/marketing').set(bearer(portal))).status,
-    ).toBe(200);
-    const marketer = await issue('agent-9', ['marketing:read'], 'campaign-tool');
-    const profile = await http().get('/customers/c-1001/marketing-profile').set(bearer(marketer));
-    expect(profile.status).toBe(200);
-    expect(profile.body).toMatchObject({ customerId: 'c-1001', newsletter: true });
-
-    // 6. The customer withdraws; the marketer's token is refused, and so is a fresh one.
-    expect(
-      (await http().delete('/customers/c-1001/consents/marketing').set(bearer(portal))).status,
-    ).toBe(200);
-    const old = await http().get('/customers/c-1001/marketing-profile').set(bearer(marketer));
-    expect(old.status).toBe(403);
-    expect(old.body.code).toBe('consent_withdrawn');
-    const fresh = await issue('agent-9', ['marketing:read'], 'campaign-tool');
-    const again = await http().get('/customers/c-1001/marketing-profile').set(bearer(fresh));
-    expect(again.status).toBe(403);
-    expect(again.body.code).toBe('consent_withdrawn');
-    expect(again.headers['content-type']).toMatch(/^application\/problem\+json/);
-
-    // 7. Health needs no token; metrics count the story.
-    expect((await http().get('/health')).status).toBe(200);
+    // Health needs no token (the story's last step); metrics count the story.
     const metrics = await http().get('/metrics');
     expect(metrics.text).toMatch(
       /tokenwarden_decisions_total\{outcome="deny",reason="token_revoked"\} 1/,
@@ -146,24 +84,57 @@ describe.each(CASES)('the nest-api story on $platform with $store.name', ({ plat
         status: 200,
       }),
     );
+    const trail = JSON.stringify(audit.events);
+    for (const token of tokensOf(steps)) expect(trail).not.toContain(token);
+  });
+
+  // c-1002: the story has just withdrawn c-1001's consent, and tokens issued in that second stay
+  // refused even after a new grant (iat has one-second resolution).
+  it('records consent through the privacy portal, audited with the portal as actor', async () => {
+    const portal = issue('privacy-portal', ['consents:write'], 'privacy-portal');
+    expect(
+      (await http().put('/customers/c-1002/consents/marketing').set(bearer(portal))).status,
+    ).toBe(200);
+    const marketer = issue('agent-9', ['marketing:read'], 'campaign-tool');
+    const profile = await http().get('/customers/c-1002/marketing-profile').set(bearer(marketer));
+    expect(profile.status).toBe(200);
+    expect(profile.body).toMatchObject({ customerId: 'c-1002', newsletter: false });
+
+    expect(
+      (await http().delete('/customers/c-1002/consents/marketing').set(bearer(portal))).status,
+    ).toBe(200);
+    const old = await http().get('/customers/c-1002/marketing-profile').set(bearer(marketer));
+    expect(old.status).toBe(403);
+    expect(old.body.code).toBe('consent_withdrawn');
+
+    await warden.flushAudit();
     expect(audit.events).toContainEqual(
       expect.objectContaining({
         type: 'consent.withdrawn',
-        dataSubject: 'c-1001',
+        dataSubject: 'c-1002',
         actor: 'privacy-portal',
       }),
     );
     const trail = JSON.stringify(audit.events);
-    for (const t of [token, portal, marketer, fresh]) expect(trail).not.toContain(t);
+    for (const token of [portal, marketer]) expect(trail).not.toContain(token);
   });
 
   it('refuses unknown purposes and missing tokens', async () => {
-    const portal = await issue('privacy-portal', ['consents:write'], 'privacy-portal');
+    const portal = issue('privacy-portal', ['consents:write'], 'privacy-portal');
     const bad = await http().put('/customers/c-1002/consents/profiling').set(bearer(portal));
     expect(bad.status).toBe(400);
     const none = await http().get('/customers/c-1002');
     expect(none.status).toBe(401);
     expect(none.headers['www-authenticate']).toBe('Bearer realm="api"');
+  });
+
+  it('mints demo tokens over POST /demo/token and refuses a bad request with 400', async () => {
+    const minted = await http()
+      .post('/demo/token')
+      .send({ subject: 'privacy-portal', scopes: ['consents:write'], client: 'privacy-portal' });
+    expect(minted.status).toBe(200);
+    expect((minted.body as { access_token: string }).access_token).toMatch(/^eyJ/);
+    expect((await http().post('/demo/token').send({ subject: 1 })).status).toBe(400);
   });
 });
 

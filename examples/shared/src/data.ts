@@ -1,4 +1,4 @@
-/** A small, made-up customer base: the personal data this API guards. */
+/** A small, made-up customer base: the personal data the example APIs guard. */
 export interface Customer {
   id: string;
   name: string;
