@@ -1,14 +1,14 @@
 /**
  * Checks the packed artifacts, not the sources: `pnpm pack` each published package, install the
- * tarballs and their peers with npm into a plain Node project outside the repository, then run an ESM and a
- * CommonJS consumer under real `node`. Jest resolves `@tokenwarden/*` to the sources and lets
+ * tarballs and their peers with npm into a plain Node project outside the repository, then run
+ * an ESM and a CommonJS consumer under real `node`. Jest resolves `@tokenwarden/*` to the sources and lets
  * named imports from CommonJS pass, so only this catches a broken `exports` map, a bundled
  * dependency or `import { sign } from 'jsonwebtoken'` in the ESM build.
  */
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runProcess } from '@tokenwarden/testing';
 
 const ROOT = resolve(__dirname, '../..');
 const FIXTURES = join(__dirname, 'fixtures');
@@ -17,48 +17,14 @@ const BUILD_OUTPUTS = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts'];
 const ATTW_VERSION = '0.18.5';
 const NPM_INSTALL = ['install', '--prefer-offline', '--no-audit', '--no-fund'];
 
-interface RunResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a command without a shell; resolves with its output, killing it after `timeoutMs`. */
-function run(
-  command: string,
-  args: readonly string[],
-  cwd: string,
-  timeoutMs = 60_000,
-): Promise<RunResult> {
-  return new Promise((done, fail) => {
-    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      stderr += `\n[killed after ${timeoutMs} ms]`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      fail(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-/** Like {@link run}, but rejects with the command's output when it exits non-zero. */
+/** Runs a command; rejects with its output when it exits non-zero. */
 async function runOk(
   command: string,
   args: readonly string[],
   cwd: string,
   timeoutMs?: number,
 ): Promise<string> {
-  const result = await run(command, args, cwd, timeoutMs);
+  const result = await runProcess(command, args, { cwd, ...(timeoutMs ? { timeoutMs } : {}) });
   if (result.code !== 0) {
     throw new Error(
       `${command} ${args.join(' ')} exited ${String(result.code)} in ${cwd}\n${result.stdout}\n${result.stderr}`,
@@ -222,7 +188,7 @@ describe('packed packages', () => {
     ['ESM', 'consumer.mjs', 'index.js'],
     ['CommonJS', 'consumer.cjs', 'index.cjs'],
   ])('%s consumer loads its build and enforces tokens under real node', async (_, file, build) => {
-    const result = await run(process.execPath, [file], consumer, 20_000);
+    const result = await runProcess(process.execPath, [file], { cwd: consumer, timeoutMs: 20_000 });
     expect(result.stderr).toBe('');
     expect(result.stdout).toBe(expectedOutput(build));
     expect(result.code).toBe(0);
@@ -233,10 +199,10 @@ describe('packed packages', () => {
     async (pkg) => {
       const { tarball } = packedOf(`@tokenwarden/${pkg}`);
       const attw = join(tools, 'node_modules', '.bin', 'attw');
-      const result = await run(
+      const result = await runProcess(
         attw,
         ['--format', 'ascii', '--no-color', '--no-emoji', tarball],
-        tools,
+        { cwd: tools },
       );
       expect(`${result.stdout}${result.stderr}`).toContain('No problems found');
       expect(result.code).toBe(0);

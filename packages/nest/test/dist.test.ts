@@ -3,36 +3,12 @@
  * metadata, so only explicit @Inject() keeps DI working. Runs a real Nest app on the build (made
  * fresh by jest's global setup) in a child `node`.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { mintToken, TEST_AUDIENCE, TEST_ISSUER, testKeys } from '@tokenwarden/testing';
+import { mintToken, runProcess, TEST_AUDIENCE, TEST_ISSUER, testKeys } from '@tokenwarden/testing';
 
 const ROOT = resolve(__dirname, '../../..');
-
-function run(
-  command: string,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      fail(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('the built @tokenwarden/nest', () => {
   it('carries no design:paramtypes, so DI rests on explicit @Inject()', () => {
@@ -61,7 +37,11 @@ describe('the built @tokenwarden/nest', () => {
         TW_TOKEN: mintToken({ claims: { sub: 'dist-user' } }),
       };
       const fixture = join(__dirname, 'fixtures', 'dist-app.cjs');
-      const result = await run(process.execPath, [fixture, format, platform], env);
+      const result = await runProcess(process.execPath, [fixture, format, platform], {
+        cwd: ROOT,
+        env,
+        timeoutMs: 90_000,
+      });
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
       expect(result.stdout.trim().split('\n')).toEqual([

@@ -10,3 +10,4 @@ export {
 } from './redis-server';
 export * from './fixtures';
 export * from './store-cases';
+export * from './process';
