@@ -95,6 +95,7 @@ function expectedOutput(build: string): string {
 
 let work = '';
 let consumer = '';
+let nest11 = '';
 let tools = '';
 const packed = new Map<string, Packed>();
 
@@ -102,8 +103,9 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'tokenwarden-packaging-'));
   const tarballs = join(work, 'tarballs');
   consumer = join(work, 'consumer');
+  nest11 = join(work, 'nest11');
   tools = join(work, 'tools');
-  await Promise.all([tarballs, consumer, tools].map((dir) => mkdir(dir)));
+  await Promise.all([tarballs, consumer, nest11, tools].map((dir) => mkdir(dir)));
 
   for (const result of await Promise.all(PUBLISHED.map((pkg) => pack(pkg, tarballs)))) {
     packed.set(result.manifest.name, result);
@@ -119,11 +121,18 @@ beforeAll(async () => {
     JSON.stringify({ name: 'tokenwarden-consumer', version: '0.0.0', private: true }),
   );
   await writeFile(
+    join(nest11, 'package.json'),
+    JSON.stringify({ name: 'tokenwarden-nest11-consumer', version: '0.0.0', private: true }),
+  );
+  await writeFile(
     join(tools, 'package.json'),
     JSON.stringify({ name: 'tokenwarden-tools', version: '0.0.0', private: true }),
   );
   for (const file of ['scenario.cjs', 'consumer.mjs', 'consumer.cjs']) {
     await copyFile(join(FIXTURES, file), join(consumer, file));
+  }
+  for (const file of ['scenario.cjs', 'consumer-nest.mjs', 'consumer-nest.cjs']) {
+    await copyFile(join(FIXTURES, file), join(nest11, file));
   }
   const tarballPaths = [...packed.values()].map((p) => p.tarball);
   await Promise.all([
@@ -138,6 +147,23 @@ beforeAll(async () => {
         `@nestjs/platform-express@${packedOf('@tokenwarden/nest').manifest.peerDependencies?.['@nestjs/core'] ?? ''}`,
       ],
       consumer,
+    ),
+    // The peer range admits Nest 11 (CommonJS) as well as Nest 12 (ESM only): prove it.
+    runOk(
+      'npm',
+      [
+        ...NPM_INSTALL,
+        packedOf('@tokenwarden/core').tarball,
+        packedOf('@tokenwarden/nest').tarball,
+        `jsonwebtoken@${jwtRange}`,
+        'prom-client@^15',
+        '@nestjs/common@^11',
+        '@nestjs/core@^11',
+        '@nestjs/platform-express@^11',
+        'reflect-metadata@^0.2',
+        'rxjs@^7.8',
+      ],
+      nest11,
     ),
     runOk('npm', [...NPM_INSTALL, `@arethetypeswrong/cli@${ATTW_VERSION}`], tools),
   ]);
@@ -191,6 +217,18 @@ describe('packed packages', () => {
     const result = await runProcess(process.execPath, [file], { cwd: consumer, timeoutMs: 20_000 });
     expect(result.stderr).toBe('');
     expect(result.stdout).toBe(expectedOutput(build));
+    expect(result.code).toBe(0);
+  });
+
+  it.each([
+    ['ESM', 'consumer-nest.mjs'],
+    ['CommonJS', 'consumer-nest.cjs'],
+  ])('%s consumer runs the packed Nest adapter on Nest 11', async (_, file) => {
+    const result = await runProcess(process.execPath, [file], { cwd: nest11, timeoutMs: 20_000 });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe(
+      'nest major: 11\nnest: with token 200 user-1\nnest: without token 401 Bearer\n',
+    );
     expect(result.code).toBe(0);
   });
 
