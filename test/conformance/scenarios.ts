@@ -61,6 +61,20 @@ function baseClaims(ctx: ScenarioContext, extra: object = {}) {
   };
 }
 
+/** A request to /plain with a token the warden must refuse with 401 `code`. */
+const badToken = (
+  name: string,
+  mint: (ctx: ScenarioContext) => string,
+  code: ErrorCode,
+  description: string,
+): Scenario => ({
+  name,
+  setup: (ctx) => void (ctx.token = mint(ctx)),
+  path: () => '/plain',
+  headers: withToken,
+  expect: unauthorized(code, description),
+});
+
 const allow = (
   reason = 'authorized',
   audit?: (ctx: ScenarioContext) => Partial<AuditEvent>,
@@ -148,62 +162,54 @@ export const SCENARIOS: readonly Scenario[] = [
     headers: withToken,
     expect: unauthorized('invalid_signature', 'The access token signature is invalid'),
   },
-  {
-    name: 'unknown kid',
-    setup: (ctx) => void (ctx.token = mintToken({ header: { kid: 'nobody' } })),
-    path: () => '/plain',
-    headers: withToken,
-    expect: unauthorized('key_unknown', 'The access token is signed with an unknown key'),
-  },
-  {
-    name: 'wrong issuer',
-    setup: (ctx) => void (ctx.token = mintToken({ claims: { iss: 'https://evil.test/' } })),
-    path: () => '/plain',
-    headers: withToken,
-    expect: unauthorized('issuer_invalid', 'The access token issuer is not accepted'),
-  },
-  {
-    name: 'wrong audience',
-    setup: (ctx) => void (ctx.token = mintToken({ claims: { aud: 'another-api' } })),
-    path: () => '/plain',
-    headers: withToken,
-    expect: unauthorized('audience_invalid', 'The access token audience is not accepted'),
-  },
-  {
-    name: 'expired',
-    setup: (ctx) => void (ctx.token = mintToken({ now: Date.now() - 3_600_000 })),
-    path: () => '/plain',
-    headers: withToken,
-    expect: unauthorized('token_expired', 'The access token has expired'),
-  },
-  {
-    name: 'not yet valid (nbf)',
-    setup: (ctx) => void (ctx.token = mintToken({ claims: { nbf: sec(Date.now()) + 120 } })),
-    path: () => '/plain',
-    headers: withToken,
-    expect: unauthorized('token_not_yet_valid', 'The access token is not valid yet'),
-  },
-  {
-    name: 'issued in the future (iat)',
-    setup: (ctx) => void (ctx.token = mintToken({ now: Date.now() + 120_000 })),
-    path: () => '/plain',
-    headers: withToken,
-    expect: unauthorized('token_not_yet_valid', 'The access token is not valid yet'),
-  },
-  {
-    name: 'lifetime above the maximum',
-    setup: (ctx) => void (ctx.token = mintToken({ lifetimeSeconds: 7200 })),
-    path: () => '/plain',
-    headers: withToken,
-    expect: unauthorized('token_lifetime_exceeded', 'The access token lives longer than allowed'),
-  },
-  {
-    name: 'missing jti',
-    setup: (ctx) => void (ctx.token = mintToken({ claims: { jti: undefined } })),
-    path: () => '/plain',
-    headers: withToken,
-    expect: unauthorized('token_claims_invalid', 'The access token claims are invalid'),
-  },
+  badToken(
+    'unknown kid',
+    () => mintToken({ header: { kid: 'nobody' } }),
+    'key_unknown',
+    'The access token is signed with an unknown key',
+  ),
+  badToken(
+    'wrong issuer',
+    () => mintToken({ claims: { iss: 'https://evil.test/' } }),
+    'issuer_invalid',
+    'The access token issuer is not accepted',
+  ),
+  badToken(
+    'wrong audience',
+    () => mintToken({ claims: { aud: 'another-api' } }),
+    'audience_invalid',
+    'The access token audience is not accepted',
+  ),
+  badToken(
+    'expired',
+    () => mintToken({ now: Date.now() - 3_600_000 }),
+    'token_expired',
+    'The access token has expired',
+  ),
+  badToken(
+    'not yet valid (nbf)',
+    () => mintToken({ claims: { nbf: sec(Date.now()) + 120 } }),
+    'token_not_yet_valid',
+    'The access token is not valid yet',
+  ),
+  badToken(
+    'issued in the future (iat)',
+    () => mintToken({ now: Date.now() + 120_000 }),
+    'token_not_yet_valid',
+    'The access token is not valid yet',
+  ),
+  badToken(
+    'lifetime above the maximum',
+    () => mintToken({ lifetimeSeconds: 7200 }),
+    'token_lifetime_exceeded',
+    'The access token lives longer than allowed',
+  ),
+  badToken(
+    'missing jti',
+    () => mintToken({ claims: { jti: undefined } }),
+    'token_claims_invalid',
+    'The access token claims are invalid',
+  ),
   {
     name: 'string-typed exp',
     setup: (ctx) =>
@@ -216,13 +222,12 @@ export const SCENARIOS: readonly Scenario[] = [
     headers: withToken,
     expect: unauthorized('token_claims_invalid', 'The access token claims are invalid'),
   },
-  {
-    name: 'oversized token',
-    setup: (ctx) => void (ctx.token = mintToken({ claims: { pad: 'x'.repeat(9000) } })),
-    path: () => '/plain',
-    headers: withToken,
-    expect: unauthorized('token_too_large', 'The access token is too large'),
-  },
+  badToken(
+    'oversized token',
+    () => mintToken({ claims: { pad: 'x'.repeat(9000) } }),
+    'token_too_large',
+    'The access token is too large',
+  ),
   {
     name: 'two Authorization headers',
     setup: (ctx) => void (ctx.token = mintToken()),

@@ -263,7 +263,10 @@ export class Warden {
     return current;
   }
 
-  /** Route-level step after {@link Warden.begin}: one more store call only for consent. */
+  /**
+   * Route-level step after {@link Warden.begin}: one more store call only for consent.
+   * @internal Adapters call it through {@link Access.authorize}.
+   */
   async authorizeAccess(access: PendingAccess, requirement: Requirement): Promise<Decision> {
     if (access.decision.outcome === 'deny') return access.decision;
     const req = this.compile(requirement);
@@ -410,7 +413,10 @@ export class Warden {
     if (this.options.ownsStore) await this.store.close();
   }
 
-  /** Records a finished access decision: metrics and one audit event. */
+  /**
+   * Records a finished access decision: metrics and one audit event.
+   * @internal Called by the access itself (on a denial, or `settle()`).
+   */
   record(access: PendingAccess, status: number | undefined): void {
     const decision = access.decision;
     const reason = decision.outcome === 'deny' ? decision.code : decision.reason;
@@ -440,7 +446,7 @@ export class Warden {
     });
   }
 
-  /** The cached denial of a code. */
+  /** The cached denial of a code. @internal */
   denial(code: ErrorCode, scopes?: readonly string[]): DenyDecision {
     if (scopes) return deny(code, this.options.realm, scopes);
     let cached = this.denials.get(code);
@@ -451,7 +457,7 @@ export class Warden {
     return cached;
   }
 
-  /** Logs at most once a minute per message, so a failing backend cannot flood the logs. */
+  /** Logs at most once a minute per message, so a failing backend cannot flood the logs. @internal */
   logError(message: string, error: unknown): void {
     const now = Date.now();
     if ((this.lastLogAt.get(message) ?? 0) > now - 60_000) return;

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, type Metric } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
 import type { CheckOutcome, MetricsOptions, WardenMetrics } from './types';
 import { METRICS } from './names';
 
@@ -12,31 +12,33 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
   const registry = options.registry ?? new Registry();
   const prefix = options.prefix ?? 'tokenwarden_';
 
-  function counter<L extends string>(spec: Spec & { labels: readonly L[] }): Counter<L> {
+  /** The registry's metric of that name, or a new one: several wardens may share a registry. */
+  function registered<M>(spec: Spec, create: (name: string) => M): M {
     const name = prefix + spec.name;
-    const existing = registry.getSingleMetric(name) as Metric<L> | undefined;
-    if (existing) return existing as Counter<L>;
-    return new Counter<L>({
-      name,
-      help: spec.help,
-      labelNames: spec.labels,
-      registers: [registry],
-    });
+    return (registry.getSingleMetric(name) as M | undefined) ?? create(name);
+  }
+  function counter<L extends string>(spec: Spec & { labels: readonly L[] }): Counter<L> {
+    return registered(
+      spec,
+      (name) =>
+        new Counter<L>({ name, help: spec.help, labelNames: spec.labels, registers: [registry] }),
+    );
   }
   function histogram<L extends string>(
     spec: Spec & { labels: readonly L[] },
     buckets: number[],
   ): Histogram<L> {
-    const name = prefix + spec.name;
-    const existing = registry.getSingleMetric(name) as Metric<L> | undefined;
-    if (existing) return existing as Histogram<L>;
-    return new Histogram<L>({
-      name,
-      help: spec.help,
-      labelNames: spec.labels,
-      buckets,
-      registers: [registry],
-    });
+    return registered(
+      spec,
+      (name) =>
+        new Histogram<L>({
+          name,
+          help: spec.help,
+          labelNames: spec.labels,
+          buckets,
+          registers: [registry],
+        }),
+    );
   }
 
   const fast = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
