@@ -29,6 +29,7 @@ export * from './policy';
 export * from './verify';
 export * from './store';
 export * from './audit';
+export * from './issue';
 export { evaluateConsent, type ConsentVerdict } from './consent';
 export { isRevoked } from './revocation';
 export { METRICS, type CheckOutcome, type MetricsOptions, type WardenMetrics } from './metrics';

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { Pseudonymizer } from './audit/privacy';
-import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditEventType } from './audit/types';
+import { AuditTrail, clean, type AuditEventInput } from './audit/trail';
+import type { AuditEventType } from './audit/types';
 import { evaluateConsent } from './consent';
 import {
   deny,
@@ -106,8 +106,7 @@ export class Warden {
   private readonly pseudonyms: Pseudonymizer;
   private readonly compiled = new WeakMap<Requirement, CompiledRequirement>();
   private readonly denials = new Map<ErrorCode, DenyDecision>();
-  private auditQueue: AuditEvent[] = [];
-  private auditFlush: Promise<void> | undefined;
+  private readonly trail: AuditTrail;
   private lastLogAt = new Map<string, number>();
   private closed = false;
 
@@ -120,7 +119,12 @@ export class Warden {
       this.options.audit.fingerprintKey,
       this.options.audit.clientAddress,
     );
-    if (this.options.audit.fingerprintKey === undefined && this.options.audit.sinks.length > 0) {
+    this.trail = new AuditTrail(this.options.audit, {
+      clock: this.options.clock,
+      metrics: this.metrics,
+      logError: (message, error) => this.logError(message, error),
+    });
+    if (this.options.audit.fingerprintKey === undefined && this.trail.enabled) {
       this.options.logger.warn(
         'audit.fingerprintKey is not set: token fingerprints use a random key and match only within this process',
       );
@@ -400,16 +404,15 @@ export class Warden {
   }
 
   /** Waits until every audit event recorded so far has been handed to the sinks. */
-  async flushAudit(): Promise<void> {
-    while (this.auditFlush) await this.auditFlush;
+  flushAudit(): Promise<void> {
+    return this.trail.flush();
   }
 
   /** Flushes the audit trail, closes sinks and the store if the warden created it. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.flushAudit();
-    for (const sink of this.options.audit.sinks) await sink.close?.();
+    await this.trail.close();
     if (this.options.ownsStore) await this.store.close();
   }
 
@@ -421,11 +424,11 @@ export class Warden {
     const decision = access.decision;
     const reason = decision.outcome === 'deny' ? decision.code : decision.reason;
     this.metrics.decision(decision.outcome, reason, access.elapsedMs / 1000);
-    if (this.options.audit.sinks.length === 0) return;
+    if (!this.trail.enabled) return;
     const token = access.verified;
     const view = access.view;
     const requestId = view.headerValues('x-request-id')?.[0];
-    this.emit({
+    this.trail.record({
       type: 'access.decision',
       outcome: decision.outcome,
       reason,
@@ -584,65 +587,20 @@ export class Warden {
 
   private async lifecycle<T>(
     type: AuditEventType,
-    fields: Omit<AuditFields, 'type' | 'outcome'>,
+    fields: Omit<AuditEventInput, 'type' | 'outcome'>,
     change: () => Promise<T>,
   ): Promise<T> {
     try {
       const result = await change();
-      this.emit({ ...fields, type, outcome: 'success' });
+      this.trail.record({ ...fields, type, outcome: 'success' });
       return result;
     } catch (error) {
       const reason = error instanceof TokenwardenError ? error.code : 'store_unavailable';
-      this.emit({ ...fields, type, outcome: 'failure', reason });
+      this.trail.record({ ...fields, type, outcome: 'failure', reason });
       throw error;
     }
   }
-
-  private emit(fields: AuditFields): void {
-    if (this.options.audit.sinks.length === 0) return;
-    const { type, outcome, ...rest } = fields;
-    const event = clean({
-      schemaVersion: AUDIT_SCHEMA_VERSION,
-      id: randomUUID(),
-      time: new Date(this.options.clock.now()).toISOString(),
-      type,
-      outcome,
-      ...rest,
-    }) as AuditEvent;
-    if (this.auditQueue.length >= 10_000) {
-      this.metrics.auditEvents('failed', 1);
-      this.logError('audit queue full; events are dropped', new Error('queue full'));
-      return;
-    }
-    this.auditQueue.push(event);
-    this.auditFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
-      this.deliver(),
-    );
-  }
-
-  /** Hands the queued events to every sink as one batch; failures are counted, never thrown. */
-  private async deliver(): Promise<void> {
-    const batch = this.auditQueue;
-    this.auditQueue = [];
-    await Promise.all(
-      this.options.audit.sinks.map(async (sink) => {
-        try {
-          await sink.write(batch);
-          this.metrics.auditEvents('written', batch.length);
-        } catch (error) {
-          this.metrics.auditEvents('failed', batch.length);
-          this.logError('audit sink failed; events were not written', error);
-        }
-      }),
-    );
-    this.auditFlush =
-      this.auditQueue.length > 0
-        ? new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.deliver())
-        : undefined;
-  }
 }
-
-type AuditFields = Omit<AuditEvent, 'schemaVersion' | 'id' | 'time'>;
 
 /** Per-request state between {@link Warden.begin} and {@link Access.settle}. Internal. */
 export class PendingAccess implements Access {
@@ -707,12 +665,6 @@ function principalOf(token: VerifiedToken): Principal {
     expiresAt: token.expiresAt,
     claims: token.claims,
   };
-}
-
-function clean<T extends object>(value: T): T {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = v;
-  return out as T;
 }
 
 /** Audit detail without the absent fields. */

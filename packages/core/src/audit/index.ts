@@ -1,3 +1,4 @@
 export * from './types';
 export { JsonLinesSink, MemorySink, type JsonLinesSinkOptions } from './sinks';
 export { truncateAddress } from './privacy';
+export type { AddressMode, AuditOptions } from './options';

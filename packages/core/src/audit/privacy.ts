@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
-import type { AddressMode } from '../policy/options';
+import type { AddressMode } from './options';
 
 /** Keyed fingerprints and address pseudonyms for the audit trail. */
 export class Pseudonymizer {

@@ -1,3 +1,10 @@
-export type { CheckOutcome, MetricsOptions, WardenMetrics } from './types';
+export type {
+  AuditResult,
+  CacheName,
+  CacheResult,
+  CheckOutcome,
+  MetricsOptions,
+  WardenMetrics,
+} from './types';
 export { METRICS } from './names';
 export { createPrometheusMetrics, noopMetrics } from './prometheus';

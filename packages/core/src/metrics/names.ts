@@ -42,7 +42,22 @@ export const METRICS = {
   },
   auditEvents: {
     name: 'audit_events_total',
-    help: 'Audit events by result (written, failed).',
+    help: 'Audit events by result: written to a sink, failed, spooled to local disk, replayed from the spool, dropped.',
     labels: ['result'] as const,
+  },
+  auditQueueDepth: {
+    name: 'audit_queue_depth',
+    help: 'Audit events waiting for delivery to the sinks.',
+    labels: [] as const,
+  },
+  auditSinkDuration: {
+    name: 'audit_sink_write_duration_seconds',
+    help: 'Duration of audit sink writes (one batch each), by outcome (ok, error).',
+    labels: ['outcome'] as const,
+  },
+  cacheLookups: {
+    name: 'cache_lookups_total',
+    help: 'Local cache look-ups by cache (token, state) and result (hit, miss, bypass).',
+    labels: ['cache', 'result'] as const,
   },
 } as const;

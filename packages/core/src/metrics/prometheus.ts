@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CheckOutcome, MetricsOptions, WardenMetrics } from './types';
 import { METRICS } from './names';
 
@@ -22,6 +22,12 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
       spec,
       (name) =>
         new Counter<L>({ name, help: spec.help, labelNames: spec.labels, registers: [registry] }),
+    );
+  }
+  function gauge(spec: Spec): Gauge {
+    return registered(
+      spec,
+      (name) => new Gauge({ name, help: spec.help, labelNames: [], registers: [registry] }),
     );
   }
   function histogram<L extends string>(
@@ -51,18 +57,34 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
   const storeErrors = counter(METRICS.storeErrors);
   const revocations = counter(METRICS.revocations);
   const auditEvents = counter(METRICS.auditEvents);
+  const auditQueueDepth = gauge(METRICS.auditQueueDepth);
+  const auditSinkDuration = histogram(METRICS.auditSinkDuration, fast);
+  const cacheLookups = counter(METRICS.cacheLookups);
 
-  // Hot-path children bound once.
+  // Hot-path children bound once, or on first use for label values known only at run time (all
+  // from bounded sets: reasons, purposes, operations).
   const durationAllow = decisionDuration.labels('allow');
   const durationDeny = decisionDuration.labels('deny');
   const scopePass = scopeChecks.labels('pass');
   const scopeFail = scopeChecks.labels('fail');
+  const sinkOk = auditSinkDuration.labels('ok');
+  const sinkError = auditSinkDuration.labels('error');
+  const decisionChild = memo((_key: string, outcome: string, reason: string) =>
+    decisions.labels(outcome, reason),
+  );
+  const consentChild = memo((_key: string, purpose: string, outcome: string, reason: string) =>
+    consentChecks.labels(purpose, outcome, reason),
+  );
+  const storeChild = memo((operation: string) => storeDuration.labels(operation));
+  const cacheChild = memo((_key: string, cache: string, result: string) =>
+    cacheLookups.labels(cache, result),
+  );
 
   return {
     registry,
     contentType: registry.contentType,
     decision(outcome, reason, seconds) {
-      decisions.labels(outcome, reason).inc();
+      decisionChild(outcome + ' ' + reason, outcome, reason).inc();
       (outcome === 'allow' ? durationAllow : durationDeny).observe(seconds);
     },
     tokenAge(seconds) {
@@ -72,10 +94,10 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
       (outcome === 'pass' ? scopePass : scopeFail).inc();
     },
     consentCheck(purpose, outcome, reason) {
-      consentChecks.labels(purpose, outcome, reason).inc();
+      consentChild(purpose + ' ' + outcome + ' ' + reason, purpose, outcome, reason).inc();
     },
     storeCall(operation, seconds, failed) {
-      storeDuration.labels(operation).observe(seconds);
+      storeChild(operation).observe(seconds);
       if (failed) storeErrors.labels(operation).inc();
     },
     revocation(kind) {
@@ -83,6 +105,15 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
     },
     auditEvents(result, count) {
       auditEvents.labels(result).inc(count);
+    },
+    auditQueueDepth(depth) {
+      auditQueueDepth.set(depth);
+    },
+    auditSinkWrite(seconds, failed) {
+      (failed ? sinkError : sinkOk).observe(seconds);
+    },
+    cacheLookup(cache, result) {
+      cacheChild(cache + ' ' + result, cache, result).inc();
     },
     render: () => registry.metrics(),
   };
@@ -98,5 +129,21 @@ export const noopMetrics: WardenMetrics = {
   storeCall() {},
   revocation() {},
   auditEvents() {},
+  auditQueueDepth() {},
+  auditSinkWrite() {},
+  cacheLookup() {},
   render: async () => '',
 };
+
+/** Memoises a label look-up by its first argument (the joined label values). */
+function memo<A extends unknown[], R>(create: (key: string, ...rest: A) => R) {
+  const children = new Map<string, R>();
+  return (key: string, ...rest: A): R => {
+    let child = children.get(key);
+    if (child === undefined) {
+      child = create(key, ...rest);
+      children.set(key, child);
+    }
+    return child;
+  };
+}

@@ -11,6 +11,15 @@ export interface MetricsOptions {
 /** Outcome of a scope or consent check. */
 export type CheckOutcome = 'pass' | 'fail';
 
+/** What became of audit events. */
+export type AuditResult = 'written' | 'failed' | 'spooled' | 'replayed' | 'dropped';
+
+/** The local caches: verified tokens, and revocation/consent state. */
+export type CacheName = 'token' | 'state';
+
+/** A cache look-up's result; `bypass` when the cache may not be trusted (invalidations lost). */
+export type CacheResult = 'hit' | 'miss' | 'bypass';
+
 /** The metrics the pipeline records. Implemented on prom-client, or as a no-op. */
 export interface WardenMetrics {
   /** One decision: its outcome, reason and the time it took. */
@@ -22,8 +31,14 @@ export interface WardenMetrics {
   /** One store call: its duration and whether it failed. */
   storeCall(operation: string, seconds: number, failed: boolean): void;
   revocation(kind: 'token' | 'subject' | 'client' | 'all'): void;
-  /** An audit batch delivered or failed. */
-  auditEvents(result: 'written' | 'failed', count: number): void;
+  /** Audit events delivered, failed, spooled, replayed from the spool, or dropped. */
+  auditEvents(result: AuditResult, count: number): void;
+  /** Events waiting in the audit queue. */
+  auditQueueDepth(depth: number): void;
+  /** One audit sink write: its duration and whether it failed. */
+  auditSinkWrite(seconds: number, failed: boolean): void;
+  /** One local cache look-up. */
+  cacheLookup(cache: CacheName, result: CacheResult): void;
   /** Prometheus text exposition of the registry. */
   render(): Promise<string>;
   /** Content type of {@link WardenMetrics.render}. */

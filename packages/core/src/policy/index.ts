@@ -1,6 +1,4 @@
 export type {
-  AddressMode,
-  AuditOptions,
   CredentialOptions,
   JwtOptions,
   Logger,

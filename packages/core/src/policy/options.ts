@@ -1,6 +1,10 @@
 import { ConfigError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
-import type { AuditSink } from '../audit/types';
+import {
+  resolveAuditOptions,
+  type AuditOptions,
+  type ResolvedAuditOptions,
+} from '../audit/options';
 import type { MetricsOptions } from '../metrics/types';
 import { MemoryStore } from '../store/memory-store';
 import type { WardenStore } from '../store/types';
@@ -43,26 +47,6 @@ export interface CredentialOptions {
   readonly queryParameter?: string;
   /** Largest token accepted, in bytes, checked before parsing. Default: 8192. */
   readonly maxTokenBytes?: number;
-}
-
-/** How client addresses appear in audit events. */
-export type AddressMode = 'truncate' | 'hash' | 'omit';
-
-/** Audit settings. */
-export interface AuditOptions {
-  /** Where events go. Default: none (events are still counted). */
-  readonly sinks?: readonly AuditSink[];
-  /**
-   * HMAC key (≥ 32 bytes) for token fingerprints and hashed addresses, so a leaked token can be
-   * found in the trail without the trail holding tokens. Default: a random key per process
-   * (fingerprints then match only within one process; a warning says so).
-   */
-  readonly fingerprintKey?: string | Buffer;
-  /**
-   * Client addresses: `'truncate'` (IPv4 /24, IPv6 /48), `'hash'` (keyed HMAC) or `'omit'`.
-   * Default: `'truncate'`.
-   */
-  readonly clientAddress?: AddressMode;
 }
 
 /** Receives warnings and errors that must not interrupt requests. */
@@ -112,11 +96,7 @@ export interface ResolvedOptions {
   readonly ownsStore: boolean;
   readonly purposes: ReadonlySet<string>;
   readonly publicPaths: readonly (string | RegExp)[];
-  readonly audit: {
-    readonly sinks: readonly AuditSink[];
-    readonly fingerprintKey: Buffer | undefined;
-    readonly clientAddress: AddressMode;
-  };
+  readonly audit: ResolvedAuditOptions;
   readonly metrics: MetricsOptions | false;
   readonly realm: string;
   readonly logger: Logger;
@@ -178,20 +158,7 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
     if (p === '' || p.length > 64)
       throw new ConfigError(`purposes: '${p}' must be 1 to 64 characters`);
   }
-  const fingerprintKey = options.audit?.fingerprintKey;
-  const keyBytes =
-    fingerprintKey === undefined
-      ? undefined
-      : Buffer.isBuffer(fingerprintKey)
-        ? fingerprintKey
-        : Buffer.from(fingerprintKey, 'utf8');
-  if (keyBytes !== undefined && keyBytes.length < 32) {
-    throw new ConfigError('audit.fingerprintKey must be at least 32 bytes of random data');
-  }
-  const clientAddress = options.audit?.clientAddress ?? 'truncate';
-  if (!['truncate', 'hash', 'omit'].includes(clientAddress)) {
-    throw new ConfigError("audit.clientAddress must be 'truncate', 'hash' or 'omit'");
-  }
+  const audit = resolveAuditOptions(options.audit);
   return {
     jwt: {
       ring,
@@ -226,7 +193,7 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
     ownsStore: options.store === undefined,
     purposes,
     publicPaths: options.publicPaths ?? [],
-    audit: { sinks: options.audit?.sinks ?? [], fingerprintKey: keyBytes, clientAddress },
+    audit,
     metrics: options.metrics ?? {},
     realm: options.realm ?? 'api',
     logger: options.logger ?? stderrLogger,

@@ -26,9 +26,15 @@ describe('Prometheus metrics', () => {
   it('registers every tokenwarden_* metric in a registry passed in', async () => {
     const registry = new Registry();
     make({ metrics: { registry } });
-    const names = (await registry.getMetricsAsJSON()).map((m) => m.name);
-    expect(names.sort()).toEqual([...ALL_NAMES].sort());
-    for (const name of names) expect(name).toMatch(/^tokenwarden_[a-z_]+(_total|_seconds)$/);
+    const metrics = await registry.getMetricsAsJSON();
+    expect(metrics.map((m) => m.name).sort()).toEqual([...ALL_NAMES].sort());
+    for (const { name, type } of metrics) {
+      // Prometheus conventions: counters end in _total, histograms carry their base unit.
+      expect(name).toMatch(/^tokenwarden_[a-z_]+$/);
+      if (String(type) === 'counter') expect(name).toMatch(/_total$/);
+      if (String(type) === 'histogram') expect(name).toMatch(/_seconds$/);
+      if (String(type) === 'gauge') expect(name).not.toMatch(/_total$/);
+    }
   });
 
   it('counts decisions by outcome and reason in that registry', async () => {

@@ -1,0 +1,1 @@
+export { createProgram, runCli, type CliIo } from './program';

@@ -1,0 +1,40 @@
+import { Command } from 'commander';
+import { registerAuditCommands } from './commands/audit';
+import { registerLifecycleCommands } from './commands/lifecycle';
+
+/** Output streams and environment of one CLI run; tests pass their own. */
+export interface CliIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** Builds the `tokenwarden` program with every command group registered. */
+export function createProgram(io: CliIo): Command {
+  const program = new Command('tokenwarden')
+    .description(
+      'Tokenwarden operations: revocation, consent, keys, API keys, audit trail, reports',
+    )
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .exitOverride();
+  registerAuditCommands(program, io);
+  registerLifecycleCommands(program, io);
+  return program;
+}
+
+/** Runs the CLI with the given arguments (without `node` and the script); resolves the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = createProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    const code = (error as { exitCode?: unknown }).exitCode;
+    if (typeof code === 'number') return code;
+    io.stderr.write(`tokenwarden: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
