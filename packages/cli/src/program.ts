@@ -1,6 +1,10 @@
 import { Command } from 'commander';
 import { registerAuditCommands } from './commands/audit';
-import { registerLifecycleCommands } from './commands/lifecycle';
+import { registerApiKeyCommands } from './commands/apikey';
+import { registerConsentCommands } from './commands/consent';
+import { registerKeysCommands } from './commands/keys';
+import { registerPolicyCommands } from './commands/policy';
+import { registerRevokeCommands } from './commands/revoke';
 
 /** Output streams and environment of one CLI run; tests pass their own. */
 export interface CliIo {
@@ -21,7 +25,11 @@ export function createProgram(io: CliIo): Command {
     })
     .exitOverride();
   registerAuditCommands(program, io);
-  registerLifecycleCommands(program, io);
+  registerRevokeCommands(program, io);
+  registerConsentCommands(program, io);
+  registerKeysCommands(program, io);
+  registerApiKeyCommands(program, io);
+  registerPolicyCommands(program, io);
   return program;
 }
 
