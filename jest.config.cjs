@@ -20,7 +20,8 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!\\.pnpm|@nestjs|cookie/)'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
-    '^@tokenwarden/(core|redis|express|koa|nest|testing|cli)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@tokenwarden/(core|redis|express|koa|nest|testing|cli)$':
+      '<rootDir>/packages/$1/src/index.ts',
   },
   testMatch: [
     '<rootDir>/packages/*/test/**/*.test.ts',
