@@ -5,6 +5,7 @@ import { registerConsentCommands } from './commands/consent';
 import { registerKeysCommands } from './commands/keys';
 import { registerPolicyCommands } from './commands/policy';
 import { registerRevokeCommands } from './commands/revoke';
+import { addGlobalOptions, CliError } from './shared';
 
 /** Output streams and environment of one CLI run; tests pass their own. */
 export interface CliIo {
@@ -24,6 +25,7 @@ export function createProgram(io: CliIo): Command {
       writeErr: (text) => io.stderr.write(text),
     })
     .exitOverride();
+  addGlobalOptions(program);
   registerAuditCommands(program, io);
   registerRevokeCommands(program, io);
   registerConsentCommands(program, io);
@@ -40,6 +42,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await program.parseAsync([...argv], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
+    if (error instanceof CliError) {
+      io.stderr.write(`tokenwarden: ${error.message}\n`);
+      return error.exitCode;
+    }
     const code = (error as { exitCode?: unknown }).exitCode;
     if (typeof code === 'number') return code;
     io.stderr.write(`tokenwarden: ${error instanceof Error ? error.message : String(error)}\n`);

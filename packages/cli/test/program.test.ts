@@ -25,3 +25,12 @@ describe('tokenwarden', () => {
     expect(run.err()).toMatch(/unknown command/);
   });
 });
+
+describe('shared options', () => {
+  it('refuses a malformed --redis-url without echoing it', async () => {
+    const run = io();
+    const code = await runCli(['--redis-url', 'http://user:hunter2@x', 'revoke', 'all'], run.io);
+    expect(code).not.toBe(0);
+    expect(run.err()).not.toContain('hunter2');
+  });
+});

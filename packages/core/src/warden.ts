@@ -398,6 +398,14 @@ export class Warden {
     );
   }
 
+  /**
+   * Records a lifecycle event (token issued, API key created, signing key rotated…) in this
+   * warden's audit trail. Never throws; the trail stamps version, id and time.
+   */
+  recordEvent(event: AuditEventInput): void {
+    this.trail.record(event);
+  }
+
   /** Reads a consent record. */
   getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined> {
     return this.store.getConsent(subject, purpose);

@@ -11,7 +11,8 @@ import {
   type StoreSnapshot,
   type WardenStore,
 } from '@tokenwarden/core';
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { openClient, unavailable } from './client';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX, KeySpace } from './keys';
 import { COMMANDS, SCRIPTS } from './scripts';
 
@@ -146,12 +147,15 @@ export class RedisStore implements WardenStore {
       this.#client = client as unknown as ClientView;
       this.owned = false;
     } else {
-      const redis = new Redis(checkedUrl(url), failFastOptions(this.timeoutMs));
-      // Without a listener ioredis prints every connection error; keep a sanitised copy of the
-      // last one as the cause of the next failure instead.
-      redis.on('error', (err: Error) => {
-        this.lastConnectionError = safeCause(err) as Error;
-      });
+      // Keep a sanitised copy of the last connection error as the cause of the next failure.
+      const redis = openClient(
+        url,
+        this.timeoutMs,
+        (err) => {
+          this.lastConnectionError = err;
+        },
+        "RedisStore option 'url'",
+      );
       this.#client = redis as unknown as ClientView;
       this.owned = true;
     }
@@ -413,38 +417,6 @@ export class RedisStore implements WardenStore {
   }
 }
 
-/** Connection options for a client the store opens itself: fail fast, reconnect forever. */
-function failFastOptions(timeoutMs: number): RedisOptions {
-  return {
-    // A command sent while disconnected fails at once instead of waiting in a queue.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: timeoutMs,
-    connectTimeout: Math.max(1_000, 5 * timeoutMs),
-    // Keep reconnecting, at most 1 s apart, so the store recovers when Redis is back.
-    retryStrategy: (times: number) => Math.min(times * 100, 1_000),
-    // After a failover the old primary answers READONLY: reconnect to find the new one.
-    reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
-    connectionName: 'tokenwarden',
-    // close() after the server died: ioredis keeps a timer this long for the dead socket.
-    disconnectTimeout: 500,
-  };
-}
-
-/** Validates `url` without ever echoing it: it may hold a password. */
-function checkedUrl(url: unknown): string {
-  const message = `RedisStore option 'url' must be a redis:// or rediss:// URL`;
-  if (typeof url !== 'string') throw new ConfigError(message);
-  let protocol: string;
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    throw new ConfigError(message);
-  }
-  if (protocol !== 'redis:' && protocol !== 'rediss:') throw new ConfigError(message);
-  return url;
-}
-
 function text(value: unknown, name: string): string {
   if (typeof value !== 'string') throw new TypeError(`RedisStore: '${name}' must be a string`);
   return value;
@@ -492,44 +464,4 @@ function toRecord(subject: string, purpose: string, fields: readonly string[]): 
     ...(withdrawn === '' ? {} : { withdrawnAt: epochMs(withdrawn, 'consent') }),
     ...(hasSource === '1' ? { source: source ?? '' } : {}),
   };
-}
-
-/**
- * Wraps any failure as `StoreUnavailableError` with the original as `cause`. The message names
- * the operation and a short reason (a Redis error code such as READONLY, or a Node error code),
- * never a key, an id, the URL or a password.
- */
-function unavailable(operation: string, err: unknown): StoreUnavailableError {
-  if (err instanceof StoreUnavailableError) return err;
-  return new StoreUnavailableError(`Redis could not answer ${operation} (${reason(err)})`, {
-    cause: safeCause(err),
-  });
-}
-
-/**
- * A copy of an ioredis error with only its name, message, stack and error code. ioredis attaches
- * the failed command to its errors, and for a failed handshake that is `HELLO 3 AUTH <user>
- * <password>`; a Cluster error also carries the last node error. Neither may reach a log.
- */
-function safeCause(err: unknown): unknown {
-  if (!(err instanceof Error)) return err;
-  const copy = new Error(err.message);
-  copy.name = err.name;
-  if (err.stack !== undefined) copy.stack = err.stack;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') Object.assign(copy, { code });
-  return copy;
-}
-
-function reason(err: unknown): string {
-  if (!(err instanceof Error)) return 'non-error rejection';
-  const redisCode = /^([A-Z][A-Z_]{2,})(?:\s|$)/.exec(err.message)?.[1];
-  if (redisCode !== undefined) return redisCode;
-  const nodeCode = (err as { code?: unknown }).code;
-  if (typeof nodeCode === 'string' && /^[A-Z_]+$/.test(nodeCode)) return nodeCode;
-  if (err.message.includes('timed out')) return 'timeout';
-  if (err.message.includes("isn't writeable")) return 'not connected';
-  if (err.message.includes('Connection is closed')) return 'connection closed';
-  if (err.name !== 'Error' && /^\w+$/.test(err.name)) return err.name;
-  return 'error';
 }

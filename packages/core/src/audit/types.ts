@@ -9,7 +9,17 @@ export type AuditEventType =
   | 'client.revoked'
   | 'all.revoked'
   | 'consent.granted'
-  | 'consent.withdrawn';
+  | 'consent.withdrawn'
+  | 'consent.expired'
+  | 'token.issued'
+  | 'token.refreshed'
+  | 'refresh.reuse_detected'
+  | 'apikey.created'
+  | 'apikey.rotated'
+  | 'apikey.revoked'
+  | 'signing_key.created'
+  | 'signing_key.rotated'
+  | 'signing_key.retired';
 
 /** Outcome of an event: access decisions allow or deny; lifecycle changes succeed or fail. */
 export type AuditOutcome = 'allow' | 'deny' | 'success' | 'failure';

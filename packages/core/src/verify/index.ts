@@ -3,6 +3,8 @@ export {
   keyFromEnv,
   keyFromFile,
   type JwtAlgorithm,
+  type KeySelector,
   type KeySourceOptions,
+  type RingKey,
   type VerificationKey,
 } from './key-ring';

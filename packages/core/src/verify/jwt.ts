@@ -1,11 +1,11 @@
 import jwt from 'jsonwebtoken';
 import type { ErrorCode } from '../errors';
 import { hasControlChar, isSafeId } from '../internal/text';
-import { MAX_KID_LENGTH, type JwtAlgorithm, type KeyRing } from './key-ring';
+import { MAX_KID_LENGTH, type JwtAlgorithm, type KeySelector } from './key-ring';
 
 /** What strict JWT verification needs, already validated. */
 export interface JwtVerifyPolicy {
-  readonly ring: KeyRing;
+  readonly ring: KeySelector;
   readonly algorithms: readonly JwtAlgorithm[];
   readonly issuer: string | [string, ...string[]];
   readonly audience: string | [string, ...string[]];

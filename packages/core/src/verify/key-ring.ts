@@ -214,8 +214,21 @@ function decode(value: string, options: KeySourceOptions): string | Buffer {
   return value;
 }
 
+/**
+ * Where verification finds the key a token names. A ring that changes (rotation, a refreshed
+ * JWKS) increments `version`, so caches of verified tokens know to drop what they hold.
+ */
+export interface KeySelector {
+  /** The key a token's header selects, or undefined. */
+  select(kid: string | undefined): RingKey | undefined;
+  /** Changes whenever the set of keys changes. */
+  readonly version: number;
+}
+
 /** The verification keys, by `kid`. Immutable; build a new ring to rotate. */
-export class KeyRing {
+export class KeyRing implements KeySelector {
+  /** Always 0: this ring never changes. */
+  readonly version: number = 0;
   private readonly byKid: Map<string, RingKey>;
 
   constructor(keys: readonly VerificationKey[], allowed: readonly JwtAlgorithm[]) {

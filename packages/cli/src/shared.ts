@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { checkedUrl } from '@tokenwarden/redis';
+import type { CliIo } from './program';
+
+/** An error the CLI reports as one line on stderr, with its exit code (default 1). */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** Options every command inherits from the program (`--redis-url`, `--prefix`, `--json`). */
+export interface GlobalOptions {
+  readonly redisUrl?: string;
+  readonly prefix?: string;
+  readonly json?: boolean;
+}
+
+/** Adds the options every command shares. */
+export function addGlobalOptions(program: Command): Command {
+  return program
+    .option('--redis-url <url>', 'Redis to use (default: $REDIS_URL)')
+    .option('--prefix <prefix>', 'key prefix of the Tokenwarden keys (default: tokenwarden:)')
+    .option('--json', 'print JSON for scripts instead of text for people');
+}
+
+/** The program-level options as seen from a sub-command. */
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+/**
+ * The Redis URL to use: `--redis-url`, else `$REDIS_URL`. Validated without echoing it (it may
+ * hold a password); a missing or malformed URL is a CliError saying what to pass.
+ */
+export function redisUrl(command: Command, io: CliIo): string {
+  const url = globalOptions(command).redisUrl ?? io.env.REDIS_URL;
+  if (url === undefined || url === '') {
+    throw new CliError('no Redis to use: pass --redis-url redis://host:6379 or set REDIS_URL', 2);
+  }
+  try {
+    return checkedUrl(url, '--redis-url (or REDIS_URL)');
+  } catch (error) {
+    throw new CliError(error instanceof Error ? error.message : String(error), 2);
+  }
+}
+
+/**
+ * Prints a result: JSON (one document, for scripts) with `--json`, otherwise the human text.
+ */
+export function print(command: Command, io: CliIo, value: unknown, human: () => string): void {
+  if (globalOptions(command).json === true) {
+    io.stdout.write(JSON.stringify(value) + '\n');
+  } else {
+    const text = human();
+    io.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  }
+}
