@@ -60,4 +60,34 @@ export const METRICS = {
     help: 'Local cache look-ups by cache (token, state) and result (hit, miss, bypass).',
     labels: ['cache', 'result'] as const,
   },
+  tokensIssued: {
+    name: 'tokens_issued_total',
+    help: 'Tokens issued, by client (clients of the policy only, else other).',
+    labels: ['client'] as const,
+  },
+  signingKeyRotations: {
+    name: 'signing_key_rotations_total',
+    help: 'Signing key rotations: a new key became the active one.',
+    labels: [] as const,
+  },
+  signingKeyAge: {
+    name: 'signing_key_age_seconds',
+    help: 'Age of the active signing key.',
+    labels: [] as const,
+  },
+  apiKeysExpiringSoon: {
+    name: 'api_keys_expiring_soon',
+    help: 'API keys that expire within the warning window.',
+    labels: [] as const,
+  },
+  refreshReuseDetected: {
+    name: 'refresh_reuse_detected_total',
+    help: 'Already-used refresh tokens presented again (their family was revoked).',
+    labels: [] as const,
+  },
+  tokenLifetime: {
+    name: 'token_lifetime_seconds',
+    help: 'Lifetime (exp - iat) of tokens used.',
+    labels: [] as const,
+  },
 } as const;

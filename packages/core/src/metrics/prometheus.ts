@@ -60,6 +60,15 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
   const auditQueueDepth = gauge(METRICS.auditQueueDepth);
   const auditSinkDuration = histogram(METRICS.auditSinkDuration, fast);
   const cacheLookups = counter(METRICS.cacheLookups);
+  const tokensIssued = counter(METRICS.tokensIssued);
+  const signingKeyRotations = counter(METRICS.signingKeyRotations);
+  const signingKeyAge = gauge(METRICS.signingKeyAge);
+  const apiKeysExpiringSoon = gauge(METRICS.apiKeysExpiringSoon);
+  const refreshReuse = counter(METRICS.refreshReuseDetected);
+  const tokenLifetime = histogram(
+    METRICS.tokenLifetime,
+    [60, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400],
+  );
 
   // Hot-path children bound once, or on first use for label values known only at run time (all
   // from bounded sets: reasons, purposes, operations).
@@ -76,6 +85,10 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
     consentChecks.labels(purpose, outcome, reason),
   );
   const storeChild = memo((operation: string) => storeDuration.labels(operation));
+  // Callers pass policy clients only; past MAX_CLIENT_LABELS distinct values (a caller that
+  // passes raw input), further clients are counted as 'other' so the series stay bounded.
+  const issuedChild = memo((client: string) => tokensIssued.labels(client));
+  const issuedClients = new Set<string>();
   const cacheChild = memo((_key: string, cache: string, result: string) =>
     cacheLookups.labels(cache, result),
   );
@@ -115,9 +128,34 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
     cacheLookup(cache, result) {
       cacheChild(cache + ' ' + result, cache, result).inc();
     },
+    tokenIssued(client) {
+      if (!issuedClients.has(client)) {
+        if (issuedClients.size >= MAX_CLIENT_LABELS) client = 'other';
+        else issuedClients.add(client);
+      }
+      issuedChild(client).inc();
+    },
+    signingKeyRotation() {
+      signingKeyRotations.inc();
+    },
+    signingKeyAge(seconds) {
+      signingKeyAge.set(seconds);
+    },
+    apiKeysExpiringSoon(count) {
+      apiKeysExpiringSoon.set(count);
+    },
+    refreshReuseDetected() {
+      refreshReuse.inc();
+    },
+    tokenLifetime(seconds) {
+      tokenLifetime.observe(seconds);
+    },
     render: () => registry.metrics(),
   };
 }
+
+/** Most distinct `client` label values of `tokens_issued_total`; later ones become `other`. */
+const MAX_CLIENT_LABELS = 200;
 
 /** Metrics that record nothing, for `metrics: false`. */
 export const noopMetrics: WardenMetrics = {
@@ -132,6 +170,12 @@ export const noopMetrics: WardenMetrics = {
   auditQueueDepth() {},
   auditSinkWrite() {},
   cacheLookup() {},
+  tokenIssued() {},
+  signingKeyRotation() {},
+  signingKeyAge() {},
+  apiKeysExpiringSoon() {},
+  refreshReuseDetected() {},
+  tokenLifetime() {},
   render: async () => '',
 };
 

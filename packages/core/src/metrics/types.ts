@@ -39,6 +39,18 @@ export interface WardenMetrics {
   auditSinkWrite(seconds: number, failed: boolean): void;
   /** One local cache look-up. */
   cacheLookup(cache: CacheName, result: CacheResult): void;
+  /** One token issued to a client; pass a client of the policy, or `'other'`. */
+  tokenIssued(client: string): void;
+  /** A new signing key became the active one. */
+  signingKeyRotation(): void;
+  /** Age of the active signing key, in seconds. */
+  signingKeyAge(seconds: number): void;
+  /** API keys that expire within the warning window. */
+  apiKeysExpiringSoon(count: number): void;
+  /** An already-used refresh token was presented again. */
+  refreshReuseDetected(): void;
+  /** Lifetime (`exp - iat`) of a token used, in seconds. */
+  tokenLifetime(seconds: number): void;
   /** Prometheus text exposition of the registry. */
   render(): Promise<string>;
   /** Content type of {@link WardenMetrics.render}. */

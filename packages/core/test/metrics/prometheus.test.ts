@@ -158,3 +158,49 @@ describe('createPrometheusMetrics', () => {
     expect(sample(await registry.metrics(), 'tokenwarden_revocations_total{kind="all"}')).toBe(2);
   });
 });
+
+describe('lifecycle metrics', () => {
+  it('counts issuances by client, rotations, refresh reuse; sets key age and expiring keys', async () => {
+    const registry = new Registry();
+    const metrics = createPrometheusMetrics({ registry });
+    metrics.tokenIssued('billing');
+    metrics.tokenIssued('billing');
+    metrics.tokenIssued('other');
+    metrics.signingKeyRotation();
+    metrics.signingKeyAge(120);
+    metrics.signingKeyAge(30);
+    metrics.apiKeysExpiringSoon(4);
+    metrics.refreshReuseDetected();
+    metrics.tokenLifetime(600);
+    const text = await metrics.render();
+    expect(sample(text, 'tokenwarden_tokens_issued_total{client="billing"}')).toBe(2);
+    expect(sample(text, 'tokenwarden_tokens_issued_total{client="other"}')).toBe(1);
+    expect(sample(text, 'tokenwarden_signing_key_rotations_total')).toBe(1);
+    expect(sample(text, 'tokenwarden_signing_key_age_seconds')).toBe(30);
+    expect(sample(text, 'tokenwarden_api_keys_expiring_soon')).toBe(4);
+    expect(sample(text, 'tokenwarden_refresh_reuse_detected_total')).toBe(1);
+    expect(sample(text, 'tokenwarden_token_lifetime_seconds_count')).toBe(1);
+    expect(sample(text, 'tokenwarden_token_lifetime_seconds_bucket{le="600"}')).toBe(1);
+    expect(sample(text, 'tokenwarden_token_lifetime_seconds_bucket{le="300"}')).toBe(0);
+  });
+
+  it('keeps the client label bounded when a caller passes unbounded values', async () => {
+    const metrics = createPrometheusMetrics({ registry: new Registry() });
+    for (let i = 0; i < 500; i++) metrics.tokenIssued(`client-${i}`);
+    const text = await metrics.render();
+    const series = text.split('\n').filter((l) => l.startsWith('tokenwarden_tokens_issued_total{'));
+    expect(series.length).toBeLessThanOrEqual(201);
+    expect(sample(text, 'tokenwarden_tokens_issued_total{client="other"}')).toBe(300);
+  });
+
+  it('has no-op versions that record nothing', async () => {
+    const { noopMetrics } = await import('../../src/metrics/prometheus');
+    noopMetrics.tokenIssued('billing');
+    noopMetrics.signingKeyRotation();
+    noopMetrics.signingKeyAge(1);
+    noopMetrics.apiKeysExpiringSoon(1);
+    noopMetrics.refreshReuseDetected();
+    noopMetrics.tokenLifetime(1);
+    expect(await noopMetrics.render()).toBe('');
+  });
+});
