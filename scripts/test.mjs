@@ -25,6 +25,7 @@ function run(command, args) {
 
 const steps = [
   ['bash', [join(root, 'scripts', 'ensure-redis.sh')]],
+  ['bash', [join(root, 'scripts', 'ensure-prometheus.sh')]],
   [bin('prettier'), ['--check', '.']],
   [bin('eslint'), ['.']],
   [bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']],
