@@ -11,3 +11,4 @@ export {
 export * from './fixtures';
 export * from './store-cases';
 export * from './process';
+export { TcpProxy, type TcpProxyOptions } from './tcp-proxy';
