@@ -44,8 +44,8 @@ export class TcpProxy {
   /** Starts listening and resolves once the proxy accepts connections. */
   static async start(options: TcpProxyOptions): Promise<TcpProxy> {
     const host = options.targetHost ?? '127.0.0.1';
-    let proxy: TcpProxy | undefined;
-    const server = createServer((client) => proxy?.accept(client, host, options.targetPort));
+    const ref: { proxy?: TcpProxy } = {};
+    const server = createServer((client) => ref.proxy?.accept(client, host, options.targetPort));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, '127.0.0.1', () => {
@@ -55,8 +55,8 @@ export class TcpProxy {
     });
     const address = server.address();
     if (address === null || typeof address !== 'object') throw new Error('proxy has no port');
-    proxy = new TcpProxy(server, address.port, options.latencyMs ?? 0);
-    return proxy;
+    ref.proxy = new TcpProxy(server, address.port, options.latencyMs ?? 0);
+    return ref.proxy;
   }
 
   /** `redis://127.0.0.1:<port>`: the proxy's address as a Redis URL. */
