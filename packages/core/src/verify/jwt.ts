@@ -41,21 +41,77 @@ export type VerifyResult =
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
 const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u'] as const;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF, which JSON.parse then refuses: jsonwebtoken would too, and
+// the two parsers must never read different claims from one segment.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function fail(code: ErrorCode, detail: string): VerifyResult {
   return { ok: false, failure: { code, detail } };
 }
 
-/** Decodes one base64url JWT segment into a plain JSON object, or undefined. */
-function decodeSegment(segment: string): Record<string, unknown> | undefined {
+/**
+ * Decodes one base64url JWT segment into a plain JSON object, or a reason it is not one. A
+ * member named twice is refused (RFC 7515 §4, RFC 8725 §3.1): parsers disagree on which copy
+ * wins, so a gateway and this verifier could read different `alg`, `kid` or claims.
+ */
+function decodeSegment(
+  segment: string,
+): { readonly value: Record<string, unknown> } | { readonly error: string } {
+  let text: string;
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(utf8.decode(Buffer.from(segment, 'base64url')));
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-    return value as Record<string, unknown>;
+    text = utf8.decode(Buffer.from(segment, 'base64url'));
+    value = JSON.parse(text);
   } catch {
-    return undefined;
+    return { error: 'not JSON' };
   }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { error: 'not a JSON object' };
+  }
+  if (hasDuplicateMember(text)) return { error: 'a member named twice' };
+  return { value: value as Record<string, unknown> };
+}
+
+/** True when an object anywhere in `text` (valid JSON) names a member twice, escapes decoded. */
+function hasDuplicateMember(text: string): boolean {
+  // One entry per open object (its member names so far) or array (null).
+  const open: (Set<string> | null)[] = [];
+  let expectName = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let end = i + 1;
+      let escaped = false;
+      while (text.charCodeAt(end) !== 0x22) {
+        if (text.charCodeAt(end) === 0x5c) {
+          escaped = true;
+          end += 1;
+        }
+        end += 1;
+      }
+      if (expectName) {
+        const name = escaped
+          ? (JSON.parse(text.slice(i, end + 1)) as string)
+          : text.slice(i + 1, end);
+        const names = open[open.length - 1]!;
+        if (names.has(name)) return true;
+        names.add(name);
+        expectName = false;
+      }
+      i = end;
+    } else if (c === 0x7b) {
+      open.push(new Set());
+      expectName = true;
+    } else if (c === 0x5b) {
+      open.push(null);
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+      expectName = false;
+    } else if (c === 0x2c) {
+      expectName = (open[open.length - 1] ?? null) !== null;
+    }
+  }
+  return false;
 }
 
 function isTime(value: unknown): value is number {
@@ -74,8 +130,9 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
   const [h, p, s] = parts as [string, string, string];
   if (!B64URL.test(h) || !B64URL.test(p)) return fail('token_malformed', 'bad base64url');
 
-  const header = decodeSegment(h);
-  if (!header) return fail('token_malformed', 'header is not a JSON object');
+  const decodedHeader = decodeSegment(h);
+  if ('error' in decodedHeader) return fail('token_malformed', `header: ${decodedHeader.error}`);
+  const header = decodedHeader.value;
   const alg = header.alg;
   if (typeof alg !== 'string' || !(policy.algorithms as readonly string[]).includes(alg)) {
     return fail('algorithm_not_allowed', 'alg not in allowlist');
@@ -94,8 +151,9 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
   if (s.length === 0) return fail('invalid_signature', 'signature missing');
   if (!B64URL.test(s)) return fail('token_malformed', 'bad base64url signature');
 
-  const claims = decodeSegment(p);
-  if (!claims) return fail('token_malformed', 'payload is not a JSON object');
+  const decodedClaims = decodeSegment(p);
+  if ('error' in decodedClaims) return fail('token_malformed', `payload: ${decodedClaims.error}`);
+  const claims = decodedClaims.value;
   const max = policy.maxClaimLength;
   if (!isTime(claims.exp)) return fail('token_claims_invalid', 'exp missing or not a number');
   if (!isTime(claims.iat)) return fail('token_claims_invalid', 'iat missing or not a number');

@@ -347,3 +347,57 @@ describe('verifyJwt: never throws', () => {
     }
   });
 });
+
+describe('verifyJwt: members named twice and byte-order marks', () => {
+  const secret = testKeys().hs256;
+  const hs = hs256(secret);
+  const claimsJson = JSON.stringify(claimsAt(NOW));
+  /** A correctly signed token whose header and payload are these raw JSON texts. */
+  const raw = (header: string, payload: string) => compact(b64(header), b64(payload), hs);
+  const header = '{"alg":"HS256","typ":"JWT","kid":"hs-1"}';
+
+  it('accepts the control token built the same way', () => {
+    expect(codeOf(verifyJwt(raw(header, claimsJson), base, NOW))).toBe('ok');
+  });
+
+  it.each([
+    ['alg twice (none, then HS256)', '{"alg":"none","alg":"HS256","kid":"hs-1"}'],
+    ['kid twice', '{"alg":"HS256","kid":"rs-1","kid":"hs-1"}'],
+    ['alg twice, once spelled with an escape', '{"\\u0061lg":"none","alg":"HS256","kid":"hs-1"}'],
+  ])('refuses a header with %s', (_name, text) => {
+    const result = verifyJwt(raw(text, claimsJson), base, NOW);
+    expect(result).toEqual({
+      ok: false,
+      failure: { code: 'token_malformed', detail: 'header: a member named twice' },
+    });
+  });
+
+  it.each([
+    ['sub twice', claimsJson.replace('"sub":', '"sub":"admin","sub":')],
+    ['exp twice', claimsJson.replace('"exp":', `"exp":${NOW_S + 999_999},"exp":`)],
+    ['a member twice inside a nested object', claimsJson.replace('{', '{"ext":{"a":1,"a":2},')],
+  ])('refuses a payload with %s', (_name, text) => {
+    const result = verifyJwt(raw(header, text), base, NOW);
+    expect(result).toEqual({
+      ok: false,
+      failure: { code: 'token_malformed', detail: 'payload: a member named twice' },
+    });
+  });
+
+  it('accepts the same name in two different objects, and names inside strings', () => {
+    const text = claimsJson.replace(
+      '{',
+      '{"a":{"x":1},"b":{"x":2},"c":[{"x":1},{"x":2}],"d":"\\"x\\":1,\\"x\\":2",',
+    );
+    expect(codeOf(verifyJwt(raw(header, text), base, NOW))).toBe('ok');
+  });
+
+  it('refuses a byte-order mark before the header or payload JSON', () => {
+    expect(codeOf(verifyJwt(raw(`\ufeff${header}`, claimsJson), base, NOW))).toBe(
+      'token_malformed',
+    );
+    expect(codeOf(verifyJwt(raw(header, `\ufeff${claimsJson}`), base, NOW))).toBe(
+      'token_malformed',
+    );
+  });
+});
