@@ -1,12 +1,13 @@
+export { createWarden, Warden, type Access } from './warden';
 export {
-  createWarden,
-  Warden,
-  type Access,
+  createAdmin,
+  WardenAdmin,
+  type AdminOptions,
   type GrantConsentInput,
   type RevokeBeforeOptions,
   type RevokeTokenOptions,
   type WithdrawConsentInput,
-} from './warden';
+} from './admin';
 export {
   isDenied,
   PROBLEM_CONTENT_TYPE,
@@ -34,3 +35,4 @@ export { evaluateConsent, type ConsentVerdict } from './consent';
 export { isRevoked } from './revocation';
 export { METRICS, type CheckOutcome, type MetricsOptions, type WardenMetrics } from './metrics';
 export { systemClock, type Clock } from './internal/clock';
+export * from './limits';
