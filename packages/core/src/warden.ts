@@ -1,6 +1,12 @@
 import { Pseudonymizer } from './audit/privacy';
-import { AuditTrail, clean, type AuditEventInput } from './audit/trail';
-import type { AuditEventType } from './audit/types';
+import {
+  WardenAdmin,
+  type GrantConsentInput,
+  type RevokeBeforeOptions,
+  type RevokeTokenOptions,
+  type WithdrawConsentInput,
+} from './admin';
+import { AuditTrail, type AuditEventInput } from './audit/trail';
 import { evaluateConsent } from './consent';
 import {
   deny,
@@ -9,7 +15,7 @@ import {
   type DenyDecision,
   type Principal,
 } from './decision';
-import { ConfigError, TokenwardenError, type ErrorCode } from './errors';
+import { ConfigError, type ErrorCode } from './errors';
 import { isSafeId } from './internal/text';
 import { createPrometheusMetrics, noopMetrics } from './metrics/prometheus';
 import type { WardenMetrics } from './metrics/types';
@@ -22,7 +28,7 @@ import {
 } from './policy/requirement';
 import type { RequestView } from './request';
 import { isRevoked } from './revocation';
-import type { ConsentRecord, MarkScope, StoreSnapshot, WardenStore } from './store/types';
+import type { ConsentRecord, StoreSnapshot, WardenStore } from './store/types';
 import { extractToken } from './verify/extract';
 import { verifyJwt, type VerifiedToken } from './verify/jwt';
 
@@ -52,46 +58,6 @@ export interface Access {
   settle(status?: number): void;
 }
 
-/** Options of {@link Warden.revokeToken}. */
-export interface RevokeTokenOptions {
-  /**
-   * When the token expires (epoch ms); the revocation is kept until then. Default: now plus the
-   * maximum lifetime and clock tolerance, which outlives any token the warden accepts.
-   */
-  readonly expiresAt?: number;
-  /** Who revoked, for the audit trail. */
-  readonly actor?: string;
-  /** Why, for the audit trail (e.g. `'leaked'`). */
-  readonly reason?: string;
-}
-
-/** Options of the revocation by subject, client or for everyone. */
-export interface RevokeBeforeOptions {
-  /** Tokens issued at or before this time (epoch ms) are refused. Default: now. */
-  readonly before?: number;
-  readonly actor?: string;
-  readonly reason?: string;
-}
-
-/** A consent grant, as an operator or a consent form reports it. */
-export interface GrantConsentInput {
-  readonly subject: string;
-  readonly purpose: string;
-  /** When the consent lapses (epoch ms). Default: until withdrawn. */
-  readonly expiresAt?: number;
-  /** Where the consent was collected (form id, ticket). */
-  readonly source?: string;
-  readonly actor?: string;
-}
-
-/** A consent withdrawal. */
-export interface WithdrawConsentInput {
-  readonly subject: string;
-  readonly purpose: string;
-  readonly source?: string;
-  readonly actor?: string;
-}
-
 /**
  * The enforcement pipeline: extract → verify → revocation → scope → consent → record.
  * Framework adapters turn their request into a {@link RequestView} and call {@link Warden.check}
@@ -107,8 +73,8 @@ export class Warden {
   private readonly compiled = new WeakMap<Requirement, CompiledRequirement>();
   private readonly denials = new Map<ErrorCode, DenyDecision>();
   private readonly trail: AuditTrail;
+  private readonly admin: WardenAdmin;
   private lastLogAt = new Map<string, number>();
-  private closed = false;
 
   constructor(options: WardenOptions) {
     this.options = resolveOptions(options);
@@ -123,6 +89,17 @@ export class Warden {
       clock: this.options.clock,
       metrics: this.metrics,
       logError: (message, error) => this.logError(message, error),
+    });
+    this.admin = new WardenAdmin({
+      store: this.store,
+      ownsStore: this.options.ownsStore,
+      trail: this.trail,
+      metrics: this.metrics,
+      clock: this.options.clock,
+      purposes: this.options.purposes,
+      maxLifetimeMs: this.options.jwt.maxLifetimeMs,
+      clockToleranceMs: this.options.jwt.clockToleranceMs,
+      maxClaimLength: this.options.jwt.maxClaimLength,
     });
     if (this.options.audit.fingerprintKey === undefined && this.trail.enabled) {
       this.options.logger.warn(
@@ -299,103 +276,33 @@ export class Warden {
   }
 
   /** Refuses one token id until it expires. Audited; rejects if the store cannot record it. */
-  async revokeToken(tokenId: string, options: RevokeTokenOptions = {}): Promise<void> {
-    this.assertId(tokenId, 'tokenId');
-    const { maxLifetimeMs, clockToleranceMs } = this.options.jwt;
-    // A token may carry an iat up to the tolerance ahead, and is accepted up to the tolerance
-    // past its exp: the revocation outlives both.
-    const expiresAt =
-      options.expiresAt ?? this.options.clock.now() + maxLifetimeMs + clockToleranceMs;
-    await this.lifecycle(
-      'token.revoked',
-      { tokenId, actor: options.actor, detail: detail({ expiresAt, reason: options.reason }) },
-      () => this.store.revokeToken(tokenId, expiresAt + clockToleranceMs),
-    );
-    this.metrics.revocation('token');
+  revokeToken(tokenId: string, options?: RevokeTokenOptions): Promise<void> {
+    return this.admin.revokeToken(tokenId, options);
   }
 
   /** Refuses every token of a subject issued at or before `before` (default now). */
-  revokeSubject(subject: string, options: RevokeBeforeOptions = {}): Promise<void> {
-    return this.revokeBefore('subject', subject, options);
+  revokeSubject(subject: string, options?: RevokeBeforeOptions): Promise<void> {
+    return this.admin.revokeSubject(subject, options);
   }
 
   /** Refuses every token of a client issued at or before `before` (default now). */
-  revokeClient(client: string, options: RevokeBeforeOptions = {}): Promise<void> {
-    return this.revokeBefore('client', client, options);
+  revokeClient(client: string, options?: RevokeBeforeOptions): Promise<void> {
+    return this.admin.revokeClient(client, options);
   }
 
   /** Refuses every token issued at or before `before` (default now), for everyone. */
-  revokeAll(options: RevokeBeforeOptions = {}): Promise<void> {
-    return this.revokeBefore('all', '', options);
-  }
-
-  private async revokeBefore(
-    scope: MarkScope,
-    id: string,
-    options: RevokeBeforeOptions,
-  ): Promise<void> {
-    if (scope !== 'all') this.assertId(id, scope);
-    const before = options.before ?? this.options.clock.now();
-    const keepUntil = before + this.options.jwt.maxLifetimeMs + this.options.jwt.clockToleranceMs;
-    const type: AuditEventType = `${scope}.revoked`;
-    await this.lifecycle(
-      type,
-      {
-        subject: scope === 'subject' ? id : undefined,
-        client: scope === 'client' ? id : undefined,
-        actor: options.actor,
-        detail: detail({ before, reason: options.reason }),
-      },
-      () => this.store.setNotBefore(scope, id, before, keepUntil),
-    );
-    this.metrics.revocation(scope);
+  revokeAll(options?: RevokeBeforeOptions): Promise<void> {
+    return this.admin.revokeAll(options);
   }
 
   /** Records a data subject's consent to a purpose. Audited. */
-  async grantConsent(input: GrantConsentInput): Promise<ConsentRecord> {
-    this.assertPurpose(input.purpose, 'grantConsent');
-    this.assertId(input.subject, 'subject');
-    const grantedAt = this.options.clock.now();
-    return this.lifecycle(
-      'consent.granted',
-      {
-        dataSubject: input.subject,
-        purpose: input.purpose,
-        actor: input.actor,
-        detail: detail({ expiresAt: input.expiresAt, source: input.source }),
-      },
-      () =>
-        this.store.grantConsent({
-          subject: input.subject,
-          purpose: input.purpose,
-          grantedAt,
-          expiresAt: input.expiresAt,
-          source: input.source,
-        }),
-    );
+  grantConsent(input: GrantConsentInput): Promise<ConsentRecord> {
+    return this.admin.grantConsent(input);
   }
 
   /** Records a withdrawal: from now on no token, old or new, passes this purpose's check. */
-  async withdrawConsent(input: WithdrawConsentInput): Promise<ConsentRecord> {
-    this.assertPurpose(input.purpose, 'withdrawConsent');
-    this.assertId(input.subject, 'subject');
-    const withdrawnAt = this.options.clock.now();
-    return this.lifecycle(
-      'consent.withdrawn',
-      {
-        dataSubject: input.subject,
-        purpose: input.purpose,
-        actor: input.actor,
-        detail: detail({ source: input.source }),
-      },
-      () =>
-        this.store.withdrawConsent({
-          subject: input.subject,
-          purpose: input.purpose,
-          withdrawnAt,
-          source: input.source,
-        }),
-    );
+  withdrawConsent(input: WithdrawConsentInput): Promise<ConsentRecord> {
+    return this.admin.withdrawConsent(input);
   }
 
   /**
@@ -417,11 +324,8 @@ export class Warden {
   }
 
   /** Flushes the audit trail, closes sinks and the store if the warden created it. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.trail.close();
-    if (this.options.ownsStore) await this.store.close();
+  close(): Promise<void> {
+    return this.admin.close();
   }
 
   /**
@@ -500,7 +404,7 @@ export class Warden {
     let consent: CompiledRequirement['consent'];
     if (requirement.consent) {
       const { purpose, subject } = requirement.consent;
-      this.assertPurpose(purpose, 'requireConsent');
+      this.admin.assertPurpose(purpose, 'requireConsent');
       const resolver: SubjectResolver | undefined =
         subject === undefined
           ? undefined
@@ -524,7 +428,7 @@ export class Warden {
           `lawful basis '${String(basis)}' is unknown; use ${LAWFUL_BASES.join(', ')} (or requireConsent for consent)`,
         );
       }
-      if (purpose !== undefined) this.assertPurpose(purpose, 'lawfulBasis');
+      if (purpose !== undefined) this.admin.assertPurpose(purpose, 'lawfulBasis');
       lawfulBasis = purpose === undefined ? { basis } : { basis, purpose };
     }
     const compiled: CompiledRequirement = Object.freeze({
@@ -535,24 +439,6 @@ export class Warden {
     });
     this.compiled.set(requirement, compiled);
     return compiled;
-  }
-
-  private assertPurpose(purpose: string, where: string): void {
-    if (!this.options.purposes.has(purpose)) {
-      const known = [...this.options.purposes];
-      throw new ConfigError(
-        `${where}: purpose '${String(purpose)}' is not declared; add it to the 'purposes' option` +
-          (known.length > 0 ? ` (declared: ${known.join(', ')})` : ''),
-      );
-    }
-  }
-
-  private assertId(id: string, name: string): void {
-    if (!isSafeId(id, this.options.jwt.maxClaimLength)) {
-      throw new TypeError(
-        `${name} must be a non-empty string of at most ${this.options.jwt.maxClaimLength} printable characters`,
-      );
-    }
   }
 
   private isPublicPath(path: string): boolean {
@@ -590,22 +476,6 @@ export class Warden {
         error,
       );
       return undefined;
-    }
-  }
-
-  private async lifecycle<T>(
-    type: AuditEventType,
-    fields: Omit<AuditEventInput, 'type' | 'outcome'>,
-    change: () => Promise<T>,
-  ): Promise<T> {
-    try {
-      const result = await change();
-      this.trail.record({ ...fields, type, outcome: 'success' });
-      return result;
-    } catch (error) {
-      const reason = error instanceof TokenwardenError ? error.code : 'store_unavailable';
-      this.trail.record({ ...fields, type, outcome: 'failure', reason });
-      throw error;
     }
   }
 }
@@ -673,14 +543,6 @@ function principalOf(token: VerifiedToken): Principal {
     expiresAt: token.expiresAt,
     claims: token.claims,
   };
-}
-
-/** Audit detail without the absent fields. */
-function detail(
-  value: Readonly<Record<string, string | number | boolean | undefined>>,
-): Readonly<Record<string, string | number | boolean>> | undefined {
-  const out = clean(value) as Readonly<Record<string, string | number | boolean>>;
-  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /**

@@ -103,7 +103,8 @@ export interface ResolvedOptions {
   readonly clock: Clock;
 }
 
-const stderrLogger: Logger = {
+/** Default logger: stderr, with a `[tokenwarden]` prefix. */
+export const stderrLogger: Logger = {
   warn: (message, fields) => console.warn(`[tokenwarden] ${message}`, fields ?? ''),
   error: (message, fields) => console.error(`[tokenwarden] ${message}`, fields ?? ''),
 };
@@ -116,13 +117,26 @@ function list(value: string | readonly string[], name: string): [string, ...stri
   return values as [string, ...string[]];
 }
 
-function positive(value: number, name: string, unit: string, allowZero = false): number {
+/** A positive (or non-negative) finite number, else ConfigError naming the option. */
+export function positive(value: number, name: string, unit: string, allowZero = false): number {
   if (!Number.isFinite(value) || value < 0 || (value === 0 && !allowZero)) {
     throw new ConfigError(
       `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number of ${unit}`,
     );
   }
   return value;
+}
+
+/** The declared purpose names, validated. */
+export function resolvePurposes(purposes: WardenOptions['purposes']): ReadonlySet<string> {
+  const names = new Set(
+    Array.isArray(purposes) ? (purposes as readonly string[]) : Object.keys(purposes ?? {}),
+  );
+  for (const p of names) {
+    if (typeof p !== 'string' || p === '' || p.length > 64)
+      throw new ConfigError(`purposes: '${String(p)}' must be 1 to 64 characters`);
+  }
+  return names;
 }
 
 /** Validates options and applies defaults. Throws {@link ConfigError} naming the option to fix. */
@@ -149,15 +163,7 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
   const ring = new KeyRing(jwtOptions.keys, algorithms);
   const credentials = options.credentials ?? {};
   const header = (credentials.header ?? 'authorization').toLowerCase();
-  const purposes = new Set(
-    Array.isArray(options.purposes)
-      ? (options.purposes as readonly string[])
-      : Object.keys(options.purposes ?? {}),
-  );
-  for (const p of purposes) {
-    if (p === '' || p.length > 64)
-      throw new ConfigError(`purposes: '${p}' must be 1 to 64 characters`);
-  }
+  const purposes = resolvePurposes(options.purposes);
   const audit = resolveAuditOptions(options.audit);
   return {
     jwt: {
