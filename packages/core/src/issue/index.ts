@@ -58,3 +58,6 @@ export {
   type TokenEndpointResponse,
   type TokenRequestView,
 } from './token-endpoint';
+export * from './credential-store';
+export * from './api-keys';
+export * from './refresh';

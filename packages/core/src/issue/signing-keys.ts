@@ -177,7 +177,8 @@ export function activeKeyAt<K extends SigningKeyInfo>(
   let best: K | undefined;
   for (const key of keys) {
     if (key.activeFrom > now || (key.verifyUntil !== undefined && key.verifyUntil <= now)) continue;
-    if (best === undefined || key.activeFrom > best.activeFrom) best = key;
+    // Ties go to the later entry: a key added by an immediate rotation wins in the same ms.
+    if (best === undefined || key.activeFrom >= best.activeFrom) best = key;
   }
   return best;
 }

@@ -1,0 +1,461 @@
+import { ConfigError, StoreCapacityError } from '../errors';
+import { systemClock, type Clock } from '../internal/clock';
+
+/**
+ * Stored credentials: API-key records and refresh-token families. Secrets never reach a store:
+ * every record holds the SHA-256 of its credential, never the credential. Every time is absolute,
+ * in integer epoch milliseconds (`...At`).
+ */
+
+/** One API key, as stored. The key itself is not here: only its hash. */
+export interface ApiKeyRecord {
+  /** Public id of the key (`ak_…`): safe to log, list and audit. */
+  readonly keyId: string;
+  /** SHA-256 of the whole key, lower-case hex. */
+  readonly hash: string;
+  /** The client the key belongs to. */
+  readonly client: string;
+  /** The principal's subject when the key is used; by default the client. */
+  readonly subject: string;
+  /** Scopes the key carries, as a JWT's `scope` would. */
+  readonly scopes: readonly string[];
+  /** The environment in the key's prefix (`live`, `test`…). */
+  readonly environment: string;
+  /** A label for people (`"billing export job"`). */
+  readonly name?: string;
+  /** When the key was created; epoch ms. */
+  readonly createdAt: number;
+  /** When the key stops working; epoch ms. Every key expires. */
+  readonly expiresAt: number;
+  /** When the key was revoked; epoch ms. A revoked key is refused at once. */
+  readonly revokedAt?: number;
+  /** The key that replaced this one in a rotation. */
+  readonly replacedBy?: string;
+  /** The key this one replaced in a rotation. */
+  readonly replaces?: string;
+  /** Last time the key was used, as last flushed by the usage tracker; epoch ms. */
+  readonly lastUsedAt?: number;
+}
+
+/** What {@link CredentialStore.rotateApiKey} did. */
+export type ApiKeyRotation =
+  | { readonly status: 'rotated'; readonly previous: ApiKeyRecord }
+  | { readonly status: 'not_found' | 'revoked' | 'expired' | 'replaced' };
+
+/** An access token issued from a refresh-token family, revoked with the family. */
+export interface FamilyAccessToken {
+  /** The access token's `jti`. */
+  readonly tokenId: string;
+  /** Its `exp`; epoch ms. */
+  readonly expiresAt: number;
+}
+
+/** Why a refresh-token family was revoked. */
+export type FamilyRevocationReason = 'reuse_detected' | 'revoked';
+
+/**
+ * One refresh-token family: the chain of refresh tokens that descend from one sign-in, each
+ * rotated into the next. Reuse of any used member revokes the whole family.
+ */
+export interface RefreshFamily {
+  /** Public id of the family (`rf_…`). */
+  readonly familyId: string;
+  readonly subject: string;
+  readonly client: string;
+  readonly scopes: readonly string[];
+  /** When the family started (the first refresh token); epoch ms. */
+  readonly createdAt: number;
+  /** Absolute end of the family: no member is valid after it; epoch ms. */
+  readonly expiresAt: number;
+  /** How many times the family was rotated. */
+  readonly rotations: number;
+  /** When the family was revoked; epoch ms. */
+  readonly revokedAt?: number;
+  readonly revokedReason?: FamilyRevocationReason;
+  /** Unexpired access tokens issued from the family. */
+  readonly accessTokens: readonly FamilyAccessToken[];
+}
+
+/** One refresh token, as stored: its hash, never the token. */
+export interface RefreshTokenRecord {
+  /** Public id of this token (`rt_…`), for the audit trail. */
+  readonly tokenId: string;
+  /** SHA-256 of the token, lower-case hex. */
+  readonly hash: string;
+  readonly familyId: string;
+  /** When it was issued; epoch ms. */
+  readonly issuedAt: number;
+  /** When it stops being accepted for a rotation; epoch ms. At most the family's end. */
+  readonly expiresAt: number;
+}
+
+/** What {@link CredentialStore.rotateRefreshToken} did with a presented refresh token. */
+export type RefreshRotation =
+  /** The token was current: it is now used and `next` (as stored) is the family's current token. */
+  | {
+      readonly status: 'rotated';
+      readonly family: RefreshFamily;
+      readonly previousTokenId: string;
+      readonly next: RefreshTokenRecord;
+    }
+  /**
+   * The token had been used before: the family is now revoked (`revokedReason: 'reuse_detected'`);
+   * its access tokens must be revoked by the caller.
+   */
+  | { readonly status: 'reused'; readonly family: RefreshFamily; readonly previousTokenId: string }
+  /** The family was already revoked; nothing changed. */
+  | { readonly status: 'revoked'; readonly family: RefreshFamily; readonly previousTokenId: string }
+  /** The token (or its family) has expired; nothing changed. */
+  | { readonly status: 'expired'; readonly previousTokenId: string }
+  /** No such token; nothing changed. */
+  | { readonly status: 'unknown' };
+
+/**
+ * Where API-key records and refresh-token families live. Every method rejects (never resolves
+ * with a guess) when the backend cannot answer. Implementations: {@link MemoryCredentialStore}
+ * and `RedisCredentialStore` (@tokenwarden/redis); both pass the credential-store contract suite
+ * of `@tokenwarden/testing`.
+ *
+ * Records are kept until their expiry plus a retention period (so listings show recently expired
+ * keys and a reused refresh token is still recognised), then forgotten.
+ */
+export interface CredentialStore {
+  /** Stores a new key. Resolves `false` (and stores nothing) if its id or hash already exists. */
+  createApiKey(record: ApiKeyRecord): Promise<boolean>;
+  /** The key whose hash this is, or `undefined`. One round trip. */
+  findApiKey(hash: string): Promise<ApiKeyRecord | undefined>;
+  /** One key by id, or `undefined`. */
+  getApiKey(keyId: string): Promise<ApiKeyRecord | undefined>;
+  /** Every key still retained, oldest first. */
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /**
+   * In one atomic step: stores `next` (with `replaces` set to `keyId`), and on the old key sets
+   * `replacedBy` and moves its expiry to `overlapEndsAt` if that is earlier. Refused, with nothing
+   * changed, when the old key is missing, revoked, expired (at `now`) or already replaced.
+   */
+  rotateApiKey(
+    keyId: string,
+    next: ApiKeyRecord,
+    overlapEndsAt: number,
+    now: number,
+  ): Promise<ApiKeyRotation>;
+  /** Marks a key revoked at `at` (an earlier revocation time is kept). `undefined` if missing. */
+  revokeApiKey(keyId: string, at: number): Promise<ApiKeyRecord | undefined>;
+  /** Raises the last-used times of keys (never lowers one); unknown ids are ignored. */
+  touchApiKeys(uses: readonly { readonly keyId: string; readonly at: number }[]): Promise<void>;
+
+  /** Starts a family with its first refresh token. Resolves `false` if the id or hash exists. */
+  createRefreshFamily(family: RefreshFamily, first: RefreshTokenRecord): Promise<boolean>;
+  /**
+   * The heart of refresh rotation, atomic: finds the token by `hash`; if it is current and
+   * unexpired at `now`, marks it used and stores `next` as the family's current token (in the
+   * presented token's family, its expiry capped at the family's end); if it was used before,
+   * revokes the family (reuse detection).
+   */
+  rotateRefreshToken(
+    hash: string,
+    next: Omit<RefreshTokenRecord, 'familyId'>,
+    now: number,
+  ): Promise<RefreshRotation>;
+  /** Records an access token issued from a family, so revoking the family can revoke it. */
+  addFamilyAccessToken(familyId: string, token: FamilyAccessToken, now: number): Promise<boolean>;
+  /** Revokes a family; an earlier revocation is kept. `undefined` if missing. */
+  revokeRefreshFamily(
+    familyId: string,
+    at: number,
+    reason: FamilyRevocationReason,
+  ): Promise<RefreshFamily | undefined>;
+  /** One family by id, or `undefined`. */
+  getRefreshFamily(familyId: string): Promise<RefreshFamily | undefined>;
+  /** Releases what the store opened. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Default time a record is kept after it expired: 30 days. */
+export const DEFAULT_CREDENTIAL_RETENTION_MS = 30 * 24 * 3_600_000;
+
+/** Options of {@link MemoryCredentialStore}. */
+export interface MemoryCredentialStoreOptions {
+  /** Most API keys held. A new key past it is refused with `StoreCapacityError`. Default: 10000. */
+  maxApiKeys?: number;
+  /**
+   * Most refresh tokens (all members of all families) held. A new family past it is refused
+   * with `StoreCapacityError`. Default: 100000.
+   */
+  maxRefreshTokens?: number;
+  /** How long a record is kept after it expired, in ms. Default: 30 days. */
+  retentionMs?: number;
+  /** Time source. Default: the system clock. */
+  clock?: Clock;
+}
+
+interface StoredToken extends RefreshTokenRecord {
+  usedAt?: number;
+}
+
+interface MutableFamily {
+  familyId: string;
+  subject: string;
+  client: string;
+  scopes: readonly string[];
+  createdAt: number;
+  expiresAt: number;
+  rotations: number;
+  revokedAt?: number;
+  revokedReason?: FamilyRevocationReason;
+  accessTokens: FamilyAccessToken[];
+  /** Hashes of every member, for clean-up. */
+  members: string[];
+  current: string;
+}
+
+/**
+ * The embedded credential store: single process, for development, tests and the demo. Bounded;
+ * expired records are dropped lazily after the retention period.
+ */
+export class MemoryCredentialStore implements CredentialStore {
+  private readonly keys = new Map<string, ApiKeyRecord>();
+  private readonly keyByHash = new Map<string, string>();
+  private readonly families = new Map<string, MutableFamily>();
+  private readonly tokens = new Map<string, StoredToken>();
+  private readonly clock: Clock;
+  private readonly maxApiKeys: number;
+  private readonly maxRefreshTokens: number;
+  private readonly retentionMs: number;
+
+  constructor(options: MemoryCredentialStoreOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.maxApiKeys = positiveInt(options.maxApiKeys ?? 10_000, 'maxApiKeys');
+    this.maxRefreshTokens = positiveInt(options.maxRefreshTokens ?? 100_000, 'maxRefreshTokens');
+    this.retentionMs = positiveInt(
+      options.retentionMs ?? DEFAULT_CREDENTIAL_RETENTION_MS,
+      'retentionMs',
+    );
+  }
+
+  async createApiKey(record: ApiKeyRecord): Promise<boolean> {
+    this.sweep();
+    if (this.keys.has(record.keyId) || this.keyByHash.has(record.hash)) return false;
+    if (this.keys.size >= this.maxApiKeys) {
+      throw new StoreCapacityError(`MemoryCredentialStore holds ${this.maxApiKeys} API keys`);
+    }
+    this.keys.set(record.keyId, copyKey(record));
+    this.keyByHash.set(record.hash, record.keyId);
+    return true;
+  }
+
+  async findApiKey(hash: string): Promise<ApiKeyRecord | undefined> {
+    const keyId = this.keyByHash.get(hash);
+    return keyId === undefined ? undefined : this.liveKey(keyId);
+  }
+
+  async getApiKey(keyId: string): Promise<ApiKeyRecord | undefined> {
+    return this.liveKey(keyId);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    this.sweep();
+    return [...this.keys.values()]
+      .sort((a, b) => a.createdAt - b.createdAt || (a.keyId < b.keyId ? -1 : 1))
+      .map(copyKey);
+  }
+
+  async rotateApiKey(
+    keyId: string,
+    next: ApiKeyRecord,
+    overlapEndsAt: number,
+    now: number,
+  ): Promise<ApiKeyRotation> {
+    const old = this.liveKey(keyId);
+    if (old === undefined) return { status: 'not_found' };
+    if (old.revokedAt !== undefined) return { status: 'revoked' };
+    if (old.expiresAt <= now) return { status: 'expired' };
+    if (old.replacedBy !== undefined) return { status: 'replaced' };
+    if (this.keys.has(next.keyId) || this.keyByHash.has(next.hash)) {
+      throw new TypeError('MemoryCredentialStore: the new key id or hash already exists');
+    }
+    if (this.keys.size >= this.maxApiKeys) {
+      throw new StoreCapacityError(`MemoryCredentialStore holds ${this.maxApiKeys} API keys`);
+    }
+    const previous: ApiKeyRecord = {
+      ...old,
+      replacedBy: next.keyId,
+      expiresAt: Math.min(old.expiresAt, overlapEndsAt),
+    };
+    this.keys.set(keyId, previous);
+    this.keys.set(next.keyId, copyKey({ ...next, replaces: keyId }));
+    this.keyByHash.set(next.hash, next.keyId);
+    return { status: 'rotated', previous: copyKey(previous) };
+  }
+
+  async revokeApiKey(keyId: string, at: number): Promise<ApiKeyRecord | undefined> {
+    const old = this.liveKey(keyId);
+    if (old === undefined) return undefined;
+    const revoked: ApiKeyRecord = { ...old, revokedAt: Math.min(old.revokedAt ?? at, at) };
+    this.keys.set(keyId, revoked);
+    return copyKey(revoked);
+  }
+
+  async touchApiKeys(
+    uses: readonly { readonly keyId: string; readonly at: number }[],
+  ): Promise<void> {
+    for (const { keyId, at } of uses) {
+      const old = this.keys.get(keyId);
+      if (old === undefined || (old.lastUsedAt ?? -Infinity) >= at) continue;
+      this.keys.set(keyId, { ...old, lastUsedAt: at });
+    }
+  }
+
+  async createRefreshFamily(family: RefreshFamily, first: RefreshTokenRecord): Promise<boolean> {
+    this.sweep();
+    if (this.families.has(family.familyId) || this.tokens.has(first.hash)) return false;
+    if (this.tokens.size >= this.maxRefreshTokens) {
+      throw new StoreCapacityError(
+        `MemoryCredentialStore holds ${this.maxRefreshTokens} refresh tokens`,
+      );
+    }
+    this.families.set(family.familyId, {
+      familyId: family.familyId,
+      subject: family.subject,
+      client: family.client,
+      scopes: [...family.scopes],
+      createdAt: family.createdAt,
+      expiresAt: family.expiresAt,
+      rotations: 0,
+      accessTokens: [...family.accessTokens],
+      members: [first.hash],
+      current: first.hash,
+    });
+    this.tokens.set(first.hash, { ...first, familyId: family.familyId });
+    return true;
+  }
+
+  async rotateRefreshToken(
+    hash: string,
+    next: Omit<RefreshTokenRecord, 'familyId'>,
+    now: number,
+  ): Promise<RefreshRotation> {
+    const token = this.tokens.get(hash);
+    const family = token && this.families.get(token.familyId);
+    if (!token || !family || this.gone(family.expiresAt)) return { status: 'unknown' };
+    const previousTokenId = token.tokenId;
+    if (family.revokedAt !== undefined) {
+      return { status: 'revoked', family: snapshot(family, now), previousTokenId };
+    }
+    if (token.usedAt !== undefined || family.current !== hash) {
+      family.revokedAt = now;
+      family.revokedReason = 'reuse_detected';
+      return { status: 'reused', family: snapshot(family, now), previousTokenId };
+    }
+    if (token.expiresAt <= now || family.expiresAt <= now) {
+      return { status: 'expired', previousTokenId };
+    }
+    if (this.tokens.has(next.hash)) {
+      throw new TypeError('MemoryCredentialStore: the next refresh token already exists');
+    }
+    const stored: RefreshTokenRecord = {
+      tokenId: next.tokenId,
+      hash: next.hash,
+      familyId: family.familyId,
+      issuedAt: next.issuedAt,
+      expiresAt: Math.min(next.expiresAt, family.expiresAt),
+    };
+    token.usedAt = now;
+    this.tokens.set(next.hash, stored);
+    family.members.push(next.hash);
+    family.current = next.hash;
+    family.rotations += 1;
+    return {
+      status: 'rotated',
+      family: snapshot(family, now),
+      previousTokenId,
+      next: { ...stored },
+    };
+  }
+
+  async addFamilyAccessToken(
+    familyId: string,
+    token: FamilyAccessToken,
+    now: number,
+  ): Promise<boolean> {
+    const family = this.families.get(familyId);
+    if (!family || this.gone(family.expiresAt)) return false;
+    family.accessTokens = family.accessTokens.filter((t) => t.expiresAt > now);
+    family.accessTokens.push({ tokenId: token.tokenId, expiresAt: token.expiresAt });
+    return true;
+  }
+
+  async revokeRefreshFamily(
+    familyId: string,
+    at: number,
+    reason: FamilyRevocationReason,
+  ): Promise<RefreshFamily | undefined> {
+    const family = this.families.get(familyId);
+    if (!family || this.gone(family.expiresAt)) return undefined;
+    if (family.revokedAt === undefined) {
+      family.revokedAt = at;
+      family.revokedReason = reason;
+    }
+    return snapshot(family, at);
+  }
+
+  async getRefreshFamily(familyId: string): Promise<RefreshFamily | undefined> {
+    const family = this.families.get(familyId);
+    if (!family || this.gone(family.expiresAt)) return undefined;
+    return snapshot(family, this.clock.now());
+  }
+
+  async close(): Promise<void> {
+    // Nothing to release: no timers, no connections.
+  }
+
+  private liveKey(keyId: string): ApiKeyRecord | undefined {
+    const record = this.keys.get(keyId);
+    return record === undefined || this.gone(record.expiresAt) ? undefined : copyKey(record);
+  }
+
+  /** True once a record that expired at `expiresAt` is past the retention period. */
+  private gone(expiresAt: number): boolean {
+    return expiresAt + this.retentionMs <= this.clock.now();
+  }
+
+  private sweep(): void {
+    for (const [keyId, record] of this.keys) {
+      if (!this.gone(record.expiresAt)) continue;
+      this.keys.delete(keyId);
+      if (this.keyByHash.get(record.hash) === keyId) this.keyByHash.delete(record.hash);
+    }
+    for (const [familyId, family] of this.families) {
+      if (!this.gone(family.expiresAt)) continue;
+      this.families.delete(familyId);
+      for (const hash of family.members) this.tokens.delete(hash);
+    }
+  }
+}
+
+function copyKey(record: ApiKeyRecord): ApiKeyRecord {
+  return { ...record, scopes: [...record.scopes] };
+}
+
+function snapshot(family: MutableFamily, now: number): RefreshFamily {
+  return {
+    familyId: family.familyId,
+    subject: family.subject,
+    client: family.client,
+    scopes: [...family.scopes],
+    createdAt: family.createdAt,
+    expiresAt: family.expiresAt,
+    rotations: family.rotations,
+    ...(family.revokedAt === undefined
+      ? {}
+      : { revokedAt: family.revokedAt, revokedReason: family.revokedReason }),
+    accessTokens: family.accessTokens.filter((t) => t.expiresAt > now).map((t) => ({ ...t })),
+  };
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new ConfigError(`MemoryCredentialStore option '${name}' must be a positive integer`);
+  }
+  return value;
+}

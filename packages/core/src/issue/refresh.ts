@@ -1,0 +1,368 @@
+import { ConfigError, type ErrorCode } from '../errors';
+import { systemClock, type Clock } from '../internal/clock';
+import { isSafeId } from '../internal/text';
+import type { WardenMetrics } from '../metrics/types';
+import {
+  DEFAULT_ENVIRONMENT,
+  REFRESH_TOKEN_TYPE,
+  generateCredential,
+  hashCredential,
+  isValidEnvironment,
+  newPublicId,
+  parseCredential,
+  type AuditRecorder,
+} from './api-keys';
+import type {
+  CredentialStore,
+  FamilyAccessToken,
+  RefreshFamily,
+  RefreshTokenRecord,
+} from './credential-store';
+
+/** Revokes access tokens by id: a `Warden` or `WardenAdmin` has this method. */
+export interface TokenRevoker {
+  revokeToken(
+    tokenId: string,
+    options?: { readonly expiresAt?: number; readonly actor?: string; readonly reason?: string },
+  ): Promise<void>;
+}
+
+/** Options of {@link RefreshTokens}. */
+export interface RefreshTokensOptions {
+  /** Where families and token hashes go (shared by every node that refreshes). */
+  readonly store: CredentialStore;
+  /**
+   * Revokes the access tokens of a family when reuse is detected or the family is revoked: the
+   * warden (or `createAdmin`) over the store the API nodes read.
+   */
+  readonly revoker: TokenRevoker;
+  /** Lifecycle audit events (`token.refreshed`, `refresh.reuse_detected`). Default: none. */
+  readonly audit?: AuditRecorder;
+  /** For `tokenwarden_refresh_reuse_detected_total`. Default: none. */
+  readonly metrics?: Pick<WardenMetrics, 'refreshReuseDetected'>;
+  /** Environment in the tokens' prefix. Default: `'live'`. */
+  readonly environment?: string;
+  /** How long one refresh token can be used (idle timeout), in ms. Default: 14 days. */
+  readonly tokenTtlMs?: number;
+  /** Absolute lifetime of a family from its first token, in ms. Default: 30 days. */
+  readonly familyTtlMs?: number;
+  /** Time source. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** Who a family's tokens are for. */
+export interface RefreshGrant {
+  readonly subject: string;
+  readonly client: string;
+  readonly scopes: readonly string[];
+}
+
+/** A refresh token just issued: `refreshToken` is the only copy (the store keeps its hash). */
+export interface IssuedRefreshToken {
+  readonly refreshToken: string;
+  /** Public id of this refresh token, as it appears in the audit trail. */
+  readonly tokenId: string;
+  readonly familyId: string;
+  /** When this refresh token stops being accepted; epoch ms. */
+  readonly expiresAt: number;
+}
+
+/** The outcome of presenting a refresh token. */
+export type RefreshResult =
+  | (IssuedRefreshToken & { readonly ok: true; readonly grant: RefreshGrant })
+  | {
+      readonly ok: false;
+      /**
+       * `token_malformed` (bad format or checksum), `key_unknown` (no such token),
+       * `token_expired`, or `token_revoked` (family revoked, or reuse detected just now). Map
+       * any of them to OAuth `invalid_grant`.
+       */
+      readonly code: ErrorCode;
+      readonly reason: 'malformed' | 'unknown' | 'expired' | 'revoked' | 'reuse_detected';
+    };
+
+const DAY = 24 * 3_600_000;
+// RFC 6749 §3.3 scope-token.
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/**
+ * Refresh tokens: opaque, stored as SHA-256 hashes, rotated on every use. Each sign-in starts a
+ * family; every use returns the family's next token and retires the presented one. Presenting a
+ * retired token again means it was copied: the whole family is revoked, with every access token
+ * issued from it, and a `refresh.reuse_detected` audit event is recorded.
+ *
+ * @example
+ * const refresh = new RefreshTokens({ store: credentials, revoker: warden, audit: warden });
+ * const access = await issuer.issue({ client, subject, scopes }); // your access-token issuer
+ * const first = await refresh.issue({ client, subject, scopes }, access);
+ * // later, at the token endpoint:
+ * const result = await refresh.refresh(presented, (grant) => issuer.issue(grant));
+ */
+export class RefreshTokens {
+  private readonly clock: Clock;
+  private readonly environment: string;
+  private readonly tokenTtlMs: number;
+  private readonly familyTtlMs: number;
+
+  constructor(private readonly options: RefreshTokensOptions) {
+    if (options === null || typeof options !== 'object' || options.store === undefined) {
+      throw new ConfigError('RefreshTokens needs { store }: a CredentialStore');
+    }
+    if (typeof options.revoker?.revokeToken !== 'function') {
+      throw new ConfigError(
+        'RefreshTokens needs { revoker }: the warden (or createAdmin) that revokes access tokens on reuse',
+      );
+    }
+    this.clock = options.clock ?? systemClock;
+    this.environment = options.environment ?? DEFAULT_ENVIRONMENT;
+    if (!isValidEnvironment(this.environment)) {
+      throw new ConfigError(
+        "RefreshTokens option 'environment' must be 1-16 characters [a-z0-9] starting with a letter",
+      );
+    }
+    this.tokenTtlMs = positive(options.tokenTtlMs ?? 14 * DAY, 'tokenTtlMs');
+    this.familyTtlMs = positive(options.familyTtlMs ?? 30 * DAY, 'familyTtlMs');
+  }
+
+  /**
+   * Starts a family (a sign-in) and returns its first refresh token. Pass the access token issued
+   * alongside, so a reuse later revokes it too.
+   */
+  async issue(grant: RefreshGrant, accessToken?: FamilyAccessToken): Promise<IssuedRefreshToken> {
+    const checked = checkedGrant(grant);
+    const now = this.clock.now();
+    const familyId = newPublicId('rf');
+    const family: RefreshFamily = {
+      familyId,
+      ...checked,
+      createdAt: now,
+      expiresAt: now + this.familyTtlMs,
+      rotations: 0,
+      accessTokens: accessToken === undefined ? [] : [checkedAccess(accessToken)],
+    };
+    const refreshToken = generateCredential(REFRESH_TOKEN_TYPE, this.environment);
+    const record = this.record(refreshToken, familyId, now, family.expiresAt);
+    if (!(await this.options.store.createRefreshFamily(family, record))) {
+      throw new Error('RefreshTokens: could not store a new family (id collision)');
+    }
+    this.options.audit?.recordEvent({
+      type: 'token.issued',
+      outcome: 'success',
+      tokenId: record.tokenId,
+      subject: checked.subject,
+      client: checked.client,
+      scopes: checked.scopes,
+      detail: { tokenType: 'refresh', familyId, expiresAt: record.expiresAt },
+    });
+    return { refreshToken, tokenId: record.tokenId, familyId, expiresAt: record.expiresAt };
+  }
+
+  /**
+   * Exchanges a refresh token for the family's next one. On success the presented token is
+   * retired; present it again and the family is revoked (reuse detection), with its access
+   * tokens. Rejects only when the store cannot answer.
+   */
+  async rotate(presented: string): Promise<RefreshResult> {
+    const parsed = parseCredential(presented);
+    if (!parsed.ok || parsed.value.type !== REFRESH_TOKEN_TYPE) {
+      return { ok: false, code: 'token_malformed', reason: 'malformed' };
+    }
+    const now = this.clock.now();
+    // The next token is made before the store knows the family; the store checks it fits.
+    const refreshToken = generateCredential(REFRESH_TOKEN_TYPE, parsed.value.environment);
+    const hash = hashCredential(presented);
+    const store = this.options.store;
+    // The store puts the next token in the presented token's family and caps its expiry there.
+    const rotation = await store.rotateRefreshToken(
+      hash,
+      {
+        tokenId: newPublicId('rt'),
+        hash: hashCredential(refreshToken),
+        issuedAt: now,
+        expiresAt: now + this.tokenTtlMs,
+      },
+      now,
+    );
+    switch (rotation.status) {
+      case 'unknown':
+        return { ok: false, code: 'key_unknown', reason: 'unknown' };
+      case 'expired':
+        this.refreshEvent('failure', 'token_expired', rotation.previousTokenId);
+        return { ok: false, code: 'token_expired', reason: 'expired' };
+      case 'revoked':
+        this.refreshEvent('failure', 'token_revoked', rotation.previousTokenId, rotation.family);
+        return { ok: false, code: 'token_revoked', reason: 'revoked' };
+      case 'reused':
+        this.options.metrics?.refreshReuseDetected();
+        this.options.audit?.recordEvent({
+          type: 'refresh.reuse_detected',
+          outcome: 'deny',
+          reason: 'token_revoked',
+          tokenId: rotation.previousTokenId,
+          subject: rotation.family.subject,
+          client: rotation.family.client,
+          scopes: rotation.family.scopes,
+          detail: {
+            familyId: rotation.family.familyId,
+            accessTokensRevoked: rotation.family.accessTokens.length,
+          },
+        });
+        await this.revokeAccessTokens(rotation.family, 'refresh_reuse_detected');
+        return { ok: false, code: 'token_revoked', reason: 'reuse_detected' };
+      case 'rotated': {
+        const { family, next } = rotation;
+        this.refreshEvent('success', undefined, next.tokenId, family, rotation.previousTokenId);
+        return {
+          ok: true,
+          refreshToken,
+          tokenId: next.tokenId,
+          familyId: family.familyId,
+          expiresAt: next.expiresAt,
+          grant: { subject: family.subject, client: family.client, scopes: family.scopes },
+        };
+      }
+    }
+  }
+
+  /**
+   * Rotates the refresh token and mints the access token that goes with it, recording the access
+   * token in the family so a later reuse revokes it.
+   */
+  async refresh<T extends FamilyAccessToken>(
+    presented: string,
+    mint: (grant: RefreshGrant) => Promise<T> | T,
+  ): Promise<
+    | (Extract<RefreshResult, { ok: true }> & { readonly accessToken: T })
+    | Extract<RefreshResult, { ok: false }>
+  > {
+    const result = await this.rotate(presented);
+    if (!result.ok) return result;
+    const accessToken = await mint(result.grant);
+    await this.trackAccessToken(result.familyId, accessToken);
+    return { ...result, accessToken };
+  }
+
+  /** Records an access token issued from a family, so reuse detection can revoke it. */
+  async trackAccessToken(familyId: string, accessToken: FamilyAccessToken): Promise<void> {
+    const checked = checkedAccess(accessToken);
+    const known = await this.options.store.addFamilyAccessToken(
+      familyId,
+      checked,
+      this.clock.now(),
+    );
+    if (!known) throw new TypeError('RefreshTokens: no such refresh-token family');
+  }
+
+  /**
+   * Revokes a family (a sign-out, a compromised device) and the access tokens issued from it.
+   * Resolves `false` when there is no such family.
+   */
+  async revokeFamily(
+    familyId: string,
+    options: { readonly actor?: string; readonly reason?: string } = {},
+  ): Promise<boolean> {
+    const family = await this.options.store.revokeRefreshFamily(
+      familyId,
+      this.clock.now(),
+      'revoked',
+    );
+    if (family === undefined) return false;
+    this.options.audit?.recordEvent({
+      type: 'token.revoked',
+      outcome: 'success',
+      subject: family.subject,
+      client: family.client,
+      actor: options.actor,
+      detail: {
+        tokenType: 'refresh',
+        familyId,
+        ...(options.reason === undefined ? {} : { reason: options.reason }),
+      },
+    });
+    await this.revokeAccessTokens(
+      family,
+      options.reason ?? 'refresh_family_revoked',
+      options.actor,
+    );
+    return true;
+  }
+
+  private async revokeAccessTokens(
+    family: RefreshFamily,
+    reason: string,
+    actor?: string,
+  ): Promise<void> {
+    const now = this.clock.now();
+    const results = await Promise.allSettled(
+      family.accessTokens
+        .filter((t) => t.expiresAt > now)
+        .map((t) =>
+          this.options.revoker.revokeToken(t.tokenId, { expiresAt: t.expiresAt, reason, actor }),
+        ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // The family itself is revoked already; the caller must learn that its tokens may not be.
+    if (failed) throw failed.reason;
+  }
+
+  private refreshEvent(
+    outcome: 'success' | 'failure',
+    reason: ErrorCode | undefined,
+    tokenId: string,
+    family?: RefreshFamily,
+    previousTokenId?: string,
+  ): void {
+    this.options.audit?.recordEvent({
+      type: 'token.refreshed',
+      outcome,
+      reason,
+      tokenId,
+      subject: family?.subject,
+      client: family?.client,
+      scopes: family?.scopes,
+      detail: {
+        ...(family === undefined ? {} : { familyId: family.familyId }),
+        ...(previousTokenId === undefined ? {} : { previousTokenId }),
+      },
+    });
+  }
+
+  private record(
+    token: string,
+    familyId: string,
+    now: number,
+    familyEnd: number,
+  ): RefreshTokenRecord {
+    return {
+      tokenId: newPublicId('rt'),
+      hash: hashCredential(token),
+      familyId,
+      issuedAt: now,
+      expiresAt: Math.min(now + this.tokenTtlMs, familyEnd),
+    };
+  }
+}
+
+function checkedGrant(grant: RefreshGrant): RefreshGrant {
+  if (grant === null || typeof grant !== 'object') throw new TypeError('grant must be an object');
+  if (!isSafeId(grant.subject, 256)) throw new TypeError('grant.subject must be a safe id');
+  if (!isSafeId(grant.client, 256)) throw new TypeError('grant.client must be a safe id');
+  if (!Array.isArray(grant.scopes) || grant.scopes.some((s) => !SCOPE_TOKEN.test(String(s)))) {
+    throw new TypeError('grant.scopes must be an array of scope names');
+  }
+  return { subject: grant.subject, client: grant.client, scopes: [...grant.scopes] };
+}
+
+function checkedAccess(token: FamilyAccessToken): FamilyAccessToken {
+  if (!isSafeId(token?.tokenId, 256) || !Number.isSafeInteger(token.expiresAt)) {
+    throw new TypeError('access token must be { tokenId, expiresAt (epoch ms) }');
+  }
+  return { tokenId: token.tokenId, expiresAt: token.expiresAt };
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new ConfigError(`RefreshTokens option '${name}' must be a positive integer number of ms`);
+  }
+  return value;
+}

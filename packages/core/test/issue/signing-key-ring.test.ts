@@ -1,0 +1,242 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Registry } from 'prom-client';
+import { FakeClock } from '@tokenwarden/testing';
+import {
+  MemorySigningKeyStore,
+  SigningKeyRing,
+  TokenIssuer,
+  type AuditEventInput,
+  type SigningKeyRingOptions,
+} from '@tokenwarden/core';
+import { verifyJwt, type JwtVerifyPolicy } from '../../src/verify/jwt';
+import { createPrometheusMetrics } from '../../src/metrics/prometheus';
+import { sample } from '../support';
+
+const MINUTE = 60_000;
+const rings: SigningKeyRing[] = [];
+afterEach(async () => {
+  await Promise.all(rings.splice(0).map((r) => r.close()));
+});
+
+function setup(overrides: Partial<SigningKeyRingOptions> = {}) {
+  const clock = new FakeClock(Date.UTC(2030, 0, 1));
+  const events: AuditEventInput[] = [];
+  const store = new MemorySigningKeyStore();
+  const make = (extra: Partial<SigningKeyRingOptions> = {}) => {
+    const ring = new SigningKeyRing({
+      store,
+      algorithm: 'ES256',
+      maxTokenLifetimeMs: 10 * MINUTE,
+      clockToleranceMs: 5_000,
+      activationDelayMs: MINUTE,
+      refreshIntervalMs: 10_000,
+      audit: { recordEvent: (e) => events.push(e) },
+      clock,
+      ...overrides,
+      ...extra,
+    });
+    rings.push(ring);
+    return ring;
+  };
+  const ring = make();
+  const issuer = new TokenIssuer({
+    issuer: 'https://issuer.test/',
+    audience: 'api',
+    keys: ring,
+    clients: { app: { scopes: ['a', 'b'] } },
+    maxTokenLifetimeMs: 10 * MINUTE,
+    audit: { recordEvent: (e) => events.push(e) },
+    clock,
+  });
+  const policy = (selector: SigningKeyRing): JwtVerifyPolicy => ({
+    ring: selector,
+    algorithms: ['ES256', 'RS256', 'HS256'],
+    issuer: 'https://issuer.test/',
+    audience: 'api',
+    maxLifetimeMs: 10 * MINUTE,
+    clockToleranceMs: 5_000,
+    maxClaimLength: 256,
+    permissionsClaim: undefined,
+  });
+  const verify = (token: string, selector: SigningKeyRing = ring) =>
+    verifyJwt(token, policy(selector), clock.now());
+  return { clock, events, store, ring, make, issuer, verify };
+}
+
+describe('SigningKeyRing', () => {
+  it('creates the first key on start, signs with it and publishes it in the JWKS', async () => {
+    const { ring, issuer, verify, events } = setup();
+    await ring.start();
+    const { token, kid } = issuer.issue({ client: 'app' });
+    expect(verify(token)).toMatchObject({ ok: true });
+    const jwks = ring.jwks();
+    expect(jwks.keys).toHaveLength(1);
+    expect(jwks.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', kid, alg: 'ES256', use: 'sig' });
+    expect(JSON.stringify(jwks)).not.toContain('"d"');
+    expect(events.map((e) => e.type)).toEqual(['signing_key.created', 'token.issued']);
+  });
+
+  it('publishes the next key before it signs, keeps the old one until its tokens expire, then retires it', async () => {
+    const { ring, issuer, verify, clock, events } = setup();
+    await ring.start();
+    const before = ring.version;
+    const old = issuer.issue({ client: 'app' });
+    const next = await ring.rotate({ actor: 'ops' });
+    expect(ring.version).toBeGreaterThan(before);
+    // Published at once, signs only after the activation delay.
+    expect(ring.jwks().keys.map((k) => k.kid)).toEqual([old.kid, next.kid]);
+    expect(issuer.issue({ client: 'app' }).kid).toBe(old.kid);
+    clock.advance(MINUTE);
+    const fresh = issuer.issue({ client: 'app' });
+    expect(fresh.kid).toBe(next.kid);
+    // The old key's last token (issued just before the switch) still verifies.
+    clock.advance(-1);
+    const lastOld = issuer.issue({ client: 'app' });
+    expect(lastOld.kid).toBe(old.kid);
+    clock.advance(1);
+    clock.advance(10 * MINUTE - 1_000);
+    expect(verify(lastOld.token)).toMatchObject({ ok: true });
+    expect(verify(fresh.token)).toMatchObject({ ok: true });
+    // verifyUntil = activeFrom + max lifetime + tolerance: after it, the old key is refused even
+    // before a maintenance pass removes it.
+    clock.advance(5_000 + 1_000);
+    expect(verify(old.token)).toMatchObject({ ok: false, failure: { code: 'key_unknown' } });
+    expect(ring.jwks().keys.map((k) => k.kid)).toEqual([next.kid]);
+    await ring.maintain();
+    expect(ring.keys().map((k) => k.kid)).toEqual([next.kid]);
+    const types = events.map((e) => e.type).filter((t) => t.startsWith('signing_key'));
+    expect(types).toEqual([
+      'signing_key.created',
+      'signing_key.created',
+      'signing_key.rotated',
+      'signing_key.retired',
+    ]);
+    const rotated = events.find((e) => e.type === 'signing_key.rotated');
+    expect(rotated).toMatchObject({
+      actor: 'ops',
+      detail: { kid: next.kid, previousKid: old.kid },
+    });
+    expect(JSON.stringify(events)).not.toContain('PRIVATE KEY');
+  });
+
+  it('rotates on schedule and reports the rotation and the key age', async () => {
+    const registry = new Registry();
+    const metrics = createPrometheusMetrics({ registry });
+    const { ring, clock } = setup({ rotationPeriodMs: 24 * 60 * MINUTE, metrics });
+    await ring.start();
+    const first = ring.signingKey().kid;
+    clock.advance(12 * 60 * MINUTE);
+    await ring.maintain();
+    expect(sample(await registry.metrics(), 'tokenwarden_signing_key_age_seconds')).toBe(12 * 3600);
+    expect(ring.keys()).toHaveLength(1);
+    clock.advance(12 * 60 * MINUTE);
+    await ring.maintain();
+    expect(ring.keys()).toHaveLength(2);
+    expect(sample(await registry.metrics(), 'tokenwarden_signing_key_rotations_total')).toBe(1);
+    // A second pass before activation does not schedule yet another key.
+    await ring.maintain();
+    expect(ring.keys()).toHaveLength(2);
+    clock.advance(MINUTE);
+    expect(ring.signingKey().kid).not.toBe(first);
+  });
+
+  it('lets a second node pick up a rotation through the shared store without restart', async () => {
+    const { ring, make, issuer, verify, clock } = setup();
+    await ring.start();
+    const other = make();
+    await other.start();
+    expect(other.signingKey().kid).toBe(ring.signingKey().kid);
+    const next = await ring.rotate();
+    // The memory store notifies watchers; the other node now knows the scheduled key.
+    await other.refresh();
+    expect(other.keys().map((k) => k.kid)).toContain(next.kid);
+    clock.advance(MINUTE);
+    const token = issuer.issue({ client: 'app' });
+    expect(token.kid).toBe(next.kid);
+    expect(verify(token.token, other)).toMatchObject({ ok: true });
+    expect(other.signingKey().kid).toBe(next.kid);
+  });
+
+  it('lets only one of two nodes create the first key', async () => {
+    const { ring, make } = setup();
+    const other = make();
+    await Promise.all([ring.start(), other.start()]);
+    expect(ring.keys()).toHaveLength(1);
+    expect(other.keys().map((k) => k.kid)).toEqual(ring.keys().map((k) => k.kid));
+  });
+
+  it('drops a scheduled key that never signed when rotated again', async () => {
+    const { ring } = setup();
+    await ring.start();
+    const first = ring.signingKey().kid;
+    const a = await ring.rotate();
+    const b = await ring.rotate();
+    expect(ring.keys().map((k) => k.kid)).toEqual([first, b.kid]);
+    expect(ring.keys().map((k) => k.kid)).not.toContain(a.kid);
+  });
+
+  it('signs at once with immediate rotation', async () => {
+    const { ring } = setup();
+    await ring.start();
+    const next = await ring.rotate({ immediate: true });
+    expect(ring.signingKey().kid).toBe(next.kid);
+  });
+
+  it.each(['RS256', 'PS256', 'ES384', 'HS256'] as const)(
+    'works with %s keys',
+    async (algorithm) => {
+      const { make, clock } = setup();
+      const typed = make({ algorithm });
+      await typed.start();
+      const issuer = new TokenIssuer({
+        issuer: 'https://issuer.test/',
+        audience: 'api',
+        keys: typed,
+        clients: { app: { scopes: ['a'] } },
+        clock,
+      });
+      const { token } = issuer.issue({ client: 'app' });
+      const result = verifyJwt(
+        token,
+        {
+          ring: typed,
+          algorithms: [algorithm],
+          issuer: 'https://issuer.test/',
+          audience: 'api',
+          maxLifetimeMs: 15 * MINUTE,
+          clockToleranceMs: 0,
+          maxClaimLength: 256,
+          permissionsClaim: undefined,
+        },
+        clock.now(),
+      );
+      expect(result).toMatchObject({ ok: true });
+      // HMAC keys are never published.
+      expect(typed.jwks().keys.length).toBe(algorithm === 'HS256' ? 0 : 1);
+    },
+  );
+
+  it('refuses settings that would refuse valid tokens', () => {
+    const store = new MemorySigningKeyStore();
+    expect(
+      () =>
+        new SigningKeyRing({
+          store,
+          maxTokenLifetimeMs: MINUTE,
+          activationDelayMs: 1_000,
+          refreshIntervalMs: 10_000,
+        }),
+    ).toThrow(/activationDelayMs must be at least refreshIntervalMs/);
+    expect(() => new SigningKeyRing({ store, maxTokenLifetimeMs: 0 })).toThrow(
+      /maxTokenLifetimeMs/,
+    );
+    expect(
+      () => new SigningKeyRing({ store, maxTokenLifetimeMs: MINUTE, algorithm: 'none' as 'ES256' }),
+    ).toThrow(/not supported/);
+  });
+
+  it('will not sign before start', () => {
+    const { ring } = setup();
+    expect(() => ring.signingKey()).toThrow(/call start\(\) first/);
+  });
+});
