@@ -58,6 +58,46 @@ export {
   type TokenEndpointResponse,
   type TokenRequestView,
 } from './token-endpoint';
-export * from './credential-store';
-export * from './api-keys';
-export * from './refresh';
+export {
+  DEFAULT_CREDENTIAL_RETENTION_MS,
+  MemoryCredentialStore,
+  type ApiKeyRecord,
+  type ApiKeyRotation,
+  type CredentialStore,
+  type FamilyAccessToken,
+  type FamilyRevocationReason,
+  type MemoryCredentialStoreOptions,
+  type RefreshFamily,
+  type RefreshRotation,
+  type RefreshTokenRecord,
+} from './credential-store';
+export {
+  API_KEY_TYPE,
+  ApiKeyError,
+  ApiKeys,
+  ApiKeyUsage,
+  DEFAULT_ENVIRONMENT,
+  generateCredential,
+  hashCredential,
+  isValidEnvironment,
+  MAX_CREDENTIAL_LENGTH,
+  parseCredential,
+  REFRESH_TOKEN_TYPE,
+  type ApiKeyClientRules,
+  type ApiKeysOptions,
+  type ApiKeyUsageOptions,
+  type CreateApiKeyInput,
+  type CredentialFormatError,
+  type CredentialType,
+  type IssuedApiKey,
+  type ParsedCredential,
+  type RotateApiKeyOptions,
+} from './api-keys';
+export {
+  RefreshTokens,
+  type IssuedRefreshToken,
+  type RefreshGrant,
+  type RefreshResult,
+  type RefreshTokensOptions,
+  type TokenRevoker,
+} from './refresh';
