@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { JWT_ALGORITHMS } from '../verify/key-ring';
+import { LAWFUL_BASES } from './requirement';
+
+/** A duration: `'15m'`, `'1h'`, `'30d'`, `'500ms'`, or a number of seconds. */
+export const durationSchema = z.union([
+  z.string().regex(/^\d+(ms|s|m|h|d)$/, 'write a duration like 500ms, 30s, 15m, 12h or 90d'),
+  z.number().int('a number of seconds must be whole').positive('a duration must be positive'),
+]);
+
+/**
+ * Where a secret lives: `{ env: NAME }`, `{ file: PATH }` or `{ source: vault, name: PATH }`.
+ * Never the secret itself.
+ */
+export const secretRefSchema = z.union(
+  [
+    z.strictObject({
+      env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'),
+    }),
+    z.strictObject({ file: z.string().min(1) }),
+    z.strictObject({ source: z.string().min(1), name: z.string().min(1) }),
+  ],
+  {
+    error:
+      'secrets never live in the policy: name where to read it, as { env: VARIABLE }, { file: /path } or { source: vault, name: path }',
+  },
+);
+
+const name = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[^\s\x00-\x1f\x7f]+$/, `${what} names have no spaces or control characters`);
+
+const scopeSchema = z.strictObject({
+  /** What the scope lets a client do. */
+  description: z.string().min(1, 'describe what the scope allows'),
+  /** Categories of personal data the scope reaches (contact_details, purchase_history, …). */
+  dataCategories: z.array(z.string().min(1)).optional(),
+});
+
+const purposeSchema = z.strictObject({
+  description: z.string().min(1, 'describe the processing'),
+  lawfulBasis: z.enum(['consent', ...LAWFUL_BASES] as [string, ...string[]]),
+});
+
+const clientSchema = z.strictObject({
+  description: z.string().optional(),
+  /** Scopes the client may be issued. */
+  scopes: z.array(name('scope')).min(1, 'a client needs at least one scope'),
+  /** Longest token lifetime; at most limits.maxTokenLifetime. */
+  maxTokenLifetime: durationSchema.optional(),
+  /** Longest API-key lifetime; at most limits.maxApiKeyAge. */
+  apiKeyMaxAge: durationSchema.optional(),
+  /** How often the client's credentials (API keys, secret) rotate. */
+  rotationPeriod: durationSchema.optional(),
+  /** The client's secret for the token endpoint. */
+  secret: secretRefSchema.optional(),
+});
+
+const routeSchema = z.strictObject({
+  /** `METHOD /path/template`, e.g. `GET /customers/:id`. */
+  route: z
+    .string()
+    .regex(
+      /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|\*) \/\S*$/,
+      'write it as "GET /customers/:id"',
+    ),
+  scopes: z.array(name('scope')).default([]),
+  purpose: z.string().optional(),
+  lawfulBasis: z.enum(LAWFUL_BASES as unknown as [string, ...string[]]).optional(),
+});
+
+/** The policy file, as written (durations unparsed). */
+export const policySchema = z.strictObject({
+  version: z.literal(1, 'the only policy version is 1'),
+  /** `iss` of the tokens the deployment issues and accepts. */
+  issuer: z.string().min(1),
+  /** `aud` of those tokens. */
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  limits: z
+    .strictObject({
+      maxTokenLifetime: durationSchema.default('15m'),
+      maxApiKeyAge: durationSchema.default('90d'),
+      clockTolerance: durationSchema.default('5s'),
+    })
+    .default({ maxTokenLifetime: '15m', maxApiKeyAge: '90d', clockTolerance: '5s' }),
+  signing: z
+    .strictObject({
+      algorithm: z.enum(JWT_ALGORITHMS as unknown as [string, ...string[]]).default('ES256'),
+      rotationPeriod: durationSchema.optional(),
+      activationDelay: durationSchema.default('1m'),
+      /** Encrypts signing keys shared through Redis. */
+      masterKey: secretRefSchema.optional(),
+      /** Previous master keys, still accepted for reading until everything is re-wrapped. */
+      previousMasterKeys: z.array(secretRefSchema).optional(),
+    })
+    .default({ algorithm: 'ES256', activationDelay: '1m' }),
+  scopes: z.record(name('scope'), scopeSchema),
+  purposes: z.record(name('purpose'), purposeSchema).default({}),
+  clients: z.record(name('client'), clientSchema).default({}),
+  routes: z.array(routeSchema).optional(),
+});
+
+/** The policy file as parsed by {@link policySchema}. */
+export type PolicyDocument = z.output<typeof policySchema>;
