@@ -8,3 +8,4 @@ export {
   type RingKey,
   type VerificationKey,
 } from './key-ring';
+export { API_KEY_ISSUER, looksLikeApiKey, verifyApiKey, type ApiKeyVerifyPolicy } from './api-key';
