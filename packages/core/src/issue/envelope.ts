@@ -36,7 +36,11 @@ export class EnvelopeError extends TokenwardenError {
  * passphrase.
  */
 export function masterKey(material: Buffer | string, what = 'master key'): MasterKey {
-  const bytes = typeof material === 'string' ? decodeKeyText(material.trim()) : material;
+  // 32 bytes are the key itself; other input (a file or variable read as bytes) is its text form.
+  const bytes =
+    Buffer.isBuffer(material) && material.length === 32
+      ? material
+      : decodeKeyText(material.toString('utf8').trim());
   if (bytes === undefined || bytes.length !== 32) {
     throw new ConfigError(
       `${what} must be 32 random bytes (base64url or hex). Generate one with: node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`,

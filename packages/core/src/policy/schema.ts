@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hasControlChar } from '../internal/text';
 import { JWT_ALGORITHMS } from '../verify/key-ring';
 import { LAWFUL_BASES } from './requirement';
 
@@ -31,7 +32,10 @@ const name = (what: string) =>
     .string()
     .min(1)
     .max(256)
-    .regex(/^[^\s\x00-\x1f\x7f]+$/, `${what} names have no spaces or control characters`);
+    .refine(
+      (value) => !/\s/.test(value) && !hasControlChar(value),
+      `${what} names have no spaces or control characters`,
+    );
 
 const scopeSchema = z.strictObject({
   /** What the scope lets a client do. */
