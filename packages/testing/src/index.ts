@@ -12,3 +12,4 @@ export * from './fixtures';
 export * from './store-cases';
 export * from './process';
 export { TcpProxy, type TcpProxyOptions } from './tcp-proxy';
+export { credentialStoreContract, type MakeCredentialStore } from './credential-store-contract';
