@@ -113,8 +113,8 @@ export function credentialStoreContract(name: string, makeStore: MakeCredentialS
     }
 
     function next(overrides: Partial<RefreshTokenRecord> = {}) {
-      const { familyId: _ignored, ...rest } = token('', overrides);
-      return rest;
+      const { tokenId, hash, issuedAt, expiresAt } = token('', overrides);
+      return { tokenId, hash, issuedAt, expiresAt };
     }
 
     describe('API keys', () => {
