@@ -249,3 +249,37 @@ export async function driveTraffic(
     await expect(403, send(customer, { method: 'PUT', token, body: { email: 'x@example.test' } }));
   }
 }
+
+/** The parts of a Grafana dashboard the tests read. */
+export interface Dashboard {
+  readonly title: string;
+  readonly panels: readonly {
+    readonly id: number;
+    readonly type: string;
+    readonly title: string;
+    readonly datasource?: unknown;
+    readonly targets?: readonly { readonly expr: string }[];
+  }[];
+  readonly templating: {
+    readonly list: readonly { readonly name: string; readonly definition?: string }[];
+  };
+}
+
+/** examples/ops/grafana/tokenwarden-dashboard.json, parsed. */
+export function readDashboard(): Dashboard {
+  return JSON.parse(
+    readFileSync(join(OPS, 'grafana', 'tokenwarden-dashboard.json'), 'utf8'),
+  ) as Dashboard;
+}
+
+/** Every PromQL query of the dashboard: panel targets and variable definitions. */
+export function dashboardQueries(dashboard: Dashboard): { title: string; expr: string }[] {
+  return [
+    ...dashboard.panels.flatMap((p) =>
+      (p.targets ?? []).map((t) => ({ title: p.title, expr: t.expr })),
+    ),
+    ...dashboard.templating.list
+      .filter((v) => v.definition !== undefined)
+      .map((v) => ({ title: `variable ${v.name}`, expr: v.definition! })),
+  ];
+}
