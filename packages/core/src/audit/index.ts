@@ -1,5 +1,17 @@
 export * from './types';
 export { JsonLinesSink, MemorySink, type JsonLinesSinkOptions } from './sinks';
 export { truncateAddress } from './privacy';
-export type { AddressMode, AuditOptions } from './options';
-export type { AuditEventInput } from './trail';
+export type { AddressMode, AuditFailurePolicy, AuditMode, AuditOptions } from './options';
+export { AuditUnavailableError, type AuditEventInput, type AuditTrailStats } from './trail';
+export { auditLine, parseAuditLine, SeqFilter } from './line';
+export {
+  canonicalJson,
+  CANONICAL_FIELDS,
+  ChainHasher,
+  verifyChains,
+  type ChainHead,
+  type ChainProblem,
+  type ChainProblemKind,
+  type ChainReport,
+  type VerifyChainOptions,
+} from './chain';

@@ -1,8 +1,28 @@
+import { hostname } from 'node:os';
 import { ConfigError } from '../errors';
 import type { AuditSink } from './types';
 
 /** How client addresses appear in audit events. */
 export type AddressMode = 'truncate' | 'hash' | 'omit';
+
+/**
+ * When a request may go on relative to its audit event:
+ * - `'async'`: at once; events are batched and written off the request path. A process crash
+ *   loses at most the events still in memory (at most `maxQueue`, in steady state about
+ *   `flushIntervalMs` of traffic plus the batch being written).
+ * - `'sync'`: group commit; `record()` resolves once the event is in every sink or in the file
+ *   spool (fsynced), and many requests share one write. Needs `spoolDir`.
+ */
+export type AuditMode = 'async' | 'sync';
+
+/**
+ * What happens when neither a sink nor the spool can take events:
+ * - `'drop'`: the events are dropped, counted (`tokenwarden_audit_events_total{result="dropped"}`)
+ *   and logged; requests go on.
+ * - `'refuse'`: the trail reports itself unavailable, so requests are refused with 503
+ *   `audit_unavailable` until events can be stored again; in sync mode `record()` rejects.
+ */
+export type AuditFailurePolicy = 'drop' | 'refuse';
 
 /** Audit settings. */
 export interface AuditOptions {
@@ -19,6 +39,47 @@ export interface AuditOptions {
    * Default: `'truncate'`.
    */
   readonly clientAddress?: AddressMode;
+  /** `'async'` or `'sync'` (group commit). Default: `'async'`. */
+  readonly mode?: AuditMode;
+  /** Most events handed to a sink in one write. Default: 500. */
+  readonly batchSize?: number;
+  /**
+   * Longest wait, in ms, between an event being recorded and its batch being written in async
+   * mode (a full batch goes at once). Default: 50.
+   */
+  readonly flushIntervalMs?: number;
+  /** Most events waiting in memory; past it the failure policy applies. Default: 10000. */
+  readonly maxQueue?: number;
+  /**
+   * Directory of the spool files (one per sink): while a sink fails, its events are appended
+   * there and replayed in order when it recovers, also after a restart. One audit trail per
+   * directory. Default: none (events are spooled in memory, bounded by `spoolMaxBytes`, and lost
+   * if the process ends before the sink recovers).
+   */
+  readonly spoolDir?: string;
+  /**
+   * Most bytes of events waiting in a spool; past it the failure policy applies. Default:
+   * 1 GiB for a file spool, 32 MiB for the memory spool.
+   */
+  readonly spoolMaxBytes?: number;
+  /** `'drop'` (count and log) or `'refuse'` (503 `audit_unavailable`). Default: `'drop'`. */
+  readonly onFailure?: AuditFailurePolicy;
+  /**
+   * HMAC key (≥ 32 bytes) of the hash chain: only holders of the key can extend or rewrite the
+   * chain undetected. Default: none (a plain SHA-256 chain, which detects accidental changes and
+   * edits by anyone who does not recompute every later hash).
+   */
+  readonly chainKey?: string | Buffer;
+  /**
+   * Name of this producer in event ids and chains, e.g. the pod name; a start time and random
+   * suffix are added so every process starts its own chain. 1–48 characters `[A-Za-z0-9._-]`.
+   * Default: the host name.
+   */
+  readonly producer?: string;
+  /** A sink write that has not settled after this many ms counts as failed. Default: 5000. */
+  readonly writeTimeoutMs?: number;
+  /** First delay before retrying a failed sink, in ms (doubling up to 5 s). Default: 250. */
+  readonly retryIntervalMs?: number;
 }
 
 /** Audit settings after validation and defaults. */
@@ -26,23 +87,101 @@ export interface ResolvedAuditOptions {
   readonly sinks: readonly AuditSink[];
   readonly fingerprintKey: Buffer | undefined;
   readonly clientAddress: AddressMode;
+  readonly mode: AuditMode;
+  readonly batchSize: number;
+  readonly flushIntervalMs: number;
+  readonly maxQueue: number;
+  readonly spoolDir: string | undefined;
+  readonly spoolMaxBytes: number;
+  readonly onFailure: AuditFailurePolicy;
+  readonly chainKey: Buffer | undefined;
+  readonly producer: string;
+  readonly writeTimeoutMs: number;
+  readonly retryIntervalMs: number;
 }
+
+const PRODUCER = /^[A-Za-z0-9._-]{1,48}$/;
 
 /** Validates the audit settings; throws ConfigError naming the option to fix. */
 export function resolveAuditOptions(options: AuditOptions = {}): ResolvedAuditOptions {
-  const fingerprintKey = options.fingerprintKey;
-  const keyBytes =
-    fingerprintKey === undefined
-      ? undefined
-      : Buffer.isBuffer(fingerprintKey)
-        ? fingerprintKey
-        : Buffer.from(fingerprintKey, 'utf8');
-  if (keyBytes !== undefined && keyBytes.length < 32) {
-    throw new ConfigError('audit.fingerprintKey must be at least 32 bytes of random data');
-  }
+  const fingerprintKey = keyOf(options.fingerprintKey, 'audit.fingerprintKey');
   const clientAddress = options.clientAddress ?? 'truncate';
   if (!['truncate', 'hash', 'omit'].includes(clientAddress)) {
     throw new ConfigError("audit.clientAddress must be 'truncate', 'hash' or 'omit'");
   }
-  return { sinks: options.sinks ?? [], fingerprintKey: keyBytes, clientAddress };
+  const mode = options.mode ?? 'async';
+  if (mode !== 'async' && mode !== 'sync') {
+    throw new ConfigError("audit.mode must be 'async' or 'sync'");
+  }
+  const onFailure = options.onFailure ?? 'drop';
+  if (onFailure !== 'drop' && onFailure !== 'refuse') {
+    throw new ConfigError("audit.onFailure must be 'drop' or 'refuse'");
+  }
+  const spoolDir = options.spoolDir;
+  if (spoolDir !== undefined && (typeof spoolDir !== 'string' || spoolDir === '')) {
+    throw new ConfigError('audit.spoolDir must be a directory path');
+  }
+  if (mode === 'sync' && spoolDir === undefined) {
+    throw new ConfigError(
+      "audit.mode 'sync' needs audit.spoolDir: a request waits until its event is in the sinks or on local disk",
+    );
+  }
+  const sinks = options.sinks ?? [];
+  if (!Array.isArray(sinks) || sinks.some((s) => typeof s?.write !== 'function')) {
+    throw new ConfigError('audit.sinks must be a list of sinks, each with a write(events) method');
+  }
+  const producerName = options.producer ?? sanitizedHost();
+  if (typeof producerName !== 'string' || !PRODUCER.test(producerName)) {
+    throw new ConfigError('audit.producer must be 1 to 48 characters of A-Z, a-z, 0-9, ., _ or -');
+  }
+  const maxQueue = integer(options.maxQueue ?? 10_000, 'audit.maxQueue', 1, 10_000_000);
+  return {
+    sinks,
+    fingerprintKey,
+    clientAddress,
+    mode,
+    batchSize: integer(options.batchSize ?? 500, 'audit.batchSize', 1, 100_000),
+    flushIntervalMs: integer(options.flushIntervalMs ?? 50, 'audit.flushIntervalMs', 0, 60_000),
+    maxQueue,
+    spoolDir,
+    spoolMaxBytes: integer(
+      options.spoolMaxBytes ?? (spoolDir === undefined ? 32 * 2 ** 20 : 2 ** 30),
+      'audit.spoolMaxBytes',
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    onFailure,
+    chainKey: keyOf(options.chainKey, 'audit.chainKey'),
+    producer: producerName,
+    writeTimeoutMs: integer(options.writeTimeoutMs ?? 5_000, 'audit.writeTimeoutMs', 1, 600_000),
+    retryIntervalMs: integer(options.retryIntervalMs ?? 250, 'audit.retryIntervalMs', 1, 60_000),
+  };
+}
+
+function keyOf(key: string | Buffer | undefined, name: string): Buffer | undefined {
+  if (key === undefined) return undefined;
+  const bytes = Buffer.isBuffer(key)
+    ? key
+    : typeof key === 'string'
+      ? Buffer.from(key, 'utf8')
+      : undefined;
+  if (bytes === undefined || bytes.length < 32) {
+    throw new ConfigError(`${name} must be at least 32 bytes of random data`);
+  }
+  return bytes;
+}
+
+function integer(value: number, name: string, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** The host name as a producer name: allowed characters only, at most 48. */
+function sanitizedHost(): string {
+  const name = hostname()
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .slice(0, 48);
+  return name === '' ? 'node' : name;
 }

@@ -1,11 +1,19 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { ConfigError } from '../errors';
 import type { Clock } from '../internal/clock';
 import type { WardenMetrics } from '../metrics/types';
+import { ChainHasher, sortedKeys } from './chain';
+import { rememberLine } from './line';
 import type { ResolvedAuditOptions } from './options';
-import { AUDIT_SCHEMA_VERSION, type AuditEvent } from './types';
+import { FileSpool, MemorySpool, type Spool } from './spool';
+import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditSink } from './types';
 
-/** An event as the pipeline reports it; the trail adds version, id and time. */
-export type AuditEventInput = Omit<AuditEvent, 'schemaVersion' | 'id' | 'time'>;
+/** An event as the pipeline reports it; the trail adds version, id, time and the chain fields. */
+export type AuditEventInput = Omit<
+  AuditEvent,
+  'schemaVersion' | 'id' | 'time' | 'producer' | 'seq' | 'prevHash' | 'hash'
+>;
 
 /** What the trail needs from its warden. */
 export interface AuditTrailContext {
@@ -15,84 +23,483 @@ export interface AuditTrailContext {
   readonly logError: (message: string, error: unknown) => void;
 }
 
-const MAX_QUEUE = 10_000;
+/**
+ * The audit trail could not make an event durable and the policy is `'refuse'`: the request must
+ * not go on. HTTP 503, code `audit_unavailable`.
+ */
+export class AuditUnavailableError extends Error {
+  /** Stable machine code. */
+  readonly code = 'audit_unavailable' as const;
+
+  constructor(message = 'the audit trail cannot store events') {
+    super(message);
+    this.name = 'AuditUnavailableError';
+  }
+}
+
+/** Counters of one trail, for tests and the CLI. */
+export interface AuditTrailStats {
+  /** Events recorded (given a sequence number). */
+  readonly recorded: number;
+  /** Events waiting in memory. */
+  readonly queued: number;
+  /** Bytes waiting in the spools, summed over sinks. */
+  readonly spooledBytes: number;
+}
+
+/** The fields of an input, in canonical order (see `CANONICAL_FIELDS`). */
+const INPUT_FIELDS = [
+  'reason',
+  'tokenId',
+  'tokenFingerprint',
+  'subject',
+  'client',
+  'scopes',
+  'route',
+  'method',
+  'status',
+  'dataSubject',
+  'purpose',
+  'lawfulBasis',
+  'requestId',
+  'clientAddress',
+  'actor',
+  'detail',
+] as const;
+
+const SINK_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_RETRY_MS = 5_000;
+
+/** Spool files in use by a trail of this process: two trails must never share one. */
+const spoolsInUse = new Set<string>();
+
+interface Pending {
+  readonly input: AuditEventInput;
+  readonly seq: number;
+  readonly at: number;
+  done?: (durable: boolean) => void;
+}
 
 /**
- * Between the pipeline and the sinks: stamps events, queues them and hands them to every sink in
- * batches, off the request path. Failures are counted and logged, never thrown into a request.
+ * Between the pipeline and the sinks: stamps events with a stable id and sequence number, queues
+ * them (bounded), seals them into the producer's hash chain in batches off the request path, and
+ * hands each batch to every sink. A failing sink's events go to its spool and are replayed in
+ * order when it recovers. Failures are counted and logged, never thrown into a request.
  */
 export class AuditTrail {
-  private queue: AuditEvent[] = [];
-  private flushing: Promise<void> | undefined;
+  /** This trail's producer id: `<name>.<start time base36>-<random>`. */
+  readonly producer: string;
+  private queue: Pending[] = [];
+  private seq = 0;
+  private lastHash: string | undefined;
+  private readonly hasher: ChainHasher;
+  private readonly lanes: SinkLane[];
+  private draining: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private timerImmediate = false;
+  private closed = false;
 
   constructor(
     private readonly options: ResolvedAuditOptions,
     private readonly context: AuditTrailContext,
-  ) {}
+  ) {
+    this.producer = `${options.producer}.${context.clock.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    this.hasher = new ChainHasher(options.chainKey);
+    const names = new Set<string>();
+    const paths: string[] = [];
+    this.lanes = options.sinks.map((sink, index) => {
+      const name = sink.name ?? `sink-${index}`;
+      if (!SINK_NAME.test(name)) {
+        throw new ConfigError(
+          `audit sink name '${name}' must be 1 to 64 characters [A-Za-z0-9._-]`,
+        );
+      }
+      if (names.has(name)) {
+        throw new ConfigError(`two audit sinks are named '${name}'; give each sink its own name`);
+      }
+      names.add(name);
+      let spool: Spool;
+      if (options.spoolDir === undefined) {
+        spool = new MemorySpool(options.spoolMaxBytes);
+      } else {
+        const file = new FileSpool(
+          options.spoolDir,
+          name,
+          options.spoolMaxBytes,
+          options.mode === 'sync',
+        );
+        const path = resolve(file.path);
+        if (spoolsInUse.has(path)) {
+          for (const p of paths) spoolsInUse.delete(p);
+          throw new ConfigError(
+            `audit.spoolDir '${options.spoolDir}' is already used by another audit trail in this process; give each warden its own spool directory`,
+          );
+        }
+        spoolsInUse.add(path);
+        paths.push(path);
+        spool = file;
+      }
+      return new SinkLane(sink, spool, options, context, () => this.closed);
+    });
+    this.spoolPaths = paths;
+  }
+
+  private readonly spoolPaths: string[];
 
   /** Whether any sink receives events. */
   get enabled(): boolean {
-    return this.options.sinks.length > 0;
+    return this.lanes.length > 0;
   }
 
-  /** Stamps and queues one event. Never throws. */
-  record(input: AuditEventInput): void {
-    if (!this.enabled) return;
-    const { type, outcome, ...rest } = input;
-    const event = clean({
-      schemaVersion: AUDIT_SCHEMA_VERSION,
-      id: randomUUID(),
-      time: new Date(this.context.clock.now()).toISOString(),
-      type,
-      outcome,
-      ...rest,
-    }) as AuditEvent;
-    if (this.queue.length >= MAX_QUEUE) {
+  /** `'async'` or `'sync'`. */
+  get mode(): ResolvedAuditOptions['mode'] {
+    return this.options.mode;
+  }
+
+  /**
+   * False while the policy is `'refuse'` and events cannot be stored (queue full, or a sink down
+   * with its spool full or failing): the warden then refuses requests with 503
+   * `audit_unavailable`. Always true under the `'drop'` policy.
+   */
+  get available(): boolean {
+    if (this.options.onFailure !== 'refuse' || !this.enabled) return true;
+    if (this.closed || this.queue.length >= this.options.maxQueue) return false;
+    return this.lanes.every((lane) => !lane.broken);
+  }
+
+  /** Counters of this trail. */
+  stats(): AuditTrailStats {
+    let spooledBytes = 0;
+    for (const lane of this.lanes) spooledBytes += lane.spool.pendingBytes;
+    return { recorded: this.seq, queued: this.queue.length, spooledBytes };
+  }
+
+  /**
+   * Stamps and queues one event; never throws. In async mode it returns `undefined` at once. In
+   * sync mode it returns a promise that resolves once the event is in every sink or in the file
+   * spool, and rejects with {@link AuditUnavailableError} when it cannot be stored and the policy
+   * is `'refuse'` (under `'drop'` it resolves; the loss is counted). The promise is marked handled,
+   * so ignoring it is safe.
+   */
+  record(input: AuditEventInput): Promise<void> | undefined {
+    if (!this.enabled) return undefined;
+    if (this.closed || this.queue.length >= this.options.maxQueue) {
       this.context.metrics.auditEvents('dropped', 1);
-      this.context.logError('audit queue full; events are dropped', new Error('queue full'));
-      return;
+      this.context.logError(
+        this.closed
+          ? 'audit trail closed; events are dropped'
+          : 'audit queue full; events are dropped',
+        new Error(this.closed ? 'closed' : 'queue full'),
+      );
+      return this.options.mode === 'sync' ? this.outcome(false) : undefined;
     }
-    this.queue.push(event);
+    this.seq += 1;
+    const pending: Pending = { input, seq: this.seq, at: this.context.clock.now() };
+    this.queue.push(pending);
     this.context.metrics.auditQueueDepth(this.queue.length);
-    this.flushing ??= nextTick().then(() => this.deliver());
+    if (this.options.mode === 'sync') {
+      const promise = new Promise<boolean>((done) => (pending.done = done)).then((durable) =>
+        durable ? undefined : this.outcome(false),
+      );
+      promise.catch(() => undefined);
+      // Group commit: the write starts when the event loop is free; events recorded while a
+      // write is in flight go together in the next one.
+      if (this.timer === undefined) this.drainSoon(0);
+      return promise;
+    }
+    if (this.queue.length >= this.options.batchSize) this.drainSoon(0);
+    else if (this.timer === undefined) this.drainSoon(this.options.flushIntervalMs);
+    return undefined;
   }
 
-  /** Resolves when every event recorded so far has been handed to the sinks. */
+  /**
+   * Resolves when every event recorded so far is in the sinks or their spools, after one replay
+   * attempt of each non-empty spool (so a recovered sink catches up now).
+   */
   async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    do await this.drainNow();
+    while (this.queue.length > 0);
+    await Promise.all(this.lanes.map((lane) => lane.replayNow()));
   }
 
-  /** Flushes, then closes every sink. */
+  /** Flushes, then closes every sink. A file spool keeps what it holds for the next start. */
   async close(): Promise<void> {
+    if (this.closed) return;
     await this.flush();
-    for (const sink of this.options.sinks) await sink.close?.();
+    this.closed = true;
+    await Promise.all(this.lanes.map((lane) => lane.close()));
+    for (const path of this.spoolPaths) spoolsInUse.delete(path);
   }
 
-  /** Hands the queued events to every sink as one batch. */
-  private async deliver(): Promise<void> {
-    const batch = this.queue;
-    this.queue = [];
-    this.context.metrics.auditQueueDepth(0);
-    await Promise.all(
-      this.options.sinks.map(async (sink) => {
-        const started = performance.now();
-        try {
-          await sink.write(batch);
-          this.context.metrics.auditSinkWrite((performance.now() - started) / 1000, false);
-          this.context.metrics.auditEvents('written', batch.length);
-        } catch (error) {
-          this.context.metrics.auditSinkWrite((performance.now() - started) / 1000, true);
-          this.context.metrics.auditEvents('failed', batch.length);
-          this.context.logError('audit sink failed; events were not written', error);
-        }
-      }),
-    );
-    this.flushing = this.queue.length > 0 ? nextTick().then(() => this.deliver()) : undefined;
+  private outcome(durable: boolean): Promise<void> {
+    if (durable || this.options.onFailure === 'drop') return Promise.resolve();
+    const rejected = Promise.reject(new AuditUnavailableError());
+    rejected.catch(() => undefined);
+    return rejected;
+  }
+
+  private drainSoon(delayMs: number): void {
+    if (this.timer !== undefined) {
+      if (delayMs > 0 || this.timerImmediate) return;
+      this.cancelTimer();
+    }
+    this.timerImmediate = delayMs === 0;
+    this.timer =
+      delayMs === 0
+        ? setImmediate(() => this.onTimer()).unref()
+        : setTimeout(() => this.onTimer(), delayMs).unref();
+  }
+
+  private cancelTimer(): void {
+    const timer = this.timer;
+    this.timer = undefined;
+    if (timer === undefined) return;
+    if (this.timerImmediate) clearImmediate(timer as NodeJS.Immediate);
+    else clearTimeout(timer as NodeJS.Timeout);
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    void this.drainNow();
+  }
+
+  /**
+   * Runs the delivery loop (one at a time) until the queue is empty. A loop started for a full
+   * batch in async mode leaves a partial remainder to the flush timer.
+   */
+  private async drainNow(): Promise<void> {
+    this.cancelTimer();
+    while (this.draining !== undefined) await this.draining;
+    if (this.queue.length === 0) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+    });
+    await this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    const async = this.options.mode === 'async';
+    let first = true;
+    while (this.queue.length > 0) {
+      if (async && !first && this.queue.length < this.options.batchSize) {
+        if (this.timer === undefined) this.drainSoon(this.options.flushIntervalMs);
+        return;
+      }
+      first = false;
+      const batch = this.queue.splice(0, this.options.batchSize);
+      this.context.metrics.auditQueueDepth(this.queue.length);
+      const events = batch.map((p) => this.seal(p));
+      let durable = true;
+      const results = await Promise.all(this.lanes.map((lane) => lane.deliver(events)));
+      for (const ok of results) if (!ok) durable = false;
+      for (const p of batch) p.done?.(durable);
+    }
+  }
+
+  /** Builds the final event, in canonical field order, and links it into the chain. */
+  private seal(p: Pending): AuditEvent {
+    const input = p.input as unknown as Record<string, unknown>;
+    const event: Record<string, unknown> = {
+      schemaVersion: AUDIT_SCHEMA_VERSION,
+      id: `${this.producer}/${p.seq}`,
+      time: new Date(p.at).toISOString(),
+      producer: this.producer,
+      seq: p.seq,
+      type: p.input.type,
+      outcome: p.input.outcome,
+    };
+    for (const field of INPUT_FIELDS) {
+      const value = input[field];
+      if (value !== undefined) event[field] = field === 'detail' ? sortedKeys(value) : value;
+    }
+    if (this.lastHash !== undefined) event.prevHash = this.lastHash;
+    const canonical = JSON.stringify(event);
+    const hash = this.hasher.digest(canonical);
+    event.hash = hash;
+    this.lastHash = hash;
+    const sealed = event as unknown as AuditEvent;
+    rememberLine(sealed, `${canonical.slice(0, -1)},"hash":${JSON.stringify(hash)}}`);
+    return sealed;
   }
 }
 
-function nextTick(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * One sink with its spool. Every operation runs in order on one chain, so events reach the sink in
+ * the order they were recorded: while the spool holds events, new batches join its tail.
+ */
+class SinkLane {
+  broken = false;
+  private chain: Promise<unknown>;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs: number;
+
+  constructor(
+    private readonly sink: AuditSink,
+    readonly spool: Spool,
+    private readonly options: ResolvedAuditOptions,
+    private readonly context: AuditTrailContext,
+    private readonly isClosed: () => boolean,
+  ) {
+    this.retryMs = options.retryIntervalMs;
+    this.chain = spool.open().then(
+      () => {
+        if (spool.pendingBytes > 0) this.scheduleReplay(0);
+      },
+      (error: unknown) => {
+        this.broken = true;
+        context.logError(
+          'audit spool could not be opened; events a sink refuses are dropped',
+          error,
+        );
+      },
+    );
+  }
+
+  /** Writes a batch (or spools it); resolves whether it is stored in the sink or the spool. */
+  deliver(events: readonly AuditEvent[]): Promise<boolean> {
+    return this.serial(async () => {
+      if (this.spool.pendingBytes === 0) {
+        try {
+          await this.write(events);
+          this.context.metrics.auditEvents('written', events.length);
+          this.broken = false;
+          return true;
+        } catch (error) {
+          this.context.metrics.auditEvents('failed', events.length);
+          this.context.logError('audit sink failed; events are spooled and replayed later', error);
+        }
+      }
+      return this.toSpool(events);
+    });
+  }
+
+  /** Replays the spool now, until it is empty or the sink fails. */
+  replayNow(): Promise<void> {
+    return this.serial(async () => {
+      while (this.spool.pendingBytes > 0) {
+        if (!(await this.replayStep())) return;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    await this.serial(async () => {
+      if (!this.spool.durable && this.spool.pendingBytes > 0) {
+        const left = await this.spool.read(Number.MAX_SAFE_INTEGER);
+        this.context.metrics.auditEvents('dropped', left.events.length);
+        this.context.logError(
+          'audit trail closed while a sink was failing; events spooled in memory are lost',
+          new Error(`${left.events.length} events`),
+        );
+      }
+      await this.spool.close();
+      await this.sink.close?.();
+    });
+  }
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(op);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async toSpool(events: readonly AuditEvent[]): Promise<boolean> {
+    try {
+      await this.spool.append(events);
+      this.context.metrics.auditEvents('spooled', events.length);
+      this.broken = false;
+      this.scheduleReplay(this.retryMs);
+      return true;
+    } catch (error) {
+      this.context.metrics.auditEvents('dropped', events.length);
+      this.context.logError('audit spool cannot take events; they are dropped', error);
+      this.broken = true;
+      this.scheduleReplay(this.retryMs);
+      return false;
+    }
+  }
+
+  private scheduleReplay(delayMs: number): void {
+    if (this.retryTimer !== undefined || this.isClosed()) return;
+    const timer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.serial(async () => {
+        if (this.spool.pendingBytes === 0) {
+          // Nothing to replay (the spool was full and everything was dropped): probe the sink
+          // by writing nothing new; the next batch tries the sink directly.
+          this.broken = false;
+          return;
+        }
+        if (await this.replayStep()) {
+          this.scheduleReplay(0);
+        } else {
+          this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+          this.scheduleReplay(this.retryMs);
+        }
+      });
+    }, delayMs);
+    timer.unref();
+    this.retryTimer = timer;
+  }
+
+  /** Writes one chunk from the spool's head; true when it went through. */
+  private async replayStep(): Promise<boolean> {
+    let chunk;
+    try {
+      chunk = await this.spool.read(this.options.batchSize);
+    } catch (error) {
+      this.context.logError('audit spool could not be read', error);
+      return false;
+    }
+    if (chunk.corrupt > 0) {
+      this.context.metrics.auditEvents('dropped', chunk.corrupt);
+      this.context.logError(
+        'audit spool held unreadable lines; they are dropped',
+        new Error('corrupt'),
+      );
+    }
+    if (chunk.events.length > 0) {
+      try {
+        await this.write(chunk.events);
+      } catch {
+        return false;
+      }
+    }
+    await this.spool.commit(chunk);
+    this.context.metrics.auditEvents('replayed', chunk.events.length);
+    this.retryMs = this.options.retryIntervalMs;
+    if (this.spool.pendingBytes === 0) this.broken = false;
+    return true;
+  }
+
+  /** One sink write, timed and bounded by `writeTimeoutMs`. */
+  private async write(events: readonly AuditEvent[]): Promise<void> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.sink.write(events),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(`audit sink did not answer within ${this.options.writeTimeoutMs} ms`),
+              ),
+            this.options.writeTimeoutMs,
+          );
+          timer.unref();
+        }),
+      ]);
+      this.context.metrics.auditSinkWrite((performance.now() - started) / 1000, false);
+    } catch (error) {
+      this.context.metrics.auditSinkWrite((performance.now() - started) / 1000, true);
+      throw error;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
 }
 
 /** A copy without the absent fields. */

@@ -24,8 +24,12 @@ export type AuditEventType =
 /** Outcome of an event: access decisions allow or deny; lifecycle changes succeed or fail. */
 export type AuditOutcome = 'allow' | 'deny' | 'success' | 'failure';
 
-/** Version of the {@link AuditEvent} shape; bumped on any incompatible change. */
-export const AUDIT_SCHEMA_VERSION = 1;
+/**
+ * Version of the {@link AuditEvent} shape; bumped on any incompatible change.
+ * - 1: UUID ids, no chain.
+ * - 2: ids `<producer>/<seq>`, and the chain fields `producer`, `seq`, `prevHash`, `hash`.
+ */
+export const AUDIT_SCHEMA_VERSION = 2;
 
 /**
  * One audit record: plain, serialisable, free of raw tokens and secrets. Fields that do not apply
@@ -34,7 +38,10 @@ export const AUDIT_SCHEMA_VERSION = 1;
 export interface AuditEvent {
   /** Shape version ({@link AUDIT_SCHEMA_VERSION}). */
   readonly schemaVersion: number;
-  /** Unique event id (UUID). */
+  /**
+   * Stable event id, `<producer>/<seq>`: the same event keeps it through spooling and replay, so a
+   * sink can refuse a second copy.
+   */
   readonly id: string;
   /** When it happened, ISO 8601 UTC. */
   readonly time: string;
@@ -66,14 +73,33 @@ export interface AuditEvent {
   readonly actor?: string;
   /** Lifecycle details: the time a mark applies from, an expiry, a source. */
   readonly detail?: Readonly<Record<string, string | number | boolean>>;
+  /** The audit trail (process) that wrote the event; each producer's events form one chain. */
+  readonly producer?: string;
+  /** Position in the producer's chain, from 1, without gaps. */
+  readonly seq?: number;
+  /** `hash` of the producer's previous event; absent on seq 1. */
+  readonly prevHash?: string;
+  /**
+   * `sha256:` or `hmac-sha256:` (keyed chain) and the base64url digest of the canonical
+   * serialisation of every other field (see `canonicalJson`).
+   */
+  readonly hash?: string;
 }
 
 /**
- * Receives audit events. Implement it to ship events to a SIEM. `write` may batch; a rejection is
- * counted and logged by the warden, never thrown into a request.
+ * Receives audit events. Implement it to ship events to a SIEM: see docs/audit.md. The trail calls
+ * `write` with one batch at a time, never concurrently, in chain order per producer. A rejection
+ * (or no answer within `audit.writeTimeoutMs`) sends the batch to the spool, to be written again
+ * later: a sink should therefore skip an event whose `seq` is not above the last one it stored for
+ * that `producer` (see `SeqFilter`), so a replay never stores a duplicate.
  */
 export interface AuditSink {
-  /** Stores the events, in order. */
+  /**
+   * Stable name of this sink, used for its spool file (`<spoolDir>/<name>.spool`), so a restart
+   * replays the right spool into the right sink. `[A-Za-z0-9._-]`. Default: `sink-<index>`.
+   */
+  readonly name?: string;
+  /** Stores the events, in order; resolves once they are stored. */
   write(events: readonly AuditEvent[]): Promise<void>;
   /** Flushes and releases resources. */
   close?(): Promise<void>;

@@ -1,0 +1,66 @@
+import type { AuditEvent } from './types';
+
+/** The JSON the trail produced for each event, so sinks do not serialise it again. */
+const lines = new WeakMap<AuditEvent, string>();
+
+/**
+ * One event as a line of JSON (without the newline): the text the audit trail made while hashing
+ * it when there is one, else `JSON.stringify(event)`. Sinks use it to store events as text.
+ */
+export function auditLine(event: AuditEvent): string {
+  return lines.get(event) ?? JSON.stringify(event);
+}
+
+/** Parses one stored line back into an event, keeping the line for {@link auditLine}. */
+export function parseAuditLine(line: string): AuditEvent {
+  const event = JSON.parse(line) as AuditEvent;
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) {
+    throw new TypeError('an audit line must hold a JSON object');
+  }
+  lines.set(event, line);
+  return event;
+}
+
+/** Remembers the serialisation of an event. @internal */
+export function rememberLine(event: AuditEvent, line: string): void {
+  lines.set(event, line);
+}
+
+/**
+ * Keeps the highest `seq` stored per producer, so a sink can skip the copies a replay sends again.
+ * Events without `producer` or `seq` always pass.
+ *
+ * @example
+ * const fresh = this.seen.fresh(events); // before storing
+ * ...store fresh...
+ * this.seen.commit(fresh);               // after storing
+ */
+export class SeqFilter {
+  private readonly last = new Map<string, number>();
+
+  /** The events not stored yet: per producer, those with a seq above the highest stored. */
+  fresh(events: readonly AuditEvent[]): AuditEvent[] {
+    const high = new Map<string, number>();
+    const out: AuditEvent[] = [];
+    for (const event of events) {
+      const { producer, seq } = event;
+      if (producer === undefined || seq === undefined) {
+        out.push(event);
+        continue;
+      }
+      const top = high.get(producer) ?? this.last.get(producer) ?? 0;
+      if (seq <= top) continue;
+      high.set(producer, seq);
+      out.push(event);
+    }
+    return out;
+  }
+
+  /** Records events as stored. */
+  commit(events: readonly AuditEvent[]): void {
+    for (const { producer, seq } of events) {
+      if (producer === undefined || seq === undefined) continue;
+      if (seq > (this.last.get(producer) ?? 0)) this.last.set(producer, seq);
+    }
+  }
+}
