@@ -1,3 +1,6 @@
 export { DEFAULT_COMMAND_TIMEOUT_MS, RedisStore, type RedisStoreOptions } from './redis-store';
 export { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './keys';
 export { checkedUrl, openClient } from './client';
+export { RedisUsageLimiter, type RedisCounterOptions } from './rate-limit';
+export { RedisReplayCache } from './replay-cache';
+export { RedisSigningKeyStore, type RedisSigningKeyStoreOptions } from './key-store';
