@@ -13,3 +13,9 @@ export * from './store-cases';
 export * from './process';
 export { TcpProxy, type TcpProxyOptions } from './tcp-proxy';
 export { credentialStoreContract, type MakeCredentialStore } from './credential-store-contract';
+export {
+  auditSinkContract,
+  chainedEvents,
+  type AuditSinkCase,
+  type MakeAuditSink,
+} from './audit-sink-contract';
