@@ -1,5 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -7,8 +17,10 @@ import {
   AUDIT_SCHEMA_VERSION,
   JsonLinesSink,
   MemorySink,
+  parseAuditLine,
   type AuditEvent,
 } from '@tokenwarden/core';
+import { auditSinkContract, chainedEvents, FakeClock } from '@tokenwarden/testing';
 
 function event(n: number, fields: Partial<AuditEvent> = {}): AuditEvent {
   return {
@@ -88,6 +100,70 @@ describe('JsonLinesSink', () => {
   });
 });
 
+describe('JsonLinesSink: rotation and retention', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tokenwarden-rotate-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('rotates by size, keeps maxFiles rotated files and loses no event', async () => {
+    const file = join(dir, 'audit.jsonl');
+    const events = chainedEvents('rot', 1, 40);
+    const lineBytes = Buffer.byteLength(JSON.stringify(events[0])) + 1;
+    const sink = new JsonLinesSink({ file, maxBytes: lineBytes * 5, maxFiles: 3 });
+    for (let i = 0; i < 40; i += 2) await sink.write(events.slice(i, i + 2));
+    await sink.close();
+    expect(readdirSync(dir).sort()).toEqual([
+      'audit.jsonl',
+      'audit.jsonl.1',
+      'audit.jsonl.2',
+      'audit.jsonl.3',
+    ]);
+    const kept = ['audit.jsonl.3', 'audit.jsonl.2', 'audit.jsonl.1', 'audit.jsonl'].flatMap(
+      (name) => lines(readFileSync(join(dir, name), 'utf8')) as AuditEvent[],
+    );
+    // The newest events, in order, with none missing between the files.
+    const seqs = kept.map((e) => e.seq!);
+    expect(seqs[seqs.length - 1]).toBe(40);
+    expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+    for (const name of readdirSync(dir)) {
+      expect(readFileSync(join(dir, name)).length).toBeLessThanOrEqual(lineBytes * 5);
+    }
+  });
+
+  it('deletes rotated files older than retentionMs (fake clock)', async () => {
+    const sub = join(dir, 'retention');
+    await rm(sub, { recursive: true, force: true });
+    mkdirSync(sub);
+    const file = join(sub, 'audit.jsonl');
+    const day = 86_400_000;
+    const clock = new FakeClock(Date.now());
+    writeFileSync(`${file}.1`, 'recent\n');
+    writeFileSync(`${file}.2`, 'old\n');
+    const old = (clock.now() - 40 * day) / 1000;
+    utimesSync(`${file}.2`, old, old);
+    const sink = new JsonLinesSink({ file, retentionMs: 30 * day, clock });
+    await sink.write(chainedEvents('ret', 1, 1));
+    expect(existsSync(`${file}.1`)).toBe(true);
+    expect(existsSync(`${file}.2`)).toBe(false);
+    // Time passes: the other one ages out at the next rotation check.
+    clock.advance(31 * day);
+    const later = new JsonLinesSink({ file, retentionMs: 30 * day, clock, maxBytes: 1 });
+    await later.write(chainedEvents('ret', 2, 1));
+    await later.write(chainedEvents('ret', 3, 1));
+    expect(existsSync(`${file}.2`)).toBe(false);
+    await sink.close();
+    await later.close();
+  });
+
+  it('refuses a non-positive maxBytes', () => {
+    expect(() => new JsonLinesSink({ maxBytes: 0 })).toThrow(/maxBytes must be a positive/);
+  });
+});
+
 describe('MemorySink', () => {
   it('keeps events in order', async () => {
     const sink = new MemorySink();
@@ -112,4 +188,26 @@ describe('MemorySink', () => {
     sink.clear();
     expect(sink.events).toEqual([]);
   });
+});
+
+auditSinkContract('MemorySink', async () => {
+  const sink = new MemorySink(100_000);
+  return { sink, read: async () => [...sink.events] };
+});
+
+auditSinkContract('JsonLinesSink (file)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tokenwarden-contract-'));
+  const file = join(dir, 'audit.jsonl');
+  const sink = new JsonLinesSink({ file });
+  return {
+    sink,
+    read: async () => {
+      const text = existsSync(file) ? await readFile(file, 'utf8') : '';
+      return text === '' ? [] : text.slice(0, -1).split('\n').map(parseAuditLine);
+    },
+    cleanup: async () => {
+      await sink.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 });
