@@ -4,3 +4,4 @@ export { checkedUrl, openClient } from './client';
 export { RedisUsageLimiter, type RedisCounterOptions } from './rate-limit';
 export { RedisReplayCache } from './replay-cache';
 export { RedisSigningKeyStore, type RedisSigningKeyStoreOptions } from './key-store';
+export { RedisCredentialStore, type RedisCredentialStoreOptions } from './credential-store';
