@@ -130,6 +130,7 @@ export class RedisSigningKeyStore implements SigningKeyStore {
         secret: sealSecret(Buffer.from(k.secret, 'utf8'), current, k.kid),
       })),
     };
+    await this.connected(this.client);
     try {
       const saved = await this.client.eval(
         SAVE_SCRIPT,
@@ -168,19 +169,7 @@ export class RedisSigningKeyStore implements SigningKeyStore {
     subscriber.on('message', (channel: string) => {
       if (channel === this.channel) listener();
     });
-    // Wait for the connection: the fail-fast client refuses commands while connecting.
-    if (subscriber.status !== 'ready') {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(unavailable('a subscribe', new Error('timed out'))),
-          5_000,
-        );
-        subscriber.once('ready', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    await this.connected(subscriber);
     await subscriber.subscribe(this.channel);
     return async () => {
       this.subscribers.delete(subscriber);
@@ -197,6 +186,7 @@ export class RedisSigningKeyStore implements SigningKeyStore {
 
   private async read(): Promise<{ revision: number; doc: StoredDocument }> {
     let reply: (string | null)[];
+    await this.connected(this.client);
     try {
       reply = await this.client.hmget(this.key, 'revision', 'doc');
     } catch (error) {
@@ -210,6 +200,31 @@ export class RedisSigningKeyStore implements SigningKeyStore {
     if (!Array.isArray(parsed?.keys))
       throw new ConfigError('the stored signing key set is malformed');
     return { revision: Number(revision), doc: parsed };
+  }
+
+  /**
+   * Waits until `client` is connected: a fail-fast client refuses commands while it connects,
+   * and key loads happen at start-up, right after the client was opened.
+   */
+  private async connected(client: Client): Promise<void> {
+    if (client.status === 'ready') return;
+    if (client.status === 'end' || client.status === 'close') {
+      throw unavailable('a signing key command', new Error('Connection is closed'));
+    }
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => {
+          client.off('ready', onReady);
+          reject(unavailable('a signing key command', new Error('timed out')));
+        },
+        Math.max(1_000, 5 * this.timeoutMs),
+      );
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('ready', onReady);
+    });
   }
 
   private requireKeys(what: string): MasterKey[] {
