@@ -3,7 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { MemorySink, type Warden } from '@tokenwarden/core';
-import { DemoIssuer, listen } from '@tokenwarden/example-shared';
+import { DemoIssuer, listen } from '../../examples/shared/src';
 import { getWardenToken } from '@tokenwarden/nest';
 import { createApp as createExpressApp } from '../../examples/express-api/src/app';
 import { createApp as createKoaApp } from '../../examples/koa-api/src/app';

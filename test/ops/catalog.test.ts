@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { listen, PURPOSES, runStory, type Listening } from '@tokenwarden/example-shared';
+import { listen, PURPOSES, runStory, type Listening } from '../../examples/shared/src';
 import { createPrometheusMetrics } from '../../packages/core/src/metrics/prometheus';
 import { createApp } from '../../examples/express-api/src/app';
 import {

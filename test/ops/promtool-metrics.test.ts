@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { runStory } from '@tokenwarden/example-shared';
+import { runStory } from '../../examples/shared/src';
 import { EXAMPLE_APPS, type RunningApp } from './apps';
 import {
   driveTraffic,
