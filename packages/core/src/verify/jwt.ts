@@ -114,6 +114,17 @@ function hasDuplicateMember(text: string): boolean {
   return false;
 }
 
+/**
+ * True when `segment` is the one base64url spelling of its bytes. Unused low bits in the last
+ * character would otherwise give one signature many spellings (RSA and ECDSA verifiers decode
+ * before comparing), so one token would have several fingerprints.
+ */
+function isCanonical(segment: string): boolean {
+  return (
+    segment.length % 4 !== 1 && Buffer.from(segment, 'base64url').toString('base64url') === segment
+  );
+}
+
 function isTime(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
 }
@@ -150,6 +161,9 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
   if (key.alg !== alg) return fail('algorithm_not_allowed', 'alg does not match the key');
   if (s.length === 0) return fail('invalid_signature', 'signature missing');
   if (!B64URL.test(s)) return fail('token_malformed', 'bad base64url signature');
+  if (!isCanonical(h) || !isCanonical(p) || !isCanonical(s)) {
+    return fail('token_malformed', 'non-canonical base64url');
+  }
 
   const decodedClaims = decodeSegment(p);
   if ('error' in decodedClaims) return fail('token_malformed', `payload: ${decodedClaims.error}`);

@@ -401,3 +401,38 @@ describe('verifyJwt: members named twice and byte-order marks', () => {
     );
   });
 });
+
+describe('verifyJwt: one spelling per token', () => {
+  /** The same bytes, spelled with other unused low bits in the last base64url character. */
+  function respell(segment: string): string {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(segment[segment.length - 1]!);
+    const unused = [0, 0, 4, 2][segment.length % 4]!; // bits of the last character that carry nothing
+    const other = alphabet[last ^ ((1 << unused) - 1)]!;
+    return `${segment.slice(0, -1)}${other}`;
+  }
+
+  it.each(['RS256', 'ES256', 'HS256'] as const)(
+    'refuses a %s signature respelled with other unused bits (same bytes)',
+    (alg) => {
+      const token = mintToken({ alg, now: NOW });
+      const [h, p, s] = token.split('.') as [string, string, string];
+      const other = respell(s);
+      expect(other).not.toBe(s);
+      expect(Buffer.from(other, 'base64url').equals(Buffer.from(s, 'base64url'))).toBe(true);
+      expect(codeOf(verifyJwt(token, base, NOW))).toBe('ok');
+      expect(verifyJwt(`${h}.${p}.${other}`, base, NOW)).toEqual({
+        ok: false,
+        failure: { code: 'token_malformed', detail: 'non-canonical base64url' },
+      });
+    },
+  );
+
+  it('refuses a segment whose length no byte string has (4n + 1)', () => {
+    const token = mintToken({ now: NOW });
+    const [h, p, s] = token.split('.') as [string, string, string];
+    const padded = p.length % 4 === 0 ? `${p}A` : `${p}${'A'.repeat(5 - (p.length % 4))}`;
+    expect(padded.length % 4).toBe(1);
+    expect(codeOf(verifyJwt(`${h}.${padded}.${s}`, base, NOW))).toBe('token_malformed');
+  });
+});
