@@ -5,3 +5,18 @@ export { RedisUsageLimiter, type RedisCounterOptions } from './rate-limit';
 export { RedisReplayCache } from './replay-cache';
 export { RedisSigningKeyStore, type RedisSigningKeyStoreOptions } from './key-store';
 export { RedisCredentialStore, type RedisCredentialStoreOptions } from './credential-store';
+export {
+  auditKeys,
+  DEFAULT_AUDIT_RETENTION_MS,
+  RedisStreamSink,
+  type AuditStreamConnection,
+  type RedisStreamSinkOptions,
+} from './stream-sink';
+export {
+  AuditStreamReader,
+  entryTime,
+  type FollowOptions,
+  type RangeOptions,
+  type StreamedEvent,
+  type StreamInfo,
+} from './stream-reader';

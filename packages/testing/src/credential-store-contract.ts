@@ -364,9 +364,10 @@ export function credentialStoreContract(name: string, makeStore: MakeCredentialS
             now,
           ),
         ).toBe(true);
+        // Ordered by expiry.
         expect((await store.getRefreshFamily(f.familyId))?.accessTokens).toEqual([
-          { tokenId: 'jti-0', expiresAt: now + HOUR },
           { tokenId: 'jti-1', expiresAt: now + 5 * MINUTE },
+          { tokenId: 'jti-0', expiresAt: now + HOUR },
         ]);
         clock.advance(10 * MINUTE);
         expect((await store.getRefreshFamily(f.familyId))?.accessTokens).toEqual([

@@ -72,7 +72,7 @@ export interface RefreshFamily {
   /** When the family was revoked; epoch ms. */
   readonly revokedAt?: number;
   readonly revokedReason?: FamilyRevocationReason;
-  /** Unexpired access tokens issued from the family. */
+  /** Unexpired access tokens issued from the family, ordered by expiry. */
   readonly accessTokens: readonly FamilyAccessToken[];
 }
 
@@ -380,7 +380,9 @@ export class MemoryCredentialStore implements CredentialStore {
   ): Promise<boolean> {
     const family = this.families.get(familyId);
     if (!family || this.gone(family.expiresAt)) return false;
-    family.accessTokens = family.accessTokens.filter((t) => t.expiresAt > now);
+    family.accessTokens = family.accessTokens.filter(
+      (t) => t.expiresAt > now && t.tokenId !== token.tokenId,
+    );
     family.accessTokens.push({ tokenId: token.tokenId, expiresAt: token.expiresAt });
     return true;
   }
@@ -449,7 +451,10 @@ function snapshot(family: MutableFamily, now: number): RefreshFamily {
     ...(family.revokedAt === undefined
       ? {}
       : { revokedAt: family.revokedAt, revokedReason: family.revokedReason }),
-    accessTokens: family.accessTokens.filter((t) => t.expiresAt > now).map((t) => ({ ...t })),
+    accessTokens: family.accessTokens
+      .filter((t) => t.expiresAt > now)
+      .sort((a, b) => a.expiresAt - b.expiresAt || (a.tokenId < b.tokenId ? -1 : 1))
+      .map((t) => ({ ...t })),
   };
 }
 
