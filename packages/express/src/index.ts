@@ -144,3 +144,4 @@ export function metricsHandler(warden: Warden): RequestHandler {
 }
 
 export type { Principal } from '@tokenwarden/core';
+export { jwksHandler, tokenEndpoint } from './token-endpoint';

@@ -158,3 +158,4 @@ export function metricsHandler(warden: Warden): Middleware {
 }
 
 export type { Principal } from '@tokenwarden/core';
+export { jwksHandler, tokenEndpoint } from './token-endpoint';

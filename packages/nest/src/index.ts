@@ -23,3 +23,4 @@ export {
 export { requestViewOf, type HttpRequestLike } from './request-view';
 export { getWardenToken, TOKENWARDEN_WARDEN } from './tokens';
 export type { Principal, Warden } from '@tokenwarden/core';
+export { tokenEndpointController, type TokenEndpointControllerOptions } from './token-endpoint';

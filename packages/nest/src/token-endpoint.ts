@@ -1,0 +1,82 @@
+import { Controller, Get, Inject, Post, Req, Res, SetMetadata, type Type } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import {
+  jwksResponse,
+  type JwkSet,
+  type TokenEndpoint,
+  type TokenEndpointResponse,
+} from '@tokenwarden/core';
+import { EXEMPT_METADATA } from './tokens';
+
+/** Options of {@link tokenEndpointController}. */
+export interface TokenEndpointControllerOptions {
+  /** The core token endpoint. */
+  readonly endpoint: TokenEndpoint;
+  /** Path of the token endpoint. Default: `'oauth/token'`. */
+  readonly path?: string;
+  /** Public keys to serve as a JWKS (a `SigningKeyRing`). Default: none. */
+  readonly jwks?: { jwks(): JwkSet };
+  /** Path of the JWKS. Default: `'.well-known/jwks.json'`. */
+  readonly jwksPath?: string;
+}
+
+interface RequestLike {
+  readonly method: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body?: unknown;
+}
+
+/**
+ * A controller serving a client-credentials token endpoint (and optionally the JWKS), open to
+ * clients without a token: `TokenwardenGuard` lets it through, the endpoint audits its own
+ * events. Platform-express parses form and JSON bodies; on platform-fastify JSON works as is,
+ * form bodies need `@fastify/formbody`.
+ *
+ * @example
+ * @Module({ controllers: [tokenEndpointController({ endpoint, jwks: ring })] })
+ */
+export function tokenEndpointController(options: TokenEndpointControllerOptions): Type<unknown> {
+  const path = options.path ?? 'oauth/token';
+  const jwksPath = options.jwksPath ?? '.well-known/jwks.json';
+
+  @SetMetadata(EXEMPT_METADATA, true)
+  @Controller()
+  class TokenwardenTokenController {
+    constructor(@Inject(HttpAdapterHost) private readonly host: HttpAdapterHost) {}
+
+    async token(request: RequestLike, response: unknown): Promise<unknown> {
+      const answer = await options.endpoint.handle({
+        method: request.method,
+        header: (name) => {
+          const value = request.headers[name];
+          return Array.isArray(value) ? value.join(', ') : value;
+        },
+        body: request.body ?? null,
+      });
+      return this.send(response, answer);
+    }
+
+    keys(response: unknown): unknown {
+      if (!options.jwks) return this.send(response, { status: 404, headers: {}, body: {} });
+      return this.send(response, jwksResponse(options.jwks));
+    }
+
+    private send(response: unknown, answer: TokenEndpointResponse): unknown {
+      const adapter = this.host.httpAdapter;
+      adapter.status(response, answer.status);
+      for (const [name, value] of Object.entries(answer.headers)) {
+        adapter.setHeader(response, name, value);
+      }
+      return answer.body;
+    }
+  }
+  const proto = TokenwardenTokenController.prototype;
+  Req()(proto, 'token', 0);
+  Res({ passthrough: true })(proto, 'token', 1);
+  Post(path)(proto, 'token', Object.getOwnPropertyDescriptor(proto, 'token')!);
+  if (options.jwks) {
+    Res({ passthrough: true })(proto, 'keys', 0);
+    Get(jwksPath)(proto, 'keys', Object.getOwnPropertyDescriptor(proto, 'keys')!);
+  }
+  return TokenwardenTokenController;
+}
