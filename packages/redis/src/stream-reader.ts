@@ -1,0 +1,263 @@
+import { parseAuditLine, type AuditEvent, type ChainHead } from '@tokenwarden/core';
+import { unavailable } from './client';
+import { auditKeys, connect, type AuditStreamConnection } from './stream-sink';
+
+/** One event read from the audit stream. */
+export interface StreamedEvent {
+  /** The stream entry id (`<ms>-<n>`, the time Redis stored it). */
+  readonly entryId: string;
+  /** The event, or `undefined` when the entry does not hold a parseable event. */
+  readonly event: AuditEvent | undefined;
+  /** The entry's raw JSON, for readers that verify or export it as stored. */
+  readonly raw: string;
+}
+
+/** Options of {@link AuditStreamReader.range}. */
+export interface RangeOptions {
+  /** First stream time (epoch ms), inclusive. Default: the oldest entry. */
+  readonly since?: number;
+  /** Last stream time (epoch ms), inclusive. Default: the newest entry. */
+  readonly until?: number;
+  /** Entries per XRANGE call. Default: 1000. */
+  readonly pageSize?: number;
+}
+
+/** Options of {@link AuditStreamReader.follow}. */
+export interface FollowOptions {
+  /** Start after this entry id; `'$'` (default) means only new entries, `'0'` everything. */
+  readonly after?: string;
+  /**
+   * Read as this consumer group (created at the stream's end if missing) and acknowledge each
+   * entry after it was yielded, so several readers share the work and a restart resumes.
+   */
+  readonly group?: { readonly name: string; readonly consumer: string };
+  /** How long one blocking read waits, in ms (below `commandTimeoutMs`). Default: 1000. */
+  readonly blockMs?: number;
+  /** Stops following. */
+  readonly signal?: AbortSignal;
+  /** Called when a read fails (Redis down); following goes on after a short pause. */
+  readonly onError?: (error: Error) => void;
+}
+
+/** Stream length and first/last entries. */
+export interface StreamInfo {
+  readonly length: number;
+  readonly firstEntryId: string | undefined;
+  readonly lastEntryId: string | undefined;
+}
+
+type Entry = [id: string, fields: string[]];
+
+/** The commands the reader uses, as ioredis `Redis` and `Cluster` both have them. */
+interface ReaderClient {
+  xrange(key: string, start: string, end: string, count: 'COUNT', n: number): Promise<Entry[]>;
+  xlen(key: string): Promise<number>;
+  hgetall(key: string): Promise<Record<string, string>>;
+  call(command: string, ...args: (string | number)[]): Promise<unknown>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/**
+ * Reads the audit stream written by `RedisStreamSink`, one event at a time: a time range (for
+ * exports and verification), the chain heads, or a live follow (XREAD, or XREADGROUP with a
+ * consumer group).
+ *
+ * @example
+ * const reader = new AuditStreamReader({ url: process.env.REDIS_URL });
+ * for await (const { event } of reader.follow({ group: { name: 'siem', consumer: 'siem-1' } })) {
+ *   forward(event);
+ * }
+ */
+export class AuditStreamReader {
+  readonly #client: ReaderClient;
+  private readonly owned: boolean;
+  private readonly timeoutMs: number;
+  /** The keys read. */
+  readonly keys: { stream: string; heads: string };
+
+  constructor(options: AuditStreamConnection) {
+    const { client, owned, timeoutMs } = connect(options, 'AuditStreamReader');
+    this.#client = client as unknown as ReaderClient;
+    this.owned = owned;
+    this.timeoutMs = timeoutMs;
+    this.keys = auditKeys(options.prefix);
+  }
+
+  /** Length and first and last entry ids of the stream. */
+  async info(): Promise<StreamInfo> {
+    try {
+      const length = await this.#client.xlen(this.keys.stream);
+      const [first] = await this.#client.xrange(this.keys.stream, '-', '+', 'COUNT', 1);
+      const last = (await this.#client.call(
+        'XREVRANGE',
+        this.keys.stream,
+        '+',
+        '-',
+        'COUNT',
+        1,
+      )) as Entry[];
+      return { length, firstEntryId: first?.[0], lastEntryId: last[0]?.[0] };
+    } catch (error) {
+      throw unavailable('audit stream info', error);
+    }
+  }
+
+  /** The recorded head of every producer's chain. */
+  async heads(): Promise<ChainHead[]> {
+    let raw: Record<string, string>;
+    try {
+      raw = await this.#client.hgetall(this.keys.heads);
+    } catch (error) {
+      throw unavailable('audit heads', error);
+    }
+    const heads: ChainHead[] = [];
+    for (const [producer, value] of Object.entries(raw)) {
+      const [seq, hash, at] = value.split(' ');
+      if (seq === undefined || hash === undefined || !/^\d+$/.test(seq)) continue;
+      heads.push({
+        producer,
+        seq: Number(seq),
+        hash,
+        ...(at !== undefined && /^\d+$/.test(at) ? { at: Number(at) } : {}),
+      });
+    }
+    return heads;
+  }
+
+  /** Events whose stream time is within [since, until], oldest first. */
+  async *range(options: RangeOptions = {}): AsyncGenerator<StreamedEvent> {
+    const pageSize = options.pageSize ?? 1000;
+    let start = options.since === undefined ? '-' : `${Math.max(0, Math.floor(options.since))}-0`;
+    const end =
+      options.until === undefined ? '+' : `${Math.floor(options.until)}-18446744073709551615`;
+    for (;;) {
+      let page: Entry[];
+      try {
+        page = await this.#client.xrange(this.keys.stream, start, end, 'COUNT', pageSize);
+      } catch (error) {
+        throw unavailable('audit stream range', error);
+      }
+      for (const entry of page) yield toEvent(entry);
+      if (page.length < pageSize) return;
+      start = `(${page[page.length - 1]![0]}`;
+    }
+  }
+
+  /** Follows the stream as it grows, until `signal` aborts. */
+  async *follow(options: FollowOptions = {}): AsyncGenerator<StreamedEvent> {
+    const blockMs = Math.max(1, Math.min(options.blockMs ?? 1000, this.timeoutMs - 100));
+    const group = options.group;
+    let after = options.after ?? '$';
+    if (group !== undefined) await this.ensureGroup(group.name);
+    if (after === '$' && group === undefined) {
+      // Pin the start, so entries added between two reads are not skipped.
+      after = (await this.info()).lastEntryId ?? '0';
+    }
+    while (!options.signal?.aborted) {
+      let reply: unknown;
+      try {
+        reply =
+          group === undefined
+            ? await this.#client.call(
+                'XREAD',
+                'COUNT',
+                500,
+                'BLOCK',
+                blockMs,
+                'STREAMS',
+                this.keys.stream,
+                after,
+              )
+            : await this.#client.call(
+                'XREADGROUP',
+                'GROUP',
+                group.name,
+                group.consumer,
+                'COUNT',
+                500,
+                'BLOCK',
+                blockMs,
+                'STREAMS',
+                this.keys.stream,
+                '>',
+              );
+      } catch (error) {
+        options.onError?.(unavailable('audit stream follow', error));
+        await pause(500, options.signal);
+        if (group !== undefined) await this.ensureGroup(group.name).catch(() => undefined);
+        continue;
+      }
+      const entries = entriesOf(reply);
+      for (const entry of entries) {
+        yield toEvent(entry);
+        after = entry[0];
+        if (group !== undefined) {
+          await this.#client
+            .call('XACK', this.keys.stream, group.name, entry[0])
+            .catch(() => undefined);
+        }
+      }
+    }
+  }
+
+  /** Closes the client if this reader opened it. */
+  async close(): Promise<void> {
+    if (!this.owned) return;
+    await this.#client.quit().catch(() => this.#client.disconnect());
+  }
+
+  private async ensureGroup(name: string): Promise<void> {
+    try {
+      await this.#client.call('XGROUP', 'CREATE', this.keys.stream, name, '$', 'MKSTREAM');
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) {
+        throw unavailable('audit stream group', error);
+      }
+    }
+  }
+}
+
+/** The stream time (epoch ms) of an entry id. */
+export function entryTime(entryId: string): number {
+  return Number(entryId.slice(0, entryId.indexOf('-')));
+}
+
+function toEvent([entryId, fields]: Entry): StreamedEvent {
+  let raw = '';
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'e') raw = fields[i + 1]!;
+  let event: AuditEvent | undefined;
+  try {
+    event = raw === '' ? undefined : parseAuditLine(raw);
+  } catch {
+    event = undefined;
+  }
+  return { entryId, event, raw };
+}
+
+/** The entries of an XREAD / XREADGROUP reply for one stream (RESP2 or RESP3 shape). */
+function entriesOf(reply: unknown): Entry[] {
+  if (reply === null || reply === undefined) return [];
+  if (Array.isArray(reply)) {
+    const first = reply[0] as unknown;
+    if (Array.isArray(first) && Array.isArray(first[1])) return first[1] as Entry[];
+    return [];
+  }
+  if (typeof reply === 'object') {
+    const [entries] = Object.values(reply as Record<string, unknown>);
+    return Array.isArray(entries) ? (entries as Entry[]) : [];
+  }
+  return [];
+}
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,216 @@
+import {
+  auditLine,
+  ConfigError,
+  systemClock,
+  type AuditEvent,
+  type AuditSink,
+  type Clock,
+} from '@tokenwarden/core';
+import type { Cluster, Redis } from 'ioredis';
+import { openClient, unavailable } from './client';
+import { DEFAULT_PREFIX, KeySpace } from './keys';
+
+/** Default retention of the audit stream: 90 days, in ms. */
+export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
+
+/** Default deadline of one stream write, in ms. */
+const DEFAULT_STREAM_TIMEOUT_MS = 2_000;
+
+/** Name of the append script command defined on the client. */
+const APPEND_COMMAND = 'tokenwardenAuditAppend';
+
+/**
+ * Appends one producer's events, skipping those already stored, records the producer's head and
+ * trims entries older than the retention. Atomic, so the head always matches the stream.
+ *
+ * KEYS[1] stream, KEYS[2] heads hash
+ * ARGV[1] producer, ARGV[2] MINID for trimming ('' for none), ARGV[3] head value of the last
+ * event ("<seq> <hash> <epoch ms>"), then pairs: seq, event JSON.
+ * Returns the number of entries added.
+ */
+const APPEND_LUA = `
+local head = redis.call('HGET', KEYS[2], ARGV[1])
+local top = 0
+if head then top = tonumber(string.match(head, '^(%d+)')) or 0 end
+local added = 0
+for i = 4, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  -- An event at or below the head was stored by an earlier write of the same batch (a replay).
+  if seq > top then
+    redis.call('XADD', KEYS[1], '*', 'e', ARGV[i + 1])
+    top = seq
+    added = added + 1
+  end
+end
+if added > 0 then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+if ARGV[2] ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2]) end
+return added
+`;
+
+/** Options shared by the stream sink and reader. Pass exactly one of `url` and `client`. */
+export interface AuditStreamConnection {
+  /** A `redis://` or `rediss://` URL; a fail-fast client is opened and closed by this object. */
+  readonly url?: string;
+  /** An ioredis `Redis` or `Cluster` you own; never closed here. */
+  readonly client?: Redis | Cluster;
+  /**
+   * Key prefix, as for `RedisStore` (the `{tw}` hash tag is added unless the prefix has one).
+   * The stream is `<base>audit:stream`, the chain heads `<base>audit:heads`. Default:
+   * `'tokenwarden:'`.
+   */
+  readonly prefix?: string;
+  /** Deadline of one command, in ms. Default: 2000. */
+  readonly commandTimeoutMs?: number;
+}
+
+/** Options of {@link RedisStreamSink}. */
+export interface RedisStreamSinkOptions extends AuditStreamConnection {
+  /**
+   * Entries older than this many ms are trimmed (XTRIM MINID) at every write: GDPR storage
+   * limitation. Default: 90 days. `0` keeps everything.
+   */
+  readonly retentionMs?: number;
+  /** Time source of the retention cut-off. Default: the system clock. */
+  readonly clock?: Clock;
+  /** Spool name (see `AuditSink.name`). Default: `'redis-stream'`. */
+  readonly name?: string;
+}
+
+/** The stream and heads keys for a prefix. */
+export function auditKeys(prefix: string = DEFAULT_PREFIX): { stream: string; heads: string } {
+  const base = new KeySpace(prefix).base;
+  return { stream: `${base}audit:stream`, heads: `${base}audit:heads` };
+}
+
+type AppendClient = {
+  [APPEND_COMMAND](...args: string[]): Promise<unknown>;
+  defineCommand(name: string, definition: { lua: string; numberOfKeys: number }): void;
+  pipeline(): {
+    [APPEND_COMMAND](...args: string[]): unknown;
+    exec(): Promise<[Error | null, unknown][] | null>;
+  };
+  quit(): Promise<unknown>;
+  disconnect(): void;
+};
+
+/**
+ * Audit sink writing to a Redis stream, one entry per event (field `e`: the event's JSON), so
+ * consumer groups (XREADGROUP) and `tokenwarden audit tail` follow it in real time. A batch is one
+ * pipelined script call per producer in it: the script skips events at or below the producer's
+ * recorded head, so a spool replay never stores a duplicate, records the new head in
+ * `<base>audit:heads` (for `audit verify` to catch a cut tail) and trims entries past the
+ * retention.
+ *
+ * @example
+ * import { RedisStreamSink } from '@tokenwarden/redis';
+ * audit: { sinks: [new RedisStreamSink({ url: process.env.REDIS_URL, retentionMs: 30 * 86_400_000 })] }
+ */
+export class RedisStreamSink implements AuditSink {
+  readonly name: string;
+  readonly #client: AppendClient;
+  private readonly owned: boolean;
+  private readonly keys: { stream: string; heads: string };
+  private readonly retentionMs: number;
+  private readonly clock: Clock;
+  private closing: Promise<void> | undefined;
+
+  /** @throws ConfigError when the options are missing, ambiguous or out of range. */
+  constructor(options: RedisStreamSinkOptions) {
+    const { client, owned } = connect(options, 'RedisStreamSink');
+    this.#client = client as unknown as AppendClient;
+    this.owned = owned;
+    this.keys = auditKeys(options.prefix);
+    this.retentionMs = options.retentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
+    if (!Number.isSafeInteger(this.retentionMs) || this.retentionMs < 0) {
+      throw new ConfigError(
+        `RedisStreamSink option 'retentionMs' must be a whole number of ms (0 keeps everything)`,
+      );
+    }
+    this.clock = options.clock ?? systemClock;
+    this.name = options.name ?? 'redis-stream';
+    this.#client.defineCommand(APPEND_COMMAND, { lua: APPEND_LUA, numberOfKeys: 2 });
+  }
+
+  async write(events: readonly AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    if (this.closing) throw new Error('RedisStreamSink is closed');
+    const minId =
+      this.retentionMs === 0 ? '' : String(Math.max(0, this.clock.now() - this.retentionMs));
+    const now = String(this.clock.now());
+    const calls: string[][] = [];
+    let args: string[] | undefined;
+    let producer: string | undefined;
+    let last: AuditEvent | undefined;
+    const finish = () => {
+      if (args && last) args[4] = `${last.seq} ${last.hash ?? ''} ${now}`;
+    };
+    for (const event of events) {
+      if (event.producer === undefined || event.seq === undefined) {
+        throw new TypeError('RedisStreamSink stores chained events only (producer and seq)');
+      }
+      if (event.producer !== producer) {
+        finish();
+        producer = event.producer;
+        args = [this.keys.stream, this.keys.heads, producer, minId, ''];
+        calls.push(args);
+      }
+      args!.push(String(event.seq), auditLine(event));
+      last = event;
+    }
+    finish();
+    try {
+      if (calls.length === 1) {
+        await this.#client[APPEND_COMMAND](...calls[0]!);
+        return;
+      }
+      const pipeline = this.#client.pipeline();
+      for (const call of calls) pipeline[APPEND_COMMAND](...call);
+      const results = await pipeline.exec();
+      for (const [error] of results ?? []) if (error) throw error;
+    } catch (error) {
+      throw unavailable('audit stream write', error);
+    }
+  }
+
+  /** Closes the client if this sink opened it. */
+  close(): Promise<void> {
+    this.closing ??= this.owned
+      ? this.#client.quit().then(
+          () => undefined,
+          () => this.#client.disconnect(),
+        )
+      : Promise.resolve();
+    return this.closing;
+  }
+}
+
+/** Opens or adopts the client of a sink or reader. @internal */
+export function connect(
+  options: AuditStreamConnection,
+  what: string,
+): { client: Redis | Cluster; owned: boolean; timeoutMs: number } {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError(`${what} needs an options object with 'url' or 'client'`);
+  }
+  const { url, client } = options;
+  if ((url === undefined) === (client === undefined)) {
+    throw new ConfigError(
+      `${what} needs exactly one of 'url' (a redis:// or rediss:// URL) and 'client' (an ioredis Redis or Cluster)`,
+    );
+  }
+  const timeoutMs = options.commandTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS;
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > 60_000) {
+    throw new ConfigError(`${what} option 'commandTimeoutMs' must be an integer from 1 to 60000`);
+  }
+  if (client !== undefined) {
+    if (typeof (client as { defineCommand?: unknown }).defineCommand !== 'function') {
+      throw new ConfigError(`${what} option 'client' must be an ioredis Redis or Cluster`);
+    }
+    return { client, owned: false, timeoutMs };
+  }
+  return {
+    client: openClient(url, timeoutMs, () => undefined, `${what} option 'url'`),
+    owned: true,
+    timeoutMs,
+  };
+}
