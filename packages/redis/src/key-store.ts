@@ -6,6 +6,7 @@ import {
   type MasterKey,
   type SigningKeyInfo,
   type SigningKeySet,
+  type SigningKeySettings,
   type SigningKeyStore,
   type StoredSigningKey,
 } from '@tokenwarden/core';
@@ -38,6 +39,7 @@ export interface RedisSigningKeyStoreOptions {
 
 /** The stored document: metadata in clear, secrets sealed. */
 interface StoredDocument {
+  readonly settings?: SigningKeySettings;
   readonly keys: readonly (SigningKeyInfo & { readonly secret: Envelope })[];
 }
 
@@ -105,6 +107,7 @@ export class RedisSigningKeyStore implements SigningKeyStore {
     const keys = this.requireKeys('read');
     return {
       revision,
+      ...(doc.settings ? { settings: doc.settings } : {}),
       keys: doc.keys.map(({ secret, ...info }) => ({
         ...info,
         secret: openSecret(secret, keys, info.kid).toString('utf8'),
@@ -113,9 +116,17 @@ export class RedisSigningKeyStore implements SigningKeyStore {
   }
 
   /** The keys' metadata and public JWKs, without opening any secret (no master key needed). */
-  async loadInfo(): Promise<{ revision: number; keys: SigningKeyInfo[] }> {
+  async loadInfo(): Promise<{
+    revision: number;
+    settings?: SigningKeySettings;
+    keys: SigningKeyInfo[];
+  }> {
     const { revision, doc } = await this.read();
-    return { revision, keys: doc.keys.map(({ secret: _secret, ...info }) => info) };
+    return {
+      revision,
+      ...(doc.settings ? { settings: doc.settings } : {}),
+      keys: doc.keys.map(({ secret: _secret, ...info }) => info),
+    };
   }
 
   /** Seals every secret with the current master key and writes the set if `revision` follows. */
@@ -125,6 +136,7 @@ export class RedisSigningKeyStore implements SigningKeyStore {
       throw new ConfigError('RedisSigningKeyStore needs masterKey to store signing keys');
     }
     const doc: StoredDocument = {
+      ...(next.settings ? { settings: next.settings } : {}),
       keys: next.keys.map((k: StoredSigningKey) => ({
         ...k,
         secret: sealSecret(Buffer.from(k.secret, 'utf8'), current, k.kid),
@@ -154,7 +166,7 @@ export class RedisSigningKeyStore implements SigningKeyStore {
     for (let attempt = 0; attempt < 5; attempt++) {
       const set = await this.load();
       if (set.keys.length === 0) return 0;
-      if (await this.save({ revision: set.revision + 1, keys: set.keys })) return set.keys.length;
+      if (await this.save({ ...set, revision: set.revision + 1 })) return set.keys.length;
     }
     throw new ConfigError('the signing key set kept changing during re-wrap; try again');
   }

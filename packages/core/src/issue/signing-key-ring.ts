@@ -17,10 +17,12 @@ import {
   jwksOf,
   planRetirement,
   planRotation,
+  rotateSigningKeys,
   signingKeyObject,
   type JwkSet,
   type SigningAlgorithm,
   type SigningKeySet,
+  type SigningKeySettings,
   type SigningKeyStore,
   type StoredSigningKey,
 } from './signing-keys';
@@ -213,34 +215,36 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
    * key verifies until its last token expires. Retries on a concurrent write.
    */
   async rotate(options: { immediate?: boolean; actor?: string } = {}): Promise<StoredSigningKey> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const set = await this.options.store.load();
-      const now = this.clock.now();
-      const created = generateSigningKey(
-        this.algorithm,
-        now,
-        options.immediate ? now : now + this.activationDelayMs,
-      );
-      const plan = planRotation(set, created, now, this.verifyForMs);
-      if (await this.options.store.save(plan.set)) {
-        this.apply(plan.set);
-        this.options.metrics?.signingKeyRotation();
-        this.record('signing_key.created', created, options.actor, {
-          activeFrom: iso(created.activeFrom),
-        });
-        this.record('signing_key.rotated', created, options.actor, {
-          activeFrom: iso(created.activeFrom),
-          ...(plan.previous
-            ? {
-                previousKid: plan.previous.kid,
-                previousVerifyUntil: iso(created.activeFrom + this.verifyForMs),
-              }
-            : {}),
-        });
-        return created;
-      }
-    }
-    throw new ConfigError('signing key ring: the key set kept changing during rotation; try again');
+    const plan = await rotateSigningKeys(this.options.store, {
+      ...this.settings(),
+      now: this.clock.now(),
+      ...(options.immediate !== undefined ? { immediate: options.immediate } : {}),
+    });
+    const created = plan.created;
+    this.apply(plan.set);
+    this.options.metrics?.signingKeyRotation();
+    this.record('signing_key.created', created, options.actor, {
+      activeFrom: iso(created.activeFrom),
+    });
+    this.record('signing_key.rotated', created, options.actor, {
+      activeFrom: iso(created.activeFrom),
+      ...(plan.previous
+        ? {
+            previousKid: plan.previous.kid,
+            previousVerifyUntil: iso(created.activeFrom + this.verifyForMs),
+          }
+        : {}),
+    });
+    return created;
+  }
+
+  /** This ring's settings, stored with the set for the CLI. */
+  private settings(): SigningKeySettings {
+    return {
+      algorithm: this.algorithm,
+      activationDelayMs: this.activationDelayMs,
+      verifyForMs: this.verifyForMs,
+    };
   }
 
   /**
@@ -291,7 +295,12 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
       return false;
     }
     const created = generateSigningKey(this.algorithm, now);
-    const plan = planRotation(set, created, now, this.verifyForMs);
+    const plan = planRotation(
+      { ...set, settings: this.settings() },
+      created,
+      now,
+      this.verifyForMs,
+    );
     if (!(await this.options.store.save(plan.set))) {
       await this.refresh();
       return false;

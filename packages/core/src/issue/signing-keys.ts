@@ -48,11 +48,25 @@ export interface StoredSigningKey {
   readonly verifyUntil?: number;
 }
 
+/**
+ * How the deployment's rings rotate, stored with the set so `tokenwarden keys rotate` schedules
+ * keys exactly as the rings would.
+ */
+export interface SigningKeySettings {
+  readonly algorithm: SigningAlgorithm;
+  /** How long a new key is published before it signs, in ms. */
+  readonly activationDelayMs: number;
+  /** How long a key verifies after its successor starts signing (max lifetime + tolerance), in ms. */
+  readonly verifyForMs: number;
+}
+
 /** The shared key set, with a revision for compare-and-set writes. */
 export interface SigningKeySet {
   /** Increments by one on every write. 0: nothing stored yet. */
   readonly revision: number;
   readonly keys: readonly StoredSigningKey[];
+  /** The rings' settings, written by every ring that saves. */
+  readonly settings?: SigningKeySettings;
 }
 
 /** Signing key metadata without secret material: what `keys list` and the JWKS need. */
@@ -82,7 +96,7 @@ export class MemorySigningKeyStore implements SigningKeyStore {
 
   async save(next: SigningKeySet): Promise<boolean> {
     if (next.revision !== this.set.revision + 1) return false;
-    this.set = { revision: next.revision, keys: [...next.keys] };
+    this.set = { ...next, keys: [...next.keys] };
     for (const listener of this.listeners) listener();
     return true;
   }
@@ -211,7 +225,7 @@ export function planRotation(
     .filter((k) => k.activeFrom <= now)
     .map((k) => (k === previous ? { ...k, verifyUntil: created.activeFrom + verifyForMs } : k));
   keys.push(created);
-  return { set: { revision: set.revision + 1, keys }, created, previous, dropped };
+  return { set: { ...set, revision: set.revision + 1, keys }, created, previous, dropped };
 }
 
 /** Removes the keys whose `verifyUntil` has passed; undefined when none has. */
@@ -222,7 +236,7 @@ export function planRetirement(
   const retired = set.keys.filter((k) => k.verifyUntil !== undefined && k.verifyUntil <= now);
   if (retired.length === 0) return undefined;
   return {
-    set: { revision: set.revision + 1, keys: set.keys.filter((k) => !retired.includes(k)) },
+    set: { ...set, revision: set.revision + 1, keys: set.keys.filter((k) => !retired.includes(k)) },
     retired,
   };
 }
@@ -236,4 +250,48 @@ export function jwksOf(keys: readonly SigningKeyInfo[], now: number): JwkSet {
       )
       .map((k) => k.publicJwk as Jwk),
   };
+}
+
+/** Options of {@link rotateSigningKeys}. */
+export interface RotateOptions extends Partial<SigningKeySettings> {
+  /** Current time, epoch ms. */
+  readonly now: number;
+  /** Sign with the new key at once (a compromised key). Default: after the activation delay. */
+  readonly immediate?: boolean;
+}
+
+/**
+ * One rotation against a store, retried on concurrent writes: what a ring's `rotate()` and
+ * `tokenwarden keys rotate` both do. Settings not given come from the stored set; with neither,
+ * a {@link ConfigError} says which to pass.
+ */
+export async function rotateSigningKeys(
+  store: SigningKeyStore,
+  options: RotateOptions,
+): Promise<RotationPlan> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const set = await store.load();
+    const algorithm = options.algorithm ?? set.settings?.algorithm;
+    const activationDelayMs = options.activationDelayMs ?? set.settings?.activationDelayMs;
+    const verifyForMs = options.verifyForMs ?? set.settings?.verifyForMs;
+    if (algorithm === undefined || activationDelayMs === undefined || verifyForMs === undefined) {
+      throw new ConfigError(
+        'no rotation settings are stored yet: start a ring first, or give the algorithm, activation delay and maximum token lifetime',
+      );
+    }
+    const now = options.now;
+    const created = generateSigningKey(
+      algorithm,
+      now,
+      options.immediate ? now : now + activationDelayMs,
+    );
+    const plan = planRotation(
+      { ...set, settings: set.settings ?? { algorithm, activationDelayMs, verifyForMs } },
+      created,
+      now,
+      verifyForMs,
+    );
+    if (await store.save(plan.set)) return plan;
+  }
+  throw new ConfigError('the signing key set kept changing during rotation; try again');
 }
