@@ -35,6 +35,18 @@ describe('the Prometheus alerting rules (examples/ops/prometheus)', () => {
     ]);
   });
 
+  it("are loaded by the examples' prometheus.yml, which passes promtool check config", async () => {
+    const result = await runProcess(
+      requireBinary('promtool'),
+      ['check', 'config', 'prometheus.yml'],
+      { cwd: DIR },
+    );
+    expect([result.code, result.stdout + result.stderr]).toEqual([
+      0,
+      expect.stringContaining(`SUCCESS: ${ALERTS.length} rules found`),
+    ]);
+  });
+
   it('pass their promtool unit tests', async () => {
     const result = await runProcess(
       requireBinary('promtool'),
