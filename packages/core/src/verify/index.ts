@@ -9,3 +9,13 @@ export {
   type VerificationKey,
 } from './key-ring';
 export { API_KEY_ISSUER, looksLikeApiKey, verifyApiKey, type ApiKeyVerifyPolicy } from './api-key';
+export {
+  checkSourceUrl,
+  fetchJson,
+  KeySourceError,
+  RemoteJwks,
+  type FetchJsonOptions,
+  type KeySourceErrorCode,
+  type KeySourceFetchEvent,
+  type RemoteJwksOptions,
+} from './jwks';
