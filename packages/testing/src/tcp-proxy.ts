@@ -29,6 +29,7 @@ export class TcpProxy {
   /** Delay added to every chunk, in ms; may be changed at any time (applies to later chunks). */
   latencyMs: number;
   private paused = false;
+  private target = { host: '127.0.0.1', port: 0 };
   private readonly held: (() => void)[] = [];
   private readonly sockets = new Set<Socket>();
 
@@ -45,7 +46,7 @@ export class TcpProxy {
   static async start(options: TcpProxyOptions): Promise<TcpProxy> {
     const host = options.targetHost ?? '127.0.0.1';
     const ref: { proxy?: TcpProxy } = {};
-    const server = createServer((client) => ref.proxy?.accept(client, host, options.targetPort));
+    const server = createServer((client) => ref.proxy?.accept(client));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, '127.0.0.1', () => {
@@ -56,6 +57,7 @@ export class TcpProxy {
     const address = server.address();
     if (address === null || typeof address !== 'object') throw new Error('proxy has no port');
     ref.proxy = new TcpProxy(server, address.port, options.latencyMs ?? 0);
+    ref.proxy.retarget(options.targetPort, host);
     return ref.proxy;
   }
 
@@ -80,6 +82,14 @@ export class TcpProxy {
     for (const release of this.held.splice(0)) release();
   }
 
+  /**
+   * Sends new connections to another port (a virtual IP moving to a promoted replica); open
+   * connections stay where they are until {@link TcpProxy.cut}.
+   */
+  retarget(port: number, host = '127.0.0.1'): void {
+    this.target = { host, port };
+  }
+
   /** Destroys every open connection at once (both sides), as a network cut would. */
   cut(): void {
     for (const socket of this.sockets) socket.destroy();
@@ -92,8 +102,8 @@ export class TcpProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private accept(client: Socket, host: string, port: number): void {
-    const target = connect({ host, port });
+  private accept(client: Socket): void {
+    const target = connect(this.target);
     this.track(client);
     this.track(target);
     this.pipe(client, target);
