@@ -1,7 +1,188 @@
 import type { Command } from 'commander';
+import {
+  durationMs,
+  jwksOf,
+  rotateSigningKeys,
+  type SigningAlgorithm,
+  type SigningKeySettings,
+} from '@tokenwarden/core';
+import { RedisSigningKeyStore } from '@tokenwarden/redis';
+import { keyRows, keyTable } from '../keys/format';
+import { masterKeyOf } from '../keys/master-key';
 import type { CliIo } from '../program';
+import { CliError, globalOptions, print, redisUrl } from '../shared';
 
-/** `tokenwarden keys`: signing keys: rotate, list, publish the JWKS. */
-export function registerKeysCommands(program: Command, _io: CliIo): void {
-  program.command('keys').description('signing keys: rotate, list, publish the JWKS');
+interface RotateFlags {
+  readonly now?: boolean;
+  readonly alg?: string;
+  readonly activateIn?: string;
+  readonly maxTokenLifetime?: string;
+  readonly masterKeyFile?: string;
+}
+
+/** `tokenwarden keys`: signing keys: rotate, list, publish the JWKS, re-wrap. */
+export function registerKeysCommands(program: Command, io: CliIo): void {
+  const keys = program.command('keys').description('signing keys: rotate, list, publish the JWKS');
+
+  const storeOf = (
+    command: Command,
+    masterKeyFile: string | undefined,
+    required: boolean,
+    previous?: string,
+  ) => {
+    const master = masterKeyOf(masterKeyFile, io.env, required);
+    const old =
+      previous !== undefined
+        ? masterKeyOf(previous, {}, true, '--previous-master-key-file')
+        : undefined;
+    const prefix = globalOptions(command).prefix;
+    return new RedisSigningKeyStore({
+      url: redisUrl(command, io),
+      ...(prefix !== undefined ? { prefix } : {}),
+      ...(master ? { masterKey: master } : {}),
+      ...(old ? { previousMasterKeys: [old] } : {}),
+    });
+  };
+
+  keys
+    .command('list')
+    .description('list the signing keys: active, next, verify-only (no secret is read)')
+    .action(async (_options: object, command: Command) => {
+      const store = storeOf(command, undefined, false);
+      try {
+        const info = await store.loadInfo();
+        const rows = keyRows(info.keys, Date.now());
+        print(command, io, { revision: info.revision, keys: rows }, () => keyTable(rows));
+      } finally {
+        await store.close();
+      }
+    });
+
+  keys
+    .command('jwks')
+    .description('print the JWKS (public keys of every key not yet retired)')
+    .action(async (_options: object, command: Command) => {
+      const store = storeOf(command, undefined, false);
+      try {
+        const info = await store.loadInfo();
+        io.stdout.write(
+          JSON.stringify(jwksOf(info.keys, Date.now()), null, globalOptions(command).json ? 0 : 2) +
+            '\n',
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+  keys
+    .command('rotate')
+    .description(
+      'schedule a new signing key: published at once, signing after the activation delay; the old key verifies until its tokens expire',
+    )
+    .option(
+      '--now',
+      'sign with the new key at once (a compromised key); nodes pick it up within milliseconds',
+    )
+    .option('--alg <alg>', 'algorithm of the new key (default: as stored by the rings)')
+    .option(
+      '--activate-in <duration>',
+      'publish this long before signing, e.g. 1m (default: as stored)',
+    )
+    .option(
+      '--max-token-lifetime <duration>',
+      'longest token lifetime, e.g. 15m (default: as stored)',
+    )
+    .option('--master-key-file <file>', 'the master key (default: $TOKENWARDEN_MASTER_KEY)')
+    .action(async (flags: RotateFlags, command: Command) => {
+      const store = storeOf(command, flags.masterKeyFile, true);
+      try {
+        const settings: Partial<SigningKeySettings> = {
+          ...(flags.alg !== undefined ? { algorithm: flags.alg as SigningAlgorithm } : {}),
+          ...(flags.activateIn !== undefined
+            ? { activationDelayMs: parseDuration(flags.activateIn, '--activate-in') }
+            : {}),
+          ...(flags.maxTokenLifetime !== undefined
+            ? { verifyForMs: parseDuration(flags.maxTokenLifetime, '--max-token-lifetime') + 5_000 }
+            : {}),
+        };
+        const plan = await rotateSigningKeys(store, {
+          ...settings,
+          now: Date.now(),
+          ...(flags.now ? { immediate: true } : {}),
+        });
+        const created = plan.created;
+        const previous = plan.set.keys.find((k) => k.kid === plan.previous?.kid);
+        const result = {
+          kid: created.kid,
+          alg: created.alg,
+          activeFrom: new Date(created.activeFrom).toISOString(),
+          ...(previous
+            ? {
+                previousKid: previous.kid,
+                previousVerifyUntil: new Date(previous.verifyUntil ?? 0).toISOString(),
+              }
+            : {}),
+        };
+        print(command, io, result, () =>
+          [
+            `new signing key ${result.kid} (${result.alg}) signs from ${result.activeFrom}`,
+            previous
+              ? `previous key ${previous.kid} verifies until ${result.previousVerifyUntil}, then retires`
+              : 'there was no active key before it',
+          ].join('\n'),
+        );
+      } catch (error) {
+        throw asCliError(error);
+      } finally {
+        await store.close();
+      }
+    });
+
+  keys
+    .command('rewrap')
+    .description(
+      're-encrypt every stored signing key with the current master key (after the master key rotated)',
+    )
+    .requiredOption(
+      '--previous-master-key-file <file>',
+      'the master key the keys are sealed with now',
+    )
+    .option('--master-key-file <file>', 'the new master key (default: $TOKENWARDEN_MASTER_KEY)')
+    .action(
+      async (
+        flags: { previousMasterKeyFile: string; masterKeyFile?: string },
+        command: Command,
+      ) => {
+        const store = storeOf(command, flags.masterKeyFile, true, flags.previousMasterKeyFile);
+        try {
+          const count = await store.rewrap();
+          print(
+            command,
+            io,
+            { rewrapped: count },
+            () => `re-wrapped ${count} signing key(s) with the current master key`,
+          );
+        } catch (error) {
+          throw asCliError(error);
+        } finally {
+          await store.close();
+        }
+      },
+    );
+}
+
+function parseDuration(value: string, flag: string): number {
+  try {
+    return durationMs(value);
+  } catch {
+    throw new CliError(`${flag} takes a duration like 30s, 15m or 12h`, 2);
+  }
+}
+
+function asCliError(error: unknown): unknown {
+  if (error instanceof CliError) return error;
+  if (error instanceof Error && 'code' in error && typeof error.code === 'string') {
+    return new CliError(error.message);
+  }
+  return error;
 }
