@@ -1,7 +1,157 @@
 import type { Command } from 'commander';
+import type { ConsentRecord } from '@tokenwarden/core';
+import {
+  addLifecycleOptions,
+  isoTime,
+  pairs,
+  parseDuration,
+  parseTime,
+  withLifecycle,
+  type LifecycleOptions,
+} from '../apikey/context';
 import type { CliIo } from '../program';
+import { CliError, print, redisUrl } from '../shared';
 
-/** `tokenwarden consent`: grant, withdraw and show consent records. */
-export function registerConsentCommands(program: Command, _io: CliIo): void {
-  program.command('consent').description('grant, withdraw and show consent records');
+interface GrantOptions extends LifecycleOptions {
+  readonly expiresAt?: string;
+  readonly expiresIn?: string;
+  readonly source?: string;
+}
+
+interface WithdrawOptions extends LifecycleOptions {
+  readonly source?: string;
+}
+
+/** `active`, `withdrawn`, `expired` or `none`, as the consent stage would judge it now. */
+export function consentStatus(record: ConsentRecord | undefined, now: number): string {
+  if (record === undefined) return 'none';
+  if (record.withdrawnAt !== undefined && record.withdrawnAt >= record.grantedAt) {
+    return 'withdrawn';
+  }
+  if (record.grantedAt <= 0) return 'none';
+  if (record.expiresAt !== undefined && record.expiresAt <= now) return 'expired';
+  return 'active';
+}
+
+function describe(record: ConsentRecord | undefined, subject: string, purpose: string): string {
+  const now = Date.now();
+  if (record === undefined) return `No consent record for ${subject} / ${purpose}.`;
+  return pairs([
+    ['subject', record.subject],
+    ['purpose', record.purpose],
+    ['status', consentStatus(record, now)],
+    ['granted', record.grantedAt === 0 ? '-' : isoTime(record.grantedAt)],
+    ['expires', isoTime(record.expiresAt)],
+    ['withdrawn', isoTime(record.withdrawnAt)],
+    ['source', record.source ?? '-'],
+  ]);
+}
+
+function checkedPurpose(purpose: string): string {
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(purpose)) {
+    throw new CliError('a purpose is 1-64 characters [A-Za-z0-9._:-], as in the policy', 2);
+  }
+  return purpose;
+}
+
+/** `tokenwarden consent grant|withdraw|show`: the consent records the API nodes check. */
+export function registerConsentCommands(program: Command, io: CliIo): void {
+  const consent = program
+    .command('consent')
+    .description('grant, withdraw and show consent records');
+
+  addLifecycleOptions(
+    consent
+      .command('grant')
+      .description("record a data subject's consent to a purpose")
+      .argument('<subject>', 'the data subject')
+      .argument('<purpose>', 'the purpose, as declared in the policy')
+      .option('--expires-at <time>', 'when the consent lapses (ISO 8601)')
+      .option('--expires-in <duration>', 'when the consent lapses, from now (e.g. 365d)')
+      .option('--source <text>', 'where it was collected (form id, ticket)'),
+  ).action(async (subject: string, purpose: string, options: GrantOptions, command: Command) => {
+    redisUrl(command, io);
+    checkedPurpose(purpose);
+    if (options.expiresAt !== undefined && options.expiresIn !== undefined) {
+      throw new CliError('pass --expires-at or --expires-in, not both', 2);
+    }
+    const now = Date.now();
+    const expiresAt =
+      options.expiresAt !== undefined
+        ? parseTime(options.expiresAt, '--expires-at', now)
+        : options.expiresIn !== undefined
+          ? now + parseDuration(options.expiresIn, '--expires-in')
+          : undefined;
+    await withLifecycle(
+      command,
+      io,
+      options,
+      async ({ admin, actor }) => {
+        const record = await admin.grantConsent({
+          subject,
+          purpose,
+          expiresAt,
+          source: options.source,
+          actor,
+        });
+        print(command, io, { ...record, status: consentStatus(record, Date.now()) }, () =>
+          describe(record, subject, purpose),
+        );
+      },
+      [purpose],
+    );
+  });
+
+  addLifecycleOptions(
+    consent
+      .command('withdraw')
+      .description('record a withdrawal: no token, old or new, passes this purpose any more')
+      .argument('<subject>', 'the data subject')
+      .argument('<purpose>', 'the purpose')
+      .option('--source <text>', 'where it was withdrawn (form id, ticket)'),
+  ).action(async (subject: string, purpose: string, options: WithdrawOptions, command: Command) => {
+    redisUrl(command, io);
+    checkedPurpose(purpose);
+    await withLifecycle(
+      command,
+      io,
+      options,
+      async ({ admin, actor }) => {
+        const record = await admin.withdrawConsent({
+          subject,
+          purpose,
+          source: options.source,
+          actor,
+        });
+        print(command, io, { ...record, status: consentStatus(record, Date.now()) }, () =>
+          describe(record, subject, purpose),
+        );
+      },
+      [purpose],
+    );
+  });
+
+  addLifecycleOptions(
+    consent
+      .command('show')
+      .description('show one consent record')
+      .argument('<subject>', 'the data subject')
+      .argument('<purpose>', 'the purpose'),
+  ).action(
+    async (subject: string, purpose: string, options: LifecycleOptions, command: Command) => {
+      redisUrl(command, io);
+      checkedPurpose(purpose);
+      await withLifecycle(command, io, options, async ({ admin }) => {
+        const record = await admin.getConsent(subject, purpose);
+        print(
+          command,
+          io,
+          record === undefined
+            ? { subject, purpose, status: 'none' }
+            : { ...record, status: consentStatus(record, Date.now()) },
+          () => describe(record, subject, purpose),
+        );
+      });
+    },
+  );
 }

@@ -1,0 +1,167 @@
+import type { Command } from 'commander';
+import { JsonLinesSink, createAdmin, type AuditOptions, type WardenAdmin } from '@tokenwarden/core';
+import { RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
+import type { CliIo } from '../program';
+import { CliError, globalOptions, redisUrl } from '../shared';
+
+/** Deadline of each Redis call the CLI makes, in ms: generous, an operator is waiting. */
+const COMMAND_TIMEOUT_MS = 5_000;
+
+const UNITS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 7 * 86_400_000,
+};
+
+/**
+ * Parses a duration such as `90d`, `24h`, `15m`, `30s` or `500ms` (a bare number is seconds).
+ * @throws CliError naming the option, with exit code 2.
+ */
+export function parseDuration(value: string, option: string): number {
+  const match = /^(\d{1,9})\s*(ms|s|m|min|h|d|w)?$/.exec(value.trim());
+  if (!match) {
+    throw new CliError(`${option} must be a duration such as 90d, 24h, 15m or 30s`, 2);
+  }
+  return Number(match[1]) * UNITS[match[2] ?? 's']!;
+}
+
+/**
+ * Parses a time: an ISO 8601 date-time (`2030-01-31T12:00:00Z`), or `now`.
+ * @throws CliError naming the option, with exit code 2.
+ */
+export function parseTime(value: string, option: string, now: number): number {
+  if (value === 'now') return now;
+  const ms = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)
+    ? Date.parse(value)
+    : NaN;
+  if (!Number.isFinite(ms)) {
+    throw new CliError(
+      `${option} must be an ISO 8601 time such as 2030-01-31T12:00:00Z, or now`,
+      2,
+    );
+  }
+  return ms;
+}
+
+/** Who makes the change, for the audit trail: `--actor`, else `$TOKENWARDEN_ACTOR`, `$USER`. */
+export function actorOf(options: { readonly actor?: string }, io: CliIo): string {
+  return options.actor ?? io.env.TOKENWARDEN_ACTOR ?? io.env.USER ?? 'tokenwarden-cli';
+}
+
+/** Adds the options every lifecycle command shares. */
+export function addLifecycleOptions(command: Command): Command {
+  return command
+    .option('--actor <name>', 'who makes the change, for the audit trail (default: $USER)')
+    .option(
+      '--audit-file <path>',
+      'append the audit event to this JSON-lines file (default: $TOKENWARDEN_AUDIT_FILE)',
+    )
+    .option(
+      '--max-token-lifetime <duration>',
+      "the API's longest token lifetime: how long revocation marks are kept",
+      '24h',
+    );
+}
+
+/** Options added by {@link addLifecycleOptions}. */
+export interface LifecycleOptions {
+  readonly actor?: string;
+  readonly auditFile?: string;
+  readonly maxTokenLifetime: string;
+}
+
+/** The stores and admin of one CLI run; `close()` releases them all. */
+export interface Lifecycle {
+  readonly admin: WardenAdmin;
+  readonly credentials: RedisCredentialStore;
+  readonly actor: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the Redis stores named by the global options (`--redis-url` or `$REDIS_URL`,
+ * `--prefix`) and an admin whose audit events go to `--audit-file`. The URL is validated before
+ * anything else, and never printed.
+ */
+export function openLifecycle(
+  command: Command,
+  io: CliIo,
+  options: LifecycleOptions,
+  purposes: readonly string[] = [],
+): Lifecycle {
+  const url = redisUrl(command, io);
+  const prefix = globalOptions(command).prefix;
+  const maxLifetimeMs = parseDuration(options.maxTokenLifetime, '--max-token-lifetime');
+  const auditFile = options.auditFile ?? io.env.TOKENWARDEN_AUDIT_FILE;
+  const audit: AuditOptions | undefined =
+    auditFile === undefined || auditFile === ''
+      ? undefined
+      : { sinks: [new JsonLinesSink({ file: auditFile })] };
+  const store = new RedisStore({ url, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+  const credentials = new RedisCredentialStore({
+    url,
+    prefix,
+    commandTimeoutMs: COMMAND_TIMEOUT_MS,
+  });
+  const admin = createAdmin({
+    store,
+    purposes,
+    maxLifetimeMs,
+    audit,
+    logger: {
+      warn: (message: string) => void io.stderr.write(`tokenwarden: ${message}\n`),
+      error: (message: string) => void io.stderr.write(`tokenwarden: ${message}\n`),
+    },
+  });
+  return {
+    admin,
+    credentials,
+    actor: actorOf(options, io),
+    async close() {
+      await admin.close();
+      await Promise.all([store.close(), credentials.close()]);
+    },
+  };
+}
+
+/** Runs `action` with an open lifecycle and always closes it. */
+export async function withLifecycle<T>(
+  command: Command,
+  io: CliIo,
+  options: LifecycleOptions,
+  action: (lifecycle: Lifecycle) => Promise<T>,
+  purposes: readonly string[] = [],
+): Promise<T> {
+  const lifecycle = openLifecycle(command, io, options, purposes);
+  try {
+    return await action(lifecycle);
+  } finally {
+    await lifecycle.close();
+  }
+}
+
+/** An ISO 8601 time, or `-` for none. */
+export function isoTime(ms: number | undefined): string {
+  return ms === undefined ? '-' : new Date(ms).toISOString();
+}
+
+/** Rows as aligned columns, for people. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+/** Label/value lines, aligned, for people. */
+export function pairs(rows: readonly (readonly [string, string])[]): string {
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`).join('\n');
+}
