@@ -5,7 +5,7 @@ import type { CliIo } from '../program';
 import { CliError, globalOptions, redisUrl } from '../shared';
 
 /** Deadline of each Redis call the CLI makes, in ms: generous, an operator is waiting. */
-const COMMAND_TIMEOUT_MS = 5_000;
+const COMMAND_TIMEOUT_MS = 3_000;
 
 const UNITS: Readonly<Record<string, number>> = {
   ms: 1,
