@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { runCli } from '@tokenwarden/cli';
+import { createWarden, evaluateConsent } from '@tokenwarden/core';
+import { RedisStore } from '@tokenwarden/redis';
+import { testJwtOptions } from '@tokenwarden/testing';
+import { Redis } from 'ioredis';
+
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const PREFIX = `tw-cli-test:${randomBytes(6).toString('hex')}:`;
+let redis: Redis;
+
+async function cli(...args: string[]) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const code = await runCli(['--redis-url', REDIS_URL, '--prefix', PREFIX, ...args], {
+    stdout,
+    stderr,
+    env: {},
+  });
+  return { code, out, err };
+}
+
+beforeAll(() => {
+  redis = new Redis(REDIS_URL);
+});
+
+afterAll(async () => {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  await redis.quit();
+});
+
+describe('tokenwarden consent', () => {
+  it('grant, show, withdraw: the records the API nodes check', async () => {
+    const store = new RedisStore({ url: REDIS_URL, prefix: PREFIX, commandTimeoutMs: 2_000 });
+    const warden = createWarden({ jwt: testJwtOptions(), store, purposes: ['marketing'] });
+
+    const none = await cli('--json', 'consent', 'show', 'user-1', 'marketing');
+    expect(JSON.parse(none.out)).toEqual({
+      subject: 'user-1',
+      purpose: 'marketing',
+      status: 'none',
+    });
+
+    const granted = await cli(
+      'consent',
+      'grant',
+      'user-1',
+      'marketing',
+      '--expires-in',
+      '365d',
+      '--source',
+      'form-7',
+    );
+    expect(granted.code).toBe(0);
+    expect(granted.out).toMatch(/status\s+active/);
+    const record = await warden.getConsent('user-1', 'marketing');
+    expect(record).toMatchObject({ source: 'form-7' });
+    expect(evaluateConsent(record, Date.now(), Date.now())).toBe('pass');
+
+    const shown = JSON.parse((await cli('--json', 'consent', 'show', 'user-1', 'marketing')).out);
+    expect(shown).toMatchObject({ subject: 'user-1', status: 'active', source: 'form-7' });
+    expect(shown.expiresAt).toBeGreaterThan(Date.now() + 364 * 86_400_000);
+
+    const issuedBefore = Date.now();
+    expect((await cli('consent', 'withdraw', 'user-1', 'marketing')).code).toBe(0);
+    const after = await warden.getConsent('user-1', 'marketing');
+    expect(evaluateConsent(after, issuedBefore, Date.now())).toBe('consent_withdrawn');
+    const human = await cli('consent', 'show', 'user-1', 'marketing');
+    expect(human.out).toMatch(/status\s+withdrawn/);
+    await warden.close();
+    await store.close();
+  });
+
+  it('refuses a malformed purpose or time with exit code 2', async () => {
+    const badPurpose = await cli('consent', 'grant', 'u', 'has space');
+    expect(badPurpose.code).toBe(2);
+    const both = await cli(
+      'consent',
+      'grant',
+      'u',
+      'p',
+      '--expires-in',
+      '1d',
+      '--expires-at',
+      '2030-01-01T00:00:00Z',
+    );
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/not both/);
+  });
+});
