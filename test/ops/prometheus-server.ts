@@ -58,25 +58,35 @@ export class PrometheusServer {
     ];
     if (!options.ruleFiles?.length) config.splice(3, 1);
     await writeFile(join(dir, 'prometheus.yml'), config.join('\n') + '\n');
-    const port = await freePort();
-    const child = spawn(
-      binary,
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--storage.tsdb.retention.time=1h',
-      ],
-      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const server = new PrometheusServer(child, dir, `http://127.0.0.1:${port}`);
-    try {
-      await server.waitFor('ready', async () => (await fetch(`${server.url}/-/ready`)).ok, 20_000);
-    } catch (error) {
-      await server.stop();
-      throw error;
+    for (let attempt = 1; ; attempt += 1) {
+      const port = await freePort();
+      const child = spawn(
+        binary,
+        [
+          `--config.file=${join(dir, 'prometheus.yml')}`,
+          `--storage.tsdb.path=${join(dir, `data-${attempt}`)}`,
+          `--web.listen-address=127.0.0.1:${port}`,
+          '--storage.tsdb.retention.time=1h',
+        ],
+        { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const server = new PrometheusServer(child, dir, `http://127.0.0.1:${port}`);
+      try {
+        await server.waitFor(
+          'ready',
+          async () => (await fetch(`${server.url}/-/ready`)).ok,
+          20_000,
+        );
+        return server;
+      } catch (error) {
+        await server.kill();
+        // A port picked by the OS can be taken again before prometheus binds it: retry.
+        if (attempt >= 3 || !server.log.includes('address already in use')) {
+          await rm(dir, { recursive: true, force: true });
+          throw error;
+        }
+      }
     }
-    return server;
   }
 
   /** What the server printed last (for failure messages). */
@@ -139,6 +149,12 @@ export class PrometheusServer {
 
   /** Stops the server by its pid and removes its directory. */
   async stop(): Promise<void> {
+    await this.kill();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** Stops the server by its pid (SIGTERM, then SIGKILL after 5 s). */
+  private async kill(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((resolve) => this.child.once('exit', resolve));
       this.child.kill('SIGTERM');
@@ -146,6 +162,5 @@ export class PrometheusServer {
       await exited;
       clearTimeout(timer);
     }
-    await rm(this.dir, { recursive: true, force: true });
   }
 }
