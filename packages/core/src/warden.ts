@@ -28,9 +28,16 @@ import {
 } from './policy/requirement';
 import type { RequestView } from './request';
 import { isRevoked } from './revocation';
-import type { ConsentRecord, StoreSnapshot, WardenStore } from './store/types';
+import { CachingStore } from './store/caching-store';
+import {
+  isSharedStore,
+  type ConsentRecord,
+  type StoreSnapshot,
+  type WardenStore,
+} from './store/types';
 import { extractToken } from './verify/extract';
 import { verifyJwt, type VerifiedToken } from './verify/jwt';
+import { VerifiedTokenCache } from './verify/token-cache';
 
 /** A requirement after validation against the warden's policy. */
 interface CompiledRequirement {
@@ -74,13 +81,25 @@ export class Warden {
   private readonly denials = new Map<ErrorCode, DenyDecision>();
   private readonly trail: AuditTrail;
   private readonly admin: WardenAdmin;
+  private readonly tokenCache: VerifiedTokenCache<TokenDerived>;
+  /** The store as configured, when {@link Warden.store} is a local cache in front of it. */
+  private readonly cachedStore: CachingStore | undefined;
   private lastLogAt = new Map<string, number>();
 
   constructor(options: WardenOptions) {
     this.options = resolveOptions(options);
-    this.store = this.options.store;
     this.metrics =
       this.options.metrics === false ? noopMetrics : createPrometheusMetrics(this.options.metrics);
+    const { tokens, state } = this.options.cache;
+    this.tokenCache = new VerifiedTokenCache(tokens, this.options.jwt.ring);
+    const configured = this.options.store;
+    this.cachedStore =
+      state !== false && isSharedStore(configured)
+        ? new CachingStore(configured, this.options.clock, state, (result) =>
+            this.metrics.cacheLookup('state', result),
+          )
+        : undefined;
+    this.store = this.cachedStore ?? configured;
     this.pseudonyms = new Pseudonymizer(
       this.options.audit.fingerprintKey,
       this.options.audit.clientAddress,
@@ -147,13 +166,22 @@ export class Warden {
     }
     access.token = extracted.token;
     const now = this.options.clock.now();
-    const verified = verifyJwt(extracted.token, this.options.jwt, now);
-    if (!verified.ok) {
-      access.refuse(verified.failure.code, verified.failure.detail);
-      return access;
+    let cached = this.tokenCache.get(extracted.token, now);
+    if (cached === undefined) {
+      const verified = verifyJwt(extracted.token, this.options.jwt, now);
+      if (!verified.ok) {
+        access.refuse(verified.failure.code, verified.failure.detail);
+        return access;
+      }
+      cached = this.tokenCache.set(extracted.token, verified.token, now);
+      this.metrics.cacheLookup('token', 'miss');
+    } else {
+      this.metrics.cacheLookup('token', 'hit');
     }
-    const token = verified.token;
+    const token = cached.token;
+    const derived = (cached.extra ??= { principal: principalOf(token), fingerprint: undefined });
     access.verified = token;
+    access.derived = derived;
     this.metrics.tokenAge(Math.max(0, (now - token.issuedAt) / 1000));
 
     const consentTarget = req.consent ? this.dataSubject(req.consent, view, token) : undefined;
@@ -179,7 +207,7 @@ export class Warden {
     const base: AllowDecision = {
       outcome: 'allow',
       reason: isPublic ? 'public_route' : 'authorized',
-      principal: principalOf(token),
+      principal: derived.principal,
     };
     access.allow(base);
     if (req !== NO_REQUIREMENT) this.applyRequirement(access, req, consentTarget, snapshot);
@@ -324,8 +352,9 @@ export class Warden {
   }
 
   /** Flushes the audit trail, closes sinks and the store if the warden created it. Idempotent. */
-  close(): Promise<void> {
-    return this.admin.close();
+  async close(): Promise<void> {
+    await this.admin.close();
+    await this.cachedStore?.close();
   }
 
   /**
@@ -346,7 +375,11 @@ export class Warden {
       reason,
       tokenId: token?.tokenId,
       tokenFingerprint:
-        access.token === undefined ? undefined : this.pseudonyms.fingerprint(access.token),
+        access.token === undefined
+          ? undefined
+          : access.derived
+            ? (access.derived.fingerprint ??= this.pseudonyms.fingerprint(access.token))
+            : this.pseudonyms.fingerprint(access.token),
       subject: token?.subject,
       client: token?.client,
       scopes: token?.scopes,
@@ -485,6 +518,8 @@ export class PendingAccess implements Access {
   decision: Decision;
   token: string | undefined;
   verified: VerifiedToken | undefined;
+  /** What is derived once per verified token and cached with it. */
+  derived: TokenDerived | undefined;
   elapsedMs = 0;
   readonly facts: {
     dataSubject?: string;
@@ -530,6 +565,13 @@ export class PendingAccess implements Access {
     this.recorded = true;
     this.warden.record(this, status);
   }
+}
+
+/** Derived from a verified token once, kept in the token cache with it. */
+interface TokenDerived {
+  readonly principal: Principal;
+  /** The audit fingerprint, computed on first use. */
+  fingerprint: string | undefined;
 }
 
 function principalOf(token: VerifiedToken): Principal {

@@ -1,4 +1,5 @@
 export type {
+  CacheOptions,
   CredentialOptions,
   JwtOptions,
   Logger,

@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
+import type { StateCacheOptions } from '../store/caching-store';
 import {
   resolveAuditOptions,
   type AuditOptions,
@@ -61,6 +62,24 @@ export interface PurposeDefinition {
   readonly description?: string;
 }
 
+/** The local caches. */
+export interface CacheOptions {
+  /**
+   * Verified tokens kept, so a token seen before skips the signature check (LRU, keyed by the
+   * full token text, each entry kept at most until the token's `exp`, all dropped when the key
+   * ring changes). Revocation, scope and consent are still checked on every request. `0` turns
+   * it off. Default: 10 000.
+   */
+  readonly tokens?: number;
+  /**
+   * Revocation marks and consent records kept locally in front of a store that announces its
+   * changes (RedisStore, through pub/sub); every node drops an entry when any node changes it,
+   * and the cache is bypassed while the announcements cannot be trusted. `false` turns it off.
+   * Default: on, 50 000 entries.
+   */
+  readonly state?: StateCacheOptions | false;
+}
+
 /** Options of `createWarden`. Only `jwt` is required. */
 export interface WardenOptions {
   /** JWT verification; required. */
@@ -80,6 +99,8 @@ export interface WardenOptions {
   readonly audit?: AuditOptions;
   /** Prometheus metrics; `false` turns them off. Default: a fresh registry per warden. */
   readonly metrics?: MetricsOptions | false;
+  /** Local caches of verified tokens and of store state; `false` turns both off. */
+  readonly cache?: CacheOptions | false;
   /** `realm` in `WWW-Authenticate`. Default: `'api'`. */
   readonly realm?: string;
   /** Warnings and errors. Default: written to stderr. */
@@ -98,6 +119,7 @@ export interface ResolvedOptions {
   readonly publicPaths: readonly (string | RegExp)[];
   readonly audit: ResolvedAuditOptions;
   readonly metrics: MetricsOptions | false;
+  readonly cache: { readonly tokens: number; readonly state: StateCacheOptions | false };
   readonly realm: string;
   readonly logger: Logger;
   readonly clock: Clock;
@@ -125,6 +147,23 @@ export function positive(value: number, name: string, unit: string, allowZero = 
     );
   }
   return value;
+}
+
+function resolveCache(cache: WardenOptions['cache']): ResolvedOptions['cache'] {
+  if (cache === false) return { tokens: 0, state: false };
+  const tokens = cache?.tokens ?? 10_000;
+  if (!Number.isSafeInteger(tokens) || tokens < 0) {
+    throw new ConfigError('cache.tokens must be a whole number of tokens (0 turns the cache off)');
+  }
+  const state = cache?.state ?? {};
+  if (state !== false) {
+    const { maxEntries, maxAgeMs } = state;
+    if (maxEntries !== undefined && (!Number.isSafeInteger(maxEntries) || maxEntries < 0)) {
+      throw new ConfigError('cache.state.maxEntries must be a whole number of entries');
+    }
+    if (maxAgeMs !== undefined) positive(maxAgeMs, 'cache.state.maxAgeMs', 'ms');
+  }
+  return { tokens, state };
 }
 
 /** The declared purpose names, validated. */
@@ -201,6 +240,7 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
     publicPaths: options.publicPaths ?? [],
     audit,
     metrics: options.metrics ?? {},
+    cache: resolveCache(options.cache),
     realm: options.realm ?? 'api',
     logger: options.logger ?? stderrLogger,
     clock: options.clock ?? systemClock,

@@ -94,3 +94,45 @@ export interface WardenStore {
   /** Releases what the store opened (timers, connections it created). Idempotent. */
   close(): Promise<void>;
 }
+
+/** A change made through some node, announced so every node's local cache drops what it affects. */
+export type Invalidation =
+  | { readonly kind: 'token'; readonly id: string }
+  | { readonly kind: 'subject' | 'client'; readonly id: string }
+  | { readonly kind: 'all' }
+  | { readonly kind: 'consent'; readonly subject: string; readonly purpose: string }
+  /** Something changed that the message cannot name (an unreadable message): drop everything. */
+  | { readonly kind: 'reset' };
+
+/** Receives a feed's messages and its state. */
+export interface InvalidationListener {
+  /** One change; called in the order the store announced them. */
+  invalidate(change: Invalidation): void;
+  /**
+   * `false` as soon as delivery can no longer be trusted (connection lost, heartbeat missed):
+   * the cache must be dropped and bypassed. `true` once every later change is delivered again.
+   */
+  live(isLive: boolean): void;
+}
+
+/**
+ * Invalidations of a shared store (Redis pub/sub): what lets each node cache revocation marks
+ * and consent records locally without ever honouring a stale entry because a message was lost.
+ */
+export interface InvalidationFeed {
+  /** True while every change is known to be delivered. */
+  readonly isLive: boolean;
+  /** Registers a listener; returns the function that removes it. */
+  subscribe(listener: InvalidationListener): () => void;
+}
+
+/** A store shared by several nodes that announces its changes, so nodes may cache locally. */
+export interface SharedStore extends WardenStore {
+  /** The store's change feed (one per store, opened on first call). */
+  invalidations(): InvalidationFeed;
+}
+
+/** Whether the store announces its changes (and so may be cached locally). */
+export function isSharedStore(store: WardenStore): store is SharedStore {
+  return typeof (store as Partial<SharedStore>).invalidations === 'function';
+}

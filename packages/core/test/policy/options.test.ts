@@ -162,14 +162,31 @@ describe('resolveOptions: defaults', () => {
       maxTokenBytes: 8192,
     });
     expect(resolved.realm).toBe('api');
-    expect(resolved.audit).toEqual({
+    expect(resolved.audit).toMatchObject({
       sinks: [],
       fingerprintKey: undefined,
       clientAddress: 'truncate',
     });
+    expect(resolved.cache).toEqual({ tokens: 10_000, state: {} });
     expect(resolved.ownsStore).toBe(true);
     expect(resolved.metrics).toEqual({});
     expect(resolved.purposes.size).toBe(0);
+  });
+
+  it('turns both caches off with cache: false, and refuses nonsense sizes', () => {
+    expect(resolveOptions({ jwt: testJwtOptions(), cache: false }).cache).toEqual({
+      tokens: 0,
+      state: false,
+    });
+    expect(() => resolveOptions({ jwt: testJwtOptions(), cache: { tokens: -1 } })).toThrow(
+      /cache.tokens/,
+    );
+    expect(() =>
+      resolveOptions({ jwt: testJwtOptions(), cache: { state: { maxEntries: 1.5 } } }),
+    ).toThrow(/cache.state.maxEntries/);
+    expect(() =>
+      resolveOptions({ jwt: testJwtOptions(), cache: { state: { maxAgeMs: 0 } } }),
+    ).toThrow(/cache.state.maxAgeMs/);
   });
 
   it('lower-cases the header name and reads purposes from a map', () => {

@@ -1,0 +1,251 @@
+import type { CacheResult } from '../metrics/types';
+import type {
+  ConsentGrant,
+  ConsentRecord,
+  ConsentWithdrawal,
+  Invalidation,
+  InvalidationFeed,
+  MarkScope,
+  SharedStore,
+  StoreQuery,
+  StoreSnapshot,
+  WardenStore,
+} from './types';
+
+/** Options of the local state cache. */
+export interface StateCacheOptions {
+  /** Most entries kept (revoked-or-not per token id, marks, consent records). Default: 50 000. */
+  readonly maxEntries?: number;
+  /**
+   * Longest an entry is served, in ms, even with a live feed: a safety net for changes written
+   * by something that does not announce them. Default: 60 000.
+   */
+  readonly maxAgeMs?: number;
+}
+
+/** A cached value: `null` records "known absent". */
+interface Entry {
+  readonly value: boolean | number | ConsentRecord | null;
+  readonly until: number;
+}
+
+type Clock = { now(): number };
+
+/**
+ * A {@link WardenStore} in front of a shared store that keeps what lookups read (whether a token
+ * id is revoked, the not-before marks, consent records) in a bounded local LRU.
+ *
+ * - A hit costs no round trip; a miss costs the store's one round trip and fills the cache.
+ * - Every change announced on the store's feed drops the entries it affects, on every node; this
+ *   node's own writes drop them before and after the write.
+ * - While the feed is not live (connection lost, heartbeat missed) the cache is empty and every
+ *   call goes to the store, so a lost message can never let a stale entry through.
+ * - A lookup that was in flight while a change arrived answers its own request but fills nothing.
+ */
+export class CachingStore implements WardenStore {
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxEntries: number;
+  private readonly maxAgeMs: number;
+  /** Bumped by every change and by every loss of the feed. */
+  private epoch = 0;
+  private live: boolean;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly store: SharedStore,
+    private readonly clock: Clock,
+    options: StateCacheOptions = {},
+    private readonly onLookup: (result: CacheResult) => void = () => {},
+  ) {
+    this.maxEntries = options.maxEntries ?? 50_000;
+    this.maxAgeMs = options.maxAgeMs ?? 60_000;
+    const feed: InvalidationFeed = store.invalidations();
+    this.live = feed.isLive;
+    this.unsubscribe = feed.subscribe({
+      invalidate: (change) => this.invalidate(change),
+      live: (isLive) => {
+        this.epoch++;
+        this.entries.clear();
+        this.live = isLive;
+      },
+    });
+  }
+
+  /** Number of cached entries. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async lookup(query: StoreQuery): Promise<StoreSnapshot> {
+    if (!this.live || this.maxEntries <= 0) {
+      this.onLookup('bypass');
+      return this.store.lookup(query);
+    }
+    const now = this.clock.now();
+    const revoked = this.read(tokenKey(query.tokenId), now);
+    const subject = this.read(markKey('subject', query.subject), now);
+    const client =
+      query.client === undefined ? null : this.read(markKey('client', query.client), now);
+    const all = this.read(ALL_KEY, now);
+    const consent =
+      query.consent === undefined
+        ? null
+        : this.read(consentKey(query.consent.subject, query.consent.purpose), now);
+    if (
+      revoked !== undefined &&
+      subject !== undefined &&
+      client !== undefined &&
+      all !== undefined &&
+      consent !== undefined
+    ) {
+      this.onLookup('hit');
+      return {
+        tokenRevoked: revoked === true,
+        notBefore: {
+          ...(typeof subject === 'number' ? { subject } : {}),
+          ...(typeof client === 'number' ? { client } : {}),
+          ...(typeof all === 'number' ? { all } : {}),
+        },
+        ...(consent !== null ? { consent: consent as ConsentRecord } : {}),
+      };
+    }
+    this.onLookup('miss');
+    const epoch = this.epoch;
+    const snapshot = await this.store.lookup(query);
+    if (epoch === this.epoch && this.live) {
+      const until = this.clock.now() + this.maxAgeMs;
+      this.write(tokenKey(query.tokenId), snapshot.tokenRevoked, until);
+      this.write(markKey('subject', query.subject), snapshot.notBefore.subject ?? null, until);
+      if (query.client !== undefined) {
+        this.write(markKey('client', query.client), snapshot.notBefore.client ?? null, until);
+      }
+      this.write(ALL_KEY, snapshot.notBefore.all ?? null, until);
+      if (query.consent !== undefined) {
+        this.write(
+          consentKey(query.consent.subject, query.consent.purpose),
+          snapshot.consent ?? null,
+          until,
+        );
+      }
+    }
+    return snapshot;
+  }
+
+  async getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined> {
+    if (!this.live || this.maxEntries <= 0) {
+      this.onLookup('bypass');
+      return this.store.getConsent(subject, purpose);
+    }
+    const key = consentKey(subject, purpose);
+    const cached = this.read(key, this.clock.now());
+    if (cached !== undefined) {
+      this.onLookup('hit');
+      return cached === null ? undefined : (cached as ConsentRecord);
+    }
+    this.onLookup('miss');
+    const epoch = this.epoch;
+    const record = await this.store.getConsent(subject, purpose);
+    if (epoch === this.epoch && this.live) {
+      this.write(key, record ?? null, this.clock.now() + this.maxAgeMs);
+    }
+    return record;
+  }
+
+  revokeToken(tokenId: string, expiresAt: number): Promise<void> {
+    return this.around({ kind: 'token', id: tokenId }, () =>
+      this.store.revokeToken(tokenId, expiresAt),
+    );
+  }
+
+  setNotBefore(scope: MarkScope, id: string, at: number, keepUntil: number): Promise<void> {
+    const change: Invalidation = scope === 'all' ? { kind: 'all' } : { kind: scope, id };
+    return this.around(change, () => this.store.setNotBefore(scope, id, at, keepUntil));
+  }
+
+  grantConsent(grant: ConsentGrant): Promise<ConsentRecord> {
+    const change: Invalidation = {
+      kind: 'consent',
+      subject: grant.subject,
+      purpose: grant.purpose,
+    };
+    return this.around(change, () => this.store.grantConsent(grant));
+  }
+
+  withdrawConsent(withdrawal: ConsentWithdrawal): Promise<ConsentRecord> {
+    const change: Invalidation = {
+      kind: 'consent',
+      subject: withdrawal.subject,
+      purpose: withdrawal.purpose,
+    };
+    return this.around(change, () => this.store.withdrawConsent(withdrawal));
+  }
+
+  /** Stops listening; the underlying store is closed by whoever owns it. */
+  async close(): Promise<void> {
+    this.unsubscribe();
+    this.entries.clear();
+    this.live = false;
+  }
+
+  /** This node's own write: drop the entry before and after, so no local read sees the old value. */
+  private async around<T>(change: Invalidation, write: () => Promise<T>): Promise<T> {
+    this.invalidate(change);
+    try {
+      return await write();
+    } finally {
+      this.invalidate(change);
+    }
+  }
+
+  private invalidate(change: Invalidation): void {
+    this.epoch++;
+    switch (change.kind) {
+      case 'token':
+        this.entries.delete(tokenKey(change.id));
+        break;
+      case 'subject':
+      case 'client':
+        this.entries.delete(markKey(change.kind, change.id));
+        break;
+      case 'all':
+        this.entries.delete(ALL_KEY);
+        break;
+      case 'consent':
+        this.entries.delete(consentKey(change.subject, change.purpose));
+        break;
+      default:
+        this.entries.clear();
+    }
+  }
+
+  /** The cached value, `null` for known-absent, `undefined` on a miss. Refreshes LRU order. */
+  private read(key: string, now: number): Entry['value'] | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    this.entries.delete(key);
+    if (now >= entry.until) return undefined;
+    this.entries.set(key, entry);
+    return entry.value;
+  }
+
+  private write(key: string, value: Entry['value'], until: number): void {
+    this.entries.delete(key);
+    this.entries.set(key, { value, until });
+    if (this.entries.size > this.maxEntries) {
+      this.entries.delete(this.entries.keys().next().value as string);
+    }
+  }
+}
+
+// Key shapes: a one-letter kind, then the ids. Ids may hold any character, so the consent key
+// carries the subject's length to stay unambiguous.
+const ALL_KEY = 'a';
+function tokenKey(id: string): string {
+  return 't' + id;
+}
+function markKey(scope: 'subject' | 'client', id: string): string {
+  return (scope === 'subject' ? 's' : 'c') + id;
+}
+function consentKey(subject: string, purpose: string): string {
+  return `p${subject.length}:${subject}${purpose}`;
+}

@@ -1,0 +1,84 @@
+import type { KeySelector } from './key-ring';
+import type { VerifiedToken } from './jwt';
+
+/** Tokens longer than this are verified every time rather than kept as cache keys. */
+export const MAX_CACHED_TOKEN_BYTES = 2048;
+
+/** One verified token and what the pipeline derives from it once. */
+export interface CachedToken<Extra> {
+  readonly token: VerifiedToken;
+  /** Whatever the caller attaches (the principal, the audit fingerprint). */
+  extra: Extra | undefined;
+}
+
+interface Entry<Extra> extends CachedToken<Extra> {
+  /** Epoch ms; the entry is dead from then on. Never later than the token's `exp`. */
+  readonly until: number;
+}
+
+/**
+ * Bounded LRU of verified tokens, keyed by the full token text: a hit skips the signature check
+ * and claim parsing, nothing else (revocation, scope and consent are still checked on every
+ * request). An entry lives at most until the token's `exp`, and the whole cache is dropped when
+ * the key ring's `version` changes (rotation, a refreshed JWKS).
+ */
+export class VerifiedTokenCache<Extra = never> {
+  private readonly entries = new Map<string, Entry<Extra>>();
+  private version: number;
+
+  /**
+   * @param maxEntries Most tokens kept; the least recently used goes first.
+   * @param ring The ring tokens are verified against; its version is watched.
+   */
+  constructor(
+    private readonly maxEntries: number,
+    private readonly ring: KeySelector,
+  ) {
+    this.version = ring.version;
+  }
+
+  /** Number of live or not yet evicted entries. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The verified token for this exact text, if cached and not past its `exp` at `now`. */
+  get(raw: string, now: number): CachedToken<Extra> | undefined {
+    if (this.ring.version !== this.version) {
+      this.entries.clear();
+      this.version = this.ring.version;
+      return undefined;
+    }
+    const entry = this.entries.get(raw);
+    if (entry === undefined) return undefined;
+    this.entries.delete(raw);
+    if (now >= entry.until) return undefined;
+    this.entries.set(raw, entry);
+    return entry;
+  }
+
+  /** Keeps a token that passed verification at `now`; returns its entry (or a detached one). */
+  set(raw: string, token: VerifiedToken, now: number): CachedToken<Extra> {
+    const entry: Entry<Extra> = { token, extra: undefined, until: token.expiresAt };
+    if (
+      this.maxEntries <= 0 ||
+      raw.length > MAX_CACHED_TOKEN_BYTES ||
+      now >= entry.until ||
+      this.ring.version !== this.version
+    ) {
+      return entry;
+    }
+    this.entries.delete(raw);
+    this.entries.set(raw, entry);
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+    return entry;
+  }
+
+  /** Forgets every token. */
+  clear(): void {
+    this.entries.clear();
+  }
+}

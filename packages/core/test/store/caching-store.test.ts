@@ -1,0 +1,211 @@
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import {
+  CachingStore,
+  createWarden,
+  MemoryStore,
+  type Invalidation,
+  type InvalidationFeed,
+  type InvalidationListener,
+  type SharedStore,
+  type StoreQuery,
+  type StoreSnapshot,
+} from '@tokenwarden/core';
+import { FakeClock, mintToken, testJwtOptions } from '@tokenwarden/testing';
+import { bearer } from '../support';
+
+/** A feed the test drives: it decides when changes arrive and when the feed is live. */
+class TestFeed implements InvalidationFeed {
+  isLive = true;
+  private readonly listeners = new Set<InvalidationListener>();
+  subscribe(listener: InvalidationListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  announce(change: Invalidation): void {
+    for (const l of this.listeners) l.invalidate(change);
+  }
+  setLive(live: boolean): void {
+    this.isLive = live;
+    for (const l of this.listeners) l.live(live);
+  }
+}
+
+/**
+ * A MemoryStore that stands for a store shared with other nodes: writes made "elsewhere" go to
+ * `remote` directly (no local invalidation), and announcements are left to the test.
+ */
+class SharedMemoryStore extends MemoryStore implements SharedStore {
+  readonly feed = new TestFeed();
+  lookups = 0;
+  consentReads = 0;
+  /** When set, the next lookup waits for it before reading. */
+  gate: Promise<void> | undefined;
+  invalidations(): InvalidationFeed {
+    return this.feed;
+  }
+  override async lookup(query: StoreQuery): Promise<StoreSnapshot> {
+    this.lookups++;
+    if (this.gate) await this.gate;
+    return super.lookup(query);
+  }
+  override async getConsent(subject: string, purpose: string) {
+    this.consentReads++;
+    return super.getConsent(subject, purpose);
+  }
+}
+
+const query: StoreQuery = {
+  tokenId: 'jti-1',
+  subject: 'user-1',
+  client: 'web-app',
+  consent: { subject: 'user-1', purpose: 'marketing' },
+};
+
+describe('CachingStore', () => {
+  let remote: SharedMemoryStore;
+  let clock: FakeClock;
+  let results: string[];
+  let cache: CachingStore;
+
+  beforeEach(() => {
+    clock = new FakeClock(Date.UTC(2026, 10, 28));
+    remote = new SharedMemoryStore({ clock });
+    results = [];
+    cache = new CachingStore(remote, clock, { maxEntries: 100 }, (r) => results.push(r));
+  });
+
+  it('answers a repeated lookup without a round trip', async () => {
+    const first = await cache.lookup(query);
+    const second = await cache.lookup(query);
+    expect(second).toEqual(first);
+    expect(remote.lookups).toBe(1);
+    expect(results).toEqual(['miss', 'hit']);
+  });
+
+  it('drops exactly the announced entries: a revocation elsewhere is seen on the next lookup', async () => {
+    await cache.lookup(query);
+    await remote.revokeToken('jti-1', clock.now() + 60_000);
+    // Not yet announced: the cache still answers from memory (the propagation bound).
+    expect((await cache.lookup(query)).tokenRevoked).toBe(false);
+    remote.feed.announce({ kind: 'token', id: 'jti-1' });
+    expect((await cache.lookup(query)).tokenRevoked).toBe(true);
+    expect(remote.lookups).toBe(2);
+  });
+
+  it.each([
+    [{ kind: 'subject', id: 'user-1' }, (s: StoreSnapshot) => s.notBefore.subject],
+    [{ kind: 'client', id: 'web-app' }, (s: StoreSnapshot) => s.notBefore.client],
+    [{ kind: 'all' }, (s: StoreSnapshot) => s.notBefore.all],
+  ] as const)('sees a %o mark set elsewhere once announced', async (change, read) => {
+    await cache.lookup(query);
+    const at = clock.now();
+    const scope = change.kind;
+    await remote.setNotBefore(scope, 'id' in change ? change.id : '', at, at + 60_000);
+    remote.feed.announce(change);
+    expect(read(await cache.lookup(query))).toBe(at);
+  });
+
+  it('sees a consent withdrawal elsewhere once announced, for lookups and getConsent', async () => {
+    await remote.grantConsent({ subject: 'user-1', purpose: 'marketing', grantedAt: 1 });
+    await cache.lookup(query);
+    expect(await cache.getConsent('user-1', 'marketing')).toBeDefined();
+    expect(remote.consentReads).toBe(0);
+    await remote.withdrawConsent({ subject: 'user-1', purpose: 'marketing', withdrawnAt: 2 });
+    remote.feed.announce({ kind: 'consent', subject: 'user-1', purpose: 'marketing' });
+    expect((await cache.lookup(query)).consent?.withdrawnAt).toBe(2);
+    expect((await cache.getConsent('user-1', 'marketing'))?.withdrawnAt).toBe(2);
+  });
+
+  it("drops its own writes' entries at once, without waiting for the announcement", async () => {
+    await cache.lookup(query);
+    await cache.revokeToken('jti-1', clock.now() + 60_000);
+    expect((await cache.lookup(query)).tokenRevoked).toBe(true);
+    await cache.withdrawConsent({ subject: 'user-1', purpose: 'marketing', withdrawnAt: 5 });
+    expect((await cache.lookup(query)).consent?.withdrawnAt).toBe(5);
+  });
+
+  it('bypasses and empties itself while the feed is not live, and caches again once it is', async () => {
+    await cache.lookup(query);
+    remote.feed.setLive(false);
+    expect(cache.size).toBe(0);
+    // A change made while messages may be lost is never hidden by the cache.
+    await remote.revokeToken('jti-1', clock.now() + 60_000);
+    expect((await cache.lookup(query)).tokenRevoked).toBe(true);
+    expect((await cache.lookup(query)).tokenRevoked).toBe(true);
+    expect(results.slice(-2)).toEqual(['bypass', 'bypass']);
+    remote.feed.setLive(true);
+    await cache.lookup(query);
+    await cache.lookup(query);
+    expect(results.slice(-2)).toEqual(['miss', 'hit']);
+  });
+
+  it('does not fill itself from a lookup that a change overtook', async () => {
+    let open!: () => void;
+    remote.gate = new Promise<void>((resolve) => (open = resolve));
+    const pending = cache.lookup(query);
+    await remote.revokeToken('jti-1', clock.now() + 60_000);
+    remote.feed.announce({ kind: 'token', id: 'jti-1' });
+    remote.gate = undefined;
+    open();
+    await pending;
+    expect((await cache.lookup(query)).tokenRevoked).toBe(true);
+  });
+
+  it('is bounded: the least recently used entries go first', async () => {
+    for (let i = 0; i < 60; i++) await cache.lookup({ tokenId: `t${i}`, subject: `s${i}` });
+    expect(cache.size).toBeLessThanOrEqual(100);
+  });
+
+  it('serves an entry at most maxAgeMs, even without an announcement', async () => {
+    const short = new CachingStore(remote, clock, { maxAgeMs: 1_000 });
+    await short.lookup(query);
+    await remote.revokeToken('jti-1', clock.now() + 60_000);
+    clock.advance(1_000);
+    expect((await short.lookup(query)).tokenRevoked).toBe(true);
+  });
+});
+
+describe('Warden with a shared store', () => {
+  it('never allows a token revoked on this node, and one revoked elsewhere once announced', async () => {
+    const clock = new FakeClock(Date.now());
+    const remote = new SharedMemoryStore({ clock });
+    const warden = createWarden({ jwt: testJwtOptions(), store: remote, clock, metrics: {} });
+    const token = mintToken({ now: clock.now() - 2_000 });
+    const other = mintToken({ now: clock.now() - 2_000, claims: { sub: 'user-2' } });
+    for (let i = 0; i < 3; i++) expect((await warden.check(bearer(token))).outcome).toBe('allow');
+    expect(remote.lookups).toBe(1);
+
+    await warden.revokeSubject('user-1');
+    expect((await warden.check(bearer(token))).outcome).toBe('deny');
+
+    expect((await warden.check(bearer(other))).outcome).toBe('allow');
+    await remote.setNotBefore('subject', 'user-2', clock.now(), clock.now() + 3_600_000);
+    remote.feed.announce({ kind: 'subject', id: 'user-2' });
+    expect((await warden.check(bearer(other))).outcome).toBe('deny');
+
+    const text = await warden.metrics.render();
+    expect(text).toMatch(/tokenwarden_cache_lookups_total\{cache="token",result="hit"\} [1-9]/);
+    expect(text).toMatch(/tokenwarden_cache_lookups_total\{cache="state",result="hit"\} [1-9]/);
+    await warden.close();
+  });
+
+  it('refuses a cached token once it has expired', async () => {
+    const clock = new FakeClock(Date.now());
+    const warden = createWarden({ jwt: testJwtOptions(), clock, metrics: false });
+    const token = mintToken({ now: clock.now() - 2_000, lifetimeSeconds: 60 });
+    expect((await warden.check(bearer(token))).outcome).toBe('allow');
+    clock.advance(120_000);
+    const late = await warden.check(bearer(token));
+    expect(late.outcome === 'deny' && late.code).toBe('token_expired');
+    await warden.close();
+  });
+
+  it('goes to the store on every request with cache: false', async () => {
+    const remote = new SharedMemoryStore();
+    const warden = createWarden({ jwt: testJwtOptions(), store: remote, cache: false });
+    const token = mintToken({ now: Date.now() - 2_000 });
+    for (let i = 0; i < 3; i++) await warden.check(bearer(token));
+    expect(remote.lookups).toBe(3);
+    await warden.close();
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from '@jest/globals';
+import { VerifiedTokenCache, MAX_CACHED_TOKEN_BYTES } from '../../src/verify/token-cache';
+import type { KeySelector, VerifiedToken } from '@tokenwarden/core';
+
+function selector(): KeySelector & { version: number } {
+  return { version: 0, select: () => undefined };
+}
+
+function verified(expiresAt: number): VerifiedToken {
+  return {
+    tokenId: 'jti',
+    subject: 'user-1',
+    client: undefined,
+    issuer: 'https://issuer.test/',
+    scopes: [],
+    issuedAt: expiresAt - 60_000,
+    expiresAt,
+    kid: 'k1',
+    claims: {},
+  };
+}
+
+describe('VerifiedTokenCache', () => {
+  it('keeps a token until its exp, never after', () => {
+    const cache = new VerifiedTokenCache(10, selector());
+    cache.set('a.b.c', verified(1_000), 0);
+    expect(cache.get('a.b.c', 999)?.token.expiresAt).toBe(1_000);
+    expect(cache.get('a.b.c', 1_000)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it('matches the full token text only', () => {
+    const cache = new VerifiedTokenCache(10, selector());
+    cache.set('header.payload.sig1', verified(1_000), 0);
+    expect(cache.get('header.payload.sig2', 1)).toBeUndefined();
+    expect(cache.get('header.payload.sig', 1)).toBeUndefined();
+  });
+
+  it('drops everything when the key ring changes', () => {
+    const ring = selector();
+    const cache = new VerifiedTokenCache(10, ring);
+    cache.set('t1', verified(1_000), 0);
+    ring.version++;
+    expect(cache.get('t1', 1)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it('holds at most maxEntries, evicting the least recently used', () => {
+    const cache = new VerifiedTokenCache(2, selector());
+    cache.set('t1', verified(1_000), 0);
+    cache.set('t2', verified(1_000), 0);
+    cache.get('t1', 1);
+    cache.set('t3', verified(1_000), 0);
+    expect(cache.size).toBe(2);
+    expect(cache.get('t2', 1)).toBeUndefined();
+    expect(cache.get('t1', 1)).toBeDefined();
+  });
+
+  it('keeps nothing when off, or for oversized tokens', () => {
+    const off = new VerifiedTokenCache(0, selector());
+    off.set('t1', verified(1_000), 0);
+    expect(off.size).toBe(0);
+    const cache = new VerifiedTokenCache(10, selector());
+    cache.set('x'.repeat(MAX_CACHED_TOKEN_BYTES + 1), verified(1_000), 0);
+    expect(cache.size).toBe(0);
+  });
+});
