@@ -19,3 +19,15 @@ export {
   type KeySourceFetchEvent,
   type RemoteJwksOptions,
 } from './jwks';
+export {
+  DiscoveredKeys,
+  TrustedIssuers,
+  type IssuerStatus,
+  type IssuerVerifyFailure,
+  type IssuerVerifyResult,
+  type KeySourceTuning,
+  type PreparedIssuer,
+  type ProviderMetadata,
+  type TrustedIssuerOptions,
+  type TrustedIssuersOptions,
+} from './oidc';
