@@ -23,6 +23,7 @@ export {
   planRotation,
   publicJwk,
   rotateSigningKeys,
+  signingKeyObject,
   type Jwk,
   type JwkSet,
   type RotateOptions,

@@ -67,7 +67,7 @@ export interface SigningKeyRingOptions {
   /** Lifecycle audit events (`signing_key.created`, `.rotated`, `.retired`). Default: none. */
   readonly audit?: AuditRecorder;
   /** Rotation count and key age. Default: none. */
-  readonly metrics?: WardenMetrics;
+  readonly metrics?: Pick<WardenMetrics, 'signingKeyRotation' | 'signingKeyAge'>;
   /** Warnings when a background refresh fails. Default: stderr. */
   readonly logger?: Pick<Logger, 'warn'>;
   /** Time source. Default: the system clock. */

@@ -29,7 +29,7 @@ export interface TokenIssuerOptions {
   /** `token.issued` audit events. Default: none. */
   readonly audit?: AuditRecorder;
   /** `tokens_issued_total{client}`. Default: none. */
-  readonly metrics?: WardenMetrics;
+  readonly metrics?: Pick<WardenMetrics, 'tokenIssued'>;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock;
 }
