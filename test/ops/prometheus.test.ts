@@ -4,44 +4,57 @@ import { EXAMPLE_APPS, type RunningApp } from './apps';
 import { PrometheusServer } from './prometheus-server';
 import { OPS, dashboardQueries, driveTraffic, readDashboard, send } from './support';
 
-const TRAFFIC = { allowed: 5, missing: 3, forbidden: 2 };
+/** What each of two instances of the example gets (one more forged token goes to the first). */
+const TRAFFIC = [
+  { allowed: 5, missing: 3, forbidden: 2 },
+  { allowed: 2, missing: 1, forbidden: 1 },
+];
+const total = (key: 'allowed' | 'missing' | 'forbidden') =>
+  TRAFFIC.reduce((sum, t) => sum + t[key], 0);
+const DECISIONS = total('allowed') + total('missing') + total('forbidden') + 1;
 
 /** `{ label value: sample value }` of a query's result, keyed by one label. */
 const byLabel = (results: { metric: Record<string, string>; value: number }[], label: string) =>
   Object.fromEntries(results.map((r) => [r.metric[label] ?? '', r.value]));
 
-describe('a real Prometheus scraping the express-api example', () => {
-  let app: RunningApp;
+// Two instances of the example, each with its own warden and registry, scraped as two targets of
+// one job: the per-process set-up of a multi-process deployment.
+describe('a real Prometheus scraping two instances of the express-api example', () => {
+  let apps: RunningApp[] = [];
   let prometheus: PrometheusServer;
 
   beforeAll(async () => {
-    app = await EXAMPLE_APPS['express-api']!();
+    apps = [await EXAMPLE_APPS['express-api']!(), await EXAMPLE_APPS['express-api']!()];
     prometheus = await PrometheusServer.start({
-      targets: [new URL(app.baseUrl).host],
+      targets: apps.map((app) => new URL(app.baseUrl).host),
       ruleFiles: [join(OPS, 'prometheus', 'tokenwarden.rules.yml')],
     });
     // One scrape before the traffic, so the counters' rise is seen from their first value.
     await prometheus.waitFor('first scrape', async () => {
-      const up = await prometheus.query('up{job="tokenwarden"}');
-      return up.length === 1 && up[0]!.value === 1;
+      const up = await prometheus.query('up{job="tokenwarden"} == 1');
+      return up.length === apps.length;
     });
-    const token = app.issue('agent-7', ['customers:read']);
-    await driveTraffic(app.baseUrl, token, TRAFFIC);
-    // A forged token: signed with another key.
+    for (const [i, app] of apps.entries()) {
+      await driveTraffic(app.baseUrl, app.issue('agent-7', ['customers:read']), TRAFFIC[i]!);
+    }
+    // A forged token: the first instance's, with another signature.
+    const token = apps[0]!.issue('agent-7', ['customers:read']);
     const forged = token.slice(0, token.lastIndexOf('.') + 1) + 'A'.repeat(43);
-    expect((await send(`${app.baseUrl}/customers/c-1001`, { token: forged })).status).toBe(401);
+    expect((await send(`${apps[0]!.baseUrl}/customers/c-1001`, { token: forged })).status).toBe(
+      401,
+    );
   }, 60_000);
 
   afterAll(async () => {
     await prometheus?.stop();
-    await app?.close();
+    for (const app of apps) await app.close();
   });
 
-  it('stores the decisions by outcome and reason, as sent', async () => {
+  it('stores the decisions by outcome and reason, summed over the instances', async () => {
     const expected = {
-      lawful_basis: TRAFFIC.allowed,
-      token_missing: TRAFFIC.missing,
-      insufficient_scope: TRAFFIC.forbidden,
+      lawful_basis: total('allowed'),
+      token_missing: total('missing'),
+      insufficient_scope: total('forbidden'),
       invalid_signature: 1,
     };
     let reasons: Record<string, number> = {};
@@ -50,42 +63,50 @@ describe('a real Prometheus scraping the express-api example', () => {
         await prometheus.query('sum by (reason) (tokenwarden_decisions_total{job="tokenwarden"})'),
         'reason',
       );
-      return JSON.stringify(reasons) === JSON.stringify({ ...reasons, ...expected });
+      return Object.entries(expected).every(([reason, n]) => reasons[reason] === n);
     });
     expect(reasons).toEqual(expected);
     const outcomes = byLabel(
       await prometheus.query('sum by (outcome) (tokenwarden_decisions_total{job="tokenwarden"})'),
       'outcome',
     );
-    expect(outcomes).toEqual({
-      allow: TRAFFIC.allowed,
-      deny: TRAFFIC.missing + TRAFFIC.forbidden + 1,
-    });
+    expect(outcomes).toEqual({ allow: total('allowed'), deny: DECISIONS - total('allowed') });
+  });
+
+  it('keeps each instance apart under its instance label', async () => {
+    const allowed = byLabel(
+      await prometheus.query(
+        'sum by (instance) (tokenwarden_decisions_total{job="tokenwarden",reason="lawful_basis"})',
+      ),
+      'instance',
+    );
+    expect(allowed).toEqual(
+      Object.fromEntries(apps.map((app, i) => [new URL(app.baseUrl).host, TRAFFIC[i]!.allowed])),
+    );
   });
 
   it('stores the histograms and checks that go with them', async () => {
-    const total = TRAFFIC.allowed + TRAFFIC.missing + TRAFFIC.forbidden + 1;
     const [count] = await prometheus.query(
       'sum(tokenwarden_decision_duration_seconds_count{job="tokenwarden"})',
     );
-    expect(count?.value).toBe(total);
-    // Every decision took less than a second: the +Inf and 1 s buckets hold them all.
+    expect(count?.value).toBe(DECISIONS);
+    // Every decision took less than a second: the 1 s bucket holds them all.
     const [underOneSecond] = await prometheus.query(
       'sum(tokenwarden_decision_duration_seconds_bucket{job="tokenwarden",le="1"})',
     );
-    expect(underOneSecond?.value).toBe(total);
+    expect(underOneSecond?.value).toBe(DECISIONS);
     const scopes = byLabel(
       await prometheus.query(
         'sum by (outcome) (tokenwarden_scope_checks_total{job="tokenwarden"})',
       ),
       'outcome',
     );
-    expect(scopes).toEqual({ pass: TRAFFIC.allowed, fail: TRAFFIC.forbidden });
+    expect(scopes).toEqual({ pass: total('allowed'), fail: total('forbidden') });
     // Token age is observed for every verified token (allowed and scope-refused requests).
     const [ages] = await prometheus.query(
       'sum(tokenwarden_token_age_seconds_count{job="tokenwarden"})',
     );
-    expect(ages?.value).toBe(TRAFFIC.allowed + TRAFFIC.forbidden);
+    expect(ages?.value).toBe(total('allowed') + total('forbidden'));
   });
 
   it('loads the alerting rules, evaluates them without errors, and none fires', async () => {
