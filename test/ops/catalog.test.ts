@@ -1,9 +1,13 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { loadPolicyFile } from '@tokenwarden/core';
 import { listen, PURPOSES, runStory, type Listening } from '../../examples/shared/src';
 import { createPrometheusMetrics } from '../../packages/core/src/metrics/prometheus';
 import { createApp } from '../../examples/express-api/src/app';
 import {
   DEFINED,
+  ROOT,
   driveTraffic,
   parseExposition,
   readCatalog,
@@ -13,6 +17,13 @@ import {
 } from './support';
 
 const catalog = readCatalog();
+
+/** The clients the examples' policy names: the `client` label takes these, else `other`. */
+const POLICY = join(ROOT, 'examples', 'shared', 'tokenwarden.policy.yaml');
+const CLIENTS = new Set([
+  'other',
+  ...(existsSync(POLICY) ? Object.keys(loadPolicyFile(POLICY).clients) : []),
+]);
 
 describe('docs/metrics.md, the metrics catalog', () => {
   it('lists every metric Tokenwarden defines, and nothing else', () => {
@@ -113,9 +124,12 @@ describe('the metrics an example app serves stay inside the documented label val
       for (const [label, value] of Object.entries(sample.labels)) {
         if (label === 'le') continue;
         expect([family, label, entry.labels.includes(label)]).toEqual([family, label, true]);
-        const allowed =
-          entry.values.get(label) ??
-          (label === 'reason' ? reasons : label === 'purpose' ? purposes : undefined);
+        const open: Record<string, ReadonlySet<string>> = {
+          reason: reasons,
+          purpose: purposes,
+          client: CLIENTS,
+        };
+        const allowed = entry.values.get(label) ?? open[label];
         expect([family, label, value, allowed?.has(value)]).toEqual([family, label, value, true]);
         seen.add(`${family}{${label}="${value}"}`);
       }
