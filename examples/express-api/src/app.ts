@@ -1,5 +1,10 @@
 import express, { type Express } from 'express';
-import { tokenwarden, type TokenwardenMiddleware } from '@tokenwarden/express';
+import {
+  jwksHandler,
+  tokenEndpoint,
+  tokenwarden,
+  type TokenwardenMiddleware,
+} from '@tokenwarden/express';
 import {
   demoAppParts,
   seedData,
@@ -9,8 +14,10 @@ import {
 
 /** The example API: customers, their orders and a marketing profile that needs consent. */
 export function createApp(options: DemoAppOptions = {}): DemoApp<Express, TokenwardenMiddleware> {
-  const { issuer, audit, issue, wardenOptions } = demoAppParts(options);
+  const { issuer, audit, issue, wardenOptions, tokens, tokenClient } = demoAppParts(options);
   const tw = tokenwarden(wardenOptions);
+  // Issuance events and tokens_issued_total go to this warden's trail and registry.
+  tokens.attach(tw.warden);
 
   const { customers, orders, profiles } = seedData();
   const app = express();
@@ -21,6 +28,9 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Express, Tokenw
     res.json({ status: 'ok' });
   });
   app.get('/metrics', tw.metricsHandler());
+  // Client credentials (RFC 6749 §4.4) for the policy's clients, and the public keys.
+  app.post('/oauth/token', express.urlencoded({ extended: false }), tokenEndpoint(tokens.endpoint));
+  app.get('/.well-known/jwks.json', jwksHandler(tokens.jwks));
   if (options.demoTokens ?? true) {
     // Demo only: a real deployment gets tokens from its identity provider.
     app.post('/demo/token', (req, res) => {
@@ -71,5 +81,5 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Express, Tokenw
     },
   );
 
-  return { app, tw, audit, issue };
+  return { app, tw, audit, issue, tokenClient };
 }

@@ -15,14 +15,14 @@ export async function runDemo(
   options: { store?: WardenStore; print?: (line: string) => void } = {},
 ): Promise<DemoResult> {
   const print = options.print ?? ((line: string) => console.log(line));
-  const { app, tw, audit, issue } = createApp({ store: options.store });
+  const { app, tw, audit, issue, tokenClient } = createApp({ store: options.store });
   const warden = tw.warden;
   const server = await listen(app);
   let result: DemoResult;
   try {
     print('Tokenwarden demo: a customer API over personal data');
     print(`store: ${options.store ? options.store.constructor.name : 'MemoryStore (embedded)'}`);
-    result = await runStory({ baseUrl: server.baseUrl, warden, issue, print });
+    result = await runStory({ baseUrl: server.baseUrl, warden, issue, print, tokenClient });
 
     await warden.flushAudit();
     print('\nAudit trail (JSON lines; tokens appear only as keyed fingerprints):');

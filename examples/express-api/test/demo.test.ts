@@ -25,6 +25,10 @@ describe('the demo story', () => {
     const audit = lines.filter((l) => l.startsWith('{"schemaVersion"'));
     expect(audit.length).toBeGreaterThanOrEqual(9);
     expect(audit.some((l) => l.includes('"type":"token.revoked"'))).toBe(true);
+    // Step 1 went through the client-credentials token endpoint, and the issuance is audited.
+    expect(result.steps[0]?.path).toBe('/oauth/token');
+    expect(audit.some((l) => l.includes('"type":"token.issued"'))).toBe(true);
+    expect(lines).toContain('tokenwarden_tokens_issued_total{client="support-console"} 1');
     expect(audit.some((l) => l.includes('"type":"consent.withdrawn"'))).toBe(true);
     expect(lines.some((l) => l.startsWith('tokenwarden_decisions_total{'))).toBe(true);
     // The audit trail holds fingerprints, never tokens.

@@ -1,7 +1,12 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa from 'koa';
-import { tokenwarden, type TokenwardenMiddleware } from '@tokenwarden/koa';
+import {
+  jwksHandler,
+  tokenEndpoint,
+  tokenwarden,
+  type TokenwardenMiddleware,
+} from '@tokenwarden/koa';
 // The same made-up customers, demo issuer and warden options as the Express example.
 import {
   demoAppParts,
@@ -12,8 +17,10 @@ import {
 
 /** The example API on Koa: customers, their orders and a marketing profile that needs consent. */
 export function createApp(options: DemoAppOptions = {}): DemoApp<Koa, TokenwardenMiddleware> {
-  const { issuer, audit, issue, wardenOptions } = demoAppParts(options);
+  const { issuer, audit, issue, wardenOptions, tokens, tokenClient } = demoAppParts(options);
   const tw = tokenwarden(wardenOptions);
+  // Issuance events and tokens_issued_total go to this warden's trail and registry.
+  tokens.attach(tw.warden);
 
   const { customers, orders, profiles } = seedData();
   // Bodies are parsed only on the routes that take one, after their token checks.
@@ -26,6 +33,9 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Koa, Tokenwarde
     ctx.body = { status: 'ok' };
   });
   open.get('/metrics', tw.metricsHandler());
+  // Client credentials (RFC 6749 §4.4) for the policy's clients, and the public keys.
+  open.post('/oauth/token', tokenEndpoint(tokens.endpoint));
+  open.get('/.well-known/jwks.json', jwksHandler(tokens.jwks));
   if (options.demoTokens ?? true) {
     // Demo only: a real deployment gets tokens from its identity provider.
     open.post('/demo/token', json, (ctx) => {
@@ -81,5 +91,5 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Koa, Tokenwarde
   );
   app.use(api.routes());
 
-  return { app, tw, audit, issue };
+  return { app, tw, audit, issue, tokenClient };
 }

@@ -8,7 +8,7 @@ import { createApp } from '../src/app';
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 describe('koa-api example: the demo story', () => {
-  const { app, tw, audit, issue } = createApp();
+  const { app, tw, audit, issue, tokenClient } = createApp();
   const http = () => request(app.callback());
   let server: Listening;
   beforeAll(async () => {
@@ -20,7 +20,13 @@ describe('koa-api example: the demo story', () => {
   });
 
   it('issue → read → write refused → revoke → refused → consent read → withdraw → refused', async () => {
-    const steps = await expectStory({ baseUrl: server.baseUrl, warden: tw.warden, issue });
+    const steps = await expectStory({
+      baseUrl: server.baseUrl,
+      warden: tw.warden,
+      issue,
+      tokenClient,
+    });
+    expect(steps[0]).toMatchObject({ path: '/oauth/token', status: 200 });
 
     await tw.warden.flushAudit();
     const decisions = audit.events.filter((e) => e.type === 'access.decision');
@@ -34,7 +40,12 @@ describe('koa-api example: the demo story', () => {
       ['deny', 'consent_withdrawn', '/customers/:id/marketing-profile', 403],
     ]);
     expect(audit.events.map((e) => e.type)).toEqual(
-      expect.arrayContaining(['consent.granted', 'token.revoked', 'consent.withdrawn']),
+      expect.arrayContaining([
+        'token.issued',
+        'consent.granted',
+        'token.revoked',
+        'consent.withdrawn',
+      ]),
     );
     const trail = JSON.stringify(audit.events);
     for (const token of tokensOf(steps)) expect(trail).not.toContain(token);

@@ -1,8 +1,19 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { JsonLinesSink, type AuditSink, type WardenStore } from '@tokenwarden/core';
-import { TokenwardenGuard, TokenwardenModule } from '@tokenwarden/nest';
-import { DemoIssuer, demoSecret, demoWardenOptions } from '@tokenwarden/example-shared';
+import { JsonLinesSink, type AuditSink, type Warden, type WardenStore } from '@tokenwarden/core';
+import {
+  getWardenToken,
+  tokenEndpointController,
+  TokenwardenGuard,
+  TokenwardenModule,
+} from '@tokenwarden/nest';
+import {
+  DemoIssuer,
+  demoSecret,
+  demoTokenService,
+  demoWardenOptions,
+  type DemoTokenService,
+} from '@tokenwarden/example-shared';
 import { ConsentsController, ConsentService } from './consents.controller';
 import { CustomersController } from './customers.controller';
 import { CustomersRepository } from './customers.repository';
@@ -18,7 +29,12 @@ export interface AppOptions {
   readonly audit?: AuditSink;
   /** Mount POST /demo/token, which mints tokens for anyone. Never in production. Default: true. */
   readonly demoTokens?: boolean;
+  /** Token issuance (POST /oauth/token, the JWKS). Default: built from the examples' policy. */
+  readonly tokens?: DemoTokenService;
 }
+
+/** Injection token of the app's {@link DemoTokenService} (client credentials, in tests). */
+export const DEMO_TOKENS = Symbol('DemoTokenService');
 
 /** The example API: customers, their orders, a marketing profile that needs consent. */
 @Module({})
@@ -26,14 +42,22 @@ export class AppModule {
   static register(options: AppOptions = {}): DynamicModule {
     const secret = options.secret ?? demoSecret();
     const audit = options.audit ?? new JsonLinesSink();
+    const tokens = options.tokens ?? demoTokenService();
     return {
       module: AppModule,
       imports: [
         TokenwardenModule.forRoot(
-          demoWardenOptions({ secret, store: options.store, sinks: [audit] }),
+          demoWardenOptions({
+            secret,
+            store: options.store,
+            sinks: [audit],
+            tokenKeys: [tokens.verificationKey],
+          }),
         ),
       ],
       controllers: [
+        // POST /oauth/token (client credentials) and GET /.well-known/jwks.json, open to clients.
+        tokenEndpointController({ endpoint: tokens.endpoint, jwks: tokens.jwks }),
         HealthController,
         CustomersController,
         ConsentsController,
@@ -43,6 +67,13 @@ export class AppModule {
         // Every route needs a valid, unrevoked token unless it is @Public().
         { provide: APP_GUARD, useClass: TokenwardenGuard },
         { provide: DemoIssuer, useValue: new DemoIssuer(secret) },
+        { provide: DEMO_TOKENS, useValue: tokens },
+        {
+          // Issuance events and tokens_issued_total go to the module's warden.
+          provide: 'tokenwarden-demo-token-sink',
+          useFactory: (warden: Warden) => tokens.attach(warden),
+          inject: [getWardenToken()],
+        },
         CustomersRepository,
         ConsentService,
       ],

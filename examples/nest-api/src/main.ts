@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   await app.listen(Number(process.env.PORT ?? 3000), process.env.HOST ?? '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', 'localhost');
   console.log(
-    `customers API on ${url} (POST /demo/token for a demo token; store: ${store ? 'Redis' : 'memory'})`,
+    `customers API on ${url} (POST /oauth/token for client credentials, POST /demo/token for a demo token; store: ${store ? 'Redis' : 'memory'})`,
   );
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

@@ -7,12 +7,12 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { MemorySink, type Warden, type WardenStore } from '@tokenwarden/core';
-import { DemoIssuer, stepsByName } from '@tokenwarden/example-shared';
+import { DemoIssuer, stepsByName, type DemoTokenService } from '@tokenwarden/example-shared';
 import { getWardenToken } from '@tokenwarden/nest';
 import { STORE_CASES } from '@tokenwarden/testing';
 // The story every example tells, and what each app must answer to it.
 import { expectStory, tokensOf } from '../../shared/test/expect-story';
-import { AppModule } from '../src/app.module';
+import { AppModule, DEMO_TOKENS } from '../src/app.module';
 
 const CASES = (['express', 'fastify'] as const).flatMap((platform) =>
   STORE_CASES.map((store) => ({ platform, store })),
@@ -59,7 +59,9 @@ describe.each(CASES)('the nest-api story on $platform with $store.name', ({ plat
   });
 
   it('issue → read → write refused → revoke → refused → consent read → withdraw → refused', async () => {
-    const steps = await expectStory({ baseUrl, warden, issue });
+    const tokenClient = app.get<DemoTokenService>(DEMO_TOKENS).clients['support-console'];
+    const steps = await expectStory({ baseUrl, warden, issue, tokenClient });
+    expect(stepsByName(steps).issue?.path).toBe('/oauth/token');
     const step = stepsByName(steps);
     expect(step.consented?.body).toMatchObject({ customerId: 'c-1001', newsletter: true });
     expect(step['fresh-token']?.contentType).toMatch(/^application\/problem\+json/);

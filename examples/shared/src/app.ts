@@ -5,6 +5,7 @@ import {
   type WardenStore,
 } from '@tokenwarden/core';
 import { DemoIssuer, demoSecret } from './issuer';
+import { demoTokenService, type DemoClient, type DemoTokenService } from './token-service';
 import { demoWardenOptions } from './warden-options';
 
 /** Options of the Express and Koa examples' `createApp`. */
@@ -24,8 +25,10 @@ export interface DemoApp<App, Middleware> {
   app: App;
   tw: Middleware;
   audit: MemorySink;
-  /** Mints a token as the demo issuer would. */
+  /** Mints a token as the token endpoint would, for a client of the policy. */
   issue(subject: string, scopes: string[], client?: string): string;
+  /** Credentials of the support console, for POST /oauth/token. */
+  tokenClient: DemoClient;
 }
 
 /** What `createApp` builds before its routes: the demo issuer, its audit sink, the warden options. */
@@ -33,6 +36,11 @@ export interface DemoAppParts {
   readonly issuer: DemoIssuer;
   readonly audit: MemorySink;
   readonly wardenOptions: WardenOptions;
+  /** Token issuance from the policy: POST /oauth/token and GET /.well-known/jwks.json. */
+  readonly tokens: DemoTokenService;
+  /** Credentials of the support console, for POST /oauth/token. */
+  readonly tokenClient: DemoClient;
+  /** Mints a token for a client of the policy (default: the support console). */
   issue(subject: string, scopes: string[], client?: string): string;
 }
 
@@ -40,10 +48,19 @@ export function demoAppParts(options: DemoAppOptions): DemoAppParts {
   const issuer = new DemoIssuer(options.secret ?? demoSecret());
   const audit = new MemorySink();
   const sinks = [audit, ...(options.sinks ?? [])];
+  const tokens = demoTokenService();
   return {
     issuer,
     audit,
-    wardenOptions: demoWardenOptions({ secret: issuer.secret, store: options.store, sinks }),
-    issue: (subject, scopes, client) => issuer.issue(subject, scopes, client),
+    tokens,
+    tokenClient: tokens.clients['support-console'] as DemoClient,
+    wardenOptions: demoWardenOptions({
+      secret: issuer.secret,
+      store: options.store,
+      sinks,
+      tokenKeys: [tokens.verificationKey],
+    }),
+    issue: (subject, scopes, client = 'support-console') =>
+      tokens.issuer.issue({ client, subject, scopes }).token,
   };
 }

@@ -4,6 +4,13 @@ export { storeFromEnv } from './store';
 export { AUDIENCE, DemoIssuer, ISSUER, KEY_ID, demoSecret, type DemoTokenReply } from './issuer';
 export { demoAppParts, type DemoApp, type DemoAppOptions, type DemoAppParts } from './app';
 export { PURPOSES, demoWardenOptions } from './warden-options';
+export {
+  demoPolicyPath,
+  demoTokenService,
+  type DemoClient,
+  type DemoTokenService,
+  type DemoTokenSink,
+} from './token-service';
 export { listen, type Listenable, type Listening } from './listen';
 export {
   runStory,

@@ -48,6 +48,11 @@ export interface StoryOptions {
   readonly print?: (line: string) => void;
   /** Also read the customer's orders with the support agent's token (step 2). Default: false. */
   readonly readOrders?: boolean;
+  /**
+   * Credentials of the support console: step 1 gets its token from POST /oauth/token (client
+   * credentials). Default: none, and step 1 uses the demo route POST /demo/token.
+   */
+  readonly tokenClient?: { readonly id: string; readonly secret: string };
 }
 
 interface Call {
@@ -59,6 +64,8 @@ interface Call {
   readonly expected: number;
   readonly expectedCode?: string;
   readonly body?: unknown;
+  /** Sent form-encoded with these Basic credentials instead of as JSON with a bearer token. */
+  readonly basic?: { readonly id: string; readonly secret: string };
 }
 
 const CUSTOMER = '/customers/c-1001';
@@ -74,14 +81,22 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
   const steps: StoryStep[] = [];
 
   async function call(step: Call): Promise<StoryStep> {
-    const { token, body: sent } = step;
+    const { token, body: sent, basic } = step;
+    const form = basic !== undefined && sent !== undefined;
     const response = await fetch(baseUrl + step.path, {
       method: step.method,
       headers: {
         ...(token ? { authorization: `Bearer ${token}` } : {}),
-        ...(sent ? { 'content-type': 'application/json' } : {}),
+        ...(basic ? { authorization: basicAuth(basic) } : {}),
+        ...(sent
+          ? { 'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json' }
+          : {}),
       },
-      body: sent ? JSON.stringify(sent) : undefined,
+      body: sent
+        ? form
+          ? new URLSearchParams(sent as Record<string, string>).toString()
+          : JSON.stringify(sent)
+        : undefined,
     });
     const body: unknown = await response.json();
     const code = codeOf(body);
@@ -109,14 +124,27 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
   await warden.grantConsent({ subject: 'c-1001', purpose: 'marketing', source: 'signup-form' });
   print('setup: customer c-1001 consented to marketing (signup-form)\n');
 
-  const minted = await call({
-    name: 'issue',
-    title: '1. the demo issuer mints a token',
-    method: 'POST',
-    path: '/demo/token',
-    expected: 200,
-    body: { subject: 'agent-7', scopes: ['customers:read', 'orders:read'] },
-  });
+  const client = options.tokenClient;
+  const minted = await call(
+    client
+      ? {
+          name: 'issue',
+          title: '1. the support console gets a token (POST /oauth/token, client credentials)',
+          method: 'POST',
+          path: '/oauth/token',
+          expected: 200,
+          basic: client,
+          body: { grant_type: 'client_credentials', scope: 'customers:read orders:read' },
+        }
+      : {
+          name: 'issue',
+          title: '1. the demo issuer mints a token',
+          method: 'POST',
+          path: '/demo/token',
+          expected: 200,
+          body: { subject: 'agent-7', scopes: ['customers:read', 'orders:read'] },
+        },
+  );
   const token = accessTokenOf(minted.body);
   await call({
     name: 'read',
@@ -212,6 +240,12 @@ export function stepsByName(steps: readonly StoryStep[]): Partial<Record<StepNam
   return Object.fromEntries(steps.map((s) => [s.name, s]));
 }
 
+/** RFC 6749 §2.3.1: id and secret form-encoded, then Basic. */
+function basicAuth(client: { readonly id: string; readonly secret: string }): string {
+  const encode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${encode(client.id)}:${encode(client.secret)}`).toString('base64')}`;
+}
+
 function codeOf(body: unknown): string | undefined {
   if (typeof body !== 'object' || body === null || !('code' in body)) return undefined;
   return typeof body.code === 'string' ? body.code : undefined;
@@ -221,7 +255,7 @@ function accessTokenOf(body: unknown): string {
   if (typeof body === 'object' && body !== null && 'access_token' in body) {
     if (typeof body.access_token === 'string') return body.access_token;
   }
-  throw new Error(`POST /demo/token answered no access_token: ${JSON.stringify(body)}`);
+  throw new Error(`the token request answered no access_token: ${JSON.stringify(body)}`);
 }
 
 function claimsOf(token: string): { jti: string; exp: number } {

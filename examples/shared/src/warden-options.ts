@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AuditSink, WardenOptions, WardenStore } from '@tokenwarden/core';
+import type { AuditSink, VerificationKey, WardenOptions, WardenStore } from '@tokenwarden/core';
 import { AUDIENCE, ISSUER, KEY_ID } from './issuer';
 
 /** The purposes customers can consent to; the warden refuses routes naming any other. */
@@ -8,16 +8,22 @@ export const PURPOSES = {
   order_fulfilment: { description: 'Delivering and invoicing orders' },
 } as const;
 
-/** The warden of every example: the demo issuer's HS256 key, the purposes, audit with fingerprints. */
+/**
+ * The warden of every example: the token endpoint's signing key, the demo issuer's HS256 key, the
+ * purposes, audit with fingerprints.
+ */
 export function demoWardenOptions(options: {
   readonly secret: Buffer;
   readonly store?: WardenStore | undefined;
   readonly sinks: readonly AuditSink[];
+  /** Keys of the token endpoint (POST /oauth/token). Default: none. */
+  readonly tokenKeys?: readonly VerificationKey[];
 }): WardenOptions {
+  const tokenKeys = options.tokenKeys ?? [];
   return {
     jwt: {
-      algorithms: ['HS256'],
-      keys: [{ kid: KEY_ID, alg: 'HS256', key: options.secret }],
+      algorithms: ['HS256', ...new Set(tokenKeys.map((k) => k.alg))],
+      keys: [{ kid: KEY_ID, alg: 'HS256', key: options.secret }, ...tokenKeys],
       issuer: ISSUER,
       audience: AUDIENCE,
       maxLifetimeMs: 15 * 60_000,
