@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -13,6 +13,27 @@ const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const PREFIX = `tw-cli-test:${randomBytes(6).toString('hex')}:`;
 let redis: Redis;
 let dir: string;
+
+const POLICY = [
+  'version: 1',
+  'issuer: https://api.example.test/',
+  'audience: customers-api',
+  'limits: { maxTokenLifetime: 15m, maxApiKeyAge: 90d }',
+  'signing: { algorithm: ES256 }',
+  'scopes:',
+  '  customers:read: { description: Read customers, dataCategories: [contact_details] }',
+  '  orders:read: { description: Read orders, dataCategories: [purchase_history] }',
+  'purposes:',
+  '  marketing: { description: Offers, lawfulBasis: consent }',
+  '  order_fulfilment: { description: Delivering orders, lawfulBasis: contract }',
+  'clients:',
+  '  support-console: { scopes: [customers:read, orders:read], apiKeyMaxAge: 30d }',
+  '  batch: { scopes: [orders:read] }',
+  'routes:',
+  '  - { route: GET /customers/:id, scopes: [customers:read], lawfulBasis: contract }',
+  '  - { route: GET /orders, scopes: [orders:read], purpose: marketing }',
+  '',
+].join('\n');
 
 /** Runs the CLI against the test prefix; resolves the exit code and both outputs. */
 async function cli(...args: string[]) {
@@ -191,6 +212,35 @@ describe('tokenwarden apikey', () => {
 
     const badEnv = await cli('apikey', 'create', '--client', 'c', '--env', 'PROD');
     expect(badEnv.code).toBe(2);
+  });
+
+  it('applies the policy: its clients, their scopes and API-key maximum age', async () => {
+    const policy = join(dir, 'tokenwarden.policy.yaml');
+    writeFileSync(policy, POLICY);
+    const create = (...args: string[]) => cli('apikey', 'create', '--policy', policy, ...args);
+
+    const outside = await create('--client', 'batch', '--scope', 'customers:read');
+    expect(outside.code).toBe(2);
+    expect(outside.err).toMatch(/may not hold scope 'customers:read'/);
+
+    const unknown = await create('--client', 'nobody', '--scope', 'orders:read');
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/'nobody' is not in the policy/);
+
+    const tooLong = await create('--client', 'support-console', '--expires-in', '60d');
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.err).toMatch(/at most 30 d/);
+
+    const ok = await create('--client', 'support-console', '--scope', 'orders:read', '--json');
+    expect(ok.code).toBe(0);
+    const shown = JSON.parse(ok.out) as Shown;
+    expect(shown.expiresAt - Date.now()).toBeLessThanOrEqual(30 * 86_400_000);
+
+    const broken = join(dir, 'broken.policy.yaml');
+    writeFileSync(broken, 'version: 1\nclients: 7\n');
+    const refused = await cli('apikey', 'create', '--client', 'c', '--policy', broken);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/policy check/);
   });
 
   it('reports an unreachable Redis without echoing the URL or its password', async () => {

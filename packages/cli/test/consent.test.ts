@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { runCli } from '@tokenwarden/cli';
@@ -10,6 +13,27 @@ import { Redis } from 'ioredis';
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const PREFIX = `tw-cli-test:${randomBytes(6).toString('hex')}:`;
 let redis: Redis;
+
+const POLICY = [
+  'version: 1',
+  'issuer: https://api.example.test/',
+  'audience: customers-api',
+  'limits: { maxTokenLifetime: 15m, maxApiKeyAge: 90d }',
+  'signing: { algorithm: ES256 }',
+  'scopes:',
+  '  customers:read: { description: Read customers, dataCategories: [contact_details] }',
+  '  orders:read: { description: Read orders, dataCategories: [purchase_history] }',
+  'purposes:',
+  '  marketing: { description: Offers, lawfulBasis: consent }',
+  '  order_fulfilment: { description: Delivering orders, lawfulBasis: contract }',
+  'clients:',
+  '  support-console: { scopes: [customers:read, orders:read], apiKeyMaxAge: 30d }',
+  '  batch: { scopes: [orders:read] }',
+  'routes:',
+  '  - { route: GET /customers/:id, scopes: [customers:read], lawfulBasis: contract }',
+  '  - { route: GET /orders, scopes: [orders:read], purpose: marketing }',
+  '',
+].join('\n');
 
 async function cli(...args: string[]) {
   const stdout = new PassThrough();
@@ -80,6 +104,24 @@ describe('tokenwarden consent', () => {
     expect(human.out).toMatch(/status\s+withdrawn/);
     await warden.close();
     await store.close();
+  });
+
+  it('with a policy, records consent only for its purposes based on consent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-cli-consent-'));
+    const policy = join(dir, 'tokenwarden.policy.yaml');
+    writeFileSync(policy, POLICY);
+    try {
+      const contract = await cli('consent', 'grant', 'u', 'order_fulfilment', '--policy', policy);
+      expect(contract.code).toBe(2);
+      expect(contract.err).toMatch(/rests on contract, not consent/);
+      const unknown = await cli('consent', 'withdraw', 'u', 'profiling', '--policy', policy);
+      expect(unknown.code).toBe(2);
+      expect(unknown.err).toMatch(/not declared in the policy/);
+      const ok = await cli('consent', 'grant', 'u', 'marketing', '--policy', policy);
+      expect(ok.code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a malformed purpose or time with exit code 2', async () => {

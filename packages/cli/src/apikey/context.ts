@@ -1,5 +1,13 @@
 import type { Command } from 'commander';
-import { JsonLinesSink, createAdmin, type AuditOptions, type WardenAdmin } from '@tokenwarden/core';
+import {
+  ConfigError,
+  JsonLinesSink,
+  createAdmin,
+  loadPolicyFile,
+  type AuditOptions,
+  type Policy,
+  type WardenAdmin,
+} from '@tokenwarden/core';
 import { RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
 import type { CliIo } from '../program';
 import { CliError, globalOptions, redisUrl } from '../shared';
@@ -65,6 +73,29 @@ export function addLifecycleOptions(command: Command): Command {
       "the API's longest token lifetime: how long revocation marks are kept",
       '24h',
     );
+}
+
+/** Adds `--policy`, for commands the policy file constrains. */
+export function addPolicyOption(command: Command): Command {
+  return command.option(
+    '--policy <file>',
+    'policy file whose limits apply (default: $TOKENWARDEN_POLICY)',
+  );
+}
+
+/**
+ * The policy named by `--policy` or `$TOKENWARDEN_POLICY`, loaded and validated, or `undefined`.
+ * @throws CliError (exit 2) with the policy's findings when it does not load.
+ */
+export function policyOf(options: { readonly policy?: string }, io: CliIo): Policy | undefined {
+  const file = options.policy ?? io.env.TOKENWARDEN_POLICY;
+  if (file === undefined || file === '') return undefined;
+  try {
+    return loadPolicyFile(file);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, 2);
+    throw error;
+  }
 }
 
 /** Options added by {@link addLifecycleOptions}. */

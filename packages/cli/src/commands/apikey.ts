@@ -1,10 +1,19 @@
 import type { Command } from 'commander';
-import { ApiKeyError, ApiKeys, ConfigError, type ApiKeyRecord } from '@tokenwarden/core';
+import {
+  ApiKeyError,
+  ApiKeys,
+  ConfigError,
+  apiKeyOptionsFromPolicy,
+  type ApiKeyRecord,
+  type ApiKeysOptions,
+} from '@tokenwarden/core';
 import {
   addLifecycleOptions,
+  addPolicyOption,
   isoTime,
   pairs,
   parseDuration,
+  policyOf,
   table,
   withLifecycle,
   type LifecycleOptions,
@@ -18,14 +27,16 @@ interface CreateOptions extends LifecycleOptions {
   readonly subject?: string;
   readonly name?: string;
   readonly expiresIn?: string;
-  readonly maxAge: string;
+  readonly maxAge?: string;
   readonly env: string;
+  readonly policy?: string;
 }
 
 interface RotateOptions extends LifecycleOptions {
   readonly overlap: string;
   readonly expiresIn?: string;
-  readonly maxAge: string;
+  readonly maxAge?: string;
+  readonly policy?: string;
 }
 
 interface RevokeOptions extends LifecycleOptions {
@@ -67,6 +78,22 @@ function announce(key: string, record: ApiKeyRecord, heading: string): string {
   ].join('\n');
 }
 
+/**
+ * Limits on new keys: the policy's (global maximum age, per-client scopes and age) when one is
+ * given, and `--max-age` (default 90 days); the stricter maximum wins.
+ */
+function limits(
+  options: { readonly maxAge?: string; readonly policy?: string },
+  io: CliIo,
+): Pick<ApiKeysOptions, 'maxAgeMs' | 'clientRules'> {
+  const policy = policyOf(options, io);
+  const flag =
+    options.maxAge === undefined ? undefined : parseDuration(options.maxAge, '--max-age');
+  if (policy === undefined) return { maxAgeMs: flag ?? 90 * 86_400_000 };
+  const fromPolicy = apiKeyOptionsFromPolicy(policy);
+  return { ...fromPolicy, maxAgeMs: Math.min(fromPolicy.maxAgeMs, flag ?? Infinity) };
+}
+
 /** Turns the library's refusals into one-line CLI errors. */
 async function refusals<T>(action: () => Promise<T>): Promise<T> {
   try {
@@ -89,8 +116,7 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
     .description('API keys: create, rotate, revoke, list (keys are shown once, stored as hashes)');
 
   addLifecycleOptions(
-    apikey
-      .command('create')
+    addPolicyOption(apikey.command('create'))
       .description('create an API key for a client; prints the key once')
       .requiredOption('--client <id>', 'the client the key belongs to')
       .option(
@@ -102,10 +128,10 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
       .option('--subject <id>', 'subject of the principal the key yields (default: the client)')
       .option('--name <label>', 'a label for people, e.g. "nightly export"')
       .option('--expires-in <duration>', 'lifetime, e.g. 30d (default: the maximum age)')
-      .option('--max-age <duration>', 'the longest lifetime allowed', '90d')
+      .option('--max-age <duration>', 'the longest lifetime allowed (default: 90d, or the policy)')
       .option('--env <name>', 'environment in the key prefix (live, test…)', 'live'),
   ).action(async (options: CreateOptions, command: Command) => {
-    const maxAgeMs = parseDuration(options.maxAge, '--max-age');
+    const keyLimits = limits(options, io);
     const expiresInMs =
       options.expiresIn === undefined
         ? undefined
@@ -115,7 +141,7 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
         new ApiKeys({
           store: credentials,
           audit: admin,
-          maxAgeMs,
+          ...keyLimits,
           environment: options.env,
         }).create({
           client: options.client,
@@ -133,15 +159,14 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
   });
 
   addLifecycleOptions(
-    apikey
-      .command('rotate')
+    addPolicyOption(apikey.command('rotate'))
       .description('replace a key; the old one keeps working for the overlap window')
       .argument('<key-id>', 'id of the key to replace (ak_…)')
       .option('--overlap <duration>', 'how long the old key keeps working', '24h')
       .option('--expires-in <duration>', 'lifetime of the new key (default: the maximum age)')
-      .option('--max-age <duration>', 'the longest lifetime allowed', '90d'),
+      .option('--max-age <duration>', 'the longest lifetime allowed (default: 90d, or the policy)'),
   ).action(async (keyId: string, options: RotateOptions, command: Command) => {
-    const maxAgeMs = parseDuration(options.maxAge, '--max-age');
+    const keyLimits = limits(options, io);
     const overlapMs = parseDuration(options.overlap, '--overlap');
     const expiresInMs =
       options.expiresIn === undefined
@@ -149,7 +174,7 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
         : parseDuration(options.expiresIn, '--expires-in');
     await withLifecycle(command, io, options, async ({ admin, credentials, actor }) => {
       const rotated = await refusals(() =>
-        new ApiKeys({ store: credentials, audit: admin, maxAgeMs }).rotate(keyId, {
+        new ApiKeys({ store: credentials, audit: admin, ...keyLimits }).rotate(keyId, {
           overlapMs,
           expiresInMs,
           actor,

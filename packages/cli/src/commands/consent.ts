@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import type { ConsentRecord } from '@tokenwarden/core';
 import {
   addLifecycleOptions,
+  addPolicyOption,
   isoTime,
   pairs,
   parseDuration,
   parseTime,
+  policyOf,
   withLifecycle,
   type LifecycleOptions,
 } from '../apikey/context';
@@ -13,12 +15,14 @@ import type { CliIo } from '../program';
 import { CliError, print, redisUrl } from '../shared';
 
 interface GrantOptions extends LifecycleOptions {
+  readonly policy?: string;
   readonly expiresAt?: string;
   readonly expiresIn?: string;
   readonly source?: string;
 }
 
 interface WithdrawOptions extends LifecycleOptions {
+  readonly policy?: string;
   readonly source?: string;
 }
 
@@ -54,6 +58,35 @@ function checkedPurpose(purpose: string): string {
   return purpose;
 }
 
+/**
+ * The purposes consent may be recorded for: with a policy, its purposes whose lawful basis is
+ * consent (any other purpose is refused, exit 2); without one, the purpose given.
+ */
+function purposesFor(
+  purpose: string,
+  options: { readonly policy?: string },
+  io: CliIo,
+): readonly string[] {
+  const policy = policyOf(options, io);
+  if (policy === undefined) return [purpose];
+  const declared = Object.prototype.hasOwnProperty.call(policy.purposes, purpose)
+    ? policy.purposes[purpose]
+    : undefined;
+  if (declared === undefined) {
+    throw new CliError(
+      `purpose '${purpose}' is not declared in the policy (declared: ${Object.keys(policy.purposes).join(', ') || 'none'})`,
+      2,
+    );
+  }
+  if (declared.lawfulBasis !== 'consent') {
+    throw new CliError(
+      `purpose '${purpose}' rests on ${declared.lawfulBasis}, not consent: there is no consent to record`,
+      2,
+    );
+  }
+  return [purpose];
+}
+
 /** `tokenwarden consent grant|withdraw|show`: the consent records the API nodes check. */
 export function registerConsentCommands(program: Command, io: CliIo): void {
   const consent = program
@@ -61,8 +94,7 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
     .description('grant, withdraw and show consent records');
 
   addLifecycleOptions(
-    consent
-      .command('grant')
+    addPolicyOption(consent.command('grant'))
       .description("record a data subject's consent to a purpose")
       .argument('<subject>', 'the data subject')
       .argument('<purpose>', 'the purpose, as declared in the policy')
@@ -72,6 +104,7 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
   ).action(async (subject: string, purpose: string, options: GrantOptions, command: Command) => {
     redisUrl(command, io);
     checkedPurpose(purpose);
+    const purposes = purposesFor(purpose, options, io);
     if (options.expiresAt !== undefined && options.expiresIn !== undefined) {
       throw new CliError('pass --expires-at or --expires-in, not both', 2);
     }
@@ -98,13 +131,12 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
           describe(record, subject, purpose),
         );
       },
-      [purpose],
+      purposes,
     );
   });
 
   addLifecycleOptions(
-    consent
-      .command('withdraw')
+    addPolicyOption(consent.command('withdraw'))
       .description('record a withdrawal: no token, old or new, passes this purpose any more')
       .argument('<subject>', 'the data subject')
       .argument('<purpose>', 'the purpose')
@@ -112,6 +144,7 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
   ).action(async (subject: string, purpose: string, options: WithdrawOptions, command: Command) => {
     redisUrl(command, io);
     checkedPurpose(purpose);
+    const purposes = purposesFor(purpose, options, io);
     await withLifecycle(
       command,
       io,
@@ -127,7 +160,7 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
           describe(record, subject, purpose),
         );
       },
-      [purpose],
+      purposes,
     );
   });
 

@@ -4,6 +4,7 @@ import { ConfigError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import { isSafeId } from '../internal/text';
 import type { WardenMetrics } from '../metrics/types';
+import type { Policy } from '../policy/file';
 import type { ApiKeyRecord, ApiKeyRotation, CredentialStore } from './credential-store';
 
 /**
@@ -178,6 +179,32 @@ export interface ApiKeysOptions {
   readonly expiringSoonMs?: number;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock;
+}
+
+/**
+ * The API-key settings a policy file drives: the global maximum age (`limits.maxApiKeyAge`), and
+ * per client its allowed scopes and `apiKeyMaxAge`. A client missing from the policy is refused.
+ *
+ * @example
+ * const apiKeys = new ApiKeys({ store, audit: warden, ...apiKeyOptionsFromPolicy(policy) });
+ */
+export function apiKeyOptionsFromPolicy(
+  policy: Policy,
+): Required<Pick<ApiKeysOptions, 'maxAgeMs' | 'clientRules'>> {
+  return {
+    maxAgeMs: policy.limits.maxApiKeyAgeMs,
+    clientRules: (client) => {
+      const rules = Object.prototype.hasOwnProperty.call(policy.clients, client)
+        ? policy.clients[client]
+        : undefined;
+      if (rules === undefined) {
+        throw new ConfigError(
+          `client '${client}' is not in the policy; add it under 'clients' (declared: ${Object.keys(policy.clients).join(', ') || 'none'})`,
+        );
+      }
+      return { allowedScopes: rules.scopes, maxAgeMs: rules.apiKeyMaxAgeMs };
+    },
+  };
 }
 
 /** What to create. */

@@ -77,6 +77,7 @@ export {
 } from './credential-store';
 export {
   API_KEY_TYPE,
+  apiKeyOptionsFromPolicy,
   ApiKeyError,
   ApiKeys,
   ApiKeyUsage,

@@ -6,6 +6,8 @@ import {
   ConfigError,
   MemoryCredentialStore,
   MemoryStore,
+  apiKeyOptionsFromPolicy,
+  checkPolicy,
   createAdmin,
   generateCredential,
   hashCredential,
@@ -14,6 +16,27 @@ import {
   type CredentialStore,
 } from '@tokenwarden/core';
 import { FakeClock } from '@tokenwarden/testing';
+
+const POLICY = [
+  'version: 1',
+  'issuer: https://api.example.test/',
+  'audience: customers-api',
+  'limits: { maxTokenLifetime: 15m, maxApiKeyAge: 90d }',
+  'signing: { algorithm: ES256 }',
+  'scopes:',
+  '  customers:read: { description: Read customers, dataCategories: [contact_details] }',
+  '  orders:read: { description: Read orders, dataCategories: [purchase_history] }',
+  'purposes:',
+  '  marketing: { description: Offers, lawfulBasis: consent }',
+  '  order_fulfilment: { description: Delivering orders, lawfulBasis: contract }',
+  'clients:',
+  '  support-console: { scopes: [customers:read, orders:read], apiKeyMaxAge: 30d }',
+  '  batch: { scopes: [orders:read] }',
+  'routes:',
+  '  - { route: GET /customers/:id, scopes: [customers:read], lawfulBasis: contract }',
+  '  - { route: GET /orders, scopes: [orders:read], purpose: marketing }',
+  '',
+].join('\n');
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -264,6 +287,22 @@ describe('ApiKeys', () => {
     const apiKeys = new ApiKeys({ store: new MemoryCredentialStore(), audit: admin });
     await expect(apiKeys.create({ client: 'c', scopes: [] })).resolves.toBeDefined();
     await admin.close();
+  });
+
+  it('takes its limits from the policy: clients, their scopes and maximum age', async () => {
+    const { policy } = checkPolicy(POLICY);
+    if (policy === undefined) throw new Error('test policy does not load');
+    const { apiKeys, clock } = setup(apiKeyOptionsFromPolicy(policy));
+    await expect(apiKeys.create({ client: 'batch', scopes: ['customers:read'] })).rejects.toThrow(
+      /may not hold scope/,
+    );
+    await expect(apiKeys.create({ client: 'nobody', scopes: [] })).rejects.toThrow(
+      /'nobody' is not in the policy/,
+    );
+    const console = await apiKeys.create({ client: 'support-console', scopes: ['orders:read'] });
+    expect(console.record.expiresAt).toBe(clock.now() + 30 * DAY);
+    const batch = await apiKeys.create({ client: 'batch', scopes: ['orders:read'] });
+    expect(batch.record.expiresAt).toBe(clock.now() + 90 * DAY);
   });
 
   it('refuses a bad environment at construction', () => {
