@@ -4,5 +4,7 @@ import { createApp } from './app';
 const port = Number(process.env.PORT ?? 3000);
 const { app } = createApp({ store: storeFromEnv() });
 app.listen(port, () => {
-  console.log(`customers API on http://localhost:${port} (POST /demo/token for a demo token)`);
+  console.log(
+    `customers API on http://localhost:${port} (POST /oauth/token for client credentials, POST /demo/token for a demo token)`,
+  );
 });

@@ -6,6 +6,6 @@ const port = Number(process.env.PORT ?? 3000);
 const { app } = createApp({ store: storeFromEnv() });
 app.listen(port, () => {
   console.log(
-    `customers API (Koa) on http://localhost:${port} (POST /demo/token for a demo token)`,
+    `customers API (Koa) on http://localhost:${port} (POST /oauth/token for client credentials, POST /demo/token for a demo token)`,
   );
 });
