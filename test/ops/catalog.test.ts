@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadPolicyFile } from '@tokenwarden/core';
@@ -63,6 +63,30 @@ describe('docs/metrics.md, the metrics catalog', () => {
     expect([...catalog.allowReasons].sort()).toEqual(
       unionMembers('packages/core/src/decision.ts', 'AllowReason').sort(),
     );
+  });
+
+  it.each([
+    ['tokenwarden_audit_events_total', 'result', 'AuditResult'],
+    ['tokenwarden_cache_lookups_total', 'cache', 'CacheName'],
+    ['tokenwarden_cache_lookups_total', 'result', 'CacheResult'],
+  ])('lists the values of %s{%s} that the type %s allows', (name, label, type) => {
+    const documented = catalog.entries.get(name)?.values.get(label);
+    expect([...(documented ?? [])].sort()).toEqual(
+      unionMembers('packages/core/src/metrics/types.ts', type).sort(),
+    );
+  });
+
+  it('lists the store operations the pipeline times', () => {
+    // Every store call on the request path goes through the warden's timedStore(operation, ...).
+    const source = readFileSync(join(ROOT, 'packages/core/src/warden.ts'), 'utf8');
+    const operations = new Set([...source.matchAll(/timedStore\('([a-z_]+)'/g)].map((m) => m[1]!));
+    for (const name of [
+      'tokenwarden_store_operation_duration_seconds',
+      'tokenwarden_store_errors_total',
+    ]) {
+      const documented = catalog.entries.get(name)?.values.get('operation');
+      expect([name, [...(documented ?? [])].sort()]).toEqual([name, [...operations].sort()]);
+    }
   });
 
   it('lists the consent verdicts as the reasons of consent checks', () => {
