@@ -37,18 +37,26 @@ export function consentStatus(record: ConsentRecord | undefined, now: number): s
   return 'active';
 }
 
-function describe(record: ConsentRecord | undefined, subject: string, purpose: string): string {
+function describe(
+  record: ConsentRecord | undefined,
+  subject: string,
+  purpose: string,
+  heading?: string,
+): string {
   const now = Date.now();
   if (record === undefined) return `No consent record for ${subject} / ${purpose}.`;
-  return pairs([
-    ['subject', record.subject],
-    ['purpose', record.purpose],
-    ['status', consentStatus(record, now)],
-    ['granted', record.grantedAt === 0 ? '-' : isoTime(record.grantedAt)],
-    ['expires', isoTime(record.expiresAt)],
-    ['withdrawn', isoTime(record.withdrawnAt)],
-    ['source', record.source ?? '-'],
-  ]);
+  return (
+    (heading === undefined ? '' : `${heading}\n\n`) +
+    pairs([
+      ['subject', record.subject],
+      ['purpose', record.purpose],
+      ['status', consentStatus(record, now)],
+      ['granted', record.grantedAt === 0 ? '-' : isoTime(record.grantedAt)],
+      ['expires', isoTime(record.expiresAt)],
+      ['withdrawn', isoTime(record.withdrawnAt)],
+      ['source', record.source ?? '-'],
+    ])
+  );
 }
 
 function checkedPurpose(purpose: string): string {
@@ -128,7 +136,7 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
           actor,
         });
         print(command, io, { ...record, status: consentStatus(record, Date.now()) }, () =>
-          describe(record, subject, purpose),
+          describe(record, subject, purpose, 'Consent granted.'),
         );
       },
       purposes,
@@ -157,7 +165,7 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
           actor,
         });
         print(command, io, { ...record, status: consentStatus(record, Date.now()) }, () =>
-          describe(record, subject, purpose),
+          describe(record, subject, purpose, 'Consent withdrawn.'),
         );
       },
       purposes,

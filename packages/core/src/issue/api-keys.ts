@@ -225,7 +225,7 @@ export interface CreateApiKeyInput {
 export interface RotateApiKeyOptions {
   /** How long the old key keeps working, in ms. Default: the configured overlap (24 h). */
   readonly overlapMs?: number;
-  /** Lifetime of the new key in ms; capped by the maximum age. Default: the default age. */
+  /** Lifetime of the new key in ms; capped by the maximum age. Default: the old key's lifetime. */
   readonly expiresInMs?: number;
   readonly actor?: string;
 }
@@ -343,7 +343,7 @@ export class ApiKeys {
       scopes: old.scopes,
       name: old.name,
       now,
-      expiresAt: now + this.lifetime(options.expiresInMs, rules),
+      expiresAt: now + this.lifetime(options.expiresInMs, rules, old.expiresAt - old.createdAt),
       environment: old.environment,
       hash: hashCredential(key),
     });
@@ -475,11 +475,16 @@ export class ApiKeys {
     };
   }
 
-  private lifetime(requested: number | undefined, rules: ApiKeyClientRules | undefined): number {
+  /** The lifetime asked for, else `fallback` (within the cap), else the default age. */
+  private lifetime(
+    requested: number | undefined,
+    rules: ApiKeyClientRules | undefined,
+    fallback?: number,
+  ): number {
     const cap = Math.min(this.maxAgeMs, rules?.maxAgeMs ?? Infinity);
     const ms =
       requested === undefined
-        ? Math.min(this.defaultAgeMs, cap)
+        ? Math.min(fallback ?? this.defaultAgeMs, cap)
         : duration(requested, 'expiresInMs');
     if (ms > cap) {
       throw new ConfigError(

@@ -220,6 +220,11 @@ describe('ApiKeys', () => {
       expiresAt: clock.now() + HOUR,
     });
     expect((await store.findApiKey(hashCredential(old.key)))?.expiresAt).toBe(clock.now() + HOUR);
+    // The new key lives as long as the old one was made to (90 days), from now.
+    expect(rotated.record.expiresAt).toBe(clock.now() + 90 * DAY);
+    const short = await apiKeys.create({ client: 'billing', scopes: [], expiresInMs: 7 * DAY });
+    const shortRotated = await apiKeys.rotate(short.record.keyId);
+    expect(shortRotated.record.expiresAt).toBe(clock.now() + 7 * DAY);
     expect(audit.events.at(-1)).toMatchObject({
       type: 'apikey.rotated',
       tokenId: rotated.record.keyId,
