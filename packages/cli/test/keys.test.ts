@@ -91,9 +91,22 @@ describe('tokenwarden keys (real Redis)', () => {
     expect(set.keys.every((k) => k.d === undefined)).toBe(true);
   });
 
-  it('signs at once with --now', async () => {
+  it('signs at once with --now and audits the rotation without any key material', async () => {
     const { ring, cli } = await deployment();
-    const { out, code } = await cli('keys', 'rotate', '--now');
+    const { mkdtempSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'tw-audit-')), 'audit.jsonl');
+    const before = ring.signingKey().kid;
+    const { out, code } = await cli(
+      'keys',
+      'rotate',
+      '--now',
+      '--actor',
+      'sec-ops',
+      '--audit-file',
+      file,
+    );
     expect(code).toBe(0);
     const kid = /new signing key (\S+)/.exec(out)![1]!;
     const deadline = Date.now() + 5_000;
@@ -101,6 +114,16 @@ describe('tokenwarden keys (real Redis)', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(ring.signingKey().kid).toBe(kid);
+    const events = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as { type: string; actor: string; detail: Record<string, string> },
+      );
+    expect(events.map((e) => e.type)).toEqual(['signing_key.created', 'signing_key.rotated']);
+    expect(events[1]).toMatchObject({ actor: 'sec-ops', detail: { kid, previousKid: before } });
+    expect(readFileSync(file, 'utf8')).not.toMatch(/PRIVATE|"d":/);
   });
 
   it('refuses to rotate without the master key, and with a wrong one fails loudly', async () => {

@@ -1,8 +1,12 @@
 import type { Command } from 'commander';
 import {
+  createAdmin,
   durationMs,
+  JsonLinesSink,
   jwksOf,
+  MemoryStore,
   rotateSigningKeys,
+  type AuditEventInput,
   type SigningAlgorithm,
   type SigningKeySettings,
 } from '@tokenwarden/core';
@@ -12,12 +16,38 @@ import { masterKeyOf } from '../keys/master-key';
 import type { CliIo } from '../program';
 import { CliError, globalOptions, print, redisUrl } from '../shared';
 
-interface RotateFlags {
+interface RotateFlags extends AuditFlags {
   readonly now?: boolean;
   readonly alg?: string;
   readonly activateIn?: string;
   readonly maxTokenLifetime?: string;
   readonly masterKeyFile?: string;
+}
+
+interface AuditFlags {
+  readonly actor?: string;
+  readonly auditFile?: string;
+}
+
+/**
+ * Appends lifecycle events to `--audit-file` (or `$TOKENWARDEN_AUDIT_FILE`) through the same
+ * audit pipeline as the nodes (schema, hash chain); nothing is written without a file.
+ */
+async function recordEvents(
+  io: CliIo,
+  flags: AuditFlags,
+  events: AuditEventInput[],
+): Promise<void> {
+  const file = flags.auditFile ?? io.env.TOKENWARDEN_AUDIT_FILE;
+  if (file === undefined || file === '') return;
+  const store = new MemoryStore();
+  const admin = createAdmin({ store, audit: { sinks: [new JsonLinesSink({ file })] } });
+  try {
+    for (const event of events) admin.recordEvent(event);
+  } finally {
+    await admin.close();
+    await store.close();
+  }
 }
 
 /** `tokenwarden keys`: signing keys: rotate, list, publish the JWKS, re-wrap. */
@@ -93,6 +123,11 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
       'longest token lifetime, e.g. 15m (default: as stored)',
     )
     .option('--master-key-file <file>', 'the master key (default: $TOKENWARDEN_MASTER_KEY)')
+    .option('--actor <name>', 'who rotates, for the audit trail (default: $USER)')
+    .option(
+      '--audit-file <path>',
+      'append the audit events to this JSON-lines file (default: $TOKENWARDEN_AUDIT_FILE)',
+    )
     .action(async (flags: RotateFlags, command: Command) => {
       const store = storeOf(command, flags.masterKeyFile, true);
       try {
@@ -123,6 +158,25 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
               }
             : {}),
         };
+        const actor = flags.actor ?? io.env.TOKENWARDEN_ACTOR ?? io.env.USER ?? 'tokenwarden-cli';
+        const detail = { kid: created.kid, alg: created.alg, activeFrom: result.activeFrom };
+        await recordEvents(io, flags, [
+          { type: 'signing_key.created', outcome: 'success', actor, detail },
+          {
+            type: 'signing_key.rotated',
+            outcome: 'success',
+            actor,
+            detail: {
+              ...detail,
+              ...(previous
+                ? {
+                    previousKid: previous.kid,
+                    previousVerifyUntil: result.previousVerifyUntil ?? '',
+                  }
+                : {}),
+            },
+          },
+        ]);
         print(command, io, result, () =>
           [
             `new signing key ${result.kid} (${result.alg}) signs from ${result.activeFrom}`,
