@@ -240,3 +240,25 @@ describe('SigningKeyRing', () => {
     expect(() => ring.signingKey()).toThrow(/call start\(\) first/);
   });
 });
+
+describe('publicJwk', () => {
+  it('publishes RSA, EC and OKP (Ed25519) public keys without private parts', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { publicJwk } = await import('@tokenwarden/core');
+    const ed = generateKeyPairSync('ed25519');
+    expect(publicJwk(ed.privateKey, 'ed-1', 'EdDSA')).toEqual({
+      kty: 'OKP',
+      kid: 'ed-1',
+      alg: 'EdDSA',
+      use: 'sig',
+      crv: 'Ed25519',
+      x: (ed.publicKey.export({ format: 'jwk' }) as { x: string }).x,
+    });
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwk = publicJwk(rsa.publicKey, 'rs-1', 'RS256');
+    expect(Object.keys(jwk).sort()).toEqual(['alg', 'e', 'kid', 'kty', 'n', 'use']);
+    const ec = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    expect(publicJwk(ec.privateKey, 'es-1', 'ES384')).toMatchObject({ kty: 'EC', crv: 'P-384' });
+    expect(JSON.stringify(publicJwk(ec.privateKey, 'es-1', 'ES384'))).not.toContain('"d"');
+  });
+});
