@@ -1,6 +1,7 @@
 import { parseAuditLine, type AuditEvent, type ChainHead } from '@tokenwarden/core';
 import { unavailable } from './client';
-import { auditKeys, connect, type AuditStreamConnection } from './stream-sink';
+import type { Cluster, Redis } from 'ioredis';
+import { auditKeys, connect, whenReady, type AuditStreamConnection } from './stream-sink';
 
 /** One event read from the audit stream. */
 export interface StreamedEvent {
@@ -53,7 +54,11 @@ interface ReaderClient {
   xrange(key: string, start: string, end: string, count: 'COUNT', n: number): Promise<Entry[]>;
   xlen(key: string): Promise<number>;
   hgetall(key: string): Promise<Record<string, string>>;
-  call(command: string, ...args: (string | number)[]): Promise<unknown>;
+  xrevrange(key: string, end: string, start: string, count: 'COUNT', n: number): Promise<Entry[]>;
+  xread(...args: (string | number)[]): Promise<unknown>;
+  xreadgroup(...args: (string | number)[]): Promise<unknown>;
+  xack(key: string, group: string, id: string): Promise<unknown>;
+  xgroup(...args: string[]): Promise<unknown>;
   quit(): Promise<unknown>;
   disconnect(): void;
 }
@@ -71,32 +76,28 @@ interface ReaderClient {
  */
 export class AuditStreamReader {
   readonly #client: ReaderClient;
+  readonly #raw: Redis | Cluster;
   private readonly owned: boolean;
   private readonly timeoutMs: number;
   /** The keys read. */
   readonly keys: { stream: string; heads: string };
 
   constructor(options: AuditStreamConnection) {
+    this.keys = auditKeys(options?.prefix);
     const { client, owned, timeoutMs } = connect(options, 'AuditStreamReader');
     this.#client = client as unknown as ReaderClient;
+    this.#raw = client;
     this.owned = owned;
     this.timeoutMs = timeoutMs;
-    this.keys = auditKeys(options.prefix);
   }
 
   /** Length and first and last entry ids of the stream. */
   async info(): Promise<StreamInfo> {
     try {
+      await this.ready();
       const length = await this.#client.xlen(this.keys.stream);
       const [first] = await this.#client.xrange(this.keys.stream, '-', '+', 'COUNT', 1);
-      const last = (await this.#client.call(
-        'XREVRANGE',
-        this.keys.stream,
-        '+',
-        '-',
-        'COUNT',
-        1,
-      )) as Entry[];
+      const last = await this.#client.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1);
       return { length, firstEntryId: first?.[0], lastEntryId: last[0]?.[0] };
     } catch (error) {
       throw unavailable('audit stream info', error);
@@ -107,6 +108,7 @@ export class AuditStreamReader {
   async heads(): Promise<ChainHead[]> {
     let raw: Record<string, string>;
     try {
+      await this.ready();
       raw = await this.#client.hgetall(this.keys.heads);
     } catch (error) {
       throw unavailable('audit heads', error);
@@ -134,6 +136,7 @@ export class AuditStreamReader {
     for (;;) {
       let page: Entry[];
       try {
+        await this.ready();
         page = await this.#client.xrange(this.keys.stream, start, end, 'COUNT', pageSize);
       } catch (error) {
         throw unavailable('audit stream range', error);
@@ -157,10 +160,10 @@ export class AuditStreamReader {
     while (!options.signal?.aborted) {
       let reply: unknown;
       try {
+        await this.ready();
         reply =
           group === undefined
-            ? await this.#client.call(
-                'XREAD',
+            ? await this.#client.xread(
                 'COUNT',
                 500,
                 'BLOCK',
@@ -169,8 +172,7 @@ export class AuditStreamReader {
                 this.keys.stream,
                 after,
               )
-            : await this.#client.call(
-                'XREADGROUP',
+            : await this.#client.xreadgroup(
                 'GROUP',
                 group.name,
                 group.consumer,
@@ -193,9 +195,7 @@ export class AuditStreamReader {
         yield toEvent(entry);
         after = entry[0];
         if (group !== undefined) {
-          await this.#client
-            .call('XACK', this.keys.stream, group.name, entry[0])
-            .catch(() => undefined);
+          await this.#client.xack(this.keys.stream, group.name, entry[0]).catch(() => undefined);
         }
       }
     }
@@ -207,9 +207,14 @@ export class AuditStreamReader {
     await this.#client.quit().catch(() => this.#client.disconnect());
   }
 
+  private async ready(): Promise<void> {
+    await whenReady(this.#raw, this.timeoutMs);
+  }
+
   private async ensureGroup(name: string): Promise<void> {
     try {
-      await this.#client.call('XGROUP', 'CREATE', this.keys.stream, name, '$', 'MKSTREAM');
+      await this.ready();
+      await this.#client.xgroup('CREATE', this.keys.stream, name, '$', 'MKSTREAM');
     } catch (error) {
       if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) {
         throw unavailable('audit stream group', error);
@@ -241,6 +246,8 @@ function entriesOf(reply: unknown): Entry[] {
   if (Array.isArray(reply)) {
     const first = reply[0] as unknown;
     if (Array.isArray(first) && Array.isArray(first[1])) return first[1] as Entry[];
+    // A RESP3 map flattened to [key, entries].
+    if (typeof first === 'string' && Array.isArray(reply[1])) return reply[1] as Entry[];
     return [];
   }
   if (typeof reply === 'object') {

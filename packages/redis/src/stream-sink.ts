@@ -108,7 +108,9 @@ type AppendClient = {
 export class RedisStreamSink implements AuditSink {
   readonly name: string;
   readonly #client: AppendClient;
+  readonly #raw: Redis | Cluster;
   private readonly owned: boolean;
+  private readonly timeoutMs: number;
   private readonly keys: { stream: string; heads: string };
   private readonly retentionMs: number;
   private readonly clock: Clock;
@@ -116,17 +118,20 @@ export class RedisStreamSink implements AuditSink {
 
   /** @throws ConfigError when the options are missing, ambiguous or out of range. */
   constructor(options: RedisStreamSinkOptions) {
-    const { client, owned } = connect(options, 'RedisStreamSink');
-    this.#client = client as unknown as AppendClient;
-    this.owned = owned;
-    this.keys = auditKeys(options.prefix);
-    this.retentionMs = options.retentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
+    this.retentionMs = options?.retentionMs ?? DEFAULT_AUDIT_RETENTION_MS;
     if (!Number.isSafeInteger(this.retentionMs) || this.retentionMs < 0) {
       throw new ConfigError(
         `RedisStreamSink option 'retentionMs' must be a whole number of ms (0 keeps everything)`,
       );
     }
-    this.clock = options.clock ?? systemClock;
+    this.clock = options?.clock ?? systemClock;
+    this.keys = auditKeys(options?.prefix);
+    // Last: a client is opened only for valid options.
+    const { client, owned, timeoutMs } = connect(options, 'RedisStreamSink');
+    this.#client = client as unknown as AppendClient;
+    this.#raw = client;
+    this.owned = owned;
+    this.timeoutMs = timeoutMs;
     this.name = options.name ?? 'redis-stream';
     this.#client.defineCommand(APPEND_COMMAND, { lua: APPEND_LUA, numberOfKeys: 2 });
   }
@@ -159,6 +164,7 @@ export class RedisStreamSink implements AuditSink {
     }
     finish();
     try {
+      await whenReady(this.#raw, this.timeoutMs);
       if (calls.length === 1) {
         await this.#client[APPEND_COMMAND](...calls[0]!);
         return;
@@ -182,6 +188,27 @@ export class RedisStreamSink implements AuditSink {
       : Promise.resolve();
     return this.closing;
   }
+}
+
+const CONNECTING = new Set(['connecting', 'connect', 'reconnecting', 'wait']);
+
+/**
+ * Resolves once the client is ready, or after `timeoutMs` (the command then fails fast): a client
+ * without an offline queue refuses commands while it is still connecting. @internal
+ */
+export function whenReady(client: Redis | Cluster, timeoutMs: number): Promise<void> | undefined {
+  if (!CONNECTING.has(client.status)) return undefined;
+  if (client.status === 'wait') void client.connect().catch(() => undefined);
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.removeListener('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    timer.unref();
+    client.once('ready', done);
+  });
 }
 
 /** Opens or adopts the client of a sink or reader. @internal */
