@@ -11,7 +11,7 @@ import {
 import { FakeClock, RedisServer } from '@tokenwarden/testing';
 import { Cluster, Redis } from 'ioredis';
 import { usageLimiterContract } from '../../core/test/limits/limiter-contract';
-import { RedisUsageLimiter } from '../src';
+import { RedisReplayCache, RedisUsageLimiter } from '../src';
 
 /** The shared server: isolated by a random prefix per file, never flushed. */
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -292,5 +292,105 @@ describe('RedisUsageLimiter on a one-node Redis Cluster', () => {
     expect(keys).toHaveLength(4);
     const slots = await Promise.all(keys.map((k) => cluster.cluster('KEYSLOT', k)));
     expect(new Set(slots).size).toBe(1);
+  });
+});
+
+describe('RedisUsageLimiter and RedisReplayCache on a three-master Redis Cluster', () => {
+  const servers: RedisServer[] = [];
+  let cluster: Cluster;
+
+  /** The node (index in `servers`) that owns a slot. */
+  const ownerOf = (slot: number) => (slot <= 5460 ? 0 : slot <= 10922 ? 1 : 2);
+
+  beforeAll(async () => {
+    const args = [
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      'nodes.conf',
+      '--cluster-announce-ip',
+      '127.0.0.1',
+    ];
+    for (let i = 0; i < 3; i += 1) servers.push(await RedisServer.start({ args }));
+    const ranges = [
+      ['0', '5460'],
+      ['5461', '10922'],
+      ['10923', '16383'],
+    ];
+    for (const [i, server] of servers.entries()) {
+      await server.command('CLUSTER', 'ADDSLOTSRANGE', ...(ranges[i] as [string, string]));
+    }
+    for (const server of servers.slice(1)) {
+      await servers[0]!.command('CLUSTER', 'MEET', '127.0.0.1', String(server.port));
+    }
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const states = await Promise.all(
+        servers.map(async (s) => String(await s.command('CLUSTER', 'INFO'))),
+      );
+      if (
+        states.every(
+          (text) => text.includes('cluster_state:ok') && text.includes('cluster_known_nodes:3'),
+        )
+      ) {
+        break;
+      }
+      if (Date.now() > deadline) throw new Error('the three-node cluster did not converge');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    cluster = new Cluster([{ host: '127.0.0.1', port: servers[0]!.port }], { lazyConnect: true });
+    await cluster.connect();
+  }, 60_000);
+
+  afterAll(async () => {
+    await cluster?.quit();
+    for (const server of servers) await server.dispose();
+  });
+
+  it('each prefix hash tag lives on one master; tags spread over masters; counts stay exact', async () => {
+    // Find three tags owned by three different masters.
+    const tags: string[] = [];
+    const owners = new Set<number>();
+    for (let i = 0; tags.length < 3 && i < 1000; i += 1) {
+      const slot = Number(await cluster.cluster('KEYSLOT', `{t${i}}`));
+      if (!owners.has(ownerOf(slot))) {
+        owners.add(ownerOf(slot));
+        tags.push(`t${i}`);
+      }
+    }
+    expect(owners.size).toBe(3);
+    for (const tag of tags) {
+      const limiter = new RedisUsageLimiter({
+        client: cluster,
+        prefix: `app:{${tag}}:`,
+        commandTimeoutMs: 2_000,
+      });
+      const checks = (['token', 'subject', 'client'] as const).map((kind) =>
+        check({
+          rule: `per-${kind}`,
+          kind,
+          id: `${kind}-1`,
+          limit: 25,
+          algorithm: 'sliding-window',
+        }),
+      );
+      const states = await Promise.all(
+        Array.from({ length: 60 }, () => limiter.consume(checks, 1)),
+      );
+      expect(states.filter((s) => s.every((x) => x.allowed))).toHaveLength(25);
+      // Every key of this prefix is on the one master that owns its tag.
+      const slot = Number(await cluster.cluster('KEYSLOT', `{${tag}}`));
+      const owner = servers[ownerOf(slot)]!;
+      const keys = await owner.command('KEYS', `app:{${tag}}:*`);
+      expect(Array.isArray(keys) && keys.length).toBe(3);
+    }
+  });
+
+  it('the replay cache works through the three-master cluster', async () => {
+    const cache = new RedisReplayCache({ client: cluster, commandTimeoutMs: 2_000 });
+    for (let i = 0; i < 20; i += 1) {
+      expect(await cache.markUsed(`proof-${i}`, Date.now() + 60_000)).toBe(true);
+      expect(await cache.markUsed(`proof-${i}`, Date.now() + 60_000)).toBe(false);
+    }
   });
 });
