@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { runCli } from '@tokenwarden/cli';
 import { verifyApiKey } from '@tokenwarden/core';
-import { RedisCredentialStore } from '@tokenwarden/redis';
+import { RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
 import { Redis } from 'ioredis';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -190,6 +190,12 @@ describe('tokenwarden apikey', () => {
     expect(revoked.out).toContain(`API key ${rotated.keyId} revoked.`);
     const refused = await verifyApiKey(rotated.key, { store }, Date.now());
     expect(!refused.ok && refused.failure.code).toBe('token_revoked');
+    // The key id is on the revocation list too, for nodes that cache verified credentials.
+    const marks = new RedisStore({ url: REDIS_URL, prefix: PREFIX, commandTimeoutMs: 2_000 });
+    expect((await marks.lookup({ tokenId: rotated.keyId, subject: 'rotating' })).tokenRevoked).toBe(
+      true,
+    );
+    await marks.close();
     await store.close();
   });
 

@@ -424,15 +424,18 @@ export class RedisCredentialStore implements CredentialStore {
   async touchApiKeys(
     uses: readonly { readonly keyId: string; readonly at: number }[],
   ): Promise<void> {
-    if (uses.length === 0) return;
-    const keys = uses.map((u) => this.keyOf('ak:', encodeId(text(u.keyId, 'keyId'))));
-    const times = uses.map((u) => epochArg(u.at, 'at'));
-    await this.run(
-      'touchApiKeys',
-      'tokenwardenAkTouch',
-      [String(keys.length), ...keys, this.nowArg(), ...times],
-      () => undefined,
-    );
+    // Batches of at most 500 keys keep each script short.
+    for (let start = 0; start < uses.length; start += 500) {
+      const batch = uses.slice(start, start + 500);
+      const keys = batch.map((u) => this.keyOf('ak:', encodeId(text(u.keyId, 'keyId'))));
+      const times = batch.map((u) => epochArg(u.at, 'at'));
+      await this.run(
+        'touchApiKeys',
+        'tokenwardenAkTouch',
+        [String(keys.length), ...keys, this.nowArg(), ...times],
+        () => undefined,
+      );
+    }
   }
 
   async createRefreshFamily(family: RefreshFamily, first: RefreshTokenRecord): Promise<boolean> {

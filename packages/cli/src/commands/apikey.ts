@@ -201,7 +201,7 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
   ).action(async (keyId: string, options: RevokeOptions, command: Command) => {
     await withLifecycle(command, io, options, async ({ admin, credentials, actor }) => {
       const record = await refusals(() =>
-        new ApiKeys({ store: credentials, audit: admin }).revoke(keyId, {
+        new ApiKeys({ store: credentials, audit: admin, revoker: admin }).revoke(keyId, {
           actor,
           reason: options.reason,
         }),

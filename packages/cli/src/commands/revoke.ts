@@ -62,10 +62,13 @@ export function registerRevokeCommands(program: Command, io: CliIo): void {
         const also: string[] = [];
         if (tokenId.startsWith('ak_')) {
           try {
-            await new ApiKeys({ store: credentials, audit: admin }).revoke(tokenId, {
-              actor,
-              reason: options.reason,
-            });
+            await new ApiKeys({ store: credentials, audit: admin, revoker: admin }).revoke(
+              tokenId,
+              {
+                actor,
+                reason: options.reason,
+              },
+            );
             also.push('API key');
           } catch (error) {
             if (!(error instanceof ApiKeyError)) throw error;

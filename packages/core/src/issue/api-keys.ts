@@ -146,6 +146,14 @@ export interface AuditRecorder {
   recordEvent(event: AuditEventInput): void;
 }
 
+/** Revokes tokens by id: a `Warden` or `WardenAdmin` has this method. */
+export interface TokenRevoker {
+  revokeToken(
+    tokenId: string,
+    options?: { readonly expiresAt?: number; readonly actor?: string; readonly reason?: string },
+  ): Promise<void>;
+}
+
 /** Per-client limits on API keys, e.g. from the policy file. */
 export interface ApiKeyClientRules {
   /** Scopes keys of this client may carry. Absent: any scope. */
@@ -160,6 +168,12 @@ export interface ApiKeysOptions {
   readonly store: CredentialStore;
   /** Lifecycle audit events (`apikey.created|rotated|revoked`). Default: none. */
   readonly audit?: AuditRecorder;
+  /**
+   * Also revokes a revoked key's id in the warden's revocation list (until the key's expiry), so
+   * nodes that cache verified credentials refuse it as fast as any revoked token: the warden, or
+   * `createAdmin` over the store the API nodes read. Default: none (the key record alone).
+   */
+  readonly revoker?: TokenRevoker;
   /** For the `tokenwarden_api_keys_expiring_soon` gauge. Default: none. */
   readonly metrics?: Pick<WardenMetrics, 'apiKeysExpiringSoon'>;
   /** Environment in new keys' prefix. Default: `'live'`. */
@@ -385,7 +399,10 @@ export class ApiKeys {
     return { key, record, previous: result.previous };
   }
 
-  /** Revokes a key at once. Throws {@link ApiKeyError} when there is no such key. Audited. */
+  /**
+   * Revokes a key at once (and its id in the revocation list, with a `revoker`). Throws
+   * {@link ApiKeyError} when there is no such key. Audited.
+   */
   async revoke(
     keyId: string,
     options: { readonly actor?: string; readonly reason?: string } = {},
@@ -405,6 +422,11 @@ export class ApiKeys {
       throw error;
     }
     if (record === undefined) throw new ApiKeyError('not_found', `no API key with id ${shown(id)}`);
+    await this.options.revoker?.revokeToken(record.keyId, {
+      expiresAt: record.expiresAt,
+      actor: options.actor,
+      reason: options.reason,
+    });
     this.options.audit?.recordEvent({
       type: 'apikey.revoked',
       outcome: 'success',

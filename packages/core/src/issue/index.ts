@@ -97,6 +97,7 @@ export {
   type IssuedApiKey,
   type ParsedCredential,
   type RotateApiKeyOptions,
+  type TokenRevoker,
 } from './api-keys';
 export {
   RefreshTokens,
@@ -104,5 +105,4 @@ export {
   type RefreshGrant,
   type RefreshResult,
   type RefreshTokensOptions,
-  type TokenRevoker,
 } from './refresh';

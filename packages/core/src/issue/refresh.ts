@@ -11,6 +11,7 @@ import {
   newPublicId,
   parseCredential,
   type AuditRecorder,
+  type TokenRevoker,
 } from './api-keys';
 import type {
   CredentialStore,
@@ -19,13 +20,7 @@ import type {
   RefreshTokenRecord,
 } from './credential-store';
 
-/** Revokes access tokens by id: a `Warden` or `WardenAdmin` has this method. */
-export interface TokenRevoker {
-  revokeToken(
-    tokenId: string,
-    options?: { readonly expiresAt?: number; readonly actor?: string; readonly reason?: string },
-  ): Promise<void>;
-}
+export type { TokenRevoker } from './api-keys';
 
 /** Options of {@link RefreshTokens}. */
 export interface RefreshTokensOptions {

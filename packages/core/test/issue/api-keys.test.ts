@@ -247,6 +247,21 @@ describe('ApiKeys', () => {
     await expect(apiKeys.revoke('ak_unknown')).rejects.toBeInstanceOf(ApiKeyError);
   });
 
+  it('with a revoker, also puts the key id on the revocation list until the key expires', async () => {
+    const { store, clock } = setup();
+    const marks = new MemoryStore({ clock });
+    const admin = createAdmin({ store: marks, clock });
+    const apiKeys = new ApiKeys({ store, clock, revoker: admin });
+    const { record } = await apiKeys.create({ client: 'c', subject: 's', scopes: [] });
+    await apiKeys.revoke(record.keyId);
+    const snapshot = await marks.lookup({ tokenId: record.keyId, subject: 's' });
+    expect(snapshot.tokenRevoked).toBe(true);
+    clock.set(record.expiresAt - 1);
+    expect((await marks.lookup({ tokenId: record.keyId, subject: 's' })).tokenRevoked).toBe(true);
+    await admin.close();
+    await marks.close();
+  });
+
   it('never echoes a key passed where a key id belongs', async () => {
     const { apiKeys } = setup();
     const { key } = await apiKeys.create({ client: 'c', scopes: [] });
