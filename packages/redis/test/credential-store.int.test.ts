@@ -10,8 +10,8 @@ import {
   createAdmin,
   verifyApiKey,
 } from '@tokenwarden/core';
-import { FakeClock, credentialStoreContract } from '@tokenwarden/testing';
-import { Redis } from 'ioredis';
+import { FakeClock, RedisServer, credentialStoreContract } from '@tokenwarden/testing';
+import { Cluster, Redis } from 'ioredis';
 import { RedisCredentialStore, RedisStore } from '../src';
 
 /** The shared server: isolated by a random prefix per file, never flushed. */
@@ -82,6 +82,35 @@ credentialStoreContract('RedisCredentialStore opened from a URL', async (clock) 
     commandTimeoutMs: 2_000,
   });
   return { store, cleanup: async () => void (await deleteKeys(prefix)) };
+});
+
+describe('RedisCredentialStore on a one-node Redis Cluster', () => {
+  let server: RedisServer;
+  let cluster: Cluster;
+
+  beforeAll(async () => {
+    server = await RedisServer.start({ cluster: true });
+    cluster = new Cluster([{ host: '127.0.0.1', port: server.port }], { lazyConnect: true });
+    await cluster.connect();
+  });
+
+  afterAll(async () => {
+    await cluster.quit();
+    await server.dispose();
+  });
+
+  it('enforces CROSSSLOT, so the contract below proves the declared keys share one slot', async () => {
+    await expect(cluster.eval('return 1', 2, 'a', 'b')).rejects.toThrow(/CROSSSLOT/);
+  });
+
+  credentialStoreContract('RedisCredentialStore with a Cluster client', async (clock) => ({
+    store: new RedisCredentialStore({
+      client: cluster,
+      prefix: nextPrefix(),
+      clock,
+      commandTimeoutMs: 2_000,
+    }),
+  }));
 });
 
 describe('RedisCredentialStore', () => {
