@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import {
   ApiKeyError,
   ApiKeys,
@@ -92,6 +93,47 @@ describe('credential format', () => {
       ok: false,
       error: 'checksum',
     });
+  });
+
+  it('catches every single-character substitution and adjacent swap after the prefix', () => {
+    const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+    const key = generateCredential('twk', 'live');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 9, max: key.length - 1 }),
+        fc.constantFrom(...alphabet),
+        (at, ch) => {
+          fc.pre(key[at] !== ch);
+          const typo = key.slice(0, at) + ch + key.slice(at + 1);
+          expect(parseCredential(typo).ok).toBe(false);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 9, max: key.length - 2 }), (at) => {
+        fc.pre(key[at] !== key[at + 1]);
+        const swapped = key.slice(0, at) + key[at + 1] + key[at] + key.slice(at + 2);
+        expect(parseCredential(swapped).ok).toBe(false);
+      }),
+    );
+  });
+
+  it('never throws, and accepts almost no arbitrary string of the right shape', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), (value) => {
+        parseCredential(value);
+      }),
+    );
+    let accepted = 0;
+    fc.assert(
+      fc.property(fc.stringMatching(/^twk_live_[0-9A-Za-z]{38}$/), (value) => {
+        if (parseCredential(value).ok) accepted += 1;
+      }),
+      { numRuns: 2_000 },
+    );
+    // A 32-bit checksum: about one random string in four billion passes.
+    expect(accepted).toBe(0);
   });
 
   it('refuses what is not a credential, without throwing', () => {
