@@ -190,11 +190,13 @@ export class RedisStreamSink implements AuditSink {
   }
 }
 
-const CONNECTING = new Set(['connecting', 'connect', 'reconnecting', 'wait']);
+/** First connection only: while reconnecting, writes fail at once so events go to the spool. */
+const CONNECTING = new Set(['connecting', 'connect', 'wait']);
 
 /**
- * Resolves once the client is ready, or after `timeoutMs` (the command then fails fast): a client
- * without an offline queue refuses commands while it is still connecting. @internal
+ * Resolves once a client that is connecting for the first time is ready, or after `timeoutMs`
+ * (the command then fails fast): a client without an offline queue refuses commands until then.
+ * @internal
  */
 export function whenReady(client: Redis | Cluster, timeoutMs: number): Promise<void> | undefined {
   if (!CONNECTING.has(client.status)) return undefined;
