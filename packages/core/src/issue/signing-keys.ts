@@ -285,8 +285,9 @@ export async function rotateSigningKeys(
       now,
       options.immediate ? now : now + activationDelayMs,
     );
+    // The settings this rotation used become the stored ones: the CLI's next rotation follows them.
     const plan = planRotation(
-      { ...set, settings: set.settings ?? { algorithm, activationDelayMs, verifyForMs } },
+      { ...set, settings: { algorithm, activationDelayMs, verifyForMs } },
       created,
       now,
       verifyForMs,
