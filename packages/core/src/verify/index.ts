@@ -1,4 +1,5 @@
 export {
+  isKeySelector,
   JWT_ALGORITHMS,
   keyFromEnv,
   keyFromFile,

@@ -225,6 +225,20 @@ export interface KeySelector {
   readonly version: number;
 }
 
+/**
+ * Whether `value` is a {@link KeySelector} (a rotating `SigningKeyRing`, a remote JWKS source)
+ * rather than a list of keys, so options may take either.
+ */
+export function isKeySelector(value: unknown): value is KeySelector {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    typeof (value as KeySelector).select === 'function' &&
+    typeof (value as KeySelector).version === 'number'
+  );
+}
+
 /** The verification keys, by `kid`. Immutable; build a new ring to rotate. */
 export class KeyRing implements KeySelector {
   /** Always 0: this ring never changes. */

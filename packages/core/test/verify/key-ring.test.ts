@@ -279,3 +279,21 @@ describe('keyFromFile', () => {
     expect(error.message).toBe(`cannot read the key 'gone' from ${path}: ENOENT`);
   });
 });
+
+describe('isKeySelector', () => {
+  it('tells a selector (a ring) from a list of keys', async () => {
+    const { isKeySelector, MemorySigningKeyStore, SigningKeyRing } =
+      await import('@tokenwarden/core');
+    const ring = new SigningKeyRing({
+      store: new MemorySigningKeyStore(),
+      maxTokenLifetimeMs: 60_000,
+    });
+    expect(isKeySelector(ring)).toBe(true);
+    expect(
+      isKeySelector(new KeyRing([{ kid: 'h', alg: 'HS256', key: randomBytes(32) }], ['HS256'])),
+    ).toBe(true);
+    expect(isKeySelector([{ kid: 'h', alg: 'HS256', key: randomBytes(32) }])).toBe(false);
+    expect(isKeySelector({ select: () => undefined })).toBe(false);
+    expect(isKeySelector(null)).toBe(false);
+  });
+});
