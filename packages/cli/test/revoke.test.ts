@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { runCli } from '@tokenwarden/cli';
 import { ApiKeys, RefreshTokens, createAdmin, verifyApiKey } from '@tokenwarden/core';
-import { RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
+import { RedisCredentialStore, RedisStore, auditKeys } from '@tokenwarden/redis';
 import { Redis } from 'ioredis';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -125,6 +125,17 @@ describe('tokenwarden revoke', () => {
       before: Date.parse(at),
     });
     expect((await lookup('x', 's', 'billing')).notBefore.client).toBe(Date.parse(at));
+  });
+
+  it('with --audit-stream, the change joins the audit stream the API nodes write', async () => {
+    expect(
+      (await cli('revoke', 'subject', 'user-9', '--audit-stream', '--actor', 'dpo')).code,
+    ).toBe(0);
+    const entries = await redis.xrange(auditKeys(PREFIX).stream, '-', '+');
+    const events = entries.map(([, fields]) => JSON.parse(fields[1]!) as Record<string, unknown>);
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'subject.revoked', subject: 'user-9', actor: 'dpo' }),
+    );
   });
 
   it('all: refused without --yes, nothing written; done with it', async () => {

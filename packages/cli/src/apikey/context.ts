@@ -5,10 +5,11 @@ import {
   createAdmin,
   loadPolicyFile,
   type AuditOptions,
+  type AuditSink,
   type Policy,
   type WardenAdmin,
 } from '@tokenwarden/core';
-import { RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
+import { RedisCredentialStore, RedisStore, RedisStreamSink } from '@tokenwarden/redis';
 import type { CliIo } from '../program';
 import { CliError, globalOptions, redisUrl } from '../shared';
 
@@ -69,6 +70,10 @@ export function addLifecycleOptions(command: Command): Command {
       'append the audit event to this JSON-lines file (default: $TOKENWARDEN_AUDIT_FILE)',
     )
     .option(
+      '--audit-stream',
+      "also append the audit event to the Redis audit stream under --prefix, the API nodes' trail",
+    )
+    .option(
       '--max-token-lifetime <duration>',
       "the API's longest token lifetime: how long revocation marks are kept",
       '24h',
@@ -102,6 +107,7 @@ export function policyOf(options: { readonly policy?: string }, io: CliIo): Poli
 export interface LifecycleOptions {
   readonly actor?: string;
   readonly auditFile?: string;
+  readonly auditStream?: boolean;
   readonly maxTokenLifetime: string;
 }
 
@@ -128,10 +134,13 @@ export function openLifecycle(
   const prefix = globalOptions(command).prefix;
   const maxLifetimeMs = parseDuration(options.maxTokenLifetime, '--max-token-lifetime');
   const auditFile = options.auditFile ?? io.env.TOKENWARDEN_AUDIT_FILE;
-  const audit: AuditOptions | undefined =
-    auditFile === undefined || auditFile === ''
-      ? undefined
-      : { sinks: [new JsonLinesSink({ file: auditFile })] };
+  const sinks: AuditSink[] = [];
+  if (auditFile !== undefined && auditFile !== '')
+    sinks.push(new JsonLinesSink({ file: auditFile }));
+  if (options.auditStream === true || io.env.TOKENWARDEN_AUDIT_STREAM === '1') {
+    sinks.push(new RedisStreamSink({ url, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS }));
+  }
+  const audit: AuditOptions | undefined = sinks.length === 0 ? undefined : { sinks };
   const store = new RedisStore({ url, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
   const credentials = new RedisCredentialStore({
     url,
