@@ -183,6 +183,9 @@ describe('tokenwarden apikey', () => {
 
     const human = await cli('apikey', 'list', '--client', 'rotating');
     expect(human.out).toMatch(/^ID\s+CLIENT\s+NAME\s+SCOPES\s+STATUS/);
+    await cli('apikey', 'create', '--client', 'soon', '--expires-in', '2d');
+    const soon = await cli('apikey', 'list', '--client', 'soon');
+    expect(soon.out).toMatch(/^1 active key\(s\) expire within 7 days/);
     expect(human.out).toContain(rotated.keyId);
 
     const revoked = await cli('apikey', 'revoke', rotated.keyId, '--reason', 'leaked');

@@ -94,6 +94,14 @@ function limits(
   return { ...fromPolicy, maxAgeMs: Math.min(fromPolicy.maxAgeMs, flag ?? Infinity) };
 }
 
+/** A warning line for usable keys that expire within 7 days, or nothing. */
+function expiringNote(records: readonly ApiKeyRecord[], now: number): string {
+  const soon = records.filter(
+    (r) => statusOf(r, now) === 'active' && r.expiresAt <= now + 7 * 86_400_000,
+  ).length;
+  return soon === 0 ? '' : `${soon} active key(s) expire within 7 days: rotate them.\n\n`;
+}
+
 /** Turns the library's refusals into one-line CLI errors. */
 async function refusals<T>(action: () => Promise<T>): Promise<T> {
   try {
@@ -226,7 +234,8 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
         () =>
           records.length === 0
             ? 'No API keys.'
-            : table(
+            : expiringNote(records, now) +
+              table(
                 ['ID', 'CLIENT', 'NAME', 'SCOPES', 'STATUS', 'EXPIRES', 'LAST USED'],
                 records.map((r) => [
                   r.keyId,
