@@ -221,7 +221,9 @@ export class RefreshTokens {
 
   /**
    * Rotates the refresh token and mints the access token that goes with it, recording the access
-   * token in the family so a later reuse revokes it.
+   * token in the family so a later reuse revokes it. The presented token is retired before `mint`
+   * runs: if `mint` throws, the client holds only a retired token, and presenting it again revokes
+   * the family (the user signs in again). Keep `mint` local and infallible (a `TokenIssuer`).
    */
   async refresh<T extends FamilyAccessToken>(
     presented: string,
