@@ -20,6 +20,19 @@ export function openClient(
   return redis;
 }
 
+/**
+ * Opens a connection for pub/sub (subscriber mode): it queues its SUBSCRIBE until connected and
+ * resubscribes after every reconnect. Errors are swallowed here; the feed watches 'close'.
+ */
+export function openSubscriber(url: string, timeoutMs: number): Redis {
+  return new Redis(checkedUrl(url), {
+    ...failFastOptions(timeoutMs),
+    enableOfflineQueue: true,
+    commandTimeout: undefined,
+    connectionName: 'tokenwarden-invalidations',
+  });
+}
+
 /** Connection options for a client the store opens itself: fail fast, reconnect forever. */
 export function failFastOptions(timeoutMs: number): RedisOptions {
   return {

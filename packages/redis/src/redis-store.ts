@@ -6,13 +6,16 @@ import {
   type ConsentGrant,
   type ConsentRecord,
   type ConsentWithdrawal,
+  type Invalidation,
+  type InvalidationFeed,
   type MarkScope,
   type StoreQuery,
   type StoreSnapshot,
-  type WardenStore,
+  type SharedStore,
 } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
-import { openClient, unavailable } from './client';
+import { openClient, openSubscriber, unavailable } from './client';
+import { encodeInvalidation, RedisInvalidationFeed, type SubscriberView } from './invalidation';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX, KeySpace } from './keys';
 import { COMMANDS, SCRIPTS } from './scripts';
 
@@ -51,6 +54,12 @@ export interface RedisStoreOptions {
    */
   maxKeyLength?: number;
   /**
+   * How often, in ms, the store checks that its invalidation subscription still delivers (it
+   * publishes a heartbeat and expects it back). Local caches are bypassed after three missed
+   * heartbeats. Default: 1000.
+   */
+  heartbeatMs?: number;
+  /**
    * Time source for "is this entry still live". Redis also drops entries itself (PEXPIREAT) at
    * the same epoch-ms times. Default: the system clock.
    */
@@ -72,6 +81,8 @@ interface ClientView {
   removeListener(event: 'ready', listener: () => void): unknown;
   quit(): Promise<unknown>;
   disconnect(): void;
+  publish(channel: string, message: string): Promise<unknown>;
+  duplicate(): unknown;
 }
 
 /** Client states in which a command can only fail now but may succeed a moment later. */
@@ -91,13 +102,19 @@ const MAX_COMMAND_TIMEOUT_MS = 60_000;
  * const store = new RedisStore({ url: process.env.REDIS_URL, prefix: 'billing-api:' });
  * const warden = createWarden({ jwt, store });
  */
-export class RedisStore implements WardenStore {
+export class RedisStore implements SharedStore {
   // ES private fields: `util.inspect(store)` must not print the client, whose options hold the
   // URL's password.
   readonly #client: ClientView;
   readonly #commands: ScriptCommands;
   private readonly owned: boolean;
   private readonly keys: KeySpace;
+  /** Pub/sub channel of the invalidations. */
+  private readonly channel: string;
+  // ES private: the URL may hold a password, and the feed holds a client whose options do.
+  readonly #url: string | undefined;
+  private readonly heartbeatMs: number;
+  #feed: RedisInvalidationFeed | undefined;
   private readonly timeoutMs: number;
   private readonly clock: Clock;
   private closing: Promise<void> | undefined;
@@ -134,6 +151,12 @@ export class RedisStore implements WardenStore {
       options.prefix ?? DEFAULT_PREFIX,
       options.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH,
     );
+    this.channel = this.keys.base + 'invalidate';
+    this.#url = url;
+    this.heartbeatMs = options.heartbeatMs ?? 1_000;
+    if (!Number.isSafeInteger(this.heartbeatMs) || this.heartbeatMs < 10) {
+      throw new ConfigError(`RedisStore option 'heartbeatMs' must be an integer of at least 10`);
+    }
     this.clock = options.clock ?? systemClock;
     if (typeof this.clock?.now !== 'function') {
       throw new ConfigError(`RedisStore option 'clock' must have a now() method`);
@@ -220,6 +243,7 @@ export class RedisStore implements WardenStore {
       key,
       epochArg(expiresAt, 'expiresAt'),
       epochArg(expiresAt, 'expiresAt'),
+      { kind: 'token', id: tokenId },
     );
   }
 
@@ -230,7 +254,13 @@ export class RedisStore implements WardenStore {
     else if (scope === 'subject') key = this.keys.subjectMark(text(id, 'id'));
     else if (scope === 'client') key = this.keys.clientMark(text(id, 'id'));
     else throw new TypeError(`RedisStore: scope must be 'subject', 'client' or 'all'`);
-    await this.raise('setNotBefore', key, epochArg(at, 'at'), epochArg(keepUntil, 'keepUntil'));
+    await this.raise(
+      'setNotBefore',
+      key,
+      epochArg(at, 'at'),
+      epochArg(keepUntil, 'keepUntil'),
+      scope === 'all' ? { kind: 'all' } : { kind: scope, id },
+    );
   }
 
   /** Records a grant; the last withdrawal time is kept. */
@@ -244,6 +274,8 @@ export class RedisStore implements WardenStore {
       grant.expiresAt === undefined ? '' : epochArg(grant.expiresAt, 'expiresAt'),
       grant.source === undefined ? '0' : '1',
       grant.source === undefined ? '' : text(grant.source, 'source'),
+      this.channel,
+      encodeInvalidation({ kind: 'consent', subject, purpose }),
     ];
     return this.run(
       'grantConsent',
@@ -261,6 +293,8 @@ export class RedisStore implements WardenStore {
       epochArg(withdrawal.withdrawnAt, 'withdrawnAt'),
       withdrawal.source === undefined ? '0' : '1',
       withdrawal.source === undefined ? '' : text(withdrawal.source, 'source'),
+      this.channel,
+      encodeInvalidation({ kind: 'consent', subject, purpose }),
     ];
     return this.run(
       'withdrawConsent',
@@ -297,6 +331,27 @@ export class RedisStore implements WardenStore {
   }
 
   /**
+   * The store's change feed: every write is announced on a pub/sub channel from inside its
+   * script, and this subscription (a connection of its own, opened on first call) tells local
+   * caches which entries to drop, and when to stop trusting themselves.
+   */
+  invalidations(): InvalidationFeed {
+    if (this.#feed === undefined) {
+      const subscriber =
+        this.#url !== undefined
+          ? openSubscriber(this.#url, this.timeoutMs)
+          : (this.#client.duplicate() as SubscriberView);
+      this.#feed = new RedisInvalidationFeed({
+        subscriber,
+        publish: (channel, message) => this.#client.publish(channel, message),
+        channel: this.channel,
+        heartbeatMs: this.heartbeatMs,
+      });
+    }
+    return this.#feed;
+  }
+
+  /**
    * Stops using Redis. Quits the client only if the store opened it from `url`; a client passed
    * in stays open. Later calls reject with `StoreUnavailableError`. Idempotent.
    */
@@ -306,6 +361,7 @@ export class RedisStore implements WardenStore {
   }
 
   private async shutdown(): Promise<void> {
+    await this.#feed?.close();
     if (this.readyWaiter !== undefined) {
       this.#client.removeListener('ready', this.readyWaiter.listener);
       this.readyWaiter = undefined;
@@ -334,11 +390,13 @@ export class RedisStore implements WardenStore {
     key: string,
     at: string,
     keepUntil: string,
+    change: Invalidation,
   ): Promise<void> {
     const now = this.nowArg();
+    const message = encodeInvalidation(change);
     await this.run(
       operation,
-      (commands) => commands[COMMANDS.raise](key, at, keepUntil, now),
+      (commands) => commands[COMMANDS.raise](key, at, keepUntil, now, this.channel, message),
       (reply) => {
         for (const value of strings(reply, 2, operation)) epochMs(value, operation);
       },

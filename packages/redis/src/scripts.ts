@@ -11,6 +11,9 @@
  *   array short and a Lua `false` means different things in RESP2 and RESP3.
  * - A consent record travels as five strings: granted, expires, withdrawn, hasSource ('1' | '0'),
  *   source. hasSource tells an absent source from an empty one.
+ * - Every write announces itself on the store's invalidation channel (the last two ARGV: channel
+ *   and message) from inside the script, so the announcement is atomic with the change: no node
+ *   can see the new value in Redis while its cache waits for a message that was never sent.
  */
 
 /** Custom command names, namespaced because they are defined on a client the user may own. */
@@ -74,7 +77,8 @@ return reply
  * time each become the larger of the old and the new one, and the key expires at keep-until.
  *
  * KEYS: 1 the mark or revoked-id hash.
- * ARGV: 1 at (epoch ms), 2 keepUntil (epoch ms), 3 now (epoch ms, the store's clock).
+ * ARGV: 1 at (epoch ms), 2 keepUntil (epoch ms), 3 now (epoch ms, the store's clock),
+ * 4 invalidation channel, 5 message.
  * Reply: [at, until] as stored.
  */
 export const RAISE_LUA = `
@@ -98,6 +102,8 @@ end
 redis.call('HSET', KEYS[1], 'at', at, 'until', keep)
 -- Expire with the last token the entry can refuse; a time already past deletes the key at once.
 redis.call('PEXPIREAT', KEYS[1], keep)
+-- Every node's local cache drops this entry.
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return { at, keep }
 `;
 
@@ -106,7 +112,8 @@ return { at, keep }
  * source; the last withdrawal time is kept so tokens issued before it stay refused.
  *
  * KEYS: 1 the consent hash.
- * ARGV: 1 grantedAt, 2 '1' if expiresAt is given, 3 expiresAt, 4 '1' if source is given, 5 source.
+ * ARGV: 1 grantedAt, 2 '1' if expiresAt is given, 3 expiresAt, 4 '1' if source is given, 5 source,
+ * 6 invalidation channel, 7 message.
  * Reply: the record as five strings (see the file comment).
  */
 export const GRANT_LUA = `
@@ -134,6 +141,7 @@ if ARGV[4] == '1' then
   reply[5] = ARGV[5]
 end
 -- Consent records have no TTL: they are the proof of consent and are kept until deleted.
+redis.call('PUBLISH', ARGV[6], ARGV[7])
 return reply
 `;
 
@@ -143,7 +151,7 @@ return reply
  * when the withdrawal has one.
  *
  * KEYS: 1 the consent hash.
- * ARGV: 1 withdrawnAt, 2 '1' if source is given, 3 source.
+ * ARGV: 1 withdrawnAt, 2 '1' if source is given, 3 source, 4 invalidation channel, 5 message.
  * Reply: the record as five strings (see the file comment).
  */
 export const WITHDRAW_LUA = `
@@ -171,6 +179,7 @@ redis.call('HSET', KEYS[1], 'granted', granted, 'withdrawn', withdrawn)
 if hasSource == '1' then
   redis.call('HSET', KEYS[1], 'source', source)
 end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return { granted, c[2] or '', withdrawn, hasSource, source }
 `;
 

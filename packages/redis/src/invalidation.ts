@@ -1,0 +1,161 @@
+import type { Invalidation, InvalidationFeed, InvalidationListener } from '@tokenwarden/core';
+
+/** The message of one change on the invalidation channel (a JSON array; ids may hold anything). */
+export function encodeInvalidation(change: Invalidation): string {
+  switch (change.kind) {
+    case 'token':
+      return JSON.stringify(['t', change.id]);
+    case 'subject':
+      return JSON.stringify(['s', change.id]);
+    case 'client':
+      return JSON.stringify(['c', change.id]);
+    case 'all':
+      return '["a"]';
+    case 'consent':
+      return JSON.stringify(['p', change.subject, change.purpose]);
+    default:
+      return '["r"]';
+  }
+}
+
+/** A message read back: a change, a heartbeat, or (unreadable) a reset that drops everything. */
+export function decodeInvalidation(message: string): Invalidation | 'ping' {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(message);
+  } catch {
+    return { kind: 'reset' };
+  }
+  if (!Array.isArray(parsed)) return { kind: 'reset' };
+  const [kind, a, b] = parsed as unknown[];
+  if (kind === 'h') return 'ping';
+  if (kind === 'a') return { kind: 'all' };
+  if (typeof a === 'string') {
+    if (kind === 't') return { kind: 'token', id: a };
+    if (kind === 's') return { kind: 'subject', id: a };
+    if (kind === 'c') return { kind: 'client', id: a };
+    if (kind === 'p' && typeof b === 'string') return { kind: 'consent', subject: a, purpose: b };
+  }
+  return { kind: 'reset' };
+}
+
+/** The members of an ioredis client (Redis or Cluster) in subscriber mode that the feed uses. */
+export interface SubscriberView {
+  readonly status: string;
+  subscribe(channel: string): Promise<unknown>;
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  on(event: 'ready' | 'close' | 'end' | 'reconnecting', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/** Options of {@link RedisInvalidationFeed}. */
+export interface FeedOptions {
+  /** A connection of its own, used only to subscribe; the feed closes it. */
+  readonly subscriber: SubscriberView;
+  /** Publishes on the command connection (for heartbeats). */
+  readonly publish: (channel: string, message: string) => Promise<unknown>;
+  readonly channel: string;
+  /** How often a heartbeat is published; the feed stops being live after three are missed. */
+  readonly heartbeatMs: number;
+}
+
+/**
+ * Pub/sub invalidations of a RedisStore. Live only while subscribed and while its own heartbeats
+ * come back: a dropped connection, a failed resubscribe or a silent, half-open socket all make it
+ * not live within three heartbeats at most, and the caches drop everything at that moment.
+ */
+export class RedisInvalidationFeed implements InvalidationFeed {
+  private readonly listeners = new Set<InvalidationListener>();
+  private live = false;
+  private lastBeat = 0;
+  private beats = 0;
+  private readonly timer: ReturnType<typeof setInterval>;
+  private closed = false;
+
+  constructor(private readonly options: FeedOptions) {
+    const { subscriber, channel } = options;
+    subscriber.on('message', (from, message) => {
+      if (from === channel) this.receive(message);
+    });
+    subscriber.on('ready', () => {
+      subscriber.subscribe(channel).then(
+        () => {
+          this.lastBeat = Date.now();
+          this.setLive(true);
+        },
+        () => this.setLive(false),
+      );
+    });
+    for (const event of ['close', 'end', 'reconnecting'] as const) {
+      subscriber.on(event, () => this.setLive(false));
+    }
+    // Connection errors surface as 'close'; the listener only keeps ioredis from printing them.
+    subscriber.on('error', () => undefined);
+    this.timer = setInterval(() => this.heartbeat(), options.heartbeatMs);
+    this.timer.unref?.();
+  }
+
+  get isLive(): boolean {
+    return this.live;
+  }
+
+  subscribe(listener: InvalidationListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Stops the heartbeat and closes the subscriber connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.setLive(false);
+    this.listeners.clear();
+    const subscriber = this.options.subscriber;
+    try {
+      await Promise.race([subscriber.quit(), new Promise((resolve) => setTimeout(resolve, 200))]);
+    } catch {
+      // Not connected: disconnect() is all there is to do.
+    } finally {
+      subscriber.disconnect();
+    }
+  }
+
+  private receive(message: string): void {
+    const change = decodeInvalidation(message);
+    if (change === 'ping') {
+      this.lastBeat = Date.now();
+      return;
+    }
+    for (const listener of this.listeners) listener.invalidate(change);
+  }
+
+  private heartbeat(): void {
+    if (this.closed) return;
+    if (this.live && Date.now() - this.lastBeat > 3 * this.options.heartbeatMs) {
+      // Subscribed, but our own messages stopped coming back: nothing is known to be delivered.
+      this.setLive(false);
+    } else if (!this.live && this.options.subscriber.status === 'ready' && this.beatsFresh()) {
+      this.setLive(true);
+    }
+    this.options
+      .publish(this.options.channel, JSON.stringify(['h', ++this.beats]))
+      .catch(() => undefined);
+  }
+
+  /** A heartbeat came back within the last interval (after a silent spell ended). */
+  private beatsFresh(): boolean {
+    return Date.now() - this.lastBeat <= this.options.heartbeatMs;
+  }
+
+  private setLive(live: boolean): void {
+    if (live === this.live) {
+      if (!live) for (const listener of this.listeners) listener.live(false);
+      return;
+    }
+    this.live = live;
+    for (const listener of this.listeners) listener.live(live);
+  }
+}
