@@ -1,7 +1,272 @@
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { StoreUnavailableError, verifyChains, type AuditEvent } from '@tokenwarden/core';
+import { AuditStreamReader, entryTime } from '@tokenwarden/redis';
+import {
+  chainLine,
+  checkedFilter,
+  csvHeader,
+  csvRow,
+  humanLine,
+  matches,
+  type EventFilter,
+} from '../audit/format';
+import { parsePointInTime } from '../audit/time';
 import type { CliIo } from '../program';
+import { CliError, globalOptions, print, redisUrl } from '../shared';
 
-/** `tokenwarden audit tail|export|verify`. */
-export function registerAuditCommands(program: Command, _io: CliIo): void {
-  program.command('audit').description('follow, export and verify the audit trail');
+/** Exit code when Redis cannot be reached. */
+const EXIT_UNREACHABLE = 3;
+const TIMEOUT_MS = 5_000;
+
+interface TailOptions extends EventFilter {
+  readonly fromStart?: boolean;
+  readonly limit?: string;
+  readonly group?: string;
+  readonly consumer?: string;
+}
+
+interface ExportOptions extends EventFilter {
+  readonly since?: string;
+  readonly until?: string;
+  readonly format: string;
+  readonly output?: string;
+  readonly progress?: boolean;
+}
+
+interface VerifyOptions {
+  readonly chainKeyFile?: string;
+}
+
+function addFilters(command: Command): Command {
+  return command
+    .option('--subject <id>', 'only events of this subject (or data subject)')
+    .option('--client <id>', 'only events of this client')
+    .option('--token <id>', 'only events of this token id (jti) or token fingerprint')
+    .option('--outcome <outcome>', 'only allow, deny, success or failure');
+}
+
+/** Opens a reader on the global Redis options; the URL is checked first and never printed. */
+function openReader(command: Command, io: CliIo): AuditStreamReader {
+  const url = redisUrl(command, io);
+  return new AuditStreamReader({
+    url,
+    prefix: globalOptions(command).prefix,
+    commandTimeoutMs: TIMEOUT_MS,
+  });
+}
+
+/** Runs `action` with a reader, closing it; Redis failures become one-line CLI errors. */
+async function withReader<T>(
+  command: Command,
+  io: CliIo,
+  action: (reader: AuditStreamReader) => Promise<T>,
+): Promise<T> {
+  const reader = openReader(command, io);
+  try {
+    return await action(reader);
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) {
+      throw new CliError(`cannot read the audit stream: ${error.message}`, EXIT_UNREACHABLE);
+    }
+    throw error;
+  } finally {
+    await reader.close();
+  }
+}
+
+function positiveInt(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw new CliError(`${option} must be a positive whole number`, 2);
+  }
+  return Number(value);
+}
+
+/** Writes text, waiting when the destination is full. */
+async function write(out: NodeJS.WritableStream, text: string): Promise<void> {
+  if (!out.write(text)) await new Promise<void>((resolve) => out.once('drain', resolve));
+}
+
+/** `tokenwarden audit tail|export|verify`: follow, export and verify the Redis audit stream. */
+export function registerAuditCommands(program: Command, io: CliIo): void {
+  const audit = program
+    .command('audit')
+    .description('follow, export and verify the audit trail (the Redis audit stream)');
+
+  addFilters(
+    audit
+      .command('tail')
+      .description('print audit events as they are written, until interrupted')
+      .option('--from-start', 'begin with the oldest event kept instead of new ones')
+      .option('--limit <n>', 'stop after n matching events')
+      .option('--group <name>', 'read as this consumer group (shares events between readers)')
+      .option('--consumer <name>', 'consumer name within --group (default: tokenwarden-cli)'),
+  ).action(async (options: TailOptions, command: Command) => {
+    const filter = checkedFilter(options);
+    const limit = positiveInt(options.limit, '--limit');
+    const json = globalOptions(command).json === true;
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    process.once('SIGINT', stop);
+    try {
+      await withReader(command, io, async (reader) => {
+        let shown = 0;
+        let warned = false;
+        const events = reader.follow({
+          after: options.fromStart ? '0' : '$',
+          blockMs: 1_000,
+          signal: controller.signal,
+          group:
+            options.group === undefined
+              ? undefined
+              : { name: options.group, consumer: options.consumer ?? 'tokenwarden-cli' },
+          onError: (error) => {
+            if (warned) return;
+            warned = true;
+            io.stderr.write(`tokenwarden: ${error.message}; retrying\n`);
+          },
+        });
+        for await (const { event, raw } of events) {
+          warned = false;
+          if (event === undefined || !matches(event, filter)) continue;
+          io.stdout.write((json ? raw : humanLine(event)) + '\n');
+          shown += 1;
+          if (limit !== undefined && shown >= limit) break;
+        }
+      });
+    } finally {
+      process.removeListener('SIGINT', stop);
+    }
+  });
+
+  addFilters(
+    audit
+      .command('export')
+      .description('write the events of a time window as JSON lines or CSV')
+      .option('--since <time>', 'from (ISO 8601, epoch ms, now, or 30m / 24h / 7d ago)')
+      .option('--until <time>', 'to, inclusive (same forms)')
+      .option('--format <format>', 'jsonl or csv', 'jsonl')
+      .option('--output <file>', 'write to this file instead of standard output')
+      .option('--progress', 'show a progress bar (shown anyway on a terminal for long exports)'),
+  ).action(async (options: ExportOptions, command: Command) => {
+    const filter = checkedFilter(options);
+    if (options.format !== 'jsonl' && options.format !== 'csv') {
+      throw new CliError('--format must be jsonl or csv', 2);
+    }
+    const now = Date.now();
+    const since =
+      options.since === undefined ? undefined : parsePointInTime(options.since, '--since', now);
+    const until =
+      options.until === undefined ? undefined : parsePointInTime(options.until, '--until', now);
+    if (since !== undefined && until !== undefined && since > until) {
+      throw new CliError('--since must not be later than --until', 2);
+    }
+    const count = await withReader(command, io, async (reader) => {
+      const info = await reader.info();
+      const out: NodeJS.WritableStream =
+        options.output === undefined
+          ? io.stdout
+          : createWriteStream(options.output, { flags: 'w', mode: 0o600 });
+      const from = since ?? (info.firstEntryId ? entryTime(info.firstEntryId) : now);
+      const to = until ?? (info.lastEntryId ? entryTime(info.lastEntryId) : now);
+      const terminal = (io.stderr as { isTTY?: boolean }).isTTY === true;
+      const bar =
+        options.progress === true || (terminal && info.length > 10_000)
+          ? new SingleBar({
+              stream: io.stderr,
+              format: 'exporting [{bar}] {percentage}% | {exported} events',
+              noTTYOutput: !terminal,
+              notTTYSchedule: 1_000,
+              hideCursor: terminal,
+            })
+          : undefined;
+      bar?.start(Math.max(1, to - from), 0, { exported: 0 });
+      let exported = 0;
+      try {
+        if (options.format === 'csv') await write(out, csvHeader());
+        for await (const { event, raw, entryId } of reader.range({ since, until })) {
+          if (event === undefined || !matches(event, filter)) continue;
+          await write(out, options.format === 'csv' ? csvRow(event) : raw + '\n');
+          exported += 1;
+          if (bar && exported % 500 === 0) {
+            bar.update(Math.max(0, entryTime(entryId) - from), { exported });
+          }
+        }
+        bar?.update(Math.max(1, to - from), { exported });
+      } finally {
+        bar?.stop();
+        if (out !== io.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
+      }
+      return exported;
+    });
+    const summary = { exported: count, format: options.format, since, until };
+    const text = `exported ${count} events as ${options.format}`;
+    // With the data on standard output, the summary goes to standard error.
+    if (options.output === undefined) io.stderr.write(`tokenwarden: ${text}\n`);
+    else print(command, io, summary, () => `${text} to ${options.output}`);
+  });
+
+  audit
+    .command('verify')
+    .description("check every producer's hash chain: altered, deleted, reordered events, cut tail")
+    .option(
+      '--chain-key-file <path>',
+      'file holding the chain key of a keyed chain (default: $TOKENWARDEN_AUDIT_CHAIN_KEY)',
+    )
+    .action(async (options: VerifyOptions, command: Command) => {
+      const key = await chainKey(options, io);
+      const reports = await withReader(command, io, async (reader) => {
+        const info = await reader.info();
+        const heads = await reader.heads();
+        const events: AuditEvent[] = [];
+        let unreadable = 0;
+        for await (const { event } of reader.range()) {
+          if (event === undefined) unreadable += 1;
+          else events.push(event);
+        }
+        const found = verifyChains(events, {
+          key,
+          heads,
+          retainedSince: info.firstEntryId ? entryTime(info.firstEntryId) : undefined,
+        });
+        return { found, unreadable };
+      });
+      const ok = reports.unreadable === 0 && reports.found.every((r) => r.intact);
+      print(
+        command,
+        io,
+        { ok, unreadableEntries: reports.unreadable, chains: reports.found },
+        () => {
+          const lines = reports.found.map(chainLine);
+          if (reports.unreadable > 0) {
+            lines.push(`BROKEN  ${reports.unreadable} stream entries hold no readable event`);
+          }
+          if (reports.found.length === 0) lines.push('no audit events');
+          lines.push(
+            ok ? 'every chain is intact' : 'the audit trail has been tampered with or lost events',
+          );
+          return lines.join('\n');
+        },
+      );
+      if (!ok) throw new CliError('audit verification failed', 1);
+    });
+}
+
+async function chainKey(options: VerifyOptions, io: CliIo): Promise<Buffer | undefined> {
+  if (options.chainKeyFile !== undefined) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(options.chainKeyFile);
+    } catch {
+      throw new CliError('--chain-key-file cannot be read', 2);
+    }
+    // A trailing newline from an editor or `echo` is not part of the key.
+    const end = bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
+    return bytes.subarray(0, end);
+  }
+  const env = io.env.TOKENWARDEN_AUDIT_CHAIN_KEY;
+  return env === undefined || env === '' ? undefined : Buffer.from(env, 'utf8');
 }
