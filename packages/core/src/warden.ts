@@ -183,6 +183,7 @@ export class Warden {
     access.verified = token;
     access.derived = derived;
     this.metrics.tokenAge(Math.max(0, (now - token.issuedAt) / 1000));
+    this.metrics.tokenLifetime((token.expiresAt - token.issuedAt) / 1000);
 
     const consentTarget = req.consent ? this.dataSubject(req.consent, view, token) : undefined;
     const snapshot = await this.timedStore('lookup', () =>

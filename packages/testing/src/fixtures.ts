@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import type { JwtAlgorithm, JwtOptions } from '@tokenwarden/core';
+import type { JwtAlgorithm, JwtOptions, VerificationKey } from '@tokenwarden/core';
 
 /** Keys generated for one test run; nothing is read from or written to disk. */
 export interface TestKeys {
@@ -25,9 +25,11 @@ export const TEST_ISSUER = 'https://issuer.test/';
 export const TEST_AUDIENCE = 'tokenwarden-test-api';
 
 /** JWT options accepting the three test keys (kids `hs-1`, `rs-1`, `es-1`). */
-export function testJwtOptions(overrides: Partial<JwtOptions> = {}): JwtOptions {
+export function testJwtOptions(
+  overrides: Partial<JwtOptions> = {},
+): JwtOptions & { readonly keys: readonly VerificationKey[] } {
   const keys = testKeys();
-  return {
+  const options = {
     algorithms: ['HS256', 'RS256', 'ES256'],
     keys: [
       { kid: 'hs-1', alg: 'HS256', key: keys.hs256 },
@@ -38,6 +40,8 @@ export function testJwtOptions(overrides: Partial<JwtOptions> = {}): JwtOptions 
     audience: TEST_AUDIENCE,
     ...overrides,
   };
+  if (!Array.isArray(options.keys)) throw new TypeError('testJwtOptions: keys must be a list here');
+  return options as JwtOptions & { readonly keys: readonly VerificationKey[] };
 }
 
 /** Options of {@link mintToken}. */

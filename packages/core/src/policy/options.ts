@@ -11,7 +11,9 @@ import { MemoryStore } from '../store/memory-store';
 import type { WardenStore } from '../store/types';
 import {
   JWT_ALGORITHMS,
+  isKeySelector,
   KeyRing,
+  type KeySelector,
   type JwtAlgorithm,
   type VerificationKey,
 } from '../verify/key-ring';
@@ -22,8 +24,12 @@ import type { ExtractPolicy } from '../verify/extract';
 export interface JwtOptions {
   /** Algorithms accepted; required, never `none`. Each key is bound to one of them. */
   readonly algorithms: readonly JwtAlgorithm[];
-  /** Verification keys, each bound to one `kid` and one algorithm. */
-  readonly keys: readonly VerificationKey[];
+  /**
+   * Verification keys, each bound to one `kid` and one algorithm; or a key selector that changes
+   * over time (a `SigningKeyRing` that rotates, a remote JWKS), whose keys must use the listed
+   * algorithms.
+   */
+  readonly keys: readonly VerificationKey[] | KeySelector;
   /** Accepted `iss` value(s). Required. */
   readonly issuer: string | readonly string[];
   /** Accepted `aud` value(s). Required. */
@@ -199,7 +205,9 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
       );
     }
   }
-  const ring = new KeyRing(jwtOptions.keys, algorithms);
+  const ring = isKeySelector(jwtOptions.keys)
+    ? jwtOptions.keys
+    : new KeyRing(jwtOptions.keys, algorithms);
   const credentials = options.credentials ?? {};
   const header = (credentials.header ?? 'authorization').toLowerCase();
   const purposes = resolvePurposes(options.purposes);

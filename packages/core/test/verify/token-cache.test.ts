@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { VerifiedTokenCache, MAX_CACHED_TOKEN_BYTES } from '../../src/verify/token-cache';
-import type { KeySelector, VerifiedToken } from '@tokenwarden/core';
+import type { KeySelector } from '@tokenwarden/core';
+import type { VerifiedToken } from '../../src/verify/jwt';
 
 function selector(): KeySelector & { version: number } {
   return { version: 0, select: () => undefined };
