@@ -310,8 +310,9 @@ export class RemoteJwks implements KeySelector {
   }
 
   /**
-   * Makes sure the cache can answer for `kid`: loads it when empty, refreshes it when older than
-   * `cacheMaxAgeMs`, re-fetches once per cooldown when `kid` is unknown. Resolves once the cache is
+   * Makes sure the cache can answer for `kid`: loads it when empty, re-fetches once per cooldown
+   * when `kid` is unknown, and refreshes it when older than `cacheMaxAgeMs` (in the background
+   * when the cached set still holds `kid`, so the request does not wait). Resolves once the cache is
    * as good as it can be now (an unknown kid then simply selects no key). Rejects with
    * {@link KeySourceError} only when no usable keys are cached at all.
    */
@@ -323,7 +324,14 @@ export class RemoteJwks implements KeySelector {
     else if (now - this.loadedAt >= this.cacheMaxAgeMs) trigger = 'expired';
     else if (this.select(kid) === undefined) trigger = 'unknown_kid';
     if (trigger !== undefined && (this.inflight !== undefined || !coolingDown)) {
-      await this.fetchOnce(trigger);
+      const fetching = this.fetchOnce(trigger);
+      // An expired set that still has the token's key answers now and refreshes in the
+      // background (the fetch never rejects); anything else waits for the fetch.
+      const stillGood =
+        trigger === 'expired' &&
+        this.select(kid) !== undefined &&
+        now - (this.loadedAt ?? 0) <= this.maxStaleMs;
+      if (!stillGood) await fetching;
     }
     if (this.loadedAt !== undefined && this.clock.now() - this.loadedAt > this.maxStaleMs) {
       this.replace(new Map(), undefined, '');

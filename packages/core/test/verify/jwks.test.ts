@@ -122,7 +122,10 @@ describe('RemoteJwks', () => {
     await ring.prepare('k1');
     expect(hits()).toBe(1);
     clock.advance(2_000);
+    // The known key answers at once; the refresh runs in the background (load() awaits it).
     await ring.prepare('k1');
+    expect(ring.select('k1')).toBeDefined();
+    await ring.load();
     expect(hits()).toBe(2);
     expect(ring.version).toBe(version);
     expect(events.map((e) => e.trigger)).toEqual(['initial', 'expired']);
@@ -137,7 +140,9 @@ describe('RemoteJwks', () => {
     clock.advance(120_000);
     await ring.prepare('k1');
     expect(ring.select('k1')).toBeDefined();
+    await expect(ring.load()).rejects.toMatchObject({ reason: 'HTTP 503' });
     expect(ring.error?.reason).toBe('HTTP 503');
+    expect(ring.select('k1')).toBeDefined();
     clock.advance(3_600_000);
     await expect(ring.prepare('k1')).rejects.toMatchObject({
       code: 'key_source_unavailable',
