@@ -7,7 +7,7 @@
  * REDIS_URL, SOAK_STATE_CACHE (`off` turns the local state cache off).
  */
 import express from 'express';
-import type { AuditEvent, AuditSink } from '@tokenwarden/core';
+import { StoreUnavailableError, type AuditEvent, type AuditSink } from '@tokenwarden/core';
 import { tokenwarden } from '@tokenwarden/express';
 import { RedisStore } from '@tokenwarden/redis';
 import { SOAK_AUDIENCE, SOAK_ISSUER, SOAK_PURPOSE } from './shared';
@@ -81,10 +81,14 @@ app.get(
   tw.requireConsent(SOAK_PURPOSE, { subject: { param: 'id' } }),
   (req, res) => res.json({ id: req.params['id'] }),
 );
-// Errors in the control routes answer 500 and are counted by the runner, never hidden.
+// A control call the store could not answer is a 503 (the caller must retry); anything else a
+// 500. The runner counts both, never hides them.
 app.use(
-  (_error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(500).json({ error: 'internal' });
+  (error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const unavailable = error instanceof StoreUnavailableError;
+    res
+      .status(unavailable ? 503 : 500)
+      .json({ error: unavailable ? 'store_unavailable' : 'internal' });
   },
 );
 
