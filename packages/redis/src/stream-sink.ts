@@ -21,23 +21,29 @@ const APPEND_COMMAND = 'tokenwardenAuditAppend';
 
 /**
  * Appends one producer's events, skipping those already stored, records the producer's head and
- * trims entries older than the retention. Atomic, so the head always matches the stream.
+ * trims entries older than the retention. Atomic, so the head always matches the stream. The
+ * events travel as two arguments (sequence numbers, and the JSON lines joined by newlines, which
+ * JSON escapes inside strings), so the client encodes two strings per batch, not two per event.
  *
  * KEYS[1] stream, KEYS[2] heads hash
  * ARGV[1] producer, ARGV[2] MINID for trimming ('' for none), ARGV[3] head value of the last
- * event ("<seq> <hash> <epoch ms>"), then pairs: seq, event JSON.
- * Returns the number of entries added.
+ * event ("<seq> <hash> <epoch ms>"), ARGV[4] sequence numbers joined by ',', ARGV[5] the events'
+ * JSON joined by '\n'. Returns the number of entries added.
  */
 const APPEND_LUA = `
 local head = redis.call('HGET', KEYS[2], ARGV[1])
 local top = 0
 if head then top = tonumber(string.match(head, '^(%d+)')) or 0 end
+local seqs = {}
+for seq in string.gmatch(ARGV[4], '%d+') do seqs[#seqs + 1] = tonumber(seq) end
 local added = 0
-for i = 4, #ARGV, 2 do
-  local seq = tonumber(ARGV[i])
-  -- An event at or below the head was stored by an earlier write of the same batch (a replay).
-  if seq > top then
-    redis.call('XADD', KEYS[1], '*', 'e', ARGV[i + 1])
+local i = 0
+for line in string.gmatch(ARGV[5], '[^\\n]+') do
+  i = i + 1
+  local seq = seqs[i]
+  -- An event at or below the head was stored by an earlier write (a spool replay).
+  if seq ~= nil and seq > top then
+    redis.call('XADD', KEYS[1], '*', 'e', line)
     top = seq
     added = added + 1
   end
@@ -143,11 +149,21 @@ export class RedisStreamSink implements AuditSink {
       this.retentionMs === 0 ? '' : String(Math.max(0, this.clock.now() - this.retentionMs));
     const now = String(this.clock.now());
     const calls: string[][] = [];
-    let args: string[] | undefined;
     let producer: string | undefined;
+    let seqs = '';
+    let lines = '';
     let last: AuditEvent | undefined;
     const finish = () => {
-      if (args && last) args[4] = `${last.seq} ${last.hash ?? ''} ${now}`;
+      if (producer === undefined || last === undefined) return;
+      calls.push([
+        this.keys.stream,
+        this.keys.heads,
+        producer,
+        minId,
+        `${last.seq} ${last.hash ?? ''} ${now}`,
+        seqs,
+        lines,
+      ]);
     };
     for (const event of events) {
       if (event.producer === undefined || event.seq === undefined) {
@@ -156,10 +172,14 @@ export class RedisStreamSink implements AuditSink {
       if (event.producer !== producer) {
         finish();
         producer = event.producer;
-        args = [this.keys.stream, this.keys.heads, producer, minId, ''];
-        calls.push(args);
+        seqs = '';
+        lines = '';
+      } else {
+        seqs += ',';
+        lines += '\n';
       }
-      args!.push(String(event.seq), auditLine(event));
+      seqs += event.seq;
+      lines += auditLine(event);
       last = event;
     }
     finish();

@@ -90,6 +90,8 @@ export class AuditTrail {
   /** This trail's producer id: `<name>.<start time base36>-<random>`. */
   readonly producer: string;
   private queue: Pending[] = [];
+  /** Index of the oldest waiting event in `queue` (taking a batch is O(batch), not O(queue)). */
+  private head = 0;
   private seq = 0;
   private lastHash: string | undefined;
   private readonly hasher: ChainHasher;
@@ -163,7 +165,7 @@ export class AuditTrail {
    */
   get available(): boolean {
     if (this.options.onFailure !== 'refuse' || !this.enabled) return true;
-    if (this.closed || this.queue.length >= this.options.maxQueue) return false;
+    if (this.closed || this.queued >= this.options.maxQueue) return false;
     return this.lanes.every((lane) => !lane.broken);
   }
 
@@ -171,7 +173,7 @@ export class AuditTrail {
   stats(): AuditTrailStats {
     let spooledBytes = 0;
     for (const lane of this.lanes) spooledBytes += lane.spool.pendingBytes;
-    return { recorded: this.seq, queued: this.queue.length, spooledBytes };
+    return { recorded: this.seq, queued: this.queued, spooledBytes };
   }
 
   /**
@@ -183,7 +185,7 @@ export class AuditTrail {
    */
   record(input: AuditEventInput): Promise<void> | undefined {
     if (!this.enabled) return undefined;
-    if (this.closed || this.queue.length >= this.options.maxQueue) {
+    if (this.closed || this.queued >= this.options.maxQueue) {
       this.context.metrics.auditEvents('dropped', 1);
       this.context.logError(
         this.closed
@@ -196,7 +198,7 @@ export class AuditTrail {
     this.seq += 1;
     const pending: Pending = { input, seq: this.seq, at: this.context.clock.now() };
     this.queue.push(pending);
-    this.context.metrics.auditQueueDepth(this.queue.length);
+    this.context.metrics.auditQueueDepth(this.queued);
     if (this.options.mode === 'sync') {
       const promise = new Promise<boolean>((done) => (pending.done = done)).then((durable) =>
         durable ? undefined : this.outcome(false),
@@ -207,7 +209,7 @@ export class AuditTrail {
       if (this.timer === undefined) this.drainSoon(0);
       return promise;
     }
-    if (this.queue.length >= this.options.batchSize) this.drainSoon(0);
+    if (this.queued >= this.options.batchSize) this.drainSoon(0);
     else if (this.timer === undefined) this.drainSoon(this.options.flushIntervalMs);
     return undefined;
   }
@@ -218,7 +220,7 @@ export class AuditTrail {
    */
   async flush(): Promise<void> {
     do await this.drainNow();
-    while (this.queue.length > 0);
+    while (this.queued > 0);
     await Promise.all(this.lanes.map((lane) => lane.replayNow()));
   }
 
@@ -270,7 +272,7 @@ export class AuditTrail {
   private async drainNow(): Promise<void> {
     this.cancelTimer();
     while (this.draining !== undefined) await this.draining;
-    if (this.queue.length === 0) return;
+    if (this.queued === 0) return;
     this.draining = this.drain().finally(() => {
       this.draining = undefined;
     });
@@ -280,20 +282,39 @@ export class AuditTrail {
   private async drain(): Promise<void> {
     const async = this.options.mode === 'async';
     let first = true;
-    while (this.queue.length > 0) {
-      if (async && !first && this.queue.length < this.options.batchSize) {
+    while (this.queued > 0) {
+      if (async && !first && this.queued < this.options.batchSize) {
         if (this.timer === undefined) this.drainSoon(this.options.flushIntervalMs);
         return;
       }
       first = false;
-      const batch = this.queue.splice(0, this.options.batchSize);
-      this.context.metrics.auditQueueDepth(this.queue.length);
+      const batch = this.takeBatch();
+      this.context.metrics.auditQueueDepth(this.queued);
       const events = batch.map((p) => this.seal(p));
       let durable = true;
       const results = await Promise.all(this.lanes.map((lane) => lane.deliver(events)));
       for (const ok of results) if (!ok) durable = false;
       for (const p of batch) p.done?.(durable);
     }
+  }
+
+  private get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** The oldest `batchSize` waiting events, removed from the queue. */
+  private takeBatch(): Pending[] {
+    const end = Math.min(this.queue.length, this.head + this.options.batchSize);
+    const batch = this.queue.slice(this.head, end);
+    this.head = end;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return batch;
   }
 
   /** Builds the final event, in canonical field order, and links it into the chain. */
