@@ -8,9 +8,8 @@
  * - During the load: a churn loop revokes pool tokens and withdraws and re-grants consents through
  *   B, and a propagation loop measures, for a fresh token (or consent) A has just allowed, the time
  *   from B acknowledging the revocation (withdrawal) to A's first refusal.
- * - Memory of A is read every 5 s after the warm-up (heap after a forced GC, and RSS); memory is
- *   flat when the last third of the run is within the margin of the middle third (by then the
- *   caches have reached their bounds; a leak keeps growing).
+ * - Memory of A (heap and RSS, each read after a forced GC) is sampled every 5 s from the end of
+ *   the warm-up; memory is flat when the end is within the margin of the post-warm-up level.
  *
  * Prints a summary and exits 0 only if: no answer other than the documented ones (200, 401
  * token_revoked, 403 consent_withdrawn / consent_missing, 503 store_unavailable), no transport
@@ -41,9 +40,9 @@ const POOL = Number(process.env.SOAK_POOL ?? 20_000);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CUSTOMERS = 500;
 const PROPAGATION_DEADLINE_MS = 5_000;
-/** The last third's mean may be at most this much above the middle third's (ratio, plus bytes). */
+/** Memory at the end may be at most this much above the post-warm-up level (ratio, plus bytes). */
 const HEAP_MARGIN = { ratio: 1.15, bytes: 8 * 2 ** 20 };
-const RSS_MARGIN = { ratio: 1.1, bytes: 16 * 2 ** 20 };
+const RSS_MARGIN = { ratio: 1.2, bytes: 32 * 2 ** 20 };
 
 if (!(SECONDS >= 10 && SECONDS <= 3_000)) throw new Error('SOAK_SECONDS must be 10 to 3000');
 
@@ -341,8 +340,6 @@ async function main(): Promise<number> {
     const series: string[] = [
       `${WARMUP}s heap ${mb(warm.heapUsed)} rss ${mb(warm.rss)} (after GC)`,
     ];
-    // RSS every 5 s: V8 keeps the pages of its largest heap, so RSS is judged as a plateau (the
-    // last third of the run against the middle third), not against one early sample.
     const samples: { at: number; rss: number; heap: number }[] = [
       { at: elapsed(), rss: warm.rss, heap: warm.heapUsed },
     ];
@@ -386,8 +383,10 @@ async function main(): Promise<number> {
     const heapLast = third(2, 'heap');
     const rssMiddle = third(1, 'rss');
     const rssLast = third(2, 'rss');
-    const heapOk = heapLast <= heapMiddle * HEAP_MARGIN.ratio + HEAP_MARGIN.bytes;
-    const rssOk = rssLast <= rssMiddle * RSS_MARGIN.ratio + RSS_MARGIN.bytes;
+    // The verdict compares the end with the level after the warm-up, both after a forced GC and
+    // under the same load; the thirds are printed to show the trend.
+    const heapOk = end.heapUsed <= warm.heapUsed * HEAP_MARGIN.ratio + HEAP_MARGIN.bytes;
+    const rssOk = end.rss <= warm.rss * RSS_MARGIN.ratio + RSS_MARGIN.bytes;
     const unhandled = end.unhandled + endB.unhandled + runnerUnhandled;
     const checks: [string, boolean][] = [
       [
@@ -403,11 +402,11 @@ async function main(): Promise<number> {
         unhandled === 0,
       ],
       [
-        `heap flat (after GC): mean ${mb(heapMiddle)} in the middle third → ${mb(heapLast)} in the last third (${mb(warm.heapUsed)} after warm-up, ${mb(end.heapUsed)} at the end)`,
+        `heap flat (after GC): ${mb(warm.heapUsed)} after warm-up → ${mb(end.heapUsed)} at the end (mean ${mb(heapMiddle)} in the middle third, ${mb(heapLast)} in the last)`,
         heapOk,
       ],
       [
-        `RSS flat: mean ${mb(rssMiddle)} in the middle third → ${mb(rssLast)} in the last third (${mb(warm.rss)} after warm-up)`,
+        `RSS flat (after GC): ${mb(warm.rss)} after warm-up → ${mb(end.rss)} at the end (mean ${mb(rssMiddle)} in the middle third, ${mb(rssLast)} in the last)`,
         rssOk,
       ],
       [
