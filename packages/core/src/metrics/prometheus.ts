@@ -1,4 +1,6 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import { ConfigError } from '../errors';
+import { LocalCounter, LocalHistogram } from './local';
 import type { CheckOutcome, MetricsOptions, WardenMetrics } from './types';
 import { METRICS } from './names';
 
@@ -24,10 +26,39 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
         new Counter<L>({ name, help: spec.help, labelNames: spec.labels, registers: [registry] }),
     );
   }
-  function gauge(spec: Spec): Gauge {
+  function gauge(spec: Spec, aggregator: 'sum' | 'max' = 'sum'): Gauge {
     return registered(
       spec,
-      (name) => new Gauge({ name, help: spec.help, labelNames: [], registers: [registry] }),
+      (name) =>
+        new Gauge({ name, help: spec.help, labelNames: [], registers: [registry], aggregator }),
+    );
+  }
+  /** Request-path metrics: recorded with plain arithmetic, read by the registry on scrape. */
+  function local<M extends LocalCounter | LocalHistogram>(
+    spec: Spec,
+    kind: new (...args: never[]) => M,
+    create: (name: string) => M,
+  ): M {
+    const name = prefix + spec.name;
+    const existing = registry.getSingleMetric(name) as unknown;
+    if (existing !== undefined) {
+      if (existing instanceof kind) return existing;
+      throw new ConfigError(
+        `metrics: '${name}' is already registered in this registry by something else; use another prefix`,
+      );
+    }
+    const metric = create(name);
+    registry.registerMetric(metric as unknown as Metric);
+    return metric;
+  }
+  function localCounter(spec: Spec): LocalCounter {
+    return local(spec, LocalCounter, (name) => new LocalCounter(name, spec.help, spec.labels));
+  }
+  function localHistogram(spec: Spec, buckets: readonly number[]): LocalHistogram {
+    return local(
+      spec,
+      LocalHistogram,
+      (name) => new LocalHistogram(name, spec.help, spec.labels, buckets),
     );
   }
   function histogram<L extends string>(
@@ -48,27 +79,30 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
   }
 
   const fast = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
-  const decisions = counter(METRICS.decisions);
-  const decisionDuration = histogram(METRICS.decisionDuration, fast);
-  const tokenAge = histogram(METRICS.tokenAge, [1, 10, 60, 300, 900, 1800, 3600, 7200, 86400]);
-  const scopeChecks = counter(METRICS.scopeChecks);
-  const consentChecks = counter(METRICS.consentChecks);
-  const storeDuration = histogram(METRICS.storeDuration, fast);
-  const storeErrors = counter(METRICS.storeErrors);
+  const decisions = localCounter(METRICS.decisions);
+  const decisionDuration = localHistogram(METRICS.decisionDuration, fast);
+  const tokenAge = localHistogram(METRICS.tokenAge, [1, 10, 60, 300, 900, 1800, 3600, 7200, 86400]);
+  const scopeChecks = localCounter(METRICS.scopeChecks);
+  const consentChecks = localCounter(METRICS.consentChecks);
+  const storeDuration = localHistogram(METRICS.storeDuration, fast);
+  const storeErrors = localCounter(METRICS.storeErrors);
   const revocations = counter(METRICS.revocations);
   const auditEvents = counter(METRICS.auditEvents);
   const auditQueueDepth = gauge(METRICS.auditQueueDepth);
   const auditSinkDuration = histogram(METRICS.auditSinkDuration, fast);
-  const cacheLookups = counter(METRICS.cacheLookups);
+  const cacheLookups = localCounter(METRICS.cacheLookups);
   const tokensIssued = counter(METRICS.tokensIssued);
   const signingKeyRotations = counter(METRICS.signingKeyRotations);
-  const signingKeyAge = gauge(METRICS.signingKeyAge);
-  const apiKeysExpiringSoon = gauge(METRICS.apiKeysExpiringSoon);
+  // Shared state, the same in every process: cluster aggregation takes the max, not the sum.
+  const signingKeyAge = gauge(METRICS.signingKeyAge, 'max');
+  const apiKeysExpiringSoon = gauge(METRICS.apiKeysExpiringSoon, 'max');
   const refreshReuse = counter(METRICS.refreshReuseDetected);
-  const tokenLifetime = histogram(
+  const tokenLifetime = localHistogram(
     METRICS.tokenLifetime,
     [60, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400],
   );
+  const tokenAgeAll = tokenAge.labels();
+  const tokenLifetimeAll = tokenLifetime.labels();
 
   // Hot-path children bound once, or on first use for label values known only at run time (all
   // from bounded sets: reasons, purposes, operations).
@@ -85,6 +119,7 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
     consentChecks.labels(purpose, outcome, reason),
   );
   const storeChild = memo((operation: string) => storeDuration.labels(operation));
+  const storeErrorChild = memo((operation: string) => storeErrors.labels(operation));
   // Callers pass policy clients only; past MAX_CLIENT_LABELS distinct values (a caller that
   // passes raw input), further clients are counted as 'other' so the series stay bounded.
   const issuedChild = memo((client: string) => tokensIssued.labels(client));
@@ -101,7 +136,7 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
       (outcome === 'allow' ? durationAllow : durationDeny).observe(seconds);
     },
     tokenAge(seconds) {
-      tokenAge.observe(seconds);
+      tokenAgeAll.observe(seconds);
     },
     scopeCheck(outcome: CheckOutcome) {
       (outcome === 'pass' ? scopePass : scopeFail).inc();
@@ -111,7 +146,7 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
     },
     storeCall(operation, seconds, failed) {
       storeChild(operation).observe(seconds);
-      if (failed) storeErrors.labels(operation).inc();
+      if (failed) storeErrorChild(operation).inc();
     },
     revocation(kind) {
       revocations.labels(kind).inc();
@@ -148,7 +183,7 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
       refreshReuse.inc();
     },
     tokenLifetime(seconds) {
-      tokenLifetime.observe(seconds);
+      tokenLifetimeAll.observe(seconds);
     },
     render: () => registry.metrics(),
   };
