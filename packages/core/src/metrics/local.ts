@@ -136,13 +136,13 @@ export class LocalHistogram extends LocalMetric<HistogramChild> {
       this.bounds.forEach((le, i) => {
         cumulative += child.counts[i]!;
         out.push({
-          labels: { ...child.labels, le },
+          labels: { le, ...child.labels },
           value: cumulative,
           metricName: `${this.name}_bucket`,
         });
       });
       out.push({
-        labels: { ...child.labels, le: '+Inf' },
+        labels: { le: '+Inf', ...child.labels },
         value: child.count,
         metricName: `${this.name}_bucket`,
       });
