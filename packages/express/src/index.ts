@@ -49,7 +49,10 @@ function viewOf(req: Request): RequestView {
       const value: unknown = req.params?.[name];
       return typeof value === 'string' ? value : undefined;
     },
-    ip: req.ip,
+    // Read only when an audit event is written: resolving it walks the proxy settings.
+    get ip() {
+      return req.ip;
+    },
   };
 }
 

@@ -67,7 +67,10 @@ function viewOf(ctx: Context): RequestView {
       const value = params?.[name];
       return typeof value === 'string' ? value : undefined;
     },
-    ip: ctx.ip,
+    // Read only when an audit event is written.
+    get ip() {
+      return ctx.ip;
+    },
   };
 }
 
