@@ -324,7 +324,8 @@ export function buildCorpus(run: string): Corpus {
     seg(v, 2, ''),
     'invalid_signature',
   );
-  deny('signature a single character', 'ASVS 9.1.1', seg(v, 2, 'A'), 'invalid_signature');
+  // One character encodes no whole byte (RFC 4648 §3.5): not a base64url segment at all.
+  deny('signature a single character', 'ASVS 9.1.1', seg(v, 2, 'A'), 'token_malformed');
   deny(
     'HMAC signature all zeros',
     'ASVS 9.1.1',
@@ -469,6 +470,26 @@ export function buildCorpus(run: string): Corpus {
     'ASVS 9.1.1',
     jws(RS, claims(), rsa(attacker.privateKey)),
     'invalid_signature',
+  );
+  // The same signature bytes spelled with other unused low bits in the last character: RSA and
+  // ECDSA verifiers decode before comparing, so only a canonical-encoding check refuses them.
+  const respell = (segment: string) => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const unused = [0, 0, 4, 2][segment.length % 4]!;
+    const last = alphabet.indexOf(segment[segment.length - 1]!);
+    return `${segment.slice(0, -1)}${alphabet[last ^ ((1 << unused) - 1)]}`;
+  };
+  deny(
+    'RS256 signature respelled (same bytes, other unused bits)',
+    'RFC 7515 §2, RFC 4648 §3.5',
+    seg(rsValid, 2, respell(rsValid.split('.')[2]!)),
+    'token_malformed',
+  );
+  deny(
+    'ES256 signature respelled (same bytes, other unused bits)',
+    'RFC 7515 §2, RFC 4648 §3.5',
+    seg(esValid, 2, respell(esValid.split('.')[2]!)),
+    'token_malformed',
   );
 
   // ── Header parameters (RFC 7515 §4.1, RFC 8725 §3.10; ASVS 9.1.3; jwt_tool -X s, -X i) ─────────
