@@ -128,14 +128,26 @@ describe('tokenwarden revoke', () => {
   });
 
   it('with --audit-stream, the change joins the audit stream the API nodes write', async () => {
-    expect(
-      (await cli('revoke', 'subject', 'user-9', '--audit-stream', '--actor', 'dpo')).code,
-    ).toBe(0);
+    const run = await cli('revoke', 'subject', 'user-9', '--audit-stream', '--actor', 'dpo');
+    expect(run).toMatchObject({ code: 0, err: '' });
     const entries = await redis.xrange(auditKeys(PREFIX).stream, '-', '+');
     const events = entries.map(([, fields]) => JSON.parse(fields[1]!) as Record<string, unknown>);
     expect(events).toContainEqual(
       expect.objectContaining({ type: 'subject.revoked', subject: 'user-9', actor: 'dpo' }),
     );
+  });
+
+  it('exits non-zero when the change was made but its audit event could not be written', async () => {
+    const run = await cli(
+      'revoke',
+      'subject',
+      'user-10',
+      '--audit-file',
+      join(dir, 'missing-dir', 'audit.jsonl'),
+    );
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/the change was made, but its audit event could not be written/);
+    expect((await lookup('x', 'user-10')).notBefore.subject).toBeDefined();
   });
 
   it('all: refused without --yes, nothing written; done with it', async () => {

@@ -140,7 +140,26 @@ export function openLifecycle(
   if (options.auditStream === true || io.env.TOKENWARDEN_AUDIT_STREAM === '1') {
     sinks.push(new RedisStreamSink({ url, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS }));
   }
-  const audit: AuditOptions | undefined = sinks.length === 0 ? undefined : { sinks };
+  // Whether the last write of each sink failed: a change whose audit event is lost must not end
+  // in a silent success.
+  const undelivered = new Set<string>();
+  const watched = sinks.map((sink, i): AuditSink => {
+    const name = sink.name ?? `sink ${i + 1}`;
+    return {
+      name: sink.name,
+      write: async (events) => {
+        try {
+          await sink.write(events);
+          undelivered.delete(name);
+        } catch (error) {
+          undelivered.add(name);
+          throw error;
+        }
+      },
+      close: () => sink.close?.() ?? Promise.resolve(),
+    };
+  });
+  const audit: AuditOptions | undefined = sinks.length === 0 ? undefined : { sinks: watched };
   const store = new RedisStore({ url, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
   const credentials = new RedisCredentialStore({
     url,
@@ -164,6 +183,12 @@ export function openLifecycle(
     async close() {
       await admin.close();
       await Promise.all([store.close(), credentials.close()]);
+      if (undelivered.size > 0) {
+        throw new CliError(
+          `the change was made, but its audit event could not be written to ${[...undelivered].join(', ')}`,
+          1,
+        );
+      }
     },
   };
 }
@@ -177,11 +202,16 @@ export async function withLifecycle<T>(
   purposes: readonly string[] = [],
 ): Promise<T> {
   const lifecycle = openLifecycle(command, io, options, purposes);
+  let result: T;
   try {
-    return await action(lifecycle);
-  } finally {
-    await lifecycle.close();
+    result = await action(lifecycle);
+  } catch (error) {
+    // The action's error is the one to report; closing still releases the connections.
+    await lifecycle.close().catch(() => undefined);
+    throw error;
   }
+  await lifecycle.close();
+  return result;
 }
 
 /** An ISO 8601 time, or `-` for none. */
