@@ -222,14 +222,17 @@ export function whenReady(client: Redis | Cluster, timeoutMs: number): Promise<v
   if (!CONNECTING.has(client.status)) return undefined;
   if (client.status === 'wait') void client.connect().catch(() => undefined);
   return new Promise<void>((resolve) => {
+    // Ready, or the first attempt failed (refused, unknown host): either way, go on.
     const done = () => {
       clearTimeout(timer);
       client.removeListener('ready', done);
+      client.removeListener('error', done);
       resolve();
     };
     const timer = setTimeout(done, timeoutMs);
     timer.unref();
     client.once('ready', done);
+    client.once('error', done);
   });
 }
 
