@@ -225,7 +225,11 @@ describe.each(MODES)('Redis faults under traffic: $name', (mode) => {
     if (mode.strict) expect(refused.length).toBeGreaterThan(0);
     expect(await server.command('DBSIZE')).toBeGreaterThan(2_000);
     summary.push(
-      summarise('LOADING after restart (RDB, 2k keys, 200 µs each)', samples, recoveryMs),
+      summarise(
+        `LOADING after restart (RDB, 2k keys, 200 µs each), ${mode.name}`,
+        samples,
+        recoveryMs,
+      ),
     );
   });
 
