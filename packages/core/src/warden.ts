@@ -37,7 +37,14 @@ import {
 } from './store/types';
 import { extractToken } from './verify/extract';
 import { verifyJwt, type VerifiedToken } from './verify/jwt';
-import { VerifiedTokenCache } from './verify/token-cache';
+import {
+  API_KEY_ISSUER,
+  looksLikeApiKey,
+  verifyApiKey,
+  type ApiKeyVerifyPolicy,
+} from './verify/api-key';
+import { VerifiedTokenCache, type CachedToken } from './verify/token-cache';
+import { ApiKeyUsage } from './issue/api-keys';
 
 /** A requirement after validation against the warden's policy. */
 interface CompiledRequirement {
@@ -82,6 +89,8 @@ export class Warden {
   private readonly trail: AuditTrail;
   private readonly admin: WardenAdmin;
   private readonly tokenCache: VerifiedTokenCache<TokenDerived>;
+  private readonly apiKeys: ApiKeyVerifyPolicy | undefined;
+  private readonly apiKeyUsage: ApiKeyUsage | undefined;
   /** The store as configured, when {@link Warden.store} is a local cache in front of it. */
   private readonly cachedStore: CachingStore | undefined;
   private lastLogAt = new Map<string, number>();
@@ -92,6 +101,20 @@ export class Warden {
       this.options.metrics === false ? noopMetrics : createPrometheusMetrics(this.options.metrics);
     const { tokens, state } = this.options.cache;
     this.tokenCache = new VerifiedTokenCache(tokens, this.options.jwt.ring);
+    const apiKeys = this.options.apiKeys;
+    this.apiKeyUsage =
+      apiKeys === undefined
+        ? undefined
+        : new ApiKeyUsage({
+            store: apiKeys.store,
+            flushIntervalMs: apiKeys.usageFlushIntervalMs,
+            onError: (error) =>
+              this.logError('API key last-used times could not be written', error),
+          });
+    this.apiKeys =
+      apiKeys === undefined
+        ? undefined
+        : { store: apiKeys.store, environments: apiKeys.environments, usage: this.apiKeyUsage };
     const configured = this.options.store;
     this.cachedStore =
       state !== false && isSharedStore(configured)
@@ -166,24 +189,38 @@ export class Warden {
     }
     access.token = extracted.token;
     const now = this.options.clock.now();
-    let cached = this.tokenCache.get(extracted.token, now);
-    if (cached === undefined) {
-      const verified = verifyJwt(extracted.token, this.options.jwt, now);
+    let cached: CachedToken<TokenDerived> | undefined;
+    if (this.apiKeys !== undefined && looksLikeApiKey(extracted.token)) {
+      // Never cached: a key revoked or past its rotation overlap must be refused at once.
+      const verified = await verifyApiKey(extracted.token, this.apiKeys, now);
       if (!verified.ok) {
         access.refuse(verified.failure.code, verified.failure.detail);
         return access;
       }
-      cached = this.tokenCache.set(extracted.token, verified.token, now);
-      this.metrics.cacheLookup('token', 'miss');
+      cached = { token: verified.token, extra: undefined };
     } else {
-      this.metrics.cacheLookup('token', 'hit');
+      cached = this.tokenCache.get(extracted.token, now);
+      if (cached === undefined) {
+        const verified = verifyJwt(extracted.token, this.options.jwt, now);
+        if (!verified.ok) {
+          access.refuse(verified.failure.code, verified.failure.detail);
+          return access;
+        }
+        cached = this.tokenCache.set(extracted.token, verified.token, now);
+        this.metrics.cacheLookup('token', 'miss');
+      } else {
+        this.metrics.cacheLookup('token', 'hit');
+      }
     }
     const token = cached.token;
     const derived = (cached.extra ??= { principal: principalOf(token), fingerprint: undefined });
     access.verified = token;
     access.derived = derived;
-    this.metrics.tokenAge(Math.max(0, (now - token.issuedAt) / 1000));
-    this.metrics.tokenLifetime((token.expiresAt - token.issuedAt) / 1000);
+    if (token.issuer !== API_KEY_ISSUER) {
+      // API keys live for days and are not tokens in these histograms' sense.
+      this.metrics.tokenAge(Math.max(0, (now - token.issuedAt) / 1000));
+      this.metrics.tokenLifetime((token.expiresAt - token.issuedAt) / 1000);
+    }
 
     const consentTarget = req.consent ? this.dataSubject(req.consent, view, token) : undefined;
     const snapshot = await this.timedStore('lookup', () =>
@@ -354,6 +391,7 @@ export class Warden {
 
   /** Flushes the audit trail, closes sinks and the store if the warden created it. Idempotent. */
   async close(): Promise<void> {
+    await this.apiKeyUsage?.close();
     await this.admin.close();
     await this.cachedStore?.close();
   }

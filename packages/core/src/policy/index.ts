@@ -1,4 +1,5 @@
 export type {
+  ApiKeyOptions,
   CacheOptions,
   CredentialOptions,
   JwtOptions,

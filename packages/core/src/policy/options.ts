@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
+import type { CredentialStore } from '../issue/credential-store';
 import type { StateCacheOptions } from '../store/caching-store';
 import {
   resolveAuditOptions,
@@ -68,6 +69,16 @@ export interface PurposeDefinition {
   readonly description?: string;
 }
 
+/** API keys accepted next to JWTs. */
+export interface ApiKeyOptions {
+  /** Where key records are looked up by hash (`MemoryCredentialStore`, `RedisCredentialStore`). */
+  readonly store: CredentialStore;
+  /** Environments accepted in the key prefix (e.g. `['live']`). Default: any. */
+  readonly environments?: readonly string[];
+  /** How often last-used times are written, in ms (one batch, never a write per request). Default: 60000. */
+  readonly usageFlushIntervalMs?: number;
+}
+
 /** The local caches. */
 export interface CacheOptions {
   /**
@@ -107,6 +118,11 @@ export interface WardenOptions {
   readonly metrics?: MetricsOptions | false;
   /** Local caches of verified tokens and of store state; `false` turns both off. */
   readonly cache?: CacheOptions | false;
+  /**
+   * Accept API keys (`twk_…`) wherever a JWT is accepted: same scopes, consent, revocation,
+   * metrics and audit. Default: off (a key-shaped credential is then an unknown JWT).
+   */
+  readonly apiKeys?: ApiKeyOptions;
   /** `realm` in `WWW-Authenticate`. Default: `'api'`. */
   readonly realm?: string;
   /** Warnings and errors. Default: written to stderr. */
@@ -126,6 +142,7 @@ export interface ResolvedOptions {
   readonly audit: ResolvedAuditOptions;
   readonly metrics: MetricsOptions | false;
   readonly cache: { readonly tokens: number; readonly state: StateCacheOptions | false };
+  readonly apiKeys: ApiKeyOptions | undefined;
   readonly realm: string;
   readonly logger: Logger;
   readonly clock: Clock;
@@ -153,6 +170,19 @@ export function positive(value: number, name: string, unit: string, allowZero = 
     );
   }
   return value;
+}
+
+function resolveApiKeys(apiKeys: WardenOptions['apiKeys']): ApiKeyOptions | undefined {
+  if (apiKeys === undefined) return undefined;
+  if (typeof apiKeys?.store?.findApiKey !== 'function') {
+    throw new ConfigError(
+      'apiKeys.store must be a credential store (MemoryCredentialStore, RedisCredentialStore)',
+    );
+  }
+  if (apiKeys.usageFlushIntervalMs !== undefined) {
+    positive(apiKeys.usageFlushIntervalMs, 'apiKeys.usageFlushIntervalMs', 'ms');
+  }
+  return apiKeys;
 }
 
 function resolveCache(cache: WardenOptions['cache']): ResolvedOptions['cache'] {
@@ -249,6 +279,7 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
     audit,
     metrics: options.metrics ?? {},
     cache: resolveCache(options.cache),
+    apiKeys: resolveApiKeys(options.apiKeys),
     realm: options.realm ?? 'api',
     logger: options.logger ?? stderrLogger,
     clock: options.clock ?? systemClock,
