@@ -7,7 +7,7 @@ import type { AdapterDriver, RunningApp } from './app-spec';
 import { expressDriver } from './drivers/express';
 import { koaDriver } from './drivers/koa';
 import { nestExpressDriver, nestFastifyDriver } from './drivers/nest';
-import { SCENARIOS } from './scenarios';
+import { API_KEY_STORE, SCENARIOS } from './scenarios';
 import { SwitchableStore } from './switchable-store';
 
 const DRIVERS: AdapterDriver[] = [expressDriver, koaDriver, nestExpressDriver, nestFastifyDriver];
@@ -39,6 +39,7 @@ describe.each(DRIVERS)('conformance: $name', (driver) => {
         jwt: testJwtOptions(),
         store,
         purposes: ['marketing', 'billing'],
+        apiKeys: { store: API_KEY_STORE },
         audit: { sinks: [sink], fingerprintKey: randomBytes(32) },
         logger: { warn() {}, error() {} },
       });

@@ -1,5 +1,11 @@
 import { createHmac } from 'node:crypto';
-import type { AuditEvent, ErrorCode, Warden } from '@tokenwarden/core';
+import {
+  ApiKeys,
+  MemoryCredentialStore,
+  type AuditEvent,
+  type ErrorCode,
+  type Warden,
+} from '@tokenwarden/core';
 import { mintToken, segment, testKeys } from '@tokenwarden/testing';
 import type { SwitchableStore } from './switchable-store';
 
@@ -11,6 +17,8 @@ export interface ScenarioContext {
   readonly id: string;
   /** Set by `setup` for the request. */
   token?: string;
+  /** The id of the API key `setup` created, if any. */
+  keyId?: string;
 }
 
 export interface Scenario {
@@ -91,8 +99,66 @@ const unauthorized = (code: ErrorCode, description: string): Scenario['expect'] 
   reason: code,
 });
 
+/** API keys of the conformance apps (every app accepts them through `apiKeys`). */
+export const API_KEY_STORE = new MemoryCredentialStore();
+const apiKeys = new ApiKeys({ store: API_KEY_STORE });
+
+/** Creates an API key for the scenario's client, with these scopes. */
+async function apiKey(ctx: ScenarioContext, scopes: readonly string[]): Promise<string> {
+  const { key, record } = await apiKeys.create({ client: `svc-${ctx.id}`, scopes });
+  ctx.keyId = record.keyId;
+  return key;
+}
+
 /** The scenario table: every scenario runs on every adapter and every store. */
 export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'API key with the scope',
+    setup: async (ctx) => void (ctx.token = await apiKey(ctx, ['customers:read'])),
+    path: () => '/customers/c1',
+    headers: withToken,
+    expect: {
+      status: 200,
+      wwwAuthenticate: null,
+      reason: 'authorized',
+      audit: (ctx) => ({ tokenId: ctx.keyId, subject: `svc-${ctx.id}`, client: `svc-${ctx.id}` }),
+    },
+  },
+  {
+    name: 'API key without the scope',
+    setup: async (ctx) => void (ctx.token = await apiKey(ctx, ['customers:read'])),
+    method: 'PUT',
+    path: () => '/customers/c1',
+    headers: withToken,
+    expect: {
+      status: 403,
+      code: 'insufficient_scope',
+      wwwAuthenticate:
+        'Bearer realm="api", error="insufficient_scope", error_description="The access token lacks a required scope", scope="customers:write"',
+      reason: 'insufficient_scope',
+    },
+  },
+  {
+    name: 'API key with a typo (checksum)',
+    setup: async (ctx) => {
+      const key = await apiKey(ctx, ['customers:read']);
+      const i = key.length - 10;
+      ctx.token = key.slice(0, i) + (key[i] === 'a' ? 'b' : 'a') + key.slice(i + 1);
+    },
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_malformed', 'The access token is malformed'),
+  },
+  {
+    name: 'revoked API key',
+    setup: async (ctx) => {
+      ctx.token = await apiKey(ctx, ['customers:read']);
+      await apiKeys.revoke(ctx.keyId!);
+    },
+    path: () => '/plain',
+    headers: withToken,
+    expect: unauthorized('token_revoked', 'The access token has been revoked'),
+  },
   ...(['HS256', 'RS256', 'ES256'] as const).map((alg): Scenario => ({
     name: `valid ${alg} token`,
     setup: (ctx) => void (ctx.token = mintToken({ alg, claims: { sub: `user-${ctx.id}` } })),
