@@ -1,14 +1,19 @@
 import type { AuditEvent } from './types';
 
-/** The JSON the trail produced for each event, so sinks do not serialise it again. */
-const lines = new WeakMap<AuditEvent, string>();
+/**
+ * The JSON the trail produced for an event, kept on the event under a non-enumerable symbol (so
+ * sinks do not serialise it again, and `JSON.stringify`, `Object.keys` and deep equality ignore it).
+ */
+const LINE = Symbol('tokenwarden.auditLine');
+
+type WithLine = AuditEvent & { [LINE]?: string };
 
 /**
  * One event as a line of JSON (without the newline): the text the audit trail made while hashing
  * it when there is one, else `JSON.stringify(event)`. Sinks use it to store events as text.
  */
 export function auditLine(event: AuditEvent): string {
-  return lines.get(event) ?? JSON.stringify(event);
+  return (event as WithLine)[LINE] ?? JSON.stringify(event);
 }
 
 /** Parses one stored line back into an event, keeping the line for {@link auditLine}. */
@@ -17,13 +22,13 @@ export function parseAuditLine(line: string): AuditEvent {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) {
     throw new TypeError('an audit line must hold a JSON object');
   }
-  lines.set(event, line);
+  rememberLine(event, line);
   return event;
 }
 
 /** Remembers the serialisation of an event. @internal */
 export function rememberLine(event: AuditEvent, line: string): void {
-  lines.set(event, line);
+  Object.defineProperty(event, LINE, { value: line });
 }
 
 /**
