@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import {
+  AUDIT_SCHEMA_VERSION,
   createWarden,
   MemorySink,
   MemoryStore,
@@ -169,8 +170,11 @@ describe('Warden.check: allow', () => {
     );
     const [event] = await r.events();
     expect(event).toEqual({
-      schemaVersion: 1,
-      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      schemaVersion: AUDIT_SCHEMA_VERSION,
+      id: `${event!.producer}/1`,
+      producer: expect.any(String),
+      seq: 1,
+      hash: expect.stringMatching(/^sha256:[A-Za-z0-9_-]{43}$/),
       time: new Date(T0).toISOString(),
       type: 'access.decision',
       outcome: 'allow',
@@ -592,14 +596,15 @@ describe('Warden: audit sink failures', () => {
     expect(allow.outcome).toBe('allow');
     expect(deny.outcome).toBe('deny');
     await expect(r.warden.flushAudit()).resolves.toBeUndefined();
-    expect(failing.attempts).toBe(2);
+    expect(failing.attempts).toBeGreaterThanOrEqual(1);
     expect(healthy.events).toHaveLength(2);
-    expect(await r.metric('tokenwarden_audit_events_total{result="failed"}')).toBe(2);
+    // The failing sink's events wait in its spool for a retry; none is lost or thrown.
     expect(await r.metric('tokenwarden_audit_events_total{result="written"}')).toBe(2);
-    expect(r.logger.lines).toContainEqual(expect.stringMatching(/^error: audit sink failed/));
+    expect(await r.metric('tokenwarden_audit_events_total{result="spooled"}')).toBe(2);
+    expect(r.logger.lines).toContainEqual(expect.stringMatching(/^error: audit sink/));
     await expect(r.warden.revokeSubject('x')).resolves.toBeUndefined();
     await r.warden.flushAudit();
-    expect(await r.metric('tokenwarden_audit_events_total{result="failed"}')).toBe(3);
+    expect(healthy.events).toHaveLength(3);
   });
 
   it('survives a sink that throws synchronously', async () => {
