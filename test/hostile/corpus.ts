@@ -7,7 +7,13 @@
  */
 import { createHmac, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { constants } from 'node:crypto';
-import type { ErrorCode, Warden } from '@tokenwarden/core';
+import {
+  ApiKeys,
+  generateCredential,
+  MemoryCredentialStore,
+  type ErrorCode,
+  type Warden,
+} from '@tokenwarden/core';
 import { TEST_AUDIENCE, TEST_ISSUER, testKeys } from '@tokenwarden/testing';
 
 /** Request headers; an array value sends the header once per value. */
@@ -41,8 +47,12 @@ export interface Corpus {
   validToken(): string;
   /** Key material used by the run (secrets, private keys), to scan outputs for. */
   readonly keyMaterial: readonly string[];
-  /** Tokens minted at send time by cases whose times must be fresh. */
+  /** Tokens minted at send time by cases whose times must be fresh, and the run's API keys. */
   readonly minted: readonly string[];
+  /** The API-key store the apps accept keys from (`apiKeys: { store }`). */
+  readonly apiKeyStore: MemoryCredentialStore;
+  /** Creates the run's API keys; call once before sending. */
+  prepare(): Promise<void>;
 }
 
 const b64 = (value: unknown): string =>
@@ -1359,9 +1369,85 @@ export function buildCorpus(run: string): Corpus {
     { path: `/customers/c-none-${run}/profile`, setup: grant },
   );
 
+  // ── API keys (`twk_<env>_<32 base62><6 base62 checksum>`; docs/api-keys.md) ─────────────────
+  const apiKeyStore = new MemoryCredentialStore();
+  const issuer = new ApiKeys({ store: apiKeyStore });
+  const issued = { read: '', write: '', revoked: '' };
+  const prepare = async () => {
+    const create = async (scopes: string[]) =>
+      issuer.create({ client: `svc-${run}`, scopes, name: 'hostile corpus' });
+    issued.read = (await create(['customers:read'])).key;
+    issued.write = (await create(['customers:write'])).key;
+    const revoked = await create(['customers:read']);
+    await issuer.revoke(revoked.record.keyId);
+    issued.revoked = revoked.key;
+    minted.push(issued.read, issued.write, issued.revoked);
+  };
+  const flipAt = (text: string, at: number) =>
+    `${text.slice(0, at)}${text[at] === 'a' ? 'b' : 'a'}${text.slice(at + 1)}`;
+  const keyCase = (
+    name: string,
+    value: () => string,
+    status: 400 | 401 | 403,
+    code: ErrorCode,
+    extra: Partial<HostileCase> = {},
+  ) =>
+    cases.push({
+      name: `API key: ${name}`,
+      source: 'docs/api-keys.md; ASVS 10.4',
+      headers: () => ({ authorization: value() }),
+      status,
+      code,
+      secrets: [],
+      ...extra,
+    });
+  keyCase(
+    'checksum character changed',
+    () => `Bearer ${flipAt(issued.read, issued.read.length - 1)}`,
+    401,
+    'token_malformed',
+  );
+  keyCase('random part changed', () => `Bearer ${flipAt(issued.read, 12)}`, 401, 'token_malformed');
+  keyCase(
+    'one character short',
+    () => `Bearer ${issued.read.slice(0, -1)}`,
+    401,
+    'token_malformed',
+  );
+  keyCase('the key twice', () => `Bearer ${issued.read}${issued.read}`, 401, 'token_malformed');
+  keyCase('trailing padding', () => `Bearer ${issued.read}=`, 401, 'token_malformed');
+  keyCase('upper-case prefix', () => `Bearer TWK_${issued.read.slice(4)}`, 401, 'token_malformed');
+  keyCase(
+    'refresh-token prefix',
+    () => `Bearer ${generateCredential('twr', 'live')}`,
+    401,
+    'token_malformed',
+  );
+  keyCase(
+    'well-formed, never issued',
+    () => `Bearer ${generateCredential('twk', 'live')}`,
+    401,
+    'key_unknown',
+  );
+  keyCase(
+    'well-formed, another environment',
+    () => `Bearer ${generateCredential('twk', 'test')}`,
+    401,
+    'key_unknown',
+  );
+  keyCase('revoked', () => `Bearer ${issued.revoked}`, 401, 'token_revoked');
+  keyCase('without the route scope', () => `Bearer ${issued.write}`, 403, 'insufficient_scope');
+  keyCase('under an ApiKey scheme', () => `ApiKey ${issued.read}`, 401, 'token_malformed');
+  keyCase('as Basic credentials', () => `Basic ${b64(`${issued.read}:`)}`, 401, 'token_malformed');
+  keyCase('in the header and the query', () => `Bearer ${issued.read}`, 400, 'token_multiple', {
+    path: '/customers/c1?access_token=twk_x',
+  });
+
   return {
     cases,
     minted,
+    apiKeyStore,
+    prepare,
     validToken: valid,
     keyMaterial: [
       keys.hs256.toString('hex'),

@@ -29,7 +29,8 @@ const originalWrite = {
   out: process.stdout.write.bind(process.stdout),
   err: process.stderr.write.bind(process.stderr),
 };
-beforeAll(() => {
+beforeAll(async () => {
+  await corpus.prepare();
   const capture =
     (original: typeof originalWrite.out) =>
     (...args: Parameters<typeof originalWrite.out>): boolean => {
@@ -90,6 +91,7 @@ describe.each(DRIVERS)('hostile corpus over HTTP: $name', (driver) => {
         jwt: testJwtOptions(),
         store: made.store,
         purposes: ['marketing', 'billing'],
+        apiKeys: { store: corpus.apiKeyStore },
         audit: { sinks: [sink], fingerprintKey: randomBytes(32) },
         logger: { warn: log('warn'), error: log('error') },
       });
