@@ -131,6 +131,8 @@ export interface ChainReport {
   readonly events: number;
   readonly firstSeq: number | undefined;
   readonly lastSeq: number | undefined;
+  /** Hash of the last event: keep it (with `lastSeq`) elsewhere to anchor the chain. */
+  readonly lastHash: string | undefined;
   /** True when the first event is not seq 1: earlier events were trimmed (retention). */
   readonly trimmedBefore: boolean;
   readonly keyed: boolean;
@@ -142,7 +144,11 @@ export interface ChainReport {
 export interface VerifyChainOptions {
   /** The chain key, for keyed chains. */
   readonly key?: Buffer;
-  /** Recorded heads: a chain that ends before its head was cut. */
+  /**
+   * Recorded heads or anchors (a producer's seq and hash at some point, e.g. the `lastSeq` and
+   * `lastHash` of an earlier report kept elsewhere): a chain that ends before one was cut, and an
+   * event at that seq with another hash was rewritten.
+   */
   readonly heads?: readonly ChainHead[];
   /**
    * A head recorded before this time (epoch ms) whose producer has no events left was trimmed
@@ -165,6 +171,10 @@ export function verifyChains(
 ): ChainReport[] {
   const hasher = new ChainHasher(options.key);
   const chains = new Map<string, ChainState>();
+  const marks = new Map<string, ChainHead[]>();
+  for (const head of options.heads ?? []) {
+    marks.set(head.producer, [...(marks.get(head.producer) ?? []), head]);
+  }
   const loose: ChainProblem[] = [];
   let index = -1;
   for (const event of events) {
@@ -188,7 +198,7 @@ export function verifyChains(
     }
     let chain = chains.get(producer);
     if (chain === undefined) {
-      chain = new ChainState(producer);
+      chain = new ChainState(producer, marks.get(producer));
       chains.set(producer, chain);
     }
     chain.add(event, seq, hash, index, hasher);
@@ -201,7 +211,7 @@ export function verifyChains(
         head.at !== undefined &&
         head.at < options.retainedSince;
       if (trimmed) continue;
-      chain = new ChainState(head.producer);
+      chain = new ChainState(head.producer, undefined);
       chains.set(head.producer, chain);
     }
     chain.checkHead(head);
@@ -213,6 +223,7 @@ export function verifyChains(
       events: loose.length,
       firstSeq: undefined,
       lastSeq: undefined,
+      lastHash: undefined,
       trimmedBefore: false,
       keyed: hasher.keyed,
       intact: false,
@@ -231,7 +242,15 @@ class ChainState {
   private unverifiable = false;
   private readonly problems: ChainProblem[] = [];
 
-  constructor(private readonly producer: string) {}
+  /** Hash expected at a seq, from the heads. */
+  private readonly expected = new Map<number, string>();
+
+  constructor(
+    private readonly producer: string,
+    heads: readonly ChainHead[] | undefined,
+  ) {
+    for (const head of heads ?? []) this.expected.set(head.seq, head.hash);
+  }
 
   add(event: AuditEvent, seq: number, hash: string, index: number, hasher: ChainHasher): void {
     this.count += 1;
@@ -305,6 +324,17 @@ class ChainState {
         message: `event ${seq} comes after event ${last}`,
       });
     }
+    const expected = this.expected.get(seq);
+    if (expected !== undefined && expected !== hash) {
+      this.problems.push({
+        kind: 'altered',
+        seq,
+        id,
+        index,
+        message: `event ${seq} differs from its recorded head`,
+      });
+    }
+    this.expected.delete(seq);
     this.lastSeq = seq;
     this.lastHash = hash;
   }
@@ -320,13 +350,8 @@ class ChainState {
             ? `every event up to the recorded head ${head.seq} is gone`
             : `the chain ends at event ${last} but its recorded head is event ${head.seq}`,
       });
-    } else if (last === head.seq && this.lastHash !== head.hash) {
-      this.problems.push({
-        kind: 'altered',
-        seq: head.seq,
-        message: `event ${head.seq} differs from its recorded head`,
-      });
     }
+    // A head inside the chain was compared when its event went by (see add).
   }
 
   report(): ChainReport {
@@ -335,6 +360,7 @@ class ChainState {
       events: this.count,
       firstSeq: this.first,
       lastSeq: this.lastSeq,
+      lastHash: this.lastHash,
       trimmedBefore: this.first !== undefined && this.first > 1,
       keyed: this.keyed,
       intact: this.problems.length === 0,

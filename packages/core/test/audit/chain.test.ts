@@ -119,6 +119,30 @@ describe('the hash chain', () => {
     expect(kinds([], { heads: [{ ...recorded, at: 1000 }], retainedSince: 2000 })).toEqual([]);
   });
 
+  it('an anchor kept from an earlier report catches a rewrite or a cut since then', async () => {
+    const events = await chain(8);
+    const [earlier] = verifyChains(events.slice(0, 5));
+    const anchor: ChainHead = {
+      producer: earlier!.producer,
+      seq: earlier!.lastSeq!,
+      hash: earlier!.lastHash!,
+    };
+    expect(kinds(events, { heads: [anchor] })).toEqual([]);
+    // Someone without the chain key rebuilt the chain from event 3 on, with new content.
+    const hasher = new ChainHasher(undefined);
+    const rebuilt = events.map((e) => ({ ...e }) as Record<string, unknown>);
+    for (let i = 2; i < rebuilt.length; i++) {
+      if (i === 2) rebuilt[i]!.subject = 'rewritten';
+      rebuilt[i]!.prevHash = rebuilt[i - 1]!.hash;
+      delete rebuilt[i]!.hash;
+      rebuilt[i]!.hash = hasher.digest(canonicalJson(rebuilt[i] as unknown as AuditEvent));
+    }
+    const forged = rebuilt as unknown as AuditEvent[];
+    expect(kinds(forged)).toEqual([]); // internally consistent
+    expect(kinds(forged, { heads: [anchor] })).toEqual([['altered', 5]]);
+    expect(kinds(events.slice(0, 4), { heads: [anchor] })).toEqual([['truncated', 5]]);
+  });
+
   it('detects a duplicated event', async () => {
     const events = await chain(4);
     events.splice(2, 0, events[1]!);
