@@ -255,6 +255,61 @@ describe('tokenwarden audit verify', () => {
   });
 });
 
+describe('tokenwarden audit verify --file / --anchor', () => {
+  it('verifies a JSON-lines file, and an anchor kept from an earlier report catches a cut since then', async () => {
+    const events = chainedEvents('api-1', 1, 6);
+    const file = join(dir, 'trail.jsonl');
+    writeFileSync(file, events.map((e) => JSON.stringify(e) + '\n').join(''));
+    const first = await cli('unused:', '--json', 'audit', 'verify', '--file', file);
+    expect(first.code).toBe(0);
+    const anchor = join(dir, 'anchor.json');
+    writeFileSync(anchor, first.out);
+    expect(JSON.parse(first.out).chains[0]).toMatchObject({
+      lastSeq: 6,
+      lastHash: events[5]!.hash,
+    });
+
+    // Later the file has lost its last two events: consistent on its own, not against the anchor.
+    writeFileSync(
+      file,
+      events
+        .slice(0, 4)
+        .map((e) => JSON.stringify(e) + '\n')
+        .join(''),
+    );
+    expect((await cli('unused:', 'audit', 'verify', '--file', file)).code).toBe(0);
+    const cut = await cli('unused:', 'audit', 'verify', '--file', file, '--anchor', anchor);
+    expect(cut.code).toBe(1);
+    expect(cut.out).toContain(
+      'truncated: the chain ends at event 4 but its recorded head is event 6',
+    );
+
+    writeFileSync(file, `${JSON.stringify(events[0])}\nnot json\n`);
+    const garbled = await cli('unused:', 'audit', 'verify', '--file', file);
+    expect(garbled.code).toBe(1);
+    expect(garbled.out).toContain('1 entries hold no readable event');
+    expect((await cli('unused:', 'audit', 'verify', '--anchor', file)).code).toBe(2);
+  });
+
+  it('an anchor also applies to the Redis stream', async () => {
+    const prefix = nextPrefix();
+    await seed(prefix, chainedEvents('api-1', 1, 3));
+    const first = await cli(prefix, '--json', 'audit', 'verify');
+    const anchor = join(dir, 'redis-anchor.json');
+    writeFileSync(anchor, first.out);
+    // The whole stream is replaced by another chain of the same producer.
+    await redis.del(auditKeys(prefix).stream, auditKeys(prefix).heads);
+    await seed(
+      prefix,
+      chainedEvents('api-1', 1, 3, undefined, () => ({ subject: 'other' })),
+    );
+    expect((await cli(prefix, 'audit', 'verify')).code).toBe(0);
+    const run = await cli(prefix, 'audit', 'verify', '--anchor', anchor);
+    expect(run.code).toBe(1);
+    expect(run.out).toContain('altered: event 3 differs from its recorded head');
+  });
+});
+
 describe('tokenwarden audit: Redis problems', () => {
   it('refuses a malformed URL without echoing it (exit 2)', async () => {
     const stdout = new PassThrough();

@@ -2,7 +2,13 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { StoreUnavailableError, verifyChains, type AuditEvent } from '@tokenwarden/core';
+import {
+  parseAuditLine,
+  StoreUnavailableError,
+  verifyChains,
+  type AuditEvent,
+  type ChainHead,
+} from '@tokenwarden/core';
 import { AuditStreamReader, entryTime } from '@tokenwarden/redis';
 import {
   chainLine,
@@ -38,6 +44,8 @@ interface ExportOptions extends EventFilter {
 
 interface VerifyOptions {
   readonly chainKeyFile?: string;
+  readonly file?: string;
+  readonly anchor?: string;
 }
 
 function addFilters(command: Command): Command {
@@ -216,24 +224,36 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       '--chain-key-file <path>',
       'file holding the chain key of a keyed chain (default: $TOKENWARDEN_AUDIT_CHAIN_KEY)',
     )
+    .option(
+      '--file <path>',
+      'verify a JSON-lines file (a JsonLinesSink file or an export) instead of the Redis stream',
+    )
+    .option(
+      '--anchor <path>',
+      'an earlier `audit verify --json` report kept elsewhere: a rewrite or cut since then shows',
+    )
     .action(async (options: VerifyOptions, command: Command) => {
       const key = await chainKey(options, io);
-      const reports = await withReader(command, io, async (reader) => {
-        const info = await reader.info();
-        const heads = await reader.heads();
-        const events: AuditEvent[] = [];
-        let unreadable = 0;
-        for await (const { event } of reader.range()) {
-          if (event === undefined) unreadable += 1;
-          else events.push(event);
-        }
-        const found = verifyChains(events, {
-          key,
-          heads,
-          retainedSince: info.firstEntryId ? entryTime(info.firstEntryId) : undefined,
-        });
-        return { found, unreadable };
-      });
+      const anchors = options.anchor === undefined ? [] : await readAnchors(options.anchor);
+      const reports =
+        options.file !== undefined
+          ? await verifyFile(options.file, key, anchors)
+          : await withReader(command, io, async (reader) => {
+              const info = await reader.info();
+              const heads = await reader.heads();
+              const events: AuditEvent[] = [];
+              let unreadable = 0;
+              for await (const { event } of reader.range()) {
+                if (event === undefined) unreadable += 1;
+                else events.push(event);
+              }
+              const found = verifyChains(events, {
+                key,
+                heads: [...heads, ...anchors],
+                retainedSince: info.firstEntryId ? entryTime(info.firstEntryId) : undefined,
+              });
+              return { found, unreadable };
+            });
       const ok = reports.unreadable === 0 && reports.found.every((r) => r.intact);
       print(
         command,
@@ -242,7 +262,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
         () => {
           const lines = reports.found.map(chainLine);
           if (reports.unreadable > 0) {
-            lines.push(`BROKEN  ${reports.unreadable} stream entries hold no readable event`);
+            lines.push(`BROKEN  ${reports.unreadable} entries hold no readable event`);
           }
           if (reports.found.length === 0) lines.push('no audit events');
           lines.push(
@@ -253,6 +273,57 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       );
       if (!ok) throw new CliError('audit verification failed', 1);
     });
+}
+
+/** Verifies the events of a JSON-lines file. */
+async function verifyFile(
+  path: string,
+  key: Buffer | undefined,
+  heads: readonly ChainHead[],
+): Promise<{ found: ReturnType<typeof verifyChains>; unreadable: number }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new CliError('--file cannot be read', 2);
+  }
+  const events: AuditEvent[] = [];
+  let unreadable = 0;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      events.push(parseAuditLine(line));
+    } catch {
+      unreadable += 1;
+    }
+  }
+  return { found: verifyChains(events, { key, heads }), unreadable };
+}
+
+/** Heads from an earlier `audit verify --json` report: each chain's last seq and hash. */
+async function readAnchors(path: string): Promise<ChainHead[]> {
+  let report: unknown;
+  try {
+    report = JSON.parse(await readFile(path, 'utf8'));
+  } catch {
+    throw new CliError('--anchor must be a readable `tokenwarden audit verify --json` report', 2);
+  }
+  const chains = (report as { chains?: unknown }).chains;
+  if (!Array.isArray(chains)) {
+    throw new CliError('--anchor must be a readable `tokenwarden audit verify --json` report', 2);
+  }
+  const heads: ChainHead[] = [];
+  for (const chain of chains as Record<string, unknown>[]) {
+    const { producer, lastSeq, lastHash } = chain;
+    if (
+      typeof producer === 'string' &&
+      typeof lastSeq === 'number' &&
+      typeof lastHash === 'string'
+    ) {
+      heads.push({ producer, seq: lastSeq, hash: lastHash });
+    }
+  }
+  return heads;
 }
 
 async function chainKey(options: VerifyOptions, io: CliIo): Promise<Buffer | undefined> {
