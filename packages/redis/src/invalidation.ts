@@ -42,7 +42,7 @@ export function decodeInvalidation(message: string): Invalidation | 'ping' {
 /** The members of an ioredis client (Redis or Cluster) in subscriber mode that the feed uses. */
 export interface SubscriberView {
   readonly status: string;
-  subscribe(channel: string): Promise<unknown>;
+  subscribe(...channels: string[]): Promise<unknown>;
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
   on(event: 'ready' | 'close' | 'end' | 'reconnecting', listener: () => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
@@ -57,14 +57,21 @@ export interface FeedOptions {
   /** Publishes on the command connection (for heartbeats). */
   readonly publish: (channel: string, message: string) => Promise<unknown>;
   readonly channel: string;
-  /** How often a heartbeat is published; the feed stops being live after three are missed. */
+  /** This node's own heartbeat channel (heartbeats are not fanned out to every node). */
+  readonly heartbeatChannel: string;
+  /**
+   * How often a heartbeat is published; the feed stops being live when one fails to publish or
+   * none came back for two intervals.
+   */
   readonly heartbeatMs: number;
 }
 
 /**
  * Pub/sub invalidations of a RedisStore. Live only while subscribed and while its own heartbeats
- * come back: a dropped connection, a failed resubscribe or a silent, half-open socket all make it
- * not live within three heartbeats at most, and the caches drop everything at that moment.
+ * come back. A dropped connection makes it not live at once; a heartbeat that cannot be published
+ * (Redis down, frozen past the command timeout) as soon as the publish fails; a silent, half-open
+ * subscriber socket within two heartbeat intervals. The caches drop everything at that moment, so
+ * a node cut off from Redis serves cached state for at most about two intervals.
  */
 export class RedisInvalidationFeed implements InvalidationFeed {
   private readonly listeners = new Set<InvalidationListener>();
@@ -75,12 +82,13 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   private closed = false;
 
   constructor(private readonly options: FeedOptions) {
-    const { subscriber, channel } = options;
+    const { subscriber, channel, heartbeatChannel } = options;
     subscriber.on('message', (from, message) => {
       if (from === channel) this.receive(message);
+      else if (from === heartbeatChannel) this.lastBeat = Date.now();
     });
     subscriber.on('ready', () => {
-      subscriber.subscribe(channel).then(
+      subscriber.subscribe(channel, heartbeatChannel).then(
         () => {
           this.lastBeat = Date.now();
           this.setLive(true);
@@ -125,24 +133,22 @@ export class RedisInvalidationFeed implements InvalidationFeed {
 
   private receive(message: string): void {
     const change = decodeInvalidation(message);
-    if (change === 'ping') {
-      this.lastBeat = Date.now();
-      return;
-    }
+    if (change === 'ping') return;
     for (const listener of this.listeners) listener.invalidate(change);
   }
 
   private heartbeat(): void {
     if (this.closed) return;
-    if (this.live && Date.now() - this.lastBeat > 3 * this.options.heartbeatMs) {
+    if (this.live && Date.now() - this.lastBeat > 2 * this.options.heartbeatMs) {
       // Subscribed, but our own messages stopped coming back: nothing is known to be delivered.
       this.setLive(false);
     } else if (!this.live && this.options.subscriber.status === 'ready' && this.beatsFresh()) {
       this.setLive(true);
     }
     this.options
-      .publish(this.options.channel, JSON.stringify(['h', ++this.beats]))
-      .catch(() => undefined);
+      .publish(this.options.heartbeatChannel, String(++this.beats))
+      // Redis cannot take a publish now: what it announces cannot be trusted to arrive either.
+      .catch(() => this.setLive(false));
   }
 
   /** A heartbeat came back within the last interval (after a silent spell ended). */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   ConfigError,
   StoreUnavailableError,
@@ -55,8 +56,9 @@ export interface RedisStoreOptions {
   maxKeyLength?: number;
   /**
    * How often, in ms, the store checks that its invalidation subscription still delivers (it
-   * publishes a heartbeat and expects it back). Local caches are bypassed after three missed
-   * heartbeats. Default: 1000.
+   * publishes a heartbeat on its own channel and expects it back). Local caches are emptied and
+   * bypassed when a heartbeat cannot be published or none came back for two intervals, which
+   * bounds how long a node cut off from Redis serves cached state. Default: 250.
    */
   heartbeatMs?: number;
   /**
@@ -153,7 +155,7 @@ export class RedisStore implements SharedStore {
     );
     this.channel = this.keys.base + 'invalidate';
     this.#url = url;
-    this.heartbeatMs = options.heartbeatMs ?? 1_000;
+    this.heartbeatMs = options.heartbeatMs ?? 250;
     if (!Number.isSafeInteger(this.heartbeatMs) || this.heartbeatMs < 10) {
       throw new ConfigError(`RedisStore option 'heartbeatMs' must be an integer of at least 10`);
     }
@@ -345,6 +347,7 @@ export class RedisStore implements SharedStore {
         subscriber,
         publish: (channel, message) => this.#client.publish(channel, message),
         channel: this.channel,
+        heartbeatChannel: `${this.channel}:hb:${randomBytes(6).toString('hex')}`,
         heartbeatMs: this.heartbeatMs,
       });
     }

@@ -48,6 +48,8 @@ export class CachingStore implements WardenStore {
   private readonly maxAgeMs: number;
   /** Bumped by every change and by every loss of the feed. */
   private epoch = 0;
+  /** The keys of the latest changes, with the epoch each one started (`'*'`: everything). */
+  private readonly recent: { epoch: number; key: string }[] = [];
   private live: boolean;
   private readonly unsubscribe: () => void;
 
@@ -64,7 +66,7 @@ export class CachingStore implements WardenStore {
     this.unsubscribe = feed.subscribe({
       invalidate: (change) => this.invalidate(change),
       live: (isLive) => {
-        this.epoch++;
+        this.touched('*');
         this.entries.clear();
         this.live = isLive;
       },
@@ -112,7 +114,12 @@ export class CachingStore implements WardenStore {
     this.onLookup('miss');
     const epoch = this.epoch;
     const snapshot = await this.store.lookup(query);
-    if (epoch === this.epoch && this.live) {
+    const keys = [tokenKey(query.tokenId), markKey('subject', query.subject), ALL_KEY];
+    if (query.client !== undefined) keys.push(markKey('client', query.client));
+    if (query.consent !== undefined) {
+      keys.push(consentKey(query.consent.subject, query.consent.purpose));
+    }
+    if (this.live && this.untouchedSince(epoch, keys)) {
       const until = this.clock.now() + this.maxAgeMs;
       this.write(tokenKey(query.tokenId), snapshot.tokenRevoked, until);
       this.write(markKey('subject', query.subject), snapshot.notBefore.subject ?? null, until);
@@ -145,7 +152,7 @@ export class CachingStore implements WardenStore {
     this.onLookup('miss');
     const epoch = this.epoch;
     const record = await this.store.getConsent(subject, purpose);
-    if (epoch === this.epoch && this.live) {
+    if (this.live && this.untouchedSince(epoch, [key])) {
       this.write(key, record ?? null, this.clock.now() + this.maxAgeMs);
     }
     return record;
@@ -198,24 +205,51 @@ export class CachingStore implements WardenStore {
   }
 
   private invalidate(change: Invalidation): void {
-    this.epoch++;
+    let key: string;
     switch (change.kind) {
       case 'token':
-        this.entries.delete(tokenKey(change.id));
+        key = tokenKey(change.id);
         break;
       case 'subject':
       case 'client':
-        this.entries.delete(markKey(change.kind, change.id));
+        key = markKey(change.kind, change.id);
         break;
       case 'all':
-        this.entries.delete(ALL_KEY);
+        key = ALL_KEY;
         break;
       case 'consent':
-        this.entries.delete(consentKey(change.subject, change.purpose));
+        key = consentKey(change.subject, change.purpose);
         break;
       default:
+        this.touched('*');
         this.entries.clear();
+        return;
     }
+    this.touched(key);
+    this.entries.delete(key);
+  }
+
+  /** Notes a change to `key` (`'*'`: everything), so lookups in flight do not fill it. */
+  private touched(key: string): void {
+    this.recent.push({ epoch: ++this.epoch, key });
+    if (this.recent.length > RECENT_CHANGES) this.recent.splice(0, this.recent.length >> 1);
+  }
+
+  /**
+   * Whether none of `keys` changed since `epoch` (a lookup's answer may then fill the cache). Only
+   * a change to one of its own keys can make a lookup's answer stale; if the changes since then
+   * are no longer all remembered, the answer is not kept.
+   */
+  private untouchedSince(epoch: number, keys: readonly string[]): boolean {
+    if (epoch === this.epoch) return true;
+    const first = this.recent[0];
+    if (first === undefined || first.epoch > epoch + 1) return false;
+    for (let i = this.recent.length - 1; i >= 0; i--) {
+      const change = this.recent[i]!;
+      if (change.epoch <= epoch) break;
+      if (change.key === '*' || keys.includes(change.key)) return false;
+    }
+    return true;
   }
 
   /** The cached value, `null` for known-absent, `undefined` on a miss. Refreshes LRU order. */
@@ -236,6 +270,9 @@ export class CachingStore implements WardenStore {
     }
   }
 }
+
+/** Changes remembered for lookups in flight; older ones make a late answer go uncached. */
+const RECENT_CHANGES = 1024;
 
 // Key shapes: a one-letter kind, then the ids. Ids may hold any character, so the consent key
 // carries the subject's length to stay unambiguous.

@@ -151,6 +151,19 @@ describe('CachingStore', () => {
     expect((await cache.lookup(query)).tokenRevoked).toBe(true);
   });
 
+  it('still keeps a lookup overtaken only by changes to other entries', async () => {
+    let open!: () => void;
+    remote.gate = new Promise<void>((resolve) => (open = resolve));
+    const pending = cache.lookup(query);
+    remote.feed.announce({ kind: 'token', id: 'another-jti' });
+    remote.feed.announce({ kind: 'subject', id: 'another-user' });
+    remote.gate = undefined;
+    open();
+    await pending;
+    await cache.lookup(query);
+    expect(remote.lookups).toBe(1);
+  });
+
   it('is bounded: the least recently used entries go first', async () => {
     for (let i = 0; i < 60; i++) await cache.lookup({ tokenId: `t${i}`, subject: `s${i}` });
     expect(cache.size).toBeLessThanOrEqual(100);
