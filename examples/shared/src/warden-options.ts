@@ -30,6 +30,10 @@ export function demoWardenOptions(options: {
     },
     ...(options.store ? { store: options.store } : {}),
     purposes: PURPOSES,
-    audit: { sinks: options.sinks, fingerprintKey: randomBytes(32) },
+    audit: {
+      sinks: options.sinks,
+      // Every process of one deployment needs the same key, so a token's uses match across them.
+      fingerprintKey: process.env.AUDIT_FINGERPRINT_KEY ?? randomBytes(32),
+    },
   };
 }
