@@ -27,6 +27,8 @@ export interface StateCacheOptions {
 interface Entry {
   readonly value: boolean | number | ConsentRecord | null;
   readonly until: number;
+  /** Insertion order; an entry read again is moved to the young end only once it has aged. */
+  generation: number;
 }
 
 type Clock = { now(): number };
@@ -44,6 +46,7 @@ type Clock = { now(): number };
  */
 export class CachingStore implements WardenStore {
   private readonly entries = new Map<string, Entry>();
+  private generation = 0;
   private readonly maxEntries: number;
   private readonly maxAgeMs: number;
   /** Bumped by every change and by every loss of the feed. */
@@ -252,19 +255,29 @@ export class CachingStore implements WardenStore {
     return true;
   }
 
-  /** The cached value, `null` for known-absent, `undefined` on a miss. Refreshes LRU order. */
+  /**
+   * The cached value, `null` for known-absent, `undefined` on a miss. An entry read after it has
+   * fallen into the older half is moved to the young end (approximate LRU: most hits cost one Map
+   * look-up, and an entry in use never reaches the eviction end).
+   */
   private read(key: string, now: number): Entry['value'] | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
-    this.entries.delete(key);
-    if (now >= entry.until) return undefined;
-    this.entries.set(key, entry);
+    if (now >= entry.until) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    if (this.generation - entry.generation > this.maxEntries >> 1) {
+      this.entries.delete(key);
+      entry.generation = ++this.generation;
+      this.entries.set(key, entry);
+    }
     return entry.value;
   }
 
   private write(key: string, value: Entry['value'], until: number): void {
     this.entries.delete(key);
-    this.entries.set(key, { value, until });
+    this.entries.set(key, { value, until, generation: ++this.generation });
     if (this.entries.size > this.maxEntries) {
       this.entries.delete(this.entries.keys().next().value as string);
     }

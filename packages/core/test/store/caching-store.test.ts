@@ -169,6 +169,16 @@ describe('CachingStore', () => {
     expect(cache.size).toBeLessThanOrEqual(100);
   });
 
+  it('keeps entries in use while others come and go', async () => {
+    await cache.lookup(query);
+    for (let i = 0; i < 300; i++) {
+      await cache.lookup({ tokenId: `other-${i}`, subject: `other-${i}` });
+      if (i % 10 === 0) await cache.lookup(query);
+    }
+    expect(remote.lookups).toBe(301);
+    expect(cache.size).toBeLessThanOrEqual(100);
+  });
+
   it('serves an entry at most maxAgeMs, even without an announcement', async () => {
     const short = new CachingStore(remote, clock, { maxAgeMs: 1_000 });
     await short.lookup(query);
