@@ -89,6 +89,7 @@ const TITLES: Record<ErrorCode, string> = {
   data_subject_unresolved: 'The data subject of this request could not be determined',
   store_unavailable: 'Authorization state is temporarily unavailable',
   store_capacity: 'Authorization state is full',
+  audit_unavailable: 'The audit trail is temporarily unavailable',
   config_invalid: 'Tokenwarden is misconfigured',
 };
 
@@ -105,6 +106,7 @@ const STATUS: Partial<Record<ErrorCode, 400 | 403 | 503>> = {
   consent_expired: 403,
   data_subject_unresolved: 403,
   store_unavailable: 503,
+  audit_unavailable: 503,
   store_capacity: 503,
   config_invalid: 503,
 };

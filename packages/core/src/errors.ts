@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'data_subject_unresolved'
   | 'store_unavailable'
   | 'store_capacity'
+  | 'audit_unavailable'
   | 'config_invalid';
 
 /** Base class of every error Tokenwarden throws. Messages never contain a token or secret. */

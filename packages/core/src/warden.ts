@@ -175,6 +175,12 @@ export class Warden {
     const req = requirement ? this.compile(requirement) : NO_REQUIREMENT;
     const isPublic = req.public || this.isPublicPath(view.path);
     const access = new PendingAccess(this, view, started);
+    if (!this.trail.available) {
+      // audit.onFailure 'refuse': neither a sink nor the spool can store events, and no request
+      // may be served without its audit record.
+      access.refuse('audit_unavailable');
+      return access;
+    }
     const extracted = extractToken(view, this.options.extract);
     if (!extracted.ok) {
       if (isPublic && extracted.code === 'token_missing') {

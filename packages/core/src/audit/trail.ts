@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { ConfigError } from '../errors';
+import { ConfigError, TokenwardenError } from '../errors';
 import type { Clock } from '../internal/clock';
 import type { WardenMetrics } from '../metrics/types';
 import { ChainHasher, sortedKeys } from './chain';
@@ -27,13 +27,9 @@ export interface AuditTrailContext {
  * The audit trail could not make an event durable and the policy is `'refuse'`: the request must
  * not go on. HTTP 503, code `audit_unavailable`.
  */
-export class AuditUnavailableError extends Error {
-  /** Stable machine code. */
-  readonly code = 'audit_unavailable' as const;
-
+export class AuditUnavailableError extends TokenwardenError {
   constructor(message = 'the audit trail cannot store events') {
-    super(message);
-    this.name = 'AuditUnavailableError';
+    super('audit_unavailable', message);
   }
 }
 
