@@ -8,47 +8,20 @@ import { runCli } from '@tokenwarden/cli';
 import { verifyApiKey } from '@tokenwarden/core';
 import { RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
 import { Redis } from 'ioredis';
+import { runCaptured, TEST_POLICY } from './support';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const PREFIX = `tw-cli-test:${randomBytes(6).toString('hex')}:`;
 let redis: Redis;
 let dir: string;
 
-const POLICY = [
-  'version: 1',
-  'issuer: https://api.example.test/',
-  'audience: customers-api',
-  'limits: { maxTokenLifetime: 15m, maxApiKeyAge: 90d }',
-  'signing: { algorithm: ES256 }',
-  'scopes:',
-  '  customers:read: { description: Read customers, dataCategories: [contact_details] }',
-  '  orders:read: { description: Read orders, dataCategories: [purchase_history] }',
-  'purposes:',
-  '  marketing: { description: Offers, lawfulBasis: consent }',
-  '  order_fulfilment: { description: Delivering orders, lawfulBasis: contract }',
-  'clients:',
-  '  support-console: { scopes: [customers:read, orders:read], apiKeyMaxAge: 30d }',
-  '  batch: { scopes: [orders:read] }',
-  'routes:',
-  '  - { route: GET /customers/:id, scopes: [customers:read], lawfulBasis: contract }',
-  '  - { route: GET /orders, scopes: [orders:read], purpose: marketing }',
-  '',
-].join('\n');
+const POLICY = TEST_POLICY;
 
 /** Runs the CLI against the test prefix; resolves the exit code and both outputs. */
-async function cli(...args: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const code = await runCli(['--redis-url', REDIS_URL, '--prefix', PREFIX, ...args], {
-    stdout,
-    stderr,
-    env: { USER: 'test-operator' },
+function cli(...args: string[]) {
+  return runCaptured(['--redis-url', REDIS_URL, '--prefix', PREFIX, ...args], {
+    USER: 'test-operator',
   });
-  return { code, out, err };
 }
 
 async function json<T>(...args: string[]): Promise<T> {

@@ -1,30 +1,20 @@
 import { describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { runCli } from '@tokenwarden/cli';
+import { captureIo } from './support';
 
 const FIXTURES = join(__dirname, '..', '..', 'core', 'test', 'policy', 'fixtures');
 
-function io() {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  return { io: { stdout, stderr, env: {} }, out: () => out, err: () => err };
-}
-
 describe('tokenwarden policy check', () => {
   it('passes a clean policy with exit 0', async () => {
-    const run = io();
+    const run = captureIo();
     const file = join(FIXTURES, 'valid.policy.yaml');
     expect(await runCli(['policy', 'check', file], run.io)).toBe(0);
     expect(run.out()).toBe(`${file}: policy OK\n`);
   });
 
   it('lists each finding with its line and fix and exits 1 on errors', async () => {
-    const run = io();
+    const run = captureIo();
     const file = join(FIXTURES, 'broken.policy.yaml');
     expect(await runCli(['policy', 'check', file], run.io)).toBe(1);
     const lines = run.out().trim().split('\n');
@@ -36,7 +26,7 @@ describe('tokenwarden policy check', () => {
   });
 
   it('prints JSON with --json', async () => {
-    const run = io();
+    const run = captureIo();
     const file = join(FIXTURES, 'broken.policy.yaml');
     await runCli(['--json', 'policy', 'check', file], run.io);
     const report = JSON.parse(run.out()) as { errors: number; diagnostics: { line: number }[] };
@@ -45,10 +35,10 @@ describe('tokenwarden policy check', () => {
   });
 
   it('fails --strict on warnings and reports an unreadable file with exit 2', async () => {
-    const run = io();
+    const run = captureIo();
     const warnOnly = join(FIXTURES, 'valid.policy.yaml');
     expect(await runCli(['policy', 'check', '--strict', warnOnly], run.io)).toBe(0);
-    const missing = io();
+    const missing = captureIo();
     expect(await runCli(['policy', 'check', join(FIXTURES, 'nope.yaml')], missing.io)).toBe(2);
     expect(missing.err()).toMatch(/ENOENT/);
   });

@@ -8,6 +8,7 @@ import { runCli } from '@tokenwarden/cli';
 import { ApiKeys, RefreshTokens, createAdmin, verifyApiKey } from '@tokenwarden/core';
 import { RedisCredentialStore, RedisStore, auditKeys } from '@tokenwarden/redis';
 import { Redis } from 'ioredis';
+import { runCaptured } from './support';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const PREFIX = `tw-cli-test:${randomBytes(6).toString('hex')}:`;
@@ -17,19 +18,9 @@ let store: RedisStore;
 let credentials: RedisCredentialStore;
 let dir: string;
 
-async function cli(...args: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const code = await runCli(['--redis-url', REDIS_URL, '--prefix', PREFIX, ...args], {
-    stdout,
-    stderr,
-    env: {},
-  });
-  return { code, out, err };
+/** Runs the CLI against the test prefix; resolves the exit code and both outputs. */
+function cli(...args: string[]) {
+  return runCaptured(['--redis-url', REDIS_URL, '--prefix', PREFIX, ...args], {});
 }
 
 const lookup = (tokenId: string, subject = 's', client?: string) =>

@@ -104,3 +104,43 @@ export function reason(err: unknown): string {
   if (err.name !== 'Error' && /^\w+$/.test(err.name)) return err.name;
   return 'error';
 }
+
+/** The deadline of one store call (see {@link startDeadline}). */
+export interface Deadline {
+  /** Rejects with `StoreUnavailableError` once the time is up; never resolves. */
+  readonly promise: Promise<never>;
+  /** Whether the time is up (a write must then not be sent). */
+  readonly passed: boolean;
+  /** Stops the timer once the call has an answer. */
+  clear(): void;
+}
+
+/**
+ * Starts the deadline of one call. The rejection names the operation and the time allowed, never
+ * a key or the URL; `cause` is read only when the time is up (the last connection error).
+ */
+export function startDeadline(
+  operation: string,
+  timeoutMs: number,
+  cause: () => unknown,
+): Deadline {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let passed = false;
+  const promise = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      passed = true;
+      reject(
+        new StoreUnavailableError(`Redis did not answer ${operation} within ${timeoutMs} ms`, {
+          cause: cause(),
+        }),
+      );
+    }, timeoutMs);
+  });
+  return {
+    promise,
+    get passed() {
+      return passed;
+    },
+    clear: () => clearTimeout(timer),
+  };
+}

@@ -15,7 +15,7 @@ import {
   type RefreshTokenRecord,
 } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
-import { openClient, unavailable } from './client';
+import { openClient, unavailable, startDeadline } from './client';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX, KeySpace, encodeId } from './keys';
 import { DEFAULT_COMMAND_TIMEOUT_MS } from './redis-store';
 
@@ -608,32 +608,20 @@ export class RedisCredentialStore implements CredentialStore {
     if (this.closing !== undefined) {
       throw new StoreUnavailableError(`RedisCredentialStore is closed; ${operation} was not sent`);
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let late = false;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        late = true;
-        reject(
-          new StoreUnavailableError(
-            `Redis did not answer ${operation} within ${this.timeoutMs} ms`,
-            {
-              cause: this.#client.status === 'ready' ? undefined : this.lastConnectionError,
-            },
-          ),
-        );
-      }, this.timeoutMs);
-    });
+    const deadline = startDeadline(operation, this.timeoutMs, () =>
+      this.#client.status === 'ready' ? undefined : this.lastConnectionError,
+    );
     try {
       const send = () => {
-        if (late) throw new StoreUnavailableError(`Redis did not answer ${operation}`);
+        if (deadline.passed) throw new StoreUnavailableError(`Redis did not answer ${operation}`);
         return this.#commands[script](...args);
       };
       const sent = CONNECTING.has(this.#client.status) ? this.whenReady().then(send) : send();
-      return parse(await Promise.race([sent, deadline]));
+      return parse(await Promise.race([sent, deadline.promise]));
     } catch (err) {
       throw unavailable(operation, err);
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
   }
 

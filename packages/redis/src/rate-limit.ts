@@ -8,7 +8,7 @@ import {
   type UsageLimiter,
 } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
-import { openClient, unavailable } from './client';
+import { openClient, unavailable, startDeadline } from './client';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX, KeySpace, encodeId } from './keys';
 
 /** Options shared by {@link RedisUsageLimiter} and `RedisReplayCache`. Pass exactly one of `url` and `client`. */
@@ -140,22 +140,10 @@ export class RedisCaller {
     if (this.closing !== undefined) {
       throw new StoreUnavailableError(`the Redis connection is closed; ${operation} was not sent`);
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
     let ready: (() => void) | undefined;
-    let late = false;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        late = true;
-        reject(
-          new StoreUnavailableError(
-            `Redis did not answer ${operation} within ${this.timeoutMs} ms`,
-            {
-              cause: this.#client.status === 'ready' ? undefined : this.lastConnectionError,
-            },
-          ),
-        );
-      }, this.timeoutMs);
-    });
+    const deadline = startDeadline(operation, this.timeoutMs, () =>
+      this.#client.status === 'ready' ? undefined : this.lastConnectionError,
+    );
     try {
       let sent: Promise<unknown>;
       if (CONNECTING.has(this.#client.status)) {
@@ -164,17 +152,17 @@ export class RedisCaller {
           ready = resolve;
           this.#client.once('ready', resolve);
         }).then(() => {
-          if (late) throw new StoreUnavailableError(`Redis did not answer ${operation}`);
+          if (deadline.passed) throw new StoreUnavailableError(`Redis did not answer ${operation}`);
           return send(this.#client);
         });
       } else {
         sent = send(this.#client);
       }
-      return parse(await Promise.race([sent, deadline]));
+      return parse(await Promise.race([sent, deadline.promise]));
     } catch (err) {
       throw unavailable(operation, err);
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
       if (ready !== undefined) this.#client.removeListener('ready', ready);
     }
   }

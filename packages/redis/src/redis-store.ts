@@ -15,7 +15,7 @@ import {
   type SharedStore,
 } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
-import { openClient, openSubscriber, unavailable } from './client';
+import { openClient, openSubscriber, unavailable, startDeadline } from './client';
 import { encodeInvalidation, RedisInvalidationFeed, type SubscriberView } from './invalidation';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX, KeySpace } from './keys';
 import { COMMANDS, SCRIPTS } from './scripts';
@@ -419,21 +419,9 @@ export class RedisStore implements SharedStore {
     if (this.closing !== undefined) {
       throw new StoreUnavailableError(`RedisStore is closed; ${operation} was not sent`);
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let late = false;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        late = true;
-        reject(
-          new StoreUnavailableError(
-            `Redis did not answer ${operation} within ${this.timeoutMs} ms`,
-            {
-              cause: this.#client.status === 'ready' ? undefined : this.lastConnectionError,
-            },
-          ),
-        );
-      }, this.timeoutMs);
-    });
+    const deadline = startDeadline(operation, this.timeoutMs, () =>
+      this.#client.status === 'ready' ? undefined : this.lastConnectionError,
+    );
     try {
       const ready = this.whenReady();
       const sent =
@@ -441,15 +429,16 @@ export class RedisStore implements SharedStore {
           ? send(this.#commands)
           : ready.then(() => {
               // The deadline passed while waiting: do not send a write the caller was told failed.
-              if (late) throw new StoreUnavailableError(`Redis did not answer ${operation}`);
+              if (deadline.passed)
+                throw new StoreUnavailableError(`Redis did not answer ${operation}`);
               return send(this.#commands);
             });
-      const reply = await Promise.race([sent, deadline]);
+      const reply = await Promise.race([sent, deadline.promise]);
       return parse(reply);
     } catch (err) {
       throw unavailable(operation, err);
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
   }
 

@@ -35,6 +35,15 @@ export const CANONICAL_FIELDS = [
 
 const KNOWN = new Set<string>([...CANONICAL_FIELDS, 'hash']);
 
+/** The fields an event's input may carry, in canonical order: from `reason` to `detail`. */
+export const INPUT_FIELDS = CANONICAL_FIELDS.slice(
+  CANONICAL_FIELDS.indexOf('reason'),
+  CANONICAL_FIELDS.indexOf('detail') + 1,
+) as readonly Exclude<
+  (typeof CANONICAL_FIELDS)[number],
+  'schemaVersion' | 'id' | 'time' | 'producer' | 'seq' | 'type' | 'outcome' | 'prevHash'
+>[];
+
 /**
  * The canonical serialisation the chain hashes: JSON without whitespace (ECMAScript
  * `JSON.stringify` escaping), fields in {@link CANONICAL_FIELDS} order, unknown fields after them

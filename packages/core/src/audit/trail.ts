@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { ConfigError, TokenwardenError } from '../errors';
 import type { Clock } from '../internal/clock';
 import type { WardenMetrics } from '../metrics/types';
-import { ChainHasher, sortedKeys } from './chain';
+import { ChainHasher, INPUT_FIELDS, sortedKeys } from './chain';
 import { rememberLine } from './line';
 import type { ResolvedAuditOptions } from './options';
 import { FileSpool, MemorySpool, type Spool } from './spool';
@@ -42,26 +42,6 @@ export interface AuditTrailStats {
   /** Bytes waiting in the spools, summed over sinks. */
   readonly spooledBytes: number;
 }
-
-/** The fields of an input, in canonical order (see `CANONICAL_FIELDS`). */
-const INPUT_FIELDS = [
-  'reason',
-  'tokenId',
-  'tokenFingerprint',
-  'subject',
-  'client',
-  'scopes',
-  'route',
-  'method',
-  'status',
-  'dataSubject',
-  'purpose',
-  'lawfulBasis',
-  'requestId',
-  'clientAddress',
-  'actor',
-  'detail',
-] as const;
 
 const SINK_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_RETRY_MS = 5_000;
