@@ -193,7 +193,8 @@ describe('packed packages', () => {
     const koa = manifest('@tokenwarden/koa');
     const nest = manifest('@tokenwarden/nest');
     const redis = manifest('@tokenwarden/redis');
-    expect(Object.keys(core.dependencies ?? {})).toEqual(['jsonwebtoken']);
+    // yaml and zod read and validate the policy file.
+    expect(Object.keys(core.dependencies ?? {})).toEqual(['jsonwebtoken', 'yaml', 'zod']);
     expect(Object.keys(core.peerDependencies ?? {})).toEqual(['prom-client']);
     expect(express.dependencies).toEqual({ '@tokenwarden/core': `^${core.version}` });
     expect(Object.keys(express.peerDependencies ?? {})).toEqual(['express']);

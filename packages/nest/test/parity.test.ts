@@ -127,7 +127,9 @@ function expressApp(warden: Warden): Express {
 /** An audit event without what differs between any two requests (id, time, token). */
 function comparable(event: AuditEvent): Record<string, unknown> {
   const rest: Record<string, unknown> = { ...event };
-  for (const key of ['id', 'time', 'requestId', 'tokenId', 'route']) delete rest[key];
+  for (const key of ['id', 'time', 'requestId', 'tokenId', 'route', 'seq', 'prevHash', 'hash']) {
+    delete rest[key];
+  }
   if (rest.tokenFingerprint !== undefined) rest.tokenFingerprint = 'present';
   return rest;
 }
