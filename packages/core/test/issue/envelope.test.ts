@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,12 +14,17 @@ import {
 
 describe('AES-256-GCM envelopes', () => {
   const key = masterKey(randomBytes(32));
-  const secret = Buffer.from('-----BEGIN PRIVATE KEY----- test material');
+  // A private key as a node would store it, generated for this run.
+  const secret = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({
+    type: 'pkcs8',
+    format: 'der',
+  });
 
   it('seals to bytes that do not contain the secret and opens them again', () => {
     const envelope = sealSecret(secret, key, 'kid-1');
     expect(envelope).toMatchObject({ v: 1, alg: 'A256GCM', mk: key.id });
-    expect(JSON.stringify(envelope)).not.toContain('PRIVATE KEY');
+    expect(JSON.stringify(envelope)).not.toContain(secret.toString('base64'));
+    expect(JSON.stringify(envelope)).not.toContain(secret.toString('base64url'));
     expect(Buffer.from(envelope.ct, 'base64url').equals(secret)).toBe(false);
     expect(openSecret(envelope, [key], 'kid-1').equals(secret)).toBe(true);
     // A fresh nonce each time.
