@@ -126,6 +126,7 @@ export class Warden {
     this.pseudonyms = new Pseudonymizer(
       this.options.audit.fingerprintKey,
       this.options.audit.clientAddress,
+      this.options.audit.userAgent,
     );
     this.trail = new AuditTrail(this.options.audit, {
       clock: this.options.clock,
@@ -436,6 +437,7 @@ export class Warden {
       lawfulBasis: access.facts.lawfulBasis,
       requestId: requestId !== undefined && REQUEST_ID.test(requestId) ? requestId : undefined,
       clientAddress: this.pseudonyms.address(view.ip),
+      userAgent: this.pseudonyms.userAgent(view.headerValues('user-agent')?.[0]),
     });
   }
 

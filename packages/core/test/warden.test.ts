@@ -165,7 +165,7 @@ describe('Warden.check: allow', () => {
         path: '/customers/42',
         route: '/customers/:id',
         ip: '203.0.113.77',
-        headers: { 'x-request-id': 'req-123' },
+        headers: { 'x-request-id': 'req-123', 'user-agent': 'orders-sync/1.4' },
       }),
     );
     const [event] = await r.events();
@@ -188,6 +188,7 @@ describe('Warden.check: allow', () => {
       method: 'POST',
       requestId: 'req-123',
       clientAddress: '203.0.113.0/24',
+      userAgent: 'orders-sync/1.4',
     });
   });
 

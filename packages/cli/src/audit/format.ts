@@ -80,6 +80,7 @@ export const CSV_COLUMNS = [
   'lawfulBasis',
   'requestId',
   'clientAddress',
+  'userAgent',
   'actor',
   'detail',
   'producer',

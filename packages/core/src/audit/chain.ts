@@ -28,6 +28,7 @@ export const CANONICAL_FIELDS = [
   'lawfulBasis',
   'requestId',
   'clientAddress',
+  'userAgent',
   'actor',
   'detail',
   'prevHash',

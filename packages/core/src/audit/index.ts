@@ -1,7 +1,13 @@
 export * from './types';
 export { JsonLinesSink, MemorySink, type JsonLinesSinkOptions } from './sinks';
 export { truncateAddress } from './privacy';
-export type { AddressMode, AuditFailurePolicy, AuditMode, AuditOptions } from './options';
+export type {
+  AddressMode,
+  AuditFailurePolicy,
+  AuditMode,
+  AuditOptions,
+  UserAgentMode,
+} from './options';
 export { AuditUnavailableError, type AuditEventInput, type AuditTrailStats } from './trail';
 export { auditLine, parseAuditLine, SeqFilter } from './line';
 export {

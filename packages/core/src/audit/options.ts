@@ -5,6 +5,9 @@ import type { AuditSink } from './types';
 /** How client addresses appear in audit events. */
 export type AddressMode = 'truncate' | 'hash' | 'omit';
 
+/** How user agents are kept in audit events. */
+export type UserAgentMode = 'keep' | 'hash' | 'omit';
+
 /**
  * When a request may go on relative to its audit event:
  * - `'async'`: at once; events are batched and written off the request path. A process crash
@@ -39,6 +42,12 @@ export interface AuditOptions {
    * Default: `'truncate'`.
    */
   readonly clientAddress?: AddressMode;
+  /**
+   * User agents: `'keep'` (at most 200 characters, control characters removed), `'hash'` (keyed
+   * HMAC, so uses from one client program can be grouped without keeping it) or `'omit'`.
+   * Default: `'keep'`: an incident report needs to tell a leaked token's new user from its owner.
+   */
+  readonly userAgent?: UserAgentMode;
   /** `'async'` or `'sync'` (group commit). Default: `'async'`. */
   readonly mode?: AuditMode;
   /** Most events handed to a sink in one write. Default: 500. */
@@ -87,6 +96,7 @@ export interface ResolvedAuditOptions {
   readonly sinks: readonly AuditSink[];
   readonly fingerprintKey: Buffer | undefined;
   readonly clientAddress: AddressMode;
+  readonly userAgent: UserAgentMode;
   readonly mode: AuditMode;
   readonly batchSize: number;
   readonly flushIntervalMs: number;
@@ -108,6 +118,10 @@ export function resolveAuditOptions(options: AuditOptions = {}): ResolvedAuditOp
   const clientAddress = options.clientAddress ?? 'truncate';
   if (!['truncate', 'hash', 'omit'].includes(clientAddress)) {
     throw new ConfigError("audit.clientAddress must be 'truncate', 'hash' or 'omit'");
+  }
+  const userAgent = options.userAgent ?? 'keep';
+  if (!['keep', 'hash', 'omit'].includes(userAgent)) {
+    throw new ConfigError("audit.userAgent must be 'keep', 'hash' or 'omit'");
   }
   const mode = options.mode ?? 'async';
   if (mode !== 'async' && mode !== 'sync') {
@@ -139,6 +153,7 @@ export function resolveAuditOptions(options: AuditOptions = {}): ResolvedAuditOp
     sinks,
     fingerprintKey,
     clientAddress,
+    userAgent,
     mode,
     batchSize: integer(options.batchSize ?? 500, 'audit.batchSize', 1, 100_000),
     flushIntervalMs: integer(options.flushIntervalMs ?? 50, 'audit.flushIntervalMs', 0, 60_000),

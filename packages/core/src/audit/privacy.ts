@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
-import type { AddressMode } from './options';
+import type { AddressMode, UserAgentMode } from './options';
 
 /** Keyed fingerprints and address pseudonyms for the audit trail. */
 export class Pseudonymizer {
@@ -9,6 +9,7 @@ export class Pseudonymizer {
   constructor(
     key: Buffer | undefined,
     private readonly addressMode: AddressMode,
+    private readonly userAgentMode: UserAgentMode = 'keep',
   ) {
     this.key = key ?? randomBytes(32);
   }
@@ -20,6 +21,20 @@ export class Pseudonymizer {
       .digest()
       .subarray(0, 16)
       .toString('base64url');
+  }
+
+  /** The user agent as the audit trail may keep it. */
+  userAgent(value: string | undefined): string | undefined {
+    if (value === undefined || value === '' || this.userAgentMode === 'omit') return undefined;
+    if (this.userAgentMode === 'hash') {
+      return (
+        'h:' +
+        createHmac('sha256', this.key).update(value).digest().subarray(0, 12).toString('base64url')
+      );
+    }
+    // eslint-disable-next-line no-control-regex
+    const kept = value.slice(0, 200).replace(/[\x00-\x1f\x7f]/g, '');
+    return kept === '' ? undefined : kept;
   }
 
   /** The client address as the audit trail may keep it. */

@@ -69,6 +69,8 @@ export interface AuditEvent {
   readonly requestId?: string;
   /** Pseudonymised client address (truncated or keyed hash). */
   readonly clientAddress?: string;
+  /** The request's user agent as the audit trail may keep it (`audit.userAgent`). */
+  readonly userAgent?: string;
   /** Who made a lifecycle change (operator, service), as the caller states it. */
   readonly actor?: string;
   /** Lifecycle details: the time a mark applies from, an expiry, a source. */

@@ -131,3 +131,28 @@ describe('Pseudonymizer.address', () => {
     },
   );
 });
+
+describe('Pseudonymizer.userAgent', () => {
+  const key = randomBytes(32);
+  const agent = 'python-requests/2.32.3';
+
+  it('keeps the user agent by default, at most 200 characters, without control characters', () => {
+    const p = new Pseudonymizer(key, 'truncate');
+    expect(p.userAgent(agent)).toBe(agent);
+    expect(p.userAgent('curl/8.5\r\nx-forged: 1')).toBe('curl/8.5x-forged: 1');
+    expect(p.userAgent('a'.repeat(500))).toHaveLength(200);
+    expect(p.userAgent('')).toBeUndefined();
+    expect(p.userAgent(undefined)).toBeUndefined();
+  });
+
+  it('hashes with the key in hash mode and drops it in omit mode', () => {
+    const hashed = new Pseudonymizer(key, 'truncate', 'hash').userAgent(agent);
+    expect(hashed).toMatch(/^h:[A-Za-z0-9_-]{16}$/);
+    expect(hashed).not.toContain('python');
+    expect(new Pseudonymizer(Buffer.from(key), 'omit', 'hash').userAgent(agent)).toBe(hashed);
+    expect(new Pseudonymizer(randomBytes(32), 'truncate', 'hash').userAgent(agent)).not.toBe(
+      hashed,
+    );
+    expect(new Pseudonymizer(key, 'truncate', 'omit').userAgent(agent)).toBeUndefined();
+  });
+});
