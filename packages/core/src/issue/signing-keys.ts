@@ -134,7 +134,7 @@ export function newKeyId(now: number): string {
 
 /**
  * Generates a signing key: RSA (2048/3072/4096 bits for RS/PS 256/384/512), EC on the curve of
- * the algorithm, or a random HMAC secret of the hash size.
+ * the algorithm, Ed25519 for EdDSA, or a random HMAC secret of the hash size.
  */
 export function generateSigningKey(
   alg: SigningAlgorithm,
@@ -142,6 +142,7 @@ export function generateSigningKey(
   activeFrom: number = now,
   kid: string = newKeyId(now),
 ): StoredSigningKey {
+  assertSigningAlgorithm(alg);
   const family = alg.slice(0, 2);
   if (family === 'HS') {
     const secret = randomBytes(HMAC_BYTES[alg] ?? 32).toString('base64url');
@@ -150,7 +151,9 @@ export function generateSigningKey(
   const { privateKey } =
     family === 'ES'
       ? generateKeyPairSync('ec', { namedCurve: EC_CURVES[alg] as string })
-      : generateKeyPairSync('rsa', { modulusLength: RSA_BITS[alg.slice(2)] ?? 2048 });
+      : family === 'Ed'
+        ? generateKeyPairSync('ed25519')
+        : generateKeyPairSync('rsa', { modulusLength: RSA_BITS[alg.slice(2)] ?? 2048 });
   return {
     kid,
     alg,

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, sign, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { ConfigError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
@@ -176,20 +176,21 @@ export class TokenIssuer {
     const iat = Math.floor(this.clock.now() / 1000);
     const exp = iat + Math.floor(lifetimeMs / 1000);
     const tokenId = randomUUID();
-    const token = jwt.sign(
-      {
-        iss: this.options.issuer,
-        sub: subject,
-        aud: this.options.audience,
-        iat,
-        exp,
-        jti: tokenId,
-        client_id: request.client,
-        scope: scopes.join(' '),
-      },
-      key.key,
-      { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ: 'at+jwt', kid: key.kid } },
-    );
+    const claims = {
+      iss: this.options.issuer,
+      sub: subject,
+      aud: this.options.audience,
+      iat,
+      exp,
+      jti: tokenId,
+      client_id: request.client,
+      scope: scopes.join(' '),
+    };
+    const header = { alg: key.alg, typ: 'at+jwt', kid: key.kid };
+    const token =
+      key.alg === 'EdDSA'
+        ? signEdDsa(header, claims, key.key)
+        : jwt.sign(claims, key.key, { algorithm: key.alg, keyid: key.kid, header });
     this.options.metrics?.tokenIssued(request.client);
     this.options.audit?.recordEvent({
       type: 'token.issued',
@@ -228,4 +229,14 @@ export class TokenIssuer {
       ...(request.actor ? { actor: request.actor } : {}),
     });
   }
+}
+
+/** A compact JWS signed with EdDSA (RFC 8037), which jsonwebtoken 9 does not implement. */
+function signEdDsa(header: object, claims: object, key: KeyObject): string {
+  const input = `${base64url(header)}.${base64url(claims)}`;
+  return `${input}.${sign(null, Buffer.from(input, 'ascii'), key).toString('base64url')}`;
+}
+
+function base64url(value: object): string {
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }

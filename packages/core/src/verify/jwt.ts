@@ -1,7 +1,8 @@
+import { verify as verifySignature } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { ErrorCode } from '../errors';
 import { hasControlChar, isSafeId } from '../internal/text';
-import { MAX_KID_LENGTH, type JwtAlgorithm, type KeySelector } from './key-ring';
+import { MAX_KID_LENGTH, type JwtAlgorithm, type KeySelector, type RingKey } from './key-ring';
 
 /** What strict JWT verification needs, already validated. */
 export interface JwtVerifyPolicy {
@@ -131,7 +132,8 @@ function isTime(value: unknown): value is number {
 
 /**
  * Verifies a compact JWS strictly. Cheap structural checks run first; the signature, `iss`,
- * `aud`, `exp` and `nbf` are checked by jsonwebtoken with the one algorithm the key is bound to;
+ * `aud`, `exp` and `nbf` are checked by jsonwebtoken with the one algorithm the key is bound to
+ * (EdDSA, which jsonwebtoken 9 does not implement, by node:crypto and the same claim rules here);
  * the rest (claim types, lifetime, `iat` not in the future, header extensions) is checked here.
  * Never throws: every library exception becomes a failure.
  */
@@ -184,16 +186,23 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
   const scopes = readScopes(claims, policy);
   if (!scopes) return fail('token_claims_invalid', 'scope claim invalid');
 
-  try {
-    jwt.verify(token, key.keyObject, {
-      algorithms: [key.alg],
-      issuer: policy.issuer,
-      audience: policy.audience,
-      clockTolerance: policy.clockToleranceMs / 1000,
-      clockTimestamp: Math.floor(nowMs / 1000),
-    });
-  } catch (error) {
-    return mapLibraryError(error);
+  if (key.alg === 'EdDSA') {
+    // The algorithm is the key's: the header's alg only had to agree with it (checked above).
+    if (!verifyEdDsa(h, p, s, key)) return fail('invalid_signature', 'signature mismatch');
+    const registered = checkRegisteredClaims(claims, policy, nowMs);
+    if (registered !== undefined) return registered;
+  } else {
+    try {
+      jwt.verify(token, key.keyObject, {
+        algorithms: [key.alg],
+        issuer: policy.issuer,
+        audience: policy.audience,
+        clockTolerance: policy.clockToleranceMs / 1000,
+        clockTimestamp: Math.floor(nowMs / 1000),
+      });
+    } catch (error) {
+      return mapLibraryError(error);
+    }
   }
 
   const issuedAt = claims.iat * 1000;
@@ -219,6 +228,52 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
       claims,
     },
   };
+}
+
+// RFC 8032 signature sizes: the signature must have exactly this many bytes for the key's curve.
+const EDDSA_SIGNATURE_BYTES: Readonly<Record<string, number>> = { ed25519: 64, ed448: 114 };
+
+/**
+ * An EdDSA signature (RFC 8037) over `header.payload`, checked with the key's own curve. The
+ * signature segment is canonical base64url (checked by the caller) of exactly the curve's size.
+ */
+function verifyEdDsa(h: string, p: string, s: string, key: RingKey): boolean {
+  const size = EDDSA_SIGNATURE_BYTES[key.keyObject.asymmetricKeyType ?? ''];
+  const signature = Buffer.from(s, 'base64url');
+  if (size === undefined || signature.length !== size) return false;
+  try {
+    return verifySignature(null, Buffer.from(`${h}.${p}`, 'ascii'), key.keyObject, signature);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `nbf`, `exp`, `aud` and `iss` by the rules jsonwebtoken applies to the other algorithms (times
+ * in whole seconds, the clock tolerance on both sides), so a token's fate never depends on its
+ * algorithm. Types were checked by the caller.
+ */
+function checkRegisteredClaims(
+  claims: Record<string, unknown>,
+  policy: JwtVerifyPolicy,
+  nowMs: number,
+): VerifyResult | undefined {
+  const now = Math.floor(nowMs / 1000);
+  const tolerance = policy.clockToleranceMs / 1000;
+  if (typeof claims.nbf === 'number' && claims.nbf > now + tolerance) {
+    return fail('token_not_yet_valid', 'nbf in the future');
+  }
+  if (now >= (claims.exp as number) + tolerance) return fail('token_expired', 'exp passed');
+  const audiences = Array.isArray(claims.aud) ? (claims.aud as unknown[]) : [claims.aud];
+  const accepted: readonly string[] =
+    typeof policy.audience === 'string' ? [policy.audience] : policy.audience;
+  if (!audiences.some((a) => typeof a === 'string' && accepted.includes(a))) {
+    return fail('audience_invalid', 'aud not accepted');
+  }
+  const issuers: readonly string[] =
+    typeof policy.issuer === 'string' ? [policy.issuer] : policy.issuer;
+  if (!issuers.includes(claims.iss as string)) return fail('issuer_invalid', 'iss not accepted');
+  return undefined;
 }
 
 /** Scopes from `scope` (space-delimited, RFC 9068) plus the optional permissions array claim. */

@@ -2,7 +2,10 @@ import { createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors';
 
-/** JWS algorithms Tokenwarden verifies. `none` is not among them and never will be. */
+/**
+ * JWS algorithms Tokenwarden verifies. `none` is not among them and never will be. `EdDSA`
+ * (RFC 8037) takes an Ed25519 or Ed448 key.
+ */
 export type JwtAlgorithm =
   | 'HS256'
   | 'HS384'
@@ -15,7 +18,8 @@ export type JwtAlgorithm =
   | 'PS512'
   | 'ES256'
   | 'ES384'
-  | 'ES512';
+  | 'ES512'
+  | 'EdDSA';
 
 /** Every algorithm in {@link JwtAlgorithm}. */
 export const JWT_ALGORITHMS: readonly JwtAlgorithm[] = [
@@ -31,12 +35,13 @@ export const JWT_ALGORITHMS: readonly JwtAlgorithm[] = [
   'ES256',
   'ES384',
   'ES512',
+  'EdDSA',
 ];
 
 /**
  * One verification key, bound to exactly one `kid` and one algorithm.
  * `key` is the HMAC secret for HS*, or the public key (PEM, DER Buffer or `KeyObject`; a private
- * key is accepted and only its public half kept) for RS*, PS* and ES*.
+ * key is accepted and only its public half kept) for RS*, PS*, ES* and EdDSA.
  */
 export interface VerificationKey {
   /** The `kid` header value that selects this key. */
@@ -112,6 +117,12 @@ export function toRingKey(input: VerificationKey, allowed: readonly JwtAlgorithm
     if ((details.modulusLength ?? 0) < 2048) {
       throw new ConfigError(
         `jwt.keys: ${where} is shorter than 2048 bits; use a 2048-bit or larger RSA key`,
+      );
+    }
+  } else if (family === 'Ed') {
+    if (type !== 'ed25519' && type !== 'ed448') {
+      throw new ConfigError(
+        `jwt.keys: ${where} is a ${String(type)} key, but EdDSA needs an Ed25519 or Ed448 key`,
       );
     }
   } else if (type !== 'ec' || details.namedCurve !== EC_CURVE[input.alg]) {

@@ -69,4 +69,69 @@ describe('a warden verifying through a rotating SigningKeyRing', () => {
     await warden.close();
     await ring.close();
   });
+
+  it('signs and verifies with EdDSA (Ed25519): JWKS publishes OKP keys, rotation keeps old tokens valid', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 28, 8));
+    const ring = new SigningKeyRing({
+      store: new MemorySigningKeyStore(),
+      algorithm: 'EdDSA',
+      maxTokenLifetimeMs: 600_000,
+      activationDelayMs: 10_000,
+      refreshIntervalMs: 10_000,
+      clock,
+    });
+    await ring.start();
+    const issuer = new TokenIssuer({
+      issuer: 'https://issuer.test/',
+      audience: 'api',
+      keys: ring,
+      clients: { app: { scopes: ['read'] } },
+      clock,
+    });
+    const warden = createWarden({
+      jwt: { algorithms: ['EdDSA'], keys: ring, issuer: 'https://issuer.test/', audience: 'api' },
+      clock,
+      metrics: false,
+    });
+    const issued = issuer.issue({ client: 'app', lifetimeMs: 300_000 });
+    const header = JSON.parse(Buffer.from(issued.token.split('.')[0]!, 'base64url').toString());
+    expect(header).toEqual({ alg: 'EdDSA', typ: 'at+jwt', kid: issued.kid });
+    expect(Buffer.from(issued.token.split('.')[2]!, 'base64url')).toHaveLength(64);
+    clock.advance(1_000);
+    const allowed = await warden.check(bearer(issued.token));
+    expect(allowed).toMatchObject({ outcome: 'allow', principal: { scopes: ['read'] } });
+    expect(ring.jwks().keys).toEqual([
+      {
+        kty: 'OKP',
+        crv: 'Ed25519',
+        kid: issued.kid,
+        alg: 'EdDSA',
+        use: 'sig',
+        x: expect.any(String),
+      },
+    ]);
+
+    // A tampered payload fails the signature.
+    const [h, , sig] = issued.token.split('.');
+    const forged = Buffer.from(
+      JSON.stringify({
+        ...JSON.parse(Buffer.from(issued.token.split('.')[1]!, 'base64url').toString()),
+        scope: 'admin',
+      }),
+    ).toString('base64url');
+    expect(await warden.check(bearer(`${h}.${forged}.${sig}`))).toMatchObject({
+      outcome: 'deny',
+      code: 'invalid_signature',
+    });
+
+    await ring.rotate({ immediate: true });
+    clock.advance(1_000);
+    const fresh = issuer.issue({ client: 'app', lifetimeMs: 300_000 });
+    expect(fresh.kid).not.toBe(issued.kid);
+    expect(ring.jwks().keys.map((k) => k.kty)).toEqual(['OKP', 'OKP']);
+    expect((await warden.check(bearer(fresh.token))).outcome).toBe('allow');
+    expect((await warden.check(bearer(issued.token))).outcome).toBe('allow');
+    await warden.close();
+    await ring.close();
+  });
 });
