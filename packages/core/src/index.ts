@@ -21,7 +21,9 @@ export {
 export type { RequestView } from './request';
 export {
   headerValuesOf,
+  holdUntilDurable,
   writeDenial,
+  type HeldResponse,
   type NodeRequestLike,
   type NodeResponseLike,
 } from './http/node';

@@ -16,6 +16,7 @@ import {
   type Principal,
 } from './decision';
 import { ConfigError, type ErrorCode } from './errors';
+import { holdUntilDurable, type HeldResponse } from './http/node';
 import { isSafeId } from './internal/text';
 import { createPrometheusMetrics, noopMetrics } from './metrics/prometheus';
 import type { WardenMetrics } from './metrics/types';
@@ -68,9 +69,17 @@ export interface Access {
    * recorded at once; an allow is recorded by {@link Access.settle}.
    */
   authorize(requirement: Requirement): Promise<Decision>;
-  /** Records the final allow (once), with the response status when known. Idempotent. */
-  settle(status?: number): void;
+  /**
+   * Records the final allow (once), with the response status when known. Idempotent. Resolves
+   * when the decision's audit event is durable: at once in audit mode `'async'`; in mode `'sync'`
+   * once it is in every sink or in the spool, and it rejects with `AuditUnavailableError` when it
+   * could be stored nowhere and `audit.onFailure` is `'refuse'`. A denial's event is recorded
+   * when it is made; `settle()` then gives its outcome.
+   */
+  settle(status?: number): Promise<void>;
 }
+
+const DURABLE: Promise<void> = Promise.resolve();
 
 /**
  * The enforcement pipeline: extract → verify → revocation → scope → consent → record.
@@ -160,11 +169,40 @@ export class Warden {
     return requirement;
   }
 
-  /** Runs the whole pipeline for one request and records the decision. */
+  /**
+   * Runs the whole pipeline for one request and records the decision. In audit mode `'sync'` it
+   * resolves once the event is durable, and gives `audit_unavailable` when it could not be.
+   */
   async check(view: RequestView, requirement?: Requirement): Promise<Decision> {
     const access = await this.begin(view, requirement);
-    access.settle();
+    const durable = access.settle();
+    if (durable !== DURABLE) {
+      try {
+        await durable;
+      } catch {
+        return this.denial('audit_unavailable');
+      }
+    }
     return access.decision;
+  }
+
+  /** `'sync'` when responses wait for their audit event to be durable, else `'async'`. */
+  get auditMode(): 'async' | 'sync' {
+    return this.options.audit.mode;
+  }
+
+  /**
+   * Ties an access to the Node response that answers it (adapters call it once per request,
+   * before anything is written). Audit mode `'async'`: the allow is recorded when the response
+   * closes, with the status sent. Mode `'sync'`: the response is held until the event is durable
+   * (see {@link holdUntilDurable}); a denial's response waits for the denial's event.
+   */
+  track(res: HeldResponse, access: Access): void {
+    if (this.options.audit.mode === 'sync') {
+      holdUntilDurable(res, (status) => access.settle(status), this.denial('audit_unavailable'));
+    } else if (access.decision.outcome === 'allow') {
+      res.once('close', () => void access.settle(res.statusCode));
+    }
   }
 
   /**
@@ -407,15 +445,15 @@ export class Warden {
    * Records a finished access decision: metrics and one audit event.
    * @internal Called by the access itself (on a denial, or `settle()`).
    */
-  record(access: PendingAccess, status: number | undefined): void {
+  record(access: PendingAccess, status: number | undefined): Promise<void> {
     const decision = access.decision;
     const reason = decision.outcome === 'deny' ? decision.code : decision.reason;
     this.metrics.decision(decision.outcome, reason, access.elapsedMs / 1000);
-    if (!this.trail.enabled) return;
+    if (!this.trail.enabled) return DURABLE;
     const token = access.verified;
     const view = access.view;
     const requestId = view.headerValues('x-request-id')?.[0];
-    this.trail.record({
+    const durable = this.trail.record({
       type: 'access.decision',
       outcome: decision.outcome,
       reason,
@@ -439,6 +477,10 @@ export class Warden {
       clientAddress: this.pseudonyms.address(view.ip),
       userAgent: this.pseudonyms.userAgent(view.headerValues('user-agent')?.[0]),
     });
+    if (durable === undefined) return DURABLE;
+    // Marked handled here; whoever awaits it still sees the rejection.
+    durable.catch(() => undefined);
+    return durable;
   }
 
   /** The cached denial of a code. @internal */
@@ -573,7 +615,7 @@ export class PendingAccess implements Access {
     purpose?: string;
     lawfulBasis?: LawfulBasis | 'consent';
   } = {};
-  private recorded = false;
+  private durable: Promise<void> | undefined;
 
   constructor(
     private readonly warden: Warden,
@@ -598,8 +640,7 @@ export class PendingAccess implements Access {
     const decision = this.warden.denial(code, scopes);
     this.decision = decision;
     if (this.elapsedMs === 0) this.stopClock();
-    this.recorded = true;
-    this.warden.record(this, undefined);
+    this.durable = this.warden.record(this, undefined);
     return decision;
   }
 
@@ -607,10 +648,8 @@ export class PendingAccess implements Access {
     return this.warden.authorizeAccess(this, requirement);
   }
 
-  settle(status?: number): void {
-    if (this.recorded) return;
-    this.recorded = true;
-    this.warden.record(this, status);
+  settle(status?: number): Promise<void> {
+    return (this.durable ??= this.warden.record(this, status));
   }
 }
 

@@ -56,12 +56,6 @@ function viewOf(req: Request): RequestView {
   };
 }
 
-function adopt(req: WithAccess, res: Response, access: Access): void {
-  req[ACCESS] = access;
-  // One audit event per request, with the status actually sent.
-  res.once('close', () => access.settle(res.statusCode));
-}
-
 /** A route step that adds `requirement` to the request's access (or runs the whole check). */
 function guard(requirement: Requirement, warden: Warden | undefined): RequestHandler {
   warden?.requirement(requirement);
@@ -73,8 +67,10 @@ function guard(requirement: Requirement, warden: Warden | undefined): RequestHan
         decision = await access.authorize(requirement);
       } else if (warden) {
         access = await warden.begin(viewOf(req), requirement);
+        // One audit event per request, with the status actually sent.
+        warden.track(res, access);
         decision = access.decision;
-        if (decision.outcome === 'allow') adopt(req, res, access);
+        if (decision.outcome === 'allow') req[ACCESS] = access;
       } else {
         throw new Error(
           'Tokenwarden route steps need app.use(tokenwarden(options)) before the route, or use the steps of the middleware (tw.requireScopes)',
@@ -107,9 +103,11 @@ export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddlew
   ) {
     try {
       const access = await warden.begin(viewOf(req));
+      // One audit event per request, with the status actually sent.
+      warden.track(res, access);
       const decision = access.decision;
       if (decision.outcome === 'deny') return writeDenial(res, decision);
-      adopt(req, res, access);
+      req[ACCESS] = access;
       req.auth = decision.principal;
       next();
     } catch (error) {

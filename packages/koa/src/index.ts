@@ -82,12 +82,17 @@ function writeDenial(ctx: Context, decision: DenyDecision): void {
   ctx.body = JSON.stringify(decision.body);
 }
 
-/** Adopts the access for the rest of the chain; the allow is recorded once, when the response
- * is sent, with the status the client got (as in the Express adapter). */
-function proceed(ctx: WithAccess, access: Access, auth: Principal | undefined, next: Next) {
+/**
+ * Runs the pipeline and answers a denial, or adopts the access for the rest of the chain. The
+ * decision is recorded once, with the status the client got (as in the Express adapter).
+ */
+async function enforce(warden: Warden, ctx: WithAccess, next: Next, requirement?: Requirement) {
+  const access = await warden.begin(viewOf(ctx), requirement);
+  warden.track(ctx.res, access);
+  const decision = access.decision;
+  if (decision.outcome === 'deny') return writeDenial(ctx, decision);
   ctx[ACCESS] = access;
-  ctx.state.auth = auth;
-  ctx.res.once('close', () => access.settle(ctx.res.statusCode));
+  ctx.state.auth = decision.principal;
   return next();
 }
 
@@ -107,10 +112,7 @@ function guard(requirement: Requirement, warden: Warden | undefined): Middleware
         'Tokenwarden route steps need app.use(tokenwarden(options)) before the router, or use the steps of the middleware (tw.requireScopes)',
       );
     }
-    const access = await warden.begin(viewOf(ctx), requirement);
-    const decision = access.decision;
-    if (decision.outcome === 'deny') return writeDenial(ctx, decision);
-    return proceed(ctx, access, decision.principal, next);
+    return enforce(warden, ctx, next, requirement);
   };
 }
 
@@ -130,11 +132,8 @@ function guard(requirement: Requirement, warden: Warden | undefined): Middleware
  */
 export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddleware {
   const warden = options instanceof Warden ? options : createWarden(options);
-  const middleware = async function tokenwardenMiddleware(ctx: WithAccess, next: Next) {
-    const access = await warden.begin(viewOf(ctx));
-    const decision = access.decision;
-    if (decision.outcome === 'deny') return writeDenial(ctx, decision);
-    return proceed(ctx, access, decision.principal, next);
+  const middleware = function tokenwardenMiddleware(ctx: WithAccess, next: Next) {
+    return enforce(warden, ctx, next);
   };
   return Object.assign(middleware, {
     warden,

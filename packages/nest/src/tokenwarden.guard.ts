@@ -1,6 +1,13 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import type { Access, Decision, DenyDecision, RequestView, Warden } from '@tokenwarden/core';
+import type {
+  Access,
+  Decision,
+  DenyDecision,
+  HeldResponse,
+  RequestView,
+  Warden,
+} from '@tokenwarden/core';
 import type { TokenwardenRequest } from './decorators';
 import { requestViewOf, type HttpRequestLike } from './request-view';
 import { EXEMPT, routeRequirement } from './route-requirement';
@@ -10,18 +17,16 @@ import { TOKENWARDEN_WARDEN } from './tokens';
 const DECISION = Symbol.for('tokenwarden.nest.decision');
 type GuardedRequest = HttpRequestLike & TokenwardenRequest & { [DECISION]?: Decision };
 
-/** The part of a Node `ServerResponse` used to record the status actually sent. */
-interface ResponseEvents {
-  readonly statusCode: number;
-  once(event: 'finish' | 'close', listener: () => void): unknown;
-}
-
-function responseEvents(response: unknown): ResponseEvents | undefined {
+/** The Node response under a platform's response, to record (or hold) what is sent. */
+function nodeResponse(response: unknown): HeldResponse | undefined {
   if (response === null || typeof response !== 'object') return undefined;
   // Fastify's reply wraps the Node response in `raw`; Express's response is one.
   const raw = (response as { raw?: unknown }).raw ?? response;
-  return typeof (raw as Partial<ResponseEvents>).once === 'function'
-    ? (raw as ResponseEvents)
+  const candidate = raw as Partial<HeldResponse>;
+  return typeof candidate.once === 'function' &&
+    typeof candidate.end === 'function' &&
+    typeof candidate.getHeaderNames === 'function'
+    ? (raw as HeldResponse)
     : undefined;
 }
 
@@ -52,9 +57,8 @@ export class TokenwardenGuard implements CanActivate {
     let decision = request[DECISION];
     if (decision === undefined) {
       const access = await this.warden.begin(this.toView(request), requirement);
-      decision = access.decision;
+      decision = await this.trackResponse(access, context);
       request[DECISION] = decision;
-      if (decision.outcome === 'allow') this.settleOnResponse(access, context);
     }
     if (decision.outcome === 'deny') return this.onDeny(decision, context);
     request.auth = decision.principal;
@@ -100,15 +104,22 @@ export class TokenwardenGuard implements CanActivate {
     throw new TokenwardenException(decision);
   }
 
-  /** Records the allow when the response is sent, with its status, as the Express adapter does. */
-  private settleOnResponse(access: Access, context: ExecutionContext): void {
-    const events = responseEvents(this.getResponse(context));
-    if (!events) {
-      access.settle();
-      return;
+  /**
+   * Records the allow when the response is sent, with its status, as the Express adapter does; in
+   * audit mode `'sync'` the response waits for the event. Without a Node response (GraphQL,
+   * WebSockets) the allow is recorded at once, and in mode `'sync'` the guard waits for it.
+   */
+  private async trackResponse(access: Access, context: ExecutionContext): Promise<Decision> {
+    const response = nodeResponse(this.getResponse(context));
+    if (response) {
+      this.warden.track(response, access);
+      return access.decision;
     }
-    const settle = () => access.settle(events.statusCode);
-    events.once('finish', settle);
-    events.once('close', settle);
+    try {
+      await access.settle();
+      return access.decision;
+    } catch {
+      return this.warden.denial('audit_unavailable');
+    }
   }
 }
