@@ -38,3 +38,4 @@ export { isRevoked } from './revocation';
 export { METRICS, type CheckOutcome, type MetricsOptions, type WardenMetrics } from './metrics';
 export { systemClock, type Clock } from './internal/clock';
 export * from './limits';
+export * from './report';
