@@ -232,6 +232,15 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('PEXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'gone'))
 return 1`,
   },
+  // KEYS: 1 a refresh token. ARGV: now. Reply: {} or {family fields, access tokens}.
+  tokenwardenRfFind: {
+    keys: 1,
+    lua: `${PRELUDE}
+if not live(KEYS[1]) then return {} end
+local t = redis.call('HMGET', KEYS[1], 'fam', 'famAt')
+if not live(t[1]) then return {} end
+return {redis.call('HGETALL', t[1]), redis.call('ZRANGEBYSCORE', t[2], '(' .. ARGV[1], '+inf', 'WITHSCORES')}`,
+  },
   // KEYS: 1 family, 2 family access tokens. ARGV: now, at ('' to only read), reason.
   // Reply: {} or {family fields, access tokens}.
   tokenwardenRfRevoke: {
@@ -557,6 +566,15 @@ export class RedisCredentialStore implements CredentialStore {
 
   async getRefreshFamily(familyId: string): Promise<RefreshFamily | undefined> {
     return this.familyCall('getRefreshFamily', familyId, '', '');
+  }
+
+  async findRefreshFamily(hash: string): Promise<RefreshFamily | undefined> {
+    const args = [this.hashKey('rt:', hash), this.nowArg()];
+    return this.run('findRefreshFamily', 'tokenwardenRfFind', args, (reply) => {
+      if (!Array.isArray(reply)) throw unexpected('findRefreshFamily');
+      if (reply.length === 0) return undefined;
+      return toFamily(fieldMap(reply[0], 'findRefreshFamily'), reply[1]);
+    });
   }
 
   /** Stops using Redis; quits the client only if the store opened it. Idempotent. */

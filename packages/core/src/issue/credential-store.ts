@@ -167,6 +167,12 @@ export interface CredentialStore {
   ): Promise<RefreshFamily | undefined>;
   /** One family by id, or `undefined`. */
   getRefreshFamily(familyId: string): Promise<RefreshFamily | undefined>;
+  /**
+   * The family of the refresh token whose hash this is (current, used or expired member alike),
+   * or `undefined`; changes nothing. Lets a token endpoint check the client and scopes before
+   * the token is spent.
+   */
+  findRefreshFamily(hash: string): Promise<RefreshFamily | undefined>;
   /** Releases what the store opened. Idempotent. */
   close(): Promise<void>;
 }
@@ -403,6 +409,13 @@ export class MemoryCredentialStore implements CredentialStore {
 
   async getRefreshFamily(familyId: string): Promise<RefreshFamily | undefined> {
     const family = this.families.get(familyId);
+    if (!family || this.gone(family.expiresAt)) return undefined;
+    return snapshot(family, this.clock.now());
+  }
+
+  async findRefreshFamily(hash: string): Promise<RefreshFamily | undefined> {
+    const token = this.tokens.get(hash);
+    const family = token && this.families.get(token.familyId);
     if (!family || this.gone(family.expiresAt)) return undefined;
     return snapshot(family, this.clock.now());
   }

@@ -58,6 +58,7 @@ export {
   parseTokenRequestBody,
   readTokenRequestBody,
   TokenEndpoint,
+  type IssuedTokenPair,
   type TokenEndpointOptions,
   type TokenEndpointResponse,
   type TokenRequestView,
@@ -102,6 +103,7 @@ export {
 export {
   RefreshTokens,
   type IssuedRefreshToken,
+  type RefreshExpectation,
   type RefreshGrant,
   type RefreshResult,
   type RefreshTokensOptions,

@@ -62,6 +62,23 @@ export interface IssuedRefreshToken {
   readonly expiresAt: number;
 }
 
+/**
+ * What the caller knows about a refresh request, checked against the token's family before the
+ * token is spent, so a refused request changes nothing.
+ */
+export interface RefreshExpectation {
+  /**
+   * The authenticated client. A refresh token presented by another client has leaked: its family
+   * is revoked with every access token issued from it (RFC 6749 §10.4).
+   */
+  readonly client?: string;
+  /**
+   * Scopes asked for (RFC 6749 §6): each must be one of the family's. The grant then carries only
+   * these; the family keeps its original scopes for later refreshes. Default: the family's.
+   */
+  readonly scopes?: readonly string[];
+}
+
 /** The outcome of presenting a refresh token. */
 export type RefreshResult =
   | (IssuedRefreshToken & { readonly ok: true; readonly grant: RefreshGrant })
@@ -69,11 +86,19 @@ export type RefreshResult =
       readonly ok: false;
       /**
        * `token_malformed` (bad format or checksum), `key_unknown` (no such token),
-       * `token_expired`, or `token_revoked` (family revoked, or reuse detected just now). Map
-       * any of them to OAuth `invalid_grant`.
+       * `token_expired`, `token_revoked` (family revoked, reuse detected just now, or the token
+       * presented by another client): map them to OAuth `invalid_grant`. `insufficient_scope`
+       * (a scope the family was not granted; nothing changed): map it to `invalid_scope`.
        */
       readonly code: ErrorCode;
-      readonly reason: 'malformed' | 'unknown' | 'expired' | 'revoked' | 'reuse_detected';
+      readonly reason:
+        | 'malformed'
+        | 'unknown'
+        | 'expired'
+        | 'revoked'
+        | 'reuse_detected'
+        | 'client_mismatch'
+        | 'scope_exceeded';
     };
 
 const DAY = 24 * 3_600_000;
@@ -157,10 +182,15 @@ export class RefreshTokens {
    * retired; present it again and the family is revoked (reuse detection), with its access
    * tokens. Rejects only when the store cannot answer.
    */
-  async rotate(presented: string): Promise<RefreshResult> {
+  async rotate(presented: string, expect: RefreshExpectation = {}): Promise<RefreshResult> {
     const parsed = parseCredential(presented);
     if (!parsed.ok || parsed.value.type !== REFRESH_TOKEN_TYPE) {
       return { ok: false, code: 'token_malformed', reason: 'malformed' };
+    }
+    const wanted = expect.scopes === undefined ? undefined : checkedScopes(expect.scopes);
+    if (expect.client !== undefined || wanted !== undefined) {
+      const refused = await this.precheck(hashCredential(presented), expect.client, wanted);
+      if (refused !== undefined) return refused;
     }
     const now = this.clock.now();
     // The next token is made before the store knows the family; the store checks it fits.
@@ -213,7 +243,11 @@ export class RefreshTokens {
           tokenId: next.tokenId,
           familyId: family.familyId,
           expiresAt: next.expiresAt,
-          grant: { subject: family.subject, client: family.client, scopes: family.scopes },
+          grant: {
+            subject: family.subject,
+            client: family.client,
+            scopes: wanted ?? family.scopes,
+          },
         };
       }
     }
@@ -228,11 +262,12 @@ export class RefreshTokens {
   async refresh<T extends FamilyAccessToken>(
     presented: string,
     mint: (grant: RefreshGrant) => Promise<T> | T,
+    expect: RefreshExpectation = {},
   ): Promise<
     | (Extract<RefreshResult, { ok: true }> & { readonly accessToken: T })
     | Extract<RefreshResult, { ok: false }>
   > {
-    const result = await this.rotate(presented);
+    const result = await this.rotate(presented, expect);
     if (!result.ok) return result;
     const accessToken = await mint(result.grant);
     await this.trackAccessToken(result.familyId, accessToken);
@@ -282,6 +317,50 @@ export class RefreshTokens {
       options.actor,
     );
     return true;
+  }
+
+  /**
+   * Checks the presented token's family against what the caller expects, before anything
+   * changes. Unknown tokens pass: the rotation then answers for them.
+   */
+  private async precheck(
+    hash: string,
+    client: string | undefined,
+    scopes: readonly string[] | undefined,
+  ): Promise<Extract<RefreshResult, { ok: false }> | undefined> {
+    const family = await this.options.store.findRefreshFamily(hash);
+    if (family === undefined) return undefined;
+    if (client !== undefined && family.client !== client) {
+      this.options.audit?.recordEvent({
+        type: 'token.refreshed',
+        outcome: 'failure',
+        reason: 'client_mismatch',
+        subject: family.subject,
+        client: family.client,
+        actor: client,
+        detail: { familyId: family.familyId },
+      });
+      if (family.revokedAt === undefined) {
+        await this.revokeFamily(family.familyId, {
+          actor: client,
+          reason: 'refresh_client_mismatch',
+        });
+      }
+      return { ok: false, code: 'token_revoked', reason: 'client_mismatch' };
+    }
+    if (scopes !== undefined && scopes.some((s) => !family.scopes.includes(s))) {
+      this.options.audit?.recordEvent({
+        type: 'token.refreshed',
+        outcome: 'failure',
+        reason: 'insufficient_scope',
+        subject: family.subject,
+        client: family.client,
+        scopes,
+        detail: { familyId: family.familyId },
+      });
+      return { ok: false, code: 'insufficient_scope', reason: 'scope_exceeded' };
+    }
+    return undefined;
   }
 
   private async revokeAccessTokens(
@@ -348,6 +427,13 @@ function checkedGrant(grant: RefreshGrant): RefreshGrant {
     throw new TypeError('grant.scopes must be an array of scope names');
   }
   return { subject: grant.subject, client: grant.client, scopes: [...grant.scopes] };
+}
+
+function checkedScopes(scopes: readonly string[]): readonly string[] {
+  if (!Array.isArray(scopes) || scopes.some((s) => !SCOPE_TOKEN.test(String(s)))) {
+    throw new TypeError('scopes must be an array of scope names');
+  }
+  return [...new Set(scopes)];
 }
 
 function checkedAccess(token: FamilyAccessToken): FamilyAccessToken {

@@ -1,7 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ConfigError } from '../errors';
+import { ConfigError, StoreUnavailableError } from '../errors';
+import type { IssuedRefreshToken, RefreshTokens } from './refresh';
 import type { AuditRecorder } from './signing-key-ring';
-import { IssueError, type IssueErrorCode, type TokenIssuer } from './token-issuer';
+import {
+  IssueError,
+  type IssueErrorCode,
+  type IssueRequest,
+  type IssuedToken,
+  type TokenIssuer,
+} from './token-issuer';
 import type { JwkSet } from './signing-keys';
 
 /** The parts of an HTTP request the token endpoint reads. */
@@ -36,6 +43,30 @@ export interface TokenEndpointOptions {
   readonly audit?: AuditRecorder;
   /** `realm` of the `WWW-Authenticate: Basic` challenge. Default: `'token'`. */
   readonly realm?: string;
+  /**
+   * Enables the `refresh_token` grant (RFC 6749 §6): the presented token is rotated on every use,
+   * a reused one revokes its family and every access token issued from it, and a token presented
+   * by another client than its own is treated as leaked the same way. Scopes can only narrow.
+   * Give it the warden (or `createAdmin`) as `revoker`, so API nodes refuse the revoked access
+   * tokens. Default: none (`unsupported_grant_type`).
+   */
+  readonly refreshTokens?: RefreshTokens;
+  /**
+   * Clients that also receive a refresh token with `client_credentials`, each sign-in starting a
+   * family. RFC 6749 §4.4.3 advises against refresh tokens for this grant: list only clients
+   * that cannot keep their secret at hand for every token (a device provisioned once). Needs
+   * `refreshTokens`. Clients signed in by your own login get one from
+   * {@link TokenEndpoint.issueWithRefresh} instead. Default: none.
+   */
+  readonly refreshTokenClients?: readonly string[];
+}
+
+/** An access token and the first refresh token of its family (see {@link TokenEndpoint.issueWithRefresh}). */
+export interface IssuedTokenPair {
+  readonly accessToken: IssuedToken;
+  readonly refreshToken: IssuedRefreshToken;
+  /** The RFC 6749 §5.1 answer carrying both, with no-store headers. */
+  readonly response: TokenEndpointResponse;
 }
 
 /** Largest body the endpoint reads, in bytes. */
@@ -44,10 +75,11 @@ export const MAX_TOKEN_REQUEST_BYTES = 8192;
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
 
 /**
- * An OAuth 2.0 client-credentials token endpoint (RFC 6749 §4.4) without a framework: client
- * authentication by HTTP Basic (`client_secret_basic`) or body parameters (`client_secret_post`),
- * `scope` checked against the client's allowed set, the JSON answer of §5.1, errors of §5.2.
- * Adapters turn a request into a {@link TokenRequestView} and write the response.
+ * An OAuth 2.0 token endpoint without a framework: the client-credentials grant (RFC 6749 §4.4)
+ * and, with `refreshTokens`, the refresh-token grant (§6). Client authentication by HTTP Basic
+ * (`client_secret_basic`) or body parameters (`client_secret_post`), `scope` checked against the
+ * client's allowed set, the JSON answer of §5.1, errors of §5.2. Adapters turn a request into a
+ * {@link TokenRequestView} and write the response.
  *
  * @example
  * const endpoint = new TokenEndpoint({ issuer, clientSecrets: { 'support-console': secret } });
@@ -55,6 +87,7 @@ const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
  */
 export class TokenEndpoint {
   private readonly digests: ReadonlyMap<string, Buffer>;
+  private readonly refreshClients: ReadonlySet<string>;
 
   constructor(private readonly options: TokenEndpointOptions) {
     const digests = new Map<string, Buffer>();
@@ -73,6 +106,45 @@ export class TokenEndpoint {
       digests.set(client, digest(bytes));
     }
     this.digests = digests;
+    const refreshClients = options.refreshTokenClients ?? [];
+    if (refreshClients.length > 0 && options.refreshTokens === undefined) {
+      throw new ConfigError(
+        'token endpoint: refreshTokenClients needs refreshTokens (a RefreshTokens over the shared credential store)',
+      );
+    }
+    for (const client of refreshClients) {
+      if (!digests.has(client)) {
+        throw new ConfigError(
+          `token endpoint: refresh-token client '${client}' has no secret here; give it one in clientSecrets`,
+        );
+      }
+    }
+    this.refreshClients = new Set(refreshClients);
+  }
+
+  /**
+   * For deployments that run their own sign-in: once your login has authenticated the user, mints
+   * an access token for them (`subject`) and starts a refresh-token family with it, so the client
+   * can come back with `grant_type=refresh_token`. Send `response` as is. Audited like the
+   * endpoint's own issuances. Throws {@link IssueError} when the client or a scope is refused.
+   *
+   * @example
+   * const { response } = await endpoint.issueWithRefresh({ client: 'web-app', subject: user.id, scopes: ['profile:read'] });
+   * res.status(response.status).set(response.headers).json(response.body);
+   */
+  async issueWithRefresh(
+    request: IssueRequest & { readonly subject: string },
+  ): Promise<IssuedTokenPair> {
+    const refresh = this.options.refreshTokens;
+    if (refresh === undefined) {
+      throw new ConfigError('token endpoint: issueWithRefresh needs the refreshTokens option');
+    }
+    const accessToken = this.options.issuer.issue(request);
+    const refreshToken = await refresh.issue(
+      { subject: accessToken.subject, client: accessToken.client, scopes: accessToken.scopes },
+      { tokenId: accessToken.tokenId, expiresAt: accessToken.expiresAt },
+    );
+    return { accessToken, refreshToken, response: success(accessToken, refreshToken) };
   }
 
   /** Answers one token request. Never throws for bad input; never echoes a secret. */
@@ -115,33 +187,89 @@ export class TokenEndpoint {
     }
     if (params.grant_type === undefined)
       return this.error('invalid_request', 'grant_type is required');
-    if (params.grant_type !== 'client_credentials') {
-      return this.error('unsupported_grant_type', 'only client_credentials is supported here');
-    }
     const scope = params.scope;
     if (scope !== undefined && (scope.length > 4096 || /[^\x21\x23-\x5b\x5d-\x7e ]/.test(scope))) {
       return this.error('invalid_scope', 'the scope parameter is malformed');
     }
+    const scopes = scope === undefined ? undefined : scope.split(' ').filter((s) => s !== '');
     try {
-      const issued = this.options.issuer.issue({
-        client: clientId,
-        ...(scope !== undefined ? { scopes: scope.split(' ').filter((s) => s !== '') } : {}),
-        actor: clientId,
-      });
-      return {
-        status: 200,
-        headers: { ...NO_STORE },
-        body: {
-          access_token: issued.token,
-          token_type: 'Bearer',
-          expires_in: Math.round((issued.expiresAt - issued.issuedAt) / 1000),
-          scope: issued.scopes.join(' '),
-        },
-      };
+      if (params.grant_type === 'client_credentials') {
+        return await this.clientCredentials(clientId, scopes);
+      }
+      if (params.grant_type === 'refresh_token' && this.options.refreshTokens !== undefined) {
+        return await this.refreshGrant(this.options.refreshTokens, clientId, params, scopes);
+      }
     } catch (error) {
       if (error instanceof IssueError) return this.error(error.error, error.message);
+      if (error instanceof StoreUnavailableError) return UNAVAILABLE;
       throw error;
     }
+    return this.error(
+      'unsupported_grant_type',
+      this.options.refreshTokens === undefined
+        ? 'only client_credentials is supported here'
+        : 'only client_credentials and refresh_token are supported here',
+    );
+  }
+
+  private async clientCredentials(
+    clientId: string,
+    scopes: readonly string[] | undefined,
+  ): Promise<TokenEndpointResponse> {
+    if (this.refreshClients.has(clientId)) {
+      return (
+        await this.issueWithRefresh({
+          client: clientId,
+          subject: clientId,
+          scopes,
+          actor: clientId,
+        })
+      ).response;
+    }
+    const issued = this.options.issuer.issue({
+      client: clientId,
+      ...(scopes !== undefined ? { scopes } : {}),
+      actor: clientId,
+    });
+    return success(issued);
+  }
+
+  /**
+   * RFC 6749 §6. Scopes asked for must lie within the family's and the client's allowed set
+   * (checked before the token is spent); none asked means the family's scopes that the client
+   * may still be issued (a policy that dropped a scope is honoured at once).
+   */
+  private async refreshGrant(
+    refresh: RefreshTokens,
+    clientId: string,
+    params: Params,
+    scopes: readonly string[] | undefined,
+  ): Promise<TokenEndpointResponse> {
+    const presented = params.refresh_token;
+    if (presented === undefined || presented === '') {
+      return this.error('invalid_request', 'refresh_token is required');
+    }
+    const allowed = new Set(this.options.issuer.clientScopes(clientId) ?? []);
+    if (scopes !== undefined && scopes.some((s) => !allowed.has(s))) {
+      return this.error('invalid_scope', 'a requested scope is not allowed for this client');
+    }
+    const result = await refresh.refresh(
+      presented,
+      (grant) =>
+        this.options.issuer.issue({
+          client: grant.client,
+          subject: grant.subject,
+          scopes: grant.scopes.filter((s) => allowed.has(s)),
+          actor: clientId,
+        }),
+      { client: clientId, ...(scopes !== undefined ? { scopes } : {}) },
+    );
+    if (!result.ok) {
+      return result.reason === 'scope_exceeded'
+        ? this.error('invalid_scope', 'a requested scope was not granted to this refresh token')
+        : this.error('invalid_grant', 'the refresh token is invalid, expired or revoked');
+    }
+    return success(result.accessToken, result);
   }
 
   private error(
@@ -164,12 +292,38 @@ export class TokenEndpoint {
 
 const UNKNOWN = createHash('sha256').update('tokenwarden: no such client').digest();
 
+const UNAVAILABLE: TokenEndpointResponse = {
+  status: 503,
+  headers: { ...NO_STORE, 'retry-after': '1' },
+  body: { error: 'temporarily_unavailable', error_description: 'try again shortly' },
+};
+
+/** The RFC 6749 §5.1 answer: the access token, and the next refresh token when there is one. */
+function success(
+  issued: IssuedToken,
+  refresh?: Pick<IssuedRefreshToken, 'refreshToken'>,
+): TokenEndpointResponse {
+  return {
+    status: 200,
+    headers: { ...NO_STORE },
+    body: {
+      access_token: issued.token,
+      token_type: 'Bearer',
+      expires_in: Math.round((issued.expiresAt - issued.issuedAt) / 1000),
+      scope: issued.scopes.join(' '),
+      ...(refresh === undefined ? {} : { refresh_token: refresh.refreshToken }),
+    },
+  };
+}
+
 function digest(bytes: Buffer): Buffer {
   return createHash('sha256').update(bytes).digest();
 }
 
-type Params = Partial<Record<'grant_type' | 'client_id' | 'client_secret' | 'scope', string>>;
-const NAMES = ['grant_type', 'client_id', 'client_secret', 'scope'] as const;
+type Params = Partial<
+  Record<'grant_type' | 'client_id' | 'client_secret' | 'scope' | 'refresh_token', string>
+>;
+const NAMES = ['grant_type', 'client_id', 'client_secret', 'scope', 'refresh_token'] as const;
 
 /**
  * Token request parameters from a parsed body or raw text. Undefined when the body is not

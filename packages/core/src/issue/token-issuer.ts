@@ -149,6 +149,11 @@ export class TokenIssuer {
     return this.clients.has(client);
   }
 
+  /** The scopes `client` may be issued, or `undefined` for a client the issuer does not know. */
+  clientScopes(client: string): readonly string[] | undefined {
+    return this.clients.get(client)?.list;
+  }
+
   /** Mints a token. Throws {@link IssueError} when the client or a scope is not allowed. */
   issue(request: IssueRequest): IssuedToken {
     const client = this.clients.get(request.client);
