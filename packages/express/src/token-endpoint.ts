@@ -12,9 +12,9 @@ function send(res: Response, answer: TokenEndpointResponse): void {
 }
 
 /**
- * Serves an OAuth 2.0 client-credentials token endpoint (core's `TokenEndpoint`). Mount it above
- * `app.use(tw)`: clients call it without a token. Reads the body itself unless a body parser
- * already did.
+ * Serves an OAuth 2.0 token endpoint (core's `TokenEndpoint`: client credentials, and refresh
+ * tokens when it has `refreshTokens`). Mount it above `app.use(tw)`: clients call it without a
+ * token. Reads the body itself unless a body parser already did.
  *
  * @example
  * app.post('/oauth/token', tokenEndpoint(new TokenEndpoint({ issuer, clientSecrets })));

@@ -14,8 +14,8 @@ function send(ctx: Context, answer: TokenEndpointResponse): void {
 }
 
 /**
- * Serves an OAuth 2.0 client-credentials token endpoint (core's `TokenEndpoint`). Mount it on a
- * router above `app.use(tw)`. Uses `ctx.request.body` when a body parser set it, else reads the
+ * Serves an OAuth 2.0 token endpoint (core's `TokenEndpoint`: client credentials, and refresh
+ * tokens when it has `refreshTokens`). Mount it on a router above `app.use(tw)`. Uses `ctx.request.body` when a body parser set it, else reads the
  * body itself.
  *
  * @example

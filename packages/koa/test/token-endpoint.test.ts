@@ -4,7 +4,9 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import request from 'supertest';
 import {
+  MemoryCredentialStore,
   MemorySigningKeyStore,
+  RefreshTokens,
   SigningKeyRing,
   TokenEndpoint,
   TokenIssuer,
@@ -12,10 +14,106 @@ import {
 import { jwksHandler, tokenEndpoint, tokenwarden, requireScopes } from '@tokenwarden/koa';
 
 const secret = randomBytes(32).toString('base64url');
+const deviceSecret = randomBytes(32).toString('base64url');
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const done of cleanup.splice(0)) await done();
 });
+
+async function refreshApp() {
+  const ring = new SigningKeyRing({
+    store: new MemorySigningKeyStore(),
+    maxTokenLifetimeMs: 600_000,
+  });
+  await ring.start();
+  const issuer = new TokenIssuer({
+    issuer: 'https://api.test/',
+    audience: 'api',
+    keys: ring,
+    clients: { device: { scopes: ['customers:read'] } },
+  });
+  const tw = tokenwarden({
+    jwt: { algorithms: ['ES256'], keys: ring, issuer: 'https://api.test/', audience: 'api' },
+    metrics: false,
+  });
+  cleanup.push(
+    () => ring.close(),
+    () => tw.warden.close(),
+  );
+  const refreshTokens = new RefreshTokens({
+    store: new MemoryCredentialStore(),
+    revoker: tw.warden,
+    audit: tw.warden,
+  });
+  const open = new Router();
+  open.post(
+    '/oauth/token',
+    tokenEndpoint(
+      new TokenEndpoint({
+        issuer,
+        clientSecrets: { device: deviceSecret },
+        refreshTokens,
+        refreshTokenClients: ['device'],
+      }),
+    ),
+  );
+  const guarded = new Router();
+  guarded.get('/customers/:id', requireScopes('customers:read'), (ctx) => {
+    ctx.body = { subject: ctx.state.auth?.subject };
+  });
+  const koa = new Koa();
+  koa.use(open.routes());
+  koa.use(tw);
+  koa.use(guarded.routes());
+  return koa.callback();
+}
+
+/**
+ * The refresh_token grant through the adapter: rotation, reuse detection revoking the family's
+ * access tokens (the warden then refuses them), RFC 6749 errors.
+ */
+async function refreshScenario(
+  server: Parameters<typeof request>[0],
+  type: 'form' | 'json' = 'form',
+): Promise<void> {
+  const token = (body: Record<string, string>) =>
+    request(server).post('/oauth/token').auth('device', deviceSecret).type(type).send(body);
+  const read = (answer: { body: { access_token?: string } }) =>
+    request(server)
+      .get('/customers/c-1')
+      .set('authorization', `Bearer ${answer.body.access_token ?? ''}`);
+  const first = await token({ grant_type: 'client_credentials' });
+  expect(first.status).toBe(200);
+  expect(first.body.refresh_token).toMatch(/^twr_live_/);
+  const second = await token({
+    grant_type: 'refresh_token',
+    refresh_token: first.body.refresh_token,
+  });
+  expect(second.status).toBe(200);
+  expect(second.headers['cache-control']).toBe('no-store');
+  expect(second.body.refresh_token).not.toBe(first.body.refresh_token);
+  expect((await read(second)).status).toBe(200);
+  expect((await read(first)).status).toBe(200);
+  const wider = await token({
+    grant_type: 'refresh_token',
+    refresh_token: second.body.refresh_token,
+    scope: 'customers:read orders:read',
+  });
+  expect([wider.status, wider.body.error]).toEqual([400, 'invalid_scope']);
+  const replay = await token({
+    grant_type: 'refresh_token',
+    refresh_token: first.body.refresh_token,
+  });
+  expect([replay.status, replay.body.error]).toEqual([400, 'invalid_grant']);
+  // Reuse revoked the family: both access tokens issued from it are refused by the warden.
+  for (const answer of [first, second]) {
+    const refused = await read(answer);
+    expect(refused.status).toBe(401);
+    expect(JSON.stringify(refused.body)).toContain('token_revoked');
+  }
+  const missing = await token({ grant_type: 'refresh_token' });
+  expect([missing.status, missing.body.error]).toEqual([400, 'invalid_request']);
+}
 
 async function app() {
   const ring = new SigningKeyRing({
@@ -99,5 +197,9 @@ describe('Koa token endpoint', () => {
     const { server, ring } = await app();
     const answer = await request(server).get('/.well-known/jwks.json');
     expect(answer.body.keys[0]).toMatchObject({ kid: ring.signingKey().kid, kty: 'EC' });
+  });
+
+  it('serves the refresh_token grant: rotation, and reuse revoking the access tokens the warden then refuses', async () => {
+    await refreshScenario(await refreshApp());
   });
 });

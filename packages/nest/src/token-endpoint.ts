@@ -27,7 +27,8 @@ interface RequestLike {
 }
 
 /**
- * A controller serving a client-credentials token endpoint (and optionally the JWKS), open to
+ * A controller serving the token endpoint (client credentials, and refresh tokens when the core
+ * endpoint has `refreshTokens`) and optionally the JWKS, open to
  * clients without a token: `TokenwardenGuard` lets it through, the endpoint audits its own
  * events. Platform-express parses form and JSON bodies; on platform-fastify JSON works as is,
  * form bodies need `@fastify/formbody`.

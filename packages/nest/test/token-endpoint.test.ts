@@ -4,7 +4,11 @@ import { Controller, Get, type INestApplication } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import request from 'supertest';
 import {
+  createAdmin,
+  MemoryCredentialStore,
   MemorySigningKeyStore,
+  MemoryStore,
+  RefreshTokens,
   SigningKeyRing,
   TokenEndpoint,
   TokenIssuer,
@@ -20,6 +24,7 @@ import {
 import { PLATFORMS, startApp } from './support';
 
 const secret = randomBytes(32).toString('base64url');
+const deviceSecret = randomBytes(32).toString('base64url');
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const done of cleanup.splice(0)) await done();
@@ -75,7 +80,106 @@ async function boot(
   return { app, ring };
 }
 
+/**
+ * A Nest app whose token endpoint serves the refresh_token grant. Reuse detection revokes through
+ * `createAdmin` over the store the module's warden reads, as a deployment would.
+ */
+async function bootRefresh(platform: (typeof PLATFORMS)[number]): Promise<INestApplication> {
+  const ring = new SigningKeyRing({
+    store: new MemorySigningKeyStore(),
+    maxTokenLifetimeMs: 600_000,
+  });
+  await ring.start();
+  const store = new MemoryStore();
+  const admin = createAdmin({ store });
+  const issuer = new TokenIssuer({
+    issuer: 'https://api.test/',
+    audience: 'api',
+    keys: ring,
+    clients: { device: { scopes: ['customers:read'] } },
+  });
+  const endpoint = new TokenEndpoint({
+    issuer,
+    clientSecrets: { device: deviceSecret },
+    refreshTokens: new RefreshTokens({ store: new MemoryCredentialStore(), revoker: admin }),
+    refreshTokenClients: ['device'],
+  });
+  const app = await startApp(
+    {
+      imports: [
+        TokenwardenModule.forRoot({
+          jwt: { algorithms: ['ES256'], keys: ring, issuer: 'https://api.test/', audience: 'api' },
+          store,
+          metrics: false,
+        }),
+      ],
+      controllers: [tokenEndpointController({ endpoint }), CustomersController],
+      providers: [{ provide: APP_GUARD, useClass: TokenwardenGuard }],
+    },
+    platform,
+  );
+  cleanup.push(
+    () => app.close(),
+    () => admin.close(),
+    () => ring.close(),
+    () => store.close(),
+  );
+  return app;
+}
+
+/**
+ * The refresh_token grant through the adapter: rotation, reuse detection revoking the family's
+ * access tokens (the warden then refuses them), RFC 6749 errors.
+ */
+async function refreshScenario(
+  server: Parameters<typeof request>[0],
+  type: 'form' | 'json' = 'form',
+): Promise<void> {
+  const token = (body: Record<string, string>) =>
+    request(server).post('/oauth/token').auth('device', deviceSecret).type(type).send(body);
+  const read = (answer: { body: { access_token?: string } }) =>
+    request(server)
+      .get('/customers/c-1')
+      .set('authorization', `Bearer ${answer.body.access_token ?? ''}`);
+  const first = await token({ grant_type: 'client_credentials' });
+  expect(first.status).toBe(200);
+  expect(first.body.refresh_token).toMatch(/^twr_live_/);
+  const second = await token({
+    grant_type: 'refresh_token',
+    refresh_token: first.body.refresh_token,
+  });
+  expect(second.status).toBe(200);
+  expect(second.headers['cache-control']).toBe('no-store');
+  expect(second.body.refresh_token).not.toBe(first.body.refresh_token);
+  expect((await read(second)).status).toBe(200);
+  expect((await read(first)).status).toBe(200);
+  const wider = await token({
+    grant_type: 'refresh_token',
+    refresh_token: second.body.refresh_token,
+    scope: 'customers:read orders:read',
+  });
+  expect([wider.status, wider.body.error]).toEqual([400, 'invalid_scope']);
+  const replay = await token({
+    grant_type: 'refresh_token',
+    refresh_token: first.body.refresh_token,
+  });
+  expect([replay.status, replay.body.error]).toEqual([400, 'invalid_grant']);
+  // Reuse revoked the family: both access tokens issued from it are refused by the warden.
+  for (const answer of [first, second]) {
+    const refused = await read(answer);
+    expect(refused.status).toBe(401);
+    expect(JSON.stringify(refused.body)).toContain('token_revoked');
+  }
+  const missing = await token({ grant_type: 'refresh_token' });
+  expect([missing.status, missing.body.error]).toEqual([400, 'invalid_request']);
+}
+
 describe.each(PLATFORMS)('Nest token endpoint on platform-%s', (platform) => {
+  it('serves the refresh_token grant (JSON body): rotation, and reuse revoking the access tokens the guard then refuses', async () => {
+    const app = await bootRefresh(platform);
+    await refreshScenario(app.getHttpServer(), 'json');
+  });
+
   it('issues a token (JSON body) that the guard then accepts; the endpoint needs no token', async () => {
     const { app } = await boot(platform);
     const answer = await request(app.getHttpServer())
@@ -112,6 +216,10 @@ describe.each(PLATFORMS)('Nest token endpoint on platform-%s', (platform) => {
 });
 
 describe('Nest token endpoint on platform-express with a form body', () => {
+  it('serves the refresh_token grant with form parameters', async () => {
+    await refreshScenario((await bootRefresh('express')).getHttpServer());
+  });
+
   it('reads form-encoded parameters', async () => {
     const { app } = await boot('express');
     const answer = await request(app.getHttpServer())
