@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { runCli } from '@tokenwarden/cli';
 import { verifyApiKey } from '@tokenwarden/core';
-import { RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
+import { auditKeys, RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
 import { Redis } from 'ioredis';
 import { runCaptured, TEST_POLICY } from './support';
 
@@ -238,5 +238,24 @@ describe('tokenwarden apikey', () => {
     expect(code).not.toBe(0);
     expect(err).toMatch(/Redis/);
     expect(err).not.toContain('hunter2');
+  });
+
+  it("with $TOKENWARDEN_AUDIT_STREAM, create and revoke join the nodes' audit stream, without the key", async () => {
+    const env = { USER: 'test-operator', TOKENWARDEN_AUDIT_STREAM: 'true' };
+    const run = (...args: string[]) =>
+      runCaptured(['--redis-url', REDIS_URL, '--prefix', PREFIX, '--json', ...args], env);
+    const created = await run('apikey', 'create', '--client', 'batch', '--scope', 'orders:read');
+    expect(created.code).toBe(0);
+    const { key, keyId } = JSON.parse(created.out) as { key: string; keyId: string };
+    expect((await run('apikey', 'revoke', keyId, '--reason', 'leaked')).code).toBe(0);
+    const entries = await redis.xrange(auditKeys(PREFIX).stream, '-', '+');
+    const events = entries.map(([, fields]) => JSON.parse(fields[1]!) as Record<string, unknown>);
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'apikey.created', tokenId: keyId, actor: 'test-operator' }),
+    );
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'apikey.revoked', tokenId: keyId }),
+    );
+    expect(JSON.stringify(entries)).not.toContain(key);
   });
 });

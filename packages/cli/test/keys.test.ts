@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { Redis } from 'ioredis';
 import { masterKey, SigningKeyRing } from '@tokenwarden/core';
-import { RedisSigningKeyStore } from '@tokenwarden/redis';
+import { auditKeys, RedisSigningKeyStore } from '@tokenwarden/redis';
 import { runCli } from '@tokenwarden/cli';
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -51,12 +51,27 @@ async function deployment() {
     () => store.close(),
   );
   const env = { REDIS_URL: URL, TOKENWARDEN_MASTER_KEY: master };
-  const cli = async (...args: string[]) => {
-    const run = io(env);
+  const cli = async (...args: string[]) => cliWith({}, ...args);
+  const cliWith = async (extra: NodeJS.ProcessEnv, ...args: string[]) => {
+    const run = io({ ...env, ...extra });
     const code = await runCli(['--prefix', prefix, ...args], run.io);
     return { code, out: run.out(), err: run.err() };
   };
-  return { ring, cli, master };
+  return { ring, cli, cliWith, master, prefix };
+}
+
+/** The events in the audit stream under `prefix`, oldest first. */
+async function streamEvents(prefix: string) {
+  const entries = await redis.xrange(auditKeys(prefix).stream, '-', '+');
+  return entries.map(
+    ([, fields]) =>
+      JSON.parse(fields[1]!) as {
+        type: string;
+        actor?: string;
+        producer: string;
+        detail: Record<string, string>;
+      },
+  );
 }
 
 describe('tokenwarden keys (real Redis)', () => {
@@ -163,5 +178,70 @@ describe('tokenwarden keys (real Redis)', () => {
     const store = new RedisSigningKeyStore({ url: URL, prefix, masterKey: masterKey(next) });
     closers.push(() => store.close());
     expect((await store.load()).keys).toHaveLength(1);
+  });
+
+  it('writes the rotation to the Redis audit stream the nodes use (--audit-stream), flushed before it exits', async () => {
+    const { ring, cli, prefix } = await deployment();
+    const before = ring.signingKey().kid;
+    const run = await cli('--json', 'keys', 'rotate', '--audit-stream', '--actor', 'sec-ops');
+    expect(run).toMatchObject({ code: 0, err: '' });
+    const { kid } = JSON.parse(run.out) as { kid: string };
+    // runCli has resolved: the events are in the stream already, with no wait.
+    const events = await streamEvents(prefix);
+    expect(events.map((e) => e.type)).toEqual(['signing_key.created', 'signing_key.rotated']);
+    expect(events[1]).toMatchObject({ actor: 'sec-ops', detail: { kid, previousKid: before } });
+    expect(JSON.stringify(events)).not.toMatch(/PRIVATE|"d":/);
+  });
+
+  it("follows $TOKENWARDEN_AUDIT_STREAM, and --audit-stream-prefix names the nodes' stream prefix", async () => {
+    const { cliWith, prefix } = await deployment();
+    expect((await cliWith({ TOKENWARDEN_AUDIT_STREAM: '1' }, 'keys', 'rotate')).code).toBe(0);
+    expect((await streamEvents(prefix)).map((e) => e.type)).toEqual([
+      'signing_key.created',
+      'signing_key.rotated',
+    ]);
+    const nodes = `${prefix}nodes:`;
+    prefixes.push(nodes);
+    const run = await cliWith({}, 'keys', 'rotate', '--audit-stream-prefix', nodes);
+    expect(run.code).toBe(0);
+    expect((await streamEvents(nodes)).map((e) => e.type)).toEqual([
+      'signing_key.created',
+      'signing_key.rotated',
+    ]);
+  });
+
+  it('exits 1, after printing the new key, when the rotation was made but its audit event was lost', async () => {
+    const { cli, ring } = await deployment();
+    const { mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const missing = join(mkdtempSync(join(tmpdir(), 'tw-audit-')), 'no-dir', 'audit.jsonl');
+    const run = await cli('keys', 'rotate', '--audit-file', missing);
+    expect(run.code).toBe(1);
+    expect(run.out).toMatch(/new signing key (\S+)/);
+    expect(run.err).toMatch(/the change was made, but its audit event could not be written/);
+    await ring.refresh();
+    expect(ring.keys()).toHaveLength(2);
+  });
+
+  it('rotates to EdDSA (Ed25519): the ring picks the key up and the JWKS publishes it as OKP', async () => {
+    const { ring, cli } = await deployment();
+    const run = await cli('--json', 'keys', 'rotate', '--alg', 'EdDSA', '--now');
+    expect(run.code).toBe(0);
+    const { kid, alg } = JSON.parse(run.out) as { kid: string; alg: string };
+    expect(alg).toBe('EdDSA');
+    const deadline = Date.now() + 5_000;
+    while (ring.signingKey().kid !== kid && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(ring.signingKey()).toMatchObject({ kid, alg: 'EdDSA' });
+    const jwks = JSON.parse((await cli('keys', 'jwks')).out) as { keys: Record<string, string>[] };
+    expect(jwks.keys.find((k) => k.kid === kid)).toMatchObject({ kty: 'OKP', crv: 'Ed25519' });
+    // The next rotation keeps the stored algorithm.
+    const next = JSON.parse((await cli('--json', 'keys', 'rotate')).out) as { alg: string };
+    expect(next.alg).toBe('EdDSA');
+    const bad = await cli('keys', 'rotate', '--alg', 'none');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/'none' is not supported/);
   });
 });

@@ -61,8 +61,8 @@ export function actorOf(options: { readonly actor?: string }, io: CliIo): string
   return options.actor ?? io.env.TOKENWARDEN_ACTOR ?? io.env.USER ?? 'tokenwarden-cli';
 }
 
-/** Adds the options every lifecycle command shares. */
-export function addLifecycleOptions(command: Command): Command {
+/** Adds where a lifecycle command's audit events go: `--actor`, `--audit-file`, `--audit-stream`. */
+export function addAuditOptions(command: Command): Command {
   return command
     .option('--actor <name>', 'who makes the change, for the audit trail (default: $USER)')
     .option(
@@ -71,13 +71,21 @@ export function addLifecycleOptions(command: Command): Command {
     )
     .option(
       '--audit-stream',
-      "also append the audit event to the Redis audit stream under --prefix, the API nodes' trail",
+      'also append the audit event to the Redis audit stream the API nodes write (default: on when $TOKENWARDEN_AUDIT_STREAM is set)',
     )
     .option(
-      '--max-token-lifetime <duration>',
-      "the API's longest token lifetime: how long revocation marks are kept",
-      '24h',
+      '--audit-stream-prefix <prefix>',
+      "key prefix of that stream, when the nodes' RedisStreamSink uses another than --prefix (default: $TOKENWARDEN_AUDIT_STREAM_PREFIX, else --prefix)",
     );
+}
+
+/** Adds the options every lifecycle command shares. */
+export function addLifecycleOptions(command: Command): Command {
+  return addAuditOptions(command).option(
+    '--max-token-lifetime <duration>',
+    "the API's longest token lifetime: how long revocation marks are kept",
+    '24h',
+  );
 }
 
 /** Adds `--policy`, for commands the policy file constrains. */
@@ -103,12 +111,87 @@ export function policyOf(options: { readonly policy?: string }, io: CliIo): Poli
   }
 }
 
-/** Options added by {@link addLifecycleOptions}. */
-export interface LifecycleOptions {
+/** Options added by {@link addAuditOptions}. */
+export interface AuditFlags {
   readonly actor?: string;
   readonly auditFile?: string;
   readonly auditStream?: boolean;
+  readonly auditStreamPrefix?: string;
+}
+
+/** Options added by {@link addLifecycleOptions}. */
+export interface LifecycleOptions extends AuditFlags {
   readonly maxTokenLifetime: string;
+}
+
+/** The audit sinks of one CLI run, and which of them lost an event. */
+export interface CliAuditSinks {
+  /** The sinks to give an admin; undefined when the run writes no audit event. */
+  readonly audit: AuditOptions | undefined;
+  /**
+   * After the admin closed (which flushes every event): a CliError naming the sinks whose last
+   * write failed, so a change whose audit event is lost never ends in a silent success.
+   */
+  check(): void;
+}
+
+const ON = new Set(['1', 'true', 'yes', 'on']);
+
+/**
+ * The sinks named by the flags and environment: `--audit-file` (or `$TOKENWARDEN_AUDIT_FILE`),
+ * and the Redis audit stream the API nodes write with `--audit-stream` (or
+ * `$TOKENWARDEN_AUDIT_STREAM=1`), under `--audit-stream-prefix`
+ * (or `$TOKENWARDEN_AUDIT_STREAM_PREFIX`), else the global `--prefix`.
+ */
+export function openAuditSinks(
+  url: string,
+  prefix: string | undefined,
+  options: AuditFlags,
+  io: CliIo,
+): CliAuditSinks {
+  const auditFile = options.auditFile ?? io.env.TOKENWARDEN_AUDIT_FILE;
+  const sinks: AuditSink[] = [];
+  if (auditFile !== undefined && auditFile !== '')
+    sinks.push(new JsonLinesSink({ file: auditFile }));
+  const streamPrefix =
+    options.auditStreamPrefix ?? (io.env.TOKENWARDEN_AUDIT_STREAM_PREFIX || undefined) ?? prefix;
+  const stream =
+    options.auditStream === true ||
+    options.auditStreamPrefix !== undefined ||
+    ON.has((io.env.TOKENWARDEN_AUDIT_STREAM ?? '').toLowerCase());
+  if (stream) {
+    sinks.push(
+      new RedisStreamSink({ url, prefix: streamPrefix, commandTimeoutMs: COMMAND_TIMEOUT_MS }),
+    );
+  }
+  const undelivered = new Set<string>();
+  const watched = sinks.map((sink, i): AuditSink => {
+    const name = sink.name ?? `sink ${i + 1}`;
+    return {
+      name: sink.name,
+      write: async (events) => {
+        try {
+          await sink.write(events);
+          undelivered.delete(name);
+        } catch (error) {
+          undelivered.add(name);
+          throw error;
+        }
+      },
+      close: () => sink.close?.() ?? Promise.resolve(),
+    };
+  });
+  return {
+    audit: sinks.length === 0 ? undefined : { sinks: watched },
+    check() {
+      if (undelivered.size > 0) {
+        throw new CliError(
+          `the change was made, but its audit event could not be written to ${[...undelivered].join(', ')}`,
+          1,
+        );
+      }
+    },
+  };
 }
 
 /** The stores and admin of one CLI run; `close()` releases them all. */
@@ -133,33 +216,8 @@ export function openLifecycle(
   const url = redisUrl(command, io);
   const prefix = globalOptions(command).prefix;
   const maxLifetimeMs = parseDuration(options.maxTokenLifetime, '--max-token-lifetime');
-  const auditFile = options.auditFile ?? io.env.TOKENWARDEN_AUDIT_FILE;
-  const sinks: AuditSink[] = [];
-  if (auditFile !== undefined && auditFile !== '')
-    sinks.push(new JsonLinesSink({ file: auditFile }));
-  if (options.auditStream === true || io.env.TOKENWARDEN_AUDIT_STREAM === '1') {
-    sinks.push(new RedisStreamSink({ url, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS }));
-  }
-  // Whether the last write of each sink failed: a change whose audit event is lost must not end
-  // in a silent success.
-  const undelivered = new Set<string>();
-  const watched = sinks.map((sink, i): AuditSink => {
-    const name = sink.name ?? `sink ${i + 1}`;
-    return {
-      name: sink.name,
-      write: async (events) => {
-        try {
-          await sink.write(events);
-          undelivered.delete(name);
-        } catch (error) {
-          undelivered.add(name);
-          throw error;
-        }
-      },
-      close: () => sink.close?.() ?? Promise.resolve(),
-    };
-  });
-  const audit: AuditOptions | undefined = sinks.length === 0 ? undefined : { sinks: watched };
+  const sinks = openAuditSinks(url, prefix, options, io);
+  const audit = sinks.audit;
   const store = new RedisStore({ url, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
   const credentials = new RedisCredentialStore({
     url,
@@ -183,12 +241,7 @@ export function openLifecycle(
     async close() {
       await admin.close();
       await Promise.all([store.close(), credentials.close()]);
-      if (undelivered.size > 0) {
-        throw new CliError(
-          `the change was made, but its audit event could not be written to ${[...undelivered].join(', ')}`,
-          1,
-        );
-      }
+      sinks.check();
     },
   };
 }

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import {
   createAdmin,
   durationMs,
-  JsonLinesSink,
   jwksOf,
   MemoryStore,
   rotateSigningKeys,
@@ -11,6 +10,7 @@ import {
   type SigningKeySettings,
 } from '@tokenwarden/core';
 import { RedisSigningKeyStore } from '@tokenwarden/redis';
+import { addAuditOptions, actorOf, openAuditSinks, type AuditFlags } from '../apikey/context';
 import { keyRows, keyTable } from '../keys/format';
 import { masterKeyOf } from '../keys/master-key';
 import type { CliIo } from '../program';
@@ -24,30 +24,36 @@ interface RotateFlags extends AuditFlags {
   readonly masterKeyFile?: string;
 }
 
-interface AuditFlags {
-  readonly actor?: string;
-  readonly auditFile?: string;
-}
-
 /**
- * Appends lifecycle events to `--audit-file` (or `$TOKENWARDEN_AUDIT_FILE`) through the same
- * audit pipeline as the nodes (schema, hash chain); nothing is written without a file.
+ * Records lifecycle events through the same audit pipeline as the nodes (schema, hash chain):
+ * to `--audit-file` (or `$TOKENWARDEN_AUDIT_FILE`) and, with `--audit-stream` (or
+ * `$TOKENWARDEN_AUDIT_STREAM`), to the Redis audit stream the nodes write. Every event is flushed
+ * before this resolves; a lost event is a CliError (the change itself was made).
  */
 async function recordEvents(
+  command: Command,
   io: CliIo,
   flags: AuditFlags,
   events: AuditEventInput[],
 ): Promise<void> {
-  const file = flags.auditFile ?? io.env.TOKENWARDEN_AUDIT_FILE;
-  if (file === undefined || file === '') return;
+  const sinks = openAuditSinks(redisUrl(command, io), globalOptions(command).prefix, flags, io);
+  if (sinks.audit === undefined) return;
   const store = new MemoryStore();
-  const admin = createAdmin({ store, audit: { sinks: [new JsonLinesSink({ file })] } });
+  const admin = createAdmin({
+    store,
+    audit: sinks.audit,
+    logger: {
+      warn: (message: string) => void io.stderr.write(`tokenwarden: ${message}\n`),
+      error: (message: string) => void io.stderr.write(`tokenwarden: ${message}\n`),
+    },
+  });
   try {
     for (const event of events) admin.recordEvent(event);
   } finally {
     await admin.close();
     await store.close();
   }
+  sinks.check();
 }
 
 /** `tokenwarden keys`: signing keys: rotate, list, publish the JWKS, re-wrap. */
@@ -104,8 +110,7 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
       }
     });
 
-  keys
-    .command('rotate')
+  addAuditOptions(keys.command('rotate'))
     .description(
       'schedule a new signing key: published at once, signing after the activation delay; the old key verifies until its tokens expire',
     )
@@ -123,11 +128,6 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
       'longest token lifetime, e.g. 15m (default: as stored)',
     )
     .option('--master-key-file <file>', 'the master key (default: $TOKENWARDEN_MASTER_KEY)')
-    .option('--actor <name>', 'who rotates, for the audit trail (default: $USER)')
-    .option(
-      '--audit-file <path>',
-      'append the audit events to this JSON-lines file (default: $TOKENWARDEN_AUDIT_FILE)',
-    )
     .action(async (flags: RotateFlags, command: Command) => {
       const store = storeOf(command, flags.masterKeyFile, true);
       try {
@@ -158,9 +158,18 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
               }
             : {}),
         };
-        const actor = flags.actor ?? io.env.TOKENWARDEN_ACTOR ?? io.env.USER ?? 'tokenwarden-cli';
+        const actor = actorOf(flags, io);
         const detail = { kid: created.kid, alg: created.alg, activeFrom: result.activeFrom };
-        await recordEvents(io, flags, [
+        // The result is printed even when its audit event is then lost (exit 1 says so).
+        print(command, io, result, () =>
+          [
+            `new signing key ${result.kid} (${result.alg}) signs from ${result.activeFrom}`,
+            previous
+              ? `previous key ${previous.kid} verifies until ${result.previousVerifyUntil}, then retires`
+              : 'there was no active key before it',
+          ].join('\n'),
+        );
+        await recordEvents(command, io, flags, [
           { type: 'signing_key.created', outcome: 'success', actor, detail },
           {
             type: 'signing_key.rotated',
@@ -177,14 +186,6 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
             },
           },
         ]);
-        print(command, io, result, () =>
-          [
-            `new signing key ${result.kid} (${result.alg}) signs from ${result.activeFrom}`,
-            previous
-              ? `previous key ${previous.kid} verifies until ${result.previousVerifyUntil}, then retires`
-              : 'there was no active key before it',
-          ].join('\n'),
-        );
       } catch (error) {
         throw asCliError(error);
       } finally {
