@@ -20,3 +20,4 @@ export {
   type StreamedEvent,
   type StreamInfo,
 } from './stream-reader';
+export { RedisAuditSource, type RedisAuditSourceOptions } from './report-source';

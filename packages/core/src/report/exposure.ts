@@ -386,7 +386,14 @@ export async function exposureReport(
   const revokedAt = applying.length === 0 ? undefined : Math.min(...applying.map((r) => r.at));
   const current = options.store
     ? await options.store.lookup({
-        tokenId: credentialTokenId(selector) ?? [...tokenIds.values][0] ?? '',
+        // A token named by its fingerprint is looked up by the id its events carry.
+        tokenId:
+          (credentialTokenId(selector) !== undefined &&
+          tokenIds.values.has(credentialTokenId(selector)!)
+            ? credentialTokenId(selector)
+            : [...tokenIds.values][0]) ??
+          credentialTokenId(selector) ??
+          '',
         subject: 'subject' in selector ? selector.subject : ([...subjects.values][0] ?? ''),
         ...(clientId !== undefined ? { client: clientId } : {}),
       })
