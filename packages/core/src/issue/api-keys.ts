@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../internal/clock';
 import { isSafeId } from '../internal/text';
 import type { WardenMetrics } from '../metrics/types';
 import type { Policy } from '../policy/file';
+import type { Logger } from '../policy/options';
 import type { ApiKeyRecord, ApiKeyRotation, CredentialStore } from './credential-store';
 
 /**
@@ -191,6 +192,10 @@ export interface ApiKeysOptions {
   readonly clientRules?: (client: string) => ApiKeyClientRules | undefined;
   /** Window of the expiring-soon count, in ms. Default: 7 days. */
   readonly expiringSoonMs?: number;
+  /** How often {@link ApiKeys.start} recounts the expiring-soon gauge, in ms. Default: 1 hour. */
+  readonly reportIntervalMs?: number;
+  /** Warnings when a scheduled count fails. Default: stderr. */
+  readonly logger?: Pick<Logger, 'warn'>;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock;
 }
@@ -286,6 +291,9 @@ export class ApiKeys {
   private readonly defaultAgeMs: number;
   private readonly defaultOverlapMs: number;
   private readonly expiringSoonMs: number;
+  private readonly reportIntervalMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private reporting: Promise<unknown> | undefined;
 
   constructor(private readonly options: ApiKeysOptions) {
     if (options === null || typeof options !== 'object' || options.store === undefined) {
@@ -303,6 +311,46 @@ export class ApiKeys {
     this.defaultAgeMs = duration(options.defaultAgeMs ?? this.maxAgeMs, 'defaultAgeMs');
     this.defaultOverlapMs = duration(options.defaultOverlapMs ?? DAY, 'defaultOverlapMs', true);
     this.expiringSoonMs = duration(options.expiringSoonMs ?? 7 * DAY, 'expiringSoonMs');
+    this.reportIntervalMs = duration(options.reportIntervalMs ?? 3_600_000, 'reportIntervalMs');
+  }
+
+  /**
+   * Keeps `tokenwarden_api_keys_expiring_soon` current in a running service: counts now, then
+   * every `reportIntervalMs` (an unref'd timer, so it never holds the process open). A failed
+   * count is a warning; the next one tries again. Any one process per deployment is enough (the
+   * count is of the shared store; the gauge aggregates by max). Stop it with {@link close}.
+   *
+   * @example
+   * const apiKeys = new ApiKeys({ store: credentials, metrics: warden.metrics, reportIntervalMs: 15 * 60_000 });
+   * await apiKeys.start();
+   */
+  async start(): Promise<void> {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => void this.scheduledReport(), this.reportIntervalMs);
+    this.timer.unref();
+    await this.scheduledReport();
+  }
+
+  /** Stops the scheduled count started by {@link start}; waits for one in flight. Idempotent. */
+  async close(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.reporting;
+  }
+
+  private scheduledReport(): Promise<unknown> {
+    // A slow store never stacks counts: one at a time.
+    this.reporting ??= this.reportExpiringSoon()
+      .catch((error: unknown) => {
+        (this.options.logger ?? console).warn(
+          'API keys expiring soon: the count failed; the gauge keeps its last value',
+          { error: error instanceof Error ? error.message : String(error) },
+        );
+      })
+      .finally(() => {
+        this.reporting = undefined;
+      });
+    return this.reporting;
   }
 
   /** Creates a key. The returned `key` is the only copy: it is stored as a hash. Audited. */

@@ -66,7 +66,10 @@ export interface SigningKeyRingOptions {
   readonly refreshIntervalMs?: number;
   /** Lifecycle audit events (`signing_key.created`, `.rotated`, `.retired`). Default: none. */
   readonly audit?: AuditRecorder;
-  /** Rotation count and key age. Default: none. */
+  /**
+   * `signing_key_rotations_total` (each time a new key takes over, seen at a maintenance pass)
+   * and `signing_key_age_seconds` (age of the active key, every pass). Default: none.
+   */
   readonly metrics?: Pick<WardenMetrics, 'signingKeyRotation' | 'signingKeyAge'>;
   /** Warnings when a background refresh fails. Default: stderr. */
   readonly logger?: Pick<Logger, 'warn'>;
@@ -101,6 +104,7 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
   private timer: NodeJS.Timeout | undefined;
   private unwatch: (() => Promise<void>) | undefined;
   private refreshing: Promise<void> | undefined;
+  private lastActiveKid: string | undefined;
   private readonly algorithm: SigningAlgorithm;
   private readonly verifyForMs: number;
   private readonly activationDelayMs: number;
@@ -222,7 +226,6 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
     });
     const created = plan.created;
     this.apply(plan.set);
-    this.options.metrics?.signingKeyRotation();
     this.record('signing_key.created', created, options.actor, {
       activeFrom: iso(created.activeFrom),
     });
@@ -262,8 +265,15 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
     }
     await this.retire();
     const current = activeKeyAt(this.stored, this.clock.now());
-    if (current)
+    if (current) {
+      // Counted when this node sees a new key take over, whoever scheduled it (this ring, another
+      // node, `tokenwarden keys rotate`): every node counts each rotation once.
+      if (this.lastActiveKid !== undefined && current.kid !== this.lastActiveKid) {
+        this.options.metrics?.signingKeyRotation();
+      }
+      this.lastActiveKid = current.kid;
       this.options.metrics?.signingKeyAge((this.clock.now() - current.activeFrom) / 1000);
+    }
     const period = this.options.rotationPeriodMs;
     const scheduled = this.stored.some((k) => k.activeFrom > this.clock.now());
     if (

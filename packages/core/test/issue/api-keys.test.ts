@@ -17,6 +17,11 @@ import {
   type CredentialStore,
 } from '@tokenwarden/core';
 import { FakeClock } from '@tokenwarden/testing';
+import { Registry } from 'prom-client';
+import { createPrometheusMetrics } from '../../src/metrics/prometheus';
+import { sample } from '../support';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const POLICY = [
   'version: 1',
@@ -334,6 +339,42 @@ describe('ApiKeys', () => {
     clock.advance(4 * DAY);
     expect(await apiKeys.reportExpiringSoon()).toBe(1);
     expect(gauge).toEqual([2, 1]);
+  });
+
+  it('start() keeps the expiring-soon gauge current on a schedule, into the Prometheus registry', async () => {
+    const registry = new Registry();
+    const warnings: string[] = [];
+    const { apiKeys, clock, store } = setup({
+      metrics: createPrometheusMetrics({ registry }),
+      reportIntervalMs: 20,
+      logger: { warn: (message) => void warnings.push(message) },
+    });
+    const gauge = async () =>
+      sample(await registry.metrics(), 'tokenwarden_api_keys_expiring_soon');
+    await apiKeys.create({ client: 'c', scopes: [], expiresInMs: 6 * DAY });
+    await apiKeys.create({ client: 'c', scopes: [], expiresInMs: 10 * DAY });
+    await apiKeys.start();
+    // The first count runs at once.
+    expect(await gauge()).toBe(1);
+    // Time passes and the schedule, not a caller, notices the second key entering the window.
+    clock.advance(4 * DAY);
+    const deadline = Date.now() + 2_000;
+    while ((await gauge()) !== 2 && Date.now() < deadline) await sleep(10);
+    expect(await gauge()).toBe(2);
+    // A failing store is a warning, and the schedule goes on.
+    const list = store.listApiKeys.bind(store);
+    store.listApiKeys = () => Promise.reject(new Error('store down'));
+    while (warnings.length === 0 && Date.now() < deadline + 2_000) await sleep(10);
+    expect(warnings[0]).toMatch(/the count failed/);
+    store.listApiKeys = list;
+    clock.advance(10 * DAY);
+    while ((await gauge()) !== 0 && Date.now() < deadline + 4_000) await sleep(10);
+    expect(await gauge()).toBe(0);
+    await apiKeys.close();
+    // Stopped: nothing changes the gauge any more.
+    await apiKeys.create({ client: 'c', scopes: [], expiresInMs: DAY });
+    await sleep(60);
+    expect(await gauge()).toBe(0);
   });
 
   it('lists keys, optionally of one client', async () => {

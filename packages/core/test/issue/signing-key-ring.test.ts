@@ -132,12 +132,77 @@ describe('SigningKeyRing', () => {
     clock.advance(12 * 60 * MINUTE);
     await ring.maintain();
     expect(ring.keys()).toHaveLength(2);
-    expect(sample(await registry.metrics(), 'tokenwarden_signing_key_rotations_total')).toBe(1);
+    // Scheduled, not yet signing: not a rotation yet.
+    expect(sample(await registry.metrics(), 'tokenwarden_signing_key_rotations_total')).toBe(0);
     // A second pass before activation does not schedule yet another key.
     await ring.maintain();
     expect(ring.keys()).toHaveLength(2);
     clock.advance(MINUTE);
     expect(ring.signingKey().kid).not.toBe(first);
+    await ring.maintain();
+    expect(sample(await registry.metrics(), 'tokenwarden_signing_key_rotations_total')).toBe(1);
+    expect(sample(await registry.metrics(), 'tokenwarden_signing_key_age_seconds')).toBe(0);
+  });
+
+  it("start()'s timer rotates on schedule and retires the old key, with no call to maintain()", async () => {
+    const registry = new Registry();
+    const metrics = createPrometheusMetrics({ registry });
+    const { ring, clock, events } = setup({
+      rotationPeriodMs: 60 * MINUTE,
+      activationDelayMs: 20,
+      refreshIntervalMs: 20,
+      metrics,
+    });
+    await ring.start();
+    const first = ring.signingKey().kid;
+    const waitFor = async (done: () => boolean) => {
+      const deadline = Date.now() + 3_000;
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(done()).toBe(true);
+    };
+    clock.advance(60 * MINUTE);
+    await waitFor(() => ring.keys().length === 2);
+    expect(events.find((e) => e.type === 'signing_key.rotated')).toMatchObject({
+      actor: 'schedule',
+      detail: { previousKid: first },
+    });
+    clock.advance(1_000);
+    const second = ring.signingKey().kid;
+    expect(second).not.toBe(first);
+    const rotations = async () =>
+      sample(await registry.metrics(), 'tokenwarden_signing_key_rotations_total');
+    const deadline = Date.now() + 3_000;
+    while ((await rotations()) !== 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(await rotations()).toBe(1);
+    // Past the longest token lifetime plus tolerance, the timer retires the first key.
+    clock.advance(10 * MINUTE + 5_000);
+    await waitFor(() => ring.keys().length === 1);
+    expect(ring.select(first)).toBeUndefined();
+    expect(events.find((e) => e.type === 'signing_key.retired')).toMatchObject({
+      actor: 'schedule',
+      detail: { kid: first },
+    });
+    expect(sample(await registry.metrics(), 'tokenwarden_signing_key_age_seconds')).toBeLessThan(
+      11 * 60,
+    );
+  });
+
+  it('counts a rotation made elsewhere (another node, the CLI) once the new key takes over', async () => {
+    const registry = new Registry();
+    const { ring, make, clock } = setup();
+    await ring.start();
+    const watcher = make({ metrics: createPrometheusMetrics({ registry }) });
+    await watcher.start();
+    await watcher.maintain();
+    await ring.rotate();
+    await watcher.maintain();
+    expect(sample(await registry.metrics(), 'tokenwarden_signing_key_rotations_total')).toBe(0);
+    clock.advance(MINUTE);
+    await watcher.maintain();
+    await watcher.maintain();
+    expect(sample(await registry.metrics(), 'tokenwarden_signing_key_rotations_total')).toBe(1);
   });
 
   it('lets a second node pick up a rotation through the shared store without restart', async () => {
