@@ -18,7 +18,8 @@ import {
   type Warden,
 } from '@tokenwarden/core';
 import { FakeClock } from '@tokenwarden/testing';
-import { bearer } from '../support';
+import { Registry } from 'prom-client';
+import { bearer, sample } from '../support';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const secrets = {
@@ -31,7 +32,7 @@ afterEach(async () => {
   await Promise.all(wardens.splice(0).map((w) => w.close()));
 });
 
-function setup(options: { credentials?: CredentialStore } = {}) {
+function setup(options: { credentials?: CredentialStore; registry?: Registry } = {}) {
   const clock = new FakeClock(Date.UTC(2030, 0, 1));
   const sink = new MemorySink();
   const warden = createWarden({
@@ -44,7 +45,7 @@ function setup(options: { credentials?: CredentialStore } = {}) {
     store: new MemoryStore({ clock }),
     audit: { sinks: [sink], fingerprintKey: randomBytes(32) },
     clock,
-    metrics: false,
+    metrics: options.registry === undefined ? false : { registry: options.registry },
   });
   wardens.push(warden);
   let reuses = 0;
@@ -58,13 +59,19 @@ function setup(options: { credentials?: CredentialStore } = {}) {
       web: { scopes: ['profile:read', 'orders:read'] },
     },
     audit: warden,
+    metrics: warden.metrics,
     clock,
   });
   const refreshTokens = new RefreshTokens({
     store: options.credentials ?? new MemoryCredentialStore({ clock }),
     revoker: warden,
     audit: warden,
-    metrics: { refreshReuseDetected: () => void (reuses += 1) },
+    metrics: {
+      refreshReuseDetected: () => {
+        reuses += 1;
+        warden.metrics.refreshReuseDetected();
+      },
+    },
     clock,
   });
   const endpoint = new TokenEndpoint({
@@ -241,6 +248,25 @@ describe('TokenEndpoint: refresh_token grant', () => {
       client: 'device',
       actor: 'crm',
     });
+  });
+
+  it("records issuances by client and reuse detections in the warden's Prometheus registry", async () => {
+    const registry = new Registry();
+    const { post } = setup({ registry });
+    const first = await post('device', { grant_type: 'client_credentials' });
+    await post('device', {
+      grant_type: 'refresh_token',
+      refresh_token: first.body.refresh_token as string,
+    });
+    await post('crm', { grant_type: 'client_credentials' });
+    await post('device', {
+      grant_type: 'refresh_token',
+      refresh_token: first.body.refresh_token as string,
+    });
+    const text = await registry.metrics();
+    expect(sample(text, 'tokenwarden_tokens_issued_total{client="device"}')).toBe(2);
+    expect(sample(text, 'tokenwarden_tokens_issued_total{client="crm"}')).toBe(1);
+    expect(sample(text, 'tokenwarden_refresh_reuse_detected_total')).toBe(1);
   });
 
   it('answers RFC 6749 §5.2 errors', async () => {
