@@ -32,6 +32,11 @@ export interface AllowDecision {
   readonly dataSubject?: string;
   readonly purpose?: string;
   readonly lawfulBasis?: LawfulBasis | 'consent';
+  /**
+   * Headers for the response (`RateLimit`, `RateLimit-Policy`, a fresh `DPoP-Nonce`), lower-case
+   * names; adapters set them before the handler runs. Absent when there are none.
+   */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** RFC 9457 problem details, as sent in the body of a denial. */
@@ -47,11 +52,14 @@ export interface ProblemDetails {
 /** The request is refused. Adapters write `status`, `headers` and `body` as they are. */
 export interface DenyDecision {
   readonly outcome: 'deny';
-  readonly status: 400 | 401 | 403 | 503;
+  readonly status: 400 | 401 | 403 | 429 | 503;
   readonly code: ErrorCode;
   /** Safe for clients: no token, no claim values. */
   readonly message: string;
-  /** `WWW-Authenticate`, `Content-Type`, `Cache-Control`, `Retry-After` as needed. */
+  /**
+   * `WWW-Authenticate`, `Content-Type`, `Cache-Control`, `Retry-After`, `DPoP-Nonce`, `RateLimit`
+   * as needed.
+   */
   readonly headers: Readonly<Record<string, string>>;
   readonly body: ProblemDetails;
 }
@@ -82,6 +90,12 @@ const TITLES: Record<ErrorCode, string> = {
   algorithm_not_allowed: 'The access token algorithm is not allowed',
   issuer_invalid: 'The access token issuer is not accepted',
   audience_invalid: 'The access token audience is not accepted',
+  key_source_unavailable: 'The keys of the token issuer are temporarily unavailable',
+  dpop_proof_invalid: 'The DPoP proof is invalid',
+  dpop_proof_replayed: 'The DPoP proof has been used before',
+  dpop_nonce_required: 'A DPoP nonce from this server is required',
+  dpop_required: 'This route requires a DPoP-bound access token',
+  dpop_binding_mismatch: 'The access token is not bound to the DPoP proof key',
   insufficient_scope: 'The access token lacks a required scope',
   consent_missing: 'The data subject has not consented to this purpose',
   consent_withdrawn: 'The data subject has withdrawn consent for this purpose',
@@ -89,6 +103,7 @@ const TITLES: Record<ErrorCode, string> = {
   data_subject_unresolved: 'The data subject of this request could not be determined',
   store_unavailable: 'Authorization state is temporarily unavailable',
   store_capacity: 'Authorization state is full',
+  usage_limit_exceeded: 'The usage limit of this credential is exhausted',
   audit_unavailable: 'The audit trail is temporarily unavailable',
   config_invalid: 'Tokenwarden is misconfigured',
 };
@@ -98,7 +113,7 @@ export function titleOf(code: ErrorCode): string {
   return TITLES[code];
 }
 
-const STATUS: Partial<Record<ErrorCode, 400 | 403 | 503>> = {
+const STATUS: Partial<Record<ErrorCode, 400 | 403 | 429 | 503>> = {
   token_multiple: 400,
   insufficient_scope: 403,
   consent_missing: 403,
@@ -106,13 +121,23 @@ const STATUS: Partial<Record<ErrorCode, 400 | 403 | 503>> = {
   consent_expired: 403,
   data_subject_unresolved: 403,
   store_unavailable: 503,
+  key_source_unavailable: 503,
+  usage_limit_exceeded: 429,
   audit_unavailable: 503,
   store_capacity: 503,
   config_invalid: 503,
 };
 
-/** Builds the denial for a code: status, RFC 6750 header and problem+json body. */
-export function deny(code: ErrorCode, realm: string, scope?: readonly string[]): DenyDecision {
+/**
+ * Builds the denial for a code: status, RFC 6750 header and problem+json body. `extra` headers
+ * (lower-case names) are added last and win: a DPoP challenge, `RateLimit`, `Retry-After`.
+ */
+export function deny(
+  code: ErrorCode,
+  realm: string,
+  scope?: readonly string[],
+  extra?: Readonly<Record<string, string>>,
+): DenyDecision {
   const status = STATUS[code] ?? 401;
   const title = TITLES[code];
   const headers: Record<string, string> = {
@@ -133,6 +158,7 @@ export function deny(code: ErrorCode, realm: string, scope?: readonly string[]):
   } else if (status === 503) {
     headers['retry-after'] = '1';
   }
+  if (extra) for (const name in extra) headers[name] = extra[name]!;
   return {
     outcome: 'deny',
     status,

@@ -17,6 +17,12 @@ export type ErrorCode =
   | 'algorithm_not_allowed'
   | 'issuer_invalid'
   | 'audience_invalid'
+  | 'key_source_unavailable'
+  | 'dpop_proof_invalid'
+  | 'dpop_proof_replayed'
+  | 'dpop_nonce_required'
+  | 'dpop_required'
+  | 'dpop_binding_mismatch'
   | 'insufficient_scope'
   | 'consent_missing'
   | 'consent_withdrawn'
@@ -24,6 +30,7 @@ export type ErrorCode =
   | 'data_subject_unresolved'
   | 'store_unavailable'
   | 'store_capacity'
+  | 'usage_limit_exceeded'
   | 'audit_unavailable'
   | 'config_invalid';
 

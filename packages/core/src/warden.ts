@@ -37,7 +37,9 @@ import {
   type WardenStore,
 } from './store/types';
 import { extractToken } from './verify/extract';
-import { verifyJwt, type VerifiedToken } from './verify/jwt';
+import { verifyJwt, type VerifiedToken, type VerifyResult } from './verify/jwt';
+import type { CredentialScheme } from './verify/extract';
+import type { DpopMode } from './verify/dpop';
 import {
   API_KEY_ISSUER,
   looksLikeApiKey,
@@ -53,6 +55,8 @@ interface CompiledRequirement {
   readonly scopes: readonly string[];
   readonly consent?: { readonly purpose: string; readonly subject?: SubjectResolver };
   readonly lawfulBasis?: { readonly basis: LawfulBasis; readonly purpose?: string };
+  /** The route's DPoP mode, when it sets one. */
+  readonly dpop?: DpopMode;
 }
 
 const NO_REQUIREMENT: CompiledRequirement = Object.freeze({ public: false, scopes: [] });
@@ -105,11 +109,19 @@ export class Warden {
   private lastLogAt = new Map<string, number>();
 
   constructor(options: WardenOptions) {
-    this.options = resolveOptions(options);
+    this.options = resolveOptions(options, {
+      onKeyFetch: (event) => this.metrics.keySourceFetch(event.source, event.outcome),
+    });
     this.metrics =
       this.options.metrics === false ? noopMetrics : createPrometheusMetrics(this.options.metrics);
     const { tokens, state } = this.options.cache;
-    this.tokenCache = new VerifiedTokenCache(tokens, this.options.jwt.ring);
+    const { jwt, issuers } = this.options;
+    // Dropped whenever a key set changes: the local ring's or any issuer's.
+    this.tokenCache = new VerifiedTokenCache(tokens, {
+      get version() {
+        return (jwt?.ring.version ?? 0) + (issuers?.version ?? 0);
+      },
+    });
     const apiKeys = this.options.apiKeys;
     this.apiKeyUsage =
       apiKeys === undefined
@@ -149,9 +161,9 @@ export class Warden {
       metrics: this.metrics,
       clock: this.options.clock,
       purposes: this.options.purposes,
-      maxLifetimeMs: this.options.jwt.maxLifetimeMs,
-      clockToleranceMs: this.options.jwt.clockToleranceMs,
-      maxClaimLength: this.options.jwt.maxClaimLength,
+      maxLifetimeMs: this.options.claims.maxLifetimeMs,
+      clockToleranceMs: this.options.claims.clockToleranceMs,
+      maxClaimLength: this.options.claims.maxClaimLength,
     });
     if (this.options.audit.fingerprintKey === undefined && this.trail.enabled) {
       this.options.logger.warn(
@@ -233,6 +245,7 @@ export class Warden {
       return access;
     }
     access.token = extracted.token;
+    access.scheme = extracted.scheme;
     const now = this.options.clock.now();
     let cached: CachedToken<TokenDerived> | undefined;
     if (this.apiKeys !== undefined && looksLikeApiKey(extracted.token)) {
@@ -246,7 +259,10 @@ export class Warden {
     } else {
       cached = this.tokenCache.get(extracted.token, now);
       if (cached === undefined) {
-        const verified = verifyJwt(extracted.token, this.options.jwt, now);
+        const verified =
+          this.options.issuers === undefined && this.options.jwt !== undefined
+            ? verifyJwt(extracted.token, this.options.jwt, now)
+            : await this.verifyFromIssuers(extracted.token, now);
         if (!verified.ok) {
           access.refuse(verified.failure.code, verified.failure.detail);
           return access;
@@ -265,6 +281,30 @@ export class Warden {
       // API keys live for days and are not tokens in these histograms' sense.
       this.metrics.tokenAge(Math.max(0, (now - token.issuedAt) / 1000));
       this.metrics.tokenLifetime((token.expiresAt - token.issuedAt) / 1000);
+    }
+
+    let headers: Readonly<Record<string, string>> | undefined;
+    const dpop = this.options.dpop;
+    if (dpop !== undefined) {
+      const result = await dpop.verifier.check({
+        scheme: extracted.scheme,
+        accessToken: extracted.token,
+        claims: token.claims,
+        proofs: view.headerValues('dpop'),
+        method: view.method,
+        url: dpop.origin + view.url,
+        mode: req.dpop,
+      });
+      this.metrics.dpopCheck(result.ok ? result.via : 'fail');
+      if (!result.ok) {
+        if (result.failure.code === 'store_unavailable') {
+          this.logError('DPoP replay cache failed; requests are refused', result.failure.detail);
+        }
+        access.refuseWith(result.failure.code, result.failure.headers);
+        return access;
+      }
+      access.dpopBound = result.via === 'dpop';
+      if (hasAny(result.headers)) headers = result.headers;
     }
 
     const consentTarget = req.consent ? this.dataSubject(req.consent, view, token) : undefined;
@@ -287,10 +327,19 @@ export class Warden {
       access.refuse('token_revoked');
       return access;
     }
+    if (this.options.limits !== undefined) {
+      const limited = await this.checkLimits(token);
+      if (limited.outcome === 'deny') {
+        access.refuseWith(limited.code, { ...headers, ...limited.headers });
+        return access;
+      }
+      if (limited.headers !== undefined) headers = { ...headers, ...limited.headers };
+    }
     const base: AllowDecision = {
       outcome: 'allow',
       reason: isPublic ? 'public_route' : 'authorized',
       principal: derived.principal,
+      ...(headers !== undefined ? { headers } : {}),
     };
     access.allow(base);
     if (req !== NO_REQUIREMENT) this.applyRequirement(access, req, consentTarget, snapshot);
@@ -363,6 +412,10 @@ export class Warden {
     if (access.decision.outcome === 'deny') return access.decision;
     const req = this.compile(requirement);
     const started = performance.now();
+    if (req.dpop === 'required' && access.verified && !access.dpopBound) {
+      access.elapsedMs += performance.now() - started;
+      return this.refuseUnbound(access);
+    }
     let snapshot: Pick<StoreSnapshot, 'consent'> = {};
     let target: string | undefined;
     const token = access.verified;
@@ -384,6 +437,79 @@ export class Warden {
     if (req.public && !access.decision.principal) return access.decision;
     access.elapsedMs += performance.now() - started;
     return this.applyRequirement(access, req, target, snapshot);
+  }
+
+  /**
+   * Verifies a token with the issuer its `iss` names (only that issuer's keys), else with the
+   * local `jwt` settings. Never throws.
+   */
+  private async verifyFromIssuers(token: string, now: number): Promise<VerifyResult> {
+    const { issuers, jwt } = this.options;
+    if (issuers !== undefined && (jwt === undefined || issuers.handles(token))) {
+      const prepared = await issuers.prepare(token);
+      if (!prepared.ok) {
+        const { code, detail } = prepared.failure;
+        if (code === 'key_source_unavailable') {
+          this.logError('the keys of a trusted issuer could not be read', detail);
+        }
+        return { ok: false, failure: { code, detail } };
+      }
+      return verifyJwt(token, prepared.policy, now);
+    }
+    return verifyJwt(token, jwt!, now);
+  }
+
+  /** Counts one use against the usage limits; a denial carries the 429 or 503 headers. */
+  private async checkLimits(
+    token: VerifiedToken,
+  ): Promise<
+    | { outcome: 'allow'; headers?: Readonly<Record<string, string>> }
+    | { outcome: 'deny'; code: ErrorCode; headers?: Readonly<Record<string, string>> }
+  > {
+    const limits = this.options.limits!.limits;
+    const apiKey = token.issuer === API_KEY_ISSUER;
+    const outcome = await limits.check({
+      tokenId: apiKey ? undefined : token.tokenId,
+      apiKeyId: apiKey ? token.tokenId : undefined,
+      client: token.client,
+      subject: token.subject,
+    });
+    if (outcome.outcome === 'allow') {
+      for (const state of outcome.states) this.metrics.usageLimit(state.rule, 'allow');
+      return hasAny(outcome.headers)
+        ? { outcome: 'allow', headers: outcome.headers }
+        : { outcome: 'allow' };
+    }
+    if (outcome.outcome === 'limited') {
+      this.metrics.usageLimit(outcome.rule, 'limited');
+      return { outcome: 'deny', code: 'usage_limit_exceeded', headers: outcome.headers };
+    }
+    this.metrics.usageLimit('any', 'unavailable');
+    this.logError(
+      outcome.allow
+        ? 'usage limits could not be checked; requests pass uncounted (limits.failMode open)'
+        : 'usage limits could not be checked; requests are refused with store_unavailable',
+      outcome.error,
+    );
+    return outcome.allow ? { outcome: 'allow' } : { outcome: 'deny', code: 'store_unavailable' };
+  }
+
+  /** Refuses a Bearer-presented token on a route that requires DPoP. */
+  private async refuseUnbound(access: PendingAccess): Promise<Decision> {
+    const dpop = this.options.dpop!;
+    const token = access.verified!;
+    const result = await dpop.verifier.check({
+      scheme: 'bearer',
+      accessToken: access.token ?? '',
+      claims: token.claims,
+      proofs: undefined,
+      method: access.view.method,
+      url: dpop.origin + access.view.url,
+      mode: 'required',
+    });
+    if (result.ok) return access.decision;
+    this.metrics.dpopCheck('fail');
+    return access.refuseWith(result.failure.code, result.failure.headers);
   }
 
   /** Refuses one token id until it expires. Audited; rejects if the store cannot record it. */
@@ -437,6 +563,8 @@ export class Warden {
   /** Flushes the audit trail, closes sinks and the store if the warden created it. Idempotent. */
   async close(): Promise<void> {
     await this.apiKeyUsage?.close();
+    if (this.options.limits?.owned) await this.options.limits.limits.close();
+    await this.options.dpop?.verifier.close();
     await this.admin.close();
     await this.cachedStore?.close();
   }
@@ -485,13 +613,30 @@ export class Warden {
 
   /** The cached denial of a code. @internal */
   denial(code: ErrorCode, scopes?: readonly string[]): DenyDecision {
-    if (scopes) return deny(code, this.options.realm, scopes);
+    if (scopes) return this.withDpopChallenge(deny(code, this.options.realm, scopes));
     let cached = this.denials.get(code);
     if (!cached) {
-      cached = deny(code, this.options.realm);
+      cached = this.withDpopChallenge(deny(code, this.options.realm));
       this.denials.set(code, cached);
     }
     return cached;
+  }
+
+  /** A denial whose headers depend on the request (DPoP, usage limits). @internal */
+  denialWith(code: ErrorCode, headers: Readonly<Record<string, string>>): DenyDecision {
+    return deny(code, this.options.realm, undefined, headers);
+  }
+
+  /** With DPoP on, a 401 offers both schemes (RFC 9449 §7.1). */
+  private withDpopChallenge(decision: DenyDecision): DenyDecision {
+    const dpop = this.options.dpop;
+    const bearer = decision.headers['www-authenticate'];
+    if (dpop === undefined || decision.status !== 401 || bearer === undefined) return decision;
+    const challenge =
+      dpop.verifier.mode === 'required'
+        ? dpop.verifier.challenge()
+        : `${bearer}, ${dpop.verifier.challenge()}`;
+    return { ...decision, headers: { ...decision.headers, 'www-authenticate': challenge } };
   }
 
   /** Logs at most once a minute per message, so a failing backend cannot flood the logs. @internal */
@@ -553,11 +698,22 @@ export class Warden {
       if (purpose !== undefined) this.admin.assertPurpose(purpose, 'lawfulBasis');
       lawfulBasis = purpose === undefined ? { basis } : { basis, purpose };
     }
+    if (requirement.dpop !== undefined) {
+      if (requirement.dpop !== 'required') {
+        throw new ConfigError("a route's dpop must be 'required' (or absent)");
+      }
+      if (this.options.dpop === undefined) {
+        throw new ConfigError(
+          "a route requires DPoP but the warden has no 'dpop' option: add dpop: { publicOrigin }",
+        );
+      }
+    }
     const compiled: CompiledRequirement = Object.freeze({
       public: requirement.public === true,
       scopes,
       ...(consent ? { consent } : {}),
       ...(lawfulBasis ? { lawfulBasis } : {}),
+      ...(requirement.dpop ? { dpop: requirement.dpop } : {}),
     });
     this.compiled.set(requirement, compiled);
     return compiled;
@@ -581,7 +737,7 @@ export class Warden {
     } catch {
       return undefined;
     }
-    return isSafeId(subject, this.options.jwt.maxClaimLength) ? subject : undefined;
+    return isSafeId(subject, this.options.claims.maxClaimLength) ? subject : undefined;
   }
 
   /** Calls the store, timing it; resolves `undefined` when it fails (the caller fails closed). */
@@ -607,6 +763,10 @@ export class PendingAccess implements Access {
   decision: Decision;
   token: string | undefined;
   verified: VerifiedToken | undefined;
+  /** How the credential was presented. */
+  scheme: CredentialScheme = 'bearer';
+  /** True when a DPoP proof bound the token to the caller's key. */
+  dpopBound = false;
   /** What is derived once per verified token and cached with it. */
   derived: TokenDerived | undefined;
   elapsedMs = 0;
@@ -644,6 +804,15 @@ export class PendingAccess implements Access {
     return decision;
   }
 
+  /** Denies with request-specific headers (DPoP challenge, usage limits) and records at once. */
+  refuseWith(code: ErrorCode, headers: Readonly<Record<string, string>>): DenyDecision {
+    const decision = this.warden.denialWith(code, headers);
+    this.decision = decision;
+    if (this.elapsedMs === 0) this.stopClock();
+    this.durable = this.warden.record(this, undefined);
+    return decision;
+  }
+
   authorize(requirement: Requirement): Promise<Decision> {
     return this.warden.authorizeAccess(this, requirement);
   }
@@ -658,6 +827,11 @@ interface TokenDerived {
   readonly principal: Principal;
   /** The audit fingerprint, computed on first use. */
   fingerprint: string | undefined;
+}
+
+function hasAny(headers: Readonly<Record<string, string>>): boolean {
+  for (const _ in headers) return true;
+  return false;
 }
 
 function principalOf(token: VerifiedToken): Principal {

@@ -5,6 +5,7 @@ import {
   Warden,
   writeDenial,
   type Access,
+  type AllowDecision,
   type Principal,
   routeSteps,
   type RequestView,
@@ -77,12 +78,19 @@ function guard(requirement: Requirement, warden: Warden | undefined): RequestHan
         );
       }
       if (decision.outcome === 'deny') return writeDenial(res, decision);
-      req.auth = decision.principal;
+      proceed(req, res, decision);
       next();
     } catch (error) {
       next(error);
     }
   };
+}
+
+/** Lets an allowed request on: the caller in `req.auth`, the decision's headers on the response. */
+function proceed(req: WithAccess, res: Response, decision: AllowDecision): void {
+  req.auth = decision.principal;
+  const headers = decision.headers;
+  if (headers !== undefined) for (const name in headers) res.setHeader(name, headers[name]!);
 }
 
 /**
@@ -108,7 +116,7 @@ export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddlew
       const decision = access.decision;
       if (decision.outcome === 'deny') return writeDenial(res, decision);
       req[ACCESS] = access;
-      req.auth = decision.principal;
+      proceed(req, res, decision);
       next();
     } catch (error) {
       next(error);
@@ -130,6 +138,7 @@ export const requireScopes: RouteSteps<RequestHandler>['requireScopes'] = standa
 export const requireConsent: RouteSteps<RequestHandler>['requireConsent'] =
   standalone.requireConsent;
 export const lawfulBasis: RouteSteps<RequestHandler>['lawfulBasis'] = standalone.lawfulBasis;
+export const requireDpop: RouteSteps<RequestHandler>['requireDpop'] = standalone.requireDpop;
 
 /** Serves `warden`'s Prometheus metrics. Mount it before `app.use(tokenwarden(...))` or protect it. */
 export function metricsHandler(warden: Warden): RequestHandler {

@@ -4,6 +4,7 @@ import {
   headerValuesOf,
   Warden,
   type Access,
+  type AllowDecision,
   type DenyDecision,
   type Principal,
   routeSteps,
@@ -92,7 +93,13 @@ async function enforce(warden: Warden, ctx: WithAccess, next: Next, requirement?
   const decision = access.decision;
   if (decision.outcome === 'deny') return writeDenial(ctx, decision);
   ctx[ACCESS] = access;
+  return proceed(ctx, decision, next);
+}
+
+/** Lets an allowed request on: the caller in `ctx.state.auth`, the decision's headers set. */
+function proceed(ctx: WithAccess, decision: AllowDecision, next: Next) {
   ctx.state.auth = decision.principal;
+  if (decision.headers !== undefined) ctx.set(decision.headers);
   return next();
 }
 
@@ -104,8 +111,7 @@ function guard(requirement: Requirement, warden: Warden | undefined): Middleware
     if (adopted) {
       const decision = await adopted.authorize(requirement);
       if (decision.outcome === 'deny') return writeDenial(ctx, decision);
-      ctx.state.auth = decision.principal;
-      return next();
+      return proceed(ctx, decision, next);
     }
     if (!warden) {
       throw new Error(
@@ -146,7 +152,7 @@ export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddlew
  * Standalone route steps for routers below `app.use(tokenwarden(...))`: they add to the request's
  * access. Purposes are validated on first use; the middleware's own steps validate at start-up.
  */
-export const { requireScopes, requireConsent, lawfulBasis } = routeSteps<Middleware>(
+export const { requireScopes, requireConsent, lawfulBasis, requireDpop } = routeSteps<Middleware>(
   (requirement) => guard(requirement, undefined),
 );
 

@@ -13,6 +13,7 @@ import type {
 } from '@tokenwarden/core';
 import {
   CONSENT_METADATA,
+  DPOP_METADATA,
   LAWFUL_BASIS_METADATA,
   PUBLIC_METADATA,
   SCOPES_METADATA,
@@ -90,6 +91,20 @@ export function LawfulBasis(
  */
 export function Public(isPublic = true): CustomDecorator<string> {
   return SetMetadata(PUBLIC_METADATA, isPublic);
+}
+
+/**
+ * Only DPoP-bound tokens with a valid proof (RFC 9449): a Bearer token gets 401 `dpop_required`.
+ * Needs the warden's `dpop` option (start-up fails without it). On a controller it applies to
+ * every handler.
+ *
+ * @example
+ * @RequireDpop()
+ * @Post('payouts')
+ * payout() {}
+ */
+export function RequireDpop(): CustomDecorator<string> {
+  return SetMetadata(DPOP_METADATA, 'required');
 }
 
 /** The request property the guard sets; `undefined` on a public route called without a token. */

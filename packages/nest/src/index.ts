@@ -15,6 +15,7 @@ export {
   InjectWarden,
   LawfulBasis,
   Public,
+  RequireDpop,
   Scopes,
   type ConsentOptions,
   type LawfulBasisOptions,

@@ -2,6 +2,7 @@ import type { Reflector } from '@nestjs/core';
 import type { ConsentRequirement, LawfulBasisRequirement, Requirement } from '@tokenwarden/core';
 import {
   CONSENT_METADATA,
+  DPOP_METADATA,
   EXEMPT_METADATA,
   LAWFUL_BASIS_METADATA,
   PUBLIC_METADATA,
@@ -60,9 +61,13 @@ function read(
     lawfulBasis = reflector.get<LawfulBasisRequirement | undefined>(LAWFUL_BASIS_METADATA, target);
     if (consent !== undefined || lawfulBasis !== undefined) break;
   }
-  if (isPublic === undefined && scopes === undefined && !consent && !lawfulBasis) return undefined;
+  const dpop = reflector.getAllAndOverride<'required' | undefined>(DPOP_METADATA, targets);
+  if (isPublic === undefined && scopes === undefined && !consent && !lawfulBasis && !dpop) {
+    return undefined;
+  }
   return Object.freeze({
     ...(isPublic === true ? { public: true } : {}),
+    ...(dpop ? { dpop } : {}),
     ...(scopes !== undefined ? { scopes } : {}),
     ...(consent ? { consent } : {}),
     ...(lawfulBasis ? { lawfulBasis } : {}),

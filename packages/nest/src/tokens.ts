@@ -25,5 +25,7 @@ export const SCOPES_METADATA = 'tokenwarden:scopes';
 export const CONSENT_METADATA = 'tokenwarden:consent';
 export const LAWFUL_BASIS_METADATA = 'tokenwarden:lawful-basis';
 export const PUBLIC_METADATA = 'tokenwarden:public';
+/** Metadata key of `@RequireDpop()`. */
+export const DPOP_METADATA = 'tokenwarden:dpop';
 /** Internal: the guard lets these routes through unchecked and unaudited (the metrics endpoint). */
 export const EXEMPT_METADATA = 'tokenwarden:exempt';

@@ -62,6 +62,7 @@ export class TokenwardenGuard implements CanActivate {
     }
     if (decision.outcome === 'deny') return this.onDeny(decision, context);
     request.auth = decision.principal;
+    if (decision.headers !== undefined) this.setHeaders(decision.headers, context);
     return true;
   }
 
@@ -94,14 +95,16 @@ export class TokenwardenGuard implements CanActivate {
    * exception (e.g. a `GraphQLError` carrying `decision.code`).
    */
   protected onDeny(decision: DenyDecision, context: ExecutionContext): boolean {
+    this.setHeaders(decision.headers, context);
+    throw new TokenwardenException(decision);
+  }
+
+  /** Sets headers on the HTTP response through the platform's adapter. */
+  private setHeaders(headers: Readonly<Record<string, string>>, context: ExecutionContext): void {
     const response = this.getResponse(context);
     const adapter = this.adapterHost.httpAdapter;
-    if (response !== undefined && adapter) {
-      for (const [name, value] of Object.entries(decision.headers)) {
-        adapter.setHeader(response, name, value);
-      }
-    }
-    throw new TokenwardenException(decision);
+    if (response === undefined || !adapter) return;
+    for (const [name, value] of Object.entries(headers)) adapter.setHeader(response, name, value);
   }
 
   /**

@@ -90,4 +90,19 @@ export const METRICS = {
     help: 'Lifetime (exp - iat) of tokens used.',
     labels: [] as const,
   },
+  dpopChecks: {
+    name: 'dpop_checks_total',
+    help: 'DPoP checks by result: dpop (a proof bound the token), bearer (no proof, allowed), fail.',
+    labels: ['result'] as const,
+  },
+  usageLimitChecks: {
+    name: 'usage_limit_checks_total',
+    help: 'Usage-limit checks by rule and outcome (allow, limited, unavailable).',
+    labels: ['rule', 'outcome'] as const,
+  },
+  keySourceFetches: {
+    name: 'key_source_fetches_total',
+    help: 'Fetches of identity-provider discovery documents and JWKS by source (discovery, jwks) and outcome (ok, error).',
+    labels: ['source', 'outcome'] as const,
+  },
 } as const;

@@ -101,6 +101,13 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
     METRICS.tokenLifetime,
     [60, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400],
   );
+  const dpopChecks = localCounter(METRICS.dpopChecks);
+  const usageLimitChecks = localCounter(METRICS.usageLimitChecks);
+  const keySourceFetches = counter(METRICS.keySourceFetches);
+  const dpopChild = memo((result: string) => dpopChecks.labels(result));
+  const limitChild = memo((_key: string, rule: string, outcome: string) =>
+    usageLimitChecks.labels(rule, outcome),
+  );
   const tokenAgeAll = tokenAge.labels();
   const tokenLifetimeAll = tokenLifetime.labels();
 
@@ -185,6 +192,15 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
     tokenLifetime(seconds) {
       tokenLifetimeAll.observe(seconds);
     },
+    dpopCheck(result) {
+      dpopChild(result).inc();
+    },
+    usageLimit(rule, outcome) {
+      limitChild(rule + ' ' + outcome, rule, outcome).inc();
+    },
+    keySourceFetch(source, outcome) {
+      keySourceFetches.labels(source, outcome).inc();
+    },
     render: () => registry.metrics(),
   };
 }
@@ -211,6 +227,9 @@ export const noopMetrics: WardenMetrics = {
   apiKeysExpiringSoon() {},
   refreshReuseDetected() {},
   tokenLifetime() {},
+  dpopCheck() {},
+  usageLimit() {},
+  keySourceFetch() {},
   render: async () => '',
 };
 

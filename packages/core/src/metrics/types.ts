@@ -51,6 +51,12 @@ export interface WardenMetrics {
   refreshReuseDetected(): void;
   /** Lifetime (`exp - iat`) of a token used, in seconds. */
   tokenLifetime(seconds: number): void;
+  /** One DPoP check: a proof bound the token, a Bearer token was allowed, or it failed. */
+  dpopCheck(result: 'dpop' | 'bearer' | 'fail'): void;
+  /** One usage-limit rule checked (`rule` is a configured rule name, or `'any'`). */
+  usageLimit(rule: string, outcome: 'allow' | 'limited' | 'unavailable'): void;
+  /** One fetch of an identity provider's discovery document or JWKS. */
+  keySourceFetch(source: 'discovery' | 'jwks', outcome: 'ok' | 'error'): void;
   /** Prometheus text exposition of the registry. */
   render(): Promise<string>;
   /** Content type of {@link WardenMetrics.render}. */

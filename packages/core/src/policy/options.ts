@@ -20,6 +20,10 @@ import {
 } from '../verify/key-ring';
 import type { JwtVerifyPolicy } from '../verify/jwt';
 import type { ExtractPolicy } from '../verify/extract';
+import { DpopVerifier, type DpopOptions } from '../verify/dpop';
+import { TrustedIssuers, type TrustedIssuerOptions } from '../verify/oidc';
+import type { KeySourceFetchEvent } from '../verify/jwks';
+import { UsageLimits, type UsageLimitsOptions } from '../limits/usage-limits';
 
 /** JWT verification settings. */
 export interface JwtOptions {
@@ -43,6 +47,16 @@ export interface JwtOptions {
   readonly maxClaimLength?: number;
   /** A claim holding an array of extra scopes (e.g. `'permissions'`). Default: none. */
   readonly permissionsClaim?: string;
+}
+
+/** DPoP (RFC 9449) sender-constrained tokens, as the warden checks them. */
+export interface WardenDpopOptions extends Omit<DpopOptions, 'realm' | 'clock'> {
+  /**
+   * The origin clients address this API at (`https://api.example.com`, no path): a proof's `htu`
+   * must be this origin plus the request path. Required: behind a proxy the request's own host
+   * and scheme are not what the client signed.
+   */
+  readonly publicOrigin: string;
 }
 
 /** Where the credential is read from. */
@@ -97,10 +111,27 @@ export interface CacheOptions {
   readonly state?: StateCacheOptions | false;
 }
 
-/** Options of `createWarden`. Only `jwt` is required. */
+/** Options of `createWarden`. `jwt` or `issuers` (or both) is required. */
 export interface WardenOptions {
-  /** JWT verification; required. */
-  readonly jwt: JwtOptions;
+  /** Verification of the tokens this deployment issues (or one issuer's, with fixed keys). */
+  readonly jwt?: JwtOptions;
+  /**
+   * External identity providers (Keycloak, Auth0, Entra ID, Okta…): each with its own audience,
+   * algorithms and keys, found by OpenID discovery or a JWKS URL. A token goes to the issuer its
+   * `iss` names, and only that issuer's keys can verify it; tokens of no listed issuer go to `jwt`.
+   */
+  readonly issuers?: readonly TrustedIssuerOptions[] | TrustedIssuers;
+  /**
+   * Accept DPoP-bound tokens (`Authorization: DPoP …` plus a `DPoP` proof): proof signature,
+   * `htm`, `htu`, `iat` window, `jti` replay, `ath` and `cnf.jkt` are checked after the token.
+   * `mode: 'required'` refuses Bearer tokens everywhere; a route may require it alone. Default: off.
+   */
+  readonly dpop?: WardenDpopOptions;
+  /**
+   * Usage limits per token, API key, client or subject (429 with `Retry-After` and `RateLimit`
+   * headers), checked after revocation. Counters in memory unless a `RedisUsageLimiter` is given.
+   */
+  readonly limits?: UsageLimitsOptions | UsageLimits;
   /** Revocation marks and consent records. Default: a new `MemoryStore`. */
   readonly store?: WardenStore;
   /**
@@ -133,7 +164,17 @@ export interface WardenOptions {
 
 /** Options after validation and defaults; used internally. */
 export interface ResolvedOptions {
-  readonly jwt: JwtVerifyPolicy;
+  /** Verification of tokens from no configured external issuer; undefined with `issuers` only. */
+  readonly jwt: JwtVerifyPolicy | undefined;
+  /** Claim limits for lifecycle calls and data-subject ids (from `jwt`, else the defaults). */
+  readonly claims: {
+    readonly maxLifetimeMs: number;
+    readonly clockToleranceMs: number;
+    readonly maxClaimLength: number;
+  };
+  readonly issuers: TrustedIssuers | undefined;
+  readonly dpop: { readonly verifier: DpopVerifier; readonly origin: string } | undefined;
+  readonly limits: { readonly limits: UsageLimits; readonly owned: boolean } | undefined;
   readonly extract: ExtractPolicy;
   readonly store: WardenStore;
   readonly ownsStore: boolean;
@@ -214,55 +255,42 @@ export function resolvePurposes(purposes: WardenOptions['purposes']): ReadonlySe
   return names;
 }
 
+/** What the warden observes while resolved parts run (key fetches, for metrics). */
+export interface ResolveHooks {
+  readonly onKeyFetch?: (event: KeySourceFetchEvent) => void;
+}
+
 /** Validates options and applies defaults. Throws {@link ConfigError} naming the option to fix. */
-export function resolveOptions(options: WardenOptions): ResolvedOptions {
+export function resolveOptions(options: WardenOptions, hooks: ResolveHooks = {}): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
     throw new ConfigError('createWarden needs an options object with at least { jwt }');
   }
-  const jwtOptions = options.jwt;
-  if (!jwtOptions)
-    throw new ConfigError("'jwt' is required: { algorithms, keys, issuer, audience }");
-  const algorithms = jwtOptions.algorithms;
-  if (!Array.isArray(algorithms) || algorithms.length === 0) {
+  const clock = options.clock ?? systemClock;
+  const jwt = options.jwt === undefined ? undefined : resolveJwt(options.jwt);
+  const issuers = resolveIssuers(options.issuers, clock, hooks.onKeyFetch);
+  if (jwt === undefined && issuers === undefined) {
     throw new ConfigError(
-      "jwt.algorithms is required: list the algorithms your issuer signs with, e.g. ['RS256']",
+      "'jwt' or 'issuers' is required: { jwt: { algorithms, keys, issuer, audience } } for your own tokens, { issuers: [{ issuer, audience, algorithms }] } for an identity provider's",
     );
   }
-  for (const alg of algorithms) {
-    if (!JWT_ALGORITHMS.includes(alg)) {
-      throw new ConfigError(
-        `jwt.algorithms: '${String(alg)}' is not supported; use ${JWT_ALGORITHMS.join(', ')} ('none' is never accepted)`,
-      );
-    }
-  }
-  const ring = isKeySelector(jwtOptions.keys)
-    ? jwtOptions.keys
-    : new KeyRing(jwtOptions.keys, algorithms);
+  const realm = options.realm ?? 'api';
+  const dpop = resolveDpop(options.dpop, realm, clock);
   const credentials = options.credentials ?? {};
   const header = (credentials.header ?? 'authorization').toLowerCase();
   const purposes = resolvePurposes(options.purposes);
   const audit = resolveAuditOptions(options.audit);
   return {
-    jwt: {
-      ring,
-      algorithms: [...algorithms],
-      issuer: list(jwtOptions.issuer, 'jwt.issuer'),
-      audience: list(jwtOptions.audience, 'jwt.audience'),
-      maxLifetimeMs: positive(jwtOptions.maxLifetimeMs ?? 3_600_000, 'jwt.maxLifetimeMs', 'ms'),
-      clockToleranceMs: positive(
-        jwtOptions.clockToleranceMs ?? 5_000,
-        'jwt.clockToleranceMs',
-        'ms',
-        true,
-      ),
-      maxClaimLength: positive(
-        jwtOptions.maxClaimLength ?? 256,
-        'jwt.maxClaimLength',
-        'characters',
-      ),
-      permissionsClaim: jwtOptions.permissionsClaim,
+    jwt,
+    claims: {
+      maxLifetimeMs: jwt?.maxLifetimeMs ?? 3_600_000,
+      clockToleranceMs: jwt?.clockToleranceMs ?? 5_000,
+      maxClaimLength: jwt?.maxClaimLength ?? 256,
     },
+    issuers,
+    dpop,
+    limits: resolveLimits(options.limits),
     extract: {
+      dpop: dpop !== undefined,
       header,
       cookie: credentials.cookie,
       queryParameter: credentials.queryParameter,
@@ -280,8 +308,114 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
     metrics: options.metrics ?? {},
     cache: resolveCache(options.cache),
     apiKeys: resolveApiKeys(options.apiKeys),
-    realm: options.realm ?? 'api',
+    realm,
     logger: options.logger ?? stderrLogger,
-    clock: options.clock ?? systemClock,
+    clock,
   };
+}
+
+function resolveJwt(jwtOptions: JwtOptions): JwtVerifyPolicy {
+  if (jwtOptions === null || typeof jwtOptions !== 'object') {
+    throw new ConfigError("'jwt' must be an object: { algorithms, keys, issuer, audience }");
+  }
+  const algorithms = jwtOptions.algorithms;
+  if (!Array.isArray(algorithms) || algorithms.length === 0) {
+    throw new ConfigError(
+      "jwt.algorithms is required: list the algorithms your issuer signs with, e.g. ['RS256']",
+    );
+  }
+  for (const alg of algorithms) {
+    if (!JWT_ALGORITHMS.includes(alg)) {
+      throw new ConfigError(
+        `jwt.algorithms: '${String(alg)}' is not supported; use ${JWT_ALGORITHMS.join(', ')} ('none' is never accepted)`,
+      );
+    }
+  }
+  const ring = isKeySelector(jwtOptions.keys)
+    ? jwtOptions.keys
+    : new KeyRing(jwtOptions.keys, algorithms);
+  return {
+    ring,
+    algorithms: [...algorithms],
+    issuer: list(jwtOptions.issuer, 'jwt.issuer'),
+    audience: list(jwtOptions.audience, 'jwt.audience'),
+    maxLifetimeMs: positive(jwtOptions.maxLifetimeMs ?? 3_600_000, 'jwt.maxLifetimeMs', 'ms'),
+    clockToleranceMs: positive(
+      jwtOptions.clockToleranceMs ?? 5_000,
+      'jwt.clockToleranceMs',
+      'ms',
+      true,
+    ),
+    maxClaimLength: positive(jwtOptions.maxClaimLength ?? 256, 'jwt.maxClaimLength', 'characters'),
+    permissionsClaim: jwtOptions.permissionsClaim,
+  };
+}
+
+function resolveIssuers(
+  issuers: WardenOptions['issuers'],
+  clock: Clock,
+  onKeyFetch: ResolveHooks['onKeyFetch'],
+): TrustedIssuers | undefined {
+  if (issuers === undefined) return undefined;
+  if (issuers instanceof TrustedIssuers) return issuers;
+  if (!Array.isArray(issuers)) {
+    throw new ConfigError(
+      "'issuers' must be a list of { issuer, audience, algorithms } (or a TrustedIssuers)",
+    );
+  }
+  return new TrustedIssuers({
+    issuers,
+    clock,
+    ...(onKeyFetch
+      ? { onFetch: (_issuer: string, event: KeySourceFetchEvent) => onKeyFetch(event) }
+      : {}),
+  });
+}
+
+function resolveDpop(
+  dpop: WardenOptions['dpop'],
+  realm: string,
+  clock: Clock,
+): ResolvedOptions['dpop'] {
+  if (dpop === undefined) return undefined;
+  if (dpop === null || typeof dpop !== 'object') {
+    throw new ConfigError("'dpop' must be an object with at least { publicOrigin }");
+  }
+  let origin: URL | undefined;
+  try {
+    origin = new URL(dpop.publicOrigin);
+  } catch {
+    origin = undefined;
+  }
+  if (
+    origin === undefined ||
+    (origin.protocol !== 'https:' && origin.protocol !== 'http:') ||
+    origin.pathname !== '/' ||
+    origin.search !== '' ||
+    origin.hash !== '' ||
+    origin.username !== ''
+  ) {
+    throw new ConfigError(
+      "dpop.publicOrigin is required: the origin clients address, e.g. 'https://api.example.com' (no path)",
+    );
+  }
+  const verifier = new DpopVerifier({
+    algorithms: dpop.algorithms,
+    mode: dpop.mode,
+    maxAgeMs: dpop.maxAgeMs,
+    clockToleranceMs: dpop.clockToleranceMs,
+    replayCache: dpop.replayCache,
+    replayFailMode: dpop.replayFailMode,
+    nonce: dpop.nonce,
+    maxProofBytes: dpop.maxProofBytes,
+    realm,
+    clock,
+  });
+  return { verifier, origin: origin.origin };
+}
+
+function resolveLimits(limits: WardenOptions['limits']): ResolvedOptions['limits'] {
+  if (limits === undefined) return undefined;
+  if (limits instanceof UsageLimits) return { limits, owned: false };
+  return { limits: new UsageLimits(limits), owned: true };
 }

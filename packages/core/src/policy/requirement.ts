@@ -44,6 +44,11 @@ export interface Requirement {
   readonly consent?: ConsentRequirement;
   /** Another lawful basis, instead of consent. */
   readonly lawfulBasis?: LawfulBasisRequirement;
+  /**
+   * `'required'`: only DPoP-bound tokens with a valid proof (RFC 9449), never Bearer tokens.
+   * Needs the warden's `dpop` option.
+   */
+  readonly dpop?: 'required';
 }
 
 /** The route steps every adapter offers, each turning one requirement into a framework step. */
@@ -59,6 +64,8 @@ export interface RouteSteps<T> {
   lawfulBasis(basis: LawfulBasis, options?: { readonly purpose?: string }): T;
   /** Open to everyone, still audited; a token, if sent, is still verified. */
   publicRoute(): T;
+  /** Only DPoP-bound tokens with a valid proof (401 `dpop_required` for Bearer tokens). */
+  requireDpop(): T;
 }
 
 /**
@@ -75,5 +82,6 @@ export function routeSteps<T>(step: (requirement: Requirement) => T): RouteSteps
     requireConsent: (purpose, options = {}) => step({ consent: { purpose, ...options } }),
     lawfulBasis: (basis, options = {}) => step({ lawfulBasis: { basis, ...options } }),
     publicRoute: () => step({ public: true }),
+    requireDpop: () => step({ dpop: 'required' }),
   };
 }

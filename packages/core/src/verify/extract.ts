@@ -11,19 +11,26 @@ export interface ExtractPolicy {
   readonly queryParameter: string | undefined;
   /** Largest token accepted, in bytes; checked before any parsing. */
   readonly maxTokenBytes: number;
+  /** Accept the `DPoP` scheme in the header too (RFC 9449), when DPoP is configured. */
+  readonly dpop?: boolean;
 }
 
+/** How the credential was presented: `DPoP` is the header's RFC 9449 scheme; anything else is bearer. */
+export type CredentialScheme = 'bearer' | 'dpop';
+
 export type ExtractResult =
-  | { readonly ok: true; readonly token: string }
+  | { readonly ok: true; readonly token: string; readonly scheme: CredentialScheme }
   | { readonly ok: false; readonly code: ErrorCode; readonly detail: string };
 
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+const DPOP = /^dpop +([A-Za-z0-9\-._~+/]+=*)$/i;
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /** Finds exactly one credential in the request. Never parses more than `maxTokenBytes`. */
 export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractResult {
   const found: string[] = [];
+  let scheme: CredentialScheme = 'bearer';
   const headers = view.headerValues(policy.header);
   // An adapter may report an absent header as an empty list.
   if (headers && headers.length > 0) {
@@ -35,7 +42,11 @@ export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractR
     if (value.length > policy.maxTokenBytes + 16) {
       return { ok: false, code: 'token_too_large', detail: 'header above the size cap' };
     }
-    const match = BEARER.exec(value);
+    let match = BEARER.exec(value);
+    if (!match && policy.dpop) {
+      match = DPOP.exec(value);
+      if (match) scheme = 'dpop';
+    }
     if (!match) return { ok: false, code: 'token_malformed', detail: 'not a Bearer credential' };
     found.push(match[1]!);
   }
@@ -56,7 +67,7 @@ export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractR
     return { ok: false, code: 'token_too_large', detail: 'token above the size cap' };
   }
   if (!TOKEN68.test(token)) return { ok: false, code: 'token_malformed', detail: 'bad characters' };
-  return { ok: true, token };
+  return { ok: true, token, scheme };
 }
 
 /** Every value of the query parameter: a repeated parameter is more than one credential. */

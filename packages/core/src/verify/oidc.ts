@@ -377,6 +377,15 @@ export class TrustedIssuers {
     return sum;
   }
 
+  /**
+   * True when the token's unverified `iss` is one of these issuers: the token is theirs to verify
+   * (and only theirs). Never throws.
+   */
+  handles(token: string): boolean {
+    const iss = peekToken(token)?.iss;
+    return iss !== undefined && this.byIssuer.has(iss);
+  }
+
   /** The verification policy of one configured issuer, or undefined. */
   policyFor(issuer: string): JwtVerifyPolicy | undefined {
     return this.byIssuer.get(issuer)?.policy;

@@ -32,7 +32,7 @@ export class VerifiedTokenCache<Extra = never> {
    */
   constructor(
     private readonly maxEntries: number,
-    private readonly ring: KeySelector,
+    private readonly ring: Pick<KeySelector, 'version'>,
   ) {
     this.version = ring.version;
   }

@@ -36,7 +36,9 @@ describe('resolveOptions: required settings', () => {
     expect(configMessage(() => resolveOptions(undefined as unknown as WardenOptions))).toMatch(
       /needs an options object/,
     );
-    expect(configMessage(() => resolveOptions({} as WardenOptions))).toMatch(/'jwt' is required/);
+    expect(configMessage(() => resolveOptions({} as WardenOptions))).toMatch(
+      /'jwt' or 'issuers' is required/,
+    );
   });
 
   it.each([
@@ -103,7 +105,7 @@ describe('resolveOptions: numbers and audit settings', () => {
   });
 
   it('allows a zero clock tolerance', () => {
-    expect(resolveOptions(withJwt({ clockToleranceMs: 0 })).jwt.clockToleranceMs).toBe(0);
+    expect(resolveOptions(withJwt({ clockToleranceMs: 0 })).jwt?.clockToleranceMs).toBe(0);
   });
 
   it('refuses a non-positive credentials.maxTokenBytes', () => {
@@ -160,8 +162,12 @@ describe('resolveOptions: defaults', () => {
       cookie: undefined,
       queryParameter: undefined,
       maxTokenBytes: 8192,
+      dpop: false,
     });
     expect(resolved.realm).toBe('api');
+    expect(resolved.issuers).toBeUndefined();
+    expect(resolved.dpop).toBeUndefined();
+    expect(resolved.limits).toBeUndefined();
     expect(resolved.audit).toMatchObject({
       sinks: [],
       fingerprintKey: undefined,

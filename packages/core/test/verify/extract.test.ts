@@ -14,17 +14,17 @@ const policy: ExtractPolicy = {
 describe('extractToken: Authorization header', () => {
   it('takes the token from "Bearer <token>"', () => {
     const result = extractToken(view({ headers: { authorization: `Bearer ${TOKEN}` } }), policy);
-    expect(result).toEqual({ ok: true, token: TOKEN });
+    expect(result).toEqual({ ok: true, token: TOKEN, scheme: 'bearer' });
   });
 
   it.each(['bearer', 'BEARER', 'BeArEr'])('treats the scheme %s case-insensitively', (scheme) => {
     const result = extractToken(view({ headers: { authorization: `${scheme} ${TOKEN}` } }), policy);
-    expect(result).toEqual({ ok: true, token: TOKEN });
+    expect(result).toEqual({ ok: true, token: TOKEN, scheme: 'bearer' });
   });
 
   it('accepts several spaces between scheme and token (RFC 6750: 1*SP)', () => {
     const result = extractToken(view({ headers: { authorization: `Bearer   ${TOKEN}` } }), policy);
-    expect(result).toEqual({ ok: true, token: TOKEN });
+    expect(result).toEqual({ ok: true, token: TOKEN, scheme: 'bearer' });
   });
 
   it.each([
@@ -58,7 +58,7 @@ describe('extractToken: Authorization header', () => {
   it('reads a configured header name', () => {
     const custom: ExtractPolicy = { ...policy, header: 'x-api-token' };
     const v = view({ headers: { 'x-api-token': `Bearer ${TOKEN}`, authorization: 'Basic x' } });
-    expect(extractToken(v, custom)).toEqual({ ok: true, token: TOKEN });
+    expect(extractToken(v, custom)).toEqual({ ok: true, token: TOKEN, scheme: 'bearer' });
   });
 });
 
@@ -68,7 +68,7 @@ describe('extractToken: size cap before parsing', () => {
   it('accepts a token of exactly maxTokenBytes', () => {
     const token = 'a'.repeat(64);
     const v = view({ headers: { authorization: `Bearer ${token}` } });
-    expect(extractToken(v, small)).toEqual({ ok: true, token });
+    expect(extractToken(v, small)).toEqual({ ok: true, token, scheme: 'bearer' });
   });
 
   it('refuses a token one byte above maxTokenBytes', () => {
@@ -103,6 +103,7 @@ describe('extractToken: cookie', () => {
     expect(extractToken(view({ cookies: { tw_token: TOKEN } }), withCookie)).toEqual({
       ok: true,
       token: TOKEN,
+      scheme: 'bearer',
     });
   });
 
@@ -155,7 +156,7 @@ describe('extractToken: query string', () => {
   it('reads the configured query parameter when enabled', () => {
     const q: ExtractPolicy = { ...policy, queryParameter: 'token' };
     const v = view({ path: '/x', url: `/x?page=2&token=${TOKEN}` });
-    expect(extractToken(v, q)).toEqual({ ok: true, token: TOKEN });
+    expect(extractToken(v, q)).toEqual({ ok: true, token: TOKEN, scheme: 'bearer' });
   });
 
   it('does not mistake a parameter that merely contains the name', () => {
@@ -194,5 +195,34 @@ describe('extractToken: failures carry no token', () => {
       expect(result.ok).toBe(false);
       expect(JSON.stringify(result)).not.toContain(TOKEN);
     }
+  });
+});
+
+describe('extractToken: the DPoP scheme', () => {
+  it('reads "DPoP <token>" only when DPoP is on, and says which scheme it was', () => {
+    const v = view({ headers: { authorization: `DPoP ${TOKEN}` } });
+    expect(extractToken(v, { ...policy, dpop: true })).toEqual({
+      ok: true,
+      token: TOKEN,
+      scheme: 'dpop',
+    });
+    expect(
+      extractToken(view({ headers: { authorization: `dpop  ${TOKEN}` } }), {
+        ...policy,
+        dpop: true,
+      }),
+    ).toMatchObject({ scheme: 'dpop' });
+    expect(extractToken(v, policy)).toMatchObject({ ok: false, code: 'token_malformed' });
+  });
+
+  it('still reads Bearer tokens, and refuses other schemes', () => {
+    const on = { ...policy, dpop: true };
+    expect(extractToken(view({ headers: { authorization: `Bearer ${TOKEN}` } }), on)).toMatchObject(
+      { scheme: 'bearer' },
+    );
+    expect(extractToken(view({ headers: { authorization: `DPoPx ${TOKEN}` } }), on)).toMatchObject({
+      ok: false,
+      code: 'token_malformed',
+    });
   });
 });
