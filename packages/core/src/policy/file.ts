@@ -15,7 +15,7 @@ import { masterKey, type MasterKey } from '../issue/envelope';
 import type { SecretRef, SecretSource } from '../issue/secrets';
 import type { SigningAlgorithm } from '../issue/signing-keys';
 import type { IssuerClient } from '../issue/token-issuer';
-import type { VerificationKey } from '../verify/key-ring';
+import type { KeySelector, VerificationKey } from '../verify/key-ring';
 import type { LawfulBasis } from './requirement';
 import type { WardenOptions } from './options';
 import { policySchema, type PolicyDocument } from './schema';
@@ -52,6 +52,8 @@ export interface PolicyClient {
   readonly apiKeyMaxAgeMs: number;
   readonly rotationPeriodMs?: number;
   readonly secret?: SecretRef;
+  /** Receives a refresh token with client_credentials (see `refreshTokenClientsFromPolicy`). */
+  readonly refreshTokens: boolean;
 }
 
 /** A route the policy documents, with what it requires. */
@@ -71,6 +73,10 @@ export interface Policy {
     readonly maxTokenLifetimeMs: number;
     readonly maxApiKeyAgeMs: number;
     readonly clockToleranceMs: number;
+    /** Idle timeout of a refresh token. */
+    readonly refreshTokenLifetimeMs: number;
+    /** Absolute lifetime of a refresh-token family. */
+    readonly refreshFamilyLifetimeMs: number;
   };
   readonly signing: {
     readonly algorithm: SigningAlgorithm;
@@ -189,6 +195,13 @@ function lint(
         `API-key maximum age ${String(client.apiKeyMaxAge)} is above limits.maxApiKeyAge (${String(raw.limits.maxApiKeyAge)}); lower it`,
       );
     }
+    if (client.refreshTokens === true && client.secret === undefined) {
+      at(
+        ['clients', id, 'refreshTokens'],
+        'error',
+        `client '${id}' receives refresh tokens but has no secret: the token endpoint authenticates every refresh; add secret: { env: ... }`,
+      );
+    }
     if (
       resolved.rotationPeriodMs !== undefined &&
       resolved.rotationPeriodMs > resolved.apiKeyMaxAgeMs
@@ -248,6 +261,13 @@ function lint(
       );
     }
   }
+  if (policy.limits.refreshTokenLifetimeMs > policy.limits.refreshFamilyLifetimeMs) {
+    at(
+      ['limits', 'refreshTokenLifetime'],
+      'warning',
+      `limits.refreshTokenLifetime (${String(raw.limits.refreshTokenLifetime)}) is longer than limits.refreshFamilyLifetime (${String(raw.limits.refreshFamilyLifetime)}), which caps it; shorten it`,
+    );
+  }
   if (raw.signing.rotationPeriod === undefined) {
     at(
       ['signing'],
@@ -277,6 +297,7 @@ function resolve(raw: PolicyDocument): Policy {
       apiKeyMaxAgeMs: c.apiKeyMaxAge !== undefined ? durationMs(c.apiKeyMaxAge) : maxApiKeyAgeMs,
       ...(c.rotationPeriod !== undefined ? { rotationPeriodMs: durationMs(c.rotationPeriod) } : {}),
       ...(c.secret !== undefined ? { secret: c.secret as SecretRef } : {}),
+      refreshTokens: c.refreshTokens === true,
     };
   }
   const scopes: Record<string, PolicyScope> = {};
@@ -297,6 +318,8 @@ function resolve(raw: PolicyDocument): Policy {
       maxTokenLifetimeMs,
       maxApiKeyAgeMs,
       clockToleranceMs: durationMs(raw.limits.clockTolerance),
+      refreshTokenLifetimeMs: durationMs(raw.limits.refreshTokenLifetime),
+      refreshFamilyLifetimeMs: durationMs(raw.limits.refreshFamilyLifetime),
     },
     signing: {
       algorithm: raw.signing.algorithm as SigningAlgorithm,
@@ -363,8 +386,11 @@ export function loadPolicyFile(path: string): Policy {
 
 /** What a warden needs besides the policy: keys (never in the policy) and runtime parts. */
 export type PolicyWardenParts = Omit<WardenOptions, 'jwt' | 'purposes'> & {
-  /** Verification keys, e.g. `ring.verificationKeys()` or `keyFromFile(...)`. */
-  readonly keys: readonly VerificationKey[];
+  /**
+   * Verification keys, e.g. `keyFromFile(...)`, or a key selector that follows rotations: a
+   * `SigningKeyRing` (the policy's `signing.algorithm` is then the one allowed).
+   */
+  readonly keys: readonly VerificationKey[] | KeySelector;
 };
 
 /**
@@ -397,6 +423,30 @@ export function issuerClientsFromPolicy(policy: Policy): Record<string, IssuerCl
     out[id] = { scopes: c.scopes, maxTokenLifetimeMs: c.maxTokenLifetimeMs };
   }
   return out;
+}
+
+/** The clients that receive a refresh token with client_credentials (`refreshTokens: true`). */
+export function refreshTokenClientsFromPolicy(policy: Policy): string[] {
+  return Object.entries(policy.clients)
+    .filter(([, c]) => c.refreshTokens)
+    .map(([id]) => id);
+}
+
+/**
+ * `RefreshTokens` lifetimes from the policy: `limits.refreshTokenLifetime` (idle timeout) and
+ * `limits.refreshFamilyLifetime` (absolute, from the sign-in).
+ *
+ * @example
+ * const refreshTokens = new RefreshTokens({ store, revoker: warden, audit: warden, ...refreshTokenOptionsFromPolicy(policy) });
+ */
+export function refreshTokenOptionsFromPolicy(policy: Policy): {
+  tokenTtlMs: number;
+  familyTtlMs: number;
+} {
+  return {
+    tokenTtlMs: policy.limits.refreshTokenLifetimeMs,
+    familyTtlMs: policy.limits.refreshFamilyLifetimeMs,
+  };
 }
 
 /** Reads each client's secret through `secrets` (clients without one are left out). */

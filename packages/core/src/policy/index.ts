@@ -25,6 +25,8 @@ export {
   issuerClientsFromPolicy,
   loadPolicyFile,
   masterKeysFromPolicy,
+  refreshTokenClientsFromPolicy,
+  refreshTokenOptionsFromPolicy,
   wardenOptionsFromPolicy,
   type Policy,
   type PolicyCheckResult,

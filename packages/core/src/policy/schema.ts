@@ -61,6 +61,8 @@ const clientSchema = z.strictObject({
   rotationPeriod: durationSchema.optional(),
   /** The client's secret for the token endpoint. */
   secret: secretRefSchema.optional(),
+  /** Whether the token endpoint gives the client a refresh token with client_credentials. */
+  refreshTokens: z.boolean().optional(),
 });
 
 const routeSchema = z.strictObject({
@@ -88,8 +90,18 @@ export const policySchema = z.strictObject({
       maxTokenLifetime: durationSchema.default('15m'),
       maxApiKeyAge: durationSchema.default('90d'),
       clockTolerance: durationSchema.default('5s'),
+      /** How long an unused refresh token stays valid (idle timeout). */
+      refreshTokenLifetime: durationSchema.default('14d'),
+      /** Absolute lifetime of a refresh-token family from its sign-in. */
+      refreshFamilyLifetime: durationSchema.default('30d'),
     })
-    .default({ maxTokenLifetime: '15m', maxApiKeyAge: '90d', clockTolerance: '5s' }),
+    .default({
+      maxTokenLifetime: '15m',
+      maxApiKeyAge: '90d',
+      clockTolerance: '5s',
+      refreshTokenLifetime: '14d',
+      refreshFamilyLifetime: '30d',
+    }),
   signing: z
     .strictObject({
       algorithm: z.enum(JWT_ALGORITHMS as unknown as [string, ...string[]]).default('ES256'),

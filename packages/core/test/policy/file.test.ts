@@ -11,6 +11,11 @@ import {
   issuerClientsFromPolicy,
   loadPolicyFile,
   masterKeysFromPolicy,
+  MemorySigningKeyStore,
+  refreshTokenClientsFromPolicy,
+  refreshTokenOptionsFromPolicy,
+  SigningKeyRing,
+  TokenIssuer,
   wardenOptionsFromPolicy,
   type PolicyDiagnostic,
 } from '@tokenwarden/core';
@@ -29,6 +34,8 @@ describe('checkPolicy', () => {
       maxTokenLifetimeMs: 900_000,
       maxApiKeyAgeMs: 90 * 86_400_000,
       clockToleranceMs: 5_000,
+      refreshTokenLifetimeMs: 14 * 86_400_000,
+      refreshFamilyLifetimeMs: 30 * 86_400_000,
     });
     expect(policy.signing).toMatchObject({
       algorithm: 'ES256',
@@ -149,5 +156,68 @@ describe('loadPolicyFile and the options it drives', () => {
     expect(keys.previous).toEqual([]);
     // batch's secret file does not exist: the error names the file, not a value.
     await expect(clientSecretsFromPolicy(policy, secrets)).rejects.toThrow(/\/run\/secrets\/batch/);
+  });
+
+  it('drives EdDSA signing and verification: signing.algorithm EdDSA, a ring as the keys', async () => {
+    const text = read('valid.policy.yaml').replace('algorithm: ES256', 'algorithm: EdDSA');
+    const policy = checkPolicy(text).policy!;
+    expect(policy.signing.algorithm).toBe('EdDSA');
+    const ring = new SigningKeyRing({
+      store: new MemorySigningKeyStore(),
+      algorithm: policy.signing.algorithm,
+      maxTokenLifetimeMs: policy.limits.maxTokenLifetimeMs,
+    });
+    await ring.start();
+    const warden = createWarden(wardenOptionsFromPolicy(policy, { keys: ring, metrics: false }));
+    const issuer = new TokenIssuer({
+      issuer: policy.issuer,
+      audience: policy.audience,
+      keys: ring,
+      clients: issuerClientsFromPolicy(policy),
+      maxTokenLifetimeMs: policy.limits.maxTokenLifetimeMs,
+    });
+    const { token } = issuer.issue({ client: 'batch' });
+    const decision = await warden.check({
+      method: 'GET',
+      path: '/x',
+      url: '/x',
+      headerValues: (name) => (name === 'authorization' ? [`Bearer ${token}`] : undefined),
+    });
+    expect(decision).toMatchObject({ outcome: 'allow', principal: { client: 'batch' } });
+    expect(ring.jwks().keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' });
+    await warden.close();
+    await ring.close();
+  });
+
+  it('declares refresh tokens: the clients that receive them and their lifetimes', () => {
+    const text = read('valid.policy.yaml')
+      .replace(
+        '  maxApiKeyAge: 90d',
+        '  maxApiKeyAge: 90d\n  refreshTokenLifetime: 7d\n  refreshFamilyLifetime: 60d',
+      )
+      .replace(
+        '    secret: { env: SUPPORT_CONSOLE_SECRET }',
+        '    secret: { env: SUPPORT_CONSOLE_SECRET }\n    refreshTokens: true',
+      );
+    const policy = checkPolicy(text).policy!;
+    expect(refreshTokenClientsFromPolicy(policy)).toEqual(['support-console']);
+    expect(refreshTokenOptionsFromPolicy(policy)).toEqual({
+      tokenTtlMs: 7 * 86_400_000,
+      familyTtlMs: 60 * 86_400_000,
+    });
+    // A refresh-token client must authenticate: without a secret it is an error on its line.
+    const noSecret = checkPolicy(
+      text.replace('    secret: { file: /run/secrets/batch }', '    refreshTokens: true'),
+    );
+    expect(noSecret.policy).toBeUndefined();
+    const finding = noSecret.diagnostics.find((d) => d.path === 'clients.batch.refreshTokens')!;
+    expect(brief(finding)).toBe('39:20 error clients.batch.refreshTokens');
+    expect(finding.message).toMatch(/has no secret/);
+    const inverted = checkPolicy(
+      text.replace('refreshFamilyLifetime: 60d', 'refreshFamilyLifetime: 1d'),
+    );
+    expect(inverted.diagnostics.map((d) => `${d.severity} ${d.path}`)).toContain(
+      'warning limits.refreshTokenLifetime',
+    );
   });
 });
