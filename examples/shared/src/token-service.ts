@@ -6,11 +6,16 @@ import {
   issuerClientsFromPolicy,
   jwksOf,
   loadPolicyFile,
+  MemoryCredentialStore,
+  RefreshTokens,
+  refreshTokenClientsFromPolicy,
+  refreshTokenOptionsFromPolicy,
   signingKeyObject,
   staticSigningKey,
   TokenEndpoint,
   TokenIssuer,
   type AuditEventInput,
+  type TokenRevoker,
   type JwkSet,
   type Policy,
   type VerificationKey,
@@ -38,10 +43,10 @@ export interface DemoClient {
   readonly secret: string;
 }
 
-/** Where the token service reports: the warden, once it exists. */
-export interface DemoTokenSink {
+/** Where the token service reports, and revokes through: the warden, once it exists. */
+export interface DemoTokenSink extends TokenRevoker {
   recordEvent(event: AuditEventInput): void;
-  readonly metrics: Pick<WardenMetrics, 'tokenIssued'>;
+  readonly metrics: Pick<WardenMetrics, 'tokenIssued' | 'refreshReuseDetected'>;
 }
 
 /** The examples' own token issuance: policy, signing key, issuer, token endpoint and JWKS. */
@@ -84,10 +89,28 @@ export function demoTokenService(env: NodeJS.ProcessEnv = process.env): DemoToke
     const fromEnv = ref && 'env' in ref ? env[ref.env] : undefined;
     clients[id] = { id, secret: fromEnv || randomBytes(32).toString('base64url') };
   }
+  // Refresh tokens (grant_type=refresh_token) for the clients the policy marks refreshTokens:
+  // kept in memory here; a deployment shares a RedisCredentialStore between its nodes. A reuse
+  // revokes the family's access tokens through the warden, so the API refuses them at once.
+  const refreshTokens = new RefreshTokens({
+    store: new MemoryCredentialStore(),
+    revoker: {
+      revokeToken: async (tokenId, options) => {
+        if (sink === undefined) throw new Error('the token service is not attached to a warden');
+        await sink.revokeToken(tokenId, options);
+      },
+    },
+    audit: { recordEvent: (event) => sink?.recordEvent(event) },
+    metrics: { refreshReuseDetected: () => sink?.metrics.refreshReuseDetected() },
+    ...refreshTokenOptionsFromPolicy(policy),
+  });
+  const refreshClients = refreshTokenClientsFromPolicy(policy);
   const endpoint = new TokenEndpoint({
     issuer,
     clientSecrets: Object.fromEntries(Object.values(clients).map((c) => [c.id, c.secret])),
     audit: { recordEvent: (event) => sink?.recordEvent(event) },
+    refreshTokens,
+    refreshTokenClients: refreshClients,
   });
   return {
     policy,
