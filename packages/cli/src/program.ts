@@ -4,6 +4,7 @@ import { registerApiKeyCommands } from './commands/apikey';
 import { registerConsentCommands } from './commands/consent';
 import { registerKeysCommands } from './commands/keys';
 import { registerPolicyCommands } from './commands/policy';
+import { registerReportCommands } from './commands/report';
 import { registerRevokeCommands } from './commands/revoke';
 import { addGlobalOptions, CliError } from './shared';
 
@@ -32,6 +33,7 @@ export function createProgram(io: CliIo): Command {
   registerKeysCommands(program, io);
   registerApiKeyCommands(program, io);
   registerPolicyCommands(program, io);
+  registerReportCommands(program, io);
   return program;
 }
 

@@ -1,0 +1,305 @@
+import type { Command } from 'commander';
+import {
+  accessReport,
+  chainSummary,
+  durationMs,
+  exposureReport,
+  formatReport,
+  hygieneReport,
+  scopesReport,
+  type ApiKeyRecord,
+  type ExposureSelector,
+  type Report,
+  type ReportFormat,
+  type SigningKeyInfo,
+  type StoreSnapshot,
+} from '@tokenwarden/core';
+import { RedisCredentialStore, RedisSigningKeyStore, RedisStore } from '@tokenwarden/redis';
+import type { CliIo } from '../program';
+import {
+  addReportOptions,
+  chainKeyOf,
+  COMMAND_TIMEOUT_MS,
+  emit,
+  formatOf,
+  guarded,
+  hasRedis,
+  periodOf,
+  policyOf,
+  progressOf,
+  sourceOf,
+  timeOption,
+  type ReportFlags,
+} from '../report/context';
+import { CliError, globalOptions, redisUrl } from '../shared';
+
+interface ExposureFlags extends ReportFlags {
+  readonly tokenId?: string;
+  readonly apiKeyId?: string;
+  readonly client?: string;
+  readonly subject?: string;
+  readonly leakedAt?: string;
+}
+
+interface AccessFlags extends ReportFlags {
+  readonly dataSubject: string;
+}
+
+interface HygieneFlags extends ReportFlags {
+  readonly unusedDays: string;
+  readonly expiringWithin: string;
+  readonly nearCap: string;
+  readonly signingKeyMaxAge?: string;
+}
+
+/** Renders, writes, and fails (exit 1, after the report) when the chain shows tampering or loss. */
+async function finish(
+  io: CliIo,
+  flags: ReportFlags,
+  report: Report,
+  format: ReportFormat,
+): Promise<void> {
+  await emit(io, flags, formatReport(report, format));
+  const chain = report.chain;
+  const broken = chain.chains.some((c) => !c.intact) || chain.unreadable > 0 || chain.unchained > 0;
+  if (broken) {
+    throw new CliError(`the audit chain did not verify for this period: ${chainSummary(chain)}`, 1);
+  }
+}
+
+function selectorOf(flags: ExposureFlags): ExposureSelector {
+  const given = [
+    flags.tokenId !== undefined && ({ tokenId: flags.tokenId } as const),
+    flags.apiKeyId !== undefined && ({ apiKeyId: flags.apiKeyId } as const),
+    flags.client !== undefined && ({ client: flags.client } as const),
+    flags.subject !== undefined && ({ subject: flags.subject } as const),
+  ].filter((x): x is Exclude<typeof x, false> => x !== false);
+  if (given.length !== 1) {
+    throw new CliError(
+      'name exactly one credential: --token-id, --api-key-id, --client or --subject',
+      2,
+    );
+  }
+  return given[0]!;
+}
+
+function positiveNumber(value: string, option: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
+    throw new CliError(`${option} must be a positive number`, 2);
+  }
+  return Number(value);
+}
+
+function duration(value: string, option: string): number {
+  try {
+    return durationMs(value);
+  } catch {
+    throw new CliError(`${option} must be a duration such as 7d, 24h or 15m`, 2);
+  }
+}
+
+/** `tokenwarden report exposure|access|scopes|hygiene`: the accountability reports. */
+export function registerReportCommands(program: Command, io: CliIo): void {
+  const report = program
+    .command('report')
+    .description(
+      'accountability reports from the policy and the audit trail: exposure, access, scopes, hygiene',
+    );
+
+  addReportOptions(
+    report
+      .command('exposure')
+      .description(
+        'a leaked credential: what it could reach and what it did reach (Markdown for the breach record)',
+      )
+      .option('--token-id <id>', 'the token id (jti) or token fingerprint')
+      .option('--api-key-id <id>', 'the API key id (ak_…)')
+      .option('--client <id>', 'every credential of a client')
+      .option('--subject <sub>', 'every credential of a subject')
+      .option('--leaked-at <time>', 'when it is suspected to have leaked: later uses are flagged'),
+    'markdown',
+  ).action(async (flags: ExposureFlags, command: Command) => {
+    const selector = selectorOf(flags);
+    const format = formatOf(command, flags, 'markdown');
+    const now = Date.now();
+    const period = periodOf(flags, now);
+    const leakedAt = timeOption(flags.leakedAt, '--leaked-at', now);
+    const policy = policyOf(flags, io);
+    const chainKey = await chainKeyOf(flags, io);
+    const { source, close } = sourceOf(command, flags, io);
+    const progress = progressOf(flags, io);
+    const state = hasRedis(command, io) ? openState(command, io) : undefined;
+    let result;
+    try {
+      result = await guarded(async () => {
+        const apiKey =
+          'apiKeyId' in selector
+            ? await state?.credentials.getApiKey(selector.apiKeyId)
+            : undefined;
+        return exposureReport(source, selector, {
+          ...period,
+          policy,
+          chainKey,
+          onProgress: progress.onProgress,
+          ...(leakedAt !== undefined ? { leakedAt } : {}),
+          ...(state ? { store: state.store } : {}),
+          ...(apiKey ? { apiKey } : {}),
+        });
+      });
+    } finally {
+      progress.stop();
+      await close();
+      await state?.close();
+    }
+    await finish(io, flags, result, format);
+  });
+
+  addReportOptions(
+    report
+      .command('access')
+      .description(
+        "a data subject's right of access (Art. 15): which clients and tokens touched their data, when, why",
+      )
+      .requiredOption('--data-subject <id>', 'the person (data subject id)'),
+    'text',
+  ).action(async (flags: AccessFlags, command: Command) => {
+    const format = formatOf(command, flags, 'text');
+    const period = periodOf(flags, Date.now());
+    const policy = policyOf(flags, io);
+    const chainKey = await chainKeyOf(flags, io);
+    const { source, close } = sourceOf(command, flags, io);
+    const progress = progressOf(flags, io);
+    let result;
+    try {
+      result = await guarded(() =>
+        accessReport(source, flags.dataSubject, {
+          ...period,
+          policy,
+          chainKey,
+          onProgress: progress.onProgress,
+        }),
+      );
+    } finally {
+      progress.stop();
+      await close();
+    }
+    await finish(io, flags, result, format);
+  });
+
+  addReportOptions(
+    report
+      .command('scopes')
+      .description(
+        'least privilege: per client, scopes granted vs exercised, and the scopes to remove',
+      ),
+    'text',
+    '30d',
+  ).action(async (flags: ReportFlags, command: Command) => {
+    const format = formatOf(command, flags, 'text');
+    const period = periodOf(flags, Date.now());
+    const policy = policyOf(flags, io);
+    const chainKey = await chainKeyOf(flags, io);
+    const { source, close } = sourceOf(command, flags, io);
+    const progress = progressOf(flags, io);
+    let result;
+    try {
+      result = await guarded(() =>
+        scopesReport(source, { ...period, policy, chainKey, onProgress: progress.onProgress }),
+      );
+    } finally {
+      progress.stop();
+      await close();
+    }
+    await finish(io, flags, result, format);
+  });
+
+  addReportOptions(
+    report
+      .command('hygiene')
+      .description(
+        'keys and clients past rotation, keys expiring soon or unused, long token lifetimes, old signing keys, routes without a lawful basis',
+      )
+      .option('--unused-days <n>', 'report API keys unused for this many days', '30')
+      .option('--expiring-within <duration>', 'report API keys expiring within this time', '7d')
+      .option(
+        '--near-cap <ratio>',
+        'report tokens issued with at least this share of their lifetime cap',
+        '0.9',
+      )
+      .option(
+        '--signing-key-max-age <duration>',
+        "oldest acceptable signing key (default: the policy's signing.rotationPeriod, else 90d)",
+      ),
+    'text',
+    '30d',
+  ).action(async (flags: HygieneFlags, command: Command) => {
+    const format = formatOf(command, flags, 'text');
+    const period = periodOf(flags, Date.now());
+    const unusedDays = positiveNumber(flags.unusedDays, '--unused-days');
+    const expiringWithinMs = duration(flags.expiringWithin, '--expiring-within');
+    const nearCapRatio = positiveNumber(flags.nearCap, '--near-cap');
+    if (nearCapRatio > 1) throw new CliError('--near-cap must be a ratio between 0 and 1', 2);
+    const signingKeyMaxAgeMs =
+      flags.signingKeyMaxAge === undefined
+        ? undefined
+        : duration(flags.signingKeyMaxAge, '--signing-key-max-age');
+    const policy = policyOf(flags, io);
+    const chainKey = await chainKeyOf(flags, io);
+    const { source, close } = sourceOf(command, flags, io);
+    const progress = progressOf(flags, io);
+    const state = hasRedis(command, io) ? openState(command, io) : undefined;
+    let result;
+    try {
+      result = await guarded(async () => {
+        let apiKeys: ApiKeyRecord[] | undefined;
+        let signingKeys: SigningKeyInfo[] | undefined;
+        if (state) {
+          apiKeys = await state.credentials.listApiKeys();
+          signingKeys = (await state.signing.loadInfo()).keys;
+        }
+        return hygieneReport(source, {
+          ...period,
+          policy,
+          chainKey,
+          onProgress: progress.onProgress,
+          unusedForMs: unusedDays * 86_400_000,
+          expiringWithinMs,
+          nearCapRatio,
+          ...(signingKeyMaxAgeMs !== undefined ? { signingKeyMaxAgeMs } : {}),
+          ...(apiKeys ? { apiKeys } : {}),
+          ...(signingKeys ? { signingKeys } : {}),
+        });
+      });
+    } finally {
+      progress.stop();
+      await close();
+      await state?.close();
+    }
+    await finish(io, flags, result, format);
+  });
+}
+
+/** The Redis stores a report reads state from (revocations, API keys, signing keys): read only. */
+function openState(command: Command, io: CliIo) {
+  const url = redisUrl(command, io);
+  const prefix = globalOptions(command).prefix;
+  const options = {
+    url,
+    ...(prefix !== undefined ? { prefix } : {}),
+    commandTimeoutMs: COMMAND_TIMEOUT_MS,
+  };
+  const store = new RedisStore(options);
+  const credentials = new RedisCredentialStore(options);
+  const signing = new RedisSigningKeyStore(options);
+  return {
+    store: {
+      lookup: (query: Parameters<RedisStore['lookup']>[0]): Promise<StoreSnapshot> =>
+        store.lookup(query),
+    },
+    credentials,
+    signing,
+    async close() {
+      await Promise.allSettled([store.close(), credentials.close(), signing.close()]);
+    },
+  };
+}
