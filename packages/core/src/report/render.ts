@@ -393,6 +393,18 @@ function scopesDoc(r: ScopesReport, md: boolean): string {
   doc.section('Scopes to remove');
   if (removals.length === 0) doc.text('none: every granted scope was exercised in the period.');
   else doc.fields(removals.map((c) => [c.client, c.toRemove.join(', ')] as const));
+  const undeclared = r.clients.filter((c) => !c.inPolicy);
+  if (undeclared.length > 0) {
+    doc.text(
+      `not in the policy (declare them, with only the scopes they need): ${undeclared.map((c) => c.client).join(', ')}`,
+    );
+  }
+  const unattributed = r.clients.filter((c) => c.unattributed > 0);
+  if (unattributed.length > 0) {
+    doc.text(
+      `requests on routes the policy does not list count as using no scope: ${unattributed.map((c) => `${c.client} (${c.unattributed})`).join(', ')}`,
+    );
+  }
   if (r.clientsNotReported > 0)
     doc.text(`${r.clientsNotReported} more client(s) were seen but not reported.`);
   return doc.toString();

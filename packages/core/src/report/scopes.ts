@@ -29,7 +29,11 @@ export interface ClientScopes {
   readonly carried: readonly string[];
   /** Scopes its allowed requests needed (from the policy's routes). */
   readonly exercised: readonly ExercisedScope[];
-  /** Granted but never exercised in the period: the scopes to remove. */
+  /**
+   * Granted but never exercised in the period: the scopes to remove (none for a client the
+   * policy does not list). Requests on routes the policy does not list (`unattributed`) are not
+   * counted as using any scope.
+   */
   readonly toRemove: readonly string[];
   /** Carried by its tokens but not granted by the policy. */
   readonly carriedNotGranted: readonly string[];
@@ -148,7 +152,8 @@ export async function scopesReport(
         granted,
         carried: [...s.carried].sort(),
         exercised,
-        toRemove: granted.filter((g) => !s.exercised.has(g)),
+        // A client the policy does not list has no grant to trim: it must be declared first.
+        toRemove: listed ? granted.filter((g) => !s.exercised.has(g)) : [],
         carriedNotGranted: listed
           ? [...s.carried].filter((c) => !listed.scopes.includes(c)).sort()
           : [],

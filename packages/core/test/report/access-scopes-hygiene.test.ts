@@ -91,7 +91,12 @@ describe('scopesReport (least privilege)', () => {
     expect(byClient['crm']!.toRemove).toEqual([]);
     expect(byClient['batch']!.toRemove).toEqual([]);
     expect(byClient['legacy-app']).toEqual(
-      expect.objectContaining({ inPolicy: false, unattributed: 4, granted: ['orders:read'] }),
+      expect.objectContaining({
+        inPolicy: false,
+        unattributed: 4,
+        granted: ['orders:read'],
+        toRemove: [],
+      }),
     );
     expect(byClient['support-console']!.tokensIssued).toBe(11);
     expect(formatReport(report, 'text')).toContain('  support-console: customers:write');
