@@ -22,7 +22,8 @@ const store = new RedisSigningKeyStore({
   prefix: env.TW_PREFIX,
   masterKey: masterKey(env.TW_MASTER_KEY ?? ''),
 });
-const ring = new SigningKeyRing({ store, algorithm: 'ES256', ...settings });
+const alg = env.TW_ALG === 'EdDSA' ? 'EdDSA' : 'ES256';
+const ring = new SigningKeyRing({ store, algorithm: alg, ...settings });
 const issuer = new TokenIssuer({
   issuer: 'https://lifecycle.test/',
   audience: 'api',
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
           token,
           {
             ring,
-            algorithms: ['ES256'],
+            algorithms: [alg],
             issuer: 'https://lifecycle.test/',
             audience: 'api',
             maxLifetimeMs: settings.maxTokenLifetimeMs,
