@@ -115,10 +115,8 @@ class Doc {
       for (const row of shown) this.lines.push(line(row));
     }
     if (total > shown.length) {
-      this.lines.push(
-        this.md ? '' : '',
-        `${this.md ? '' : '  '}… ${total - shown.length} more (all of them in --format csv or json)`,
-      );
+      const more = `… ${total - shown.length} more: the CSV and JSON formats list up to 10000`;
+      this.lines.push('', this.md ? more : `  ${more}`);
     }
     this.lines.push('');
     return this;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { exposureReport, MemorySource, MemoryStore, formatReport } from '@tokenwarden/core';
+import { chainedEvents } from '@tokenwarden/testing';
 import { HOUR, scenario, SEC, T0 } from './generate';
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -194,5 +195,22 @@ describe('exposureReport', () => {
     const csv = formatReport(report, 'csv').trimEnd().split('\r\n');
     expect(csv).toHaveLength(61);
     expect(csv[0]).toMatch(/^time,outcome,reason,method,route/);
+  });
+});
+
+describe('exposureReport on a busy client', () => {
+  it('lists at most maxUsesListed uses, counts them all, and says so in Markdown', async () => {
+    const events = chainedEvents('p1', 1, 120, undefined, () => ({ client: 'busy' }));
+    const report = await exposureReport(
+      new MemorySource(events),
+      { client: 'busy' },
+      { maxUsesListed: 70 },
+    );
+    expect(report.didReach.uses).toBe(120);
+    expect(report.didReach.usesListed).toHaveLength(70);
+    expect(report.didReach.usesTruncated).toBe(true);
+    expect(formatReport(report, 'markdown')).toContain(
+      '… 70 more: the CSV and JSON formats list up to 10000',
+    );
   });
 });
