@@ -93,7 +93,7 @@ async function dump(prefix: string): Promise<string> {
       parts.push(key);
       const type = await redis.type(key);
       if (type === 'hash') parts.push(...Object.entries(await redis.hgetall(key)).flat());
-      else if (type === 'zset') parts.push(...(await redis.zrange(key, 0, -1, 'WITHSCORES')));
+      else if (type === 'zset') parts.push(...(await redis.zrange(key, '0', '-1', 'WITHSCORES')));
       else if (type === 'string') parts.push((await redis.get(key)) ?? '');
       else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
     }
