@@ -9,7 +9,8 @@
  *    own work (serialising the batch, the pipelined script call, the reply), and the whole trail
  *    (record, seal into the hash chain, sink).
  *
- * Environment: AUDIT_BENCH_SECONDS (5), AUDIT_BENCH_ROUNDS (3), AUDIT_BENCH_CONNECTIONS (20), AUDIT_BENCH_EVENTS (100000),
+ * Environment: AUDIT_BENCH_SECONDS (5), AUDIT_BENCH_ROUNDS (3), AUDIT_BENCH_CONNECTIONS (20),
+ * AUDIT_BENCH_EVENTS (100000), AUDIT_BENCH_PARTS (`throughput,cpu`: which parts to run),
  * REDIS_URL (redis://127.0.0.1:6379).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -37,6 +38,7 @@ const SECONDS = Number(process.env.AUDIT_BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.AUDIT_BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.AUDIT_BENCH_CONNECTIONS ?? 20);
 const EVENTS = Number(process.env.AUDIT_BENCH_EVENTS ?? 100_000);
+const PARTS = (process.env.AUDIT_BENCH_PARTS ?? 'throughput,cpu').split(',');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REDIS_PORT = Number(new URL(REDIS_URL).port || 6379);
 const PREFIX = `tw-audit-bench-${randomBytes(4).toString('hex')}-`;
@@ -212,14 +214,17 @@ async function main(): Promise<void> {
     console.log(
       `audit cost: ${SECONDS} s per mode, ${CONNECTIONS} connections, Redis ${new URL(REDIS_URL).host}`,
     );
-    const rps = await throughput();
-    console.log('\nmode          req/s    vs audit off');
-    for (const mode of MODES) {
-      const ratio = rps[mode] / rps.off;
-      console.log(
-        `${mode.padEnd(12)} ${rps[mode].toFixed(0).padStart(7)}    ${(ratio * 100).toFixed(1)}%`,
-      );
+    if (PARTS.includes('throughput')) {
+      const rps = await throughput();
+      console.log('\nmode          req/s    vs audit off');
+      for (const mode of MODES) {
+        const ratio = rps[mode] / rps.off;
+        console.log(
+          `${mode.padEnd(12)} ${rps[mode].toFixed(0).padStart(7)}    ${(ratio * 100).toFixed(1)}%`,
+        );
+      }
     }
+    if (!PARTS.includes('cpu')) return;
     const cpu = await cpuPerEvent();
     console.log(`\nRedis stream sink, client CPU per event over ${EVENTS} events:`);
     const show = (c: { user: number; system: number }) =>

@@ -6,8 +6,12 @@
  */
 import 'reflect-metadata';
 import { createPublicKey } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import type { AddressInfo } from 'node:net';
 import { createServer, type RequestListener, type Server } from 'node:http';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
 import { Controller, Get, Module } from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
 import Router from '@koa/router';
@@ -20,29 +24,34 @@ import {
   createWarden,
   MemoryStore,
   type AuditSink,
-  type JwtAlgorithm,
+  type Warden,
   type WardenOptions,
   type WardenStore,
 } from '@tokenwarden/core';
 import { tokenwarden as expressTokenwarden } from '@tokenwarden/express';
 import { tokenwarden as koaTokenwarden } from '@tokenwarden/koa';
 import { Consent, Scopes, TokenwardenGuard, TokenwardenModule } from '@tokenwarden/nest';
-import { RedisStore } from '@tokenwarden/redis';
+import { RedisStore, RedisStreamSink } from '@tokenwarden/redis';
 import {
   BENCH_AUDIENCE,
   BENCH_ISSUER,
   PURPOSE,
   SCOPE,
+  type BenchAlgorithm,
   type BenchKeys,
   type ServerConfig,
+  type ServerReply,
+  type ServerRequest,
 } from './shared';
 
 const config = JSON.parse(process.env.BENCH_CONFIG ?? '{}') as ServerConfig;
 const keys = JSON.parse(process.env.BENCH_KEYS ?? '{}') as BenchKeys;
 const body = { hello: 'world' };
+/** The warden of a Tokenwarden configuration, for its metrics. */
+let warden: Warden | undefined;
 
 /** The verification key of an algorithm, as PEM or the HMAC secret. */
-function verificationKey(alg: JwtAlgorithm): string {
+function verificationKey(alg: BenchAlgorithm): string {
   if (alg === 'HS256') return keys.hs256;
   return alg === 'RS256' ? keys.rs256Public : keys.es256Public;
 }
@@ -73,7 +82,7 @@ async function wardenOptions(): Promise<WardenOptions> {
           alg,
           key: createPublicKey(verificationKey(alg)),
         };
-  const sinks = full && config.auditSink !== undefined ? [await auditSink(config.auditSink)] : [];
+  const sinks = full && config.auditSink !== undefined ? [auditSink(config.auditSink)] : [];
   return {
     jwt: { algorithms: [alg], keys: [key], issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE },
     store,
@@ -83,12 +92,10 @@ async function wardenOptions(): Promise<WardenOptions> {
 }
 
 /** The audit sink of a full configuration. */
-async function auditSink(kind: NonNullable<ServerConfig['auditSink']>) {
-  const redis = (await import('@tokenwarden/redis')) as Record<string, unknown>;
-  const Sink = redis.RedisStreamSink as
-    (new (options: { url: string; prefix?: string }) => AuditSink) | undefined;
-  if (kind === 'redis-stream' && Sink) {
-    return new Sink({
+function auditSink(kind: NonNullable<ServerConfig['auditSink']>): AuditSink {
+  // A static import: a dynamic import() here would load a second copy of the packages.
+  if (kind === 'redis-stream') {
+    return new RedisStreamSink({
       url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       prefix: config.prefix,
     });
@@ -125,6 +132,7 @@ async function expressApp(): Promise<Server> {
   }
   if (config.kind === 'tokenwarden') {
     const tw = expressTokenwarden(await wardenOptions());
+    warden = tw.warden;
     app.use(tw);
     if (config.full) {
       app.get('/hello', tw.requireScopes(SCOPE), tw.requireConsent(PURPOSE), (_req, res) => {
@@ -155,6 +163,7 @@ async function koaApp(): Promise<Server> {
     });
   } else if (config.kind === 'tokenwarden') {
     const tw = koaTokenwarden(await wardenOptions());
+    warden = tw.warden;
     app.use(tw);
     const steps = config.full ? [tw.requireScopes(SCOPE), tw.requireConsent(PURPOSE)] : [];
     router.get('/hello', ...steps, (ctx) => {
@@ -181,9 +190,8 @@ async function nestApp(): Promise<Server> {
   if (protect && config.full) decorators.push(Scopes(SCOPE), Consent(PURPOSE));
   for (const decorate of decorators) decorate(HelloController.prototype, 'hello', descriptor);
   Controller()(HelloController);
-  const imports = protect
-    ? [TokenwardenModule.forRoot({ warden: createWarden(await wardenOptions()) })]
-    : [];
+  if (protect) warden = createWarden(await wardenOptions());
+  const imports = warden ? [TokenwardenModule.forRoot({ warden })] : [];
   const providers = protect ? [{ provide: APP_GUARD, useClass: TokenwardenGuard }] : [];
   class BenchModule {}
   Module({ imports, controllers: [HelloController], providers })(BenchModule);
@@ -197,7 +205,86 @@ function listen(handler: RequestListener): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
+/** GC pauses since start, from the 'gc' performance entries. */
+const gc = { ms: 0, count: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gc.ms += entry.duration;
+    gc.count += 1;
+  }
+}).observe({ entryTypes: ['gc'] });
+
+let profiler: Session | undefined;
+
+function post<T>(session: Session, method: string, params?: object): Promise<T> {
+  return new Promise((resolve, reject) =>
+    session.post(method, params ?? {}, (error, result) =>
+      error ? reject(error) : resolve(result as T),
+    ),
+  );
+}
+
+/** Answers the runner: CPU and GC usage, and CPU profiles of a stretch of load. */
+async function answer(request: ServerRequest): Promise<ServerReply> {
+  if (request.cmd === 'usage') {
+    const cpu = process.cpuUsage();
+    return {
+      id: request.id,
+      usage: { cpuMicros: cpu.user + cpu.system, gcMs: gc.ms, gcCount: gc.count },
+    };
+  }
+  if (request.cmd === 'metrics') {
+    return { id: request.id, metrics: warden ? await warden.metrics.render() : '' };
+  }
+  if (request.cmd === 'profile-start') {
+    profiler = new Session();
+    profiler.connect();
+    await post(profiler, 'Profiler.enable');
+    await post(profiler, 'Profiler.setSamplingInterval', {
+      interval: request.intervalMicros ?? 200,
+    });
+    await post(profiler, 'Profiler.start');
+    return { id: request.id };
+  }
+  if (request.cmd === 'snapshot') {
+    writeHeapSnapshot(request.file);
+    return { id: request.id };
+  }
+  if (request.cmd === 'heap-start') {
+    profiler = new Session();
+    profiler.connect();
+    await post(profiler, 'HeapProfiler.enable');
+    await post(profiler, 'HeapProfiler.startSampling', {
+      samplingInterval: request.intervalMicros ?? 4096,
+      // Collected by minor GCs: short-lived; by major GCs: they outlived a scavenge (promoted).
+      includeObjectsCollectedByMinorGC: request.collected === 'all',
+      includeObjectsCollectedByMajorGC: request.collected !== undefined,
+    });
+    return { id: request.id };
+  }
+  if (profiler === undefined) return { id: request.id, error: 'no profile running' };
+  if (request.cmd === 'heap-stop') {
+    const { profile } = await post<{ profile: unknown }>(profiler, 'HeapProfiler.stopSampling');
+    profiler.disconnect();
+    profiler = undefined;
+    writeFileSync(request.file!, JSON.stringify(profile));
+    return { id: request.id };
+  }
+  const { profile } = await post<{ profile: unknown }>(profiler, 'Profiler.stop');
+  profiler.disconnect();
+  profiler = undefined;
+  writeFileSync(request.file!, JSON.stringify(profile));
+  return { id: request.id };
+}
+
 async function main(): Promise<void> {
+  process.on('message', (request: ServerRequest) => {
+    answer(request).then(
+      (reply) => process.send?.(reply),
+      (error: unknown) => process.send?.({ id: request.id, error: String(error) }),
+    );
+  });
+  process.once('SIGTERM', () => process.exit(0));
   const server =
     config.framework === 'koa'
       ? await koaApp()

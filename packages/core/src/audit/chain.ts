@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash as hashOnce } from 'node:crypto';
 import type { AuditEvent } from './types';
 
 /**
@@ -89,7 +89,8 @@ export class ChainHasher {
   /** The hash of one canonical serialisation. */
   digest(canonical: string): string {
     return this.key === undefined
-      ? 'sha256:' + createHash('sha256').update(canonical).digest('base64url')
+      ? // One call, no Hash object: about half the cost of createHash for an event.
+        'sha256:' + hashOnce('sha256', canonical, 'base64url')
       : 'hmac-sha256:' + createHmac('sha256', this.key).update(canonical).digest('base64url');
   }
 }

@@ -3,8 +3,10 @@ import type { AuditEvent } from './types';
 /**
  * The JSON the trail produced for an event, kept on the event under a non-enumerable symbol (so
  * sinks do not serialise it again, and `JSON.stringify`, `Object.keys` and deep equality ignore it).
+ * A registered symbol, so a sink from another copy of this package (an ESM and a CommonJS copy
+ * loaded side by side) still finds it.
  */
-const LINE = Symbol('tokenwarden.auditLine');
+const LINE = Symbol.for('tokenwarden.auditLine');
 
 type WithLine = AuditEvent & { [LINE]?: string };
 

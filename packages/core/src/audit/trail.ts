@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { ConfigError, TokenwardenError } from '../errors';
 import type { Clock } from '../internal/clock';
 import type { WardenMetrics } from '../metrics/types';
-import { ChainHasher, INPUT_FIELDS, sortedKeys } from './chain';
+import { ChainHasher, sortedKeys } from './chain';
 import { rememberLine } from './line';
 import type { ResolvedAuditOptions } from './options';
 import { FileSpool, MemorySpool, type Spool } from './spool';
@@ -71,6 +71,7 @@ export class AuditTrail {
   private seq = 0;
   private lastHash: string | undefined;
   private readonly hasher: ChainHasher;
+  private readonly times = new IsoTimes();
   private readonly lanes: SinkLane[];
   private draining: Promise<void> | undefined;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
@@ -293,32 +294,52 @@ export class AuditTrail {
     return batch;
   }
 
-  /** Builds the final event, in canonical field order, and links it into the chain. */
+  /**
+   * Builds the final event, in canonical field order (`CANONICAL_FIELDS`), and links it
+   * into the chain. The fields are copied one by one by name (not in a loop over field names),
+   * which keeps the object's construction cheap; the canonical JSON made for the hash is kept as
+   * the event's line, so sinks that store text never serialise it again.
+   */
   private seal(p: Pending): AuditEvent {
-    const input = p.input as unknown as Record<string, unknown>;
-    const event: Record<string, unknown> = {
+    const input = p.input;
+    const event: Mutable<AuditEvent> = {
       schemaVersion: AUDIT_SCHEMA_VERSION,
       id: `${this.producer}/${p.seq}`,
-      time: new Date(p.at).toISOString(),
+      time: this.times.of(p.at),
       producer: this.producer,
       seq: p.seq,
-      type: p.input.type,
-      outcome: p.input.outcome,
+      type: input.type,
+      outcome: input.outcome,
     };
-    for (const field of INPUT_FIELDS) {
-      const value = input[field];
-      if (value !== undefined) event[field] = field === 'detail' ? sortedKeys(value) : value;
-    }
+    if (input.reason !== undefined) event.reason = input.reason;
+    if (input.tokenId !== undefined) event.tokenId = input.tokenId;
+    if (input.tokenFingerprint !== undefined) event.tokenFingerprint = input.tokenFingerprint;
+    if (input.subject !== undefined) event.subject = input.subject;
+    if (input.client !== undefined) event.client = input.client;
+    if (input.scopes !== undefined) event.scopes = input.scopes;
+    if (input.route !== undefined) event.route = input.route;
+    if (input.method !== undefined) event.method = input.method;
+    if (input.status !== undefined) event.status = input.status;
+    if (input.dataSubject !== undefined) event.dataSubject = input.dataSubject;
+    if (input.purpose !== undefined) event.purpose = input.purpose;
+    if (input.lawfulBasis !== undefined) event.lawfulBasis = input.lawfulBasis;
+    if (input.requestId !== undefined) event.requestId = input.requestId;
+    if (input.clientAddress !== undefined) event.clientAddress = input.clientAddress;
+    if (input.userAgent !== undefined) event.userAgent = input.userAgent;
+    if (input.actor !== undefined) event.actor = input.actor;
+    if (input.detail !== undefined) event.detail = sortedKeys(input.detail) as AuditEvent['detail'];
     if (this.lastHash !== undefined) event.prevHash = this.lastHash;
     const canonical = JSON.stringify(event);
     const hash = this.hasher.digest(canonical);
     event.hash = hash;
     this.lastHash = hash;
-    const sealed = event as unknown as AuditEvent;
-    rememberLine(sealed, `${canonical.slice(0, -1)},"hash":${JSON.stringify(hash)}}`);
-    return sealed;
+    // The hash is base64url after an ASCII prefix: nothing in it needs escaping.
+    rememberLine(event, `${canonical.slice(0, -1)},"hash":"${hash}"}`);
+    return event;
   }
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * One sink with its spool. Every operation runs in order on one chain, so events reach the sink in
@@ -496,6 +517,32 @@ class SinkLane {
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
+  }
+}
+
+/** Last year whose times `toISOString` writes with four digits: 9999-12-31T23:59:59.999Z. */
+const LAST_FOUR_DIGIT_MS = 253_402_300_799_999;
+
+/**
+ * `new Date(ms).toISOString()`, built from the text of the current second (a trail stamps many
+ * events a second, and formatting a date is a good part of sealing one).
+ */
+export class IsoTimes {
+  private second = Number.NaN;
+  private prefix = '';
+
+  of(ms: number): string {
+    if (!(ms >= 0 && ms <= LAST_FOUR_DIGIT_MS) || !Number.isInteger(ms)) {
+      return new Date(ms).toISOString();
+    }
+    const millis = ms % 1000;
+    const second = ms - millis;
+    if (second !== this.second) {
+      this.second = second;
+      // 'YYYY-MM-DDTHH:mm:ss.'
+      this.prefix = new Date(second).toISOString().slice(0, 20);
+    }
+    return this.prefix + (millis < 10 ? '00' : millis < 100 ? '0' : '') + millis + 'Z';
   }
 }
 

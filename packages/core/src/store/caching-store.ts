@@ -33,6 +33,17 @@ interface Entry {
 
 type Clock = { now(): number };
 
+/** A store read in flight, which later identical reads join instead of making their own. */
+interface Flight<T> {
+  /** The epoch when it started: a change to one of `keys` since then keeps newcomers out. */
+  readonly epoch: number;
+  readonly keys: readonly string[];
+  readonly promise: Promise<T>;
+}
+
+/** The marks of a lookup that found none (shared: snapshots are read, never changed). */
+const NO_MARKS: StoreSnapshot['notBefore'] = Object.freeze({});
+
 /**
  * A {@link WardenStore} in front of a shared store that keeps what lookups read (whether a token
  * id is revoked, the not-before marks, consent records) in a bounded local LRU.
@@ -43,6 +54,9 @@ type Clock = { now(): number };
  * - While the feed is not live (connection lost, heartbeat missed) the cache is empty and every
  *   call goes to the store, so a lost message can never let a stale entry through.
  * - A lookup that was in flight while a change arrived answers its own request but fills nothing.
+ * - Identical misses at the same time share one round trip (many requests with one token, or
+ *   after the cache was emptied): a request joins a read in flight only if none of its entries
+ *   changed since that read started, so it never gets an answer older than the last change.
  */
 export class CachingStore implements WardenStore {
   private readonly entries = new Map<string, Entry>();
@@ -53,6 +67,9 @@ export class CachingStore implements WardenStore {
   private epoch = 0;
   /** The keys of the latest changes, with the epoch each one started (`'*'`: everything). */
   private readonly recent: { epoch: number; key: string }[] = [];
+  /** Reads in flight, by the entries they read. */
+  private readonly lookups = new Map<string, Flight<StoreSnapshot>>();
+  private readonly consents = new Map<string, Flight<ConsentRecord | undefined>>();
   private live: boolean;
   private readonly unsubscribe: () => void;
 
@@ -104,41 +121,44 @@ export class CachingStore implements WardenStore {
       consent !== undefined
     ) {
       this.onLookup('hit');
-      return {
-        tokenRevoked: revoked === true,
-        notBefore: {
-          ...(typeof subject === 'number' ? { subject } : {}),
-          ...(typeof client === 'number' ? { client } : {}),
-          ...(typeof all === 'number' ? { all } : {}),
-        },
-        ...(consent !== null ? { consent: consent as ConsentRecord } : {}),
-      };
+      const notBefore =
+        subject === null && client === null && all === null
+          ? NO_MARKS
+          : {
+              ...(typeof subject === 'number' ? { subject } : {}),
+              ...(typeof client === 'number' ? { client } : {}),
+              ...(typeof all === 'number' ? { all } : {}),
+            };
+      return consent === null
+        ? { tokenRevoked: revoked === true, notBefore }
+        : { tokenRevoked: revoked === true, notBefore, consent: consent as ConsentRecord };
     }
     this.onLookup('miss');
-    const epoch = this.epoch;
-    const snapshot = await this.store.lookup(query);
     const keys = [tokenKey(query.tokenId), markKey('subject', query.subject), ALL_KEY];
     if (query.client !== undefined) keys.push(markKey('client', query.client));
     if (query.consent !== undefined) {
       keys.push(consentKey(query.consent.subject, query.consent.purpose));
     }
-    if (this.live && this.untouchedSince(epoch, keys)) {
-      const until = this.clock.now() + this.maxAgeMs;
-      this.write(tokenKey(query.tokenId), snapshot.tokenRevoked, until);
-      this.write(markKey('subject', query.subject), snapshot.notBefore.subject ?? null, until);
-      if (query.client !== undefined) {
-        this.write(markKey('client', query.client), snapshot.notBefore.client ?? null, until);
+    return this.fly(this.lookups, keys, async (epoch) => {
+      const snapshot = await this.store.lookup(query);
+      if (this.live && this.untouchedSince(epoch, keys)) {
+        const until = this.clock.now() + this.maxAgeMs;
+        this.write(tokenKey(query.tokenId), snapshot.tokenRevoked, until);
+        this.write(markKey('subject', query.subject), snapshot.notBefore.subject ?? null, until);
+        if (query.client !== undefined) {
+          this.write(markKey('client', query.client), snapshot.notBefore.client ?? null, until);
+        }
+        this.write(ALL_KEY, snapshot.notBefore.all ?? null, until);
+        if (query.consent !== undefined) {
+          this.write(
+            consentKey(query.consent.subject, query.consent.purpose),
+            snapshot.consent ?? null,
+            until,
+          );
+        }
       }
-      this.write(ALL_KEY, snapshot.notBefore.all ?? null, until);
-      if (query.consent !== undefined) {
-        this.write(
-          consentKey(query.consent.subject, query.consent.purpose),
-          snapshot.consent ?? null,
-          until,
-        );
-      }
-    }
-    return snapshot;
+      return snapshot;
+    });
   }
 
   async getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined> {
@@ -153,12 +173,13 @@ export class CachingStore implements WardenStore {
       return cached === null ? undefined : (cached as ConsentRecord);
     }
     this.onLookup('miss');
-    const epoch = this.epoch;
-    const record = await this.store.getConsent(subject, purpose);
-    if (this.live && this.untouchedSince(epoch, [key])) {
-      this.write(key, record ?? null, this.clock.now() + this.maxAgeMs);
-    }
-    return record;
+    return this.fly(this.consents, [key], async (epoch) => {
+      const record = await this.store.getConsent(subject, purpose);
+      if (this.live && this.untouchedSince(epoch, [key])) {
+        this.write(key, record ?? null, this.clock.now() + this.maxAgeMs);
+      }
+      return record;
+    });
   }
 
   revokeToken(tokenId: string, expiresAt: number): Promise<void> {
@@ -195,6 +216,27 @@ export class CachingStore implements WardenStore {
     this.unsubscribe();
     this.entries.clear();
     this.live = false;
+  }
+
+  /**
+   * Runs `read` for `keys`, or joins the identical read in flight when none of `keys` changed
+   * since it started (its answer is then as fresh as a cached entry would be).
+   */
+  private fly<T>(
+    flights: Map<string, Flight<T>>,
+    keys: readonly string[],
+    read: (epoch: number) => Promise<T>,
+  ): Promise<T> {
+    const id = keys.length === 1 ? keys[0]! : flightId(keys);
+    const current = flights.get(id);
+    if (current !== undefined && this.untouchedSince(current.epoch, keys)) return current.promise;
+    const epoch = this.epoch;
+    const promise = read(epoch).finally(() => {
+      if (flights.get(id) === flight) flights.delete(id);
+    });
+    const flight: Flight<T> = { epoch, keys, promise };
+    flights.set(id, flight);
+    return promise;
   }
 
   /** This node's own write: drop the entry before and after, so no local read sees the old value. */
@@ -298,4 +340,10 @@ function markKey(scope: 'subject' | 'client', id: string): string {
 }
 function consentKey(subject: string, purpose: string): string {
   return `p${subject.length}:${subject}${purpose}`;
+}
+/** One string for several keys, unambiguous whatever they hold. */
+function flightId(keys: readonly string[]): string {
+  let id = '';
+  for (const key of keys) id += `${key.length}:${key}`;
+  return id;
 }

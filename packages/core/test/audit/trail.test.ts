@@ -3,7 +3,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  auditLine,
   AuditUnavailableError,
+  canonicalJson,
+  CANONICAL_FIELDS,
+  ChainHasher,
   ConfigError,
   MemorySink,
   verifyChains,
@@ -13,7 +17,7 @@ import {
 } from '@tokenwarden/core';
 import { FakeClock } from '@tokenwarden/testing';
 import { resolveAuditOptions } from '../../src/audit/options';
-import { AuditTrail } from '../../src/audit/trail';
+import { AuditTrail, IsoTimes, type AuditEventInput } from '../../src/audit/trail';
 import { countingMetrics, decision, duplicates, SwitchableSink } from './support';
 
 const T0 = Date.UTC(2030, 0, 1, 12);
@@ -101,6 +105,48 @@ describe('AuditTrail: async mode', () => {
     expect(Object.keys(event!)[0]).toBe('schemaVersion');
     expect(event).not.toHaveProperty('extra');
     expect(event!.hash).toMatch(/^sha256:[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('seals every field in canonical order, with the canonical JSON as its line', async () => {
+    const sink = new MemorySink();
+    const { trail } = makeTrail({ sinks: [sink] });
+    const full: Required<AuditEventInput> = {
+      type: 'consent.withdrawn',
+      outcome: 'allow',
+      reason: 'authorized',
+      tokenId: 'jti-1',
+      tokenFingerprint: 'fp',
+      subject: 'user-1',
+      client: 'web-app',
+      scopes: ['orders:read'],
+      route: '/orders/:id',
+      method: 'GET',
+      status: 200,
+      dataSubject: 'user-2',
+      purpose: 'marketing',
+      lawfulBasis: 'consent',
+      requestId: 'req-1',
+      clientAddress: '203.0.113.0/24',
+      userAgent: 'curl/8',
+      actor: 'admin',
+      detail: { z: 1, a: 'x' },
+    };
+    // Given in reverse order: the event comes out in canonical order all the same.
+    trail.record(Object.fromEntries(Object.entries(full).reverse()) as never);
+    trail.record(decision(2));
+    await trail.flush();
+    const [first, second] = sink.events;
+    expect(Object.keys(first!)).toEqual([
+      ...CANONICAL_FIELDS.filter((f) => f !== 'prevHash'),
+      'hash',
+    ]);
+    expect(Object.keys(first!.detail!)).toEqual(['a', 'z']);
+    expect(Object.keys(second!).slice(-2)).toEqual(['prevHash', 'hash']);
+    for (const event of [first!, second!]) {
+      expect(auditLine(event)).toBe(JSON.stringify(event));
+      expect(new ChainHasher(undefined).digest(canonicalJson(event))).toBe(event.hash);
+    }
+    expect(verifyChains(sink.events)[0]!.intact).toBe(true);
   });
 
   it('counts the queue depth and drops past maxQueue, counted and logged, without a chain gap', async () => {
@@ -422,5 +468,30 @@ describe('audit options', () => {
     [{ sinks: [{}] }, /audit.sinks must be a list of sinks/],
   ])('refuses %j', (options, message) => {
     expect(() => resolveAuditOptions(options as AuditOptions)).toThrow(message);
+  });
+});
+
+describe('IsoTimes', () => {
+  it('writes exactly what toISOString writes, across seconds, days and odd inputs', () => {
+    const times = new IsoTimes();
+    const samples = [
+      0,
+      999,
+      1_000,
+      T0,
+      T0 + 1,
+      T0 + 10,
+      T0 + 100,
+      T0 + 999,
+      T0 + 1_000,
+      T0 + 86_399_999,
+      T0 - 1,
+      253_402_300_799_999,
+      253_402_300_800_000,
+      -1,
+      T0 + 0.5,
+    ];
+    for (let i = 0; i < 2_000; i++) samples.push(T0 + Math.floor(Math.random() * 5_000));
+    for (const ms of samples) expect(times.of(ms)).toBe(new Date(ms).toISOString());
   });
 });

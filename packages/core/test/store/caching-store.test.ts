@@ -40,17 +40,24 @@ class SharedMemoryStore extends MemoryStore implements SharedStore {
   consentReads = 0;
   /** When set, the next lookup waits for it before reading. */
   gate: Promise<void> | undefined;
+  /** When set, reads answer only once it resolves, with what they read before. */
+  hold: Promise<void> | undefined;
   invalidations(): InvalidationFeed {
     return this.feed;
   }
   override async lookup(query: StoreQuery): Promise<StoreSnapshot> {
     this.lookups++;
     if (this.gate) await this.gate;
-    return super.lookup(query);
+    const snapshot = await super.lookup(query);
+    if (this.hold) await this.hold;
+    return snapshot;
   }
   override async getConsent(subject: string, purpose: string) {
     this.consentReads++;
-    return super.getConsent(subject, purpose);
+    if (this.gate) await this.gate;
+    const record = await super.getConsent(subject, purpose);
+    if (this.hold) await this.hold;
+    return record;
   }
 }
 
@@ -162,6 +169,73 @@ describe('CachingStore', () => {
     await pending;
     await cache.lookup(query);
     expect(remote.lookups).toBe(1);
+  });
+
+  it('makes one round trip for identical misses at the same time', async () => {
+    await remote.grantConsent({ subject: 'user-1', purpose: 'marketing', grantedAt: 1 });
+    let open!: () => void;
+    remote.gate = new Promise<void>((resolve) => (open = resolve));
+    const lookups = Array.from({ length: 50 }, () => cache.lookup(query));
+    const consents = Array.from({ length: 50 }, () => cache.getConsent('user-2', 'marketing'));
+    // Another token of the same subject reads other entries: a round trip of its own.
+    const other = cache.lookup({ ...query, tokenId: 'jti-2' });
+    remote.gate = undefined;
+    open();
+    const answers = await Promise.all(lookups);
+    expect(new Set(answers.map((a) => a.consent?.grantedAt))).toEqual(new Set([1]));
+    expect(await Promise.all(consents)).toEqual(Array(50).fill(undefined));
+    await other;
+    expect(remote.lookups).toBe(2);
+    expect(remote.consentReads).toBe(1);
+    // The shared answers filled the cache.
+    await cache.lookup(query);
+    expect(remote.lookups).toBe(2);
+  });
+
+  it('never joins a read in flight that a change to its entries overtook', async () => {
+    let open!: () => void;
+    remote.hold = new Promise<void>((resolve) => (open = resolve));
+    const before = cache.lookup(query);
+    const consentBefore = cache.getConsent('user-1', 'marketing');
+    await new Promise((resolve) => setImmediate(resolve));
+    remote.hold = undefined;
+    await remote.revokeToken('jti-1', clock.now() + 60_000);
+    await remote.grantConsent({ subject: 'user-1', purpose: 'marketing', grantedAt: 3 });
+    remote.feed.announce({ kind: 'token', id: 'jti-1' });
+    remote.feed.announce({ kind: 'consent', subject: 'user-1', purpose: 'marketing' });
+    const after = cache.lookup(query);
+    const consentAfter = cache.getConsent('user-1', 'marketing');
+    open();
+    // The reads that started first answer what they read; the later ones, the change.
+    expect((await before).tokenRevoked).toBe(false);
+    expect(await consentBefore).toBeUndefined();
+    expect((await after).tokenRevoked).toBe(true);
+    expect((await consentAfter)?.grantedAt).toBe(3);
+    expect(remote.lookups).toBe(2);
+    expect(remote.consentReads).toBe(2);
+  });
+
+  it('joins a read in flight overtaken only by changes to other entries', async () => {
+    let open!: () => void;
+    remote.gate = new Promise<void>((resolve) => (open = resolve));
+    const first = cache.lookup(query);
+    remote.feed.announce({ kind: 'token', id: 'another-jti' });
+    const second = cache.lookup(query);
+    remote.gate = undefined;
+    open();
+    expect(await second).toEqual(await first);
+    expect(remote.lookups).toBe(1);
+  });
+
+  it('gives every joined request the failure of the shared read, and reads again after it', async () => {
+    let fail!: (error: Error) => void;
+    remote.gate = new Promise<void>((_, reject) => (fail = reject));
+    const both = [cache.lookup(query), cache.lookup(query)];
+    remote.gate = undefined;
+    fail(new Error('store down'));
+    for (const call of both) await expect(call).rejects.toThrow('store down');
+    await expect(cache.lookup(query)).resolves.toMatchObject({ tokenRevoked: false });
+    expect(remote.lookups).toBe(2);
   });
 
   it('is bounded: the least recently used entries go first', async () => {
