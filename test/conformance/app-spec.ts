@@ -31,7 +31,14 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/invoices',
     requirement: { lawfulBasis: { basis: 'legal_obligation', purpose: 'billing' } },
   },
+  // Mounted only when the warden has the dpop option (a DPoP route needs it at start-up).
+  { method: 'GET', path: '/payouts', requirement: { scopes: ['payouts:read'], dpop: 'required' } },
 ];
+
+/** The routes an app with these options mounts. */
+export function routesFor(options: Pick<WardenOptions, 'dpop'>): readonly RouteSpec[] {
+  return options.dpop === undefined ? ROUTES.filter((r) => !r.requirement?.dpop) : ROUTES;
+}
 
 /** A running conformance app. */
 export interface RunningApp {
@@ -54,6 +61,7 @@ export function okBody(subject: string | undefined): { ok: true; subject: string
 /** The adapter's route steps for one route's requirement, in pipeline order. */
 export function stepsFor<T>(requirement: Requirement | undefined, steps: RouteSteps<T>): T[] {
   const out: T[] = [];
+  if (requirement?.dpop) out.push(steps.requireDpop());
   if (requirement?.scopes) out.push(steps.requireScopes(...requirement.scopes));
   if (requirement?.consent) {
     out.push(steps.requireConsent(requirement.consent.purpose, requirement.consent));

@@ -19,3 +19,5 @@ export {
   type AuditSinkCase,
   type MakeAuditSink,
 } from './audit-sink-contract';
+export * from './identity-provider';
+export { dpopClientKey, dpopProof, type DpopClientKey, type DpopProofClaims } from './dpop';

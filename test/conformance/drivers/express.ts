@@ -1,7 +1,7 @@
 import express from 'express';
 import { createWarden } from '@tokenwarden/core';
 import { tokenwarden } from '@tokenwarden/express';
-import { okBody, ROUTES, stepsFor, type AdapterDriver } from '../app-spec';
+import { okBody, routesFor, stepsFor, type AdapterDriver } from '../app-spec';
 import { listen } from './listen';
 
 /** Express: `app.use(tw)` plus bound route steps; public routes declared above the line. */
@@ -15,11 +15,11 @@ export const expressDriver: AdapterDriver = {
       res.json(okBody(req.auth?.subject));
     };
     app.get('/metrics', tw.metricsHandler());
-    for (const r of ROUTES.filter((r) => r.requirement?.public)) {
+    for (const r of routesFor(options).filter((r) => r.requirement?.public)) {
       app.get(r.path, tw.publicRoute(), handler);
     }
     app.use(tw);
-    for (const r of ROUTES.filter((r) => !r.requirement?.public)) {
+    for (const r of routesFor(options).filter((r) => !r.requirement?.public)) {
       app[r.method === 'GET' ? 'get' : 'put'](r.path, ...stepsFor(r.requirement, tw), handler);
     }
     const server = await listen(app);

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { createWarden } from '@tokenwarden/core';
 import { tokenwarden } from '@tokenwarden/koa';
-import { okBody, ROUTES, stepsFor, type AdapterDriver } from '../app-spec';
+import { okBody, routesFor, stepsFor, type AdapterDriver } from '../app-spec';
 import { listen } from './listen';
 
 /** Koa: public routes on a router above `app.use(tw)`, the rest with bound route steps. */
@@ -18,10 +18,10 @@ export const koaDriver: AdapterDriver = {
       ctx.body = okBody(ctx.state.auth?.subject);
     };
     open.get('/metrics', tw.metricsHandler());
-    for (const r of ROUTES.filter((r) => r.requirement?.public)) {
+    for (const r of routesFor(options).filter((r) => r.requirement?.public)) {
       open.get(r.path, tw.publicRoute(), handler);
     }
-    for (const r of ROUTES.filter((r) => !r.requirement?.public)) {
+    for (const r of routesFor(options).filter((r) => !r.requirement?.public)) {
       closed[r.method === 'GET' ? 'get' : 'put'](r.path, ...stepsFor(r.requirement, tw), handler);
     }
     app.use(open.routes());

@@ -8,24 +8,26 @@ import {
   Consent,
   LawfulBasis,
   Public,
+  RequireDpop,
   Scopes,
   TokenwardenGuard,
   TokenwardenModule,
 } from '@tokenwarden/nest';
-import { okBody, ROUTES, type AdapterDriver } from '../app-spec';
+import { okBody, routesFor, type AdapterDriver, type RouteSpec } from '../app-spec';
 
 type Decorate = (target: object, key: string, descriptor: PropertyDescriptor) => unknown;
 
 /** A controller with one handler per route of the table, decorated as a user would. */
-function conformanceController(): new () => object {
+function conformanceController(routes: readonly RouteSpec[]): new () => object {
   class ConformanceController {}
   const proto = ConformanceController.prototype as unknown as Record<string, unknown>;
-  ROUTES.forEach((route, i) => {
+  routes.forEach((route, i) => {
     const key = `route${i}`;
     proto[key] = (auth: Principal | undefined) => okBody(auth?.subject);
     const decorators: Decorate[] = [route.method === 'GET' ? Get(route.path) : Put(route.path)];
     const req = route.requirement;
     if (req?.public) decorators.push(Public());
+    if (req?.dpop) decorators.push(RequireDpop());
     if (req?.scopes) decorators.push(Scopes(...req.scopes));
     if (req?.consent) decorators.push(Consent(req.consent.purpose, req.consent));
     if (req?.lawfulBasis) decorators.push(LawfulBasis(req.lawfulBasis.basis, req.lawfulBasis));
@@ -45,7 +47,7 @@ function nestDriver(platform: 'express' | 'fastify'): AdapterDriver {
       const warden = createWarden(options);
       @Module({
         imports: [TokenwardenModule.forRoot({ warden })],
-        controllers: [conformanceController()],
+        controllers: [conformanceController(routesFor(options))],
         providers: [{ provide: APP_GUARD, useClass: TokenwardenGuard }],
       })
       class ConformanceModule {}

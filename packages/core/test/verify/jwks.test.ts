@@ -8,7 +8,7 @@ import {
 } from '@tokenwarden/core';
 import { FakeClock } from '@tokenwarden/testing';
 import { verifyJwt, type JwtVerifyPolicy } from '../../src/verify/jwt';
-import { claimsFor, json, newSigner, startProvider, type FakeProvider } from './jwks-fixtures';
+import { claimsFor, json, newSigner, startProvider, type FakeProvider } from '@tokenwarden/testing';
 
 const ISSUER = 'https://idp.example/';
 const AUDIENCE = 'orders-api';

@@ -14,7 +14,7 @@ import {
   startProvider,
   type FakeProvider,
   type Signer,
-} from './jwks-fixtures';
+} from '@tokenwarden/testing';
 
 let provider: FakeProvider;
 let clock: FakeClock;
