@@ -396,6 +396,24 @@ export function credentialStoreContract(name: string, makeStore: MakeCredentialS
         ).toEqual(['a1', 'a2']);
       });
 
+      it('finds the family of a current or used token without changing anything', async () => {
+        const f = family();
+        const first = token(f.familyId);
+        await store.createRefreshFamily(f, first);
+        expect(await store.findRefreshFamily(first.hash)).toEqual(f);
+        // Looking changed nothing: the token still rotates once.
+        const second = next();
+        expect((await store.rotateRefreshToken(first.hash, second, clock.now())).status).toBe(
+          'rotated',
+        );
+        expect(await store.findRefreshFamily(second.hash)).toEqual({ ...f, rotations: 1 });
+        expect(await store.findRefreshFamily(first.hash)).toMatchObject({
+          familyId: f.familyId,
+          rotations: 1,
+        });
+        expect(await store.findRefreshFamily(anyHash())).toBeUndefined();
+      });
+
       it('revokes a family, keeping the first revocation', async () => {
         const f = family();
         const first = token(f.familyId);

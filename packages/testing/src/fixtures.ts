@@ -47,7 +47,7 @@ export function testJwtOptions(
 /** Options of {@link mintToken}. */
 export interface MintOptions {
   /** Algorithm (and so the key) to sign with. Default: HS256. */
-  readonly alg?: JwtAlgorithm;
+  readonly alg?: Exclude<JwtAlgorithm, 'EdDSA'>;
   /** Claims to add or override; `undefined` removes a default claim. */
   readonly claims?: Readonly<Record<string, unknown>>;
   /** Header fields to add or override. */

@@ -196,7 +196,7 @@ export interface RemoteJwksOptions {
   readonly onFetch?: (event: KeySourceFetchEvent) => void;
 }
 
-const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$/;
+const ASYMMETRIC = /^((RS|PS|ES)(256|384|512)|EdDSA)$/;
 const EC_ALG: Record<string, JwtAlgorithm> = {
   'P-256': 'ES256',
   'P-384': 'ES384',
@@ -224,7 +224,7 @@ export function checkRemoteAlgorithms(
   for (const alg of algorithms) {
     if (typeof alg !== 'string' || !ASYMMETRIC.test(alg)) {
       throw new ConfigError(
-        `${option}: '${String(alg)}' cannot be used with keys from a URL; use RS*, PS* or ES* algorithms`,
+        `${option}: '${String(alg)}' cannot be used with keys from a URL; use RS*, PS*, ES* or EdDSA algorithms`,
       );
     }
   }
@@ -490,6 +490,13 @@ function remoteKey(value: unknown, allowed: readonly JwtAlgorithm[]): RingKey | 
     if (byCurve !== undefined && (jwk.alg === undefined || jwk.alg === byCurve)) {
       alg = allowed.includes(byCurve) ? byCurve : undefined;
     }
+  } else if (jwk.kty === 'OKP') {
+    // RFC 8037: Ed25519 and Ed448 keys for EdDSA; X25519/X448 are not signing keys.
+    if ((jwk.crv !== 'Ed25519' && jwk.crv !== 'Ed448') || typeof jwk.x !== 'string') {
+      return undefined;
+    }
+    material = { kty: 'OKP', crv: jwk.crv, x: jwk.x };
+    if ((jwk.alg === undefined || jwk.alg === 'EdDSA') && allowed.includes('EdDSA')) alg = 'EdDSA';
   } else {
     return undefined;
   }

@@ -1,3 +1,4 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   ConfigError,
@@ -79,6 +80,21 @@ describe('RemoteJwks', () => {
         trigger: 'initial',
       },
     ]);
+  });
+
+  it('verifies EdDSA tokens with an OKP key (Ed25519) and skips X25519 keys', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const exchange = generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' });
+    const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'ed-1', use: 'sig' };
+    provider.route('/jwks', json({ keys: [jwk, { ...exchange, kid: 'x-1' }] }));
+    const ring = jwks({ algorithms: ['EdDSA'] });
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const input = `${b64({ alg: 'EdDSA', typ: 'JWT', kid: 'ed-1' })}.${b64(claimsFor(ISSUER, AUDIENCE, clock.now()))}`;
+    const token = `${input}.${sign(null, Buffer.from(input), privateKey).toString('base64url')}`;
+    await ring.prepare('ed-1');
+    const result = verifyJwt(token, { ...policy(ring), algorithms: ['EdDSA'] }, clock.now());
+    expect(result.ok && result.token.kid).toBe('ed-1');
+    expect(events[0]).toMatchObject({ keys: 1, ignored: 1 });
   });
 
   it('re-fetches once on an unknown kid, then not again within the cooldown (flood of random kids)', async () => {
