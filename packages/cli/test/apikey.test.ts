@@ -249,7 +249,10 @@ describe('tokenwarden apikey', () => {
     const { key, keyId } = JSON.parse(created.out) as { key: string; keyId: string };
     expect((await run('apikey', 'revoke', keyId, '--reason', 'leaked')).code).toBe(0);
     const entries = await redis.xrange(auditKeys(PREFIX).stream, '-', '+');
-    const events = entries.map(([, fields]) => JSON.parse(fields[1]!) as Record<string, unknown>);
+    // An entry holds one event per line (field `lines`).
+    const events = entries.flatMap(([, fields]) =>
+      fields[1]!.split('\n').map((line) => JSON.parse(line) as Record<string, unknown>),
+    );
     expect(events).toContainEqual(
       expect.objectContaining({ type: 'apikey.created', tokenId: keyId, actor: 'test-operator' }),
     );

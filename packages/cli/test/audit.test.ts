@@ -190,7 +190,8 @@ describe('tokenwarden audit verify', () => {
 
   it('finds a deleted event, an altered event and a cut tail, says where, and exits 1', async () => {
     const prefix = nextPrefix();
-    await seed(prefix, chainedEvents('api-1', 1, 6));
+    // One event per write, so each sits in a stream entry of its own.
+    for (const event of chainedEvents('api-1', 1, 6)) await seed(prefix, [event]);
     const { stream } = auditKeys(prefix);
     const ids = (await redis.xrange(stream, '-', '+')).map(([id]) => id);
     // Delete event 2; alter event 4 in place of the original; cut event 6.
@@ -199,7 +200,7 @@ describe('tokenwarden audit verify', () => {
     const altered = JSON.parse(entries[0]![1][1]!) as Record<string, unknown>;
     altered.subject = 'someone-else';
     const temp = `${stream}:tmp`;
-    // Rebuild the stream with the altered entry in place.
+    // Rebuild the stream with the altered entry in place (as one-event entries, field e).
     for (const [id, fields] of await redis.xrange(stream, '-', '+')) {
       const value = id === ids[3] ? JSON.stringify(altered) : fields[1]!;
       await redis.xadd(temp, id, 'e', value);

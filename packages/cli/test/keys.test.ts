@@ -63,14 +63,17 @@ async function deployment() {
 /** The events in the audit stream under `prefix`, oldest first. */
 async function streamEvents(prefix: string) {
   const entries = await redis.xrange(auditKeys(prefix).stream, '-', '+');
-  return entries.map(
-    ([, fields]) =>
-      JSON.parse(fields[1]!) as {
-        type: string;
-        actor?: string;
-        producer: string;
-        detail: Record<string, string>;
-      },
+  // An entry holds one event per line (field `lines`).
+  return entries.flatMap(([, fields]) =>
+    fields[1]!.split('\n').map(
+      (line) =>
+        JSON.parse(line) as {
+          type: string;
+          actor?: string;
+          producer: string;
+          detail: Record<string, string>;
+        },
+    ),
   );
 }
 

@@ -122,7 +122,10 @@ describe('tokenwarden revoke', () => {
     const run = await cli('revoke', 'subject', 'user-9', '--audit-stream', '--actor', 'dpo');
     expect(run).toMatchObject({ code: 0, err: '' });
     const entries = await redis.xrange(auditKeys(PREFIX).stream, '-', '+');
-    const events = entries.map(([, fields]) => JSON.parse(fields[1]!) as Record<string, unknown>);
+    // An entry holds one event per line (field `lines`).
+    const events = entries.flatMap(([, fields]) =>
+      fields[1]!.split('\n').map((line) => JSON.parse(line) as Record<string, unknown>),
+    );
     expect(events).toContainEqual(
       expect.objectContaining({ type: 'subject.revoked', subject: 'user-9', actor: 'dpo' }),
     );

@@ -8,6 +8,8 @@ export { RedisCredentialStore, type RedisCredentialStoreOptions } from './creden
 export {
   auditKeys,
   DEFAULT_AUDIT_RETENTION_MS,
+  MAX_ENTRY_CHARS,
+  MAX_EVENTS_PER_ENTRY,
   RedisStreamSink,
   type AuditStreamConnection,
   type RedisStreamSinkOptions,

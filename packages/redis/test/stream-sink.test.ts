@@ -14,7 +14,13 @@ import {
   RedisServer,
 } from '@tokenwarden/testing';
 import { Redis } from 'ioredis';
-import { AuditStreamReader, auditKeys, RedisStreamSink } from '../src';
+import {
+  AuditStreamReader,
+  auditKeys,
+  MAX_ENTRY_CHARS,
+  MAX_EVENTS_PER_ENTRY,
+  RedisStreamSink,
+} from '../src';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const PORT = Number(new URL(REDIS_URL).port || 6379);
@@ -61,19 +67,59 @@ describe('RedisStreamSink', () => {
     await client.quit();
   });
 
-  it('stores one stream entry per event under the prefix, with the hash tag, field e', async () => {
+  it('packs consecutive events of a producer into entries of JSON lines, under the prefix with the hash tag', async () => {
     const prefix = nextPrefix();
     const sink = new RedisStreamSink({ url: REDIS_URL, prefix });
-    const events = chainedEvents('p', 1, 3);
+    const events = chainedEvents('p', 1, 250);
     await sink.write(events);
     await sink.close();
     const keys = auditKeys(prefix);
     expect(keys.stream).toBe(`${prefix}{tw}:audit:stream`);
     const entries = await client.xrange(keys.stream, '-', '+');
-    expect(entries).toHaveLength(3);
-    expect(entries[0]![1]).toEqual(['e', JSON.stringify(events[0])]);
+    expect(entries.map(([, fields]) => fields[3])).toEqual([
+      String(MAX_EVENTS_PER_ENTRY),
+      String(MAX_EVENTS_PER_ENTRY),
+      '50',
+    ]);
+    const [, fields] = entries[0]!;
+    expect(fields[0]).toBe('lines');
+    expect(fields[2]).toBe('n');
+    // Every line is one event, readable on its own.
+    const lines = fields[1]!.split('\n');
+    expect(lines).toHaveLength(MAX_EVENTS_PER_ENTRY);
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual(events.slice(0, 100));
   });
 
+  it('starts a new entry at a gap in the sequence and once an entry is large', async () => {
+    const prefix = nextPrefix();
+    const sink = new RedisStreamSink({ url: REDIS_URL, prefix });
+    const big = 'x'.repeat(MAX_ENTRY_CHARS / 2);
+    const events = chainedEvents('p', 1, 10, undefined, (seq) =>
+      seq > 5 ? { detail: { note: big } } : {},
+    );
+    // Event 3 went missing (a corrupt spool line): 1-2, then 4-7 (the entry is full once it
+    // holds two large events), 8-9, 10.
+    await sink.write([...events.slice(0, 2), ...events.slice(3)]);
+    await sink.close();
+    const entries = await client.xrange(auditKeys(prefix).stream, '-', '+');
+    expect(entries.map(([, fields]) => Number(fields[3]))).toEqual([2, 4, 2, 1]);
+    expect((await readAll(prefix)).map((e) => e.seq)).toEqual([1, 2, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it('stores only the part of a replayed entry above the recorded head', async () => {
+    const prefix = nextPrefix();
+    const sink = new RedisStreamSink({ url: REDIS_URL, prefix });
+    const events = chainedEvents('p', 1, 150);
+    await sink.write(events.slice(0, 130));
+    // A replay from event 90: 90-130 are stored already; 131-150 are new.
+    await sink.write(events.slice(89));
+    await sink.close();
+    const entries = await client.xrange(auditKeys(prefix).stream, '-', '+');
+    expect(entries.map(([, fields]) => Number(fields[3]))).toEqual([100, 30, 20]);
+    const stored = await readAll(prefix);
+    expect(stored).toEqual(events);
+    expect(verifyChains(stored)[0]!.intact).toBe(true);
+  });
   it('records each producer head beside the stream, so a cut tail shows', async () => {
     const prefix = nextPrefix();
     const sink = new RedisStreamSink({ url: REDIS_URL, prefix });
@@ -220,8 +266,81 @@ describe('AuditStreamReader', () => {
     expect(await seqs({ pageSize: 7 })).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     expect(await seqs({ since: middle, pageSize: 2 })).toEqual([26, 27, 28, 29, 30]);
     expect(await seqs({ until: middle })).toHaveLength(25);
-    expect(await reader.info()).toMatchObject({ length: 30 });
+    // One entry per write: 25 events, then 5.
+    expect(await reader.info()).toMatchObject({ length: 2 });
     await reader.close();
+  });
+
+  it('reads entries of one event as earlier versions wrote them, among packed ones', async () => {
+    const prefix = nextPrefix();
+    const client = new Redis(REDIS_URL);
+    const events = chainedEvents('p', 1, 6);
+    const { stream, heads } = auditKeys(prefix);
+    // Events 1-3 in the one-event format (field e), then 4-6 written by this sink.
+    for (const event of events.slice(0, 3)) {
+      await client.xadd(stream, '*', 'e', JSON.stringify(event));
+    }
+    await client.hset(heads, 'p', `3 ${events[2]!.hash} ${Date.now()}`);
+    await client.xadd(stream, '*', 'e', 'not json');
+    const sink = new RedisStreamSink({ url: REDIS_URL, prefix });
+    await sink.write(events.slice(1));
+    await sink.close();
+    const reader = new AuditStreamReader({ url: REDIS_URL, prefix });
+    const read = [];
+    for await (const item of reader.range()) read.push(item);
+    expect(read.map((r) => r.event?.seq)).toEqual([1, 2, 3, undefined, 4, 5, 6]);
+    expect(read.map((r) => [r.index, r.last])).toEqual([
+      [0, true],
+      [0, true],
+      [0, true],
+      [0, true],
+      [0, false],
+      [1, false],
+      [2, true],
+    ]);
+    expect(read[0]!.raw).toBe(JSON.stringify(events[0]));
+    expect(read[5]!.raw).toBe(JSON.stringify(events[4]));
+    expect(read[3]!.raw).toBe('not json');
+    const ok = read.flatMap((r) => (r.event ? [r.event] : []));
+    expect(verifyChains(ok, { heads: await reader.heads() })[0]!.intact).toBe(true);
+    await reader.close();
+    await client.quit();
+  });
+
+  it('acknowledges a packed entry to its consumer group only once all its events were handled', async () => {
+    const prefix = nextPrefix();
+    const sink = new RedisStreamSink({ url: REDIS_URL, prefix });
+    const reader = new AuditStreamReader({ url: REDIS_URL, prefix, commandTimeoutMs: 2_000 });
+    const client = new Redis(REDIS_URL);
+    const stop = new AbortController();
+    const seen: number[] = [];
+    let pendingMidway = -1;
+    const following = (async () => {
+      for await (const { event, last } of reader.follow({
+        blockMs: 100,
+        signal: stop.signal,
+        group: { name: 'g', consumer: 'c' },
+      })) {
+        seen.push(event!.seq!);
+        if (seen.length === 2) {
+          const [count] = (await client.xpending(auditKeys(prefix).stream, 'g')) as [number];
+          pendingMidway = count;
+        }
+        if (last && seen.length === 3) stop.abort();
+      }
+    })();
+    const giveUp = setTimeout(() => stop.abort(), 5_000);
+    await sleep(300);
+    await sink.write(chainedEvents('p', 1, 3));
+    await following;
+    clearTimeout(giveUp);
+    expect(seen).toEqual([1, 2, 3]);
+    expect(pendingMidway).toBe(1);
+    const [after] = (await client.xpending(auditKeys(prefix).stream, 'g')) as [number];
+    expect(after).toBe(0);
+    await sink.close();
+    await reader.close();
+    await client.quit();
   });
 
   it('follows new events, alone or as a consumer group that shares the work', async () => {
