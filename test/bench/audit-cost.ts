@@ -6,8 +6,9 @@
  *    server in its own process, driven by autocannon from this one, in alternating rounds (the
  *    median of each mode is printed, so a busy machine skews every mode alike).
  * 2. Client CPU per event of the Redis stream sink over 100k events (process.cpuUsage): the sink's
- *    own work (serialising the batch, the pipelined script call, the reply), and the whole trail
- *    (record, seal into the hash chain, sink).
+ *    own work (packing the batch, the pipelined script call, the reply), and the whole trail
+ *    (record, seal into the hash chain, sink), unkeyed and with a chain key; and the Redis
+ *    server's CPU per event meanwhile (INFO cpu, so other clients of the same Redis count too).
  *
  * Environment: AUDIT_BENCH_SECONDS (5), AUDIT_BENCH_ROUNDS (3), AUDIT_BENCH_CONNECTIONS (20),
  * AUDIT_BENCH_EVENTS (100000), AUDIT_BENCH_PARTS (`throughput,cpu`: which parts to run),
@@ -21,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
 import express from 'express';
 import {
   createWarden,
@@ -38,6 +40,8 @@ const SECONDS = Number(process.env.AUDIT_BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.AUDIT_BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.AUDIT_BENCH_CONNECTIONS ?? 20);
 const EVENTS = Number(process.env.AUDIT_BENCH_EVENTS ?? 100_000);
+/** Events recorded between two turns of the event loop (as requests would record them). */
+const BURST = Number(process.env.AUDIT_BENCH_BURST ?? 50);
 const PARTS = (process.env.AUDIT_BENCH_PARTS ?? 'throughput,cpu').split(',');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REDIS_PORT = Number(new URL(REDIS_URL).port || 6379);
@@ -152,15 +156,65 @@ function decision(i: number): AuditEventInput {
   };
 }
 
-function cpuMicros(since: NodeJS.CpuUsage): { user: number; system: number } {
-  return process.cpuUsage(since);
+interface Cost {
+  readonly user: number;
+  readonly system: number;
+  /** The Redis server's CPU per event meanwhile, in µs. */
+  readonly redis: number;
+}
+
+/** Redis server CPU time so far (user + system), in µs. */
+async function redisCpu(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
+}
+
+/** Runs `work` and returns its client and Redis CPU per event. */
+async function measured(redis: Redis, events: number, work: () => Promise<void>): Promise<Cost> {
+  const redisBefore = await redisCpu(redis);
+  const started = process.cpuUsage();
+  await work();
+  const used = process.cpuUsage(started);
+  const redisUsed = (await redisCpu(redis)) - redisBefore;
+  return { user: used.user / events, system: used.system / events, redis: redisUsed / events };
 }
 
 /** CPU µs per event: the stream sink alone, and the whole trail with the stream sink. */
-async function cpuPerEvent(): Promise<{
-  sink: { user: number; system: number };
-  trail: { user: number; system: number };
-}> {
+async function cpuPerEvent(): Promise<{ sink: Cost; trail: Cost; keyed: Cost }> {
+  const redis = new Redis(REDIS_URL);
+  // The whole trail first, while the heap holds nothing else.
+  const trail = async (name: string, chainKey?: Buffer): Promise<Cost> => {
+    const streamSink = new RedisStreamSink({
+      url: REDIS_URL,
+      prefix: `${PREFIX}cpu-${name}:`,
+      retentionMs: 0,
+    });
+    const warden = createWarden({
+      jwt: testJwtOptions(),
+      metrics: false,
+      audit: {
+        sinks: [streamSink],
+        maxQueue: EVENTS,
+        fingerprintKey: randomBytes(32),
+        ...(chainKey ? { chainKey } : {}),
+      },
+    });
+    // Warm-up: connection, script, JIT.
+    for (let i = 0; i < 5_000; i++) warden.recordEvent(decision(i));
+    await warden.flushAudit();
+    const cost = await measured(redis, EVENTS, async () => {
+      for (let i = 0; i < EVENTS; i++) {
+        warden.recordEvent(decision(i));
+        if (i % BURST === BURST - 1) await new Promise((r) => setImmediate(r));
+      }
+      await warden.flushAudit();
+    });
+    await warden.close();
+    return cost;
+  };
+  const trailCost = await trail('trail');
+  const keyedCost = await trail('keyed', randomBytes(32));
   // Sealed events, as the trail hands them to sinks (their JSON lines cached).
   const sealed: AuditEvent[] = [];
   const capture: AuditSink = { name: 'capture', write: async (e) => void sealed.push(...e) };
@@ -179,33 +233,13 @@ async function cpuPerEvent(): Promise<{
   });
   await sink.write(sealed.slice(0, 1)); // connect and load the script first
   const rest = sealed.slice(1);
-  const started = process.cpuUsage();
-  for (let i = 0; i < rest.length; i += 500) await sink.write(rest.slice(i, i + 500));
-  const sinkUsed = cpuMicros(started);
-  const sinkMicros = { user: sinkUsed.user / rest.length, system: sinkUsed.system / rest.length };
+  const sinkCost = await measured(redis, rest.length, async () => {
+    for (let i = 0; i < rest.length; i += 500) await sink.write(rest.slice(i, i + 500));
+  });
   await sink.close();
 
-  const streamSink = new RedisStreamSink({
-    url: REDIS_URL,
-    prefix: `${PREFIX}cpu-trail:`,
-    retentionMs: 0,
-  });
-  await streamSink.write(sealed.slice(0, 1));
-  const warden = createWarden({
-    jwt: testJwtOptions(),
-    metrics: false,
-    audit: { sinks: [streamSink], maxQueue: EVENTS, fingerprintKey: randomBytes(32) },
-  });
-  const trailStarted = process.cpuUsage();
-  for (let i = 0; i < EVENTS; i++) {
-    warden.recordEvent(decision(i));
-    if (i % 5_000 === 4_999) await new Promise((r) => setImmediate(r));
-  }
-  await warden.flushAudit();
-  const trailUsed = cpuMicros(trailStarted);
-  const trailMicros = { user: trailUsed.user / EVENTS, system: trailUsed.system / EVENTS };
-  await warden.close();
-  return { sink: sinkMicros, trail: trailMicros };
+  redis.disconnect();
+  return { sink: sinkCost, trail: trailCost, keyed: keyedCost };
 }
 
 async function main(): Promise<void> {
@@ -227,10 +261,12 @@ async function main(): Promise<void> {
     if (!PARTS.includes('cpu')) return;
     const cpu = await cpuPerEvent();
     console.log(`\nRedis stream sink, client CPU per event over ${EVENTS} events:`);
-    const show = (c: { user: number; system: number }) =>
-      `${(c.user + c.system).toFixed(2)} µs (user ${c.user.toFixed(2)}, system ${c.system.toFixed(2)})`;
-    console.log(`  sink alone (batches of 500):          ${show(cpu.sink)}`);
-    console.log(`  whole trail (record + chain + sink):  ${show(cpu.trail)}`);
+    const show = (c: Cost) =>
+      `${(c.user + c.system).toFixed(2)} µs (user ${c.user.toFixed(2)}, system ${c.system.toFixed(2)}); ` +
+      `Redis ${c.redis.toFixed(2)} µs`;
+    console.log(`  sink alone (batches of 500):                ${show(cpu.sink)}`);
+    console.log(`  whole trail (record + chain + sink):        ${show(cpu.trail)}`);
+    console.log(`  whole trail, keyed chain (HMAC-SHA256):     ${show(cpu.keyed)}`);
   } finally {
     await deleteKeys(REDIS_PORT, PREFIX);
   }

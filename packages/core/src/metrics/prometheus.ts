@@ -88,7 +88,7 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
   const storeErrors = localCounter(METRICS.storeErrors);
   const revocations = counter(METRICS.revocations);
   const auditEvents = counter(METRICS.auditEvents);
-  const auditQueueDepth = gauge(METRICS.auditQueueDepth);
+  const auditQueueDepth = queueDepth(registry, prefix + METRICS.auditQueueDepth.name);
   const auditSinkDuration = histogram(METRICS.auditSinkDuration, fast);
   const cacheLookups = localCounter(METRICS.cacheLookups);
   const tokensIssued = counter(METRICS.tokensIssued);
@@ -119,10 +119,12 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
   const scopeFail = scopeChecks.labels('fail');
   const sinkOk = auditSinkDuration.labels('ok');
   const sinkError = auditSinkDuration.labels('error');
-  const decisionChild = memo((_key: string, outcome: string, reason: string) =>
+  // Label values come as separate strings: looking them up level by level allocates nothing
+  // (a joined key would be a new string to build and hash on every call).
+  const decisionChild = memo2((outcome: string, reason: string) =>
     decisions.labels(outcome, reason),
   );
-  const consentChild = memo((_key: string, purpose: string, outcome: string, reason: string) =>
+  const consentChild = memo3((purpose: string, outcome: string, reason: string) =>
     consentChecks.labels(purpose, outcome, reason),
   );
   const storeChild = memo((operation: string) => storeDuration.labels(operation));
@@ -131,15 +133,13 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
   // passes raw input), further clients are counted as 'other' so the series stay bounded.
   const issuedChild = memo((client: string) => tokensIssued.labels(client));
   const issuedClients = new Set<string>();
-  const cacheChild = memo((_key: string, cache: string, result: string) =>
-    cacheLookups.labels(cache, result),
-  );
+  const cacheChild = memo2((cache: string, result: string) => cacheLookups.labels(cache, result));
 
   return {
     registry,
     contentType: registry.contentType,
     decision(outcome, reason, seconds) {
-      decisionChild(outcome + ' ' + reason, outcome, reason).inc();
+      decisionChild(outcome, reason).inc();
       (outcome === 'allow' ? durationAllow : durationDeny).observe(seconds);
     },
     tokenAge(seconds) {
@@ -149,7 +149,7 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
       (outcome === 'pass' ? scopePass : scopeFail).inc();
     },
     consentCheck(purpose, outcome, reason) {
-      consentChild(purpose + ' ' + outcome + ' ' + reason, purpose, outcome, reason).inc();
+      consentChild(purpose, outcome, reason).inc();
     },
     storeCall(operation, seconds, failed) {
       storeChild(operation).observe(seconds);
@@ -162,13 +162,13 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
       auditEvents.labels(result).inc(count);
     },
     auditQueueDepth(depth) {
-      auditQueueDepth.set(depth);
+      auditQueueDepth.depth = depth;
     },
     auditSinkWrite(seconds, failed) {
       (failed ? sinkError : sinkOk).observe(seconds);
     },
     cacheLookup(cache, result) {
-      cacheChild(cache + ' ' + result, cache, result).inc();
+      cacheChild(cache, result).inc();
     },
     tokenIssued(client) {
       if (!issuedClients.has(client)) {
@@ -232,6 +232,82 @@ export const noopMetrics: WardenMetrics = {
   keySourceFetch() {},
   render: async () => '',
 };
+
+/** Memoises a look-up by two strings, one map level each. */
+function memo2<R>(create: (a: string, b: string) => R) {
+  const children = new Map<string, Map<string, R>>();
+  return (a: string, b: string): R => {
+    let level = children.get(a);
+    if (level === undefined) children.set(a, (level = new Map()));
+    let child = level.get(b);
+    if (child === undefined) level.set(b, (child = create(a, b)));
+    return child;
+  };
+}
+
+/** Memoises a look-up by three strings, one map level each. */
+function memo3<R>(create: (a: string, b: string, c: string) => R) {
+  const children = new Map<string, (b: string, c: string) => R>();
+  return (a: string, b: string, c: string): R => {
+    let level = children.get(a);
+    if (level === undefined) children.set(a, (level = memo2((y, z) => create(a, y, z))));
+    return level(b, c);
+  };
+}
+
+/** One warden's contribution to a queue-depth gauge. */
+interface DepthSource {
+  depth: number;
+}
+
+/** The wardens that report to each queue-depth gauge this module created. */
+const depthSources = new WeakMap<Gauge, Set<WeakRef<DepthSource>>>();
+
+/**
+ * The audit queue depth of one warden: the trail sets a number on every event, and the gauge adds
+ * up the depths of every warden sharing the registry when it is scraped (`collect`), so the
+ * request path never touches prom-client.
+ */
+function queueDepth(registry: Registry, name: string): DepthSource {
+  const source: DepthSource = { depth: 0 };
+  let gauge = registry.getSingleMetric(name) as Gauge | undefined;
+  if (gauge === undefined) {
+    const sources = new Set<WeakRef<DepthSource>>();
+    gauge = new Gauge({
+      name,
+      help: METRICS.auditQueueDepth.help,
+      labelNames: [],
+      registers: [registry],
+      aggregator: 'sum',
+      collect() {
+        let sum = 0;
+        for (const ref of sources) {
+          const live = ref.deref();
+          if (live === undefined) sources.delete(ref);
+          else sum += live.depth;
+        }
+        this.set(sum);
+      },
+    });
+    depthSources.set(gauge, sources);
+  }
+  const sources = depthSources.get(gauge);
+  if (sources !== undefined) {
+    sources.add(new WeakRef(source));
+    return source;
+  }
+  // A gauge registered by something else: set it on every report, as prom-client does.
+  const foreign = gauge;
+  return {
+    get depth() {
+      return source.depth;
+    },
+    set depth(depth: number) {
+      source.depth = depth;
+      foreign.set(depth);
+    },
+  };
+}
 
 /** Memoises a label look-up by its first argument (the joined label values). */
 function memo<A extends unknown[], R>(create: (key: string, ...rest: A) => R) {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Registry, register as globalRegistry } from 'prom-client';
+import { Gauge, Registry, register as globalRegistry } from 'prom-client';
 import { createWarden, METRICS, type Warden, type WardenOptions } from '@tokenwarden/core';
 import { mintToken, testJwtOptions } from '@tokenwarden/testing';
 import { createPrometheusMetrics } from '../../src/metrics/prometheus';
@@ -147,6 +147,56 @@ describe('createPrometheusMetrics', () => {
     expect(sample(text, 'tokenwarden_revocations_total{kind="subject"}')).toBe(1);
     expect(sample(text, 'tokenwarden_audit_events_total{result="failed"}')).toBe(3);
     expect(sample(text, 'tokenwarden_audit_events_total{result="written"}')).toBe(2);
+  });
+
+  it('reads the audit queue depth when scraped, summed over the wardens of a registry', async () => {
+    const registry = new Registry();
+    const a = createPrometheusMetrics({ registry });
+    const b = createPrometheusMetrics({ registry });
+    a.auditQueueDepth(7);
+    b.auditQueueDepth(3);
+    expect(sample(await registry.metrics(), 'tokenwarden_audit_queue_depth')).toBe(10);
+    a.auditQueueDepth(0);
+    expect(sample(await a.render(), 'tokenwarden_audit_queue_depth')).toBe(3);
+  });
+
+  it('keeps reporting the depth through a queue-depth gauge registered by something else', async () => {
+    const registry = new Registry();
+    new Gauge({ name: 'tokenwarden_audit_queue_depth', help: 'other', registers: [registry] });
+    const metrics = createPrometheusMetrics({ registry });
+    metrics.auditQueueDepth(4);
+    expect(sample(await registry.metrics(), 'tokenwarden_audit_queue_depth')).toBe(4);
+  });
+
+  it('counts decisions, consent checks and cache look-ups per distinct label values', async () => {
+    const registry = new Registry();
+    const metrics = createPrometheusMetrics({ registry });
+    metrics.decision('allow', 'authorized', 0.001);
+    metrics.decision('allow', 'authorized', 0.001);
+    metrics.decision('deny', 'authorized', 0.001);
+    metrics.consentCheck('marketing', 'pass', 'granted');
+    metrics.consentCheck('marketing', 'fail', 'consent_withdrawn');
+    metrics.consentCheck('analytics', 'pass', 'granted');
+    metrics.cacheLookup('state', 'hit');
+    metrics.cacheLookup('state', 'hit');
+    metrics.cacheLookup('token', 'hit');
+    const text = await registry.metrics();
+    const at = (series: string) => sample(text, series);
+    expect(at('tokenwarden_decisions_total{outcome="allow",reason="authorized"}')).toBe(2);
+    expect(at('tokenwarden_decisions_total{outcome="deny",reason="authorized"}')).toBe(1);
+    expect(
+      at('tokenwarden_consent_checks_total{purpose="marketing",outcome="pass",reason="granted"}'),
+    ).toBe(1);
+    expect(
+      at(
+        'tokenwarden_consent_checks_total{purpose="marketing",outcome="fail",reason="consent_withdrawn"}',
+      ),
+    ).toBe(1);
+    expect(
+      at('tokenwarden_consent_checks_total{purpose="analytics",outcome="pass",reason="granted"}'),
+    ).toBe(1);
+    expect(at('tokenwarden_cache_lookups_total{cache="state",result="hit"}')).toBe(2);
+    expect(at('tokenwarden_cache_lookups_total{cache="token",result="hit"}')).toBe(1);
   });
 
   it('looks metrics up before creating them, so a second instance shares them', async () => {
