@@ -1,3 +1,4 @@
+import { refreshGrantScenario } from '@tokenwarden/testing';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import express from 'express';
@@ -63,53 +64,6 @@ async function refreshApp() {
     res.json({ subject: req.auth?.subject });
   });
   return server;
-}
-
-/**
- * The refresh_token grant through the adapter: rotation, reuse detection revoking the family's
- * access tokens (the warden then refuses them), RFC 6749 errors.
- */
-async function refreshScenario(
-  server: Parameters<typeof request>[0],
-  type: 'form' | 'json' = 'form',
-): Promise<void> {
-  const token = (body: Record<string, string>) =>
-    request(server).post('/oauth/token').auth('device', deviceSecret).type(type).send(body);
-  const read = (answer: { body: { access_token?: string } }) =>
-    request(server)
-      .get('/customers/c-1')
-      .set('authorization', `Bearer ${answer.body.access_token ?? ''}`);
-  const first = await token({ grant_type: 'client_credentials' });
-  expect(first.status).toBe(200);
-  expect(first.body.refresh_token).toMatch(/^twr_live_/);
-  const second = await token({
-    grant_type: 'refresh_token',
-    refresh_token: first.body.refresh_token,
-  });
-  expect(second.status).toBe(200);
-  expect(second.headers['cache-control']).toBe('no-store');
-  expect(second.body.refresh_token).not.toBe(first.body.refresh_token);
-  expect((await read(second)).status).toBe(200);
-  expect((await read(first)).status).toBe(200);
-  const wider = await token({
-    grant_type: 'refresh_token',
-    refresh_token: second.body.refresh_token,
-    scope: 'customers:read orders:read',
-  });
-  expect([wider.status, wider.body.error]).toEqual([400, 'invalid_scope']);
-  const replay = await token({
-    grant_type: 'refresh_token',
-    refresh_token: first.body.refresh_token,
-  });
-  expect([replay.status, replay.body.error]).toEqual([400, 'invalid_grant']);
-  // Reuse revoked the family: both access tokens issued from it are refused by the warden.
-  for (const answer of [first, second]) {
-    const refused = await read(answer);
-    expect(refused.status).toBe(401);
-    expect(JSON.stringify(refused.body)).toContain('token_revoked');
-  }
-  const missing = await token({ grant_type: 'refresh_token' });
-  expect([missing.status, missing.body.error]).toEqual([400, 'invalid_request']);
 }
 
 async function app(options: { json?: boolean } = {}) {
@@ -216,6 +170,11 @@ describe('Express token endpoint', () => {
   });
 
   it('serves the refresh_token grant: rotation, and reuse revoking the access tokens the warden then refuses', async () => {
-    await refreshScenario(await refreshApp());
+    await refreshGrantScenario({
+      server: await refreshApp(),
+      client: 'device',
+      secret: deviceSecret,
+      protectedPath: '/customers/c-1',
+    });
   });
 });

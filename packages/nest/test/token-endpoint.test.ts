@@ -1,3 +1,4 @@
+import { refreshGrantScenario } from '@tokenwarden/testing';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { Controller, Get, type INestApplication } from '@nestjs/common';
@@ -127,57 +128,16 @@ async function bootRefresh(platform: (typeof PLATFORMS)[number]): Promise<INestA
   return app;
 }
 
-/**
- * The refresh_token grant through the adapter: rotation, reuse detection revoking the family's
- * access tokens (the warden then refuses them), RFC 6749 errors.
- */
-async function refreshScenario(
-  server: Parameters<typeof request>[0],
-  type: 'form' | 'json' = 'form',
-): Promise<void> {
-  const token = (body: Record<string, string>) =>
-    request(server).post('/oauth/token').auth('device', deviceSecret).type(type).send(body);
-  const read = (answer: { body: { access_token?: string } }) =>
-    request(server)
-      .get('/customers/c-1')
-      .set('authorization', `Bearer ${answer.body.access_token ?? ''}`);
-  const first = await token({ grant_type: 'client_credentials' });
-  expect(first.status).toBe(200);
-  expect(first.body.refresh_token).toMatch(/^twr_live_/);
-  const second = await token({
-    grant_type: 'refresh_token',
-    refresh_token: first.body.refresh_token,
-  });
-  expect(second.status).toBe(200);
-  expect(second.headers['cache-control']).toBe('no-store');
-  expect(second.body.refresh_token).not.toBe(first.body.refresh_token);
-  expect((await read(second)).status).toBe(200);
-  expect((await read(first)).status).toBe(200);
-  const wider = await token({
-    grant_type: 'refresh_token',
-    refresh_token: second.body.refresh_token,
-    scope: 'customers:read orders:read',
-  });
-  expect([wider.status, wider.body.error]).toEqual([400, 'invalid_scope']);
-  const replay = await token({
-    grant_type: 'refresh_token',
-    refresh_token: first.body.refresh_token,
-  });
-  expect([replay.status, replay.body.error]).toEqual([400, 'invalid_grant']);
-  // Reuse revoked the family: both access tokens issued from it are refused by the warden.
-  for (const answer of [first, second]) {
-    const refused = await read(answer);
-    expect(refused.status).toBe(401);
-    expect(JSON.stringify(refused.body)).toContain('token_revoked');
-  }
-  const missing = await token({ grant_type: 'refresh_token' });
-  expect([missing.status, missing.body.error]).toEqual([400, 'invalid_request']);
-}
-
 describe.each(PLATFORMS)('Nest token endpoint on platform-%s', (platform) => {
   it('serves the refresh_token grant (JSON body): rotation, and reuse revoking the access tokens the guard then refuses', async () => {
     const app = await bootRefresh(platform);
-    await refreshScenario(app.getHttpServer(), 'json');
+    await refreshGrantScenario({
+      server: app.getHttpServer(),
+      client: 'device',
+      secret: deviceSecret,
+      protectedPath: '/customers/c-1',
+      type: 'json',
+    });
   });
 
   it('issues a token (JSON body) that the guard then accepts; the endpoint needs no token', async () => {
@@ -217,7 +177,12 @@ describe.each(PLATFORMS)('Nest token endpoint on platform-%s', (platform) => {
 
 describe('Nest token endpoint on platform-express with a form body', () => {
   it('serves the refresh_token grant with form parameters', async () => {
-    await refreshScenario((await bootRefresh('express')).getHttpServer());
+    await refreshGrantScenario({
+      server: (await bootRefresh('express')).getHttpServer(),
+      client: 'device',
+      secret: deviceSecret,
+      protectedPath: '/customers/c-1',
+    });
   });
 
   it('reads form-encoded parameters', async () => {

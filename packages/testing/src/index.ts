@@ -21,3 +21,4 @@ export {
 } from './audit-sink-contract';
 export * from './identity-provider';
 export { dpopClientKey, dpopProof, type DpopClientKey, type DpopProofClaims } from './dpop';
+export { refreshGrantScenario, type RefreshScenarioApp } from './token-endpoint-scenarios';
