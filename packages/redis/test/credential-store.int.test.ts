@@ -9,7 +9,6 @@ import {
   StoreUnavailableError,
   createAdmin,
   verifyApiKey,
-  type CredentialStore,
 } from '@tokenwarden/core';
 import { FakeClock, RedisServer, credentialStoreContract } from '@tokenwarden/testing';
 import { Cluster, Redis } from 'ioredis';
@@ -114,66 +113,7 @@ describe('RedisCredentialStore on a one-node Redis Cluster', () => {
   }));
 });
 
-/** `findRefreshFamily`: the family of any member, current or used; nothing changes; gone after retention. */
-async function findsFamilies(store: CredentialStore, clock: FakeClock): Promise<void> {
-  const now = clock.now();
-  const hash = () => randomBytes(32).toString('hex');
-  const family = {
-    familyId: `rf_${randomBytes(6).toString('hex')}`,
-    subject: 'user-1',
-    client: 'web',
-    scopes: ['profile:read', 'orders:read'],
-    createdAt: now,
-    expiresAt: now + 3_600_000,
-    rotations: 0,
-    accessTokens: [{ tokenId: 'jti-1', expiresAt: now + 600_000 }],
-  };
-  const first = {
-    tokenId: 'rt_1',
-    hash: hash(),
-    familyId: family.familyId,
-    issuedAt: now,
-    expiresAt: now + 60_000,
-  };
-  expect(await store.createRefreshFamily(family, first)).toBe(true);
-  const second = { tokenId: 'rt_2', hash: hash(), issuedAt: now, expiresAt: now + 60_000 };
-  expect((await store.rotateRefreshToken(first.hash, second, now)).status).toBe('rotated');
-  const expected = {
-    familyId: family.familyId,
-    client: 'web',
-    scopes: family.scopes,
-    rotations: 1,
-  };
-  expect(await store.findRefreshFamily(first.hash)).toMatchObject(expected);
-  expect(await store.findRefreshFamily(second.hash)).toMatchObject({
-    ...expected,
-    accessTokens: [{ tokenId: 'jti-1', expiresAt: now + 600_000 }],
-  });
-  expect(await store.findRefreshFamily(hash())).toBeUndefined();
-  // Looking changed nothing: the current token still rotates, the used one is still reuse.
-  expect((await store.getRefreshFamily(family.familyId))?.revokedAt).toBeUndefined();
-  expect(
-    (await store.rotateRefreshToken(second.hash, { ...second, tokenId: 'rt_3', hash: hash() }, now))
-      .status,
-  ).toBe('rotated');
-  // Past the family's end and the retention period, the family is forgotten.
-  clock.advance(3_600_000 + 31 * 86_400_000);
-  expect(await store.findRefreshFamily(first.hash)).toBeUndefined();
-}
-
 describe('RedisCredentialStore', () => {
-  it('finds the family of a refresh token by its hash without changing anything', async () => {
-    const clock = new FakeClock();
-    const prefix = nextPrefix();
-    const store = new RedisCredentialStore({
-      client: shared,
-      prefix,
-      clock,
-      commandTimeoutMs: 2_000,
-    });
-    await findsFamilies(store, clock);
-  });
-
   it('stores no API key or refresh token in clear: a scan of every byte finds none', async () => {
     const prefix = nextPrefix();
     const store = new RedisCredentialStore({ client: shared, prefix, commandTimeoutMs: 2_000 });

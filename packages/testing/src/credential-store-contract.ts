@@ -412,6 +412,9 @@ export function credentialStoreContract(name: string, makeStore: MakeCredentialS
           rotations: 1,
         });
         expect(await store.findRefreshFamily(anyHash())).toBeUndefined();
+        // Past the family's end and the retention period, it is forgotten.
+        clock.advance(30 * DAY + 31 * DAY);
+        expect(await store.findRefreshFamily(second.hash)).toBeUndefined();
       });
 
       it('revokes a family, keeping the first revocation', async () => {
