@@ -99,6 +99,53 @@ function duration(value: string, option: string): number {
 }
 
 /** `tokenwarden report exposure|access|scopes|hygiene`: the accountability reports. */
+/** What every report command reads: the period, the policy, the chain key, the progress bar. */
+function commonOptions(
+  period: ReturnType<typeof periodOf>,
+  policy: ReturnType<typeof policyOf>,
+  chainKey: Awaited<ReturnType<typeof chainKeyOf>>,
+  onProgress: ReturnType<typeof progressOf>['onProgress'],
+) {
+  return { ...period, policy, chainKey, onProgress };
+}
+type Common = ReturnType<typeof commonOptions>;
+type Source = ReturnType<typeof sourceOf>['source'];
+type State = ReturnType<typeof openState>;
+
+/**
+ * Runs one report: opens the audit source (and, when asked and configured, the Redis state),
+ * builds the report with a progress bar, closes everything, then renders it. Flags are checked by
+ * the caller before, so nothing is opened for a bad command line.
+ */
+async function runReport(
+  io: CliIo,
+  command: Command,
+  flags: ReportFlags,
+  fallback: ReportFormat,
+  withState: boolean,
+  build: (source: Source, common: Common, state: State | undefined) => Promise<Report>,
+): Promise<void> {
+  const format = formatOf(command, flags, fallback);
+  const period = periodOf(flags, Date.now());
+  const policy = policyOf(flags, io);
+  const chainKey = await chainKeyOf(flags, io);
+  const { source, close } = sourceOf(command, flags, io);
+  const progress = progressOf(flags, io);
+  const state = withState && hasRedis(command, io) ? openState(command, io) : undefined;
+  let result: Report;
+  try {
+    result = await guarded(() =>
+      build(source, commonOptions(period, policy, chainKey, progress.onProgress), state),
+    );
+  } finally {
+    progress.stop();
+    await close();
+    await state?.close();
+  }
+  await finish(io, flags, result, format);
+}
+
+/** `tokenwarden report exposure|access|scopes|hygiene`: the accountability reports. */
 export function registerReportCommands(program: Command, io: CliIo): void {
   const report = program
     .command('report')
@@ -120,38 +167,17 @@ export function registerReportCommands(program: Command, io: CliIo): void {
     'markdown',
   ).action(async (flags: ExposureFlags, command: Command) => {
     const selector = selectorOf(flags);
-    const format = formatOf(command, flags, 'markdown');
-    const now = Date.now();
-    const period = periodOf(flags, now);
-    const leakedAt = timeOption(flags.leakedAt, '--leaked-at', now);
-    const policy = policyOf(flags, io);
-    const chainKey = await chainKeyOf(flags, io);
-    const { source, close } = sourceOf(command, flags, io);
-    const progress = progressOf(flags, io);
-    const state = hasRedis(command, io) ? openState(command, io) : undefined;
-    let result;
-    try {
-      result = await guarded(async () => {
-        const apiKey =
-          'apiKeyId' in selector
-            ? await state?.credentials.getApiKey(selector.apiKeyId)
-            : undefined;
-        return exposureReport(source, selector, {
-          ...period,
-          policy,
-          chainKey,
-          onProgress: progress.onProgress,
-          ...(leakedAt !== undefined ? { leakedAt } : {}),
-          ...(state ? { store: state.store } : {}),
-          ...(apiKey ? { apiKey } : {}),
-        });
+    const leakedAt = timeOption(flags.leakedAt, '--leaked-at', Date.now());
+    await runReport(io, command, flags, 'markdown', true, async (source, common, state) => {
+      const apiKey =
+        'apiKeyId' in selector ? await state?.credentials.getApiKey(selector.apiKeyId) : undefined;
+      return exposureReport(source, selector, {
+        ...common,
+        ...(leakedAt !== undefined ? { leakedAt } : {}),
+        ...(state ? { store: state.store } : {}),
+        ...(apiKey ? { apiKey } : {}),
       });
-    } finally {
-      progress.stop();
-      await close();
-      await state?.close();
-    }
-    await finish(io, flags, result, format);
+    });
   });
 
   addReportOptions(
@@ -162,29 +188,11 @@ export function registerReportCommands(program: Command, io: CliIo): void {
       )
       .requiredOption('--data-subject <id>', 'the person (data subject id)'),
     'text',
-  ).action(async (flags: AccessFlags, command: Command) => {
-    const format = formatOf(command, flags, 'text');
-    const period = periodOf(flags, Date.now());
-    const policy = policyOf(flags, io);
-    const chainKey = await chainKeyOf(flags, io);
-    const { source, close } = sourceOf(command, flags, io);
-    const progress = progressOf(flags, io);
-    let result;
-    try {
-      result = await guarded(() =>
-        accessReport(source, flags.dataSubject, {
-          ...period,
-          policy,
-          chainKey,
-          onProgress: progress.onProgress,
-        }),
-      );
-    } finally {
-      progress.stop();
-      await close();
-    }
-    await finish(io, flags, result, format);
-  });
+  ).action((flags: AccessFlags, command: Command) =>
+    runReport(io, command, flags, 'text', false, (source, common) =>
+      accessReport(source, flags.dataSubject, common),
+    ),
+  );
 
   addReportOptions(
     report
@@ -194,24 +202,9 @@ export function registerReportCommands(program: Command, io: CliIo): void {
       ),
     'text',
     '30d',
-  ).action(async (flags: ReportFlags, command: Command) => {
-    const format = formatOf(command, flags, 'text');
-    const period = periodOf(flags, Date.now());
-    const policy = policyOf(flags, io);
-    const chainKey = await chainKeyOf(flags, io);
-    const { source, close } = sourceOf(command, flags, io);
-    const progress = progressOf(flags, io);
-    let result;
-    try {
-      result = await guarded(() =>
-        scopesReport(source, { ...period, policy, chainKey, onProgress: progress.onProgress }),
-      );
-    } finally {
-      progress.stop();
-      await close();
-    }
-    await finish(io, flags, result, format);
-  });
+  ).action((flags: ReportFlags, command: Command) =>
+    runReport(io, command, flags, 'text', false, (source, common) => scopesReport(source, common)),
+  );
 
   addReportOptions(
     report
@@ -233,8 +226,6 @@ export function registerReportCommands(program: Command, io: CliIo): void {
     'text',
     '30d',
   ).action(async (flags: HygieneFlags, command: Command) => {
-    const format = formatOf(command, flags, 'text');
-    const period = periodOf(flags, Date.now());
     const unusedDays = positiveNumber(flags.unusedDays, '--unused-days');
     const expiringWithinMs = duration(flags.expiringWithin, '--expiring-within');
     const nearCapRatio = positiveNumber(flags.nearCap, '--near-cap');
@@ -243,39 +234,23 @@ export function registerReportCommands(program: Command, io: CliIo): void {
       flags.signingKeyMaxAge === undefined
         ? undefined
         : duration(flags.signingKeyMaxAge, '--signing-key-max-age');
-    const policy = policyOf(flags, io);
-    const chainKey = await chainKeyOf(flags, io);
-    const { source, close } = sourceOf(command, flags, io);
-    const progress = progressOf(flags, io);
-    const state = hasRedis(command, io) ? openState(command, io) : undefined;
-    let result;
-    try {
-      result = await guarded(async () => {
-        let apiKeys: ApiKeyRecord[] | undefined;
-        let signingKeys: SigningKeyInfo[] | undefined;
-        if (state) {
-          apiKeys = await state.credentials.listApiKeys();
-          signingKeys = (await state.signing.loadInfo()).keys;
-        }
-        return hygieneReport(source, {
-          ...period,
-          policy,
-          chainKey,
-          onProgress: progress.onProgress,
-          unusedForMs: unusedDays * 86_400_000,
-          expiringWithinMs,
-          nearCapRatio,
-          ...(signingKeyMaxAgeMs !== undefined ? { signingKeyMaxAgeMs } : {}),
-          ...(apiKeys ? { apiKeys } : {}),
-          ...(signingKeys ? { signingKeys } : {}),
-        });
+    await runReport(io, command, flags, 'text', true, async (source, common, state) => {
+      let apiKeys: ApiKeyRecord[] | undefined;
+      let signingKeys: SigningKeyInfo[] | undefined;
+      if (state) {
+        apiKeys = await state.credentials.listApiKeys();
+        signingKeys = (await state.signing.loadInfo()).keys;
+      }
+      return hygieneReport(source, {
+        ...common,
+        unusedForMs: unusedDays * 86_400_000,
+        expiringWithinMs,
+        nearCapRatio,
+        ...(signingKeyMaxAgeMs !== undefined ? { signingKeyMaxAgeMs } : {}),
+        ...(apiKeys ? { apiKeys } : {}),
+        ...(signingKeys ? { signingKeys } : {}),
       });
-    } finally {
-      progress.stop();
-      await close();
-      await state?.close();
-    }
-    await finish(io, flags, result, format);
+    });
   });
 }
 
