@@ -170,13 +170,15 @@ export interface Started {
 
 /**
  * Starts one server in its own process (pinned to CPU 0 when `pin`); `nodeArgs` and the
- * space-separated BENCH_NODE_ARGS go to node before the script (e.g. `--trace-gc`).
+ * space-separated BENCH_NODE_ARGS go to node before the script (e.g. `--trace-gc`). `tree` is the
+ * checkout whose server and packages run (default: this one).
  */
 export function startServer(
   config: ServerConfig,
   keys: BenchKeys,
   pin: boolean,
   nodeArgs: readonly string[] = [],
+  tree: string = root,
 ): Promise<Started> {
   const extra = process.env.BENCH_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? [];
   const node = [
@@ -185,11 +187,11 @@ export function startServer(
     ...nodeArgs,
     '--import',
     'tsx',
-    join(here, 'server.ts'),
+    join(tree, 'test', 'bench', 'server.ts'),
   ];
   const [command, ...args] = pin ? ['taskset', '-c', '0', ...node] : node;
   const child = spawn(command!, args, {
-    cwd: root,
+    cwd: tree,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: {
       ...process.env,

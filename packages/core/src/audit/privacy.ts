@@ -5,6 +5,8 @@ import type { AddressMode, UserAgentMode } from './options';
 /** Keyed fingerprints and address pseudonyms for the audit trail. */
 export class Pseudonymizer {
   private readonly key: Buffer;
+  /** Recent addresses and what they became: clients come back, and this runs for every event. */
+  private readonly addresses = new Map<string, string | undefined>();
 
   constructor(
     key: Buffer | undefined,
@@ -40,15 +42,21 @@ export class Pseudonymizer {
   /** The client address as the audit trail may keep it. */
   address(ip: string | undefined): string | undefined {
     if (ip === undefined || ip === '' || this.addressMode === 'omit') return undefined;
-    if (this.addressMode === 'hash') {
-      return (
-        'h:' +
-        createHmac('sha256', this.key).update(ip).digest().subarray(0, 12).toString('base64url')
-      );
-    }
-    return truncateAddress(ip);
+    const known = this.addresses.get(ip);
+    if (known !== undefined || this.addresses.has(ip)) return known;
+    const kept =
+      this.addressMode === 'hash'
+        ? 'h:' +
+          createHmac('sha256', this.key).update(ip).digest().subarray(0, 12).toString('base64url')
+        : truncateAddress(ip);
+    if (this.addresses.size >= RECENT_ADDRESSES) this.addresses.clear();
+    this.addresses.set(ip, kept);
+    return kept;
   }
 }
+
+/** Addresses remembered by {@link Pseudonymizer.address} (only in memory; emptied when full). */
+const RECENT_ADDRESSES = 256;
 
 /**
  * IPv4 to its /24, IPv6 to its /48; anything else is dropped. IPv4-mapped IPv6 addresses count as

@@ -14,6 +14,8 @@ export interface CachedToken<Extra> {
 interface Entry<Extra> extends CachedToken<Extra> {
   /** Epoch ms; the entry is dead from then on. Never later than the token's `exp`. */
   readonly until: number;
+  /** When it was stored or last moved to the young end (see `get`). */
+  generation: number;
 }
 
 /**
@@ -25,6 +27,7 @@ interface Entry<Extra> extends CachedToken<Extra> {
 export class VerifiedTokenCache<Extra = never> {
   private readonly entries = new Map<string, Entry<Extra>>();
   private version: number;
+  private generation = 0;
 
   /**
    * @param maxEntries Most tokens kept; the least recently used goes first.
@@ -42,7 +45,11 @@ export class VerifiedTokenCache<Extra = never> {
     return this.entries.size;
   }
 
-  /** The verified token for this exact text, if cached and not past its `exp` at `now`. */
+  /**
+   * The verified token for this exact text, if cached and not past its `exp` at `now`. A hit on
+   * an entry in the older half is moved to the young end (approximate LRU: most hits cost one
+   * Map look-up, and a token in use never reaches the eviction end).
+   */
   get(raw: string, now: number): CachedToken<Extra> | undefined {
     if (this.ring.version !== this.version) {
       this.entries.clear();
@@ -51,15 +58,26 @@ export class VerifiedTokenCache<Extra = never> {
     }
     const entry = this.entries.get(raw);
     if (entry === undefined) return undefined;
-    this.entries.delete(raw);
-    if (now >= entry.until) return undefined;
-    this.entries.set(raw, entry);
+    if (now >= entry.until) {
+      this.entries.delete(raw);
+      return undefined;
+    }
+    if (this.generation - entry.generation >= this.maxEntries >> 1) {
+      this.entries.delete(raw);
+      entry.generation = ++this.generation;
+      this.entries.set(raw, entry);
+    }
     return entry;
   }
 
   /** Keeps a token that passed verification at `now`; returns its entry (or a detached one). */
   set(raw: string, token: VerifiedToken, now: number): CachedToken<Extra> {
-    const entry: Entry<Extra> = { token, extra: undefined, until: token.expiresAt };
+    const entry: Entry<Extra> = {
+      token,
+      extra: undefined,
+      until: token.expiresAt,
+      generation: ++this.generation,
+    };
     if (
       this.maxEntries <= 0 ||
       raw.length > MAX_CACHED_TOKEN_BYTES ||

@@ -118,6 +118,20 @@ describe('Pseudonymizer.address', () => {
     expect(p.address('abc')?.slice(2)).not.toBe(p.fingerprint('abc'));
   });
 
+  it('answers the same for an address seen before, also past the memo size', () => {
+    for (const mode of ['truncate', 'hash'] as const) {
+      const p = new Pseudonymizer(key, mode);
+      const first = [p.address('203.0.113.77'), p.address('garbage'), p.address('2001:db8::1')];
+      for (let i = 0; i < 600; i++) p.address(`198.51.${i >> 8}.${i & 255}`);
+      expect([p.address('203.0.113.77'), p.address('garbage'), p.address('2001:db8::1')]).toEqual(
+        first,
+      );
+      expect(p.address('198.51.2.7')).toBe(
+        mode === 'truncate' ? '198.51.2.0/24' : new Pseudonymizer(key, mode).address('198.51.2.7'),
+      );
+    }
+  });
+
   it('omits addresses in omit mode', () => {
     expect(new Pseudonymizer(key, 'omit').address('203.0.113.77')).toBeUndefined();
   });

@@ -57,6 +57,18 @@ describe('VerifiedTokenCache', () => {
     expect(cache.get('t1', 1)).toBeDefined();
   });
 
+  it('keeps tokens in use while many others come and go', () => {
+    const cache = new VerifiedTokenCache(100, selector());
+    cache.set('hot', verified(1_000), 0);
+    for (let i = 0; i < 1_000; i++) {
+      cache.set(`cold-${i}`, verified(1_000), 0);
+      if (i % 20 === 0) expect(cache.get('hot', 1)).toBeDefined();
+    }
+    expect(cache.size).toBe(100);
+    expect(cache.get('hot', 1)).toBeDefined();
+    expect(cache.get('cold-0', 1)).toBeUndefined();
+  });
+
   it('keeps nothing when off, or for oversized tokens', () => {
     const off = new VerifiedTokenCache(0, selector());
     off.set('t1', verified(1_000), 0);
