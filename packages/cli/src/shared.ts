@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { checkedUrl } from '@tokenwarden/redis';
 import type { CliIo } from './program';
@@ -59,4 +60,24 @@ export function print(command: Command, io: CliIo, value: unknown, human: () => 
     const text = human();
     io.stdout.write(text.endsWith('\n') ? text : text + '\n');
   }
+}
+
+/** The chain key, from `--chain-key-file` or `$TOKENWARDEN_AUDIT_CHAIN_KEY`. */
+export async function chainKeyOf(
+  flags: { readonly chainKeyFile?: string },
+  io: CliIo,
+): Promise<Buffer | undefined> {
+  if (flags.chainKeyFile !== undefined) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(flags.chainKeyFile);
+    } catch {
+      throw new CliError('--chain-key-file cannot be read', 2);
+    }
+    // A trailing newline from an editor or `echo` is not part of the key.
+    const end = bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
+    return bytes.subarray(0, end);
+  }
+  const env = io.env.TOKENWARDEN_AUDIT_CHAIN_KEY;
+  return env === undefined || env === '' ? undefined : Buffer.from(env, 'utf8');
 }

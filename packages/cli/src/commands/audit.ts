@@ -21,7 +21,7 @@ import {
 } from '../audit/format';
 import { parsePointInTime } from '../audit/time';
 import type { CliIo } from '../program';
-import { CliError, globalOptions, print, redisUrl } from '../shared';
+import { chainKeyOf, CliError, globalOptions, print, redisUrl } from '../shared';
 
 /** Exit code when Redis cannot be reached. */
 const EXIT_UNREACHABLE = 3;
@@ -233,7 +233,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       'an earlier `audit verify --json` report kept elsewhere: a rewrite or cut since then shows',
     )
     .action(async (options: VerifyOptions, command: Command) => {
-      const key = await chainKey(options, io);
+      const key = await chainKeyOf(options, io);
       const anchors = options.anchor === undefined ? [] : await readAnchors(options.anchor);
       const reports =
         options.file !== undefined
@@ -324,20 +324,4 @@ async function readAnchors(path: string): Promise<ChainHead[]> {
     }
   }
   return heads;
-}
-
-async function chainKey(options: VerifyOptions, io: CliIo): Promise<Buffer | undefined> {
-  if (options.chainKeyFile !== undefined) {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(options.chainKeyFile);
-    } catch {
-      throw new CliError('--chain-key-file cannot be read', 2);
-    }
-    // A trailing newline from an editor or `echo` is not part of the key.
-    const end = bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
-    return bytes.subarray(0, end);
-  }
-  const env = io.env.TOKENWARDEN_AUDIT_CHAIN_KEY;
-  return env === undefined || env === '' ? undefined : Buffer.from(env, 'utf8');
 }

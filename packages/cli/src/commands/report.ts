@@ -18,7 +18,6 @@ import { RedisCredentialStore, RedisSigningKeyStore, RedisStore } from '@tokenwa
 import type { CliIo } from '../program';
 import {
   addReportOptions,
-  chainKeyOf,
   COMMAND_TIMEOUT_MS,
   emit,
   formatOf,
@@ -31,7 +30,7 @@ import {
   timeOption,
   type ReportFlags,
 } from '../report/context';
-import { CliError, globalOptions, redisUrl } from '../shared';
+import { chainKeyOf, CliError, globalOptions, redisUrl } from '../shared';
 
 interface ExposureFlags extends ReportFlags {
   readonly tokenId?: string;

@@ -1,5 +1,4 @@
 import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import {
@@ -118,22 +117,6 @@ export function policyOf(flags: ReportFlags, io: CliIo): Policy | undefined {
     if (error instanceof ConfigError) throw new CliError(error.message, 2);
     throw error;
   }
-}
-
-/** The chain key, from `--chain-key-file` or `$TOKENWARDEN_AUDIT_CHAIN_KEY`. */
-export async function chainKeyOf(flags: ReportFlags, io: CliIo): Promise<Buffer | undefined> {
-  if (flags.chainKeyFile !== undefined) {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(flags.chainKeyFile);
-    } catch {
-      throw new CliError('--chain-key-file cannot be read', 2);
-    }
-    const end = bytes[bytes.length - 1] === 0x0a ? bytes.length - 1 : bytes.length;
-    return bytes.subarray(0, end);
-  }
-  const env = io.env.TOKENWARDEN_AUDIT_CHAIN_KEY;
-  return env === undefined || env === '' ? undefined : Buffer.from(env, 'utf8');
 }
 
 /** Whether a Redis URL was given (`--redis-url` or `$REDIS_URL`). */

@@ -515,23 +515,26 @@ function revocationOf(event: AuditEvent): ExposureRevocation {
   };
 }
 
+/** The event fields one use lists, after `time` and `outcome`, in column order. */
+export const EXPOSURE_USE_FIELDS = [
+  'reason',
+  'method',
+  'route',
+  'status',
+  'tokenId',
+  'client',
+  'subject',
+  'dataSubject',
+  'purpose',
+  'lawfulBasis',
+  'clientAddress',
+  'userAgent',
+  'requestId',
+] as const;
+
 function useOf(event: AuditEvent, afterLeak: boolean): ExposureUse {
   const out: Record<string, unknown> = { time: event.time, outcome: event.outcome };
-  for (const field of [
-    'reason',
-    'method',
-    'route',
-    'status',
-    'tokenId',
-    'client',
-    'subject',
-    'dataSubject',
-    'purpose',
-    'lawfulBasis',
-    'clientAddress',
-    'userAgent',
-    'requestId',
-  ] as const) {
+  for (const field of EXPOSURE_USE_FIELDS) {
     const value = event[field];
     if (value !== undefined) out[field] = value;
   }

@@ -1,5 +1,5 @@
 import type { AccessReport } from './access';
-import type { ExposureReport } from './exposure';
+import { EXPOSURE_USE_FIELDS, type ExposureReport } from './exposure';
 import type { HygieneReport } from './hygiene';
 import type { ScopesReport } from './scopes';
 import type { ChainVerdict, ReportHeader } from './types';
@@ -444,40 +444,11 @@ function csvOf(report: Report): string {
   switch (report.kind) {
     case 'exposure':
       return csv(
-        [
-          'time',
-          'outcome',
-          'reason',
-          'method',
-          'route',
-          'status',
-          'tokenId',
-          'client',
-          'subject',
-          'dataSubject',
-          'purpose',
-          'lawfulBasis',
-          'clientAddress',
-          'userAgent',
-          'requestId',
-          'afterLeak',
-        ],
+        ['time', 'outcome', ...EXPOSURE_USE_FIELDS, 'afterLeak'],
         report.didReach.usesListed.map((u) => [
           u.time,
           u.outcome,
-          u.reason,
-          u.method,
-          u.route,
-          u.status,
-          u.tokenId,
-          u.client,
-          u.subject,
-          u.dataSubject,
-          u.purpose,
-          u.lawfulBasis,
-          u.clientAddress,
-          u.userAgent,
-          u.requestId,
+          ...EXPOSURE_USE_FIELDS.map((field) => u[field]),
           u.afterLeak,
         ]),
       );
