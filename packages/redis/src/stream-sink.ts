@@ -176,13 +176,16 @@ export class RedisStreamSink implements AuditSink {
     let first = 0;
     let last = 0;
     let count = 0;
-    let lines = '';
+    let chars = 0;
+    const lines: string[] = [];
     let previous: AuditEvent | undefined;
     const pack = () => {
       if (count === 0) return;
-      call!.push(String(first), String(last), lines);
+      // One join per entry: a single flat string, rather than a rope of concatenations.
+      call!.push(String(first), String(last), lines.join('\n'));
       count = 0;
-      lines = '';
+      chars = 0;
+      lines.length = 0;
     };
     const finish = () => {
       pack();
@@ -199,20 +202,13 @@ export class RedisStreamSink implements AuditSink {
         finish();
         producer = event.producer;
         call = [this.keys.stream, this.keys.heads, producer, minId, ''];
-      } else if (
-        seq !== last + 1 ||
-        count >= MAX_EVENTS_PER_ENTRY ||
-        lines.length >= MAX_ENTRY_CHARS
-      ) {
+      } else if (seq !== last + 1 || count >= MAX_EVENTS_PER_ENTRY || chars >= MAX_ENTRY_CHARS) {
         pack();
       }
       const line = auditLine(event);
-      if (count === 0) {
-        first = seq;
-        lines = line;
-      } else {
-        lines += '\n' + line;
-      }
+      if (count === 0) first = seq;
+      lines.push(line);
+      chars += line.length + 1;
       last = seq;
       count += 1;
       previous = event;
