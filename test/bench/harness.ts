@@ -266,6 +266,8 @@ export interface Sample {
   readonly requests: number;
   /** Server CPU time (user + system) per request, in µs. */
   readonly cpuPerRequest: number;
+  /** The system (kernel) part of it. */
+  readonly systemPerRequest: number;
   /** Server garbage collection pause time per request, in µs. */
   readonly gcPerRequest: number;
 }
@@ -332,6 +334,7 @@ export async function load(
     errors: result.errors + result.timeouts,
     requests: result.requests.total,
     cpuPerRequest: (after.cpuMicros - before.cpuMicros) / count,
+    systemPerRequest: (after.systemMicros - before.systemMicros) / count,
     gcPerRequest: ((after.gcMs - before.gcMs) * 1000) / count,
   };
 }

@@ -230,7 +230,7 @@ async function main(): Promise<void> {
         await ask(server, { cmd: heap ? 'heap-stop' : 'profile-stop', file });
         console.log(
           `\n=== ${name} (${kind} tokens): ${sample.rps.toFixed(0)} req/s, server CPU ` +
-            `${sample.cpuPerRequest.toFixed(1)} µs/req, GC ${sample.gcPerRequest.toFixed(1)} µs/req, ` +
+            `${sample.cpuPerRequest.toFixed(1)} µs/req (system ${sample.systemPerRequest.toFixed(1)}), GC ${sample.gcPerRequest.toFixed(1)} µs/req, ` +
             `non-2xx ${sample.non2xx}, errors ${sample.errors}\nprofile: ${file}`,
         );
         const { metrics } = await ask(server, { cmd: 'metrics' });

@@ -230,7 +230,12 @@ async function answer(request: ServerRequest): Promise<ServerReply> {
     const cpu = process.cpuUsage();
     return {
       id: request.id,
-      usage: { cpuMicros: cpu.user + cpu.system, gcMs: gc.ms, gcCount: gc.count },
+      usage: {
+        cpuMicros: cpu.user + cpu.system,
+        systemMicros: cpu.system,
+        gcMs: gc.ms,
+        gcCount: gc.count,
+      },
     };
   }
   if (request.cmd === 'metrics') {

@@ -64,6 +64,8 @@ export interface ServerRequest {
 /** A server's CPU time (user + system, µs) and time spent in GC (ms) since it started. */
 export interface ServerUsage {
   readonly cpuMicros: number;
+  /** The part of `cpuMicros` spent in the kernel (system time: sockets, memory). */
+  readonly systemMicros: number;
   readonly gcMs: number;
   readonly gcCount: number;
 }
