@@ -98,41 +98,61 @@ export class CachingStore implements WardenStore {
     return this.entries.size;
   }
 
+  /**
+   * The snapshot of `query` when every entry it needs is cached (a hit, counted as such), else
+   * `undefined` without counting anything: then call {@link lookup}. Synchronous, so a caller on
+   * the request path can skip a promise and an await on a hit.
+   */
+  cachedLookup(query: StoreQuery): StoreSnapshot | undefined {
+    if (!this.live || this.maxEntries <= 0) return undefined;
+    const now = this.clock.now();
+    const revoked = this.read(tokenKey(query.tokenId), now);
+    if (revoked === undefined) return undefined;
+    const subject = this.read(markKey('subject', query.subject), now);
+    if (subject === undefined) return undefined;
+    const client =
+      query.client === undefined ? null : this.read(markKey('client', query.client), now);
+    if (client === undefined) return undefined;
+    const all = this.read(ALL_KEY, now);
+    if (all === undefined) return undefined;
+    const consent =
+      query.consent === undefined
+        ? null
+        : this.read(consentKey(query.consent.subject, query.consent.purpose), now);
+    if (consent === undefined) return undefined;
+    this.onLookup('hit');
+    const notBefore =
+      subject === null && client === null && all === null
+        ? NO_MARKS
+        : {
+            ...(typeof subject === 'number' ? { subject } : {}),
+            ...(typeof client === 'number' ? { client } : {}),
+            ...(typeof all === 'number' ? { all } : {}),
+          };
+    return consent === null
+      ? { tokenRevoked: revoked === true, notBefore }
+      : { tokenRevoked: revoked === true, notBefore, consent: consent as ConsentRecord };
+  }
+
+  /**
+   * The consent record of `subject` and `purpose` when cached (a hit, counted; `null`: known to
+   * be absent), else `undefined` without counting anything: then call {@link getConsent}.
+   */
+  cachedConsent(subject: string, purpose: string): ConsentRecord | null | undefined {
+    if (!this.live || this.maxEntries <= 0) return undefined;
+    const cached = this.read(consentKey(subject, purpose), this.clock.now());
+    if (cached === undefined) return undefined;
+    this.onLookup('hit');
+    return cached as ConsentRecord | null;
+  }
+
   async lookup(query: StoreQuery): Promise<StoreSnapshot> {
     if (!this.live || this.maxEntries <= 0) {
       this.onLookup('bypass');
       return this.store.lookup(query);
     }
-    const now = this.clock.now();
-    const revoked = this.read(tokenKey(query.tokenId), now);
-    const subject = this.read(markKey('subject', query.subject), now);
-    const client =
-      query.client === undefined ? null : this.read(markKey('client', query.client), now);
-    const all = this.read(ALL_KEY, now);
-    const consent =
-      query.consent === undefined
-        ? null
-        : this.read(consentKey(query.consent.subject, query.consent.purpose), now);
-    if (
-      revoked !== undefined &&
-      subject !== undefined &&
-      client !== undefined &&
-      all !== undefined &&
-      consent !== undefined
-    ) {
-      this.onLookup('hit');
-      const notBefore =
-        subject === null && client === null && all === null
-          ? NO_MARKS
-          : {
-              ...(typeof subject === 'number' ? { subject } : {}),
-              ...(typeof client === 'number' ? { client } : {}),
-              ...(typeof all === 'number' ? { all } : {}),
-            };
-      return consent === null
-        ? { tokenRevoked: revoked === true, notBefore }
-        : { tokenRevoked: revoked === true, notBefore, consent: consent as ConsentRecord };
-    }
+    const hit = this.cachedLookup(query);
+    if (hit !== undefined) return hit;
     this.onLookup('miss');
     const keys = [tokenKey(query.tokenId), markKey('subject', query.subject), ALL_KEY];
     if (query.client !== undefined) keys.push(markKey('client', query.client));
@@ -166,12 +186,9 @@ export class CachingStore implements WardenStore {
       this.onLookup('bypass');
       return this.store.getConsent(subject, purpose);
     }
+    const cached = this.cachedConsent(subject, purpose);
+    if (cached !== undefined) return cached ?? undefined;
     const key = consentKey(subject, purpose);
-    const cached = this.read(key, this.clock.now());
-    if (cached !== undefined) {
-      this.onLookup('hit');
-      return cached === null ? undefined : (cached as ConsentRecord);
-    }
     this.onLookup('miss');
     return this.fly(this.consents, [key], async (epoch) => {
       const record = await this.store.getConsent(subject, purpose);

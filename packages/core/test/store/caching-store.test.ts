@@ -238,6 +238,30 @@ describe('CachingStore', () => {
     expect(remote.lookups).toBe(2);
   });
 
+  it('answers hits synchronously, and nothing (uncounted) for what it does not hold', async () => {
+    await remote.grantConsent({ subject: 'user-1', purpose: 'marketing', grantedAt: 1 });
+    expect(cache.cachedLookup(query)).toBeUndefined();
+    expect(cache.cachedConsent('user-1', 'marketing')).toBeUndefined();
+    expect(results).toEqual([]);
+    const read = await cache.lookup(query);
+    expect(cache.cachedLookup(query)).toEqual(read);
+    expect(cache.cachedConsent('user-1', 'marketing')).toEqual(read.consent);
+    expect(results).toEqual(['miss', 'hit', 'hit']);
+    // Known to be absent: null, not a miss.
+    await cache.getConsent('user-2', 'marketing');
+    expect(cache.cachedConsent('user-2', 'marketing')).toBeNull();
+    // Another entry of the query changed: no synchronous answer until it is read again.
+    remote.feed.announce({ kind: 'subject', id: 'user-1' });
+    expect(cache.cachedLookup(query)).toBeUndefined();
+    remote.feed.announce({ kind: 'consent', subject: 'user-1', purpose: 'marketing' });
+    expect(cache.cachedConsent('user-1', 'marketing')).toBeUndefined();
+    await cache.lookup(query);
+    remote.feed.setLive(false);
+    expect(cache.cachedLookup(query)).toBeUndefined();
+    expect(cache.cachedConsent('user-2', 'marketing')).toBeUndefined();
+    expect(remote.lookups).toBe(2);
+  });
+
   it('is bounded: the least recently used entries go first', async () => {
     for (let i = 0; i < 60; i++) await cache.lookup({ tokenId: `t${i}`, subject: `s${i}` });
     expect(cache.size).toBeLessThanOrEqual(100);
