@@ -213,7 +213,8 @@ export class Warden {
     if (this.options.audit.mode === 'sync') {
       holdUntilDurable(res, (status) => access.settle(status), this.denial('audit_unavailable'));
     } else if (access.decision.outcome === 'allow') {
-      res.once('close', () => void access.settle(res.statusCode));
+      // `on`, not `once`: the response closes once, and `once` costs a wrapper per request.
+      res.on('close', () => void access.settle(res.statusCode));
     }
   }
 
@@ -339,7 +340,7 @@ export class Warden {
       outcome: 'allow',
       reason: isPublic ? 'public_route' : 'authorized',
       principal: derived.principal,
-      ...(headers !== undefined ? { headers } : {}),
+      headers,
     };
     access.allow(base);
     if (req !== NO_REQUIREMENT) this.applyRequirement(access, req, consentTarget, snapshot);
@@ -361,7 +362,8 @@ export class Warden {
     const principal = current.principal;
     if (req.scopes.length > 0) {
       if (!principal) return access.refuse('token_missing');
-      const ok = req.scopes.every((s) => principal.scopes.includes(s));
+      let ok = true;
+      for (const scope of req.scopes) if (!principal.scopes.includes(scope)) ok = false;
       this.metrics.scopeCheck(ok ? 'pass' : 'fail');
       if (!ok) return access.refuse('insufficient_scope', 'scope missing', req.scopes);
     }
@@ -384,21 +386,26 @@ export class Warden {
       );
       if (verdict !== 'pass') return access.refuse(verdict);
       return access.allow({
-        ...current,
+        outcome: 'allow',
         reason: 'consent',
+        principal,
         dataSubject: consentTarget,
         purpose,
         lawfulBasis: 'consent',
+        headers: current.headers,
       });
     }
     if (req.lawfulBasis) {
       access.facts.lawfulBasis = req.lawfulBasis.basis;
       access.facts.purpose = req.lawfulBasis.purpose;
       return access.allow({
-        ...current,
+        outcome: 'allow',
         reason: current.reason === 'public_route' ? 'public_route' : 'lawful_basis',
-        lawfulBasis: req.lawfulBasis.basis,
+        principal,
+        dataSubject: current.dataSubject,
         purpose: req.lawfulBasis.purpose,
+        lawfulBasis: req.lawfulBasis.basis,
+        headers: current.headers,
       });
     }
     return current;

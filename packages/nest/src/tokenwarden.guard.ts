@@ -23,7 +23,7 @@ function nodeResponse(response: unknown): HeldResponse | undefined {
   // Fastify's reply wraps the Node response in `raw`; Express's response is one.
   const raw = (response as { raw?: unknown }).raw ?? response;
   const candidate = raw as Partial<HeldResponse>;
-  return typeof candidate.once === 'function' &&
+  return typeof candidate.on === 'function' &&
     typeof candidate.end === 'function' &&
     typeof candidate.getHeaderNames === 'function'
     ? (raw as HeldResponse)

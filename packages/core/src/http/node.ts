@@ -47,6 +47,7 @@ export interface HeldResponse extends NodeResponseLike {
   writeHead: (...args: never[]) => unknown;
   write: (...args: never[]) => boolean;
   end: (...args: never[]) => unknown;
+  on(event: 'close', listener: () => void): unknown;
   once(event: 'close', listener: () => void): unknown;
   getHeaderNames(): string[];
   removeHeader(name: string): void;
