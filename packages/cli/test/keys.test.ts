@@ -173,9 +173,16 @@ describe('tokenwarden keys (real Redis)', () => {
       join(dir, 'old'),
       '--master-key-file',
       join(dir, 'new'),
+      '--audit-stream',
+      '--actor',
+      'sec-ops',
     );
     expect(done.code).toBe(0);
     expect(done.out).toContain('re-wrapped 1 signing key(s)');
+    const events = await streamEvents(prefixes.at(-1)!);
+    expect(events.map((e) => [e.type, e.actor, e.detail])).toEqual([
+      ['signing_key.rewrapped', 'sec-ops', { rewrapped: 1 }],
+    ]);
     expect(done.out + done.err).not.toContain(next);
     const prefix = prefixes.at(-1)!;
     const store = new RedisSigningKeyStore({ url: URL, prefix, masterKey: masterKey(next) });

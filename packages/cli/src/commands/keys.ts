@@ -16,6 +16,11 @@ import { masterKeyOf } from '../keys/master-key';
 import type { CliIo } from '../program';
 import { CliError, globalOptions, print, redisUrl } from '../shared';
 
+interface RewrapFlags extends AuditFlags {
+  readonly previousMasterKeyFile: string;
+  readonly masterKeyFile?: string;
+}
+
 interface RotateFlags extends AuditFlags {
   readonly now?: boolean;
   readonly alg?: string;
@@ -193,8 +198,7 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
       }
     });
 
-  keys
-    .command('rewrap')
+  addAuditOptions(keys.command('rewrap'))
     .description(
       're-encrypt every stored signing key with the current master key (after the master key rotated)',
     )
@@ -203,27 +207,30 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
       'the master key the keys are sealed with now',
     )
     .option('--master-key-file <file>', 'the new master key (default: $TOKENWARDEN_MASTER_KEY)')
-    .action(
-      async (
-        flags: { previousMasterKeyFile: string; masterKeyFile?: string },
-        command: Command,
-      ) => {
-        const store = storeOf(command, flags.masterKeyFile, true, flags.previousMasterKeyFile);
-        try {
-          const count = await store.rewrap();
-          print(
-            command,
-            io,
-            { rewrapped: count },
-            () => `re-wrapped ${count} signing key(s) with the current master key`,
-          );
-        } catch (error) {
-          throw asCliError(error);
-        } finally {
-          await store.close();
-        }
-      },
-    );
+    .action(async (flags: RewrapFlags, command: Command) => {
+      const store = storeOf(command, flags.masterKeyFile, true, flags.previousMasterKeyFile);
+      try {
+        const count = await store.rewrap();
+        print(
+          command,
+          io,
+          { rewrapped: count },
+          () => `re-wrapped ${count} signing key(s) with the current master key`,
+        );
+        await recordEvents(command, io, flags, [
+          {
+            type: 'signing_key.rewrapped',
+            outcome: 'success',
+            actor: actorOf(flags, io),
+            detail: { rewrapped: count },
+          },
+        ]);
+      } catch (error) {
+        throw asCliError(error);
+      } finally {
+        await store.close();
+      }
+    });
 }
 
 function parseDuration(value: string, flag: string): number {

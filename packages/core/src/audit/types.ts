@@ -19,7 +19,8 @@ export type AuditEventType =
   | 'apikey.revoked'
   | 'signing_key.created'
   | 'signing_key.rotated'
-  | 'signing_key.retired';
+  | 'signing_key.retired'
+  | 'signing_key.rewrapped';
 
 /** Outcome of an event: access decisions allow or deny; lifecycle changes succeed or fail. */
 export type AuditOutcome = 'allow' | 'deny' | 'success' | 'failure';
