@@ -69,6 +69,9 @@ describe.each(DRIVERS)('identity providers, DPoP and usage limits through $name'
   let app: RunningApp;
   let sink: MemorySink;
   const run = randomUUID();
+  // Given to the warden, so owned by the test: closed after the app.
+  const replayCache = new RedisReplayCache({ url: REDIS_URL, prefix: `${PREFIX}${run}:` });
+  const limiter = new RedisUsageLimiter({ url: REDIS_URL, prefix: `${PREFIX}${run}:` });
 
   beforeAll(async () => {
     sink = new MemorySink();
@@ -86,11 +89,11 @@ describe.each(DRIVERS)('identity providers, DPoP and usage limits through $name'
       ],
       dpop: {
         publicOrigin: ORIGIN,
-        replayCache: new RedisReplayCache({ url: REDIS_URL, prefix: `${PREFIX}${run}:` }),
+        replayCache,
       },
       limits: {
         rules: [{ name: 'per-subject', by: 'subject', limit: SUBJECT_LIMIT, windowMs: 60_000 }],
-        limiter: new RedisUsageLimiter({ url: REDIS_URL, prefix: `${PREFIX}${run}:` }),
+        limiter,
       },
       store: new MemoryStore(),
       purposes: ['marketing', 'billing'],
@@ -100,6 +103,7 @@ describe.each(DRIVERS)('identity providers, DPoP and usage limits through $name'
   });
   afterAll(async () => {
     await app.close();
+    await Promise.all([replayCache.close(), limiter.close()]);
   });
 
   /** A subject of its own per test, so the usage limit of one test never spills into another. */
