@@ -194,5 +194,7 @@ it('reads a million events with bounded memory and exact figures', async () => {
       `exposure report ${(exposureMs / 1000).toFixed(1)} s, scopes report ${(scopesMs / 1000).toFixed(1)} s; ` +
       `peak heap growth ${growthMb.toFixed(1)} MB\n`,
   );
-  expect(growthMb).toBeLessThan(150);
+  // heapUsed counts garbage not yet collected too (in one process with other test files it has
+  // reached 127 MB); holding the trail's events would take gigabytes.
+  expect(growthMb).toBeLessThan(256);
 }, 180_000);
