@@ -452,18 +452,17 @@ export class Warden {
    */
   private async verifyFromIssuers(token: string, now: number): Promise<VerifyResult> {
     const { issuers, jwt } = this.options;
-    if (issuers !== undefined && (jwt === undefined || issuers.handles(token))) {
-      const prepared = await issuers.prepare(token);
-      if (!prepared.ok) {
-        const { code, detail } = prepared.failure;
-        if (code === 'key_source_unavailable') {
-          this.logError('the keys of a trusted issuer could not be read', detail);
-        }
-        return { ok: false, failure: { code, detail } };
+    const prepared =
+      jwt === undefined ? await issuers!.prepare(token) : await issuers!.prepareIfOwn(token);
+    if (prepared === undefined) return verifyJwt(token, jwt!, now);
+    if (!prepared.ok) {
+      const { code, detail } = prepared.failure;
+      if (code === 'key_source_unavailable') {
+        this.logError('the keys of a trusted issuer could not be read', detail);
       }
-      return verifyJwt(token, prepared.policy, now);
+      return { ok: false, failure: { code, detail } };
     }
-    return verifyJwt(token, jwt!, now);
+    return verifyJwt(token, prepared.policy, now);
   }
 
   /** Counts one use against the usage limits; a denial carries the 429 or 503 headers. */

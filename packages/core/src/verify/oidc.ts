@@ -377,15 +377,6 @@ export class TrustedIssuers {
     return sum;
   }
 
-  /**
-   * True when the token's unverified `iss` is one of these issuers: the token is theirs to verify
-   * (and only theirs). Never throws.
-   */
-  handles(token: string): boolean {
-    const iss = peekToken(token)?.iss;
-    return iss !== undefined && this.byIssuer.has(iss);
-  }
-
   /** The verification policy of one configured issuer, or undefined. */
   policyFor(issuer: string): JwtVerifyPolicy | undefined {
     return this.byIssuer.get(issuer)?.policy;
@@ -400,10 +391,29 @@ export class TrustedIssuers {
     const peek = peekToken(token);
     if (peek === undefined) return failure('token_malformed', 'not a readable compact JWS');
     if (peek.iss === undefined) return failure('issuer_invalid', 'iss missing');
-    const issuer = this.byIssuer.get(peek.iss);
-    if (issuer === undefined) return failure('issuer_invalid', 'iss is not a trusted issuer');
+    return (
+      (await this.prepareIssuer(peek.iss, peek.kid)) ??
+      failure('issuer_invalid', 'iss is not a trusted issuer')
+    );
+  }
+
+  /**
+   * {@link prepare} for a token whose unverified `iss` names one of these issuers; `undefined` for
+   * any other token (unreadable, no `iss`, another issuer), which another verifier may take.
+   */
+  async prepareIfOwn(token: string): Promise<PreparedIssuer | undefined> {
+    const peek = peekToken(token);
+    return peek?.iss === undefined ? undefined : this.prepareIssuer(peek.iss, peek.kid);
+  }
+
+  private async prepareIssuer(
+    iss: string,
+    kid: string | undefined,
+  ): Promise<PreparedIssuer | undefined> {
+    const issuer = this.byIssuer.get(iss);
+    if (issuer === undefined) return undefined;
     try {
-      await issuer.source.prepare?.(peek.kid);
+      await issuer.source.prepare?.(kid);
     } catch (error) {
       if (error instanceof KeySourceError) {
         return failure('key_source_unavailable', `keys of a trusted issuer: ${error.reason}`);
