@@ -54,7 +54,12 @@ interface CompiledRequirement {
   readonly public: boolean;
   readonly scopes: readonly string[];
   readonly consent?: { readonly purpose: string; readonly subject?: SubjectResolver };
-  readonly lawfulBasis?: { readonly basis: LawfulBasis; readonly purpose?: string };
+  readonly lawfulBasis?: {
+    readonly basis: LawfulBasis;
+    readonly purpose?: string;
+    /** Whose personal data the route touches, recorded in the audit trail. */
+    readonly subject?: SubjectResolver;
+  };
   /** The route's DPoP mode, when it sets one. */
   readonly dpop?: DpopMode;
 }
@@ -308,7 +313,9 @@ export class Warden {
       if (hasAny(result.headers)) headers = result.headers;
     }
 
-    const consentTarget = req.consent ? this.dataSubject(req.consent, view, token) : undefined;
+    const consentTarget = req.consent
+      ? this.dataSubject(req.consent.subject, view, token)
+      : undefined;
     const snapshot = await this.timedStore('lookup', () =>
       this.store.lookup({
         tokenId: token.tokenId,
@@ -398,11 +405,18 @@ export class Warden {
     if (req.lawfulBasis) {
       access.facts.lawfulBasis = req.lawfulBasis.basis;
       access.facts.purpose = req.lawfulBasis.purpose;
+      let dataSubject = current.dataSubject;
+      if (req.lawfulBasis.subject) {
+        // The route says whose data it touches: the audit trail records it, or nothing is served.
+        dataSubject = this.dataSubject(req.lawfulBasis.subject, access.view, access.verified);
+        if (dataSubject === undefined) return access.refuse('data_subject_unresolved');
+        access.facts.dataSubject = dataSubject;
+      }
       return access.allow({
         outcome: 'allow',
         reason: current.reason === 'public_route' ? 'public_route' : 'lawful_basis',
         principal,
-        dataSubject: current.dataSubject,
+        dataSubject,
         purpose: req.lawfulBasis.purpose,
         lawfulBasis: req.lawfulBasis.basis,
         headers: current.headers,
@@ -427,7 +441,7 @@ export class Warden {
     let target: string | undefined;
     const token = access.verified;
     if (req.consent && token) {
-      target = this.dataSubject(req.consent, access.view, token);
+      target = this.dataSubject(req.consent.subject, access.view, token);
       if (target !== undefined) {
         const subject = target;
         const purpose = req.consent.purpose;
@@ -678,31 +692,24 @@ export class Warden {
     if (requirement.consent) {
       const { purpose, subject } = requirement.consent;
       this.admin.assertPurpose(purpose, 'requireConsent');
-      const resolver: SubjectResolver | undefined =
-        subject === undefined
-          ? undefined
-          : typeof subject === 'function'
-            ? subject
-            : (view) => view.param?.(subject.param);
-      if (
-        subject !== undefined &&
-        typeof subject !== 'function' &&
-        typeof subject.param !== 'string'
-      ) {
-        throw new ConfigError("requireConsent: 'subject' must be a function or { param: 'name' }");
-      }
+      const resolver = subjectResolver(subject, 'requireConsent');
       consent = resolver ? { purpose, subject: resolver } : { purpose };
     }
     let lawfulBasis: CompiledRequirement['lawfulBasis'];
     if (requirement.lawfulBasis) {
-      const { basis, purpose } = requirement.lawfulBasis;
+      const { basis, purpose, subject } = requirement.lawfulBasis;
       if (!LAWFUL_BASES.includes(basis)) {
         throw new ConfigError(
           `lawful basis '${String(basis)}' is unknown; use ${LAWFUL_BASES.join(', ')} (or requireConsent for consent)`,
         );
       }
       if (purpose !== undefined) this.admin.assertPurpose(purpose, 'lawfulBasis');
-      lawfulBasis = purpose === undefined ? { basis } : { basis, purpose };
+      const resolver = subjectResolver(subject, 'lawfulBasis');
+      lawfulBasis = {
+        basis,
+        ...(purpose !== undefined ? { purpose } : {}),
+        ...(resolver ? { subject: resolver } : {}),
+      };
     }
     if (requirement.dpop !== undefined) {
       if (requirement.dpop !== 'required') {
@@ -732,14 +739,15 @@ export class Warden {
     return false;
   }
 
+  /** The data subject a route names (default: the token's subject), if it is a safe id. */
   private dataSubject(
-    consent: NonNullable<CompiledRequirement['consent']>,
+    resolver: SubjectResolver | undefined,
     view: RequestView,
-    token: VerifiedToken,
+    token: VerifiedToken | undefined,
   ): string | undefined {
     let subject: string | undefined;
     try {
-      subject = consent.subject ? consent.subject(view) : token.subject;
+      subject = resolver ? resolver(view) : token?.subject;
     } catch {
       return undefined;
     }
@@ -833,6 +841,20 @@ interface TokenDerived {
   readonly principal: Principal;
   /** The audit fingerprint, computed on first use. */
   fingerprint: string | undefined;
+}
+
+/** A route's `subject` option as a resolver; throws ConfigError naming the step when malformed. */
+function subjectResolver(
+  subject: SubjectResolver | { readonly param: string } | undefined,
+  step: string,
+): SubjectResolver | undefined {
+  if (subject === undefined) return undefined;
+  if (typeof subject === 'function') return subject;
+  if (subject === null || typeof subject !== 'object' || typeof subject.param !== 'string') {
+    throw new ConfigError(`${step}: 'subject' must be a function or { param: 'name' }`);
+  }
+  const name = subject.param;
+  return (view) => view.param?.(name);
 }
 
 function hasAny(headers: Readonly<Record<string, string>>): boolean {

@@ -467,6 +467,29 @@ describe('Warden.check: lawful basis', () => {
     });
   });
 
+  it("records whose data the route touches when it names the subject, and refuses when it can't tell", async () => {
+    const r = rig();
+    const route: Requirement = {
+      lawfulBasis: { basis: 'contract', purpose: 'billing', subject: { param: 'customer' } },
+    };
+    expect(
+      await r.warden.check(bearer(r.token(), { params: { customer: 'cust-42' } }), route),
+    ).toMatchObject({ outcome: 'allow', reason: 'lawful_basis', dataSubject: 'cust-42' });
+    expect(denied(await r.warden.check(bearer(r.token(), { params: {} }), route)).code).toBe(
+      'data_subject_unresolved',
+    );
+    const events = await r.events();
+    expect(events.map((e) => [e.outcome, e.dataSubject, e.lawfulBasis])).toEqual([
+      ['allow', 'cust-42', 'contract'],
+      ['deny', undefined, 'contract'],
+    ]);
+    expect(() =>
+      r.warden.requirement({
+        lawfulBasis: { basis: 'contract', subject: { param: 7 } as unknown as { param: string } },
+      }),
+    ).toThrow(/lawfulBasis: 'subject' must be a function or \{ param: 'name' \}/);
+  });
+
   it('still requires a valid token', async () => {
     const r = rig();
     const route: Requirement = { lawfulBasis: { basis: 'legal_obligation' } };

@@ -62,6 +62,11 @@ export function Consent(purpose: string, options: ConsentOptions = {}): CustomDe
 export interface LawfulBasisOptions {
   /** The purpose of processing, for the audit trail; must be one of the warden's `purposes`. */
   readonly purpose?: string;
+  /**
+   * Whose personal data the route touches, for the audit trail: `{ param: 'id' }` or a function
+   * of the request view (403 `data_subject_unresolved` when it gives nothing). Default: none.
+   */
+  readonly subject?: LawfulBasisRequirement['subject'];
 }
 
 /**
@@ -79,8 +84,11 @@ export function LawfulBasis(
   basis: LawfulBasisName,
   options: LawfulBasisOptions = {},
 ): CustomDecorator<string> {
-  const requirement: LawfulBasisRequirement =
-    options.purpose === undefined ? { basis } : { basis, purpose: options.purpose };
+  const requirement: LawfulBasisRequirement = {
+    basis,
+    ...(options.purpose !== undefined ? { purpose: options.purpose } : {}),
+    ...(options.subject !== undefined ? { subject: options.subject } : {}),
+  };
   return SetMetadata(LAWFUL_BASIS_METADATA, Object.freeze(requirement));
 }
 

@@ -32,6 +32,12 @@ export interface LawfulBasisRequirement {
   readonly basis: LawfulBasis;
   /** The purpose, for the audit trail; must be one of the warden's `purposes` when given. */
   readonly purpose?: string;
+  /**
+   * Whose personal data the route touches, for the audit trail (and so for exposure and access
+   * reports): a function of the request or `{ param: 'id' }`. When given and unresolvable the
+   * request is refused (403 `data_subject_unresolved`). Default: not recorded.
+   */
+  readonly subject?: SubjectResolver | { readonly param: string };
 }
 
 /** What a route requires of the token. All parts are optional and combine. */
@@ -61,7 +67,7 @@ export interface RouteSteps<T> {
    */
   requireConsent(purpose: string, options?: Pick<ConsentRequirement, 'subject'>): T;
   /** Processing rests on a lawful basis other than consent: no consent lookup, audited. */
-  lawfulBasis(basis: LawfulBasis, options?: { readonly purpose?: string }): T;
+  lawfulBasis(basis: LawfulBasis, options?: Pick<LawfulBasisRequirement, 'purpose' | 'subject'>): T;
   /** Open to everyone, still audited; a token, if sent, is still verified. */
   publicRoute(): T;
   /** Only DPoP-bound tokens with a valid proof (401 `dpop_required` for Bearer tokens). */
