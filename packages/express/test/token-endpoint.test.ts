@@ -1,15 +1,12 @@
-import { refreshGrantScenario } from '@tokenwarden/testing';
+import { refreshGrantScenario, testIssuer } from '@tokenwarden/testing';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import express from 'express';
 import request from 'supertest';
 import {
   MemoryCredentialStore,
-  MemorySigningKeyStore,
   RefreshTokens,
-  SigningKeyRing,
   TokenEndpoint,
-  TokenIssuer,
   type Warden,
 } from '@tokenwarden/core';
 import { jwksHandler, tokenEndpoint, tokenwarden } from '@tokenwarden/express';
@@ -22,17 +19,7 @@ afterEach(async () => {
 });
 
 async function refreshApp() {
-  const ring = new SigningKeyRing({
-    store: new MemorySigningKeyStore(),
-    maxTokenLifetimeMs: 600_000,
-  });
-  await ring.start();
-  const issuer = new TokenIssuer({
-    issuer: 'https://api.test/',
-    audience: 'api',
-    keys: ring,
-    clients: { device: { scopes: ['customers:read'] } },
-  });
+  const { ring, issuer } = await testIssuer({ device: { scopes: ['customers:read'] } });
   const tw = tokenwarden({
     jwt: { algorithms: ['ES256'], keys: ring, issuer: 'https://api.test/', audience: 'api' },
     metrics: false,
@@ -67,18 +54,10 @@ async function refreshApp() {
 }
 
 async function app(options: { json?: boolean } = {}) {
-  const ring = new SigningKeyRing({
-    store: new MemorySigningKeyStore(),
-    maxTokenLifetimeMs: 600_000,
-  });
-  await ring.start();
-  const issuer = new TokenIssuer({
-    issuer: 'https://api.test/',
-    audience: 'api',
-    keys: ring,
-    clients: { crm: { scopes: ['customers:read', 'orders:read'] } },
-    maxTokenLifetimeMs: 600_000,
-  });
+  const { ring, issuer } = await testIssuer(
+    { crm: { scopes: ['customers:read', 'orders:read'] } },
+    { maxTokenLifetimeMs: 600_000 },
+  );
   const tw = tokenwarden({
     jwt: {
       algorithms: ['ES256'],

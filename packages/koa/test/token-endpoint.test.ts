@@ -1,17 +1,10 @@
-import { refreshGrantScenario } from '@tokenwarden/testing';
+import { refreshGrantScenario, testIssuer } from '@tokenwarden/testing';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import Koa from 'koa';
 import Router from '@koa/router';
 import request from 'supertest';
-import {
-  MemoryCredentialStore,
-  MemorySigningKeyStore,
-  RefreshTokens,
-  SigningKeyRing,
-  TokenEndpoint,
-  TokenIssuer,
-} from '@tokenwarden/core';
+import { MemoryCredentialStore, RefreshTokens, TokenEndpoint } from '@tokenwarden/core';
 import { jwksHandler, tokenEndpoint, tokenwarden, requireScopes } from '@tokenwarden/koa';
 
 const secret = randomBytes(32).toString('base64url');
@@ -22,17 +15,7 @@ afterEach(async () => {
 });
 
 async function refreshApp() {
-  const ring = new SigningKeyRing({
-    store: new MemorySigningKeyStore(),
-    maxTokenLifetimeMs: 600_000,
-  });
-  await ring.start();
-  const issuer = new TokenIssuer({
-    issuer: 'https://api.test/',
-    audience: 'api',
-    keys: ring,
-    clients: { device: { scopes: ['customers:read'] } },
-  });
+  const { ring, issuer } = await testIssuer({ device: { scopes: ['customers:read'] } });
   const tw = tokenwarden({
     jwt: { algorithms: ['ES256'], keys: ring, issuer: 'https://api.test/', audience: 'api' },
     metrics: false,
@@ -70,18 +53,10 @@ async function refreshApp() {
 }
 
 async function app() {
-  const ring = new SigningKeyRing({
-    store: new MemorySigningKeyStore(),
-    maxTokenLifetimeMs: 600_000,
-  });
-  await ring.start();
-  const issuer = new TokenIssuer({
-    issuer: 'https://api.test/',
-    audience: 'api',
-    keys: ring,
-    clients: { crm: { scopes: ['customers:read'] } },
-    maxTokenLifetimeMs: 600_000,
-  });
+  const { ring, issuer } = await testIssuer(
+    { crm: { scopes: ['customers:read'] } },
+    { maxTokenLifetimeMs: 600_000 },
+  );
   const tw = tokenwarden({
     jwt: {
       algorithms: ['ES256'],

@@ -1,4 +1,4 @@
-import { refreshGrantScenario } from '@tokenwarden/testing';
+import { refreshGrantScenario, testIssuer } from '@tokenwarden/testing';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { Controller, Get, type INestApplication } from '@nestjs/common';
@@ -7,12 +7,10 @@ import request from 'supertest';
 import {
   createAdmin,
   MemoryCredentialStore,
-  MemorySigningKeyStore,
   MemoryStore,
   RefreshTokens,
-  SigningKeyRing,
+  type SigningKeyRing,
   TokenEndpoint,
-  TokenIssuer,
   type Principal,
 } from '@tokenwarden/core';
 import {
@@ -43,18 +41,10 @@ class CustomersController {
 async function boot(
   platform: (typeof PLATFORMS)[number],
 ): Promise<{ app: INestApplication; ring: SigningKeyRing }> {
-  const ring = new SigningKeyRing({
-    store: new MemorySigningKeyStore(),
-    maxTokenLifetimeMs: 600_000,
-  });
-  await ring.start();
-  const issuer = new TokenIssuer({
-    issuer: 'https://api.test/',
-    audience: 'api',
-    keys: ring,
-    clients: { crm: { scopes: ['customers:read'] } },
-    maxTokenLifetimeMs: 600_000,
-  });
+  const { ring, issuer } = await testIssuer(
+    { crm: { scopes: ['customers:read'] } },
+    { maxTokenLifetimeMs: 600_000 },
+  );
   const endpoint = new TokenEndpoint({ issuer, clientSecrets: { crm: secret } });
   const app = await startApp(
     {
@@ -86,19 +76,9 @@ async function boot(
  * `createAdmin` over the store the module's warden reads, as a deployment would.
  */
 async function bootRefresh(platform: (typeof PLATFORMS)[number]): Promise<INestApplication> {
-  const ring = new SigningKeyRing({
-    store: new MemorySigningKeyStore(),
-    maxTokenLifetimeMs: 600_000,
-  });
-  await ring.start();
+  const { ring, issuer } = await testIssuer({ device: { scopes: ['customers:read'] } });
   const store = new MemoryStore();
   const admin = createAdmin({ store });
-  const issuer = new TokenIssuer({
-    issuer: 'https://api.test/',
-    audience: 'api',
-    keys: ring,
-    clients: { device: { scopes: ['customers:read'] } },
-  });
   const endpoint = new TokenEndpoint({
     issuer,
     clientSecrets: { device: deviceSecret },

@@ -93,3 +93,25 @@ export function segment(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   return Buffer.from(text, 'utf8').toString('base64url');
 }
+
+/** A policy with two clients, two scopes, a consent purpose and a contract purpose. */
+export const TEST_POLICY = [
+  'version: 1',
+  'issuer: https://api.example.test/',
+  'audience: customers-api',
+  'limits: { maxTokenLifetime: 15m, maxApiKeyAge: 90d }',
+  'signing: { algorithm: ES256 }',
+  'scopes:',
+  '  customers:read: { description: Read customers, dataCategories: [contact_details] }',
+  '  orders:read: { description: Read orders, dataCategories: [purchase_history] }',
+  'purposes:',
+  '  marketing: { description: Offers, lawfulBasis: consent }',
+  '  order_fulfilment: { description: Delivering orders, lawfulBasis: contract }',
+  'clients:',
+  '  support-console: { scopes: [customers:read, orders:read], apiKeyMaxAge: 30d }',
+  '  batch: { scopes: [orders:read] }',
+  'routes:',
+  '  - { route: GET /customers/:id, scopes: [customers:read], lawfulBasis: contract }',
+  '  - { route: GET /orders, scopes: [orders:read], purpose: marketing }',
+  '',
+].join('\n');

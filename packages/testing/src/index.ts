@@ -22,3 +22,4 @@ export {
 export * from './identity-provider';
 export { dpopClientKey, dpopProof, type DpopClientKey, type DpopProofClaims } from './dpop';
 export { refreshGrantScenario, type RefreshScenarioApp } from './token-endpoint-scenarios';
+export { testIssuer } from './issuer';

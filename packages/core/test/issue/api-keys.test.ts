@@ -16,33 +16,14 @@ import {
   type AuditEventInput,
   type CredentialStore,
 } from '@tokenwarden/core';
-import { FakeClock } from '@tokenwarden/testing';
+import { FakeClock, TEST_POLICY } from '@tokenwarden/testing';
 import { Registry } from 'prom-client';
 import { createPrometheusMetrics } from '../../src/metrics/prometheus';
 import { sample } from '../support';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const POLICY = [
-  'version: 1',
-  'issuer: https://api.example.test/',
-  'audience: customers-api',
-  'limits: { maxTokenLifetime: 15m, maxApiKeyAge: 90d }',
-  'signing: { algorithm: ES256 }',
-  'scopes:',
-  '  customers:read: { description: Read customers, dataCategories: [contact_details] }',
-  '  orders:read: { description: Read orders, dataCategories: [purchase_history] }',
-  'purposes:',
-  '  marketing: { description: Offers, lawfulBasis: consent }',
-  '  order_fulfilment: { description: Delivering orders, lawfulBasis: contract }',
-  'clients:',
-  '  support-console: { scopes: [customers:read, orders:read], apiKeyMaxAge: 30d }',
-  '  batch: { scopes: [orders:read] }',
-  'routes:',
-  '  - { route: GET /customers/:id, scopes: [customers:read], lawfulBasis: contract }',
-  '  - { route: GET /orders, scopes: [orders:read], purpose: marketing }',
-  '',
-].join('\n');
+const POLICY = TEST_POLICY;
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
