@@ -33,6 +33,7 @@ import { CachingStore } from './store/caching-store';
 import {
   isSharedStore,
   type ConsentRecord,
+  type StoreQuery,
   type StoreSnapshot,
   type WardenStore,
 } from './store/types';
@@ -65,6 +66,8 @@ interface CompiledRequirement {
 }
 
 const NO_REQUIREMENT: CompiledRequirement = Object.freeze({ public: false, scopes: [] });
+/** No consent record. */
+const NO_STATE: Pick<StoreSnapshot, 'consent'> = Object.freeze({});
 // RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'.
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -78,6 +81,11 @@ export interface Access {
    * recorded at once; an allow is recorded by {@link Access.settle}.
    */
   authorize(requirement: Requirement): Promise<Decision>;
+  /**
+   * {@link Access.authorize} for adapters: the decision itself when no I/O was needed (the
+   * consent record was in memory, or none was needed), else a promise of it.
+   */
+  authorizeNow(requirement: Requirement): Decision | Promise<Decision>;
   /**
    * Records the final allow (once), with the response status when known. Idempotent. Resolves
    * when the decision's audit event is durable: at once in audit mode `'async'`; in mode `'sync'`
@@ -228,10 +236,20 @@ export class Warden {
    * add requirements; the adapter calls `settle()` when the response is sent.
    */
   async begin(view: RequestView, requirement?: Requirement): Promise<Access> {
+    return this.beginNow(view, requirement);
+  }
+
+  /**
+   * {@link Warden.begin} for adapters: the access itself, without a promise, when the decision
+   * needed no I/O (a cached or locally verified token, revocation and consent state in memory),
+   * else a promise of it. Never throws for a request's content; a denial is recorded at once.
+   */
+  beginNow(view: RequestView, requirement?: Requirement): Access | Promise<Access> {
     const started = performance.now();
     const req = requirement ? this.compile(requirement) : NO_REQUIREMENT;
-    const isPublic = req.public || this.isPublicPath(view.path);
     const access = new PendingAccess(this, view, started);
+    access.req = req;
+    access.isPublic = req.public || this.isPublicPath(view.path);
     if (!this.trail.available) {
       // audit.onFailure 'refuse': neither a sink nor the spool can store events, and no request
       // may be served without its audit record.
@@ -240,7 +258,7 @@ export class Warden {
     }
     const extracted = extractToken(view, this.options.extract);
     if (!extracted.ok) {
-      if (isPublic && extracted.code === 'token_missing') {
+      if (access.isPublic && extracted.code === 'token_missing') {
         access.allow({ outcome: 'allow', reason: 'public_route' });
         // Sending no token never gets more than sending one: scopes or consent still need it.
         if (req !== NO_REQUIREMENT) this.applyRequirement(access, req, undefined, {});
@@ -250,107 +268,166 @@ export class Warden {
       access.refuse(extracted.code);
       return access;
     }
-    access.token = extracted.token;
+    const token = extracted.token;
+    access.token = token;
     access.scheme = extracted.scheme;
     const now = this.options.clock.now();
-    let cached: CachedToken<TokenDerived> | undefined;
-    if (this.apiKeys !== undefined && looksLikeApiKey(extracted.token)) {
-      // Never cached: a key revoked or past its rotation overlap must be refused at once.
-      const verified = await verifyApiKey(extracted.token, this.apiKeys, now);
-      if (!verified.ok) {
-        access.refuse(verified.failure.code, verified.failure.detail);
-        return access;
-      }
-      cached = { token: verified.token, extra: undefined };
-    } else {
-      cached = this.tokenCache.get(extracted.token, now);
-      if (cached === undefined) {
-        const verified =
-          this.options.issuers === undefined && this.options.jwt !== undefined
-            ? verifyJwt(extracted.token, this.options.jwt, now)
-            : await this.verifyFromIssuers(extracted.token, now);
-        if (!verified.ok) {
-          access.refuse(verified.failure.code, verified.failure.detail);
-          return access;
-        }
-        cached = this.tokenCache.set(extracted.token, verified.token, now);
-        this.metrics.cacheLookup('token', 'miss');
-      } else {
-        this.metrics.cacheLookup('token', 'hit');
-      }
+    if (this.apiKeys !== undefined && looksLikeApiKey(token))
+      return this.verifyKeyThen(access, now);
+    const cached = this.tokenCache.get(token, now);
+    if (cached !== undefined) {
+      this.metrics.cacheLookup('token', 'hit');
+      return this.afterVerify(access, cached, now);
     }
+    if (this.options.issuers !== undefined || this.options.jwt === undefined) {
+      return this.verifyFromIssuersThen(access, now);
+    }
+    return this.afterJwt(access, verifyJwt(token, this.options.jwt, now), now);
+  }
+
+  /** An API key: never cached, so a key revoked or past its rotation overlap is refused at once. */
+  private async verifyKeyThen(access: PendingAccess, now: number): Promise<PendingAccess> {
+    const verified = await verifyApiKey(access.token!, this.apiKeys!, now);
+    if (!verified.ok) {
+      access.refuse(verified.failure.code, verified.failure.detail);
+      return access;
+    }
+    return this.afterVerify(access, { token: verified.token, extra: undefined }, now);
+  }
+
+  private async verifyFromIssuersThen(access: PendingAccess, now: number): Promise<PendingAccess> {
+    return this.afterJwt(access, await this.verifyFromIssuers(access.token!, now), now);
+  }
+
+  /** After a signature check: refuses, or caches the token and goes on. */
+  private afterJwt(
+    access: PendingAccess,
+    verified: VerifyResult,
+    now: number,
+  ): PendingAccess | Promise<PendingAccess> {
+    if (!verified.ok) {
+      access.refuse(verified.failure.code, verified.failure.detail);
+      return access;
+    }
+    const cached = this.tokenCache.set(access.token!, verified.token, now);
+    this.metrics.cacheLookup('token', 'miss');
+    return this.afterVerify(access, cached, now);
+  }
+
+  /** Stage 3 onwards for a verified credential: DPoP, revocation and consent state, limits. */
+  private afterVerify(
+    access: PendingAccess,
+    cached: CachedToken<TokenDerived>,
+    now: number,
+  ): PendingAccess | Promise<PendingAccess> {
     const token = cached.token;
-    const derived = (cached.extra ??= { principal: principalOf(token), fingerprint: undefined });
     access.verified = token;
-    access.derived = derived;
+    access.derived = cached.extra ??= { principal: principalOf(token), fingerprint: undefined };
     if (token.issuer !== API_KEY_ISSUER) {
       // API keys live for days and are not tokens in these histograms' sense.
       this.metrics.tokenAge(Math.max(0, (now - token.issuedAt) / 1000));
       this.metrics.tokenLifetime((token.expiresAt - token.issuedAt) / 1000);
     }
+    if (this.options.dpop !== undefined) return this.dpopThen(access);
+    return this.lookupState(access);
+  }
 
-    let headers: Readonly<Record<string, string>> | undefined;
-    const dpop = this.options.dpop;
-    if (dpop !== undefined) {
-      const result = await dpop.verifier.check({
-        scheme: extracted.scheme,
-        accessToken: extracted.token,
-        claims: token.claims,
-        proofs: view.headerValues('dpop'),
-        method: view.method,
-        url: dpop.origin + view.url,
-        mode: req.dpop,
-      });
-      this.metrics.dpopCheck(result.ok ? result.via : 'fail');
-      if (!result.ok) {
-        if (result.failure.code === 'store_unavailable') {
-          this.logError('DPoP replay cache failed; requests are refused', result.failure.detail);
-        }
-        access.refuseWith(result.failure.code, result.failure.headers);
-        return access;
+  private async dpopThen(access: PendingAccess): Promise<PendingAccess> {
+    const dpop = this.options.dpop!;
+    const view = access.view;
+    const token = access.verified!;
+    const result = await dpop.verifier.check({
+      scheme: access.scheme,
+      accessToken: access.token!,
+      claims: token.claims,
+      proofs: view.headerValues('dpop'),
+      method: view.method,
+      url: dpop.origin + view.url,
+      mode: access.req.dpop,
+    });
+    this.metrics.dpopCheck(result.ok ? result.via : 'fail');
+    if (!result.ok) {
+      if (result.failure.code === 'store_unavailable') {
+        this.logError('DPoP replay cache failed; requests are refused', result.failure.detail);
       }
-      access.dpopBound = result.via === 'dpop';
-      if (hasAny(result.headers)) headers = result.headers;
+      access.refuseWith(result.failure.code, result.failure.headers);
+      return access;
     }
+    access.dpopBound = result.via === 'dpop';
+    if (hasAny(result.headers)) access.headers = result.headers;
+    return this.lookupState(access);
+  }
 
+  /** Revocation marks and the route's consent: from memory when the store can, else one call. */
+  private lookupState(access: PendingAccess): PendingAccess | Promise<PendingAccess> {
+    const req = access.req;
+    const token = access.verified!;
     const consentTarget = req.consent
-      ? this.dataSubject(req.consent.subject, view, token)
+      ? this.dataSubject(req.consent.subject, access.view, token)
       : undefined;
-    const snapshot = await this.timedStore('lookup', () =>
-      this.store.lookup({
-        tokenId: token.tokenId,
-        subject: token.subject,
-        client: token.client,
-        consent:
-          req.consent && consentTarget !== undefined
-            ? { subject: consentTarget, purpose: req.consent.purpose }
-            : undefined,
-      }),
-    );
+    access.consentTarget = consentTarget;
+    const query: StoreQuery = {
+      tokenId: token.tokenId,
+      subject: token.subject,
+      client: token.client,
+      consent:
+        req.consent && consentTarget !== undefined
+          ? { subject: consentTarget, purpose: req.consent.purpose }
+          : undefined,
+    };
+    const store = this.store;
+    if (store.cachedLookup !== undefined) {
+      const started = performance.now();
+      const snapshot = store.cachedLookup(query);
+      if (snapshot !== undefined) {
+        this.metrics.storeCall('lookup', (performance.now() - started) / 1000, false);
+        return this.afterState(access, snapshot);
+      }
+    }
+    return this.lookupStateThen(access, query);
+  }
+
+  private async lookupStateThen(access: PendingAccess, query: StoreQuery): Promise<PendingAccess> {
+    const snapshot = await this.timedStore('lookup', () => this.store.lookup(query));
     if (snapshot === undefined) {
       access.refuse('store_unavailable');
       return access;
     }
-    if (isRevoked(snapshot, token.issuedAt)) {
+    return this.afterState(access, snapshot);
+  }
+
+  private afterState(
+    access: PendingAccess,
+    snapshot: StoreSnapshot,
+  ): PendingAccess | Promise<PendingAccess> {
+    if (isRevoked(snapshot, access.verified!.issuedAt)) {
       access.refuse('token_revoked');
       return access;
     }
-    if (this.options.limits !== undefined) {
-      const limited = await this.checkLimits(token);
-      if (limited.outcome === 'deny') {
-        access.refuseWith(limited.code, { ...headers, ...limited.headers });
-        return access;
-      }
-      if (limited.headers !== undefined) headers = { ...headers, ...limited.headers };
+    if (this.options.limits !== undefined) return this.limitsThen(access, snapshot);
+    return this.admit(access, snapshot);
+  }
+
+  private async limitsThen(access: PendingAccess, snapshot: StoreSnapshot): Promise<PendingAccess> {
+    const limited = await this.checkLimits(access.verified!);
+    if (limited.outcome === 'deny') {
+      access.refuseWith(limited.code, { ...access.headers, ...limited.headers });
+      return access;
     }
-    const base: AllowDecision = {
+    if (limited.headers !== undefined) access.headers = { ...access.headers, ...limited.headers };
+    return this.admit(access, snapshot);
+  }
+
+  /** The allow, then the route's own requirement (scope, consent, lawful basis). */
+  private admit(access: PendingAccess, snapshot: StoreSnapshot): PendingAccess {
+    const req = access.req;
+    access.allow({
       outcome: 'allow',
-      reason: isPublic ? 'public_route' : 'authorized',
-      principal: derived.principal,
-      headers,
-    };
-    access.allow(base);
-    if (req !== NO_REQUIREMENT) this.applyRequirement(access, req, consentTarget, snapshot);
+      reason: access.isPublic ? 'public_route' : 'authorized',
+      principal: access.derived!.principal,
+      headers: access.headers,
+    });
+    if (req !== NO_REQUIREMENT) this.applyRequirement(access, req, access.consentTarget, snapshot);
     access.stopClock();
     return access;
   }
@@ -426,10 +503,11 @@ export class Warden {
   }
 
   /**
-   * Route-level step after {@link Warden.begin}: one more store call only for consent.
-   * @internal Adapters call it through {@link Access.authorize}.
+   * Route-level step after {@link Warden.begin}: one more store call only for consent, none when
+   * the consent record is in memory.
+   * @internal Adapters call it through {@link Access.authorize} or {@link Access.authorizeNow}.
    */
-  async authorizeAccess(access: PendingAccess, requirement: Requirement): Promise<Decision> {
+  authorizeAccess(access: PendingAccess, requirement: Requirement): Decision | Promise<Decision> {
     if (access.decision.outcome === 'deny') return access.decision;
     const req = this.compile(requirement);
     const started = performance.now();
@@ -437,25 +515,50 @@ export class Warden {
       access.elapsedMs += performance.now() - started;
       return this.refuseUnbound(access);
     }
-    let snapshot: Pick<StoreSnapshot, 'consent'> = {};
-    let target: string | undefined;
     const token = access.verified;
-    if (req.consent && token) {
-      target = this.dataSubject(req.consent.subject, access.view, token);
-      if (target !== undefined) {
-        const subject = target;
-        const purpose = req.consent.purpose;
-        const record = await this.timedStore('consent', async () => ({
-          consent: await this.store.getConsent(subject, purpose),
-        }));
-        if (record === undefined) {
-          access.elapsedMs += performance.now() - started;
-          return access.refuse('store_unavailable');
-        }
-        snapshot = record;
+    const target =
+      req.consent && token ? this.dataSubject(req.consent.subject, access.view, token) : undefined;
+    if (req.consent === undefined || target === undefined) {
+      return this.completeAuthorize(access, req, target, NO_STATE, started);
+    }
+    const store = this.store;
+    if (store.cachedConsent !== undefined) {
+      const record = store.cachedConsent(target, req.consent.purpose);
+      if (record !== undefined) {
+        this.metrics.storeCall('consent', (performance.now() - started) / 1000, false);
+        const snapshot = record === null ? NO_STATE : { consent: record };
+        return this.completeAuthorize(access, req, target, snapshot, started);
       }
     }
-    if (req.public && !access.decision.principal) return access.decision;
+    return this.consentThen(access, req, target, started);
+  }
+
+  private async consentThen(
+    access: PendingAccess,
+    req: CompiledRequirement,
+    subject: string,
+    started: number,
+  ): Promise<Decision> {
+    const purpose = req.consent!.purpose;
+    const record = await this.timedStore('consent', async () => ({
+      consent: await this.store.getConsent(subject, purpose),
+    }));
+    if (record === undefined) {
+      access.elapsedMs += performance.now() - started;
+      return access.refuse('store_unavailable');
+    }
+    return this.completeAuthorize(access, req, subject, record, started);
+  }
+
+  private completeAuthorize(
+    access: PendingAccess,
+    req: CompiledRequirement,
+    target: string | undefined,
+    snapshot: Pick<StoreSnapshot, 'consent'>,
+    started: number,
+  ): Decision {
+    const decision = access.decision;
+    if (req.public && decision.outcome === 'allow' && !decision.principal) return decision;
     access.elapsedMs += performance.now() - started;
     return this.applyRequirement(access, req, target, snapshot);
   }
@@ -783,6 +886,14 @@ export class PendingAccess implements Access {
   dpopBound = false;
   /** What is derived once per verified token and cached with it. */
   derived: TokenDerived | undefined;
+  /** The requirement given to {@link Warden.begin}, compiled. */
+  req: CompiledRequirement = NO_REQUIREMENT;
+  /** A public route (its requirement, or `publicPaths`). */
+  isPublic = false;
+  /** The data subject the begin requirement's consent is about, when resolved. */
+  consentTarget: string | undefined;
+  /** Headers for the allowed response (DPoP nonce, usage limits). */
+  headers: Readonly<Record<string, string>> | undefined;
   elapsedMs = 0;
   readonly facts: {
     dataSubject?: string;
@@ -827,7 +938,11 @@ export class PendingAccess implements Access {
     return decision;
   }
 
-  authorize(requirement: Requirement): Promise<Decision> {
+  async authorize(requirement: Requirement): Promise<Decision> {
+    return this.warden.authorizeAccess(this, requirement);
+  }
+
+  authorizeNow(requirement: Requirement): Decision | Promise<Decision> {
     return this.warden.authorizeAccess(this, requirement);
   }
 

@@ -5,7 +5,7 @@ import {
   Warden,
   writeDenial,
   type Access,
-  type AllowDecision,
+  type Decision,
   type Principal,
   routeSteps,
   type RequestView,
@@ -77,37 +77,61 @@ class ExpressView implements RequestView {
 /** A route step that adds `requirement` to the request's access (or runs the whole check). */
 function guard(requirement: Requirement, warden: Warden | undefined): RequestHandler {
   warden?.requirement(requirement);
-  return async function tokenwardenGuard(req: WithAccess, res: Response, next: NextFunction) {
-    try {
-      let access = req[ACCESS];
-      let decision;
-      if (access) {
-        decision = await access.authorize(requirement);
-      } else if (warden) {
-        access = await warden.begin(new ExpressView(req), requirement);
-        // One audit event per request, with the status actually sent.
-        warden.track(res, access);
-        decision = access.decision;
-        if (decision.outcome === 'allow') req[ACCESS] = access;
-      } else {
-        throw new Error(
+  return function tokenwardenGuard(req: WithAccess, res: Response, next: NextFunction) {
+    const access = req[ACCESS];
+    if (!access && !warden) {
+      return next(
+        new Error(
           'Tokenwarden route steps need app.use(tokenwarden(options)) before the route, or use the steps of the middleware (tw.requireScopes)',
-        );
-      }
-      if (decision.outcome === 'deny') return writeDenial(res, decision);
-      proceed(req, res, decision);
-      next();
+        ),
+      );
+    }
+    let pending: Decision | Access | Promise<Decision | Access>;
+    try {
+      pending = access
+        ? access.authorizeNow(requirement)
+        : warden!.beginNow(new ExpressView(req), requirement);
     } catch (error) {
-      next(error);
+      return next(error);
+    }
+    // Warm requests are answered without a promise: the decision is already there.
+    if (pending instanceof Promise) {
+      pending.then((result) => settle(warden, req, res, next, result), next);
+    } else {
+      settle(warden, req, res, next, pending);
     }
   };
 }
 
-/** Lets an allowed request on: the caller in `req.auth`, the decision's headers on the response. */
-function proceed(req: WithAccess, res: Response, decision: AllowDecision): void {
-  req.auth = decision.principal;
-  const headers = decision.headers;
-  if (headers !== undefined) for (const name in headers) res.setHeader(name, headers[name]!);
+/**
+ * Answers a denial, or lets the request on with the caller in `req.auth` and the decision's
+ * headers set. A fresh access (from the middleware, or a step without it) is tied to the response
+ * first: one audit event per request, with the status actually sent.
+ */
+function settle(
+  warden: Warden | undefined,
+  req: WithAccess,
+  res: Response,
+  next: NextFunction,
+  result: Decision | Access,
+): void {
+  let decision: Decision;
+  try {
+    if ('outcome' in result) {
+      decision = result;
+    } else {
+      warden!.track(res, result);
+      decision = result.decision;
+      if (decision.outcome === 'allow') req[ACCESS] = result;
+    }
+    if (decision.outcome === 'deny') return writeDenial(res, decision);
+    req.auth = decision.principal;
+    const headers = decision.headers;
+    if (headers !== undefined) for (const name in headers) res.setHeader(name, headers[name]!);
+  } catch (error) {
+    return next(error);
+  }
+  next();
 }
 
 /**
@@ -121,22 +145,21 @@ function proceed(req: WithAccess, res: Response, decision: AllowDecision): void 
  */
 export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddleware {
   const warden = options instanceof Warden ? options : createWarden(options);
-  const middleware = async function tokenwardenMiddleware(
+  const middleware = function tokenwardenMiddleware(
     req: WithAccess,
     res: Response,
     next: NextFunction,
   ) {
+    let pending: Access | Promise<Access>;
     try {
-      const access = await warden.begin(new ExpressView(req));
-      // One audit event per request, with the status actually sent.
-      warden.track(res, access);
-      const decision = access.decision;
-      if (decision.outcome === 'deny') return writeDenial(res, decision);
-      req[ACCESS] = access;
-      proceed(req, res, decision);
-      next();
+      pending = warden.beginNow(new ExpressView(req));
     } catch (error) {
-      next(error);
+      return next(error);
+    }
+    if (pending instanceof Promise) {
+      pending.then((access) => settle(warden, req, res, next, access), next);
+    } else {
+      settle(warden, req, res, next, pending);
     }
   };
   return Object.assign(middleware, {

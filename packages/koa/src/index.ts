@@ -5,6 +5,7 @@ import {
   Warden,
   type Access,
   type AllowDecision,
+  type Decision,
   type DenyDecision,
   type Principal,
   routeSteps,
@@ -101,14 +102,27 @@ function writeDenial(ctx: Context, decision: DenyDecision): void {
 
 /**
  * Runs the pipeline and answers a denial, or adopts the access for the rest of the chain. The
- * decision is recorded once, with the status the client got (as in the Express adapter).
+ * decision is recorded once, with the status the client got (as in the Express adapter). Warm
+ * requests are decided without a promise.
  */
-async function enforce(warden: Warden, ctx: WithAccess, next: Next, requirement?: Requirement) {
-  const access = await warden.begin(new KoaView(ctx), requirement);
+function enforce(warden: Warden, ctx: WithAccess, next: Next, requirement?: Requirement) {
+  const pending = warden.beginNow(new KoaView(ctx), requirement);
+  return pending instanceof Promise
+    ? pending.then((access) => adopt(warden, ctx, next, access))
+    : adopt(warden, ctx, next, pending);
+}
+
+function adopt(warden: Warden, ctx: WithAccess, next: Next, access: Access) {
   warden.track(ctx.res, access);
   const decision = access.decision;
   if (decision.outcome === 'deny') return writeDenial(ctx, decision);
   ctx[ACCESS] = access;
+  return proceed(ctx, decision, next);
+}
+
+/** Answers a route step's denial, or lets the request on. */
+function conclude(ctx: WithAccess, decision: Decision, next: Next) {
+  if (decision.outcome === 'deny') return writeDenial(ctx, decision);
   return proceed(ctx, decision, next);
 }
 
@@ -122,12 +136,13 @@ function proceed(ctx: WithAccess, decision: AllowDecision, next: Next) {
 /** A route step that adds `requirement` to the request's access (or runs the whole check). */
 function guard(requirement: Requirement, warden: Warden | undefined): Middleware {
   warden?.requirement(requirement);
-  return async function tokenwardenGuard(ctx: WithAccess, next: Next) {
+  return function tokenwardenGuard(ctx: WithAccess, next: Next) {
     const adopted = ctx[ACCESS];
     if (adopted) {
-      const decision = await adopted.authorize(requirement);
-      if (decision.outcome === 'deny') return writeDenial(ctx, decision);
-      return proceed(ctx, decision, next);
+      const decision = adopted.authorizeNow(requirement);
+      return decision instanceof Promise
+        ? decision.then((d) => conclude(ctx, d, next))
+        : conclude(ctx, decision, next);
     }
     if (!warden) {
       throw new Error(

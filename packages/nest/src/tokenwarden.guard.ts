@@ -49,17 +49,38 @@ export class TokenwardenGuard implements CanActivate {
     @Inject(HttpAdapterHost) protected readonly adapterHost: HttpAdapterHost,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const requirement = routeRequirement(this.reflector, context.getHandler(), context.getClass());
     if (requirement === EXEMPT) return true;
     const request = this.getRequest(context) as GuardedRequest;
     // The same guard registered twice (globally and on a route) checks and audits once.
-    let decision = request[DECISION];
-    if (decision === undefined) {
-      const access = await this.warden.begin(this.toView(request), requirement);
-      decision = await this.trackResponse(access, context);
-      request[DECISION] = decision;
+    const decided = request[DECISION];
+    if (decided !== undefined) return this.conclude(decided, request, context);
+    // Warm requests are decided without a promise.
+    const pending = this.warden.beginNow(this.toView(request), requirement);
+    if (pending instanceof Promise) {
+      return pending.then(async (access) => {
+        const decision = await this.trackResponse(access, context);
+        request[DECISION] = decision;
+        return this.conclude(decision, request, context);
+      });
     }
+    const tracked = this.trackResponse(pending, context);
+    if (tracked instanceof Promise) {
+      return tracked.then((decision) => {
+        request[DECISION] = decision;
+        return this.conclude(decision, request, context);
+      });
+    }
+    request[DECISION] = tracked;
+    return this.conclude(tracked, request, context);
+  }
+
+  private conclude(
+    decision: Decision,
+    request: GuardedRequest,
+    context: ExecutionContext,
+  ): boolean {
     if (decision.outcome === 'deny') return this.onDeny(decision, context);
     request.auth = decision.principal;
     if (decision.headers !== undefined) this.setHeaders(decision.headers, context);
@@ -112,12 +133,17 @@ export class TokenwardenGuard implements CanActivate {
    * audit mode `'sync'` the response waits for the event. Without a Node response (GraphQL,
    * WebSockets) the allow is recorded at once, and in mode `'sync'` the guard waits for it.
    */
-  private async trackResponse(access: Access, context: ExecutionContext): Promise<Decision> {
+  private trackResponse(access: Access, context: ExecutionContext): Decision | Promise<Decision> {
     const response = nodeResponse(this.getResponse(context));
     if (response) {
       this.warden.track(response, access);
       return access.decision;
     }
+    return this.settleNow(access);
+  }
+
+  /** Records the allow at once; in mode `'sync'` waits for it. */
+  private async settleNow(access: Access): Promise<Decision> {
     try {
       await access.settle();
       return access.decision;

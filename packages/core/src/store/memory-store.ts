@@ -61,6 +61,18 @@ export class MemoryStore implements WardenStore {
   }
 
   async lookup(query: StoreQuery): Promise<StoreSnapshot> {
+    return this.snapshot(query);
+  }
+
+  /**
+   * Everything is in memory: the answer of {@link lookup} without a promise. A subclass that
+   * overrides `lookup` gets `undefined` here, so the warden calls its `lookup`.
+   */
+  cachedLookup(query: StoreQuery): StoreSnapshot | undefined {
+    return this.lookup === MemoryStore.prototype.lookup ? this.snapshot(query) : undefined;
+  }
+
+  private snapshot(query: StoreQuery): StoreSnapshot {
     const tokenRevoked = this.live(`jti\0${query.tokenId}`) !== undefined;
     const notBefore = {
       subject: this.live(`sub\0${query.subject}`),
@@ -113,6 +125,15 @@ export class MemoryStore implements WardenStore {
 
   async getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined> {
     return this.consent.get(consentKey(subject, purpose));
+  }
+
+  /**
+   * The consent record, or `null` when there is none, without a promise (`undefined` when a
+   * subclass overrides `getConsent`, so the warden calls it).
+   */
+  cachedConsent(subject: string, purpose: string): ConsentRecord | null | undefined {
+    if (this.getConsent !== MemoryStore.prototype.getConsent) return undefined;
+    return this.consent.get(consentKey(subject, purpose)) ?? null;
   }
 
   async close(): Promise<void> {

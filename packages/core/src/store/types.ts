@@ -91,6 +91,16 @@ export interface WardenStore {
   withdrawConsent(withdrawal: ConsentWithdrawal): Promise<ConsentRecord>;
   /** Reads one consent record, or `undefined`. */
   getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined>;
+  /**
+   * Optional: the answer of {@link WardenStore.lookup} when it is in memory, without I/O, else
+   * `undefined` (then the warden calls `lookup`). Lets requests served from memory skip a promise.
+   */
+  cachedLookup?(query: StoreQuery): StoreSnapshot | undefined;
+  /**
+   * Optional: the consent record when it is in memory (`null`: known to be absent), else
+   * `undefined` (then the warden calls `getConsent`).
+   */
+  cachedConsent?(subject: string, purpose: string): ConsentRecord | null | undefined;
   /** Releases what the store opened (timers, connections it created). Idempotent. */
   close(): Promise<void>;
 }
