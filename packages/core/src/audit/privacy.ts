@@ -7,6 +7,8 @@ export class Pseudonymizer {
   private readonly key: Buffer;
   /** Recent addresses and what they became: clients come back, and this runs for every event. */
   private readonly addresses = new Map<string, string | undefined>();
+  /** Recent user agents and what they became, for the same reason. */
+  private readonly userAgents = new Map<string, string | undefined>();
 
   constructor(
     key: Buffer | undefined,
@@ -28,35 +30,56 @@ export class Pseudonymizer {
   /** The user agent as the audit trail may keep it. */
   userAgent(value: string | undefined): string | undefined {
     if (value === undefined || value === '' || this.userAgentMode === 'omit') return undefined;
-    if (this.userAgentMode === 'hash') {
-      return (
-        'h:' +
-        createHmac('sha256', this.key).update(value).digest().subarray(0, 12).toString('base64url')
-      );
-    }
-    // eslint-disable-next-line no-control-regex
-    const kept = value.slice(0, 200).replace(/[\x00-\x1f\x7f]/g, '');
-    return kept === '' ? undefined : kept;
+    return remembered(this.userAgents, value, (ua) => {
+      if (this.userAgentMode === 'hash') {
+        return (
+          'h:' +
+          createHmac('sha256', this.key).update(ua).digest().subarray(0, 12).toString('base64url')
+        );
+      }
+      // eslint-disable-next-line no-control-regex
+      const kept = ua.slice(0, 200).replace(/[\x00-\x1f\x7f]/g, '');
+      return kept === '' ? undefined : kept;
+    });
   }
 
   /** The client address as the audit trail may keep it. */
   address(ip: string | undefined): string | undefined {
     if (ip === undefined || ip === '' || this.addressMode === 'omit') return undefined;
-    const known = this.addresses.get(ip);
-    if (known !== undefined || this.addresses.has(ip)) return known;
-    const kept =
+    return remembered(this.addresses, ip, (address) =>
       this.addressMode === 'hash'
         ? 'h:' +
-          createHmac('sha256', this.key).update(ip).digest().subarray(0, 12).toString('base64url')
-        : truncateAddress(ip);
-    if (this.addresses.size >= RECENT_ADDRESSES) this.addresses.clear();
-    this.addresses.set(ip, kept);
-    return kept;
+          createHmac('sha256', this.key)
+            .update(address)
+            .digest()
+            .subarray(0, 12)
+            .toString('base64url')
+        : truncateAddress(address),
+    );
   }
 }
 
-/** Addresses remembered by {@link Pseudonymizer.address} (only in memory; emptied when full). */
-const RECENT_ADDRESSES = 256;
+/** Values remembered by {@link remembered} (only in memory; emptied when full). */
+const RECENT_VALUES = 256;
+
+/**
+ * `make(value)`, remembered for the recent values (up to 512 characters): the same clients come
+ * back on every event.
+ */
+function remembered(
+  recent: Map<string, string | undefined>,
+  value: string,
+  make: (value: string) => string | undefined,
+): string | undefined {
+  // Long values (a padded header) are not worth keeping in memory.
+  if (value.length > 512) return make(value);
+  const known = recent.get(value);
+  if (known !== undefined || recent.has(value)) return known;
+  const made = make(value);
+  if (recent.size >= RECENT_VALUES) recent.clear();
+  recent.set(value, made);
+  return made;
+}
 
 /**
  * IPv4 to its /24, IPv6 to its /48; anything else is dropped. IPv4-mapped IPv6 addresses count as

@@ -29,7 +29,10 @@ const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 /** Finds exactly one credential in the request. Never parses more than `maxTokenBytes`. */
 export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractResult {
-  const found: string[] = [];
+  // At most one credential may be found; a second one is an error whatever it is.
+  let token: string | undefined;
+  // A token from the header has passed the token68 check as part of the scheme match.
+  let checked = false;
   let scheme: CredentialScheme = 'bearer';
   const headers = view.headerValues(policy.header);
   // An adapter may report an absent header as an empty list.
@@ -48,27 +51,42 @@ export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractR
       if (match) scheme = 'dpop';
     }
     if (!match) return { ok: false, code: 'token_malformed', detail: 'not a Bearer credential' };
-    found.push(match[1]!);
+    token = match[1]!;
+    checked = true;
   }
   if (policy.cookie !== undefined && view.cookie) {
     const value = view.cookie(policy.cookie);
-    if (value !== undefined && value !== '') found.push(value);
+    if (value !== undefined && value !== '') {
+      if (token !== undefined) return MULTIPLE;
+      token = value;
+      checked = false;
+    }
   }
-  const query = queryTokens(view.url, policy.queryParameter ?? 'access_token');
-  if (query.length > 0) {
+  const url = view.url;
+  if (url.indexOf('?') >= 0) {
+    const query = queryTokens(url, policy.queryParameter ?? 'access_token');
     // Query tokens are refused unless enabled, but one next to another credential is an error.
-    if (policy.queryParameter !== undefined || found.length > 0) found.push(...query);
+    if (query.length > 0 && (policy.queryParameter !== undefined || token !== undefined)) {
+      if (token !== undefined || query.length > 1) return MULTIPLE;
+      token = query[0]!;
+      checked = false;
+    }
   }
-  if (found.length === 0) return { ok: false, code: 'token_missing', detail: 'no credential' };
-  if (found.length > 1)
-    return { ok: false, code: 'token_multiple', detail: 'more than one credential' };
-  const token = found[0]!;
+  if (token === undefined) return { ok: false, code: 'token_missing', detail: 'no credential' };
   if (token.length > policy.maxTokenBytes) {
     return { ok: false, code: 'token_too_large', detail: 'token above the size cap' };
   }
-  if (!TOKEN68.test(token)) return { ok: false, code: 'token_malformed', detail: 'bad characters' };
+  if (!checked && !TOKEN68.test(token)) {
+    return { ok: false, code: 'token_malformed', detail: 'bad characters' };
+  }
   return { ok: true, token, scheme };
 }
+
+const MULTIPLE: ExtractResult = Object.freeze({
+  ok: false,
+  code: 'token_multiple',
+  detail: 'more than one credential',
+});
 
 /** Every value of the query parameter: a repeated parameter is more than one credential. */
 function queryTokens(url: string, name: string): string[] {
