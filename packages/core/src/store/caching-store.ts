@@ -59,7 +59,15 @@ const NO_MARKS: StoreSnapshot['notBefore'] = Object.freeze({});
  *   changed since that read started, so it never gets an answer older than the last change.
  */
 export class CachingStore implements WardenStore {
-  private readonly entries = new Map<string, Entry>();
+  // One map per kind, keyed by the id itself: a cached token brings the same id strings on every
+  // request, so their hashes are computed once and no key string is built per request.
+  private readonly tokens: Shelf = new Map();
+  private readonly subjects: Shelf = new Map();
+  private readonly clients: Shelf = new Map();
+  /** The mark for everyone: at most one entry, under ''. */
+  private readonly everyone: Shelf = new Map();
+  /** Consent records by purpose, then subject. */
+  private readonly consentShelves = new Map<string, Shelf>();
   private generation = 0;
   private readonly maxEntries: number;
   private readonly maxAgeMs: number;
@@ -87,7 +95,7 @@ export class CachingStore implements WardenStore {
       invalidate: (change) => this.invalidate(change),
       live: (isLive) => {
         this.touched('*');
-        this.entries.clear();
+        this.clear();
         this.live = isLive;
       },
     });
@@ -95,7 +103,9 @@ export class CachingStore implements WardenStore {
 
   /** Number of cached entries. */
   get size(): number {
-    return this.entries.size;
+    let size = this.tokens.size + this.subjects.size + this.clients.size + this.everyone.size;
+    for (const shelf of this.consentShelves.values()) size += shelf.size;
+    return size;
   }
 
   /**
@@ -106,19 +116,18 @@ export class CachingStore implements WardenStore {
   cachedLookup(query: StoreQuery): StoreSnapshot | undefined {
     if (!this.live || this.maxEntries <= 0) return undefined;
     const now = this.clock.now();
-    const revoked = this.read(tokenKey(query.tokenId), now);
+    const revoked = this.read(this.tokens, query.tokenId, now);
     if (revoked === undefined) return undefined;
-    const subject = this.read(markKey('subject', query.subject), now);
+    const subject = this.read(this.subjects, query.subject, now);
     if (subject === undefined) return undefined;
-    const client =
-      query.client === undefined ? null : this.read(markKey('client', query.client), now);
+    const client = query.client === undefined ? null : this.read(this.clients, query.client, now);
     if (client === undefined) return undefined;
-    const all = this.read(ALL_KEY, now);
+    const all = this.read(this.everyone, '', now);
     if (all === undefined) return undefined;
     const consent =
       query.consent === undefined
         ? null
-        : this.read(consentKey(query.consent.subject, query.consent.purpose), now);
+        : this.read(this.consentShelves.get(query.consent.purpose), query.consent.subject, now);
     if (consent === undefined) return undefined;
     this.onLookup('hit');
     const notBefore =
@@ -140,7 +149,7 @@ export class CachingStore implements WardenStore {
    */
   cachedConsent(subject: string, purpose: string): ConsentRecord | null | undefined {
     if (!this.live || this.maxEntries <= 0) return undefined;
-    const cached = this.read(consentKey(subject, purpose), this.clock.now());
+    const cached = this.read(this.consentShelves.get(purpose), subject, this.clock.now());
     if (cached === undefined) return undefined;
     this.onLookup('hit');
     return cached as ConsentRecord | null;
@@ -163,18 +172,15 @@ export class CachingStore implements WardenStore {
       const snapshot = await this.store.lookup(query);
       if (this.live && this.untouchedSince(epoch, keys)) {
         const until = this.clock.now() + this.maxAgeMs;
-        this.write(tokenKey(query.tokenId), snapshot.tokenRevoked, until);
-        this.write(markKey('subject', query.subject), snapshot.notBefore.subject ?? null, until);
+        this.write(this.tokens, query.tokenId, snapshot.tokenRevoked, until);
+        this.write(this.subjects, query.subject, snapshot.notBefore.subject ?? null, until);
         if (query.client !== undefined) {
-          this.write(markKey('client', query.client), snapshot.notBefore.client ?? null, until);
+          this.write(this.clients, query.client, snapshot.notBefore.client ?? null, until);
         }
-        this.write(ALL_KEY, snapshot.notBefore.all ?? null, until);
+        this.write(this.everyone, '', snapshot.notBefore.all ?? null, until);
         if (query.consent !== undefined) {
-          this.write(
-            consentKey(query.consent.subject, query.consent.purpose),
-            snapshot.consent ?? null,
-            until,
-          );
+          const { subject, purpose } = query.consent;
+          this.write(this.consentShelf(purpose), subject, snapshot.consent ?? null, until);
         }
       }
       return snapshot;
@@ -193,7 +199,12 @@ export class CachingStore implements WardenStore {
     return this.fly(this.consents, [key], async (epoch) => {
       const record = await this.store.getConsent(subject, purpose);
       if (this.live && this.untouchedSince(epoch, [key])) {
-        this.write(key, record ?? null, this.clock.now() + this.maxAgeMs);
+        this.write(
+          this.consentShelf(purpose),
+          subject,
+          record ?? null,
+          this.clock.now() + this.maxAgeMs,
+        );
       }
       return record;
     });
@@ -231,7 +242,7 @@ export class CachingStore implements WardenStore {
   /** Stops listening; the underlying store is closed by whoever owns it. */
   async close(): Promise<void> {
     this.unsubscribe();
-    this.entries.clear();
+    this.clear();
     this.live = false;
   }
 
@@ -267,28 +278,45 @@ export class CachingStore implements WardenStore {
   }
 
   private invalidate(change: Invalidation): void {
-    let key: string;
     switch (change.kind) {
       case 'token':
-        key = tokenKey(change.id);
-        break;
+        this.touched(tokenKey(change.id));
+        this.tokens.delete(change.id);
+        return;
       case 'subject':
+        this.touched(markKey('subject', change.id));
+        this.subjects.delete(change.id);
+        return;
       case 'client':
-        key = markKey(change.kind, change.id);
-        break;
+        this.touched(markKey('client', change.id));
+        this.clients.delete(change.id);
+        return;
       case 'all':
-        key = ALL_KEY;
-        break;
+        this.touched(ALL_KEY);
+        this.everyone.clear();
+        return;
       case 'consent':
-        key = consentKey(change.subject, change.purpose);
-        break;
+        this.touched(consentKey(change.subject, change.purpose));
+        this.consentShelves.get(change.purpose)?.delete(change.subject);
+        return;
       default:
         this.touched('*');
-        this.entries.clear();
-        return;
+        this.clear();
     }
-    this.touched(key);
-    this.entries.delete(key);
+  }
+
+  private clear(): void {
+    this.tokens.clear();
+    this.subjects.clear();
+    this.clients.clear();
+    this.everyone.clear();
+    this.consentShelves.clear();
+  }
+
+  private consentShelf(purpose: string): Shelf {
+    let shelf = this.consentShelves.get(purpose);
+    if (shelf === undefined) this.consentShelves.set(purpose, (shelf = new Map()));
+    return shelf;
   }
 
   /** Notes a change to `key` (`'*'`: everything), so lookups in flight do not fill it. */
@@ -316,32 +344,52 @@ export class CachingStore implements WardenStore {
 
   /**
    * The cached value, `null` for known-absent, `undefined` on a miss. An entry read after it has
-   * fallen into the older half is moved to the young end (approximate LRU: most hits cost one Map
-   * look-up, and an entry in use never reaches the eviction end).
+   * fallen into the older half is moved to the young end of its shelf (approximate LRU: most hits
+   * cost one Map look-up, and an entry in use never reaches the eviction end).
    */
-  private read(key: string, now: number): Entry['value'] | undefined {
-    const entry = this.entries.get(key);
+  private read(shelf: Shelf | undefined, id: string, now: number): Entry['value'] | undefined {
+    const entry = shelf?.get(id);
     if (entry === undefined) return undefined;
     if (now >= entry.until) {
-      this.entries.delete(key);
+      shelf!.delete(id);
       return undefined;
     }
     if (this.generation - entry.generation > this.maxEntries >> 1) {
-      this.entries.delete(key);
+      shelf!.delete(id);
       entry.generation = ++this.generation;
-      this.entries.set(key, entry);
+      shelf!.set(id, entry);
     }
     return entry.value;
   }
 
-  private write(key: string, value: Entry['value'], until: number): void {
-    this.entries.delete(key);
-    this.entries.set(key, { value, until, generation: ++this.generation });
-    if (this.entries.size > this.maxEntries) {
-      this.entries.delete(this.entries.keys().next().value as string);
-    }
+  private write(shelf: Shelf, id: string, value: Entry['value'], until: number): void {
+    shelf.delete(id);
+    shelf.set(id, { value, until, generation: ++this.generation });
+    if (this.size > this.maxEntries) this.evictOldest();
+  }
+
+  /** Drops the oldest entry of all shelves (each shelf is in generation order). */
+  private evictOldest(): void {
+    let oldest: Shelf | undefined;
+    let generation = Infinity;
+    const consider = (shelf: Shelf) => {
+      const first = shelf.values().next().value;
+      if (first !== undefined && first.generation < generation) {
+        generation = first.generation;
+        oldest = shelf;
+      }
+    };
+    consider(this.tokens);
+    consider(this.subjects);
+    consider(this.clients);
+    consider(this.everyone);
+    for (const shelf of this.consentShelves.values()) consider(shelf);
+    if (oldest !== undefined) oldest.delete(oldest.keys().next().value as string);
   }
 }
+
+/** Entries of one kind, by id. */
+type Shelf = Map<string, Entry>;
 
 /** Changes remembered for lookups in flight; older ones make a late answer go uncached. */
 const RECENT_CHANGES = 1024;
