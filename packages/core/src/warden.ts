@@ -249,7 +249,7 @@ export class Warden {
     const req = requirement ? this.compile(requirement) : NO_REQUIREMENT;
     const access = new PendingAccess(this, view, started);
     access.req = req;
-    access.isPublic = req.public || this.isPublicPath(view.path);
+    access.isPublic = req.public || this.isPublicPath(view);
     if (!this.trail.available) {
       // audit.onFailure 'refuse': neither a sink nor the spool can store events, and no request
       // may be served without its audit record.
@@ -835,8 +835,12 @@ export class Warden {
     return compiled;
   }
 
-  private isPublicPath(path: string): boolean {
-    for (const p of this.options.publicPaths) {
+  private isPublicPath(view: RequestView): boolean {
+    const paths = this.options.publicPaths;
+    // The path is read only when there is something to compare it with.
+    if (paths.length === 0) return false;
+    const path = view.path;
+    for (const p of paths) {
       if (typeof p === 'string' ? p === path : p.test(path)) return true;
     }
     return false;
