@@ -74,15 +74,24 @@ export class MemoryStore implements WardenStore {
 
   private snapshot(query: StoreQuery): StoreSnapshot {
     const tokenRevoked = this.live(`jti\0${query.tokenId}`) !== undefined;
-    const notBefore = {
-      subject: this.live(`sub\0${query.subject}`),
-      client: query.client === undefined ? undefined : this.live(`cli\0${query.client}`),
-      all: this.live('all'),
-    };
+    const subject = this.live(`sub\0${query.subject}`);
+    const client = query.client === undefined ? undefined : this.live(`cli\0${query.client}`);
+    const all = this.live('all');
+    // Without marks (the usual case) every snapshot shares one empty object.
+    const notBefore: StoreSnapshot['notBefore'] =
+      subject === undefined && client === undefined && all === undefined
+        ? NO_MARKS
+        : {
+            ...(subject !== undefined ? { subject } : {}),
+            ...(client !== undefined ? { client } : {}),
+            ...(all !== undefined ? { all } : {}),
+          };
     const consent = query.consent
       ? this.consent.get(consentKey(query.consent.subject, query.consent.purpose))
       : undefined;
-    return dropUndefined({ tokenRevoked, notBefore: dropUndefined(notBefore), consent });
+    return consent === undefined
+      ? { tokenRevoked, notBefore }
+      : { tokenRevoked, notBefore, consent };
   }
 
   async revokeToken(tokenId: string, expiresAt: number): Promise<void> {
@@ -190,6 +199,9 @@ function markKey(scope: MarkScope, id: string): string {
   if (scope === 'all') return 'all';
   return `${scope === 'subject' ? 'sub' : 'cli'}\0${id}`;
 }
+
+/** The marks of a lookup that found none (shared: snapshots are read, never changed). */
+const NO_MARKS: StoreSnapshot['notBefore'] = Object.freeze({});
 
 function consentKey(subject: string, purpose: string): string {
   // Length-prefixed, so no subject can end where another pair's purpose begins.

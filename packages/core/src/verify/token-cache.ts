@@ -1,8 +1,15 @@
 import type { KeySelector } from './key-ring';
 import type { VerifiedToken } from './jwt';
 
-/** Tokens longer than this are verified every time rather than kept as cache keys. */
+/** Tokens longer than this are verified every time rather than kept in the cache. */
 export const MAX_CACHED_TOKEN_BYTES = 2048;
+
+/** How many of a token's last characters index its cache entry. */
+const INDEX_CHARS = 32;
+
+function indexOf(raw: string): string {
+  return raw.length > INDEX_CHARS ? raw.slice(-INDEX_CHARS) : raw;
+}
 
 /** One verified token and what the pipeline derives from it once. */
 export interface CachedToken<Extra> {
@@ -12,6 +19,8 @@ export interface CachedToken<Extra> {
 }
 
 interface Entry<Extra> extends CachedToken<Extra> {
+  /** The full token text: a hit needs it to be equal, character for character. */
+  readonly raw: string;
   /** Epoch ms; the entry is dead from then on. Never later than the token's `exp`. */
   readonly until: number;
   /** When it was stored or last moved to the young end (see `get`). */
@@ -19,10 +28,15 @@ interface Entry<Extra> extends CachedToken<Extra> {
 }
 
 /**
- * Bounded LRU of verified tokens, keyed by the full token text: a hit skips the signature check
+ * Bounded LRU of verified tokens, matched on the full token text: a hit skips the signature check
  * and claim parsing, nothing else (revocation, scope and consent are still checked on every
  * request). An entry lives at most until the token's `exp`, and the whole cache is dropped when
  * the key ring's `version` changes (rotation, a refreshed JWKS).
+ *
+ * Entries are indexed by the token's last {@link INDEX_CHARS} characters (the end of its
+ * signature), which a request's fresh string hashes much faster than its whole text; a hit is
+ * then compared in full. Two tokens with the same index share one slot, so the cache never
+ * answers for a text it did not verify.
  */
 export class VerifiedTokenCache<Extra = never> {
   private readonly entries = new Map<string, Entry<Extra>>();
@@ -56,16 +70,17 @@ export class VerifiedTokenCache<Extra = never> {
       this.version = this.ring.version;
       return undefined;
     }
-    const entry = this.entries.get(raw);
-    if (entry === undefined) return undefined;
+    const index = indexOf(raw);
+    const entry = this.entries.get(index);
+    if (entry === undefined || entry.raw !== raw) return undefined;
     if (now >= entry.until) {
-      this.entries.delete(raw);
+      this.entries.delete(index);
       return undefined;
     }
     if (this.generation - entry.generation >= this.maxEntries >> 1) {
-      this.entries.delete(raw);
+      this.entries.delete(index);
       entry.generation = ++this.generation;
-      this.entries.set(raw, entry);
+      this.entries.set(index, entry);
     }
     return entry;
   }
@@ -73,6 +88,7 @@ export class VerifiedTokenCache<Extra = never> {
   /** Keeps a token that passed verification at `now`; returns its entry (or a detached one). */
   set(raw: string, token: VerifiedToken, now: number): CachedToken<Extra> {
     const entry: Entry<Extra> = {
+      raw,
       token,
       extra: undefined,
       until: token.expiresAt,
@@ -86,8 +102,9 @@ export class VerifiedTokenCache<Extra = never> {
     ) {
       return entry;
     }
-    this.entries.delete(raw);
-    this.entries.set(raw, entry);
+    const index = indexOf(raw);
+    this.entries.delete(index);
+    this.entries.set(index, entry);
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);

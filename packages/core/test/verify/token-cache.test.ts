@@ -37,6 +37,20 @@ describe('VerifiedTokenCache', () => {
     expect(cache.get('header.payload.sig', 1)).toBeUndefined();
   });
 
+  it('never answers for a token that only ends like a cached one', () => {
+    const cache = new VerifiedTokenCache(10, selector());
+    const tail = 'S'.repeat(40);
+    const genuine = `eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.${tail}`;
+    const forged = `eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.${tail}`;
+    cache.set(genuine, verified(1_000), 0);
+    expect(cache.get(forged, 1)).toBeUndefined();
+    expect(cache.get(genuine, 1)).toBeDefined();
+    // Sharing a slot: the later token replaces the earlier, and each is answered only for itself.
+    cache.set(forged, { ...verified(1_000), subject: 'mallory' }, 0);
+    expect(cache.get(genuine, 1)).toBeUndefined();
+    expect(cache.get(forged, 1)?.token.subject).toBe('mallory');
+  });
+
   it('drops everything when the key ring changes', () => {
     const ring = selector();
     const cache = new VerifiedTokenCache(10, ring);
