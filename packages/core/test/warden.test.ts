@@ -895,3 +895,63 @@ describe('Warden: store handling', () => {
     await given.close();
   });
 });
+
+describe('Warden.beginNow and Access.authorizeNow: warm requests without a promise', () => {
+  const consent: Requirement = { consent: { purpose: 'marketing' } };
+
+  it('decides at once when the token and the state are in memory, and gives a promise otherwise', async () => {
+    const r = rig();
+    const token = r.token();
+    // Local HS256 verification and the MemoryStore: no I/O, so no promise even the first time.
+    const first = r.warden.beginNow(bearer(token));
+    expect(first).not.toBeInstanceOf(Promise);
+    const access = first as Awaited<typeof first>;
+    expect(access.decision.outcome).toBe('allow');
+    // A route step whose consent record is in memory is decided at once too; the answer is the
+    // same as the promise-based step's.
+    await r.warden.grantConsent({ subject: 'user-1', purpose: 'marketing' });
+    const now = access.authorizeNow(consent);
+    expect(now).not.toBeInstanceOf(Promise);
+    expect((now as Decision).outcome).toBe('allow');
+    expect((await access.authorize(consent)).outcome).toBe('allow');
+    await access.settle(200);
+    // A revocation is seen by the very next synchronous decision.
+    await r.warden.revokeSubject('user-1');
+    const after = r.warden.beginNow(bearer(token)) as Awaited<typeof first>;
+    expect(denied(after.decision).code).toBe('token_revoked');
+    const decisions = (await r.events()).filter((e) => e.type === 'access.decision');
+    expect(decisions.map((e) => [e.outcome, e.reason])).toEqual([
+      ['allow', 'consent'],
+      ['deny', 'token_revoked'],
+    ]);
+  });
+
+  it("calls a store subclass's own lookup and getConsent instead of answering from memory", async () => {
+    let lookups = 0;
+    let consentReads = 0;
+    class Counting extends MemoryStore {
+      override lookup(...args: Parameters<MemoryStore['lookup']>) {
+        lookups++;
+        return super.lookup(...args);
+      }
+      override getConsent(subject: string, purpose: string) {
+        consentReads++;
+        return super.getConsent(subject, purpose);
+      }
+    }
+    const clock = new TestClock(T0);
+    const r = rig({ store: new Counting({ clock }), clock });
+    const pending = r.warden.beginNow(bearer(r.token()));
+    expect(pending).toBeInstanceOf(Promise);
+    const access = await pending;
+    expect(access.authorizeNow(consent)).toBeInstanceOf(Promise);
+    expect([lookups, consentReads]).toEqual([1, 1]);
+  });
+
+  it('gives a promise when the token must be verified by a trusted issuer or a store call', async () => {
+    const r = rig({ store: new ThrowingStore() });
+    const pending = r.warden.beginNow(bearer(r.token()));
+    expect(pending).toBeInstanceOf(Promise);
+    expect(denied((await pending).decision).code).toBe('store_unavailable');
+  });
+});
