@@ -5,7 +5,8 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
-import { cpus } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -31,6 +32,29 @@ export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 export const POOL = 1000;
 /** Subjects in a pool (consent is granted for each). */
 export const SUBJECTS = 1000;
+
+/** The machine a result was measured on, for the results files. */
+export function machineInfo(): {
+  cpus: number;
+  model: string | undefined;
+  memoryGiB: number;
+  node: string;
+} {
+  return {
+    cpus: cpus().length,
+    model: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
+}
+
+/** Writes `result` as test/bench/results/<file> and says where it went. */
+export function writeResult(file: string, result: unknown): void {
+  const dir = join(here, 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, file), JSON.stringify(result, null, 2) + '\n');
+  console.log(`\nresults: ${join('test', 'bench', 'results', file)}`);
+}
 
 export function hasTaskset(): boolean {
   try {

@@ -14,7 +14,8 @@
  * removed afterwards), is warmed up, then sampled at 1999 Hz for PERF_SECONDS under autocannon
  * load. Prints µs per request by category for every row, then the symbols that grew most against
  * the baseline. Needs `perf` with permission to sample the server (perf_event_paranoid ≤ 2 for a
- * process of the same user). Environment: PERF_SECONDS (8), PERF_TOP (30), BENCH_CONNECTIONS (50).
+ * process of the same user). Environment: PERF_SECONDS (8), PERF_TOP (30), PERF_TOKENS (`cold`:
+ * a never-seen HS256 token per request; default the pool), BENCH_CONNECTIONS (50).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +23,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  coldMinter,
   deleteRunKeys,
   generateKeys,
   load,
@@ -109,8 +111,14 @@ async function main(): Promise<void> {
       const tokens: TokenSource =
         config.kind === 'bare'
           ? { kind: 'none' }
-          : { kind: 'pool', pool: tokenPool(keys, config.alg ?? 'HS256') };
-      const server = await startServer(config, serverKeys(keys), pinned, ['--perf-basic-prof']);
+          : process.env.PERF_TOKENS === 'cold'
+            ? { kind: 'cold', next: coldMinter(keys.hs256) }
+            : { kind: 'pool', pool: tokenPool(keys, config.alg ?? 'HS256') };
+      const server = await startServer(config, serverKeys(keys), pinned, [
+        '--perf-basic-prof',
+        '--logfile=/dev/null',
+        '--no-logfile-per-isolate',
+      ]);
       const pid = server.child.pid!;
       const data = join(dir, `${results.length}.data`);
       try {

@@ -29,7 +29,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +38,7 @@ import { RedisStore } from '@tokenwarden/redis';
 // The modules themselves: the testing package index also loads the jest-based contract suites.
 import { TEST_AUDIENCE, TEST_ISSUER } from '../../packages/testing/src/fixtures';
 import { deleteKeys } from '../../packages/testing/src/redis-server';
+import { machineInfo, writeResult } from './harness';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -637,16 +637,9 @@ async function main(): Promise<number> {
       ].join('\n'),
     );
 
-    const resultDir = join(here, 'results');
-    mkdirSync(resultDir, { recursive: true });
     const result = {
       date: new Date().toISOString(),
-      machine: {
-        cpus: cpus().length,
-        model: cpus()[0]?.model,
-        node: process.version,
-        loadAverage: loadBefore,
-      },
+      machine: { ...machineInfo(), loadAverage: loadBefore },
       command: 'pnpm bench:propagation',
       settings: {
         probes: PROBES,
@@ -664,8 +657,7 @@ async function main(): Promise<number> {
       observerFeedLost: observerStats?.feedLost,
       target: { p99Ms: TARGET_P99_MS, met },
     };
-    writeFileSync(join(resultDir, 'propagation.json'), JSON.stringify(result, null, 2) + '\n');
-    console.log(`\nresults: ${join('test', 'bench', 'results', 'propagation.json')}`);
+    writeResult('propagation.json', result);
     return timedOut > 0 || notRun > 0 ? 1 : 0;
   } finally {
     await Promise.all(children.map(stopChild));

@@ -10,9 +10,6 @@
  * Environment: BENCH_ROUNDS (5), BENCH_SECONDS (10), BENCH_CONNECTIONS (50), BENCH_ONLY (comma
  * separated row names), REDIS_URL (redis://127.0.0.1:6379).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as redisPackage from '@tokenwarden/redis';
 import {
@@ -20,8 +17,8 @@ import {
   CONNECTIONS,
   deleteRunKeys,
   generateKeys,
-  here,
   load,
+  machineInfo,
   pinSelf,
   POOL,
   serverConfigs,
@@ -29,6 +26,7 @@ import {
   startServer,
   stopServer,
   tokenPool,
+  writeResult,
   type Sample,
   type Started,
   type TokenSource,
@@ -261,24 +259,15 @@ function report(
   const failures = table.filter((r) => r.non2xx > 0 || r.errors > 0);
   for (const r of failures)
     console.log(`  ERROR ${r.name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-  const resultDir = join(here, 'results');
-  mkdirSync(resultDir, { recursive: true });
   const result = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      model: cpus()[0]?.model,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-      pinned: context.pinned,
-    },
+    machine: { ...machineInfo(), pinned: context.pinned },
     command: 'pnpm bench',
     settings: { rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS, pool: POOL },
     auditSink: context.streamSink ? 'redis-stream' : 'none',
     rows: table,
   };
-  writeFileSync(join(resultDir, 'latest.json'), JSON.stringify(result, null, 2) + '\n');
-  console.log(`\nresults: ${join('test', 'bench', 'results', 'latest.json')}`);
+  writeResult('latest.json', result);
   if (failures.length > 0) process.exitCode = 1;
 }
 

@@ -63,6 +63,20 @@ class ThrowingStore implements WardenStore {
   async close(): Promise<void> {}
 }
 
+/** A MemoryStore that counts the reads that reach it (its own lookup and getConsent). */
+class CountingStore extends MemoryStore {
+  lookups = 0;
+  consentReads = 0;
+  override lookup(...args: Parameters<MemoryStore['lookup']>) {
+    this.lookups++;
+    return super.lookup(...args);
+  }
+  override getConsent(subject: string, purpose: string) {
+    this.consentReads++;
+    return super.getConsent(subject, purpose);
+  }
+}
+
 /** An audit sink that always rejects. */
 class RejectingSink implements AuditSink {
   attempts = 0;
@@ -858,31 +872,19 @@ describe('Warden: audit events never hold the raw token', () => {
 
 describe('Warden: store handling', () => {
   it('answers one request with one store round trip', async () => {
-    let lookups = 0;
-    let consentReads = 0;
     const clock = new TestClock(T0);
-    class Counting extends MemoryStore {
-      override lookup(...args: Parameters<MemoryStore['lookup']>) {
-        lookups++;
-        return super.lookup(...args);
-      }
-      override getConsent(subject: string, purpose: string) {
-        consentReads++;
-        return super.getConsent(subject, purpose);
-      }
-    }
-    const store: WardenStore = new Counting({ clock });
+    const store = new CountingStore({ clock });
     const r = rig({ store, clock });
     await r.warden.check(bearer(r.token()), {
       consent: { purpose: 'marketing' },
       scopes: ['customers:read'],
     });
-    expect(lookups).toBe(1);
-    expect(consentReads).toBe(0);
+    expect(store.lookups).toBe(1);
+    expect(store.consentReads).toBe(0);
     // No store call at all for a token refused locally.
     await r.warden.check(bearer('a.b.c'));
     await r.warden.check(view());
-    expect(lookups).toBe(1);
+    expect(store.lookups).toBe(1);
   });
 
   it('closes the store it created, and not one it was given', async () => {
@@ -927,25 +929,14 @@ describe('Warden.beginNow and Access.authorizeNow: warm requests without a promi
   });
 
   it("calls a store subclass's own lookup and getConsent instead of answering from memory", async () => {
-    let lookups = 0;
-    let consentReads = 0;
-    class Counting extends MemoryStore {
-      override lookup(...args: Parameters<MemoryStore['lookup']>) {
-        lookups++;
-        return super.lookup(...args);
-      }
-      override getConsent(subject: string, purpose: string) {
-        consentReads++;
-        return super.getConsent(subject, purpose);
-      }
-    }
     const clock = new TestClock(T0);
-    const r = rig({ store: new Counting({ clock }), clock });
+    const store = new CountingStore({ clock });
+    const r = rig({ store, clock });
     const pending = r.warden.beginNow(bearer(r.token()));
     expect(pending).toBeInstanceOf(Promise);
     const access = await pending;
     expect(access.authorizeNow(consent)).toBeInstanceOf(Promise);
-    expect([lookups, consentReads]).toEqual([1, 1]);
+    expect([store.lookups, store.consentReads]).toEqual([1, 1]);
   });
 
   it('gives a promise when the token must be verified by a trusted issuer or a store call', async () => {
