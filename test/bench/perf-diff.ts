@@ -19,7 +19,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -28,6 +28,7 @@ import {
   generateKeys,
   load,
   pinSelf,
+  root,
   serverConfigs,
   serverKeys,
   startServer,
@@ -135,6 +136,12 @@ async function main(): Promise<void> {
       } finally {
         await stopServer(server);
         rmSync(`/tmp/perf-${pid}.map`, { force: true });
+        // --perf-basic-prof also turns on V8's log, one file per isolate in the working directory.
+        for (const file of readdirSync(root)) {
+          if (file.startsWith('isolate-') && file.endsWith(`-${pid}-v8.log`)) {
+            rmSync(join(root, file), { force: true });
+          }
+        }
       }
     }
   } finally {

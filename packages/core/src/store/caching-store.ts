@@ -14,7 +14,10 @@ import type {
 
 /** Options of the local state cache. */
 export interface StateCacheOptions {
-  /** Most entries kept (revoked-or-not per token id, marks, consent records). Default: 50 000. */
+  /**
+   * Most entries kept (revoked-or-not per token id, marks, consent records); when full, the kind
+   * with the most entries gives up its least recently used one. Default: 50 000.
+   */
   readonly maxEntries?: number;
   /**
    * Longest an entry is served, in ms, even with a live feed: a safety net for changes written
@@ -68,6 +71,8 @@ export class CachingStore implements WardenStore {
   private readonly everyone: Shelf = new Map();
   /** Consent records by purpose, then subject. */
   private readonly consentShelves = new Map<string, Shelf>();
+  /** Per shelf, where evictions go on from (see `evictOldest`). */
+  private readonly evictors = new Map<Shelf, Iterator<string>>();
   private generation = 0;
   private readonly maxEntries: number;
   private readonly maxAgeMs: number;
@@ -306,6 +311,7 @@ export class CachingStore implements WardenStore {
   }
 
   private clear(): void {
+    this.evictors.clear();
     this.tokens.clear();
     this.subjects.clear();
     this.clients.clear();
@@ -368,23 +374,26 @@ export class CachingStore implements WardenStore {
     if (this.size > this.maxEntries) this.evictOldest();
   }
 
-  /** Drops the oldest entry of all shelves (each shelf is in generation order). */
+  /**
+   * Drops the least recently used entry of the largest shelf. Each shelf keeps the iterator its
+   * evictions go on from: a new one would walk over every entry deleted at the front since the Map
+   * last compacted, on every eviction.
+   */
   private evictOldest(): void {
-    let oldest: Shelf | undefined;
-    let generation = Infinity;
-    const consider = (shelf: Shelf) => {
-      const first = shelf.values().next().value;
-      if (first !== undefined && first.generation < generation) {
-        generation = first.generation;
-        oldest = shelf;
+    let largest = this.tokens;
+    for (const shelf of [this.subjects, this.clients, ...this.consentShelves.values()]) {
+      if (shelf.size > largest.size) largest = shelf;
+    }
+    for (let pass = 0; pass < 2; pass++) {
+      let evictor = this.evictors.get(largest);
+      if (evictor === undefined) this.evictors.set(largest, (evictor = largest.keys()));
+      const next = evictor.next();
+      if (next.done !== true) {
+        largest.delete(next.value);
+        return;
       }
-    };
-    consider(this.tokens);
-    consider(this.subjects);
-    consider(this.clients);
-    consider(this.everyone);
-    for (const shelf of this.consentShelves.values()) consider(shelf);
-    if (oldest !== undefined) oldest.delete(oldest.keys().next().value as string);
+      this.evictors.delete(largest);
+    }
   }
 }
 

@@ -42,6 +42,11 @@ export class VerifiedTokenCache<Extra = never> {
   private readonly entries = new Map<string, Entry<Extra>>();
   private version: number;
   private generation = 0;
+  /**
+   * Where eviction goes on from, kept across calls: a new iterator would walk over every entry
+   * deleted at the front since the Map last compacted, on every eviction.
+   */
+  private evictor: Iterator<string> | undefined;
 
   /**
    * @param maxEntries Most tokens kept; the least recently used goes first.
@@ -105,15 +110,26 @@ export class VerifiedTokenCache<Extra = never> {
     const index = indexOf(raw);
     this.entries.delete(index);
     this.entries.set(index, entry);
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
-    }
+    if (this.entries.size > this.maxEntries) this.evictOldest();
     return entry;
   }
 
   /** Forgets every token. */
   clear(): void {
     this.entries.clear();
+    this.evictor = undefined;
+  }
+
+  /** Drops the least recently used entry (the first in the Map's order). */
+  private evictOldest(): void {
+    for (let pass = 0; pass < 2; pass++) {
+      this.evictor ??= this.entries.keys();
+      const next = this.evictor.next();
+      if (next.done !== true) {
+        this.entries.delete(next.value);
+        return;
+      }
+      this.evictor = undefined;
+    }
   }
 }
