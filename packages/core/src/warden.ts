@@ -199,7 +199,7 @@ export class Warden {
    * resolves once the event is durable, and gives `audit_unavailable` when it could not be.
    */
   async check(view: RequestView, requirement?: Requirement): Promise<Decision> {
-    const access = await this.begin(view, requirement);
+    const access = await this.beginNow(view, requirement);
     const durable = access.settle();
     if (durable !== DURABLE) {
       try {

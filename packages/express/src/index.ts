@@ -94,13 +94,23 @@ function guard(requirement: Requirement, warden: Warden | undefined): RequestHan
     } catch (error) {
       return next(error);
     }
-    // Warm requests are answered without a promise: the decision is already there.
-    if (pending instanceof Promise) {
-      pending.then((result) => settle(warden, req, res, next, result), next);
-    } else {
-      settle(warden, req, res, next, pending);
-    }
+    conclude(pending, warden, req, res, next);
   };
+}
+
+/** Settles the request now, or when the pipeline's I/O is done (warm requests never wait). */
+function conclude(
+  pending: Decision | Access | Promise<Decision | Access>,
+  warden: Warden | undefined,
+  req: WithAccess,
+  res: Response,
+  next: NextFunction,
+): void {
+  if (pending instanceof Promise) {
+    pending.then((result) => settle(warden, req, res, next, result), next);
+  } else {
+    settle(warden, req, res, next, pending);
+  }
 }
 
 /**
@@ -156,11 +166,7 @@ export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddlew
     } catch (error) {
       return next(error);
     }
-    if (pending instanceof Promise) {
-      pending.then((access) => settle(warden, req, res, next, access), next);
-    } else {
-      settle(warden, req, res, next, pending);
-    }
+    conclude(pending, warden, req, res, next);
   };
   return Object.assign(middleware, {
     warden,
