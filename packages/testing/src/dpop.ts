@@ -1,5 +1,6 @@
-import { createHash, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { jwkThumbprint } from '@tokenwarden/core';
+import { keyPair } from './fixtures';
 
 /** A DPoP client key pair (P-256), generated for the test run. */
 export interface DpopClientKey {
@@ -11,7 +12,7 @@ export interface DpopClientKey {
 
 /** Generates a client key for DPoP proofs. */
 export function dpopClientKey(): DpopClientKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { privateKey, publicKey } = keyPair('ec', { namedCurve: 'P-256' });
   const jwk = publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
   const jkt = jwkThumbprint(jwk);
   if (jkt === undefined) throw new Error('no thumbprint for a generated P-256 key');

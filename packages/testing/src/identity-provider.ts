@@ -1,7 +1,8 @@
-import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import jwt from 'jsonwebtoken';
+import { keyPair } from './fixtures';
 
 /** What a route of the fake provider does. */
 export type Route = (req: IncomingMessage, res: ServerResponse) => void;
@@ -75,8 +76,8 @@ export function newSigner(
   bits = 2048,
 ): Signer {
   const { privateKey, publicKey } = alg.startsWith('ES')
-    ? generateKeyPairSync('ec', { namedCurve: alg === 'ES256' ? 'P-256' : 'P-384' })
-    : generateKeyPairSync('rsa', { modulusLength: bits });
+    ? keyPair('ec', { namedCurve: alg === 'ES256' ? 'P-256' : 'P-384' })
+    : keyPair('rsa', { modulusLength: bits });
   return {
     kid,
     alg,

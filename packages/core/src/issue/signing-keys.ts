@@ -148,16 +148,30 @@ export function generateSigningKey(
     const secret = randomBytes(HMAC_BYTES[alg] ?? 32).toString('base64url');
     return { kid, alg, secret, createdAt: now, activeFrom };
   }
-  const { privateKey } =
+  // The job hands the key out as PEM and it is imported again: Node 20 can deadlock when a GC
+  // finalises a key generation job while a KeyObject of that same key is being read.
+  const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const;
+  const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
+  const pem: string = (
     family === 'ES'
-      ? generateKeyPairSync('ec', { namedCurve: EC_CURVES[alg] as string })
+      ? generateKeyPairSync('ec', {
+          namedCurve: EC_CURVES[alg] as string,
+          privateKeyEncoding,
+          publicKeyEncoding,
+        })
       : family === 'Ed'
-        ? generateKeyPairSync('ed25519')
-        : generateKeyPairSync('rsa', { modulusLength: RSA_BITS[alg.slice(2)] ?? 2048 });
+        ? generateKeyPairSync('ed25519', { privateKeyEncoding, publicKeyEncoding })
+        : generateKeyPairSync('rsa', {
+            modulusLength: RSA_BITS[alg.slice(2)] ?? 2048,
+            privateKeyEncoding,
+            publicKeyEncoding,
+          })
+  ).privateKey;
+  const privateKey = createPrivateKey(pem);
   return {
     kid,
     alg,
-    secret: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+    secret: pem,
     publicJwk: publicJwk(privateKey, kid, alg),
     createdAt: now,
     activeFrom,
