@@ -14,7 +14,7 @@ import {
   type ErrorCode,
   type Warden,
 } from '@tokenwarden/core';
-import { TEST_AUDIENCE, TEST_ISSUER, testKeys } from '@tokenwarden/testing';
+import { keyPair, TEST_AUDIENCE, TEST_ISSUER, testKeys } from '@tokenwarden/testing';
 
 /** Request headers; an array value sends the header once per value. */
 export type Headers = Readonly<Record<string, string | readonly string[]>>;
@@ -94,7 +94,7 @@ function jws(header: unknown, payload: unknown, signer: Signer | string): string
 export function buildCorpus(run: string): Corpus {
   const keys = testKeys();
   const now = Math.floor(Date.now() / 1000);
-  const attacker = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const attacker = keyPair('rsa', { modulusLength: 2048 });
   const attackerEc = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const rsaPem = keys.rs256.publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const rsaDer = keys.rs256.publicKey.export({ type: 'spki', format: 'der' });

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createWarden, MemorySink, type ErrorCode, type RequestView } from '@tokenwarden/core';
-import { mintToken, testJwtOptions, testKeys } from '@tokenwarden/testing';
+import { keyPair, mintToken, testJwtOptions, testKeys } from '@tokenwarden/testing';
 import { b64, bearer, claimsAt, compact, hs256, memoryLogger, rs256, view } from './support';
 
 /**
@@ -28,7 +28,7 @@ const hsKey = testKeys().hs256;
 const signHs = hs256(hsKey);
 const HS = { alg: 'HS256', typ: 'JWT', kid: 'hs-1' } as const;
 const good = claimsAt(NOW);
-const attacker = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const attacker = keyPair('rsa', { modulusLength: 2048 });
 const rsaPublicPem = testKeys()
   .rs256.publicKey.export({ type: 'spki', format: 'pem' })
   .toString('utf8');

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
-import { FakeClock } from '@tokenwarden/testing';
+import { FakeClock, keyPair } from '@tokenwarden/testing';
 import {
   MemorySigningKeyStore,
   SigningKeyRing,
@@ -319,7 +319,7 @@ describe('publicJwk', () => {
       crv: 'Ed25519',
       x: (ed.publicKey.export({ format: 'jwk' }) as { x: string }).x,
     });
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const rsa = keyPair('rsa', { modulusLength: 2048 });
     const jwk = publicJwk(rsa.publicKey, 'rs-1', 'RS256');
     expect(Object.keys(jwk).sort()).toEqual(['alg', 'e', 'kid', 'kty', 'n', 'use']);
     const ec = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });

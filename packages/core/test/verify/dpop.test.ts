@@ -22,7 +22,7 @@ import {
   type DpopOptions,
   type ReplayCache,
 } from '@tokenwarden/core';
-import { FakeClock } from '@tokenwarden/testing';
+import { FakeClock, keyPair } from '@tokenwarden/testing';
 
 // RFC 9449 examples: the ES256 key of §4.1, its thumbprint (§6.1), the access token and ath of
 // §7.1, and two proofs signed by that key (Figure 3 for the token endpoint, the resource
@@ -61,7 +61,7 @@ function clientKey(alg: DpopAlgorithm = 'ES256', bits = 2048): ClientKey {
         ? generateKeyPairSync('ec', {
             namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg as 'ES256'],
           })
-        : generateKeyPairSync('rsa', { modulusLength: bits });
+        : keyPair('rsa', { modulusLength: bits });
   const jwk = pair.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
   return { alg, privateKey: pair.privateKey, jwk, jkt: jwkThumbprint(jwk)! };
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, keyFromEnv, keyFromFile, type JwtAlgorithm } from '@tokenwarden/core';
-import { testKeys } from '@tokenwarden/testing';
+import { keyPair, testKeys } from '@tokenwarden/testing';
 import { KeyRing, MAX_KID_LENGTH, toRingKey } from '../../src/verify/key-ring';
 
 const ALL: readonly JwtAlgorithm[] = [
@@ -95,7 +95,7 @@ describe('toRingKey: HMAC secrets', () => {
 
 describe('toRingKey: public keys', () => {
   it('refuses an RSA key shorter than 2048 bits', () => {
-    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const { publicKey } = keyPair('rsa', { modulusLength: 1024 });
     const error = configError(() => toRingKey({ kid: 'old', alg: 'RS256', key: publicKey }, ALL));
     expect(error.message).toMatch(/shorter than 2048 bits; use a 2048-bit or larger RSA key/);
   });
