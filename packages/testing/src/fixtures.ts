@@ -1,13 +1,11 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  randomBytes,
-  randomUUID,
-  type KeyObject,
-} from 'node:crypto';
+import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import type { JwtAlgorithm, JwtOptions, VerificationKey } from '@tokenwarden/core';
+import {
+  newKeyPair,
+  type JwtAlgorithm,
+  type JwtOptions,
+  type VerificationKey,
+} from '@tokenwarden/core';
 
 /** Keys generated for one test run; nothing is read from or written to disk. */
 export interface TestKeys {
@@ -16,37 +14,8 @@ export interface TestKeys {
   readonly es256: { readonly privateKey: KeyObject; readonly publicKey: KeyObject };
 }
 
-/**
- * A fresh key pair whose KeyObjects do not share their lock with the generation job. Node 20 can
- * deadlock when a garbage collection finalises a key generation job while a KeyObject of that very
- * key is being read (`asymmetricKeyDetails` of an RSA key allocates, the collection runs the
- * job's destructor, which takes the lock the read holds): the keys are handed out as PEM by the
- * job and imported again, so no later use of them can meet the job.
- */
-export function keyPair(
-  ...args: ['rsa', { modulusLength: number }] | ['ec', { namedCurve: string }] | ['ed25519']
-): { privateKey: KeyObject; publicKey: KeyObject } {
-  const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
-  const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const;
-  const pair: { privateKey: string; publicKey: string } =
-    args[0] === 'rsa'
-      ? generateKeyPairSync('rsa', {
-          modulusLength: args[1].modulusLength,
-          publicKeyEncoding,
-          privateKeyEncoding,
-        })
-      : args[0] === 'ec'
-        ? generateKeyPairSync('ec', {
-            namedCurve: args[1].namedCurve,
-            publicKeyEncoding,
-            privateKeyEncoding,
-          })
-        : generateKeyPairSync('ed25519', { publicKeyEncoding, privateKeyEncoding });
-  return {
-    privateKey: createPrivateKey(pair.privateKey),
-    publicKey: createPublicKey(pair.publicKey),
-  };
-}
+/** A fresh key pair, kept apart from its generation job (see `newKeyPair` in core). */
+export const keyPair = newKeyPair;
 
 let cached: TestKeys | undefined;
 

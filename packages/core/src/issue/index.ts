@@ -34,6 +34,7 @@ export {
   type SigningKeySettings,
   type SigningKeyStore,
   type StoredSigningKey,
+  newKeyPair,
 } from './signing-keys';
 export {
   SigningKeyRing,

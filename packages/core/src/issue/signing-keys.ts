@@ -148,33 +148,54 @@ export function generateSigningKey(
     const secret = randomBytes(HMAC_BYTES[alg] ?? 32).toString('base64url');
     return { kid, alg, secret, createdAt: now, activeFrom };
   }
-  // The job hands the key out as PEM and it is imported again: Node 20 can deadlock when a GC
-  // finalises a key generation job while a KeyObject of that same key is being read.
-  const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const;
-  const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
-  const pem: string = (
+  const { privateKey } =
     family === 'ES'
-      ? generateKeyPairSync('ec', {
-          namedCurve: EC_CURVES[alg] as string,
-          privateKeyEncoding,
-          publicKeyEncoding,
-        })
+      ? newKeyPair('ec', { namedCurve: EC_CURVES[alg] as string })
       : family === 'Ed'
-        ? generateKeyPairSync('ed25519', { privateKeyEncoding, publicKeyEncoding })
-        : generateKeyPairSync('rsa', {
-            modulusLength: RSA_BITS[alg.slice(2)] ?? 2048,
-            privateKeyEncoding,
-            publicKeyEncoding,
-          })
-  ).privateKey;
-  const privateKey = createPrivateKey(pem);
+        ? newKeyPair('ed25519')
+        : newKeyPair('rsa', { modulusLength: RSA_BITS[alg.slice(2)] ?? 2048 });
   return {
     kid,
     alg,
-    secret: pem,
+    secret: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
     publicJwk: publicJwk(privateKey, kid, alg),
     createdAt: now,
     activeFrom,
+  };
+}
+
+/**
+ * Generates a key pair whose KeyObjects do not share their lock with the generation job. Node 20
+ * can deadlock when a garbage collection finalises a key generation job while a KeyObject of that
+ * very key is being read (`asymmetricKeyDetails` of an RSA key allocates, the collection runs the
+ * job's destructor, which waits for the lock the read holds): the job hands the keys out as PEM
+ * and they are imported again, so no later use of them can meet the job.
+ *
+ * @example
+ * const { privateKey, publicKey } = newKeyPair('rsa', { modulusLength: 2048 });
+ */
+export function newKeyPair(
+  ...args: ['rsa', { modulusLength: number }] | ['ec', { namedCurve: string }] | ['ed25519']
+): { privateKey: KeyObject; publicKey: KeyObject } {
+  const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
+  const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const;
+  const pair: { privateKey: string; publicKey: string } =
+    args[0] === 'rsa'
+      ? generateKeyPairSync('rsa', {
+          modulusLength: args[1].modulusLength,
+          publicKeyEncoding,
+          privateKeyEncoding,
+        })
+      : args[0] === 'ec'
+        ? generateKeyPairSync('ec', {
+            namedCurve: args[1].namedCurve,
+            publicKeyEncoding,
+            privateKeyEncoding,
+          })
+        : generateKeyPairSync('ed25519', { publicKeyEncoding, privateKeyEncoding });
+  return {
+    privateKey: createPrivateKey(pair.privateKey),
+    publicKey: createPublicKey(pair.publicKey),
   };
 }
 
