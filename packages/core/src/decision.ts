@@ -106,6 +106,16 @@ const TITLES: Record<ErrorCode, string> = {
   usage_limit_exceeded: 'The usage limit of this credential is exhausted',
   audit_unavailable: 'The audit trail is temporarily unavailable',
   config_invalid: 'Tokenwarden is misconfigured',
+  issue_refused: 'The token request was refused',
+  api_key_unknown: 'The API key is unknown',
+  api_key_revoked: 'The API key has been revoked',
+  api_key_expired: 'The API key has expired',
+  api_key_replaced: 'The API key has already been rotated',
+  secret_unreadable: 'A stored secret cannot be read',
+  audit_spool_full: 'The audit spool is full',
+  audit_source_invalid: 'The audit source cannot be read',
+  cli_usage: 'The command was used wrongly',
+  cli_failed: 'The command failed',
 };
 
 /** Safe, fixed title of a code. */

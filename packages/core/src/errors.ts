@@ -1,6 +1,8 @@
 /**
- * Stable, machine-readable codes. Denials carry one in their problem+json body and audit event;
- * configuration mistakes throw a {@link ConfigError} with `config_invalid`.
+ * Stable, machine-readable codes, each with a section in docs/error-codes.md. Denials carry one in
+ * their problem+json body and audit event; configuration mistakes throw a {@link ConfigError}
+ * with `config_invalid`; errors of operations outside a request (issuance, API-key management,
+ * stored secrets, the audit spool, reports, the CLI) carry the codes after it.
  */
 export type ErrorCode =
   | 'token_missing'
@@ -32,9 +34,26 @@ export type ErrorCode =
   | 'store_capacity'
   | 'usage_limit_exceeded'
   | 'audit_unavailable'
-  | 'config_invalid';
+  | 'config_invalid'
+  | 'issue_refused'
+  | 'api_key_unknown'
+  | 'api_key_revoked'
+  | 'api_key_expired'
+  | 'api_key_replaced'
+  | 'secret_unreadable'
+  | 'audit_spool_full'
+  | 'audit_source_invalid'
+  | 'cli_usage'
+  | 'cli_failed';
 
-/** Base class of every error Tokenwarden throws. Messages never contain a token or secret. */
+/**
+ * Base class of every error Tokenwarden throws on purpose. Messages never contain a token or
+ * secret.
+ *
+ * @example
+ * try { await apiKeys.rotate(keyId); }
+ * catch (error) { if (error instanceof TokenwardenError && error.code === 'api_key_revoked') ... }
+ */
 export class TokenwardenError extends Error {
   /** Stable machine code; switch on it, not on the message. */
   readonly code: ErrorCode;

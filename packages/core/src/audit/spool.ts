@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TokenwardenError } from '../errors';
 import { auditLine, parseAuditLine } from './line';
 import type { AuditEvent } from './types';
 
@@ -33,11 +34,10 @@ export interface Spool {
   readonly durable: boolean;
 }
 
-/** The spool refused events because it is full. */
-export class SpoolFullError extends Error {
+/** The spool refused events because it is full. Code `audit_spool_full`. */
+export class SpoolFullError extends TokenwardenError {
   constructor(maxBytes: number) {
-    super(`audit spool is full (${maxBytes} bytes)`);
-    this.name = 'SpoolFullError';
+    super('audit_spool_full', `audit spool is full (${maxBytes} bytes)`);
   }
 }
 

@@ -23,10 +23,14 @@ export interface Envelope {
   readonly ct: string;
 }
 
-/** Decryption failed: wrong master key, unknown key id, or tampered bytes. Never silent. */
+/**
+ * A stored secret cannot be opened: not an envelope, sealed with a master key that is not
+ * configured, or bytes that do not authenticate (tampered, or moved from another record). Never
+ * silent. Code `secret_unreadable`.
+ */
 export class EnvelopeError extends TokenwardenError {
   constructor(message: string) {
-    super('config_invalid', message);
+    super('secret_unreadable', message);
   }
 }
 

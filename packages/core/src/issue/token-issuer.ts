@@ -1,6 +1,6 @@
 import { randomUUID, sign, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { ConfigError } from '../errors';
+import { ConfigError, TokenwardenError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import { isSafeId } from '../internal/text';
 import type { WardenMetrics } from '../metrics/types';
@@ -71,14 +71,17 @@ export type IssueErrorCode =
   | 'unsupported_grant_type'
   | 'invalid_scope';
 
-/** An issuance refused: an OAuth error code and a message safe to send to the client. */
-export class IssueError extends Error {
+/**
+ * An issuance refused, code `issue_refused`: `error` is the OAuth error a token endpoint sends
+ * (not an `ErrorCode`), the message is safe to send to the client.
+ */
+export class IssueError extends TokenwardenError {
   constructor(
+    /** The OAuth 2.0 error (RFC 6749 §5.2) to answer with, e.g. `invalid_scope`. */
     readonly error: IssueErrorCode,
     message: string,
   ) {
-    super(message);
-    this.name = 'IssueError';
+    super('issue_refused', message);
   }
 }
 

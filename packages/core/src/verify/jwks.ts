@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
-import { ConfigError } from '../errors';
+import { ConfigError, TokenwardenError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import { hasControlChar } from '../internal/text';
 import {
@@ -21,15 +21,14 @@ export type KeySourceErrorCode = 'key_source_unavailable';
  * source's host and a short reason (`timeout`, `HTTP 503`, `too large`, `not JSON`...), never a
  * token.
  */
-export class KeySourceError extends Error {
+export class KeySourceError extends TokenwardenError {
   /** Stable machine code. */
-  readonly code: KeySourceErrorCode = 'key_source_unavailable';
-  /** The short reason, for logs and metric labels (a bounded set). */
+  declare readonly code: KeySourceErrorCode;
+  /** The short reason, for logs and metric labels (a bounded set). Not an error code. */
   readonly reason: string;
 
   constructor(message: string, reason: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'KeySourceError';
+    super('key_source_unavailable', message, options);
     this.reason = reason;
   }
 }
