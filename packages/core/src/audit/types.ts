@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../errors';
-import type { LawfulBasis } from '../policy/requirement';
+import type { LawfulBasis } from '../internal/gdpr';
 
 /** What happened. */
 export type AuditEventType =

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuditEventInput } from '../audit/trail';
-import { ConfigError } from '../errors';
+import { ConfigError, TokenwardenError, type ErrorCode } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import { isSafeId } from '../internal/text';
 import type { WardenMetrics } from '../metrics/types';
-import type { Policy } from '../policy/file';
-import type { Logger } from '../policy/options';
+import type { Policy } from '../policy/types';
+import type { Logger } from '../internal/logger';
 import type { ApiKeyRecord, ApiKeyRotation, CredentialStore } from './credential-store';
 
 /**
@@ -257,14 +257,28 @@ export interface IssuedApiKey {
   readonly record: ApiKeyRecord;
 }
 
-/** An API-key operation refused for a reason the caller should show (unknown key, revoked…). */
-export class ApiKeyError extends Error {
-  constructor(
-    readonly reason: 'not_found' | 'revoked' | 'expired' | 'replaced',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ApiKeyError';
+/** Why an API-key operation was refused. */
+export type ApiKeyRefusal = 'not_found' | 'revoked' | 'expired' | 'replaced';
+
+const REFUSAL_CODES = {
+  not_found: 'api_key_unknown',
+  revoked: 'api_key_revoked',
+  expired: 'api_key_expired',
+  replaced: 'api_key_replaced',
+} as const satisfies Record<ApiKeyRefusal, ErrorCode>;
+
+/**
+ * An API-key operation refused for a reason the caller should show: `api_key_unknown`,
+ * `api_key_revoked`, `api_key_expired` or `api_key_replaced`.
+ */
+export class ApiKeyError extends TokenwardenError {
+  declare readonly code: (typeof REFUSAL_CODES)[ApiKeyRefusal];
+  /** @deprecated Switch on {@link ApiKeyError.code}; `reason` is its older spelling. */
+  readonly reason: ApiKeyRefusal;
+
+  constructor(reason: ApiKeyRefusal, message: string) {
+    super(REFUSAL_CODES[reason], message);
+    this.reason = reason;
   }
 }
 
@@ -585,7 +599,7 @@ export class ApiKeys {
   }
 }
 
-function explain(status: 'not_found' | 'revoked' | 'expired' | 'replaced'): string {
+function explain(status: ApiKeyRefusal): string {
   switch (status) {
     case 'not_found':
       return 'no such key';

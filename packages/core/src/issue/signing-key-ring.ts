@@ -3,7 +3,7 @@ import type { AuditEventInput } from '../audit/trail';
 import { ConfigError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import type { WardenMetrics } from '../metrics/types';
-import type { Logger } from '../policy/options';
+import type { Logger } from '../internal/logger';
 import {
   toRingKey,
   type KeySelector,

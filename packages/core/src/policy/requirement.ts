@@ -1,17 +1,7 @@
+import type { LawfulBasis } from '../internal/gdpr';
 import type { RequestView } from '../request';
 
-/** GDPR Art. 6(1) lawful bases other than consent. */
-export type LawfulBasis =
-  'contract' | 'legal_obligation' | 'vital_interests' | 'public_task' | 'legitimate_interests';
-
-/** Every {@link LawfulBasis}. */
-export const LAWFUL_BASES: readonly LawfulBasis[] = [
-  'contract',
-  'legal_obligation',
-  'vital_interests',
-  'public_task',
-  'legitimate_interests',
-];
+export { LAWFUL_BASES, type LawfulBasis } from '../internal/gdpr';
 
 /** Finds the data subject of a request, e.g. from a path parameter. */
 export type SubjectResolver = (request: RequestView) => string | undefined;
