@@ -27,6 +27,8 @@ function isStale(pkg) {
 }
 
 module.exports = function buildStalePackages() {
+  // For runs of source-only tests while the packages are being changed: TOKENWARDEN_SKIP_BUILD=1.
+  if (process.env.TOKENWARDEN_SKIP_BUILD === '1') return;
   // A stale core makes every package that bundles against it stale too: rebuild them all.
   if (!PUBLISHED.some(isStale)) return;
   const filters = PUBLISHED.flatMap((pkg) => ['--filter', `@tokenwarden/${pkg}`]);

@@ -8,12 +8,12 @@ import { isSafeId } from './internal/text';
 import { createPrometheusMetrics, noopMetrics } from './metrics/prometheus';
 import type { MetricsOptions, WardenMetrics } from './metrics/types';
 import {
-  positive,
+  rateLimitedLog,
+  resolveClaimLimits,
   resolvePurposes,
   stderrLogger,
-  type Logger,
-  type WardenOptions,
-} from './policy/options';
+} from './options/resolve';
+import type { Logger, WardenOptions } from './options/types';
 import type { ConsentRecord, MarkScope, WardenStore } from './store/types';
 
 /** Options of {@link WardenAdmin.revokeToken}. */
@@ -285,18 +285,10 @@ export function createAdmin(options: AdminOptions): WardenAdmin {
       ? noopMetrics
       : createPrometheusMetrics(options.metrics);
   const clock = options.clock ?? systemClock;
-  const lastLogAt = new Map<string, number>();
   const trail = new AuditTrail(resolveAuditOptions(options.audit), {
     clock,
     metrics,
-    logError: (message, error) => {
-      const now = Date.now();
-      if ((lastLogAt.get(message) ?? 0) > now - 60_000) return;
-      lastLogAt.set(message, now);
-      logger.error(message, {
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      });
-    },
+    logError: rateLimitedLog(logger),
   });
   return new WardenAdmin({
     store: options.store,
@@ -305,9 +297,7 @@ export function createAdmin(options: AdminOptions): WardenAdmin {
     metrics,
     clock,
     purposes: resolvePurposes(options.purposes),
-    maxLifetimeMs: positive(options.maxLifetimeMs ?? 3_600_000, 'maxLifetimeMs', 'ms'),
-    clockToleranceMs: positive(options.clockToleranceMs ?? 5_000, 'clockToleranceMs', 'ms', true),
-    maxClaimLength: positive(options.maxClaimLength ?? 256, 'maxClaimLength', 'characters'),
+    ...resolveClaimLimits(options),
   });
 }
 

@@ -144,11 +144,6 @@ export class TokenwardenGuard implements CanActivate {
 
   /** Records the allow at once; in mode `'sync'` waits for it. */
   private async settleNow(access: Access): Promise<Decision> {
-    try {
-      await access.settle();
-      return access.decision;
-    } catch {
-      return this.warden.denial('audit_unavailable');
-    }
+    return this.warden.conclude(access);
   }
 }

@@ -1,12 +1,3 @@
-export type {
-  ApiKeyOptions,
-  CacheOptions,
-  CredentialOptions,
-  JwtOptions,
-  Logger,
-  PurposeDefinition,
-  WardenOptions,
-} from './options';
 export {
   LAWFUL_BASES,
   routeSteps,
@@ -17,24 +8,3 @@ export {
   type Requirement,
   type SubjectResolver,
 } from './requirement';
-export {
-  checkPolicy,
-  clientSecretsFromPolicy,
-  durationMs,
-  formatDiagnostic,
-  issuerClientsFromPolicy,
-  loadPolicyFile,
-  masterKeysFromPolicy,
-  refreshTokenClientsFromPolicy,
-  refreshTokenOptionsFromPolicy,
-  wardenOptionsFromPolicy,
-  type Policy,
-  type PolicyCheckResult,
-  type PolicyClient,
-  type PolicyDiagnostic,
-  type PolicyPurpose,
-  type PolicyRoute,
-  type PolicyScope,
-  type PolicyWardenParts,
-} from './file';
-export { policySchema, type PolicyDocument } from './schema';

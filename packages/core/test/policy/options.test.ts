@@ -11,7 +11,7 @@ import {
   type WardenOptions,
 } from '@tokenwarden/core';
 import { testJwtOptions } from '@tokenwarden/testing';
-import { resolveOptions } from '../../src/policy/options';
+import { resolveOptions } from '../../src/options/resolve';
 import { memoryLogger } from '../support';
 
 /** Runs `fn`, expects a ConfigError and returns its message. */

@@ -1,0 +1,144 @@
+import type { Clock } from '../internal/clock';
+import type { Logger } from '../internal/logger';
+import type { CredentialStore } from '../issue/credential-store';
+import type { AuditOptions } from '../audit/options';
+import type { MetricsOptions } from '../metrics/types';
+import type { StateCacheOptions } from '../store/caching-store';
+import type { WardenStore } from '../store/types';
+import type { JwtAlgorithm, KeySelector, VerificationKey } from '../verify/key-ring';
+import type { DpopOptions } from '../verify/dpop';
+import type { TrustedIssuerOptions, TrustedIssuers } from '../verify/oidc';
+import type { UsageLimits, UsageLimitsOptions } from '../limits/usage-limits';
+
+/** JWT verification settings. */
+export interface JwtOptions {
+  /** Algorithms accepted; required, never `none`. Each key is bound to one of them. */
+  readonly algorithms: readonly JwtAlgorithm[];
+  /**
+   * Verification keys, each bound to one `kid` and one algorithm; or a key selector that changes
+   * over time (a `SigningKeyRing` that rotates, a remote JWKS), whose keys must use the listed
+   * algorithms.
+   */
+  readonly keys: readonly VerificationKey[] | KeySelector;
+  /** Accepted `iss` value(s). Required. */
+  readonly issuer: string | readonly string[];
+  /** Accepted `aud` value(s). Required. */
+  readonly audience: string | readonly string[];
+  /** Longest accepted `exp - iat`, in ms. Default: 3600000 (1 hour). */
+  readonly maxLifetimeMs?: number;
+  /** Allowed clock skew for `exp`, `nbf` and `iat`, in ms. Default: 5000. */
+  readonly clockToleranceMs?: number;
+  /** Longest accepted `sub`, `jti`, `iss`, `client_id` and scope name, in characters. Default: 256. */
+  readonly maxClaimLength?: number;
+  /** A claim holding an array of extra scopes (e.g. `'permissions'`). Default: none. */
+  readonly permissionsClaim?: string;
+}
+
+/** DPoP (RFC 9449) sender-constrained tokens, as the warden checks them. */
+export interface WardenDpopOptions extends Omit<DpopOptions, 'realm' | 'clock'> {
+  /**
+   * The origin clients address this API at (`https://api.example.com`, no path): a proof's `htu`
+   * must be this origin plus the request path. Required: behind a proxy the request's own host
+   * and scheme are not what the client signed.
+   */
+  readonly publicOrigin: string;
+}
+
+/** Where the credential is read from. */
+export interface CredentialOptions {
+  /** Header carrying `Bearer <token>`. Default: `'authorization'`. */
+  readonly header?: string;
+  /** Cookie carrying the token. Default: none. */
+  readonly cookie?: string;
+  /** Query parameter carrying the token. Default: none (URLs end up in logs). */
+  readonly queryParameter?: string;
+  /** Largest token accepted, in bytes, checked before parsing. Default: 8192. */
+  readonly maxTokenBytes?: number;
+}
+
+export type { Logger } from '../internal/logger';
+
+/** A data-processing purpose a route may require consent for. */
+export interface PurposeDefinition {
+  /** What the processing is, for people reading the audit trail. */
+  readonly description?: string;
+}
+
+/** API keys accepted next to JWTs. */
+export interface ApiKeyOptions {
+  /** Where key records are looked up by hash (`MemoryCredentialStore`, `RedisCredentialStore`). */
+  readonly store: CredentialStore;
+  /** Environments accepted in the key prefix (e.g. `['live']`). Default: any. */
+  readonly environments?: readonly string[];
+  /** How often last-used times are written, in ms (one batch, never a write per request). Default: 60000. */
+  readonly usageFlushIntervalMs?: number;
+}
+
+/** The local caches. */
+export interface CacheOptions {
+  /**
+   * Verified tokens kept, so a token seen before skips the signature check (LRU, keyed by the
+   * full token text, each entry kept at most until the token's `exp`, all dropped when the key
+   * ring changes). Revocation, scope and consent are still checked on every request. `0` turns
+   * it off. Default: 10 000.
+   */
+  readonly tokens?: number;
+  /**
+   * Revocation marks and consent records kept locally in front of a store that announces its
+   * changes (RedisStore, through pub/sub); every node drops an entry when any node changes it,
+   * and the cache is bypassed while the announcements cannot be trusted. `false` turns it off.
+   * Default: on, 50 000 entries.
+   */
+  readonly state?: StateCacheOptions | false;
+}
+
+/** Options of `createWarden`. `jwt` or `issuers` (or both) is required. */
+export interface WardenOptions {
+  /** Verification of the tokens this deployment issues (or one issuer's, with fixed keys). */
+  readonly jwt?: JwtOptions;
+  /**
+   * External identity providers (Keycloak, Auth0, Entra ID, Okta…): each with its own audience,
+   * algorithms and keys, found by OpenID discovery or a JWKS URL. A token goes to the issuer its
+   * `iss` names, and only that issuer's keys can verify it; tokens of no listed issuer go to `jwt`.
+   */
+  readonly issuers?: readonly TrustedIssuerOptions[] | TrustedIssuers;
+  /**
+   * Accept DPoP-bound tokens (`Authorization: DPoP …` plus a `DPoP` proof): proof signature,
+   * `htm`, `htu`, `iat` window, `jti` replay, `ath` and `cnf.jkt` are checked after the token.
+   * `mode: 'required'` refuses Bearer tokens everywhere; a route may require it alone. Default: off.
+   */
+  readonly dpop?: WardenDpopOptions;
+  /**
+   * Usage limits per token, API key, client or subject (429 with `Retry-After` and `RateLimit`
+   * headers), checked after revocation. Counters in memory unless a `RedisUsageLimiter` is given.
+   */
+  readonly limits?: UsageLimitsOptions | UsageLimits;
+  /** Revocation marks and consent records. Default: a new `MemoryStore`. */
+  readonly store?: WardenStore;
+  /**
+   * Purposes routes may require consent for, as names or a name → definition map. A route naming
+   * any other purpose fails at start-up. Default: none.
+   */
+  readonly purposes?: readonly string[] | Readonly<Record<string, PurposeDefinition>>;
+  /** Where the credential is read from. */
+  readonly credentials?: CredentialOptions;
+  /** Paths open to everyone (exact strings or RegExps); a token, if sent, is still verified. */
+  readonly publicPaths?: readonly (string | RegExp)[];
+  /** Audit trail settings. */
+  readonly audit?: AuditOptions;
+  /** Prometheus metrics; `false` turns them off. Default: a fresh registry per warden. */
+  readonly metrics?: MetricsOptions | false;
+  /** Local caches of verified tokens and of store state; `false` turns both off. */
+  readonly cache?: CacheOptions | false;
+  /**
+   * Accept API keys (`twk_…`) wherever a JWT is accepted: same scopes, consent, revocation,
+   * metrics and audit. Default: off (a key-shaped credential is then an unknown JWT).
+   */
+  readonly apiKeys?: ApiKeyOptions;
+  /** `realm` in `WWW-Authenticate`. Default: `'api'`. */
+  readonly realm?: string;
+  /** Warnings and errors. Default: written to stderr. */
+  readonly logger?: Logger;
+  /** Time source. Default: the system clock. */
+  readonly clock?: Clock;
+}

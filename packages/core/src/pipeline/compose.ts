@@ -1,0 +1,178 @@
+import { WardenAdmin } from '../admin';
+import { Pseudonymizer } from '../audit/privacy';
+import { AuditTrail } from '../audit/trail';
+import { ApiKeyUsage } from '../issue/api-keys';
+import { UsageLimits } from '../limits/usage-limits';
+import { createPrometheusMetrics, noopMetrics } from '../metrics/prometheus';
+import type { WardenMetrics } from '../metrics/types';
+import { rateLimitedLog, type ResolvedOptions } from '../options/resolve';
+import { CachingStore } from '../store/caching-store';
+import { MemoryStore } from '../store/memory-store';
+import { isSharedStore, type WardenStore } from '../store/types';
+import type { ApiKeyVerifyPolicy } from '../verify/api-key';
+import { DpopVerifier } from '../verify/dpop';
+import type { KeySourceFetchEvent } from '../verify/jwks';
+import { TrustedIssuers } from '../verify/oidc';
+import { VerifiedTokenCache } from '../verify/token-cache';
+import type { TokenDerived } from './context';
+import { Denials } from './denials';
+import { Pipeline } from './pipeline';
+import { DecisionRecorder } from './record';
+import { Requirements } from './requirements';
+import type { Stage } from './stage';
+import { AuthenticateStage } from './stages/authenticate';
+import { AuthorizeStage } from './stages/authorize';
+import { DpopStage } from './stages/dpop';
+import { AuditGateStage, ExtractStage } from './stages/extract';
+import { LimitsStage } from './stages/limits';
+import { StateStage } from './stages/state';
+
+/** What a warden is made of; built once from resolved options. */
+export interface Composition {
+  readonly metrics: WardenMetrics;
+  /** The store the pipeline reads: the configured one, or a local cache in front of it. */
+  readonly store: WardenStore;
+  readonly trail: AuditTrail;
+  readonly admin: WardenAdmin;
+  readonly pipeline: Pipeline;
+  /** Validates and compiles route requirements. */
+  readonly requirements: Requirements;
+  /** The denials of this warden (realm, DPoP challenge). */
+  readonly denials: Denials;
+  /** Closes what the warden opened, in order; the store only if the warden created it. */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: builds every collaborator of a warden from resolved options (plain
+ * data), once, and the list of stages the options call for. Nothing else constructs them.
+ */
+export function compose(options: ResolvedOptions): Composition {
+  const { clock, logger, claims } = options;
+  const metrics =
+    options.metrics === false ? noopMetrics : createPrometheusMetrics(options.metrics);
+  const logError = rateLimitedLog(logger);
+  // Collaborators that validate their own settings come first, before any sink is opened.
+  const dpop =
+    options.dpop === undefined
+      ? undefined
+      : new DpopVerifier({ ...options.dpop.options, realm: options.realm, clock });
+  const limits =
+    options.limits === undefined || options.limits instanceof UsageLimits
+      ? options.limits
+      : new UsageLimits(options.limits);
+  const ownsLimits = limits !== undefined && limits !== options.limits;
+  const issuers = trustedIssuers(options, metrics);
+  const jwt = options.jwt;
+  // Dropped whenever a key set changes: the local ring's or any issuer's.
+  const tokenCache = new VerifiedTokenCache<TokenDerived>(options.cache.tokens, {
+    get version() {
+      return (jwt?.ring.version ?? 0) + (issuers?.version ?? 0);
+    },
+  });
+  const apiKeyUsage =
+    options.apiKeys === undefined
+      ? undefined
+      : new ApiKeyUsage({
+          store: options.apiKeys.store,
+          flushIntervalMs: options.apiKeys.usageFlushIntervalMs,
+          onError: (error) => logError('API key last-used times could not be written', error),
+        });
+  const apiKeys: ApiKeyVerifyPolicy | undefined =
+    options.apiKeys === undefined
+      ? undefined
+      : {
+          store: options.apiKeys.store,
+          environments: options.apiKeys.environments,
+          usage: apiKeyUsage,
+        };
+  const configured = options.store ?? new MemoryStore({ clock });
+  const cachedStore =
+    options.cache.state !== false && isSharedStore(configured)
+      ? new CachingStore(configured, clock, options.cache.state, (result) =>
+          metrics.cacheLookup('state', result),
+        )
+      : undefined;
+  const store = cachedStore ?? configured;
+  const trail = new AuditTrail(options.audit, { clock, metrics, logError });
+  const admin = new WardenAdmin({
+    store,
+    ownsStore: options.ownsStore,
+    trail,
+    metrics,
+    clock,
+    purposes: options.purposes,
+    ...claims,
+  });
+  const denials = new Denials(options.realm, dpop);
+
+  const stages: Stage[] = [];
+  if (trail.enabled && options.audit.onFailure === 'refuse') {
+    stages.push(new AuditGateStage(trail, denials));
+  }
+  stages.push(
+    new ExtractStage(options.extract, options.publicPaths, denials),
+    new AuthenticateStage({ clock, denials, tokenCache, jwt, issuers, apiKeys, logError }),
+  );
+  const dpopStage = dpop && new DpopStage(dpop, options.dpop!.origin, denials, logError);
+  const state = new StateStage(store, denials, claims.maxClaimLength, logError);
+  const authorize = new AuthorizeStage(denials, clock, claims.maxClaimLength);
+  if (dpopStage) stages.push(dpopStage);
+  stages.push(state);
+  if (limits) stages.push(new LimitsStage(limits, denials, logError));
+  stages.push(authorize);
+  const routeStages = dpopStage ? [dpopStage, state, authorize] : [state, authorize];
+
+  const pseudonyms = new Pseudonymizer(
+    options.audit.fingerprintKey,
+    options.audit.clientAddress,
+    options.audit.userAgent,
+  );
+  const requirements = new Requirements({
+    assertPurpose: (purpose, where) => admin.assertPurpose(purpose, where),
+    dpop: dpop !== undefined,
+  });
+  const pipeline = new Pipeline({
+    stages,
+    routeStages,
+    requirements,
+    denials,
+    recorder: new DecisionRecorder(trail, metrics, pseudonyms),
+    metrics,
+  });
+  if (options.audit.fingerprintKey === undefined && trail.enabled) {
+    logger.warn(
+      'audit.fingerprintKey is not set: token fingerprints use a random key and match only within this process',
+    );
+  }
+  return {
+    metrics,
+    store,
+    trail,
+    admin,
+    pipeline,
+    requirements,
+    denials,
+    async close() {
+      await apiKeyUsage?.close();
+      if (ownsLimits) await limits.close();
+      await dpop?.close();
+      await admin.close();
+      await cachedStore?.close();
+    },
+  };
+}
+
+function trustedIssuers(
+  options: ResolvedOptions,
+  metrics: WardenMetrics,
+): TrustedIssuers | undefined {
+  const issuers = options.issuers;
+  if (issuers === undefined || issuers instanceof TrustedIssuers) return issuers;
+  return new TrustedIssuers({
+    issuers,
+    clock: options.clock,
+    onFetch: (_issuer: string, event: KeySourceFetchEvent) =>
+      metrics.keySourceFetch(event.source, event.outcome),
+  });
+}

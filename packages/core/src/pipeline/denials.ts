@@ -1,0 +1,42 @@
+import { deny, type DenyDecision } from '../decision';
+import type { ErrorCode } from '../errors';
+import type { DpopVerifier } from '../verify/dpop';
+
+/**
+ * Builds the denials of one warden: the realm in every challenge and, with DPoP on, both schemes
+ * offered on a 401 (RFC 9449 §7.1). Denials without request-specific parts are built once per
+ * code and shared.
+ */
+export class Denials {
+  private readonly cached = new Map<ErrorCode, DenyDecision>();
+
+  constructor(
+    private readonly realm: string,
+    private readonly dpop: DpopVerifier | undefined,
+  ) {}
+
+  /** The denial of a code; `scopes` names the missing scopes of `insufficient_scope`. */
+  of(code: ErrorCode, scopes?: readonly string[]): DenyDecision {
+    if (scopes) return this.withDpopChallenge(deny(code, this.realm, scopes));
+    let cached = this.cached.get(code);
+    if (!cached) {
+      cached = this.withDpopChallenge(deny(code, this.realm));
+      this.cached.set(code, cached);
+    }
+    return cached;
+  }
+
+  /** A denial whose headers depend on the request (a DPoP challenge, usage-limit headers). */
+  with(code: ErrorCode, headers: Readonly<Record<string, string>>): DenyDecision {
+    return deny(code, this.realm, undefined, headers);
+  }
+
+  private withDpopChallenge(decision: DenyDecision): DenyDecision {
+    const dpop = this.dpop;
+    const bearer = decision.headers['www-authenticate'];
+    if (dpop === undefined || decision.status !== 401 || bearer === undefined) return decision;
+    const challenge =
+      dpop.mode === 'required' ? dpop.challenge() : `${bearer}, ${dpop.challenge()}`;
+    return { ...decision, headers: { ...decision.headers, 'www-authenticate': challenge } };
+  }
+}

@@ -1,0 +1,109 @@
+import { ConfigError } from '../errors';
+import { LAWFUL_BASES, type Requirement, type SubjectResolver } from '../policy/requirement';
+import type { CompiledRequirement } from './context';
+
+// RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'.
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/** What route requirements are validated against. */
+export interface RequirementPolicy {
+  /** Throws ConfigError when `purpose` is not declared; `where` names the step. */
+  readonly assertPurpose: (purpose: string, where: string) => void;
+  /** Whether the warden has a `dpop` option. */
+  readonly dpop: boolean;
+}
+
+/**
+ * Validates route requirements against the warden's policy (declared purposes, well-formed
+ * scopes, one lawful basis) once, and keeps the compiled form for each requirement object.
+ */
+export class Requirements {
+  private readonly compiled = new WeakMap<Requirement, CompiledRequirement>();
+
+  constructor(private readonly policy: RequirementPolicy) {}
+
+  /** The compiled requirement; throws ConfigError naming what to change. */
+  compile(requirement: Requirement): CompiledRequirement {
+    const cached = this.compiled.get(requirement);
+    if (cached) return cached;
+    const compiled = compileRequirement(requirement, this.policy);
+    this.compiled.set(requirement, compiled);
+    return compiled;
+  }
+}
+
+function compileRequirement(
+  requirement: Requirement,
+  policy: RequirementPolicy,
+): CompiledRequirement {
+  if (requirement === null || typeof requirement !== 'object') {
+    throw new ConfigError('a route requirement must be an object');
+  }
+  const scopes = [...(requirement.scopes ?? [])];
+  for (const s of scopes) {
+    if (typeof s !== 'string' || !SCOPE_TOKEN.test(s)) {
+      throw new ConfigError(
+        `scope '${String(s)}' is not a valid scope name (RFC 6749: printable ASCII, no spaces or quotes)`,
+      );
+    }
+  }
+  if (requirement.consent && requirement.lawfulBasis) {
+    throw new ConfigError(
+      'a route declares both consent and another lawful basis; choose one (GDPR Art. 6 needs exactly one basis per purpose)',
+    );
+  }
+  let consent: CompiledRequirement['consent'];
+  if (requirement.consent) {
+    const { purpose, subject } = requirement.consent;
+    policy.assertPurpose(purpose, 'requireConsent');
+    const resolver = subjectResolver(subject, 'requireConsent');
+    consent = resolver ? { purpose, subject: resolver } : { purpose };
+  }
+  let lawfulBasis: CompiledRequirement['lawfulBasis'];
+  if (requirement.lawfulBasis) {
+    const { basis, purpose, subject } = requirement.lawfulBasis;
+    if (!LAWFUL_BASES.includes(basis)) {
+      throw new ConfigError(
+        `lawful basis '${String(basis)}' is unknown; use ${LAWFUL_BASES.join(', ')} (or requireConsent for consent)`,
+      );
+    }
+    if (purpose !== undefined) policy.assertPurpose(purpose, 'lawfulBasis');
+    const resolver = subjectResolver(subject, 'lawfulBasis');
+    lawfulBasis = {
+      basis,
+      ...(purpose !== undefined ? { purpose } : {}),
+      ...(resolver ? { subject: resolver } : {}),
+    };
+  }
+  if (requirement.dpop !== undefined) {
+    if (requirement.dpop !== 'required') {
+      throw new ConfigError("a route's dpop must be 'required' (or absent)");
+    }
+    if (!policy.dpop) {
+      throw new ConfigError(
+        "a route requires DPoP but the warden has no 'dpop' option: add dpop: { publicOrigin }",
+      );
+    }
+  }
+  return Object.freeze({
+    public: requirement.public === true,
+    scopes,
+    ...(consent ? { consent } : {}),
+    ...(lawfulBasis ? { lawfulBasis } : {}),
+    ...(requirement.dpop ? { dpop: requirement.dpop } : {}),
+  });
+}
+
+/** A route's `subject` option as a resolver; throws ConfigError naming the step when malformed. */
+function subjectResolver(
+  subject: SubjectResolver | { readonly param: string } | undefined,
+  step: string,
+): SubjectResolver | undefined {
+  if (subject === undefined) return undefined;
+  if (typeof subject === 'function') return subject;
+  if (subject === null || typeof subject !== 'object' || typeof subject.param !== 'string') {
+    throw new ConfigError(`${step}: 'subject' must be a function or { param: 'name' }`);
+  }
+  const name = subject.param;
+  return (view) => view.param?.(name);
+}
