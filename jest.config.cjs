@@ -20,6 +20,9 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!\\.pnpm|@nestjs|cookie/)'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
+    // Subpath entries of @tokenwarden/core, before the package entries.
+    '^@tokenwarden/core/policy$': '<rootDir>/packages/core/src/policy-file.ts',
+    '^@tokenwarden/core/reports$': '<rootDir>/packages/core/src/reports.ts',
     '^@tokenwarden/(core|redis|express|koa|nest|testing|cli)$':
       '<rootDir>/packages/$1/src/index.ts',
   },

@@ -3,13 +3,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   generateSigningKey,
-  issuerClientsFromPolicy,
   jwksOf,
-  loadPolicyFile,
   MemoryCredentialStore,
   RefreshTokens,
-  refreshTokenClientsFromPolicy,
-  refreshTokenOptionsFromPolicy,
   signingKeyObject,
   staticSigningKey,
   TokenEndpoint,
@@ -17,10 +13,16 @@ import {
   type AuditEventInput,
   type TokenRevoker,
   type JwkSet,
-  type Policy,
   type VerificationKey,
   type WardenMetrics,
 } from '@tokenwarden/core';
+import {
+  issuerClientsFromPolicy,
+  loadPolicyFile,
+  refreshTokenClientsFromPolicy,
+  refreshTokenOptionsFromPolicy,
+  type Policy,
+} from '@tokenwarden/core/policy';
 
 /** The policy file of the examples, found from the working directory (or TOKENWARDEN_POLICY). */
 export function demoPolicyPath(env: NodeJS.ProcessEnv = process.env): string {

@@ -1,4 +1,5 @@
-import type { AuditEvent, AuditReadOptions, AuditSource } from '@tokenwarden/core';
+import type { AuditEvent } from '@tokenwarden/core';
+import type { AuditReadOptions, AuditSource } from '@tokenwarden/core/reports';
 import { AuditStreamReader, entryTime } from './stream-reader';
 import type { AuditStreamConnection } from './stream-sink';
 

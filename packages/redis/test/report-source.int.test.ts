@@ -1,12 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import {
-  exposureReport,
-  scopesReport,
-  StoreUnavailableError,
-  type AuditEvent,
-  type ReadProgress,
-} from '@tokenwarden/core';
+import { StoreUnavailableError, type AuditEvent } from '@tokenwarden/core';
+import { exposureReport, scopesReport, type ReadProgress } from '@tokenwarden/core/reports';
 import { chainedEvents, deleteKeys } from '@tokenwarden/testing';
 import { Redis } from 'ioredis';
 import { auditKeys, AuditStreamReader, RedisAuditSource, RedisStreamSink } from '../src';

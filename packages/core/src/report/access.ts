@@ -1,5 +1,5 @@
 import type { AuditEvent } from '../audit';
-import type { Policy } from '../policy/file';
+import type { Policy } from '../policy/types';
 import { iso, PolicyView, readTrail } from './read';
 import type { AuditSource, ReportHeader, ReportOptions } from './types';
 

@@ -1,6 +1,6 @@
-import type { ApiKeyRecord } from '../issue/credential-store';
+import type { ApiKeyRecord } from '../store/credential-types';
 import type { SigningKeyInfo } from '../issue/signing-keys';
-import type { Policy } from '../policy/file';
+import type { Policy } from '../policy/types';
 import { CappedCounter, iso, PolicyView, readTrail } from './read';
 import type { AuditSource, ReportHeader, ReportOptions } from './types';
 

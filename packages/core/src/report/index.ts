@@ -6,17 +6,17 @@ export {
   MemorySource,
   type JsonLinesSourceOptions,
 } from './sources';
-export {
-  exposureReport,
-  UNLISTED_ROUTE,
-  type CategoryCount,
-  type ExposureOptions,
-  type ExposureReport,
-  type ExposureRevocation,
-  type ExposureSelector,
-  type ExposureUse,
-  type ReachableRoute,
-} from './exposure';
+export { exposureReport } from './exposure';
+export type {
+  CategoryCount,
+  ExposureOptions,
+  ExposureReport,
+  ExposureRevocation,
+  ExposureSelector,
+  ExposureUse,
+  ReachableRoute,
+} from './exposure-types';
+export { UNLISTED_ROUTE } from './exposure-uses';
 export {
   accessReport,
   type AccessEntry,
@@ -38,4 +38,5 @@ export {
   type HygieneOptions,
   type HygieneReport,
 } from './hygiene';
-export { chainSummary, formatReport, type Report, type ReportFormat } from './render';
+export { formatReport, type Report, type ReportFormat } from './render';
+export { chainSummary } from './render-doc';

@@ -1,5 +1,5 @@
 import type { AuditEvent } from '../audit';
-import type { Policy, PolicyRoute } from '../policy/file';
+import type { Policy, PolicyRoute } from '../policy/types';
 import { StreamingChainCheck } from './chain-check';
 import type { AuditSource, ReportHeader, ReportOptions } from './types';
 

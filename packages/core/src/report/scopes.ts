@@ -1,4 +1,4 @@
-import type { Policy } from '../policy/file';
+import type { Policy } from '../policy/types';
 import { iso, PolicyView, readTrail } from './read';
 import type { AuditSource, ReportHeader, ReportOptions } from './types';
 

@@ -3,6 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { AuditEvent } from '../audit';
+import { TokenwardenError } from '../errors';
 import type { AuditReadOptions, AuditSource } from './types';
 
 /** Smallest pause between two progress calls, in ms. */
@@ -20,10 +21,13 @@ export interface JsonLinesSourceOptions {
   readonly chunkBytes?: number;
 }
 
-/** Thrown when a source cannot be read at all (missing file, no permission). */
-export class AuditSourceError extends Error {
+/**
+ * Thrown when a source cannot be read at all (missing file, no permission); code
+ * `audit_source_invalid`.
+ */
+export class AuditSourceError extends TokenwardenError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('audit_source_invalid', message, options);
     this.name = 'AuditSourceError';
   }
 }

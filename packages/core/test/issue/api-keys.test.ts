@@ -8,7 +8,6 @@ import {
   MemoryCredentialStore,
   MemoryStore,
   apiKeyOptionsFromPolicy,
-  checkPolicy,
   createAdmin,
   generateCredential,
   hashCredential,
@@ -16,6 +15,7 @@ import {
   type AuditEventInput,
   type CredentialStore,
 } from '@tokenwarden/core';
+import { checkPolicy } from '@tokenwarden/core/policy';
 import { FakeClock, TEST_POLICY } from '@tokenwarden/testing';
 import { Registry } from 'prom-client';
 import { createPrometheusMetrics } from '../../src/metrics/prometheus';

@@ -2,23 +2,25 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  checkPolicy,
-  clientSecretsFromPolicy,
   ConfigError,
   createSecretSource,
   createWarden,
+  MemorySigningKeyStore,
+  SigningKeyRing,
+  TokenIssuer,
+} from '@tokenwarden/core';
+import {
+  checkPolicy,
+  clientSecretsFromPolicy,
   formatDiagnostic,
   issuerClientsFromPolicy,
   loadPolicyFile,
   masterKeysFromPolicy,
-  MemorySigningKeyStore,
   refreshTokenClientsFromPolicy,
   refreshTokenOptionsFromPolicy,
-  SigningKeyRing,
-  TokenIssuer,
   wardenOptionsFromPolicy,
   type PolicyDiagnostic,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/policy';
 import { randomBytes, generateKeyPairSync } from 'node:crypto';
 
 const fixture = (name: string) => join(__dirname, 'fixtures', name);

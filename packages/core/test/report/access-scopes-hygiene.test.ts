@@ -5,7 +5,7 @@ import {
   hygieneReport,
   MemorySource,
   scopesReport,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/reports';
 import { DAY, ROUTE_SCOPES, scenario, T0 } from './generate';
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());

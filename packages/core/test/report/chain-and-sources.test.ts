@@ -2,18 +2,15 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { ChainHasher, canonicalJson, verifyChains, type AuditEvent } from '@tokenwarden/core';
 import {
   AuditSourceError,
-  ChainHasher,
-  canonicalJson,
   exposureReport,
   formatReport,
   JsonLinesSource,
   MemorySource,
   StreamingChainCheck,
-  verifyChains,
-  type AuditEvent,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/reports';
 import { chainedEvents } from '@tokenwarden/testing';
 import { jsonLines, scenario } from './generate';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { exposureReport, MemorySource, MemoryStore, formatReport } from '@tokenwarden/core';
+import { MemoryStore } from '@tokenwarden/core';
+import { exposureReport, MemorySource, formatReport } from '@tokenwarden/core/reports';
 import { chainedEvents } from '@tokenwarden/testing';
 import { HOUR, scenario, SEC, T0 } from './generate';
 

@@ -7,13 +7,12 @@ import {
   AUDIT_SCHEMA_VERSION,
   canonicalJson,
   ChainHasher,
-  checkPolicy,
   type ApiKeyRecord,
   type AuditEvent,
   type AuditEventInput,
-  type Policy,
   type SigningKeyInfo,
 } from '@tokenwarden/core';
+import { checkPolicy, type Policy } from '@tokenwarden/core/policy';
 
 export const T0 = Date.UTC(2030, 0, 1);
 export const SEC = 1_000;

@@ -8,7 +8,8 @@ import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from '@jest/globals';
-import { checkPolicy, exposureReport, JsonLinesSource, scopesReport } from '@tokenwarden/core';
+import { checkPolicy } from '@tokenwarden/core/policy';
+import { exposureReport, JsonLinesSource, scopesReport } from '@tokenwarden/core/reports';
 
 const EVENTS = 1_000_000;
 const TOKENS = 50_000;

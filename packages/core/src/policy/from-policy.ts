@@ -1,0 +1,102 @@
+import { ConfigError } from '../errors';
+import { masterKey, type MasterKey } from '../issue/envelope';
+import type { SecretSource } from '../issue/secrets';
+import type { IssuerClient } from '../issue/token-issuer';
+import type { WardenOptions } from '../options';
+import type { KeySelector, VerificationKey } from '../verify/key-ring';
+import type { Policy } from './types';
+
+/** What a warden needs besides the policy: keys (never in the policy) and runtime parts. */
+export type PolicyWardenParts = Omit<WardenOptions, 'jwt' | 'purposes'> & {
+  /**
+   * Verification keys, e.g. `keyFromFile(...)`, or a key selector that follows rotations: a
+   * `SigningKeyRing` (the policy's `signing.algorithm` is then the one allowed).
+   */
+  readonly keys: readonly VerificationKey[] | KeySelector;
+};
+
+/**
+ * Warden options driven by the policy: issuer, audience, the signing algorithm, the global
+ * lifetime cap, clock tolerance and the purposes; keys and runtime parts come from `parts`.
+ */
+export function wardenOptionsFromPolicy(policy: Policy, parts: PolicyWardenParts): WardenOptions {
+  const { keys, ...rest } = parts;
+  const purposes: Record<string, { description: string }> = {};
+  for (const [name, p] of Object.entries(policy.purposes))
+    purposes[name] = { description: p.description };
+  return {
+    ...rest,
+    jwt: {
+      algorithms: [policy.signing.algorithm],
+      keys,
+      issuer: policy.issuer,
+      audience: policy.audience,
+      maxLifetimeMs: policy.limits.maxTokenLifetimeMs,
+      clockToleranceMs: policy.limits.clockToleranceMs,
+    },
+    purposes,
+  };
+}
+
+/** The issuer's clients (allowed scopes and lifetimes) from the policy. */
+export function issuerClientsFromPolicy(policy: Policy): Record<string, IssuerClient> {
+  const out: Record<string, IssuerClient> = {};
+  for (const [id, c] of Object.entries(policy.clients)) {
+    out[id] = { scopes: c.scopes, maxTokenLifetimeMs: c.maxTokenLifetimeMs };
+  }
+  return out;
+}
+
+/** The clients that receive a refresh token with client_credentials (`refreshTokens: true`). */
+export function refreshTokenClientsFromPolicy(policy: Policy): string[] {
+  return Object.entries(policy.clients)
+    .filter(([, c]) => c.refreshTokens)
+    .map(([id]) => id);
+}
+
+/**
+ * `RefreshTokens` lifetimes from the policy: `limits.refreshTokenLifetime` (idle timeout) and
+ * `limits.refreshFamilyLifetime` (absolute, from the sign-in).
+ *
+ * @example
+ * const refreshTokens = new RefreshTokens({ store, revoker: warden, audit: warden, ...refreshTokenOptionsFromPolicy(policy) });
+ */
+export function refreshTokenOptionsFromPolicy(policy: Policy): {
+  tokenTtlMs: number;
+  familyTtlMs: number;
+} {
+  return {
+    tokenTtlMs: policy.limits.refreshTokenLifetimeMs,
+    familyTtlMs: policy.limits.refreshFamilyLifetimeMs,
+  };
+}
+
+/** Reads each client's secret through `secrets` (clients without one are left out). */
+export async function clientSecretsFromPolicy(
+  policy: Policy,
+  secrets: SecretSource,
+): Promise<Record<string, Buffer>> {
+  const out: Record<string, Buffer> = {};
+  for (const [id, c] of Object.entries(policy.clients)) {
+    if (c.secret !== undefined) out[id] = await secrets.read(c.secret);
+  }
+  return out;
+}
+
+/** The master key (and previous ones) that encrypt shared signing keys, read through `secrets`. */
+export async function masterKeysFromPolicy(
+  policy: Policy,
+  secrets: SecretSource,
+): Promise<{ current: MasterKey; previous: MasterKey[] }> {
+  if (policy.signing.masterKey === undefined) {
+    throw new ConfigError(
+      'the policy names no signing.masterKey; add { env: TOKENWARDEN_MASTER_KEY } or { file: /path }',
+    );
+  }
+  const current = masterKey(await secrets.read(policy.signing.masterKey), 'signing.masterKey');
+  const previous: MasterKey[] = [];
+  for (const ref of policy.signing.previousMasterKeys) {
+    previous.push(masterKey(await secrets.read(ref), 'signing.previousMasterKeys'));
+  }
+  return { current, previous };
+}

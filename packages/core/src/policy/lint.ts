@@ -1,0 +1,170 @@
+import type { PolicyDocument } from './schema';
+import type { Policy, PolicyClient, PolicyDiagnostic } from './types';
+
+/** A path into the policy document: keys and list indexes. */
+export type PolicyPath = readonly (string | number)[];
+
+/** Records a finding at a path of the document. */
+export type PolicyReporter = (
+  path: PolicyPath,
+  severity: PolicyDiagnostic['severity'],
+  message: string,
+) => void;
+
+/**
+ * The checks beyond the schema, on a schema-valid document and the policy built from it: names
+ * that refer to nothing, limits above their caps, refresh tokens without a client secret,
+ * rotations slower than expiry, scopes nothing uses or that name no personal data.
+ */
+export function lintPolicy(raw: PolicyDocument, policy: Policy, at: PolicyReporter): void {
+  const scopeNames = Object.keys(policy.scopes);
+  const unknownScope = (path: PolicyPath, scope: string) =>
+    at(
+      path,
+      'error',
+      `unknown scope '${scope}'; declare it under scopes${suggest(scope, scopeNames)}`,
+    );
+  const cap = policy.limits.maxTokenLifetimeMs;
+  const clientsUsing = new Set<string>();
+  for (const [id, client] of Object.entries(raw.clients)) {
+    client.scopes.forEach((scope, i) => {
+      clientsUsing.add(scope);
+      if (!(scope in policy.scopes)) unknownScope(['clients', id, 'scopes', i], scope);
+    });
+    const resolved = policy.clients[id] as PolicyClient;
+    if (client.maxTokenLifetime !== undefined && resolved.maxTokenLifetimeMs > cap) {
+      at(
+        ['clients', id, 'maxTokenLifetime'],
+        'error',
+        `maximum token lifetime ${String(client.maxTokenLifetime)} is above the global cap limits.maxTokenLifetime (${String(raw.limits.maxTokenLifetime)}); lower it to at most ${String(raw.limits.maxTokenLifetime)}`,
+      );
+    }
+    if (
+      client.apiKeyMaxAge !== undefined &&
+      resolved.apiKeyMaxAgeMs > policy.limits.maxApiKeyAgeMs
+    ) {
+      at(
+        ['clients', id, 'apiKeyMaxAge'],
+        'error',
+        `API-key maximum age ${String(client.apiKeyMaxAge)} is above limits.maxApiKeyAge (${String(raw.limits.maxApiKeyAge)}); lower it`,
+      );
+    }
+    if (client.refreshTokens === true && client.secret === undefined) {
+      at(
+        ['clients', id, 'refreshTokens'],
+        'error',
+        `client '${id}' receives refresh tokens but has no secret: the token endpoint authenticates every refresh; add secret: { env: ... }`,
+      );
+    }
+    if (
+      resolved.rotationPeriodMs !== undefined &&
+      resolved.rotationPeriodMs > resolved.apiKeyMaxAgeMs
+    ) {
+      at(
+        ['clients', id, 'rotationPeriod'],
+        'warning',
+        `rotation period ${String(client.rotationPeriod)} is longer than the API-key maximum age; keys would expire before they rotate: shorten it`,
+      );
+    }
+  }
+  const routesUsing = new Set<string>();
+  raw.routes?.forEach((route, r) => {
+    route.scopes.forEach((scope, i) => {
+      routesUsing.add(scope);
+      if (!(scope in policy.scopes)) unknownScope(['routes', r, 'scopes', i], scope);
+    });
+    if (route.purpose !== undefined && !(route.purpose in policy.purposes)) {
+      at(
+        ['routes', r, 'purpose'],
+        'error',
+        `unknown purpose '${route.purpose}'; declare it under purposes${suggest(route.purpose, Object.keys(policy.purposes))}`,
+      );
+    }
+    if (
+      route.purpose === undefined &&
+      route.lawfulBasis === undefined &&
+      route.scopes.some((s) => (policy.scopes[s]?.dataCategories.length ?? 0) > 0)
+    ) {
+      at(
+        ['routes', r],
+        'warning',
+        'the route reaches personal data but names no purpose or lawful basis; add purpose or lawfulBasis',
+      );
+    }
+  });
+  for (const [name, scope] of Object.entries(raw.scopes)) {
+    if (scope.dataCategories === undefined) {
+      at(
+        ['scopes', name],
+        'warning',
+        `scope '${name}' does not say which personal data it reaches; add dataCategories (an empty list if none)`,
+      );
+    }
+    if (raw.routes !== undefined && !routesUsing.has(name)) {
+      at(
+        ['scopes', name],
+        'warning',
+        `scope '${name}' is used by no route; remove it or add it to the route that needs it`,
+      );
+    }
+    if (!clientsUsing.has(name)) {
+      at(
+        ['scopes', name],
+        'warning',
+        `scope '${name}' is granted to no client; remove it or grant it to a client`,
+      );
+    }
+  }
+  if (policy.limits.refreshTokenLifetimeMs > policy.limits.refreshFamilyLifetimeMs) {
+    at(
+      ['limits', 'refreshTokenLifetime'],
+      'warning',
+      `limits.refreshTokenLifetime (${String(raw.limits.refreshTokenLifetime)}) is longer than limits.refreshFamilyLifetime (${String(raw.limits.refreshFamilyLifetime)}), which caps it; shorten it`,
+    );
+  }
+  if (raw.signing.rotationPeriod === undefined) {
+    at(
+      ['signing'],
+      'warning',
+      'no signing.rotationPeriod: keys rotate only by command; set one, e.g. 30d',
+    );
+  } else if ((policy.signing.rotationPeriodMs as number) <= policy.signing.activationDelayMs) {
+    at(
+      ['signing', 'rotationPeriod'],
+      'error',
+      'signing.rotationPeriod must be longer than signing.activationDelay',
+    );
+  }
+}
+
+/** `; did you mean 'x'?` for the closest known name within two edits, else ''. */
+function suggest(value: string, known: readonly string[]): string {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of known) {
+    const d = distance(value, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best === undefined ? '' : ` or fix the name (did you mean '${best}'?)`;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const temp = row[j] as number;
+      row[j] = Math.min(
+        (row[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        prev + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      prev = temp;
+    }
+  }
+  return row[b.length] as number;
+}

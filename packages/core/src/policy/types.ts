@@ -1,0 +1,80 @@
+import type { SecretRef } from '../issue/secrets';
+import type { SigningAlgorithm } from '../issue/signing-keys';
+import type { LawfulBasis } from './requirement';
+
+/** One finding of {@link checkPolicy}: where, how bad, what is wrong and how to fix it. */
+export interface PolicyDiagnostic {
+  readonly severity: 'error' | 'warning';
+  /** 1-based line and column in the file. */
+  readonly line: number;
+  readonly column: number;
+  /** Dotted path of the offending value, e.g. `clients.crm.scopes[1]`. */
+  readonly path: string;
+  /** What is wrong and what to change. */
+  readonly message: string;
+}
+
+/** A scope: what it allows and the personal data it reaches. */
+export interface PolicyScope {
+  readonly description: string;
+  readonly dataCategories: readonly string[];
+}
+
+/** A purpose of processing and its lawful basis. */
+export interface PolicyPurpose {
+  readonly description: string;
+  readonly lawfulBasis: LawfulBasis | 'consent';
+}
+
+/** A client after validation; durations in ms. */
+export interface PolicyClient {
+  readonly description?: string;
+  readonly scopes: readonly string[];
+  readonly maxTokenLifetimeMs: number;
+  readonly apiKeyMaxAgeMs: number;
+  readonly rotationPeriodMs?: number;
+  readonly secret?: SecretRef;
+  /** Receives a refresh token with client_credentials (see `refreshTokenClientsFromPolicy`). */
+  readonly refreshTokens: boolean;
+}
+
+/** A route the policy documents, with what it requires. */
+export interface PolicyRoute {
+  readonly method: string;
+  readonly path: string;
+  readonly scopes: readonly string[];
+  readonly purpose?: string;
+  readonly lawfulBasis?: LawfulBasis;
+}
+
+/** A validated policy; every duration in ms. It holds references to secrets, never secrets. */
+export interface Policy {
+  readonly issuer: string;
+  readonly audience: string | readonly string[];
+  readonly limits: {
+    readonly maxTokenLifetimeMs: number;
+    readonly maxApiKeyAgeMs: number;
+    readonly clockToleranceMs: number;
+    /** Idle timeout of a refresh token. */
+    readonly refreshTokenLifetimeMs: number;
+    /** Absolute lifetime of a refresh-token family. */
+    readonly refreshFamilyLifetimeMs: number;
+  };
+  readonly signing: {
+    readonly algorithm: SigningAlgorithm;
+    readonly rotationPeriodMs?: number;
+    readonly activationDelayMs: number;
+    readonly masterKey?: SecretRef;
+    readonly previousMasterKeys: readonly SecretRef[];
+  };
+  readonly scopes: Readonly<Record<string, PolicyScope>>;
+  readonly purposes: Readonly<Record<string, PolicyPurpose>>;
+  readonly clients: Readonly<Record<string, PolicyClient>>;
+  readonly routes?: readonly PolicyRoute[];
+}
+
+/** The result of {@link checkPolicy}: the policy when it has no errors, and every finding. */
+export interface PolicyCheckResult {
+  readonly policy?: Policy;
+  readonly diagnostics: readonly PolicyDiagnostic[];
+}
