@@ -1,7 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import type { ApiKeyRecord } from '../../packages/core/src/issue/credential-store';
-import { generateCredential, hashCredential } from '../../packages/core/src/issue/api-keys';
+import type { ApiKeyRecord } from '../../packages/core/src/store/credential-types';
+import {
+  generateCredential,
+  hashCredential,
+} from '../../packages/core/src/internal/credential-format';
 import {
   looksLikeApiKey,
   verifyApiKey,

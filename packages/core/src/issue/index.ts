@@ -36,14 +36,13 @@ export {
   type StoredSigningKey,
   newKeyPair,
 } from './signing-keys';
+export { SigningKeyRing, type SigningKeyRingOptions } from './signing-key-ring';
 export {
-  SigningKeyRing,
   staticSigningKey,
   type ActiveSigningKey,
-  type AuditRecorder,
-  type SigningKeyRingOptions,
   type SigningKeySource,
-} from './signing-key-ring';
+} from './signing-key-source';
+export type { AuditRecorder, TokenRevoker } from './lifecycle';
 export {
   IssueError,
   TokenIssuer,
@@ -65,24 +64,7 @@ export {
   type TokenRequestView,
 } from './token-endpoint';
 export {
-  DEFAULT_CREDENTIAL_RETENTION_MS,
-  MemoryCredentialStore,
-  type ApiKeyRecord,
-  type ApiKeyRotation,
-  type CredentialStore,
-  type FamilyAccessToken,
-  type FamilyRevocationReason,
-  type MemoryCredentialStoreOptions,
-  type RefreshFamily,
-  type RefreshRotation,
-  type RefreshTokenRecord,
-} from './credential-store';
-export {
   API_KEY_TYPE,
-  apiKeyOptionsFromPolicy,
-  ApiKeyError,
-  ApiKeys,
-  ApiKeyUsage,
   DEFAULT_ENVIRONMENT,
   generateCredential,
   hashCredential,
@@ -90,22 +72,28 @@ export {
   MAX_CREDENTIAL_LENGTH,
   parseCredential,
   REFRESH_TOKEN_TYPE,
-  type ApiKeyClientRules,
-  type ApiKeysOptions,
-  type ApiKeyUsageOptions,
-  type CreateApiKeyInput,
   type CredentialFormatError,
   type CredentialType,
-  type IssuedApiKey,
   type ParsedCredential,
-  type RotateApiKeyOptions,
-  type TokenRevoker,
-} from './api-keys';
+} from '../internal/credential-format';
+export { ApiKeys } from './api-keys';
 export {
-  RefreshTokens,
+  apiKeyOptionsFromPolicy,
+  ApiKeyError,
+  type ApiKeyClientRules,
+  type ApiKeyPolicy,
+  type ApiKeyRefusal,
+  type ApiKeysOptions,
+  type CreateApiKeyInput,
+  type IssuedApiKey,
+  type RotateApiKeyOptions,
+} from './api-key-options';
+export { ApiKeyUsage, type ApiKeyUsageOptions } from './api-key-usage';
+export { RefreshTokens } from './refresh';
+export {
   type IssuedRefreshToken,
   type RefreshExpectation,
   type RefreshGrant,
   type RefreshResult,
   type RefreshTokensOptions,
-} from './refresh';
+} from './refresh-grant';

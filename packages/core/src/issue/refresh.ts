@@ -1,7 +1,5 @@
 import { ConfigError, type ErrorCode } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
-import { isSafeId } from '../internal/text';
-import type { WardenMetrics } from '../metrics/types';
 import {
   DEFAULT_ENVIRONMENT,
   REFRESH_TOKEN_TYPE,
@@ -10,100 +8,23 @@ import {
   isValidEnvironment,
   newPublicId,
   parseCredential,
-  type AuditRecorder,
-  type TokenRevoker,
-} from './api-keys';
+} from '../internal/credential-format';
 import type {
-  CredentialStore,
   FamilyAccessToken,
   RefreshFamily,
   RefreshTokenRecord,
-} from './credential-store';
-
-export type { TokenRevoker } from './api-keys';
-
-/** Options of {@link RefreshTokens}. */
-export interface RefreshTokensOptions {
-  /** Where families and token hashes go (shared by every node that refreshes). */
-  readonly store: CredentialStore;
-  /**
-   * Revokes the access tokens of a family when reuse is detected or the family is revoked: the
-   * warden (or `createAdmin`) over the store the API nodes read.
-   */
-  readonly revoker: TokenRevoker;
-  /** Lifecycle audit events (`token.refreshed`, `refresh.reuse_detected`). Default: none. */
-  readonly audit?: AuditRecorder;
-  /** For `tokenwarden_refresh_reuse_detected_total`. Default: none. */
-  readonly metrics?: Pick<WardenMetrics, 'refreshReuseDetected'>;
-  /** Environment in the tokens' prefix. Default: `'live'`. */
-  readonly environment?: string;
-  /** How long one refresh token can be used (idle timeout), in ms. Default: 14 days. */
-  readonly tokenTtlMs?: number;
-  /** Absolute lifetime of a family from its first token, in ms. Default: 30 days. */
-  readonly familyTtlMs?: number;
-  /** Time source. Default: the system clock. */
-  readonly clock?: Clock;
-}
-
-/** Who a family's tokens are for. */
-export interface RefreshGrant {
-  readonly subject: string;
-  readonly client: string;
-  readonly scopes: readonly string[];
-}
-
-/** A refresh token just issued: `refreshToken` is the only copy (the store keeps its hash). */
-export interface IssuedRefreshToken {
-  readonly refreshToken: string;
-  /** Public id of this refresh token, as it appears in the audit trail. */
-  readonly tokenId: string;
-  readonly familyId: string;
-  /** When this refresh token stops being accepted; epoch ms. */
-  readonly expiresAt: number;
-}
-
-/**
- * What the caller knows about a refresh request, checked against the token's family before the
- * token is spent, so a refused request changes nothing.
- */
-export interface RefreshExpectation {
-  /**
-   * The authenticated client. A refresh token presented by another client has leaked: its family
-   * is revoked with every access token issued from it (RFC 6749 §10.4).
-   */
-  readonly client?: string;
-  /**
-   * Scopes asked for (RFC 6749 §6): each must be one of the family's. The grant then carries only
-   * these; the family keeps its original scopes for later refreshes. Default: the family's.
-   */
-  readonly scopes?: readonly string[];
-}
-
-/** The outcome of presenting a refresh token. */
-export type RefreshResult =
-  | (IssuedRefreshToken & { readonly ok: true; readonly grant: RefreshGrant })
-  | {
-      readonly ok: false;
-      /**
-       * `token_malformed` (bad format or checksum), `key_unknown` (no such token),
-       * `token_expired`, `token_revoked` (family revoked, reuse detected just now, or the token
-       * presented by another client): map them to OAuth `invalid_grant`. `insufficient_scope`
-       * (a scope the family was not granted; nothing changed): map it to `invalid_scope`.
-       */
-      readonly code: ErrorCode;
-      readonly reason:
-        | 'malformed'
-        | 'unknown'
-        | 'expired'
-        | 'revoked'
-        | 'reuse_detected'
-        | 'client_mismatch'
-        | 'scope_exceeded';
-    };
-
-const DAY = 24 * 3_600_000;
-// RFC 6749 §3.3 scope-token.
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+} from '../store/credential-types';
+import { DAY_MS } from './lifecycle';
+import {
+  checkedAccess,
+  checkedGrant,
+  checkedScopes,
+  type IssuedRefreshToken,
+  type RefreshExpectation,
+  type RefreshGrant,
+  type RefreshResult,
+  type RefreshTokensOptions,
+} from './refresh-grant';
 
 /**
  * Refresh tokens: opaque, stored as SHA-256 hashes, rotated on every use. Each sign-in starts a
@@ -140,8 +61,8 @@ export class RefreshTokens {
         "RefreshTokens option 'environment' must be 1-16 characters [a-z0-9] starting with a letter",
       );
     }
-    this.tokenTtlMs = positive(options.tokenTtlMs ?? 14 * DAY, 'tokenTtlMs');
-    this.familyTtlMs = positive(options.familyTtlMs ?? 30 * DAY, 'familyTtlMs');
+    this.tokenTtlMs = positive(options.tokenTtlMs ?? 14 * DAY_MS, 'tokenTtlMs');
+    this.familyTtlMs = positive(options.familyTtlMs ?? 30 * DAY_MS, 'familyTtlMs');
   }
 
   /**
@@ -417,30 +338,6 @@ export class RefreshTokens {
       expiresAt: Math.min(now + this.tokenTtlMs, familyEnd),
     };
   }
-}
-
-function checkedGrant(grant: RefreshGrant): RefreshGrant {
-  if (grant === null || typeof grant !== 'object') throw new TypeError('grant must be an object');
-  if (!isSafeId(grant.subject, 256)) throw new TypeError('grant.subject must be a safe id');
-  if (!isSafeId(grant.client, 256)) throw new TypeError('grant.client must be a safe id');
-  if (!Array.isArray(grant.scopes) || grant.scopes.some((s) => !SCOPE_TOKEN.test(String(s)))) {
-    throw new TypeError('grant.scopes must be an array of scope names');
-  }
-  return { subject: grant.subject, client: grant.client, scopes: [...grant.scopes] };
-}
-
-function checkedScopes(scopes: readonly string[]): readonly string[] {
-  if (!Array.isArray(scopes) || scopes.some((s) => !SCOPE_TOKEN.test(String(s)))) {
-    throw new TypeError('scopes must be an array of scope names');
-  }
-  return [...new Set(scopes)];
-}
-
-function checkedAccess(token: FamilyAccessToken): FamilyAccessToken {
-  if (!isSafeId(token?.tokenId, 256) || !Number.isSafeInteger(token.expiresAt)) {
-    throw new TypeError('access token must be { tokenId, expiresAt (epoch ms) }');
-  }
-  return { tokenId: token.tokenId, expiresAt: token.expiresAt };
 }
 
 function positive(value: number, name: string): number {

@@ -1,5 +1,4 @@
 import type { KeyObject } from 'node:crypto';
-import type { AuditEventInput } from '../audit/trail';
 import { ConfigError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import type { WardenMetrics } from '../metrics/types';
@@ -26,24 +25,8 @@ import {
   type SigningKeyStore,
   type StoredSigningKey,
 } from './signing-keys';
-
-/** Receives lifecycle audit events; a `Warden` is one (`warden.recordEvent`). */
-export interface AuditRecorder {
-  recordEvent(event: AuditEventInput): void;
-}
-
-/** The key a token is signed with now. */
-export interface ActiveSigningKey {
-  readonly kid: string;
-  readonly alg: SigningAlgorithm;
-  readonly key: KeyObject;
-}
-
-/** Gives the issuer the key to sign with. {@link SigningKeyRing} is one. */
-export interface SigningKeySource {
-  /** The key to sign with now; throws when there is none (ring not started). */
-  signingKey(): ActiveSigningKey;
-}
+import type { AuditRecorder } from './lifecycle';
+import type { ActiveSigningKey, SigningKeySource } from './signing-key-source';
 
 /** Options of {@link SigningKeyRing}. */
 export interface SigningKeyRingOptions {
@@ -387,16 +370,4 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-/**
- * A fixed signing key: one key, no rotation. For deployments that keep their key in a file or
- * the environment.
- */
-export function staticSigningKey(key: {
-  kid: string;
-  alg: SigningAlgorithm;
-  key: KeyObject;
-}): SigningKeySource {
-  return { signingKey: () => key };
 }

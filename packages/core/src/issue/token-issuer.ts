@@ -4,7 +4,8 @@ import { ConfigError, TokenwardenError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import { isSafeId } from '../internal/text';
 import type { WardenMetrics } from '../metrics/types';
-import type { AuditRecorder, SigningKeySource } from './signing-key-ring';
+import type { AuditRecorder } from './lifecycle';
+import type { SigningKeySource } from './signing-key-source';
 
 /** What one client may be issued. */
 export interface IssuerClient {

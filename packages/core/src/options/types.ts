@@ -1,6 +1,6 @@
 import type { Clock } from '../internal/clock';
 import type { Logger } from '../internal/logger';
-import type { CredentialStore } from '../issue/credential-store';
+import type { CredentialStore } from '../store/credential-types';
 import type { AuditOptions } from '../audit/options';
 import type { MetricsOptions } from '../metrics/types';
 import type { StateCacheOptions } from '../store/caching-store';

@@ -1,7 +1,7 @@
 import { WardenAdmin } from '../admin';
 import { Pseudonymizer } from '../audit/privacy';
 import { AuditTrail } from '../audit/trail';
-import { ApiKeyUsage } from '../issue/api-keys';
+import { ApiKeyUsage } from '../issue/api-key-usage';
 import { UsageLimits } from '../limits/usage-limits';
 import { createPrometheusMetrics, noopMetrics } from '../metrics/prometheus';
 import type { WardenMetrics } from '../metrics/types';

@@ -14,3 +14,18 @@ export type {
 export { MemoryStore, type MemoryStoreOptions } from './memory-store';
 export { isSharedStore } from './types';
 export { CachingStore, type StateCacheOptions } from './caching-store';
+export {
+  DEFAULT_CREDENTIAL_RETENTION_MS,
+  type ApiKeyRecord,
+  type ApiKeyRotation,
+  type CredentialStore,
+  type FamilyAccessToken,
+  type FamilyRevocationReason,
+  type RefreshFamily,
+  type RefreshRotation,
+  type RefreshTokenRecord,
+} from './credential-types';
+export {
+  MemoryCredentialStore,
+  type MemoryCredentialStoreOptions,
+} from './memory-credential-store';

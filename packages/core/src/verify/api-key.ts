@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../errors';
-import { API_KEY_TYPE, hashCredential, parseCredential } from '../issue/api-keys';
-import type { CredentialStore } from '../issue/credential-store';
+import { API_KEY_TYPE, hashCredential, parseCredential } from '../internal/credential-format';
+import type { CredentialStore } from '../store/credential-types';
 import type { VerifiedToken, VerifyResult } from './jwt';
 
 /** The `issuer` of a principal that authenticated with an API key. */
