@@ -1,2 +1,3 @@
-export { createProgram, runCli, type CliIo } from './program';
+export type { CliIo } from './io';
+export { createProgram, runCli } from './program';
 export { CliError, globalOptions, print, redisUrl, type GlobalOptions } from './shared';

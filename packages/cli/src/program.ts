@@ -6,14 +6,8 @@ import { registerKeysCommands } from './commands/keys';
 import { registerPolicyCommands } from './commands/policy';
 import { registerReportCommands } from './commands/report';
 import { registerRevokeCommands } from './commands/revoke';
+import type { CliIo } from './io';
 import { addGlobalOptions, CliError } from './shared';
-
-/** Output streams and environment of one CLI run; tests pass their own. */
-export interface CliIo {
-  readonly stdout: NodeJS.WritableStream;
-  readonly stderr: NodeJS.WritableStream;
-  readonly env: NodeJS.ProcessEnv;
-}
 
 /** Builds the `tokenwarden` program with every command group registered. */
 export function createProgram(io: CliIo): Command {

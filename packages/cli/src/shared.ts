@@ -1,15 +1,23 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { TokenwardenError } from '@tokenwarden/core';
 import { checkedUrl } from '@tokenwarden/redis';
-import type { CliIo } from './program';
+import type { CliIo } from './io';
 
-/** An error the CLI reports as one line on stderr, with its exit code (default 1). */
-export class CliError extends Error {
+/** The exit code of a command called wrongly (a missing or malformed option or value). */
+export const EXIT_USAGE = 2;
+
+/**
+ * An error the CLI reports as one line on stderr, with its exit code (default 1). Its `code` is
+ * `cli_usage` for exit code 2 (the command was called wrongly) and `cli_failed` otherwise (the
+ * command could not do its work).
+ */
+export class CliError extends TokenwardenError {
   constructor(
     message: string,
     readonly exitCode = 1,
   ) {
-    super(message);
+    super(exitCode === EXIT_USAGE ? 'cli_usage' : 'cli_failed', message);
     this.name = 'CliError';
   }
 }

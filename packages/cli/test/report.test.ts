@@ -3,7 +3,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { AccessReport, ExposureReport, HygieneReport, ScopesReport } from '@tokenwarden/core';
+import type {
+  AccessReport,
+  ExposureReport,
+  HygieneReport,
+  ScopesReport,
+} from '@tokenwarden/core/reports';
 import { RedisCredentialStore, RedisStore, RedisStreamSink } from '@tokenwarden/redis';
 import { chainedEvents, deleteKeys } from '@tokenwarden/testing';
 import { jsonLines, POLICY_TEXT, scenario } from '../../core/test/report/generate';

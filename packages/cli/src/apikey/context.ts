@@ -3,14 +3,13 @@ import {
   ConfigError,
   JsonLinesSink,
   createAdmin,
-  loadPolicyFile,
   type AuditOptions,
   type AuditSink,
-  type Policy,
   type WardenAdmin,
 } from '@tokenwarden/core';
+import { loadPolicyFile, type Policy } from '@tokenwarden/core/policy';
 import { RedisCredentialStore, RedisStore, RedisStreamSink } from '@tokenwarden/redis';
-import type { CliIo } from '../program';
+import type { CliIo } from '../io';
 import { CliError, globalOptions, redisUrl } from '../shared';
 
 /** Deadline of each Redis call the CLI makes, in ms: generous, an operator is waiting. */

@@ -18,7 +18,7 @@ import {
   withLifecycle,
   type LifecycleOptions,
 } from '../apikey/context';
-import type { CliIo } from '../program';
+import type { CliIo } from '../io';
 import { CliError, print } from '../shared';
 
 interface CreateOptions extends LifecycleOptions {

@@ -20,7 +20,7 @@ import {
   type EventFilter,
 } from '../audit/format';
 import { parsePointInTime } from '../audit/time';
-import type { CliIo } from '../program';
+import type { CliIo } from '../io';
 import { chainKeyOf, CliError, globalOptions, print, redisUrl } from '../shared';
 
 /** Exit code when Redis cannot be reached. */

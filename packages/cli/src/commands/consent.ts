@@ -11,7 +11,7 @@ import {
   withLifecycle,
   type LifecycleOptions,
 } from '../apikey/context';
-import type { CliIo } from '../program';
+import type { CliIo } from '../io';
 import { CliError, print, redisUrl } from '../shared';
 
 interface GrantOptions extends LifecycleOptions {

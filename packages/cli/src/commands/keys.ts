@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import {
   createAdmin,
-  durationMs,
   jwksOf,
   MemoryStore,
   rotateSigningKeys,
@@ -9,11 +8,12 @@ import {
   type SigningAlgorithm,
   type SigningKeySettings,
 } from '@tokenwarden/core';
+import { durationMs } from '@tokenwarden/core/policy';
 import { RedisSigningKeyStore } from '@tokenwarden/redis';
 import { addAuditOptions, actorOf, openAuditSinks, type AuditFlags } from '../apikey/context';
 import { keyRows, keyTable } from '../keys/format';
 import { masterKeyOf } from '../keys/master-key';
-import type { CliIo } from '../program';
+import type { CliIo } from '../io';
 import { CliError, globalOptions, print, redisUrl } from '../shared';
 
 interface RewrapFlags extends AuditFlags {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { checkPolicy, formatDiagnostic } from '@tokenwarden/core';
-import type { CliIo } from '../program';
+import { checkPolicy, formatDiagnostic } from '@tokenwarden/core/policy';
+import type { CliIo } from '../io';
 import { CliError, globalOptions } from '../shared';
 
 /** `tokenwarden policy check FILE`: lint a policy file. */

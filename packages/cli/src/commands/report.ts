@@ -1,21 +1,19 @@
 import type { Command } from 'commander';
+import type { ApiKeyRecord, SigningKeyInfo, StoreSnapshot } from '@tokenwarden/core';
+import { durationMs } from '@tokenwarden/core/policy';
 import {
   accessReport,
   chainSummary,
-  durationMs,
   exposureReport,
   formatReport,
   hygieneReport,
   scopesReport,
-  type ApiKeyRecord,
   type ExposureSelector,
   type Report,
   type ReportFormat,
-  type SigningKeyInfo,
-  type StoreSnapshot,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/reports';
 import { RedisCredentialStore, RedisSigningKeyStore, RedisStore } from '@tokenwarden/redis';
-import type { CliIo } from '../program';
+import type { CliIo } from '../io';
 import {
   addReportOptions,
   COMMAND_TIMEOUT_MS,

@@ -7,7 +7,7 @@ import {
   withLifecycle,
   type LifecycleOptions,
 } from '../apikey/context';
-import type { CliIo } from '../program';
+import type { CliIo } from '../io';
 import { CliError, print, redisUrl } from '../shared';
 
 interface TokenOptions extends LifecycleOptions {

@@ -1,20 +1,18 @@
 import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
+import { ConfigError, StoreUnavailableError } from '@tokenwarden/core';
+import { loadPolicyFile, type Policy } from '@tokenwarden/core/policy';
 import {
   AuditSourceError,
-  ConfigError,
   JsonLinesSource,
-  loadPolicyFile,
-  StoreUnavailableError,
   type AuditSource,
-  type Policy,
   type ReadProgress,
   type ReportFormat,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/reports';
 import { RedisAuditSource } from '@tokenwarden/redis';
 import { parsePointInTime } from '../audit/time';
-import type { CliIo } from '../program';
+import type { CliIo } from '../io';
 import { CliError, globalOptions, redisUrl } from '../shared';
 
 /** Exit code when Redis cannot be reached (as for `tokenwarden audit`). */

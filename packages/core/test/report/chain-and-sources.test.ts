@@ -214,6 +214,10 @@ describe('JsonLinesSource', () => {
       for await (const _ of new JsonLinesSource({ path }).read()) void _;
     };
     await expect(read(join(dir, 'missing.jsonl'))).rejects.toThrow(AuditSourceError);
+    await expect(read(join(dir, 'missing.jsonl'))).rejects.toMatchObject({
+      name: 'AuditSourceError',
+      code: 'audit_source_invalid',
+    });
     await expect(read(join(dir, 'missing.jsonl'))).rejects.toThrow(
       /cannot read .*missing\.jsonl \(ENOENT\)/,
     );
