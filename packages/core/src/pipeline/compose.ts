@@ -11,7 +11,7 @@ import { MemoryStore } from '../store/memory-store';
 import { isSharedStore, type WardenStore } from '../store/types';
 import type { ApiKeyVerifyPolicy } from '../verify/api-key';
 import { DpopVerifier } from '../verify/dpop';
-import type { KeySourceFetchEvent } from '../verify/jwks';
+import type { KeySourceFetchEvent } from '../verify/key-source';
 import { TrustedIssuers } from '../verify/oidc';
 import { VerifiedTokenCache } from '../verify/token-cache';
 import type { TokenDerived } from './context';

@@ -14,42 +14,41 @@ export {
   checkSourceUrl,
   fetchJson,
   KeySourceError,
-  RemoteJwks,
   type FetchJsonOptions,
   type KeySourceErrorCode,
   type KeySourceFetchEvent,
-  type RemoteJwksOptions,
-} from './jwks';
+} from './key-source';
+export { RemoteJwks, type RemoteJwksOptions } from './jwks';
+export { DiscoveredKeys, type ProviderMetadata } from './discovery';
 export {
-  DiscoveredKeys,
   TrustedIssuers,
   type IssuerStatus,
   type IssuerVerifyFailure,
   type IssuerVerifyResult,
   type KeySourceTuning,
   type PreparedIssuer,
-  type ProviderMetadata,
   type TrustedIssuerOptions,
   type TrustedIssuersOptions,
 } from './oidc';
 export {
-  accessTokenHash,
-  DPOP_ALGORITHMS,
   DPOP_AUTHORIZATION,
-  DpopNonces,
   DpopVerifier,
-  jwkThumbprint,
-  normalizeHtu,
-  verifyDpopProof,
-  type DpopAlgorithm,
   type DpopCheckInput,
   type DpopErrorCode,
   type DpopFailure,
   type DpopMode,
-  type DpopNonceOptions,
   type DpopOptions,
+  type DpopResult,
+} from './dpop';
+export { DpopNonces, type DpopNonceOptions } from './dpop-nonces';
+export {
+  accessTokenHash,
+  DPOP_ALGORITHMS,
+  jwkThumbprint,
+  normalizeHtu,
+  verifyDpopProof,
+  type DpopAlgorithm,
   type DpopProof,
   type DpopProofInput,
   type DpopProofResult,
-  type DpopResult,
-} from './dpop';
+} from './dpop-proof';
