@@ -1,4 +1,5 @@
-import { AuditTrail, clean, type AuditEventInput } from './audit/trail';
+import { AuditTrail, clean } from './audit/trail';
+import type { AuditEventInput } from './audit/types';
 import type { AuditOptions } from './audit/options';
 import { resolveAuditOptions } from './audit/options';
 import type { AuditEventType } from './audit/types';

@@ -6,7 +6,8 @@ import type {
   WithdrawConsentInput,
   WardenAdmin,
 } from './admin';
-import type { AuditEventInput, AuditTrail } from './audit/trail';
+import type { AuditTrail } from './audit/trail';
+import type { AuditEventInput } from './audit/types';
 import type { Decision } from './decision';
 import { holdUntilDurable, type HeldResponse } from './http/node';
 import type { WardenMetrics } from './metrics/types';

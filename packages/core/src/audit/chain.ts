@@ -1,49 +1,18 @@
 import { createHmac, hash as hashOnce } from 'node:crypto';
+import { AUDIT_FIELDS, type AuditField } from './fields';
 import type { AuditEvent } from './types';
 
 /**
- * Field order of the canonical serialisation: the stamped fields, then the event's own fields,
- * then the link to the previous event. Fields not in this list follow in sorted order; `detail`'s
- * keys are sorted; absent fields are left out; `hash` is never part of it.
+ * Field order of the canonical serialisation: every field of {@link AUDIT_FIELDS} but `hash`, in
+ * its order (the stamped fields, then the event's own fields, then the link to the previous
+ * event). Fields not in this list follow in sorted order; `detail`'s keys are sorted; absent
+ * fields are left out; `hash` is never part of it.
  */
-export const CANONICAL_FIELDS = [
-  'schemaVersion',
-  'id',
-  'time',
-  'producer',
-  'seq',
-  'type',
-  'outcome',
-  'reason',
-  'tokenId',
-  'tokenFingerprint',
-  'subject',
-  'client',
-  'scopes',
-  'route',
-  'method',
-  'status',
-  'dataSubject',
-  'purpose',
-  'lawfulBasis',
-  'requestId',
-  'clientAddress',
-  'userAgent',
-  'actor',
-  'detail',
-  'prevHash',
-] as const;
+export const CANONICAL_FIELDS: readonly Exclude<AuditField, 'hash'>[] = Object.freeze(
+  AUDIT_FIELDS.filter((field): field is Exclude<AuditField, 'hash'> => field !== 'hash'),
+);
 
-const KNOWN = new Set<string>([...CANONICAL_FIELDS, 'hash']);
-
-/** The fields an event's input may carry, in canonical order: from `reason` to `detail`. */
-export const INPUT_FIELDS = CANONICAL_FIELDS.slice(
-  CANONICAL_FIELDS.indexOf('reason'),
-  CANONICAL_FIELDS.indexOf('detail') + 1,
-) as readonly Exclude<
-  (typeof CANONICAL_FIELDS)[number],
-  'schemaVersion' | 'id' | 'time' | 'producer' | 'seq' | 'type' | 'outcome' | 'prevHash'
->[];
+const KNOWN = new Set<string>(AUDIT_FIELDS);
 
 /**
  * The canonical serialisation the chain hashes: JSON without whitespace (ECMAScript

@@ -8,7 +8,8 @@ export type {
   AuditOptions,
   UserAgentMode,
 } from './options';
-export { AuditUnavailableError, type AuditEventInput, type AuditTrailStats } from './trail';
+export { AuditUnavailableError, type AuditTrailStats } from './trail';
+export { AUDIT_FIELDS, type AuditField } from './fields';
 export { auditLine, parseAuditLine, SeqFilter } from './line';
 export {
   canonicalJson,

@@ -1,27 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { ConfigError, TokenwardenError } from '../errors';
-import type { Clock } from '../internal/clock';
-import type { WardenMetrics } from '../metrics/types';
 import { ChainHasher, sortedKeys } from './chain';
+import { IsoTimes } from './iso-times';
 import { rememberLine } from './line';
 import type { ResolvedAuditOptions } from './options';
+import { SinkLane, type AuditTrailContext } from './sink-lane';
 import { FileSpool, MemorySpool, type Spool } from './spool';
-import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditSink } from './types';
+import { AUDIT_SCHEMA_VERSION, type AuditEvent, type AuditEventInput } from './types';
 
-/** An event as the pipeline reports it; the trail adds version, id, time and the chain fields. */
-export type AuditEventInput = Omit<
-  AuditEvent,
-  'schemaVersion' | 'id' | 'time' | 'producer' | 'seq' | 'prevHash' | 'hash'
->;
-
-/** What the trail needs from its warden. */
-export interface AuditTrailContext {
-  readonly clock: Clock;
-  readonly metrics: WardenMetrics;
-  /** Rate-limited error log. */
-  readonly logError: (message: string, error: unknown) => void;
-}
+export type { AuditTrailContext } from './sink-lane';
 
 /**
  * The audit trail could not make an event durable and the policy is `'refuse'`: the request must
@@ -44,8 +32,6 @@ export interface AuditTrailStats {
 }
 
 const SINK_NAME = /^[A-Za-z0-9._-]{1,64}$/;
-const MAX_RETRY_MS = 5_000;
-
 /** Spool files in use by a trail of this process: two trails must never share one. */
 const spoolsInUse = new Set<string>();
 
@@ -340,211 +326,6 @@ export class AuditTrail {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/**
- * One sink with its spool. Every operation runs in order on one chain, so events reach the sink in
- * the order they were recorded: while the spool holds events, new batches join its tail.
- */
-class SinkLane {
-  broken = false;
-  private chain: Promise<unknown>;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryMs: number;
-
-  constructor(
-    private readonly sink: AuditSink,
-    readonly spool: Spool,
-    private readonly options: ResolvedAuditOptions,
-    private readonly context: AuditTrailContext,
-    private readonly isClosed: () => boolean,
-  ) {
-    this.retryMs = options.retryIntervalMs;
-    this.chain = spool.open().then(
-      () => {
-        if (spool.pendingBytes > 0) this.scheduleReplay(0);
-      },
-      (error: unknown) => {
-        this.broken = true;
-        context.logError(
-          'audit spool could not be opened; events a sink refuses are dropped',
-          error,
-        );
-      },
-    );
-  }
-
-  /** Writes a batch (or spools it); resolves whether it is stored in the sink or the spool. */
-  deliver(events: readonly AuditEvent[]): Promise<boolean> {
-    return this.serial(async () => {
-      if (this.spool.pendingBytes === 0) {
-        try {
-          await this.write(events);
-          this.context.metrics.auditEvents('written', events.length);
-          this.broken = false;
-          return true;
-        } catch (error) {
-          this.context.metrics.auditEvents('failed', events.length);
-          this.context.logError('audit sink failed; events are spooled and replayed later', error);
-        }
-      }
-      return this.toSpool(events);
-    });
-  }
-
-  /** Replays the spool now, until it is empty or the sink fails. */
-  replayNow(): Promise<void> {
-    return this.serial(async () => {
-      while (this.spool.pendingBytes > 0) {
-        if (!(await this.replayStep())) return;
-      }
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    await this.serial(async () => {
-      if (!this.spool.durable && this.spool.pendingBytes > 0) {
-        const left = await this.spool.read(Number.MAX_SAFE_INTEGER);
-        this.context.metrics.auditEvents('dropped', left.events.length);
-        this.context.logError(
-          'audit trail closed while a sink was failing; events spooled in memory are lost',
-          new Error(`${left.events.length} events`),
-        );
-      }
-      await this.spool.close();
-      await this.sink.close?.();
-    });
-  }
-
-  private serial<T>(op: () => Promise<T>): Promise<T> {
-    const next = this.chain.then(op);
-    this.chain = next.catch(() => undefined);
-    return next;
-  }
-
-  private async toSpool(events: readonly AuditEvent[]): Promise<boolean> {
-    try {
-      await this.spool.append(events);
-      this.context.metrics.auditEvents('spooled', events.length);
-      this.broken = false;
-      this.scheduleReplay(this.retryMs);
-      return true;
-    } catch (error) {
-      this.context.metrics.auditEvents('dropped', events.length);
-      this.context.logError('audit spool cannot take events; they are dropped', error);
-      this.broken = true;
-      this.scheduleReplay(this.retryMs);
-      return false;
-    }
-  }
-
-  private scheduleReplay(delayMs: number): void {
-    if (this.retryTimer !== undefined || this.isClosed()) return;
-    const timer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.serial(async () => {
-        if (this.spool.pendingBytes === 0) {
-          // Nothing to replay (the spool was full and everything was dropped): probe the sink
-          // by writing nothing new; the next batch tries the sink directly.
-          this.broken = false;
-          return;
-        }
-        if (await this.replayStep()) {
-          this.scheduleReplay(0);
-        } else {
-          this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
-          this.scheduleReplay(this.retryMs);
-        }
-      });
-    }, delayMs);
-    timer.unref();
-    this.retryTimer = timer;
-  }
-
-  /** Writes one chunk from the spool's head; true when it went through. */
-  private async replayStep(): Promise<boolean> {
-    let chunk;
-    try {
-      chunk = await this.spool.read(this.options.batchSize);
-    } catch (error) {
-      this.context.logError('audit spool could not be read', error);
-      return false;
-    }
-    if (chunk.corrupt > 0) {
-      this.context.metrics.auditEvents('dropped', chunk.corrupt);
-      this.context.logError(
-        'audit spool held unreadable lines; they are dropped',
-        new Error('corrupt'),
-      );
-    }
-    if (chunk.events.length > 0) {
-      try {
-        await this.write(chunk.events);
-      } catch {
-        return false;
-      }
-    }
-    await this.spool.commit(chunk);
-    this.context.metrics.auditEvents('replayed', chunk.events.length);
-    this.retryMs = this.options.retryIntervalMs;
-    if (this.spool.pendingBytes === 0) this.broken = false;
-    return true;
-  }
-
-  /** One sink write, timed and bounded by `writeTimeoutMs`. */
-  private async write(events: readonly AuditEvent[]): Promise<void> {
-    const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.sink.write(events),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new Error(`audit sink did not answer within ${this.options.writeTimeoutMs} ms`),
-              ),
-            this.options.writeTimeoutMs,
-          );
-          timer.unref();
-        }),
-      ]);
-      this.context.metrics.auditSinkWrite((performance.now() - started) / 1000, false);
-    } catch (error) {
-      this.context.metrics.auditSinkWrite((performance.now() - started) / 1000, true);
-      throw error;
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-    }
-  }
-}
-
-/** Last year whose times `toISOString` writes with four digits: 9999-12-31T23:59:59.999Z. */
-const LAST_FOUR_DIGIT_MS = 253_402_300_799_999;
-
-/**
- * `new Date(ms).toISOString()`, built from the text of the current second (a trail stamps many
- * events a second, and formatting a date is a good part of sealing one).
- */
-export class IsoTimes {
-  private second = Number.NaN;
-  private prefix = '';
-
-  of(ms: number): string {
-    if (!(ms >= 0 && ms <= LAST_FOUR_DIGIT_MS) || !Number.isInteger(ms)) {
-      return new Date(ms).toISOString();
-    }
-    const millis = ms % 1000;
-    const second = ms - millis;
-    if (second !== this.second) {
-      this.second = second;
-      // 'YYYY-MM-DDTHH:mm:ss.'
-      this.prefix = new Date(second).toISOString().slice(0, 20);
-    }
-    return this.prefix + (millis < 10 ? '00' : millis < 100 ? '0' : '') + millis + 'Z';
-  }
-}
 
 /** A copy without the absent fields. */
 export function clean<T extends object>(value: T): T {

@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../errors';
 import type { LawfulBasis } from '../internal/gdpr';
+import type { StampedField } from './fields';
 
 /** What happened. */
 export type AuditEventType =
@@ -88,6 +89,9 @@ export interface AuditEvent {
    */
   readonly hash?: string;
 }
+
+/** An event as the pipeline reports it; the trail adds version, id, time and the chain fields. */
+export type AuditEventInput = Omit<AuditEvent, StampedField>;
 
 /**
  * Receives audit events. Implement it to ship events to a SIEM: see docs/audit.md. The trail calls

@@ -1,4 +1,4 @@
-import type { AuditEventInput } from '../audit/trail';
+import type { AuditEventInput } from '../audit/types';
 import { ConfigError } from '../errors';
 import { isSafeId } from '../internal/text';
 

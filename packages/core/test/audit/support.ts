@@ -1,7 +1,7 @@
 import type { AuditEvent, AuditSink } from '@tokenwarden/core';
 import { noopMetrics } from '../../src/metrics/prometheus';
 import type { WardenMetrics } from '../../src/metrics/types';
-import type { AuditEventInput } from '../../src/audit/trail';
+import type { AuditEventInput } from '../../src/audit/types';
 
 /** Metrics that count audit results, for assertions. */
 export function countingMetrics(): WardenMetrics & {

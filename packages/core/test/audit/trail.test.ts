@@ -17,7 +17,9 @@ import {
 } from '@tokenwarden/core';
 import { FakeClock } from '@tokenwarden/testing';
 import { resolveAuditOptions } from '../../src/audit/options';
-import { AuditTrail, IsoTimes, type AuditEventInput } from '../../src/audit/trail';
+import { IsoTimes } from '../../src/audit/iso-times';
+import { AuditTrail } from '../../src/audit/trail';
+import type { AuditEventInput } from '../../src/audit/types';
 import { countingMetrics, decision, duplicates, SwitchableSink } from './support';
 
 const T0 = Date.UTC(2030, 0, 1, 12);
