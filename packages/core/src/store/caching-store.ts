@@ -11,6 +11,7 @@ import type {
   StoreSnapshot,
   WardenStore,
 } from './types';
+import { ALL_KEY, ChangeLog, consentKey, markKey, tokenKey, type Flight } from './change-log';
 
 /** Options of the local state cache. */
 export interface StateCacheOptions {
@@ -35,14 +36,6 @@ interface Entry {
 }
 
 type Clock = { now(): number };
-
-/** A store read in flight, which later identical reads join instead of making their own. */
-interface Flight<T> {
-  /** The epoch when it started: a change to one of `keys` since then keeps newcomers out. */
-  readonly epoch: number;
-  readonly keys: readonly string[];
-  readonly promise: Promise<T>;
-}
 
 /** The marks of a lookup that found none (shared: snapshots are read, never changed). */
 const NO_MARKS: StoreSnapshot['notBefore'] = Object.freeze({});
@@ -76,10 +69,8 @@ export class CachingStore implements WardenStore {
   private generation = 0;
   private readonly maxEntries: number;
   private readonly maxAgeMs: number;
-  /** Bumped by every change and by every loss of the feed. */
-  private epoch = 0;
-  /** The keys of the latest changes, with the epoch each one started (`'*'`: everything). */
-  private readonly recent: { epoch: number; key: string }[] = [];
+  /** The latest changes, so reads in flight during one neither fill nor get joined. */
+  private readonly changes = new ChangeLog();
   /** Reads in flight, by the entries they read. */
   private readonly lookups = new Map<string, Flight<StoreSnapshot>>();
   private readonly consents = new Map<string, Flight<ConsentRecord | undefined>>();
@@ -99,7 +90,7 @@ export class CachingStore implements WardenStore {
     this.unsubscribe = feed.subscribe({
       invalidate: (change) => this.invalidate(change),
       live: (isLive) => {
-        this.touched('*');
+        this.changes.touched('*');
         this.clear();
         this.live = isLive;
       },
@@ -173,9 +164,9 @@ export class CachingStore implements WardenStore {
     if (query.consent !== undefined) {
       keys.push(consentKey(query.consent.subject, query.consent.purpose));
     }
-    return this.fly(this.lookups, keys, async (epoch) => {
+    return this.changes.fly(this.lookups, keys, async (epoch) => {
       const snapshot = await this.store.lookup(query);
-      if (this.live && this.untouchedSince(epoch, keys)) {
+      if (this.live && this.changes.untouchedSince(epoch, keys)) {
         const until = this.clock.now() + this.maxAgeMs;
         this.write(this.tokens, query.tokenId, snapshot.tokenRevoked, until);
         this.write(this.subjects, query.subject, snapshot.notBefore.subject ?? null, until);
@@ -201,9 +192,9 @@ export class CachingStore implements WardenStore {
     if (cached !== undefined) return cached ?? undefined;
     const key = consentKey(subject, purpose);
     this.onLookup('miss');
-    return this.fly(this.consents, [key], async (epoch) => {
+    return this.changes.fly(this.consents, [key], async (epoch) => {
       const record = await this.store.getConsent(subject, purpose);
-      if (this.live && this.untouchedSince(epoch, [key])) {
+      if (this.live && this.changes.untouchedSince(epoch, [key])) {
         this.write(
           this.consentShelf(purpose),
           subject,
@@ -251,27 +242,6 @@ export class CachingStore implements WardenStore {
     this.live = false;
   }
 
-  /**
-   * Runs `read` for `keys`, or joins the identical read in flight when none of `keys` changed
-   * since it started (its answer is then as fresh as a cached entry would be).
-   */
-  private fly<T>(
-    flights: Map<string, Flight<T>>,
-    keys: readonly string[],
-    read: (epoch: number) => Promise<T>,
-  ): Promise<T> {
-    const id = keys.length === 1 ? keys[0]! : flightId(keys);
-    const current = flights.get(id);
-    if (current !== undefined && this.untouchedSince(current.epoch, keys)) return current.promise;
-    const epoch = this.epoch;
-    const promise = read(epoch).finally(() => {
-      if (flights.get(id) === flight) flights.delete(id);
-    });
-    const flight: Flight<T> = { epoch, keys, promise };
-    flights.set(id, flight);
-    return promise;
-  }
-
   /** This node's own write: drop the entry before and after, so no local read sees the old value. */
   private async around<T>(change: Invalidation, write: () => Promise<T>): Promise<T> {
     this.invalidate(change);
@@ -285,27 +255,27 @@ export class CachingStore implements WardenStore {
   private invalidate(change: Invalidation): void {
     switch (change.kind) {
       case 'token':
-        this.touched(tokenKey(change.id));
+        this.changes.touched(tokenKey(change.id));
         this.tokens.delete(change.id);
         return;
       case 'subject':
-        this.touched(markKey('subject', change.id));
+        this.changes.touched(markKey('subject', change.id));
         this.subjects.delete(change.id);
         return;
       case 'client':
-        this.touched(markKey('client', change.id));
+        this.changes.touched(markKey('client', change.id));
         this.clients.delete(change.id);
         return;
       case 'all':
-        this.touched(ALL_KEY);
+        this.changes.touched(ALL_KEY);
         this.everyone.clear();
         return;
       case 'consent':
-        this.touched(consentKey(change.subject, change.purpose));
+        this.changes.touched(consentKey(change.subject, change.purpose));
         this.consentShelves.get(change.purpose)?.delete(change.subject);
         return;
       default:
-        this.touched('*');
+        this.changes.touched('*');
         this.clear();
     }
   }
@@ -323,29 +293,6 @@ export class CachingStore implements WardenStore {
     let shelf = this.consentShelves.get(purpose);
     if (shelf === undefined) this.consentShelves.set(purpose, (shelf = new Map()));
     return shelf;
-  }
-
-  /** Notes a change to `key` (`'*'`: everything), so lookups in flight do not fill it. */
-  private touched(key: string): void {
-    this.recent.push({ epoch: ++this.epoch, key });
-    if (this.recent.length > RECENT_CHANGES) this.recent.splice(0, this.recent.length >> 1);
-  }
-
-  /**
-   * Whether none of `keys` changed since `epoch` (a lookup's answer may then fill the cache). Only
-   * a change to one of its own keys can make a lookup's answer stale; if the changes since then
-   * are no longer all remembered, the answer is not kept.
-   */
-  private untouchedSince(epoch: number, keys: readonly string[]): boolean {
-    if (epoch === this.epoch) return true;
-    const first = this.recent[0];
-    if (first === undefined || first.epoch > epoch + 1) return false;
-    for (let i = this.recent.length - 1; i >= 0; i--) {
-      const change = this.recent[i]!;
-      if (change.epoch <= epoch) break;
-      if (change.key === '*' || keys.includes(change.key)) return false;
-    }
-    return true;
   }
 
   /**
@@ -399,25 +346,3 @@ export class CachingStore implements WardenStore {
 
 /** Entries of one kind, by id. */
 type Shelf = Map<string, Entry>;
-
-/** Changes remembered for lookups in flight; older ones make a late answer go uncached. */
-const RECENT_CHANGES = 1024;
-
-// Key shapes: a one-letter kind, then the ids. Ids may hold any character, so the consent key
-// carries the subject's length to stay unambiguous.
-const ALL_KEY = 'a';
-function tokenKey(id: string): string {
-  return 't' + id;
-}
-function markKey(scope: 'subject' | 'client', id: string): string {
-  return (scope === 'subject' ? 's' : 'c') + id;
-}
-function consentKey(subject: string, purpose: string): string {
-  return `p${subject.length}:${subject}${purpose}`;
-}
-/** One string for several keys, unambiguous whatever they hold. */
-function flightId(keys: readonly string[]): string {
-  let id = '';
-  for (const key of keys) id += `${key.length}:${key}`;
-  return id;
-}
