@@ -53,16 +53,17 @@ export {
   type TokenIssuerOptions,
 } from './token-issuer';
 export {
-  jwksResponse,
-  MAX_TOKEN_REQUEST_BYTES,
-  parseTokenRequestBody,
-  readTokenRequestBody,
   TokenEndpoint,
   type IssuedTokenPair,
   type TokenEndpointOptions,
-  type TokenEndpointResponse,
   type TokenRequestView,
 } from './token-endpoint';
+export { jwksResponse, type TokenEndpointResponse } from './token-endpoint-answers';
+export {
+  MAX_TOKEN_REQUEST_BYTES,
+  parseTokenRequestBody,
+  readTokenRequestBody,
+} from './token-endpoint-params';
 export {
   API_KEY_TYPE,
   DEFAULT_ENVIRONMENT,

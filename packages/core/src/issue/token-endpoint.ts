@@ -1,7 +1,17 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ConfigError, StoreUnavailableError } from '../errors';
-import type { IssuedRefreshToken, RefreshTokens } from './refresh';
-import type { AuditRecorder } from './signing-key-ring';
+import type { RefreshTokens } from './refresh';
+import type { IssuedRefreshToken } from './refresh-grant';
+import type { AuditRecorder } from './lifecycle';
+import {
+  errorAnswer,
+  NO_STORE,
+  SERVER_ERROR,
+  success,
+  UNAVAILABLE,
+  type TokenEndpointResponse,
+} from './token-endpoint-answers';
+import { parseBasic, readTokenParams, type TokenParams } from './token-endpoint-params';
 import {
   IssueError,
   type IssueErrorCode,
@@ -9,7 +19,6 @@ import {
   type IssuedToken,
   type TokenIssuer,
 } from './token-issuer';
-import type { JwkSet } from './signing-keys';
 
 /** The parts of an HTTP request the token endpoint reads. */
 export interface TokenRequestView {
@@ -23,11 +32,9 @@ export interface TokenRequestView {
   readonly body: unknown;
 }
 
-/** What the adapter sends back: status, headers and a JSON body. */
-export interface TokenEndpointResponse {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: Readonly<Record<string, unknown>>;
+/** Where the token endpoint reports failures it answers with a generic 500 (a warden's logger fits). */
+interface ErrorLogger {
+  error(message: string, fields?: Readonly<Record<string, unknown>>): void;
 }
 
 /** Options of {@link TokenEndpoint}. */
@@ -59,6 +66,11 @@ export interface TokenEndpointOptions {
    * {@link TokenEndpoint.issueWithRefresh} instead. Default: none.
    */
   readonly refreshTokenClients?: readonly string[];
+  /**
+   * Receives unexpected failures (a store or revoker that throws), at most once a minute per
+   * kind of error; the client gets a generic `500 server_error`. Default: stderr.
+   */
+  readonly logger?: ErrorLogger;
 }
 
 /** An access token and the first refresh token of its family (see {@link TokenEndpoint.issueWithRefresh}). */
@@ -68,11 +80,6 @@ export interface IssuedTokenPair {
   /** The RFC 6749 §5.1 answer carrying both, with no-store headers. */
   readonly response: TokenEndpointResponse;
 }
-
-/** Largest body the endpoint reads, in bytes. */
-export const MAX_TOKEN_REQUEST_BYTES = 8192;
-
-const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
 
 /**
  * An OAuth 2.0 token endpoint without a framework: the client-credentials grant (RFC 6749 §4.4)
@@ -88,6 +95,7 @@ const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
 export class TokenEndpoint {
   private readonly digests: ReadonlyMap<string, Buffer>;
   private readonly refreshClients: ReadonlySet<string>;
+  private readonly loggedAt = new Map<string, number>();
 
   constructor(private readonly options: TokenEndpointOptions) {
     const digests = new Map<string, Buffer>();
@@ -147,8 +155,38 @@ export class TokenEndpoint {
     return { accessToken, refreshToken, response: success(accessToken, refreshToken) };
   }
 
-  /** Answers one token request. Never throws for bad input; never echoes a secret. */
+  /**
+   * Answers one token request. Never throws: bad input gets an RFC 6749 §5.2 error, a store that
+   * cannot answer `503 temporarily_unavailable`, any other failure (a revoker that throws) a
+   * generic `500 server_error` without the error's text, logged. Never echoes a secret.
+   */
   async handle(request: TokenRequestView): Promise<TokenEndpointResponse> {
+    try {
+      return await this.answer(request);
+    } catch (error) {
+      return this.failure(error);
+    }
+  }
+
+  /**
+   * The generic answer to an unexpected failure (a `StoreUnavailableError` gets `503`, anything
+   * else `500`); the failure is logged, at most once a minute per kind of error, with its name and
+   * message but never in the answer.
+   */
+  private failure(error: unknown): TokenEndpointResponse {
+    if (error instanceof StoreUnavailableError) return UNAVAILABLE;
+    const kind = describe(error);
+    const now = Date.now();
+    if ((this.loggedAt.get(kind) ?? -Infinity) <= now - 60_000) {
+      this.loggedAt.set(kind, now);
+      (this.options.logger ?? stderrLogger).error('token endpoint: a token request failed', {
+        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      });
+    }
+    return SERVER_ERROR;
+  }
+
+  private async answer(request: TokenRequestView): Promise<TokenEndpointResponse> {
     if (request.method.toUpperCase() !== 'POST') {
       return {
         status: 405,
@@ -156,10 +194,8 @@ export class TokenEndpoint {
         body: { error: 'invalid_request', error_description: 'use POST' },
       };
     }
-    const params = parseTokenRequestBody(request.body, request.header('content-type'));
-    if (params === undefined) {
-      return this.error('invalid_request', 'the body must be form-encoded or JSON parameters');
-    }
+    const params = readTokenParams(request.body, request.header('content-type'));
+    if (typeof params === 'string') return this.error('invalid_request', params);
     const basic = parseBasic(request.header('authorization'));
     if (basic === null) return this.error('invalid_client', 'malformed Basic credentials', true);
     if (
@@ -201,7 +237,6 @@ export class TokenEndpoint {
       }
     } catch (error) {
       if (error instanceof IssueError) return this.error(error.error, error.message);
-      if (error instanceof StoreUnavailableError) return UNAVAILABLE;
       throw error;
     }
     return this.error(
@@ -242,7 +277,7 @@ export class TokenEndpoint {
   private async refreshGrant(
     refresh: RefreshTokens,
     clientId: string,
-    params: Params,
+    params: TokenParams,
     scopes: readonly string[] | undefined,
   ): Promise<TokenEndpointResponse> {
     const presented = params.refresh_token;
@@ -277,142 +312,20 @@ export class TokenEndpoint {
     description: string,
     challenge = false,
   ): TokenEndpointResponse {
-    const status = code === 'invalid_client' ? 401 : 400;
-    const realm = (this.options.realm ?? 'token').replace(/["\\]/g, '');
-    return {
-      status,
-      headers: {
-        ...NO_STORE,
-        ...(status === 401 && challenge ? { 'www-authenticate': `Basic realm="${realm}"` } : {}),
-      },
-      body: { error: code, error_description: description },
-    };
+    return errorAnswer(code, description, challenge ? (this.options.realm ?? 'token') : undefined);
   }
 }
 
 const UNKNOWN = createHash('sha256').update('tokenwarden: no such client').digest();
 
-const UNAVAILABLE: TokenEndpointResponse = {
-  status: 503,
-  headers: { ...NO_STORE, 'retry-after': '1' },
-  body: { error: 'temporarily_unavailable', error_description: 'try again shortly' },
-};
-
-/** The RFC 6749 §5.1 answer: the access token, and the next refresh token when there is one. */
-function success(
-  issued: IssuedToken,
-  refresh?: Pick<IssuedRefreshToken, 'refreshToken'>,
-): TokenEndpointResponse {
-  return {
-    status: 200,
-    headers: { ...NO_STORE },
-    body: {
-      access_token: issued.token,
-      token_type: 'Bearer',
-      expires_in: Math.round((issued.expiresAt - issued.issuedAt) / 1000),
-      scope: issued.scopes.join(' '),
-      ...(refresh === undefined ? {} : { refresh_token: refresh.refreshToken }),
-    },
-  };
-}
-
 function digest(bytes: Buffer): Buffer {
   return createHash('sha256').update(bytes).digest();
 }
 
-type Params = Partial<
-  Record<'grant_type' | 'client_id' | 'client_secret' | 'scope' | 'refresh_token', string>
->;
-const NAMES = ['grant_type', 'client_id', 'client_secret', 'scope', 'refresh_token'] as const;
+const stderrLogger: ErrorLogger = {
+  error: (message, fields) => console.error(`[tokenwarden] ${message}`, fields ?? ''),
+};
 
-/**
- * Token request parameters from a parsed body or raw text. Undefined when the body is not
- * parameters, or a parameter is repeated or not a string (RFC 6749 §3.2: no repeats).
- */
-export function parseTokenRequestBody(
-  body: unknown,
-  contentType: string | undefined,
-): Params | undefined {
-  let source: Record<string, unknown>;
-  if (body === undefined || body === null || body === '') {
-    source = {};
-  } else if (typeof body === 'string' || Buffer.isBuffer(body)) {
-    const text = body.toString();
-    if (Buffer.byteLength(text) > MAX_TOKEN_REQUEST_BYTES) return undefined;
-    if ((contentType ?? '').toLowerCase().includes('json')) {
-      try {
-        const parsed: unknown = JSON.parse(text);
-        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-          return undefined;
-        source = parsed as Record<string, unknown>;
-      } catch {
-        return undefined;
-      }
-    } else {
-      const form = new URLSearchParams(text);
-      source = {};
-      for (const name of NAMES) {
-        const values = form.getAll(name);
-        if (values.length > 1) return undefined;
-        if (values.length === 1) source[name] = values[0];
-      }
-    }
-  } else if (typeof body === 'object' && !Array.isArray(body)) {
-    source = body as Record<string, unknown>;
-  } else {
-    return undefined;
-  }
-  const out: Params = {};
-  for (const name of NAMES) {
-    const value = source[name];
-    if (value === undefined) continue;
-    if (typeof value !== 'string' || value.length > 4096) return undefined;
-    out[name] = value;
-  }
-  return out;
-}
-
-/** Basic credentials (RFC 6749 §2.3.1: form-encoded id and secret); null when malformed. */
-function parseBasic(header: string | undefined): { id: string; secret: string } | undefined | null {
-  if (header === undefined) return undefined;
-  const match = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(header);
-  if (!match) return /^Basic\b/i.test(header) ? null : undefined;
-  const text = Buffer.from(match[1] as string, 'base64').toString('utf8');
-  const colon = text.indexOf(':');
-  if (colon <= 0) return null;
-  try {
-    return {
-      id: decodeURIComponent(text.slice(0, colon).replace(/\+/g, ' ')),
-      secret: decodeURIComponent(text.slice(colon + 1).replace(/\+/g, ' ')),
-    };
-  } catch {
-    return null;
-  }
-}
-
-/** What a JWKS endpoint answers: the key set, cacheable for a short while. */
-export function jwksResponse(
-  source: { jwks(): JwkSet },
-  maxAgeSeconds = 300,
-): TokenEndpointResponse {
-  return {
-    status: 200,
-    headers: { 'cache-control': `public, max-age=${maxAgeSeconds}` },
-    body: { keys: source.jwks().keys },
-  };
-}
-
-/** Reads a request body stream as text, up to {@link MAX_TOKEN_REQUEST_BYTES}; undefined if larger. */
-export async function readTokenRequestBody(
-  stream: AsyncIterable<Buffer | string>,
-): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    size += buffer.length;
-    if (size > MAX_TOKEN_REQUEST_BYTES) return undefined;
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+function describe(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
 }
