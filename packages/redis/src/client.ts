@@ -1,5 +1,6 @@
 import { ConfigError, StoreUnavailableError } from '@tokenwarden/core';
 import { Redis, type RedisOptions } from 'ioredis';
+import { connectTimeoutMs } from './defaults';
 
 /**
  * Opens a fail-fast client for a `redis://` or `rediss://` URL (no offline queue, one retry per
@@ -22,14 +23,14 @@ export function openClient(
 
 /**
  * Opens a connection for pub/sub (subscriber mode): it queues its SUBSCRIBE until connected and
- * resubscribes after every reconnect. Errors are swallowed here; the feed watches 'close'.
+ * resubscribes after every reconnect. It has no `error` listener yet: its owner adds one.
  */
-export function openSubscriber(url: string, timeoutMs: number): Redis {
+export function openSubscriber(url: string, timeoutMs: number, connectionName: string): Redis {
   return new Redis(checkedUrl(url), {
     ...failFastOptions(timeoutMs),
     enableOfflineQueue: true,
     commandTimeout: undefined,
-    connectionName: 'tokenwarden-invalidations',
+    connectionName,
   });
 }
 
@@ -40,7 +41,7 @@ export function failFastOptions(timeoutMs: number): RedisOptions {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: timeoutMs,
-    connectTimeout: Math.max(1_000, 5 * timeoutMs),
+    connectTimeout: connectTimeoutMs(timeoutMs),
     // Keep reconnecting, at most 1 s apart, so the store recovers when Redis is back.
     retryStrategy: (times: number) => Math.min(times * 100, 1_000),
     // After a failover the old primary answers READONLY: reconnect to find the new one.

@@ -1,13 +1,18 @@
-export { DEFAULT_COMMAND_TIMEOUT_MS, RedisStore, type RedisStoreOptions } from './redis-store';
-export { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './keys';
+export { RedisStore, type RedisStoreOptions } from './redis-store';
+export {
+  DEFAULT_AUDIT_RETENTION_MS,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_MAX_KEY_LENGTH,
+  DEFAULT_PREFIX,
+} from './defaults';
 export { checkedUrl, openClient } from './client';
-export { RedisUsageLimiter, type RedisCounterOptions } from './rate-limit';
+export { RedisUsageLimiter } from './rate-limit';
+export type { RedisCounterOptions } from './counters';
 export { RedisReplayCache } from './replay-cache';
 export { RedisSigningKeyStore, type RedisSigningKeyStoreOptions } from './key-store';
 export { RedisCredentialStore, type RedisCredentialStoreOptions } from './credential-store';
 export {
   auditKeys,
-  DEFAULT_AUDIT_RETENTION_MS,
   MAX_ENTRY_CHARS,
   MAX_EVENTS_PER_ENTRY,
   RedisStreamSink,

@@ -1,4 +1,9 @@
-import type { Invalidation, InvalidationFeed, InvalidationListener } from '@tokenwarden/core';
+import type {
+  Invalidation,
+  InvalidationFeed,
+  InvalidationListener,
+} from '@tokenwarden/core/internal';
+import type { RedisConnection } from './connection';
 
 /** The message of one change on the invalidation channel (a JSON array; ids may hold anything). */
 export function encodeInvalidation(change: Invalidation): string {
@@ -41,19 +46,15 @@ export function decodeInvalidation(message: string): Invalidation | 'ping' {
 
 /** The members of an ioredis client (Redis or Cluster) in subscriber mode that the feed uses. */
 export interface SubscriberView {
-  readonly status: string;
   subscribe(...channels: string[]): Promise<unknown>;
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
   on(event: 'ready' | 'close' | 'end' | 'reconnecting', listener: () => void): unknown;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  quit(): Promise<unknown>;
-  disconnect(): void;
 }
 
 /** Options of {@link RedisInvalidationFeed}. */
 export interface FeedOptions {
   /** A connection of its own, used only to subscribe; the feed closes it. */
-  readonly subscriber: SubscriberView;
+  readonly subscriber: RedisConnection<SubscriberView>;
   /** Publishes on the command connection (for heartbeats). */
   readonly publish: (channel: string, message: string) => Promise<unknown>;
   readonly channel: string;
@@ -82,7 +83,8 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   private closed = false;
 
   constructor(private readonly options: FeedOptions) {
-    const { subscriber, channel, heartbeatChannel } = options;
+    const { channel, heartbeatChannel } = options;
+    const subscriber = options.subscriber.client;
     subscriber.on('message', (from, message) => {
       if (from === channel) this.receive(message);
       else if (from === heartbeatChannel) this.lastBeat = Date.now();
@@ -96,11 +98,10 @@ export class RedisInvalidationFeed implements InvalidationFeed {
         () => this.setLive(false),
       );
     });
+    // Connection errors surface as 'close' (the connection keeps ioredis from printing them).
     for (const event of ['close', 'end', 'reconnecting'] as const) {
       subscriber.on(event, () => this.setLive(false));
     }
-    // Connection errors surface as 'close'; the listener only keeps ioredis from printing them.
-    subscriber.on('error', () => undefined);
     this.timer = setInterval(() => this.heartbeat(), options.heartbeatMs);
     this.timer.unref?.();
   }
@@ -121,14 +122,7 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     clearInterval(this.timer);
     this.setLive(false);
     this.listeners.clear();
-    const subscriber = this.options.subscriber;
-    try {
-      await Promise.race([subscriber.quit(), new Promise((resolve) => setTimeout(resolve, 200))]);
-    } catch {
-      // Not connected: disconnect() is all there is to do.
-    } finally {
-      subscriber.disconnect();
-    }
+    await this.options.subscriber.close();
   }
 
   private receive(message: string): void {

@@ -9,10 +9,12 @@ import {
   type SigningKeySettings,
   type SigningKeyStore,
   type StoredSigningKey,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import type { Cluster, Redis } from 'ioredis';
-import { openClient, unavailable } from './client';
-import { DEFAULT_PREFIX, KeySpace } from './keys';
+import { connectionTarget, RedisConnection } from './connection';
+import { DEFAULT_PREFIX, DEFAULT_SIGNING_KEY_TIMEOUT_MS } from './defaults';
+import { KeySpace } from './keys';
+import { COMMANDS, SIGNING_KEYS_SAVE_SCRIPT, type ScriptCalls } from './scripts';
 
 /** Options of {@link RedisSigningKeyStore}. */
 export interface RedisSigningKeyStoreOptions {
@@ -33,7 +35,11 @@ export interface RedisSigningKeyStoreOptions {
    * everything with `masterKey` again (see {@link RedisSigningKeyStore.rewrap}). Default: none.
    */
   readonly previousMasterKeys?: readonly MasterKey[];
-  /** Command timeout of the clients it opens, in ms. Default: 1000. */
+  /**
+   * Command timeout of the clients it opens, in ms. A call (made at start-up, right after the
+   * client was opened) may wait for the connection up to `max(1000, 5 × commandTimeoutMs)`.
+   * Default: 1000.
+   */
   readonly commandTimeoutMs?: number;
 }
 
@@ -43,19 +49,16 @@ interface StoredDocument {
   readonly keys: readonly (SigningKeyInfo & { readonly secret: Envelope })[];
 }
 
-/** Compare-and-set of the key set; publishes the new revision on the change channel. */
-const SAVE_SCRIPT = `
--- KEYS[1]: the hash holding revision and doc. ARGV: new revision, doc JSON, channel.
-local current = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
--- Another writer came first: refuse, the caller reloads and retries.
-if current ~= tonumber(ARGV[1]) - 1 then return 0 end
-redis.call('HSET', KEYS[1], 'revision', ARGV[1], 'doc', ARGV[2])
--- Every node's ring reloads on this message, so a rotation spreads within milliseconds.
-redis.call('PUBLISH', ARGV[3], ARGV[1])
-return 1
-`;
+/** The commands the store sends: HMGET and its compare-and-set script. */
+type KeyStoreClient = ScriptCalls<typeof COMMANDS.signingKeysSave> & {
+  hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
+};
 
-type Client = Redis | Cluster;
+/** The members of a subscriber-mode client that `watch` uses. */
+interface WatchClient {
+  subscribe(channel: string): Promise<unknown>;
+  on(event: 'message', listener: (channel: string) => void): unknown;
+}
 
 /**
  * The shared signing key set in Redis: one hash (`<prefix>{tw}:signing-keys`) with a revision
@@ -70,35 +73,26 @@ type Client = Redis | Cluster;
  * const ring = new SigningKeyRing({ store, maxTokenLifetimeMs: 900_000 });
  */
 export class RedisSigningKeyStore implements SigningKeyStore {
-  private readonly client: Client;
-  private readonly owned: boolean;
+  // ES private: `util.inspect` must not print the client, whose options hold the URL.
+  readonly #connection: RedisConnection<KeyStoreClient>;
+  readonly #subscribers = new Set<RedisConnection<WatchClient>>();
   private readonly key: string;
   private readonly channel: string;
-  private readonly timeoutMs: number;
-  private readonly url: string | undefined;
-  private readonly subscribers = new Set<Client>();
 
+  /** @throws ConfigError when the options are missing, ambiguous or out of range. */
   constructor(private readonly options: RedisSigningKeyStoreOptions) {
-    if ((options.url === undefined) === (options.client === undefined)) {
-      throw new ConfigError(`RedisSigningKeyStore needs exactly one of 'url' and 'client'`);
-    }
+    const target = connectionTarget(options, {
+      owner: 'RedisSigningKeyStore',
+      defaultTimeoutMs: DEFAULT_SIGNING_KEY_TIMEOUT_MS,
+      // Keys load at start-up, right after the client was opened: wait as long as connecting may.
+      deadline: 'connect',
+    });
     const space = new KeySpace(options.prefix ?? DEFAULT_PREFIX);
     this.key = `${space.base}signing-keys`;
     this.channel = `${space.base}signing-keys:changed`;
-    this.timeoutMs = options.commandTimeoutMs ?? 1_000;
-    this.url = options.url;
-    if (options.client !== undefined) {
-      this.client = options.client;
-      this.owned = false;
-    } else {
-      this.client = openClient(
-        options.url,
-        this.timeoutMs,
-        () => {},
-        "RedisSigningKeyStore option 'url'",
-      );
-      this.owned = true;
-    }
+    // Last: a client is opened only for valid options.
+    this.#connection = new RedisConnection<KeyStoreClient>(target);
+    this.#connection.define([SIGNING_KEYS_SAVE_SCRIPT]);
   }
 
   /** Loads and decrypts the set. Throws when a secret does not open (wrong master key). */
@@ -142,20 +136,12 @@ export class RedisSigningKeyStore implements SigningKeyStore {
         secret: sealSecret(Buffer.from(k.secret, 'utf8'), current, k.kid),
       })),
     };
-    await this.connected(this.client);
-    try {
-      const saved = await this.client.eval(
-        SAVE_SCRIPT,
-        1,
-        this.key,
-        String(next.revision),
-        JSON.stringify(doc),
-        this.channel,
-      );
-      return saved === 1;
-    } catch (error) {
-      throw unavailable('a signing key save', error);
-    }
+    const args = [this.key, String(next.revision), JSON.stringify(doc), this.channel];
+    return this.#connection.run(
+      'a signing key save',
+      (redis) => redis[COMMANDS.signingKeysSave](...args),
+      (saved) => saved === 1,
+    );
   }
 
   /**
@@ -173,37 +159,36 @@ export class RedisSigningKeyStore implements SigningKeyStore {
 
   /** Follows the change channel on a dedicated connection; resolves to an unsubscribe. */
   async watch(listener: () => void): Promise<() => Promise<void>> {
-    const subscriber: Client =
-      this.url !== undefined
-        ? openClient(this.url, this.timeoutMs, () => {}, "RedisSigningKeyStore option 'url'")
-        : (this.client.duplicate as () => Client).call(this.client);
-    this.subscribers.add(subscriber);
-    subscriber.on('message', (channel: string) => {
+    const subscriber = this.#connection.subscriber<WatchClient>('tokenwarden-signing-keys');
+    this.#subscribers.add(subscriber);
+    subscriber.client.on('message', (channel: string) => {
       if (channel === this.channel) listener();
     });
-    await this.connected(subscriber);
-    await subscriber.subscribe(this.channel);
-    return async () => {
-      this.subscribers.delete(subscriber);
-      subscriber.disconnect();
+    const unsubscribe = async () => {
+      this.#subscribers.delete(subscriber);
+      await subscriber.close();
     };
+    try {
+      await subscriber.run('a signing key watch', (redis) => redis.subscribe(this.channel));
+    } catch (error) {
+      await unsubscribe();
+      throw error;
+    }
+    return unsubscribe;
   }
 
-  /** Closes the connections the store opened (never a client passed in). */
+  /** Closes the connections the store opened (never a client passed in). Idempotent. */
   async close(): Promise<void> {
-    for (const subscriber of this.subscribers) subscriber.disconnect();
-    this.subscribers.clear();
-    if (this.owned) this.client.disconnect();
+    const subscribers = [...this.#subscribers];
+    this.#subscribers.clear();
+    await Promise.all(subscribers.map((subscriber) => subscriber.close()));
+    await this.#connection.close();
   }
 
   private async read(): Promise<{ revision: number; doc: StoredDocument }> {
-    let reply: (string | null)[];
-    await this.connected(this.client);
-    try {
-      reply = await this.client.hmget(this.key, 'revision', 'doc');
-    } catch (error) {
-      throw unavailable('a signing key load', error);
-    }
+    const reply = await this.#connection.run('a signing key load', (redis) =>
+      redis.hmget(this.key, 'revision', 'doc'),
+    );
     const [revision, doc] = reply;
     if (revision === null || revision === undefined || doc === null || doc === undefined) {
       return { revision: 0, doc: { keys: [] } };
@@ -212,31 +197,6 @@ export class RedisSigningKeyStore implements SigningKeyStore {
     if (!Array.isArray(parsed?.keys))
       throw new ConfigError('the stored signing key set is malformed');
     return { revision: Number(revision), doc: parsed };
-  }
-
-  /**
-   * Waits until `client` is connected: a fail-fast client refuses commands while it connects,
-   * and key loads happen at start-up, right after the client was opened.
-   */
-  private async connected(client: Client): Promise<void> {
-    if (client.status === 'ready') return;
-    if (client.status === 'end' || client.status === 'close') {
-      throw unavailable('a signing key command', new Error('Connection is closed'));
-    }
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => {
-          client.off('ready', onReady);
-          reject(unavailable('a signing key command', new Error('timed out')));
-        },
-        Math.max(1_000, 5 * this.timeoutMs),
-      );
-      const onReady = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      client.once('ready', onReady);
-    });
   }
 
   private requireKeys(what: string): MasterKey[] {

@@ -1,14 +1,9 @@
 import { createHash } from 'node:crypto';
 import { ConfigError } from '@tokenwarden/core';
-
-/** Default key prefix. */
-export const DEFAULT_PREFIX = 'tokenwarden:';
+import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 
 /** Hash tag appended to a prefix that has none, so every key lands in one cluster slot. */
 export const DEFAULT_HASH_TAG = '{tw}';
-
-/** Default longest key, in bytes; longer keys carry a SHA-256 of the id instead of the id. */
-export const DEFAULT_MAX_KEY_LENGTH = 256;
 
 /** Longest prefix accepted, in bytes. */
 const MAX_PREFIX_LENGTH = 128;
@@ -90,19 +85,27 @@ export class KeySpace {
     this.maxKeyLength = maxKeyLength;
   }
 
+  /**
+   * The key `<base><kind><encoded id>`; when longer than `maxKeyLength` bytes, the encoded id is
+   * replaced by `#` and its SHA-256. Every key of an untrusted id is built here.
+   */
+  key(kind: string, id: string): string {
+    return this.build(kind, encodeId(id));
+  }
+
   /** Key of a revoked token id. */
   revoked(tokenId: string): string {
-    return this.build('rev:', encodeId(tokenId));
+    return this.key('rev:', tokenId);
   }
 
   /** Key of the not-before mark of one subject. */
   subjectMark(subject: string): string {
-    return this.build('nbf:sub:', encodeId(subject));
+    return this.key('nbf:sub:', subject);
   }
 
   /** Key of the not-before mark of one client. */
   clientMark(client: string): string {
-    return this.build('nbf:cli:', encodeId(client));
+    return this.key('nbf:cli:', client);
   }
 
   /** Key of the deployment-wide not-before mark. */

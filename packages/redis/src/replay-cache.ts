@@ -1,5 +1,10 @@
 import type { ReplayCache } from '@tokenwarden/core';
-import { RedisCaller, type RedisCounterOptions } from './rate-limit';
+import { openCounters, type Counters, type RedisCounterOptions } from './counters';
+
+/** The one command the cache sends. */
+interface ReplayClient {
+  set(...args: (string | number)[]): Promise<unknown>;
+}
 
 /**
  * One-time ids (DPoP proof `jti`s) in Redis, shared by every node, so a proof replayed to another
@@ -14,11 +19,12 @@ import { RedisCaller, type RedisCounterOptions } from './rate-limit';
  * const replayCache = new RedisReplayCache({ client: redis });
  */
 export class RedisReplayCache implements ReplayCache {
-  private readonly caller: RedisCaller;
+  // ES private: `util.inspect` must not print the client, whose options hold the URL.
+  readonly #counters: Counters<ReplayClient>;
 
   /** @throws ConfigError when the options are missing, ambiguous or out of range. */
   constructor(options: RedisCounterOptions) {
-    this.caller = new RedisCaller(options, 'RedisReplayCache');
+    this.#counters = openCounters<ReplayClient>(options, 'RedisReplayCache');
   }
 
   /** True the first time `id` is seen; false while it is remembered. Rejects when Redis cannot answer. */
@@ -30,11 +36,12 @@ export class RedisReplayCache implements ReplayCache {
       throw new RangeError('RedisReplayCache: expiresAt must be an integer number of epoch ms');
     }
     // An id already past its window is refused by its own checks; nothing to remember.
-    if (this.caller.clock !== undefined && expiresAt <= this.caller.clock.now()) return true;
-    const key = this.caller.key('replay:', id);
-    return this.caller.run(
+    const { clock, connection, keys } = this.#counters;
+    if (clock !== undefined && expiresAt <= clock.now()) return true;
+    const key = keys.key('replay:', id);
+    return connection.run(
       'markUsed',
-      (client) => client.set(key, '1', 'PXAT', expiresAt, 'NX'),
+      (redis) => redis.set(key, '1', 'PXAT', expiresAt, 'NX'),
       (reply) => {
         if (reply === 'OK') return true;
         if (reply === null) return false;
@@ -45,6 +52,6 @@ export class RedisReplayCache implements ReplayCache {
 
   /** Quits the client if the cache opened it from `url`. Idempotent. */
   close(): Promise<void> {
-    return this.caller.close();
+    return this.#counters.connection.close();
   }
 }

@@ -1,7 +1,6 @@
-import { parseAuditLine, type AuditEvent, type ChainHead } from '@tokenwarden/core';
-import { unavailable } from './client';
-import type { Cluster, Redis } from 'ioredis';
-import { auditKeys, connect, whenReady, type AuditStreamConnection } from './stream-sink';
+import { parseAuditLine, type AuditEvent, type ChainHead } from '@tokenwarden/core/internal';
+import type { RedisConnection } from './connection';
+import { auditKeys, openStreamConnection, type AuditStreamConnection } from './stream-sink';
 
 /** One event read from the audit stream. */
 export interface StreamedEvent {
@@ -68,8 +67,6 @@ interface ReaderClient {
   xreadgroup(...args: (string | number)[]): Promise<unknown>;
   xack(key: string, group: string, id: string): Promise<unknown>;
   xgroup(...args: string[]): Promise<unknown>;
-  quit(): Promise<unknown>;
-  disconnect(): void;
 }
 
 /**
@@ -85,44 +82,33 @@ interface ReaderClient {
  * }
  */
 export class AuditStreamReader {
-  readonly #client: ReaderClient;
-  readonly #raw: Redis | Cluster;
-  private readonly owned: boolean;
-  private readonly timeoutMs: number;
+  // ES private: `util.inspect` must not print the client, whose options hold the URL.
+  readonly #connection: RedisConnection<ReaderClient>;
   /** The keys read. */
   readonly keys: { stream: string; heads: string };
 
+  /** @throws ConfigError when the options are missing, ambiguous or out of range. */
   constructor(options: AuditStreamConnection) {
     this.keys = auditKeys(options?.prefix);
-    const { client, owned, timeoutMs } = connect(options, 'AuditStreamReader');
-    this.#client = client as unknown as ReaderClient;
-    this.#raw = client;
-    this.owned = owned;
-    this.timeoutMs = timeoutMs;
+    this.#connection = openStreamConnection<ReaderClient>(options, 'AuditStreamReader');
   }
 
   /** Length and first and last entry ids of the stream. */
   async info(): Promise<StreamInfo> {
-    try {
-      await this.ready();
-      const length = await this.#client.xlen(this.keys.stream);
-      const [first] = await this.#client.xrange(this.keys.stream, '-', '+', 'COUNT', 1);
-      const last = await this.#client.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1);
+    const { stream } = this.keys;
+    return this.#connection.run('audit stream info', async (redis) => {
+      const length = await redis.xlen(stream);
+      const [first] = await redis.xrange(stream, '-', '+', 'COUNT', 1);
+      const last = await redis.xrevrange(stream, '+', '-', 'COUNT', 1);
       return { length, firstEntryId: first?.[0], lastEntryId: last[0]?.[0] };
-    } catch (error) {
-      throw unavailable('audit stream info', error);
-    }
+    });
   }
 
   /** The recorded head of every producer's chain. */
   async heads(): Promise<ChainHead[]> {
-    let raw: Record<string, string>;
-    try {
-      await this.ready();
-      raw = await this.#client.hgetall(this.keys.heads);
-    } catch (error) {
-      throw unavailable('audit heads', error);
-    }
+    const raw = await this.#connection.run('audit heads', (redis) =>
+      redis.hgetall(this.keys.heads),
+    );
     const heads: ChainHead[] = [];
     for (const [producer, value] of Object.entries(raw)) {
       const [seq, hash, at] = value.split(' ');
@@ -144,13 +130,10 @@ export class AuditStreamReader {
     const end =
       options.until === undefined ? '+' : `${Math.floor(options.until)}-18446744073709551615`;
     for (;;) {
-      let page: Entry[];
-      try {
-        await this.ready();
-        page = await this.#client.xrange(this.keys.stream, start, end, 'COUNT', pageSize);
-      } catch (error) {
-        throw unavailable('audit stream range', error);
-      }
+      const from = start;
+      const page = await this.#connection.run('audit stream range', (redis) =>
+        redis.xrange(this.keys.stream, from, end, 'COUNT', pageSize),
+      );
       for (const entry of page) yield* eventsOf(entry);
       if (page.length < pageSize) return;
       start = `(${page[page.length - 1]![0]}`;
@@ -159,7 +142,10 @@ export class AuditStreamReader {
 
   /** Follows the stream as it grows, until `signal` aborts. */
   async *follow(options: FollowOptions = {}): AsyncGenerator<StreamedEvent> {
-    const blockMs = Math.max(1, Math.min(options.blockMs ?? 1000, this.timeoutMs - 100));
+    const blockMs = Math.max(
+      1,
+      Math.min(options.blockMs ?? 1000, this.#connection.timeoutMs - 100),
+    );
     const group = options.group;
     let after = options.after ?? '$';
     if (group !== undefined) await this.ensureGroup(group.name);
@@ -169,20 +155,20 @@ export class AuditStreamReader {
     }
     while (!options.signal?.aborted) {
       let reply: unknown;
+      const from = after;
       try {
-        await this.ready();
-        reply =
+        reply = await this.#connection.run('audit stream follow', (redis) =>
           group === undefined
-            ? await this.#client.xread(
+            ? redis.xread(
                 'COUNT',
                 PAGE_ENTRIES,
                 'BLOCK',
                 blockMs,
                 'STREAMS',
                 this.keys.stream,
-                after,
+                from,
               )
-            : await this.#client.xreadgroup(
+            : redis.xreadgroup(
                 'GROUP',
                 group.name,
                 group.consumer,
@@ -193,9 +179,10 @@ export class AuditStreamReader {
                 'STREAMS',
                 this.keys.stream,
                 '>',
-              );
+              ),
+        );
       } catch (error) {
-        options.onError?.(unavailable('audit stream follow', error));
+        options.onError?.(error as Error);
         await pause(500, options.signal);
         if (group !== undefined) await this.ensureGroup(group.name).catch(() => undefined);
         continue;
@@ -206,31 +193,29 @@ export class AuditStreamReader {
         // Once every event of the entry was handled: resume after it, acknowledge it.
         after = entry[0];
         if (group !== undefined) {
-          await this.#client.xack(this.keys.stream, group.name, entry[0]).catch(() => undefined);
+          const id = entry[0];
+          await this.#connection
+            .run('audit stream ack', (redis) => redis.xack(this.keys.stream, group.name, id))
+            .catch(() => undefined);
         }
       }
     }
   }
 
-  /** Closes the client if this reader opened it. */
-  async close(): Promise<void> {
-    if (!this.owned) return;
-    await this.#client.quit().catch(() => this.#client.disconnect());
+  /** Closes the client if this reader opened it. Later calls reject. Idempotent. */
+  close(): Promise<void> {
+    return this.#connection.close();
   }
 
-  private async ready(): Promise<void> {
-    await whenReady(this.#raw, this.timeoutMs);
-  }
-
+  /** Creates the consumer group at the stream's end, unless it exists. */
   private async ensureGroup(name: string): Promise<void> {
-    try {
-      await this.ready();
-      await this.#client.xgroup('CREATE', this.keys.stream, name, '$', 'MKSTREAM');
-    } catch (error) {
-      if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) {
-        throw unavailable('audit stream group', error);
-      }
-    }
+    await this.#connection.run('audit stream group', (redis) =>
+      redis.xgroup('CREATE', this.keys.stream, name, '$', 'MKSTREAM').catch((error: unknown) => {
+        // The group exists already: nothing to do.
+        if (error instanceof Error && error.message.startsWith('BUSYGROUP')) return undefined;
+        throw error;
+      }),
+    );
   }
 }
 

@@ -5,19 +5,12 @@ import {
   type AuditEvent,
   type AuditSink,
   type Clock,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import type { Cluster, Redis } from 'ioredis';
-import { openClient, unavailable } from './client';
-import { DEFAULT_PREFIX, KeySpace } from './keys';
-
-/** Default retention of the audit stream: 90 days, in ms. */
-export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
-
-/** Default deadline of one stream write, in ms. */
-const DEFAULT_STREAM_TIMEOUT_MS = 2_000;
-
-/** Name of the append script command defined on the client. */
-const APPEND_COMMAND = 'tokenwardenAuditAppendPacked';
+import { connectionTarget, RedisConnection } from './connection';
+import { DEFAULT_AUDIT_RETENTION_MS, DEFAULT_PREFIX, DEFAULT_STREAM_TIMEOUT_MS } from './defaults';
+import { KeySpace } from './keys';
+import { AUDIT_APPEND_SCRIPT, COMMANDS, type ScriptCalls } from './scripts';
 
 /** Most events in one stream entry. */
 export const MAX_EVENTS_PER_ENTRY = 100;
@@ -28,47 +21,6 @@ export const MAX_EVENTS_PER_ENTRY = 100;
  * a bounded size.
  */
 export const MAX_ENTRY_CHARS = 64 * 1024;
-
-/**
- * Appends one producer's events, skipping those already stored, records the producer's head and
- * trims entries older than the retention. Atomic, so the head always matches the stream.
- *
- * The events come in packs of consecutive sequence numbers: each pack becomes one stream entry,
- * fields `lines` (the events' JSON, one per line: JSON escapes line breaks inside strings) and
- * `n` (the number of events). A pack at or below the producer's recorded head was stored by an
- * earlier write (a spool replay) and is skipped; a pack that overlaps it loses the lines up to the
- * head.
- *
- * KEYS[1] stream, KEYS[2] heads hash
- * ARGV[1] producer, ARGV[2] MINID for trimming ('' for none), ARGV[3] head value of the last
- * event ("<seq> <hash> <epoch ms>"), then per pack: first seq, last seq, JSON lines.
- * Returns the number of events added.
- */
-const APPEND_LUA = `
-local head = redis.call('HGET', KEYS[2], ARGV[1])
-local top = 0
-if head then top = tonumber(string.match(head, '^(%d+)')) or 0 end
-local added = 0
-for i = 4, #ARGV - 2, 3 do
-  local first = tonumber(ARGV[i])
-  local last = tonumber(ARGV[i + 1])
-  local lines = ARGV[i + 2]
-  if last > top then
-    if first <= top then
-      local at = 0
-      for _ = first, top do at = string.find(lines, '\\n', at + 1, true) end
-      lines = string.sub(lines, at + 1)
-      first = top + 1
-    end
-    redis.call('XADD', KEYS[1], '*', 'lines', lines, 'n', tostring(last - first + 1))
-    added = added + last - first + 1
-    top = last
-  end
-end
-if added > 0 then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
-if ARGV[2] ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2]) end
-return added
-`;
 
 /** Options shared by the stream sink and reader. Pass exactly one of `url` and `client`. */
 export interface AuditStreamConnection {
@@ -105,16 +57,32 @@ export function auditKeys(prefix: string = DEFAULT_PREFIX): { stream: string; he
   return { stream: `${base}audit:stream`, heads: `${base}audit:heads` };
 }
 
-type AppendClient = {
-  [APPEND_COMMAND](...args: string[]): Promise<unknown>;
-  defineCommand(name: string, definition: { lua: string; numberOfKeys: number }): void;
-  pipeline(): {
-    [APPEND_COMMAND](...args: string[]): unknown;
+/** The append script command, on the client and on a pipeline. */
+type AppendCall = typeof COMMANDS.auditAppend;
+type AppendClient = ScriptCalls<AppendCall> & {
+  pipeline(): Record<AppendCall, (...args: string[]) => unknown> & {
     exec(): Promise<[Error | null, unknown][] | null>;
   };
-  quit(): Promise<unknown>;
-  disconnect(): void;
 };
+
+/**
+ * Checks the connection options of a sink or reader and opens (or adopts) its connection. A call
+ * waits for the first connection only: while Redis is away, a write fails at once and its events
+ * go to the spool instead of holding up the queue. Default deadline: 2000 ms.
+ *
+ * @internal
+ */
+export function openStreamConnection<View>(
+  options: AuditStreamConnection,
+  owner: string,
+): RedisConnection<View> {
+  const target = connectionTarget(options, {
+    owner,
+    defaultTimeoutMs: DEFAULT_STREAM_TIMEOUT_MS,
+    waitFor: 'first',
+  });
+  return new RedisConnection<View>(target);
+}
 
 /**
  * Audit sink writing to a Redis stream, many events per entry: each entry holds up to
@@ -134,14 +102,11 @@ type AppendClient = {
  */
 export class RedisStreamSink implements AuditSink {
   readonly name: string;
-  readonly #client: AppendClient;
-  readonly #raw: Redis | Cluster;
-  private readonly owned: boolean;
-  private readonly timeoutMs: number;
+  // ES private: `util.inspect` must not print the client, whose options hold the URL.
+  readonly #connection: RedisConnection<AppendClient>;
   private readonly keys: { stream: string; heads: string };
   private readonly retentionMs: number;
   private readonly clock: Clock;
-  private closing: Promise<void> | undefined;
 
   /** @throws ConfigError when the options are missing, ambiguous or out of range. */
   constructor(options: RedisStreamSinkOptions) {
@@ -154,18 +119,14 @@ export class RedisStreamSink implements AuditSink {
     this.clock = options?.clock ?? systemClock;
     this.keys = auditKeys(options?.prefix);
     // Last: a client is opened only for valid options.
-    const { client, owned, timeoutMs } = connect(options, 'RedisStreamSink');
-    this.#client = client as unknown as AppendClient;
-    this.#raw = client;
-    this.owned = owned;
-    this.timeoutMs = timeoutMs;
+    this.#connection = openStreamConnection<AppendClient>(options, 'RedisStreamSink');
     this.name = options.name ?? 'redis-stream';
-    this.#client.defineCommand(APPEND_COMMAND, { lua: APPEND_LUA, numberOfKeys: 2 });
+    this.#connection.define([AUDIT_APPEND_SCRIPT]);
   }
 
   async write(events: readonly AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
-    if (this.closing) throw new Error('RedisStreamSink is closed');
+    if (this.#connection.closed) throw new Error('RedisStreamSink is closed');
     const minId =
       this.retentionMs === 0 ? '' : String(Math.max(0, this.clock.now() - this.retentionMs));
     const now = String(this.clock.now());
@@ -214,86 +175,20 @@ export class RedisStreamSink implements AuditSink {
       previous = event;
     }
     finish();
-    try {
-      await whenReady(this.#raw, this.timeoutMs);
+    await this.#connection.run('audit stream write', async (redis) => {
       if (calls.length === 1) {
-        await this.#client[APPEND_COMMAND](...calls[0]!);
+        await redis[COMMANDS.auditAppend](...calls[0]!);
         return;
       }
-      const pipeline = this.#client.pipeline();
-      for (const c of calls) pipeline[APPEND_COMMAND](...c);
+      const pipeline = redis.pipeline();
+      for (const c of calls) pipeline[COMMANDS.auditAppend](...c);
       const results = await pipeline.exec();
       for (const [error] of results ?? []) if (error) throw error;
-    } catch (error) {
-      throw unavailable('audit stream write', error);
-    }
+    });
   }
 
-  /** Closes the client if this sink opened it. */
+  /** Closes the client if this sink opened it. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.owned
-      ? this.#client.quit().then(
-          () => undefined,
-          () => this.#client.disconnect(),
-        )
-      : Promise.resolve();
-    return this.closing;
+    return this.#connection.close();
   }
-}
-
-/** First connection only: while reconnecting, writes fail at once so events go to the spool. */
-const CONNECTING = new Set(['connecting', 'connect', 'wait']);
-
-/**
- * Resolves once a client that is connecting for the first time is ready, or after `timeoutMs`
- * (the command then fails fast): a client without an offline queue refuses commands until then.
- * @internal
- */
-export function whenReady(client: Redis | Cluster, timeoutMs: number): Promise<void> | undefined {
-  if (!CONNECTING.has(client.status)) return undefined;
-  if (client.status === 'wait') void client.connect().catch(() => undefined);
-  return new Promise<void>((resolve) => {
-    // Ready, or the first attempt failed (refused, unknown host): either way, go on.
-    const done = () => {
-      clearTimeout(timer);
-      client.removeListener('ready', done);
-      client.removeListener('error', done);
-      resolve();
-    };
-    const timer = setTimeout(done, timeoutMs);
-    timer.unref();
-    client.once('ready', done);
-    client.once('error', done);
-  });
-}
-
-/** Opens or adopts the client of a sink or reader. @internal */
-export function connect(
-  options: AuditStreamConnection,
-  what: string,
-): { client: Redis | Cluster; owned: boolean; timeoutMs: number } {
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError(`${what} needs an options object with 'url' or 'client'`);
-  }
-  const { url, client } = options;
-  if ((url === undefined) === (client === undefined)) {
-    throw new ConfigError(
-      `${what} needs exactly one of 'url' (a redis:// or rediss:// URL) and 'client' (an ioredis Redis or Cluster)`,
-    );
-  }
-  const timeoutMs = options.commandTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS;
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > 60_000) {
-    throw new ConfigError(`${what} option 'commandTimeoutMs' must be an integer from 1 to 60000`);
-  }
-  if (client !== undefined) {
-    if (typeof (client as { defineCommand?: unknown }).defineCommand !== 'function') {
-      throw new ConfigError(`${what} option 'client' must be an ioredis Redis or Cluster`);
-    }
-    return { client, owned: false, timeoutMs };
-  }
-  return {
-    client: openClient(url, timeoutMs, () => undefined, `${what} option 'url'`),
-    owned: true,
-    timeoutMs,
-  };
 }

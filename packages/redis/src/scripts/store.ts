@@ -1,9 +1,8 @@
 /**
- * The Lua scripts of {@link RedisStore}. Each read-modify-write is one script, so it is atomic and
- * costs one round trip. They are registered with ioredis `defineCommand`, which sends EVALSHA and
- * falls back to EVAL once on NOSCRIPT (after a restart or SCRIPT FLUSH).
+ * The Lua scripts of `RedisStore`: revocation marks and consent records. Each read-modify-write
+ * is one script, so it is atomic and costs one round trip.
  *
- * Conventions shared by every script:
+ * Conventions of these scripts:
  * - Times are epoch-ms integers passed as decimal strings; the store validates them first, and
  *   scripts store the caller's string as given (never `tostring` of a Lua number, which could
  *   come out as `1.7e+12`).
@@ -15,14 +14,7 @@
  *   and message) from inside the script, so the announcement is atomic with the change: no node
  *   can see the new value in Redis while its cache waits for a message that was never sent.
  */
-
-/** Custom command names, namespaced because they are defined on a client the user may own. */
-export const COMMANDS = {
-  lookup: 'tokenwardenLookup',
-  raise: 'tokenwardenRaise',
-  grant: 'tokenwardenGrant',
-  withdraw: 'tokenwardenWithdraw',
-} as const;
+import { COMMANDS, type ScriptDefinition } from './commands';
 
 /**
  * Everything one request needs, read in one round trip.
@@ -114,7 +106,7 @@ return { at, keep }
  * KEYS: 1 the consent hash.
  * ARGV: 1 grantedAt, 2 '1' if expiresAt is given, 3 expiresAt, 4 '1' if source is given, 5 source,
  * 6 invalidation channel, 7 message.
- * Reply: the record as five strings (see the file comment).
+ * Reply: the record as five strings (see the conventions above).
  */
 export const GRANT_LUA = `
 -- Keep the last withdrawal time across the re-grant (false when never withdrawn).
@@ -152,7 +144,7 @@ return reply
  *
  * KEYS: 1 the consent hash.
  * ARGV: 1 withdrawnAt, 2 '1' if source is given, 3 source, 4 invalidation channel, 5 message.
- * Reply: the record as five strings (see the file comment).
+ * Reply: the record as five strings (see the conventions above).
  */
 export const WITHDRAW_LUA = `
 -- The current record; false for each missing field.
@@ -183,10 +175,10 @@ redis.call('PUBLISH', ARGV[4], ARGV[5])
 return { granted, c[2] or '', withdrawn, hasSource, source }
 `;
 
-/** Every script with its command name and key count, for `defineCommand`. */
-export const SCRIPTS = [
+/** The scripts of `RedisStore`, with their command names and key counts. */
+export const STORE_SCRIPTS: readonly ScriptDefinition[] = [
   { name: COMMANDS.lookup, numberOfKeys: 5, lua: LOOKUP_LUA },
   { name: COMMANDS.raise, numberOfKeys: 1, lua: RAISE_LUA },
   { name: COMMANDS.grant, numberOfKeys: 1, lua: GRANT_LUA },
   { name: COMMANDS.withdraw, numberOfKeys: 1, lua: WITHDRAW_LUA },
-] as const;
+];
