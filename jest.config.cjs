@@ -23,6 +23,7 @@ module.exports = {
     // Subpath entries of @tokenwarden/core, before the package entries.
     '^@tokenwarden/core/policy$': '<rootDir>/packages/core/src/policy-file.ts',
     '^@tokenwarden/core/reports$': '<rootDir>/packages/core/src/reports.ts',
+    '^@tokenwarden/core/internal$': '<rootDir>/packages/core/src/internal.ts',
     '^@tokenwarden/(core|redis|express|koa|nest|testing|cli)$':
       '<rootDir>/packages/$1/src/index.ts',
   },

@@ -5,13 +5,15 @@ import { defineConfig } from 'tsup';
  * file and matches a subpath in package.json `exports`:
  * - `index`: `@tokenwarden/core`, the request path;
  * - `policy`: `@tokenwarden/core/policy`, reading and checking the policy file (yaml, zod);
- * - `reports`: `@tokenwarden/core/reports`, the accountability reports and audit sources.
+ * - `reports`: `@tokenwarden/core/reports`, the accountability reports and audit sources;
+ * - `internal`: `@tokenwarden/core/internal`, shared by Tokenwarden's own packages, not for applications.
  * To add an entry, add it here and to `exports`.
  */
 const entry = {
   index: 'src/index.ts',
   policy: 'src/policy-file.ts',
   reports: 'src/reports.ts',
+  internal: 'src/internal.ts',
 };
 
 export default defineConfig({

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { MemoryStore, verifyChains, type AuditEvent } from '@tokenwarden/core';
+import { MemoryStore, verifyChains, type AuditEvent } from '@tokenwarden/core/internal';
 import { AuditStreamReader, RedisStreamSink } from '@tokenwarden/redis';
 import { deleteKeys, mintToken, testJwtOptions } from '@tokenwarden/testing';
 import type { AdapterDriver } from '../conformance/app-spec';

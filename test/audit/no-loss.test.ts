@@ -12,7 +12,7 @@ import {
   type AuditEvent,
   type AuditSink,
   type WardenOptions,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { tokenwarden, type TokenwardenMiddleware } from '@tokenwarden/express';
 import { AuditStreamReader, RedisStreamSink } from '@tokenwarden/redis';
 import { mintToken, RedisServer, testJwtOptions } from '@tokenwarden/testing';

@@ -1,4 +1,4 @@
-import type { Requirement, RouteSteps, WardenStore } from '@tokenwarden/core';
+import type { Requirement, RouteSteps, WardenStore } from '@tokenwarden/core/internal';
 import type { Server } from 'node:http';
 import type { Warden, WardenOptions } from '@tokenwarden/core';
 

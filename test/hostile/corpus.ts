@@ -13,7 +13,7 @@ import {
   MemoryCredentialStore,
   type ErrorCode,
   type Warden,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { keyPair, TEST_AUDIENCE, TEST_ISSUER, testKeys } from '@tokenwarden/testing';
 
 /** Request headers; an array value sends the header once per value. */

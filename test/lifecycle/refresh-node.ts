@@ -15,7 +15,7 @@ import {
   SigningKeyRing,
   TokenEndpoint,
   TokenIssuer,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { RedisCredentialStore, RedisSigningKeyStore, RedisStore } from '@tokenwarden/redis';
 
 const env = process.env;

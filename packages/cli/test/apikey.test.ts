@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { runCli } from '@tokenwarden/cli';
-import { verifyApiKey } from '@tokenwarden/core';
+import { verifyApiKey } from '@tokenwarden/core/internal';
 import { auditKeys, RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
 import { Redis } from 'ioredis';
 import { runCaptured, TEST_POLICY } from './support';

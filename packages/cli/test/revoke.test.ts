@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { runCli } from '@tokenwarden/cli';
-import { ApiKeys, RefreshTokens, createAdmin, verifyApiKey } from '@tokenwarden/core';
+import { ApiKeys, RefreshTokens, createAdmin, verifyApiKey } from '@tokenwarden/core/internal';
 import { RedisCredentialStore, RedisStore, auditKeys } from '@tokenwarden/redis';
 import { Redis } from 'ioredis';
 import { runCaptured } from './support';

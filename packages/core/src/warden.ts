@@ -9,7 +9,7 @@ import type {
 import type { AuditTrail } from './audit/trail';
 import type { AuditEventInput } from './audit/types';
 import type { Decision } from './decision';
-import { holdUntilDurable, type HeldResponse } from './http/node';
+import { holdUntilDurable, type HeldResponse } from './response';
 import type { WardenMetrics } from './metrics/types';
 import { resolveOptions } from './options/resolve';
 import type { WardenOptions } from './options/types';

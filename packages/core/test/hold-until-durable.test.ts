@@ -1,7 +1,7 @@
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { holdUntilDurable } from '@tokenwarden/core';
+import { holdUntilDurable } from '@tokenwarden/core/internal';
 import { deny } from '../src/decision';
 
 /** Serves one handler on a loopback port; each test closes it. */

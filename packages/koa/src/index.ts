@@ -1,19 +1,26 @@
 import type { Context, Middleware, Next } from 'koa';
 import {
+  type ACCESS,
+  answerTokenRequest,
   createWarden,
-  headerValuesOf,
+  decisionOf,
+  jwksResponse,
+  NodeRequestView,
+  routeStepNow,
+  routeSteps,
+  settleNowOrLater,
+  withRouteSteps,
   Warden,
   type Access,
-  type AllowDecision,
   type Decision,
-  type DenyDecision,
+  type JwkSet,
   type Principal,
-  routeSteps,
-  type RequestView,
-  type RouteSteps,
   type Requirement,
+  type RouteSteps,
+  type TokenEndpoint,
+  type TokenEndpointResponse,
   type WardenOptions,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 
 /**
  * What Tokenwarden puts in `ctx.state`. Apps on Koa's default state need nothing (see below);
@@ -32,15 +39,9 @@ declare module 'koa' {
   }
 }
 
-const ACCESS = Symbol.for('tokenwarden.access');
 type WithAccess = Context & { [ACCESS]?: Access };
-
 /** What @koa/router leaves on the context; read only after routing, hence `unknown`. */
-interface Routed {
-  readonly _matchedRoute?: unknown;
-  readonly routerPath?: unknown;
-  readonly params?: unknown;
-}
+type Routed = { _matchedRoute?: unknown; routerPath?: unknown; params?: Record<string, unknown> };
 
 /** The middleware `tokenwarden()` returns, with route helpers bound to its warden. */
 export interface TokenwardenMiddleware extends Middleware, RouteSteps<Middleware> {
@@ -50,151 +51,100 @@ export interface TokenwardenMiddleware extends Middleware, RouteSteps<Middleware
   metricsHandler(): Middleware;
 }
 
-/**
- * The request as the core reads it. `route`, `param` and `ip` are read when asked, after routing.
- * A class, so a request costs one small object and no closures.
- */
-class KoaView implements RequestView {
-  readonly method: string;
-  readonly path: string;
-  readonly url: string;
-
+/** The request as the core reads it; `route`, `param` and `ip` are read after routing, if asked. */
+class KoaView extends NodeRequestView {
   constructor(private readonly ctx: Context) {
-    this.method = ctx.method;
-    this.path = ctx.path;
-    this.url = ctx.originalUrl;
+    super(ctx.req, ctx.method, ctx.path, ctx.originalUrl);
   }
-
   get route(): string | undefined {
-    const routed = this.ctx as Routed;
-    const route = routed._matchedRoute ?? routed.routerPath;
+    const route = (this.ctx as Routed)._matchedRoute ?? (this.ctx as Routed).routerPath;
     return typeof route === 'string' || route instanceof RegExp ? String(route) : undefined;
   }
-
-  headerValues(name: string): readonly string[] | undefined {
-    return headerValuesOf(this.ctx.req, name);
-  }
-
   // The raw cookie, like cookie-parser's `req.cookies` in Express: never signature-checked.
   cookie(name: string): string | undefined {
     return this.ctx.cookies.get(name, { signed: false });
   }
-
   param(name: string): string | undefined {
-    const params = (this.ctx as Routed).params as Readonly<Record<string, unknown>> | undefined;
-    const value = params?.[name];
+    const value = (this.ctx as Routed).params?.[name];
     return typeof value === 'string' ? value : undefined;
   }
-
-  // Read only when an audit event is written.
   get ip(): string | undefined {
     return this.ctx.ip;
   }
 }
 
-/** Writes a denial as is: status, headers (RFC 6750, problem+json) and the problem body. */
-function writeDenial(ctx: Context, decision: DenyDecision): void {
+/** Answers a denial as is, or lets the request on with the caller in `ctx.state.auth`. */
+function settle(step: Access | Decision, warden: Warden | undefined, ctx: WithAccess, next: Next) {
+  const decision = decisionOf(step, warden, ctx.res, ctx);
+  if (decision.headers !== undefined) ctx.set(decision.headers);
+  if (decision.outcome === 'allow') {
+    ctx.state.auth = decision.principal;
+    return next();
+  }
   ctx.status = decision.status;
-  ctx.set(decision.headers);
   // A string body keeps the problem+json type set above on Koa 2 too (an object becomes JSON).
   ctx.body = JSON.stringify(decision.body);
-}
-
-/**
- * Runs the pipeline and answers a denial, or adopts the access for the rest of the chain. The
- * decision is recorded once, with the status the client got (as in the Express adapter). Warm
- * requests are decided without a promise.
- */
-function enforce(warden: Warden, ctx: WithAccess, next: Next, requirement?: Requirement) {
-  const pending = warden.beginNow(new KoaView(ctx), requirement);
-  return pending instanceof Promise
-    ? pending.then((access) => adopt(warden, ctx, next, access))
-    : adopt(warden, ctx, next, pending);
-}
-
-function adopt(warden: Warden, ctx: WithAccess, next: Next, access: Access) {
-  warden.track(ctx.res, access);
-  const decision = access.decision;
-  if (decision.outcome === 'deny') return writeDenial(ctx, decision);
-  ctx[ACCESS] = access;
-  return proceed(ctx, decision, next);
-}
-
-/** Answers a route step's denial, or lets the request on. */
-function conclude(ctx: WithAccess, decision: Decision, next: Next) {
-  if (decision.outcome === 'deny') return writeDenial(ctx, decision);
-  return proceed(ctx, decision, next);
-}
-
-/** Lets an allowed request on: the caller in `ctx.state.auth`, the decision's headers set. */
-function proceed(ctx: WithAccess, decision: AllowDecision, next: Next) {
-  ctx.state.auth = decision.principal;
-  if (decision.headers !== undefined) ctx.set(decision.headers);
-  return next();
+  return undefined;
 }
 
 /** A route step that adds `requirement` to the request's access (or runs the whole check). */
 function guard(requirement: Requirement, warden: Warden | undefined): Middleware {
   warden?.requirement(requirement);
   return function tokenwardenGuard(ctx: WithAccess, next: Next) {
-    const adopted = ctx[ACCESS];
-    if (adopted) {
-      const decision = adopted.authorizeNow(requirement);
-      return decision instanceof Promise
-        ? decision.then((d) => conclude(ctx, d, next))
-        : conclude(ctx, decision, next);
-    }
-    if (!warden) {
-      throw new Error(
-        'Tokenwarden route steps need app.use(tokenwarden(options)) before the router, or use the steps of the middleware (tw.requireScopes)',
-      );
-    }
-    return enforce(warden, ctx, next, requirement);
+    const pending = routeStepNow(ctx, warden, requirement, KoaView);
+    return settleNowOrLater(pending, settle, warden, ctx, next);
   };
 }
 
 /**
  * Protects every route below it: each request needs a valid, unrevoked token (except
- * `publicPaths`). Add route steps for scopes, consent or another lawful basis; the caller is in
- * `ctx.state.auth`.
- *
+ * `publicPaths`). Add route steps for scopes, consent or another lawful basis.
  * @example
  * const tw = tokenwarden({ jwt, purposes: ['marketing'] });
- * const router = new Router();
- * router.get('/orders', requireScopes('orders:read'), (ctx) => {
- *   ctx.body = listOrders(ctx.state.auth?.subject);
- * });
- * app.use(tw);
- * app.use(router.routes());
+ * router.get('/orders', requireScopes('orders:read'), (ctx) => (ctx.body = list(ctx.state.auth)));
+ * app.use(tw).use(router.routes());
  */
 export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddleware {
   const warden = options instanceof Warden ? options : createWarden(options);
   const middleware = function tokenwardenMiddleware(ctx: WithAccess, next: Next) {
-    return enforce(warden, ctx, next);
+    return settleNowOrLater(warden.beginNow(new KoaView(ctx)), settle, warden, ctx, next);
   };
-  return Object.assign(middleware, {
-    warden,
-    ...routeSteps((requirement) => guard(requirement, warden)),
-    metricsHandler: () => metricsHandler(warden),
-  });
+  return withRouteSteps(middleware, warden, guard, metricsHandler);
 }
 
-/**
- * Standalone route steps for routers below `app.use(tokenwarden(...))`: they add to the request's
- * access. Purposes are validated on first use; the middleware's own steps validate at start-up.
- */
-export const { requireScopes, requireConsent, lawfulBasis, requireDpop } = routeSteps<Middleware>(
-  (requirement) => guard(requirement, undefined),
-);
+/** Route steps for routers below `app.use(tw)`; they validate purposes on first use. */
+const standalone = routeSteps<Middleware>((requirement) => guard(requirement, undefined));
+export const { requireScopes, requireConsent, lawfulBasis, requireDpop } = standalone;
 
 /** Serves `warden`'s Prometheus metrics. Mount it before `app.use(tokenwarden(...))` or protect it. */
 export function metricsHandler(warden: Warden): Middleware {
   return async function tokenwardenMetrics(ctx: Context) {
-    const text = await warden.metrics.render();
+    ctx.body = await warden.metrics.render();
     ctx.set('content-type', warden.metrics.contentType);
-    ctx.body = text;
   };
 }
 
+function send(ctx: Context, answer: TokenEndpointResponse): void {
+  ctx.status = answer.status;
+  ctx.set(answer.headers);
+  ctx.body = answer.body;
+}
+
+/**
+ * Serves core's `TokenEndpoint` on a router above `app.use(tw)`, the same with or without a body
+ * parser (core's `answerTokenRequest`: 8 KiB at most, form or JSON only, no repeated parameters).
+ * @example
+ * open.post('/oauth/token', tokenEndpoint(new TokenEndpoint({ issuer, clientSecrets })));
+ */
+export function tokenEndpoint(endpoint: TokenEndpoint): Middleware {
+  return async function tokenwardenTokenEndpoint(ctx: Context) {
+    send(ctx, await answerTokenRequest(endpoint, ctx.req, ctx.request));
+  };
+}
+
+/** Serves public keys as a JWKS: `open.get('/.well-known/jwks.json', jwksHandler(ring))`. */
+export function jwksHandler(source: { jwks(): JwkSet }): Middleware {
+  return (ctx) => send(ctx, jwksResponse(source));
+}
+
 export type { Principal } from '@tokenwarden/core';
-export { jwksHandler, tokenEndpoint } from './token-endpoint';

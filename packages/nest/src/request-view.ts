@@ -1,4 +1,4 @@
-import { headerValuesOf, type NodeRequestLike, type RequestView } from '@tokenwarden/core';
+import { headerValuesOf, type NodeRequestLike, type RequestView } from '@tokenwarden/core/internal';
 
 /**
  * The fields of an Express or Fastify request that Tokenwarden reads. Express requests are Node

@@ -1,11 +1,14 @@
 import { Controller, Get, Inject, Post, Req, Res, SetMetadata, type Type } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import {
+  answerTokenRequest,
   jwksResponse,
   type JwkSet,
+  type ParsedTokenBody,
   type TokenEndpoint,
   type TokenEndpointResponse,
-} from '@tokenwarden/core';
+  type TokenHttpRequest,
+} from '@tokenwarden/core/internal';
 import { EXEMPT_METADATA } from './tokens';
 
 /** Options of {@link tokenEndpointController}. */
@@ -20,18 +23,20 @@ export interface TokenEndpointControllerOptions {
   readonly jwksPath?: string;
 }
 
-interface RequestLike {
-  readonly method: string;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body?: unknown;
-}
+/**
+ * The request as either platform hands it over: Express's is the Node request, with the parsed
+ * body on it; Fastify's keeps the Node request in `raw` and the parsed body on itself.
+ */
+type RequestLike = TokenHttpRequest & ParsedTokenBody & { readonly raw?: TokenHttpRequest };
 
 /**
  * A controller serving the token endpoint (client credentials, and refresh tokens when the core
- * endpoint has `refreshTokens`) and optionally the JWKS, open to
- * clients without a token: `TokenwardenGuard` lets it through, the endpoint audits its own
- * events. Platform-express parses form and JSON bodies; on platform-fastify JSON works as is,
- * form bodies need `@fastify/formbody`.
+ * endpoint has `refreshTokens`) and optionally the JWKS, open to clients without a token:
+ * `TokenwardenGuard` lets it through, the endpoint audits its own events. It answers as the
+ * Express and Koa adapters do (core's `answerTokenRequest`): form or JSON bodies of at most
+ * 8 KiB, whatever the platform's body parser accepted, no repeated parameters, and a generic
+ * `500 server_error` (never a stack trace) when a store or revoker throws. Both platforms parse
+ * form and JSON bodies out of the box.
  *
  * @example
  * @Module({ controllers: [tokenEndpointController({ endpoint, jwks: ring })] })
@@ -46,15 +51,8 @@ export function tokenEndpointController(options: TokenEndpointControllerOptions)
     constructor(@Inject(HttpAdapterHost) private readonly host: HttpAdapterHost) {}
 
     async token(request: RequestLike, response: unknown): Promise<unknown> {
-      const answer = await options.endpoint.handle({
-        method: request.method,
-        header: (name) => {
-          const value = request.headers[name];
-          return Array.isArray(value) ? value.join(', ') : value;
-        },
-        body: request.body ?? null,
-      });
-      return this.send(response, answer);
+      const node = request.raw ?? request;
+      return this.send(response, await answerTokenRequest(options.endpoint, node, request));
     }
 
     keys(response: unknown): unknown {

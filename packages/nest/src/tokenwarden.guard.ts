@@ -7,7 +7,7 @@ import type {
   HeldResponse,
   RequestView,
   Warden,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import type { TokenwardenRequest } from './decorators';
 import { requestViewOf, type HttpRequestLike } from './request-view';
 import { EXEMPT, routeRequirement } from './route-requirement';

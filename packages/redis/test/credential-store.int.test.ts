@@ -9,7 +9,7 @@ import {
   StoreUnavailableError,
   createAdmin,
   verifyApiKey,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock, RedisServer, credentialStoreContract } from '@tokenwarden/testing';
 import { Cluster, Redis } from 'ioredis';
 import { RedisCredentialStore, RedisStore } from '../src';

@@ -7,7 +7,7 @@ import {
   UsageLimits,
   type LimitCheck,
   type LimitState,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock, RedisServer } from '@tokenwarden/testing';
 import { Cluster, Redis } from 'ioredis';
 import { usageLimiterContract } from '../../core/test/limits/limiter-contract';

@@ -5,7 +5,7 @@ import {
   StoreUnavailableError,
   verifyChains,
   type AuditEvent,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import {
   auditSinkContract,
   chainedEvents,

@@ -6,7 +6,7 @@ import {
   verifyChains,
   type AuditEvent,
   type AuditSink,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 
 /** One sink under test, and a way to read back what its backend holds. */
 export interface AuditSinkCase {

@@ -1,5 +1,5 @@
 import { createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
-import { jwkThumbprint } from '@tokenwarden/core';
+import { jwkThumbprint } from '@tokenwarden/core/internal';
 import { keyPair } from './fixtures';
 
 /** A DPoP client key pair (P-256), generated for the test run. */

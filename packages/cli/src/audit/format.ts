@@ -1,4 +1,4 @@
-import type { AuditEvent, ChainReport } from '@tokenwarden/core';
+import type { AuditEvent, ChainReport } from '@tokenwarden/core/internal';
 import { CliError } from '../shared';
 
 /** What `audit tail` and `audit export` may filter on. */

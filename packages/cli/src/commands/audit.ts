@@ -8,7 +8,7 @@ import {
   verifyChains,
   type AuditEvent,
   type ChainHead,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { AuditStreamReader, entryTime } from '@tokenwarden/redis';
 import {
   chainLine,

@@ -7,7 +7,7 @@ import {
   type AuditEventInput,
   type SigningAlgorithm,
   type SigningKeySettings,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { durationMs } from '@tokenwarden/core/policy';
 import { RedisSigningKeyStore } from '@tokenwarden/redis';
 import { addAuditOptions, actorOf, openAuditSinks, type AuditFlags } from '../apikey/context';

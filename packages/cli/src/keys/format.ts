@@ -1,4 +1,4 @@
-import { activeKeyAt, type SigningKeyInfo } from '@tokenwarden/core';
+import { activeKeyAt, type SigningKeyInfo } from '@tokenwarden/core/internal';
 
 /** Where a key stands at `now`. */
 export type KeyState = 'active' | 'next' | 'verify-only' | 'retired';

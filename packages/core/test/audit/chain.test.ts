@@ -9,7 +9,7 @@ import {
   verifyChains,
   type AuditEvent,
   type ChainHead,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock } from '@tokenwarden/testing';
 import { resolveAuditOptions } from '../../src/audit/options';
 import { AuditTrail } from '../../src/audit/trail';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { truncateAddress } from '@tokenwarden/core';
+import { truncateAddress } from '@tokenwarden/core/internal';
 import { Pseudonymizer } from '../../src/audit/privacy';
 
 describe('truncateAddress', () => {

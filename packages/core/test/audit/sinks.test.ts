@@ -19,7 +19,7 @@ import {
   MemorySink,
   parseAuditLine,
   type AuditEvent,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { auditSinkContract, chainedEvents, FakeClock } from '@tokenwarden/testing';
 
 function event(n: number, fields: Partial<AuditEvent> = {}): AuditEvent {

@@ -14,7 +14,7 @@ import {
   type AuditEvent,
   type AuditOptions,
   type AuditSink,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock } from '@tokenwarden/testing';
 import { resolveAuditOptions } from '../../src/audit/options';
 import { IsoTimes } from '../../src/audit/iso-times';

@@ -14,7 +14,7 @@ import {
   parseCredential,
   type AuditEventInput,
   type CredentialStore,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { checkPolicy } from '@tokenwarden/core/policy';
 import { FakeClock, TEST_POLICY } from '@tokenwarden/testing';
 import { Registry } from 'prom-client';

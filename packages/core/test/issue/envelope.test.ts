@@ -10,7 +10,7 @@ import {
   masterKey,
   openSecret,
   sealSecret,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 
 describe('AES-256-GCM envelopes', () => {
   const key = masterKey(randomBytes(32));

@@ -9,7 +9,7 @@ import {
   createWarden,
   generateCredential,
   hashCredential,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock, mintToken, testJwtOptions } from '@tokenwarden/testing';
 import { bearer } from '../support';
 

@@ -309,7 +309,7 @@ describe('SigningKeyRing', () => {
 describe('publicJwk', () => {
   it('publishes RSA, EC and OKP (Ed25519) public keys without private parts', async () => {
     const { generateKeyPairSync } = await import('node:crypto');
-    const { publicJwk } = await import('@tokenwarden/core');
+    const { publicJwk } = await import('@tokenwarden/core/internal');
     const ed = generateKeyPairSync('ed25519');
     expect(publicJwk(ed.privateKey, 'ed-1', 'EdDSA')).toEqual({
       kty: 'OKP',

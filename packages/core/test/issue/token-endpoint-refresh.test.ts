@@ -16,7 +16,7 @@ import {
   type CredentialStore,
   type TokenEndpointResponse,
   type Warden,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock } from '@tokenwarden/testing';
 import { Registry } from 'prom-client';
 import { bearer, sample } from '../support';

@@ -11,7 +11,7 @@ import {
   TokenIssuer,
   type AuditEventInput,
   type TokenRequestView,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const secret = randomBytes(32).toString('base64url');

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import type { LimitCheck, UsageLimiter } from '@tokenwarden/core';
+import type { LimitCheck, UsageLimiter } from '@tokenwarden/core/internal';
 import { FakeClock, HOSTILE_IDS } from '@tokenwarden/testing';
 
 /** A fresh limiter per test, on the given clock. */

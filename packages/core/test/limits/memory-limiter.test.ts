@@ -4,7 +4,7 @@ import {
   MemoryUsageLimiter,
   StoreCapacityError,
   type LimitCheck,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock } from '@tokenwarden/testing';
 import { usageLimiterContract } from './limiter-contract';
 

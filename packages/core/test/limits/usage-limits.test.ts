@@ -6,7 +6,7 @@ import {
   UsageLimits,
   type LimitRule,
   type UsageLimiter,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock } from '@tokenwarden/testing';
 
 const START = Date.UTC(2030, 0, 1);

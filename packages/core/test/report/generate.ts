@@ -11,7 +11,7 @@ import {
   type AuditEvent,
   type AuditEventInput,
   type SigningKeyInfo,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { checkPolicy, type Policy } from '@tokenwarden/core/policy';
 
 export const T0 = Date.UTC(2030, 0, 1);

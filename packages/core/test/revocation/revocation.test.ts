@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { isRevoked, type StoreSnapshot } from '@tokenwarden/core';
+import { isRevoked, type StoreSnapshot } from '@tokenwarden/core/internal';
 
 const T = Date.UTC(2030, 0, 1, 12, 0, 0);
 

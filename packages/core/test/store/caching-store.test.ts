@@ -9,7 +9,7 @@ import {
   type SharedStore,
   type StoreQuery,
   type StoreSnapshot,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock, mintToken, testJwtOptions } from '@tokenwarden/testing';
 import { bearer } from '../support';
 

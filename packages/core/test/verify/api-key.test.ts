@@ -9,7 +9,7 @@ import {
   isRevoked,
   looksLikeApiKey,
   verifyApiKey,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock, mintToken } from '@tokenwarden/testing';
 
 const HOUR = 3_600_000;

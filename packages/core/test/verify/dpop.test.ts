@@ -21,7 +21,7 @@ import {
   type DpopCheckInput,
   type DpopOptions,
   type ReplayCache,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock, keyPair } from '@tokenwarden/testing';
 
 // RFC 9449 examples: the ES256 key of §4.1, its thumbprint (§6.1), the access token and ath of

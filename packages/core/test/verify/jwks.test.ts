@@ -6,7 +6,7 @@ import {
   RemoteJwks,
   type KeySourceFetchEvent,
   type RemoteJwksOptions,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock } from '@tokenwarden/testing';
 import { verifyJwt, type JwtVerifyPolicy } from '../../src/verify/jwt';
 import { claimsFor, json, newSigner, startProvider, type FakeProvider } from '@tokenwarden/testing';

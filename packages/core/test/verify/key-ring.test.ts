@@ -283,7 +283,7 @@ describe('keyFromFile', () => {
 describe('isKeySelector', () => {
   it('tells a selector (a ring) from a list of keys', async () => {
     const { isKeySelector, MemorySigningKeyStore, SigningKeyRing } =
-      await import('@tokenwarden/core');
+      await import('@tokenwarden/core/internal');
     const ring = new SigningKeyRing({
       store: new MemorySigningKeyStore(),
       maxTokenLifetimeMs: 60_000,

@@ -5,7 +5,7 @@ import {
   TrustedIssuers,
   type KeySourceFetchEvent,
   type TrustedIssuerOptions,
-} from '@tokenwarden/core';
+} from '@tokenwarden/core/internal';
 import { FakeClock } from '@tokenwarden/testing';
 import {
   claimsFor,
