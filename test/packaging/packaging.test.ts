@@ -3,7 +3,9 @@
  * tarballs and their peers with npm into a plain Node project outside the repository, then run
  * an ESM and a CommonJS consumer under real `node`. Jest resolves `@tokenwarden/*` to the sources and lets
  * named imports from CommonJS pass, so only this catches a broken `exports` map, a bundled
- * dependency or `import { sign } from 'jsonwebtoken'` in the ESM build.
+ * dependency or `import { sign } from 'jsonwebtoken'` in the ESM build. It also proves that the
+ * request path stays light: `@tokenwarden/express` loads neither zod nor yaml, which only
+ * `@tokenwarden/core/policy` needs.
  */
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,10 @@ const ROOT = resolve(__dirname, '../..');
 const FIXTURES = join(__dirname, 'fixtures');
 const PUBLISHED = ['core', 'express', 'koa', 'nest', 'redis'] as const;
 const BUILD_OUTPUTS = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts'];
+/** Core's entry points besides the main one. */
+const CORE_SUBPATHS = ['policy', 'reports'] as const;
+/** Code and declarations shared by several entries of one build. */
+const SHARED_CHUNK = /^dist\/(chunk-[A-Z0-9]+\.c?js|[\w-]+-[\w-]{8}\.d\.c?ts)$/;
 const ATTW_VERSION = '0.18.5';
 const NPM_INSTALL = ['install', '--prefer-offline', '--no-audit', '--no-fund'];
 
@@ -38,6 +44,7 @@ interface Manifest {
   readonly version: string;
   readonly dependencies?: Readonly<Record<string, string>>;
   readonly peerDependencies?: Readonly<Record<string, string>>;
+  readonly exports?: unknown;
 }
 
 interface Packed {
@@ -71,6 +78,27 @@ function ranges(manifest: Manifest): [string, string][] {
     ...Object.entries(manifest.dependencies ?? {}),
     ...Object.entries(manifest.peerDependencies ?? {}),
   ];
+}
+
+/** The files of the package that its `exports` map points at (`dist/index.js`, …). */
+function exportedFiles(manifest: Manifest): string[] {
+  const out = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (typeof value === 'string' && value.startsWith('./dist/')) out.add(value.slice(2));
+    else if (value !== null && typeof value === 'object') Object.values(value).forEach(walk);
+  };
+  walk(manifest.exports);
+  return [...out].sort();
+}
+
+/** How long `require(name)` takes in the consumer, how many modules it loads, which of zod/yaml. */
+async function loadCost(name: string): Promise<{ ms: number; modules: number; offline: string[] }> {
+  const result = await runProcess(process.execPath, ['load-cost.cjs', name], {
+    cwd: consumer,
+    timeoutMs: 20_000,
+  });
+  if (result.code !== 0) throw new Error(`require('${name}') failed:\n${result.stderr}`);
+  return JSON.parse(result.stdout) as { ms: number; modules: number; offline: string[] };
 }
 
 function expectedOutput(build: string): string {
@@ -128,7 +156,17 @@ beforeAll(async () => {
     join(tools, 'package.json'),
     JSON.stringify({ name: 'tokenwarden-tools', version: '0.0.0', private: true }),
   );
-  for (const file of ['scenario.cjs', 'consumer.mjs', 'consumer.cjs']) {
+  for (const file of [
+    'scenario.cjs',
+    'consumer.mjs',
+    'consumer.cjs',
+    'subpaths-scenario.cjs',
+    'subpaths.mjs',
+    'subpaths.cjs',
+    'load-cost.cjs',
+    'offline-guard.mjs',
+    'offline-hooks.mjs',
+  ]) {
     await copyFile(join(FIXTURES, file), join(consumer, file));
   }
   for (const file of ['scenario.cjs', 'consumer-nest.mjs', 'consumer-nest.cjs']) {
@@ -176,14 +214,31 @@ afterAll(async () => {
 describe('packed packages', () => {
   it.each(PUBLISHED)('@tokenwarden/%s ships its build and resolved ranges', (pkg) => {
     const { files, manifest } = packedOf(`@tokenwarden/${pkg}`);
-    expect(files.filter((file) => file.startsWith('dist/'))).toEqual(
-      BUILD_OUTPUTS.map((file) => `dist/${file}`).sort(),
-    );
+    const dist = files.filter((file) => file.startsWith('dist/'));
+    const exported = exportedFiles(manifest);
+    expect(exported).toEqual(expect.arrayContaining(BUILD_OUTPUTS.map((file) => `dist/${file}`)));
+    expect(dist).toEqual(expect.arrayContaining(exported));
+    // Anything else in dist/ is a chunk the entries share.
+    expect(dist.filter((file) => !exported.includes(file) && !SHARED_CHUNK.test(file))).toEqual([]);
     expect(files).toContain('package.json');
     for (const file of files) expect(file).toMatch(/^(dist\/|package\.json$|README\.md$|LICENSE)/);
     for (const [name, range] of ranges(manifest)) {
       expect(`${name}@${range}`).not.toMatch(/@(workspace|catalog):/);
     }
+  });
+
+  it('@tokenwarden/core exports its offline entries from the same build', () => {
+    const { files, manifest } = packedOf('@tokenwarden/core');
+    const exported = exportedFiles(manifest);
+    for (const subpath of CORE_SUBPATHS) {
+      for (const file of ['js', 'cjs', 'd.ts', 'd.cts'].map((ext) => `dist/${subpath}.${ext}`)) {
+        expect(exported).toContain(file);
+      }
+    }
+    // The entries share their common code (the error classes among it) through chunks, in
+    // CommonJS as in ESM.
+    expect(files.filter((file) => /^dist\/chunk-.*\.js$/.test(file)).length).toBeGreaterThan(0);
+    expect(files.filter((file) => /^dist\/chunk-.*\.cjs$/.test(file)).length).toBeGreaterThan(0);
   });
 
   it('keeps runtime libraries as dependencies and frameworks as peers', () => {
@@ -222,6 +277,35 @@ describe('packed packages', () => {
   });
 
   it.each([
+    ['ESM', 'subpaths.mjs', 'js'],
+    ['CommonJS', 'subpaths.cjs', 'cjs'],
+  ])(
+    '%s consumer uses @tokenwarden/core/policy and /reports under real node',
+    async (_, file, ext) => {
+      const result = await runProcess(process.execPath, [file], {
+        cwd: consumer,
+        timeoutMs: 20_000,
+      });
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toBe(
+        [
+          `entry: @tokenwarden/core -> dist/index.${ext}`,
+          `entry: @tokenwarden/core/policy -> dist/policy.${ext}`,
+          `entry: @tokenwarden/core/reports -> dist/reports.${ext}`,
+          'policy: checkPolicy valid, 1 warning(s)',
+          "policy: durationMs('15m') = 900000",
+          'policy: a missing file throws ConfigError (config_invalid), instanceof core ConfigError true',
+          'reports: exposure of tok-1: 2 uses, 1 allowed, reaches purchase_history',
+          'reports: csv header time,outcome,reason,method,route,status,tokenId,client,subject,dataSubject,purpose,lawfulBasis,clientAddress,userAgent,requestId,afterLeak',
+          'reports: a missing trail throws AuditSourceError (audit_source_invalid), instanceof core TokenwardenError true',
+          '',
+        ].join('\n'),
+      );
+      expect(result.code).toBe(0);
+    },
+  );
+
+  it.each([
     ['ESM', 'consumer-nest.mjs'],
     ['CommonJS', 'consumer-nest.cjs'],
   ])('%s consumer runs the packed Nest adapter on Nest 11', async (_, file) => {
@@ -234,7 +318,7 @@ describe('packed packages', () => {
   });
 
   it.each(PUBLISHED)(
-    '@tokenwarden/%s has types right in every resolution mode (attw)',
+    '@tokenwarden/%s has types right in every resolution mode and entry point (attw)',
     async (pkg) => {
       const { tarball } = packedOf(`@tokenwarden/${pkg}`);
       const attw = join(tools, 'node_modules', '.bin', 'attw');
@@ -247,4 +331,54 @@ describe('packed packages', () => {
       expect(result.code).toBe(0);
     },
   );
+});
+
+describe('the request path of the packed packages', () => {
+  it("require('@tokenwarden/express') loads neither zod nor yaml", async () => {
+    const runs = [];
+    for (let i = 0; i < 5; i++) runs.push(await loadCost('@tokenwarden/express'));
+    for (const run of runs) expect(run.offline).toEqual([]);
+    const ms = runs.map((run) => run.ms).sort((a, b) => a - b);
+    console.log(
+      `require('@tokenwarden/express'): median ${ms[2]!.toFixed(1)} ms over 5 runs ` +
+        `(${ms[0]!.toFixed(1)}-${ms[4]!.toFixed(1)}), ${runs[0]!.modules} modules`,
+    );
+  });
+
+  it('sees zod and yaml when the policy entry loads them', async () => {
+    expect((await loadCost('@tokenwarden/core/policy')).offline).toEqual(['yaml', 'zod']);
+  });
+
+  it("import('@tokenwarden/express') loads neither zod nor yaml", async () => {
+    // offline-guard.mjs makes resolving zod or yaml through `import` throw.
+    const result = await runProcess(
+      process.execPath,
+      [
+        '--import',
+        './offline-guard.mjs',
+        '--input-type=module',
+        '-e',
+        "await import('@tokenwarden/express'); await import('@tokenwarden/core');",
+      ],
+      { cwd: consumer, timeoutMs: 20_000 },
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
+
+  it('refuses zod and yaml under the import guard when the policy entry needs them', async () => {
+    const result = await runProcess(
+      process.execPath,
+      [
+        '--import',
+        './offline-guard.mjs',
+        '--input-type=module',
+        '-e',
+        "await import('@tokenwarden/core/policy');",
+      ],
+      { cwd: consumer, timeoutMs: 20_000 },
+    );
+    expect(result.stderr).toMatch(/offline dependency loaded: (zod|yaml)/);
+    expect(result.code).not.toBe(0);
+  });
 });
