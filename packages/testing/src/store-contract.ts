@@ -1,72 +1,16 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import type { ConsentRecord, WardenStore } from '@tokenwarden/core';
+import { afterEach, beforeEach, describe, expect } from '@jest/globals';
+import type { WardenStore } from '@tokenwarden/core';
 import { FakeClock } from './fake-clock';
+import { consentContract, expectPlainRecord } from './store-contract-consent';
+import { HOUR, MINUTE, test, type StoreContractContext } from './store-contract-context';
+import { hostileIdContract } from './store-contract-hostile';
+
+export { HOSTILE_IDS } from './store-contract-hostile';
 
 /** What a contract run needs from one backend: a fresh, empty store per test. */
 export type MakeStore = (
   clock: FakeClock,
 ) => Promise<{ store: WardenStore; cleanup?: () => Promise<void> }>;
-
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-
-/**
- * Ids that must never alias each other, however a store builds its keys: separators, brace
- * (hash-tag) characters, NUL, percent and hash signs, case, Unicode normalisation forms, lone
- * surrogates (which UTF-8 encoding would turn into U+FFFD), and long strings that differ only at
- * the end (which a truncating or hashing store must still tell apart).
- */
-export const HOSTILE_IDS: readonly string[] = [
-  '',
-  ' ',
-  'a',
-  'A',
-  'a:b',
-  'a:',
-  ':a',
-  'a\0b',
-  '\0',
-  'a\nb',
-  '{a}',
-  '{',
-  '}',
-  '}{',
-  '{tw}',
-  '%',
-  '%41',
-  'a%3Ab',
-  '#',
-  `#${'0'.repeat(64)}`,
-  '*',
-  '[a]',
-  'all',
-  'jti:a',
-  'tokenwarden:{tw}:rev:a',
-  '\u00e9',
-  'e\u0301',
-  '\ud83d\udd11',
-  '\ud800',
-  '\udc00',
-  '\ufffd',
-  'x'.repeat(10_000),
-  'x'.repeat(10_001),
-  `${'x'.repeat(9_999)}y`,
-  '\u00e9'.repeat(5_000),
-];
-
-/** (subject, purpose) pairs that a store joining the two with a separator could confuse. */
-const HOSTILE_PAIRS: readonly (readonly [string, string])[] = [
-  ['a:b', 'c'],
-  ['a', 'b:c'],
-  ['a\0b', 'c'],
-  ['a', 'b\0c'],
-  ['a', 'b'],
-  ['', 'a:b'],
-  ['a:b', ''],
-  ['a%3Ab', 'c'],
-  ['a', '%3Ab:c'],
-  ['', ''],
-];
 
 /**
  * The contract every `WardenStore` must pass. Each test gets a fresh store from `makeStore`, built
@@ -95,10 +39,17 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       await cleanup?.();
     });
 
-    const test = (title: string, fn: () => Promise<void>) => it(title, fn);
-
     const lookup = (tokenId: string, subject: string, client?: string) =>
       store.lookup(client === undefined ? { tokenId, subject } : { tokenId, subject, client });
+    const ctx: StoreContractContext = {
+      get store() {
+        return store;
+      },
+      get clock() {
+        return clock;
+      },
+      lookup,
+    };
 
     describe('lookup', () => {
       test('finds nothing in an empty store', async () => {
@@ -266,300 +217,8 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       }
     });
 
-    describe('consent', () => {
-      test('a grant is stored and read back', async () => {
-        const now = clock.now();
-        const grant = {
-          subject: 'alice',
-          purpose: 'marketing',
-          grantedAt: now,
-          expiresAt: now + HOUR,
-          source: 'signup-form',
-        };
-        const record = await store.grantConsent(grant);
-        expect(record).toStrictEqual(grant);
-        expectPlainRecord(record);
-        const read = await store.getConsent('alice', 'marketing');
-        expect(read).toStrictEqual(grant);
-        expectPlainRecord(read);
-      });
-
-      test('a grant without expiry or source has neither key', async () => {
-        const record = await store.grantConsent({
-          subject: 'alice',
-          purpose: 'marketing',
-          grantedAt: clock.now(),
-        });
-        expect(Object.keys(record).sort()).toEqual(['grantedAt', 'purpose', 'subject']);
-        expectPlainRecord(record);
-        const read = await store.getConsent('alice', 'marketing');
-        expect(read).toStrictEqual(record);
-        expectPlainRecord(read);
-      });
-
-      test('an empty source is kept as an empty string', async () => {
-        const now = clock.now();
-        const granted = await store.grantConsent({
-          subject: 'a',
-          purpose: 'p',
-          grantedAt: now,
-          source: '',
-        });
-        expect(granted.source).toBe('');
-        const withdrawn = await store.withdrawConsent({
-          subject: 'b',
-          purpose: 'p',
-          withdrawnAt: now,
-          source: '',
-        });
-        expect(withdrawn.source).toBe('');
-        expect((await store.getConsent('a', 'p'))?.source).toBe('');
-        expect((await store.getConsent('b', 'p'))?.source).toBe('');
-      });
-
-      test('consent is kept per subject and purpose', async () => {
-        await store.grantConsent({ subject: 'alice', purpose: 'marketing', grantedAt: 1 });
-        await expect(store.getConsent('alice', 'analytics')).resolves.toBeUndefined();
-        await expect(store.getConsent('bob', 'marketing')).resolves.toBeUndefined();
-        await expect(store.getConsent('marketing', 'alice')).resolves.toBeUndefined();
-      });
-
-      test('a withdrawal keeps grantedAt and expiresAt and records withdrawnAt', async () => {
-        const now = clock.now();
-        await store.grantConsent({
-          subject: 'alice',
-          purpose: 'marketing',
-          grantedAt: now,
-          expiresAt: now + HOUR,
-          source: 'signup-form',
-        });
-        const expected: ConsentRecord = {
-          subject: 'alice',
-          purpose: 'marketing',
-          grantedAt: now,
-          expiresAt: now + HOUR,
-          withdrawnAt: now + MINUTE,
-          source: 'ticket-42',
-        };
-        const record = await store.withdrawConsent({
-          subject: 'alice',
-          purpose: 'marketing',
-          withdrawnAt: now + MINUTE,
-          source: 'ticket-42',
-        });
-        expect(record).toStrictEqual(expected);
-        expectPlainRecord(record);
-        expect(await store.getConsent('alice', 'marketing')).toStrictEqual(expected);
-      });
-
-      test('a withdrawal without a source keeps the grant source', async () => {
-        const now = clock.now();
-        await store.grantConsent({
-          subject: 'alice',
-          purpose: 'marketing',
-          grantedAt: now,
-          source: 'signup-form',
-        });
-        const record = await store.withdrawConsent({
-          subject: 'alice',
-          purpose: 'marketing',
-          withdrawnAt: now + 1,
-        });
-        expect(record).toStrictEqual({
-          subject: 'alice',
-          purpose: 'marketing',
-          grantedAt: now,
-          withdrawnAt: now + 1,
-          source: 'signup-form',
-        });
-      });
-
-      test('a withdrawal without a prior grant is recorded with grantedAt 0', async () => {
-        const now = clock.now();
-        const record = await store.withdrawConsent({
-          subject: 'bob',
-          purpose: 'analytics',
-          withdrawnAt: now,
-        });
-        const expected: ConsentRecord = {
-          subject: 'bob',
-          purpose: 'analytics',
-          grantedAt: 0,
-          withdrawnAt: now,
-        };
-        expect(record).toStrictEqual(expected);
-        expectPlainRecord(record);
-        expect(await store.getConsent('bob', 'analytics')).toStrictEqual(expected);
-      });
-
-      test('an earlier withdrawal never moves withdrawnAt back', async () => {
-        const now = clock.now();
-        await store.withdrawConsent({ subject: 'bob', purpose: 'p', withdrawnAt: now + MINUTE });
-        const record = await store.withdrawConsent({
-          subject: 'bob',
-          purpose: 'p',
-          withdrawnAt: now,
-        });
-        expect(record.withdrawnAt).toBe(now + MINUTE);
-        expect((await store.getConsent('bob', 'p'))?.withdrawnAt).toBe(now + MINUTE);
-      });
-
-      test('a re-grant keeps withdrawnAt and replaces the rest of the grant', async () => {
-        const now = clock.now();
-        await store.grantConsent({
-          subject: 'alice',
-          purpose: 'marketing',
-          grantedAt: now,
-          expiresAt: now + HOUR,
-          source: 'signup-form',
-        });
-        await store.withdrawConsent({
-          subject: 'alice',
-          purpose: 'marketing',
-          withdrawnAt: now + MINUTE,
-          source: 'ticket-42',
-        });
-        const expected: ConsentRecord = {
-          subject: 'alice',
-          purpose: 'marketing',
-          grantedAt: now + 2 * MINUTE,
-          withdrawnAt: now + MINUTE,
-          source: 'settings-page',
-        };
-        const record = await store.grantConsent({
-          subject: 'alice',
-          purpose: 'marketing',
-          grantedAt: now + 2 * MINUTE,
-          source: 'settings-page',
-        });
-        expect(record).toStrictEqual(expected);
-        expectPlainRecord(record);
-        expect(await store.getConsent('alice', 'marketing')).toStrictEqual(expected);
-      });
-
-      test('lookup returns exactly the consent record asked for', async () => {
-        const now = clock.now();
-        const record = await store.grantConsent({
-          subject: 'alice',
-          purpose: 'marketing',
-          grantedAt: now,
-          expiresAt: now + HOUR,
-        });
-        await store.grantConsent({ subject: 'alice', purpose: 'analytics', grantedAt: now + 1 });
-
-        const asked = await store.lookup({
-          tokenId: 't',
-          subject: 'support-agent',
-          consent: { subject: 'alice', purpose: 'marketing' },
-        });
-        expect(asked.consent).toStrictEqual(record);
-        expectPlainRecord(asked.consent);
-
-        const other = await store.lookup({
-          tokenId: 't',
-          subject: 'alice',
-          consent: { subject: 'alice', purpose: 'research' },
-        });
-        expect(other.consent).toBeUndefined();
-
-        const none = await store.lookup({ tokenId: 't', subject: 'alice' });
-        expect(none.consent).toBeUndefined();
-      });
-
-      test('lookup sees a withdrawal made after the grant', async () => {
-        const now = clock.now();
-        await store.grantConsent({ subject: 'alice', purpose: 'marketing', grantedAt: now });
-        await store.withdrawConsent({
-          subject: 'alice',
-          purpose: 'marketing',
-          withdrawnAt: now + 5,
-        });
-        const snapshot = await store.lookup({
-          tokenId: 't',
-          subject: 'alice',
-          consent: { subject: 'alice', purpose: 'marketing' },
-        });
-        expect(snapshot.consent).toStrictEqual({
-          subject: 'alice',
-          purpose: 'marketing',
-          grantedAt: now,
-          withdrawnAt: now + 5,
-        });
-      });
-    });
-
-    describe('hostile ids', () => {
-      test('hostile token ids never collide', async () => {
-        // Id i expires at now + (i + 1) minutes; if two ids shared an entry, the earlier one
-        // would still be revoked when its own expiry has passed.
-        const now = clock.now();
-        for (const [i, id] of HOSTILE_IDS.entries()) {
-          await store.revokeToken(id, now + (i + 1) * MINUTE);
-        }
-        for (const [i, id] of HOSTILE_IDS.entries()) {
-          clock.set(now + (i + 1) * MINUTE - 1);
-          expect([i, (await lookup(id, 's')).tokenRevoked]).toEqual([i, true]);
-          clock.set(now + (i + 1) * MINUTE + 1);
-          expect([i, (await lookup(id, 's')).tokenRevoked]).toEqual([i, false]);
-        }
-      });
-
-      for (const scope of ['subject', 'client'] as const) {
-        test(`hostile ${scope} ids never collide`, async () => {
-          // Each id gets its own mark time; marks only move forward, so a shared entry would
-          // show the larger time for the smaller one.
-          const now = clock.now();
-          for (const [i, id] of HOSTILE_IDS.entries()) {
-            await store.setNotBefore(scope, id, now + i, now + HOUR);
-          }
-          for (const [i, id] of HOSTILE_IDS.entries()) {
-            const marks = (await lookup('t', id, id)).notBefore;
-            expect([i, marks[scope]]).toEqual([i, now + i]);
-          }
-          expect((await lookup('t', 'not-marked', 'not-marked')).notBefore).toEqual({});
-        });
-      }
-
-      test('hostile consent subjects and purposes never collide', async () => {
-        for (const [i, id] of HOSTILE_IDS.entries()) {
-          await store.grantConsent({ subject: id, purpose: 'p', grantedAt: 1000 + i });
-          await store.grantConsent({ subject: 's', purpose: id, grantedAt: 2000 + i });
-        }
-        for (const [i, id] of HOSTILE_IDS.entries()) {
-          expect(await store.getConsent(id, 'p')).toStrictEqual({
-            subject: id,
-            purpose: 'p',
-            grantedAt: 1000 + i,
-          });
-          expect(await store.getConsent('s', id)).toStrictEqual({
-            subject: 's',
-            purpose: id,
-            grantedAt: 2000 + i,
-          });
-          const snapshot = await store.lookup({
-            tokenId: id,
-            subject: id,
-            client: id,
-            consent: { subject: id, purpose: 'p' },
-          });
-          expect(snapshot.consent).toStrictEqual({
-            subject: id,
-            purpose: 'p',
-            grantedAt: 1000 + i,
-          });
-        }
-      });
-
-      test('consent (subject, purpose) pairs never collide', async () => {
-        for (const [i, [subject, purpose]] of HOSTILE_PAIRS.entries()) {
-          await store.grantConsent({ subject, purpose, grantedAt: 1000 + i });
-        }
-        for (const [i, [subject, purpose]] of HOSTILE_PAIRS.entries()) {
-          const record = await store.getConsent(subject, purpose);
-          expect([i, record]).toEqual([i, { subject, purpose, grantedAt: 1000 + i }]);
-        }
-      });
-    });
+    consentContract(ctx);
+    hostileIdContract(ctx);
 
     describe('close', () => {
       test('close() is idempotent', async () => {
@@ -568,15 +227,4 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       });
     });
   });
-}
-
-/**
- * A record must be plain data: an `Object` prototype, no `undefined`-valued keys, and equal to its
- * own JSON round trip, so records from different stores compare equal with `toStrictEqual`.
- */
-function expectPlainRecord(record: ConsentRecord | undefined): void {
-  expect(record).toBeDefined();
-  expect(Object.getPrototypeOf(record)).toBe(Object.prototype);
-  expect(Object.entries(record ?? {}).filter(([, v]) => v === undefined)).toEqual([]);
-  expect(JSON.parse(JSON.stringify(record))).toStrictEqual(record);
 }
