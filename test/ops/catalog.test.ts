@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadPolicyFile } from '@tokenwarden/core';
+import { loadPolicyFile } from '@tokenwarden/core/policy';
 import { listen, PURPOSES, runStory, type Listening } from '../../examples/shared/src';
 import { createPrometheusMetrics } from '../../packages/core/src/metrics/prometheus';
 import { createApp } from '../../examples/express-api/src/app';
