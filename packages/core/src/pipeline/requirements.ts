@@ -1,9 +1,7 @@
 import { ConfigError } from '../errors';
+import { isScopeToken } from '../internal/scope';
 import { LAWFUL_BASES, type Requirement, type SubjectResolver } from '../policy/requirement';
 import type { CompiledRequirement } from './context';
-
-// RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'.
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
 /** What route requirements are validated against. */
 export interface RequirementPolicy {
@@ -41,7 +39,7 @@ function compileRequirement(
   }
   const scopes = [...(requirement.scopes ?? [])];
   for (const s of scopes) {
-    if (typeof s !== 'string' || !SCOPE_TOKEN.test(s)) {
+    if (!isScopeToken(s)) {
       throw new ConfigError(
         `scope '${String(s)}' is not a valid scope name (RFC 6749: printable ASCII, no spaces or quotes)`,
       );
