@@ -1,6 +1,6 @@
 import type { Requirement, RouteSteps, WardenStore } from '@tokenwarden/core/internal';
 import type { Server } from 'node:http';
-import type { Warden, WardenOptions } from '@tokenwarden/core';
+import type { JwkSet, TokenEndpoint, Warden, WardenOptions } from '@tokenwarden/core';
 
 /** One route of the conformance app, the same on every adapter. */
 export interface RouteSpec {
@@ -47,10 +47,18 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
+/** Token endpoints an app mounts above the Tokenwarden line (open to clients without a token). */
+export interface TokenRoutes {
+  /** A core `TokenEndpoint` per POST path. */
+  readonly endpoints: Readonly<Record<string, TokenEndpoint>>;
+  /** Public keys served at `GET /.well-known/jwks.json`. */
+  readonly jwks: { jwks(): JwkSet };
+}
+
 /** Builds and starts the conformance app on one framework. */
 export interface AdapterDriver {
   readonly name: string;
-  start(options: WardenOptions & { store: WardenStore }): Promise<RunningApp>;
+  start(options: WardenOptions & { store: WardenStore }, tokens?: TokenRoutes): Promise<RunningApp>;
 }
 
 /** Body every allowed route answers with. */

@@ -1,4 +1,8 @@
-import { headerValuesOf, type NodeRequestLike, type RequestView } from '@tokenwarden/core/internal';
+import {
+  NodeRequestView,
+  type NodeRequestLike,
+  type RequestView,
+} from '@tokenwarden/core/internal';
 
 /**
  * The fields of an Express or Fastify request that Tokenwarden reads. Express requests are Node
@@ -45,19 +49,19 @@ function stringField(record: unknown, name: string): string | undefined {
  * and no closures; `route`, `param` and `ip` are read when asked (the address only when an audit
  * event is written: resolving it walks the proxy settings).
  */
-class NestRequestView implements RequestView {
-  readonly method: string;
-  readonly path: string;
-  readonly url: string;
-  private readonly node: NodeRequestLike;
+class NestRequestView extends NodeRequestView {
+  private readonly request: HttpRequestLike;
 
-  constructor(private readonly request: HttpRequestLike) {
-    this.node = nodeRequest(request);
+  constructor(request: HttpRequestLike) {
     const url = request.originalUrl ?? request.raw?.url ?? request.url ?? '/';
     const query = url.indexOf('?');
-    this.method = (request.method ?? request.raw?.method ?? 'GET').toUpperCase();
-    this.path = query === -1 ? url : url.slice(0, query);
-    this.url = url;
+    super(
+      nodeRequest(request),
+      (request.method ?? request.raw?.method ?? 'GET').toUpperCase(),
+      query === -1 ? url : url.slice(0, query),
+      url,
+    );
+    this.request = request;
   }
 
   get route(): string | undefined {
@@ -65,10 +69,6 @@ class NestRequestView implements RequestView {
     if (request.routeOptions?.url !== undefined) return request.routeOptions.url;
     const path = request.route?.path;
     return typeof path === 'string' ? (request.baseUrl ?? '') + path : undefined;
-  }
-
-  headerValues(name: string): readonly string[] | undefined {
-    return headerValuesOf(this.node, name);
   }
 
   cookie(name: string): string | undefined {

@@ -1,12 +1,13 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import type {
-  Access,
-  Decision,
-  DenyDecision,
-  HeldResponse,
-  RequestView,
-  Warden,
+import {
+  settleNowOrLater,
+  type Access,
+  type Decision,
+  type DenyDecision,
+  type HeldResponse,
+  type RequestView,
+  type Warden,
 } from '@tokenwarden/core/internal';
 import type { TokenwardenRequest } from './decorators';
 import { requestViewOf, type HttpRequestLike } from './request-view';
@@ -58,22 +59,29 @@ export class TokenwardenGuard implements CanActivate {
     if (decided !== undefined) return this.conclude(decided, request, context);
     // Warm requests are decided without a promise.
     const pending = this.warden.beginNow(this.toView(request), requirement);
-    if (pending instanceof Promise) {
-      return pending.then(async (access) => {
-        const decision = await this.trackResponse(access, context);
-        request[DECISION] = decision;
-        return this.conclude(decision, request, context);
-      });
-    }
-    const tracked = this.trackResponse(pending, context);
-    if (tracked instanceof Promise) {
-      return tracked.then((decision) => {
-        request[DECISION] = decision;
-        return this.conclude(decision, request, context);
-      });
-    }
-    request[DECISION] = tracked;
-    return this.conclude(tracked, request, context);
+    return settleNowOrLater(pending, TokenwardenGuard.admit, this, request, context);
+  }
+
+  /** Ties a fresh access to the response, then concludes on its decision (now or later). */
+  private static admit(
+    access: Access,
+    guard: TokenwardenGuard,
+    request: GuardedRequest,
+    context: ExecutionContext,
+  ): boolean | Promise<boolean> {
+    const tracked = guard.trackResponse(access, context);
+    return settleNowOrLater(tracked, TokenwardenGuard.decided, guard, request, context);
+  }
+
+  /** Remembers the decision (a guard registered twice checks once) and acts on it. */
+  private static decided(
+    decision: Decision,
+    guard: TokenwardenGuard,
+    request: GuardedRequest,
+    context: ExecutionContext,
+  ): boolean {
+    request[DECISION] = decision;
+    return guard.conclude(decision, request, context);
   }
 
   private conclude(

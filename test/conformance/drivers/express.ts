@@ -1,35 +1,48 @@
 import express from 'express';
 import { createWarden } from '@tokenwarden/core';
-import { tokenwarden } from '@tokenwarden/express';
+import { jwksHandler, tokenEndpoint, tokenwarden } from '@tokenwarden/express';
 import { okBody, routesFor, stepsFor, type AdapterDriver } from '../app-spec';
 import { listen } from './listen';
 
-/** Express: `app.use(tw)` plus bound route steps; public routes declared above the line. */
-export const expressDriver: AdapterDriver = {
-  name: 'express',
-  async start(options) {
-    const warden = createWarden(options);
-    const tw = tokenwarden(warden);
-    const app = express();
-    const handler = (req: express.Request, res: express.Response) => {
-      res.json(okBody(req.auth?.subject));
-    };
-    app.get('/metrics', tw.metricsHandler());
-    for (const r of routesFor(options).filter((r) => r.requirement?.public)) {
-      app.get(r.path, tw.publicRoute(), handler);
-    }
-    app.use(tw);
-    for (const r of routesFor(options).filter((r) => !r.requirement?.public)) {
-      app[r.method === 'GET' ? 'get' : 'put'](r.path, ...stepsFor(r.requirement, tw), handler);
-    }
-    const server = await listen(app);
-    return {
-      server,
-      warden,
-      close: async () => {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        await warden.close();
-      },
-    };
-  },
-};
+/**
+ * Express: `app.use(tw)` plus bound route steps; public routes and token endpoints declared above
+ * the line. With `bodyParsers`, `express.urlencoded()` and `express.json()` parse every body first.
+ */
+function expressDriverWith(bodyParsers: boolean): AdapterDriver {
+  return {
+    name: bodyParsers ? 'express+parsers' : 'express',
+    async start(options, tokens) {
+      const warden = createWarden(options);
+      const tw = tokenwarden(warden);
+      const app = express();
+      if (bodyParsers) app.use(express.urlencoded(), express.json());
+      const handler = (req: express.Request, res: express.Response) => {
+        res.json(okBody(req.auth?.subject));
+      };
+      app.get('/metrics', tw.metricsHandler());
+      for (const [path, endpoint] of Object.entries(tokens?.endpoints ?? {})) {
+        app.post(path, tokenEndpoint(endpoint));
+      }
+      if (tokens) app.get('/.well-known/jwks.json', jwksHandler(tokens.jwks));
+      for (const r of routesFor(options).filter((r) => r.requirement?.public)) {
+        app.get(r.path, tw.publicRoute(), handler);
+      }
+      app.use(tw);
+      for (const r of routesFor(options).filter((r) => !r.requirement?.public)) {
+        app[r.method === 'GET' ? 'get' : 'put'](r.path, ...stepsFor(r.requirement, tw), handler);
+      }
+      const server = await listen(app);
+      return {
+        server,
+        warden,
+        close: async () => {
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+          await warden.close();
+        },
+      };
+    },
+  };
+}
+
+export const expressDriver = expressDriverWith(false);
+export const expressParsedDriver = expressDriverWith(true);

@@ -10,6 +10,7 @@ import {
   Public,
   RequireDpop,
   Scopes,
+  tokenEndpointController,
   TokenwardenGuard,
   TokenwardenModule,
 } from '@tokenwarden/nest';
@@ -40,14 +41,21 @@ function conformanceController(routes: readonly RouteSpec[]): new () => object {
   return ConformanceController;
 }
 
-function nestDriver(platform: 'express' | 'fastify'): AdapterDriver {
+/**
+ * Nest on one platform, with its body parsers (the default) or without (`bodyParser: false`,
+ * platform-express only: Fastify then still parses JSON and refuses form bodies with 415).
+ */
+function nestDriver(platform: 'express' | 'fastify', bodyParser = true): AdapterDriver {
   return {
-    name: `nest-${platform}`,
-    async start(options) {
+    name: `nest-${platform}${bodyParser ? '' : ' (no parser)'}`,
+    async start(options, tokens) {
       const warden = createWarden(options);
+      const tokenControllers = Object.entries(tokens?.endpoints ?? {}).map(([path, endpoint], i) =>
+        tokenEndpointController({ endpoint, path, ...(i === 0 ? { jwks: tokens?.jwks } : {}) }),
+      );
       @Module({
         imports: [TokenwardenModule.forRoot({ warden })],
-        controllers: [conformanceController(routesFor(options))],
+        controllers: [...tokenControllers, conformanceController(routesFor(options))],
         providers: [{ provide: APP_GUARD, useClass: TokenwardenGuard }],
       })
       class ConformanceModule {}
@@ -56,12 +64,12 @@ function nestDriver(platform: 'express' | 'fastify'): AdapterDriver {
         const fastify = await NestFactory.create<NestFastifyApplication>(
           ConformanceModule,
           new FastifyAdapter(),
-          { logger: false },
+          { logger: false, bodyParser },
         );
         await fastify.listen(0, '127.0.0.1');
         app = fastify;
       } else {
-        app = await NestFactory.create(ConformanceModule, { logger: false });
+        app = await NestFactory.create(ConformanceModule, { logger: false, bodyParser });
         await app.listen(0, '127.0.0.1');
       }
       return {
@@ -77,4 +85,5 @@ function nestDriver(platform: 'express' | 'fastify'): AdapterDriver {
 }
 
 export const nestExpressDriver = nestDriver('express');
+export const nestExpressUnparsedDriver = nestDriver('express', false);
 export const nestFastifyDriver = nestDriver('fastify');

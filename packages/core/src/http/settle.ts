@@ -17,9 +17,24 @@ export function settleNowOrLater<T, A, B, C, R>(
   a: A,
   b: B,
   c: C,
+): R | Promise<Awaited<R>>;
+export function settleNowOrLater<T, A, B, C, R>(
+  pending: T | Promise<T>,
+  then: (result: T, a: A, b: B, c: C) => R,
+  a: A,
+  b: B,
+  c: C,
+  fail: (error: unknown) => void,
+): R | Promise<Awaited<R> | void>;
+export function settleNowOrLater<T, A, B, C, R>(
+  pending: T | Promise<T>,
+  then: (result: T, a: A, b: B, c: C) => R,
+  a: A,
+  b: B,
+  c: C,
   fail?: (error: unknown) => void,
-): R | Promise<R | void> {
+): R | Promise<Awaited<R> | void> {
   if (!(pending instanceof Promise)) return then(pending, a, b, c);
-  const later = pending.then((result) => then(result, a, b, c));
+  const later = pending.then((result) => then(result, a, b, c)) as Promise<Awaited<R>>;
   return fail === undefined ? later : later.then(undefined, fail);
 }
