@@ -7,7 +7,8 @@ import { defineConfig } from 'tsup';
  * - `policy`: `@tokenwarden/core/policy`, reading and checking the policy file (yaml, zod);
  * - `reports`: `@tokenwarden/core/reports`, the accountability reports and audit sources;
  * - `internal`: `@tokenwarden/core/internal`, shared by Tokenwarden's own packages, not for applications.
- * To add an entry, add it here and to `exports`.
+ * To add an entry, add it here, to `exports` and to `typesVersions` (read by TypeScript's
+ * `node10` resolution, which ignores `exports`).
  */
 const entry = {
   index: 'src/index.ts',
