@@ -328,6 +328,11 @@ describe('packed packages', () => {
         { cwd: tools },
       );
       expect(`${result.stdout}${result.stderr}`).toContain('No problems found');
+      // attw checks every subpath of the exports map, node10 resolution included.
+      const subpaths = pkg === 'core' ? CORE_SUBPATHS.map((s) => `/${s}`) : [];
+      for (const subpath of subpaths) {
+        expect(result.stdout).toContain(`"@tokenwarden/core${subpath}"\n\nnode10: OK`);
+      }
       expect(result.code).toBe(0);
     },
   );
