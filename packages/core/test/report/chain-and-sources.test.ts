@@ -2,7 +2,12 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { ChainHasher, canonicalJson, verifyChains, type AuditEvent } from '@tokenwarden/core/internal';
+import {
+  ChainHasher,
+  canonicalJson,
+  verifyChains,
+  type AuditEvent,
+} from '@tokenwarden/core/internal';
 import {
   AuditSourceError,
   exposureReport,
