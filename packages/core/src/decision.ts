@@ -112,6 +112,7 @@ const TITLES: Record<ErrorCode, string> = {
   api_key_expired: 'The API key has expired',
   api_key_replaced: 'The API key has already been rotated',
   secret_unreadable: 'A stored secret cannot be read',
+  signing_key_invalid: 'The stored signing key set was refused',
   audit_spool_full: 'The audit spool is full',
   audit_source_invalid: 'The audit source cannot be read',
   cli_usage: 'The command was used wrongly',

@@ -41,6 +41,7 @@ export type ErrorCode =
   | 'api_key_expired'
   | 'api_key_replaced'
   | 'secret_unreadable'
+  | 'signing_key_invalid'
   | 'audit_spool_full'
   | 'audit_source_invalid'
   | 'cli_usage'
