@@ -81,6 +81,7 @@ export {
   type SecretSourceOptions,
 } from './issue/secrets';
 export { SigningKeyRing, type SigningKeyRingOptions } from './issue/signing-key-ring';
+export { SigningKeyError, type SigningKeyProblem } from './issue/signing-key-integrity';
 export { type SigningKeySource, staticSigningKey } from './issue/signing-key-source';
 export {
   generateSigningKey,

@@ -1,7 +1,13 @@
 import {
+  checkKeyMaterial,
   ConfigError,
+  EnvelopeError,
+  keyInfoOf,
   openSecret,
   sealSecret,
+  SigningKeyError,
+  signingKeySealContext,
+  signingKeySetDigest,
   type Envelope,
   type MasterKey,
   type SigningKeyInfo,
@@ -25,9 +31,10 @@ export interface RedisSigningKeyStoreOptions {
   /** Key prefix, as for `RedisStore`. Default: `'tokenwarden:'`. */
   readonly prefix?: string;
   /**
-   * Encrypts every private key and secret before it reaches Redis (AES-256-GCM). Read it with
-   * `masterKey(...)` from the environment or a file; never from code. Required to read or write
-   * secrets; `loadInfo` works without it.
+   * Encrypts every private key and secret before it reaches Redis (AES-256-GCM) and seals the
+   * set's metadata and revision with them. Read it with `masterKey(...)` from the environment or a
+   * file; never from code. Required to read or write secrets; `loadInfo` works without it (then
+   * unauthenticated).
    */
   readonly masterKey?: MasterKey;
   /**
@@ -43,10 +50,20 @@ export interface RedisSigningKeyStoreOptions {
   readonly commandTimeoutMs?: number;
 }
 
-/** The stored document: metadata in clear, secrets sealed. */
+/** Format of a sealed document. Documents without `v` were written by Tokenwarden 0.1, unsealed. */
+const SEALED = 2;
+
+/**
+ * The stored document: metadata in clear, secrets sealed. Each key's envelope, and `seal` (an
+ * envelope of nothing), bind the digest of the set's metadata, settings and revision
+ * (`signingKeySetDigest`) as additional data: metadata changed in Redis no longer authenticates.
+ */
 interface StoredDocument {
+  readonly v?: typeof SEALED;
   readonly settings?: SigningKeySettings;
   readonly keys: readonly (SigningKeyInfo & { readonly secret: Envelope })[];
+  /** Authenticates the set as a whole, keys or none. Absent before format 2. */
+  readonly seal?: Envelope;
 }
 
 /** The commands the store sends: HMGET and its compare-and-set script. */
@@ -62,10 +79,13 @@ interface WatchClient {
 
 /**
  * The shared signing key set in Redis: one hash (`<prefix>{tw}:signing-keys`) with a revision
- * and a JSON document whose private keys are each sealed with AES-256-GCM under the master key
- * (its id in the envelope, the `kid` bound as additional data). Saves are compare-and-set in one
- * Lua script and announced on `<prefix>{tw}:signing-keys:changed`, which `watch` follows, so a
- * node picks up a rotation without restart. A wrong master key fails loudly.
+ * and a JSON document whose private keys are each sealed with AES-256-GCM under the master key.
+ * The seal binds, as additional data, the key id and a digest of everything the set says: the
+ * hash's name, the revision, the settings and every key's metadata (public key, algorithm,
+ * times), so a public key swapped in Redis, a moved activation time, a removed key or a changed
+ * revision fails to load with a {@link SigningKeyError}. Saves are compare-and-set in one Lua
+ * script and announced on `<prefix>{tw}:signing-keys:changed`, which `watch` follows, so a node
+ * picks up a rotation without restart. A wrong master key fails loudly.
  *
  * @example
  * const store = new RedisSigningKeyStore({ url: process.env.REDIS_URL,
@@ -95,46 +115,70 @@ export class RedisSigningKeyStore implements SigningKeyStore {
     this.#connection.define([SIGNING_KEYS_SAVE_SCRIPT]);
   }
 
-  /** Loads and decrypts the set. Throws when a secret does not open (wrong master key). */
+  /**
+   * Loads, authenticates and decrypts the set. Throws {@link EnvelopeError} when a secret was
+   * sealed with a master key that is not configured, {@link SigningKeyError} when the set does not
+   * authenticate (`tampered`), is not a key set (`malformed`) or was written unsealed by
+   * Tokenwarden 0.1 (`unsealed`: run `tokenwarden keys rewrap` once).
+   */
   async load(): Promise<SigningKeySet> {
     const { revision, doc } = await this.read();
-    const keys = this.requireKeys('read');
-    return {
-      revision,
-      ...(doc.settings ? { settings: doc.settings } : {}),
-      keys: doc.keys.map(({ secret, ...info }) => ({
-        ...info,
-        secret: openSecret(secret, keys, info.kid).toString('utf8'),
-      })),
-    };
+    return this.open(revision, doc, this.requireKeys('read'));
   }
 
-  /** The keys' metadata and public JWKs, without opening any secret (no master key needed). */
+  /**
+   * The keys' metadata and public JWKs. With a master key, the set is authenticated as by
+   * {@link load} (the secrets are opened to check their seal, then dropped); without one, the
+   * metadata is read as stored, unauthenticated: enough to list keys, not to publish them.
+   */
   async loadInfo(): Promise<{
     revision: number;
     settings?: SigningKeySettings;
     keys: SigningKeyInfo[];
   }> {
     const { revision, doc } = await this.read();
+    if (this.options.masterKey !== undefined) {
+      const set = this.open(revision, doc, this.requireKeys('read'));
+      return {
+        revision,
+        ...(set.settings ? { settings: set.settings } : {}),
+        keys: set.keys.map(keyInfoOf),
+      };
+    }
     return {
       revision,
       ...(doc.settings ? { settings: doc.settings } : {}),
-      keys: doc.keys.map(({ secret: _secret, ...info }) => info),
+      keys: doc.keys.map(keyInfoOf),
     };
   }
 
-  /** Seals every secret with the current master key and writes the set if `revision` follows. */
+  /**
+   * Seals every secret and the set's metadata with the current master key and writes the set if
+   * `revision` follows.
+   */
   async save(next: SigningKeySet): Promise<boolean> {
     const current = this.options.masterKey;
     if (current === undefined) {
       throw new ConfigError('RedisSigningKeyStore needs masterKey to store signing keys');
     }
-    const doc: StoredDocument = {
+    const keys = next.keys.map((k: StoredSigningKey) => keyInfoOf(k));
+    const digest = signingKeySetDigest(this.key, {
+      revision: next.revision,
       ...(next.settings ? { settings: next.settings } : {}),
-      keys: next.keys.map((k: StoredSigningKey) => ({
-        ...k,
-        secret: sealSecret(Buffer.from(k.secret, 'utf8'), current, k.kid),
+      keys,
+    });
+    const doc: StoredDocument = {
+      v: SEALED,
+      ...(next.settings ? { settings: next.settings } : {}),
+      keys: next.keys.map((k, i) => ({
+        ...keys[i]!,
+        secret: sealSecret(
+          Buffer.from(k.secret, 'utf8'),
+          current,
+          signingKeySealContext(digest, k.kid),
+        ),
       })),
+      seal: sealSecret(Buffer.alloc(0), current, signingKeySealContext(digest)),
     };
     const args = [this.key, String(next.revision), JSON.stringify(doc), this.channel];
     return this.#connection.run(
@@ -146,12 +190,19 @@ export class RedisSigningKeyStore implements SigningKeyStore {
 
   /**
    * Re-seals every stored secret with the current master key (after the master key rotated:
-   * pass the old one in `previousMasterKeys`). Returns how many keys were re-wrapped.
+   * pass the old one in `previousMasterKeys`). Returns how many keys were re-wrapped. Also seals,
+   * once, a set written unsealed by Tokenwarden 0.1: its secrets must open and every public key
+   * must be the public half of its private key.
    */
   async rewrap(): Promise<number> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const set = await this.load();
-      if (set.keys.length === 0) return 0;
+      const { revision, doc } = await this.read();
+      if (doc.keys.length === 0) return 0;
+      const keys = this.requireKeys('read');
+      const set =
+        doc.v === undefined
+          ? this.openUnsealed(revision, doc, keys)
+          : this.open(revision, doc, keys);
       if (await this.save({ ...set, revision: set.revision + 1 })) return set.keys.length;
     }
     throw new ConfigError('the signing key set kept changing during re-wrap; try again');
@@ -193,10 +244,97 @@ export class RedisSigningKeyStore implements SigningKeyStore {
     if (revision === null || revision === undefined || doc === null || doc === undefined) {
       return { revision: 0, doc: { keys: [] } };
     }
-    const parsed = JSON.parse(doc) as StoredDocument;
-    if (!Array.isArray(parsed?.keys))
-      throw new ConfigError('the stored signing key set is malformed');
-    return { revision: Number(revision), doc: parsed };
+    let parsed: StoredDocument;
+    try {
+      parsed = JSON.parse(doc) as StoredDocument;
+    } catch {
+      throw new SigningKeyError('malformed', 'the stored signing key set is not JSON');
+    }
+    const number = Number(revision);
+    if (
+      !Array.isArray(parsed?.keys) ||
+      !parsed.keys.every((k) => k !== null && typeof k === 'object') ||
+      !Number.isSafeInteger(number) ||
+      number < 0
+    ) {
+      throw new SigningKeyError('malformed', 'the stored signing key set is malformed');
+    }
+    return { revision: number, doc: parsed };
+  }
+
+  /** The set of a sealed document, once its seal and every secret authenticate. */
+  private open(revision: number, doc: StoredDocument, keys: readonly MasterKey[]): SigningKeySet {
+    if (revision === 0 && doc.keys.length === 0 && doc.seal === undefined) {
+      return { revision: 0, keys: [] };
+    }
+    if (doc.v === undefined) {
+      throw new SigningKeyError(
+        'unsealed',
+        'the stored signing key set was written by Tokenwarden 0.1 and its metadata is not sealed; seal it once with `tokenwarden keys rewrap` (the current master key file as --previous-master-key-file)',
+      );
+    }
+    if (doc.v !== SEALED || doc.seal === undefined) {
+      throw new SigningKeyError(
+        'malformed',
+        `the stored signing key set has unknown format ${String(doc.v)}`,
+      );
+    }
+    const info = doc.keys.map(keyInfoOf);
+    const digest = signingKeySetDigest(this.key, {
+      revision,
+      ...(doc.settings ? { settings: doc.settings } : {}),
+      keys: info,
+    });
+    this.openSealed(doc.seal, keys, signingKeySealContext(digest));
+    return {
+      revision,
+      ...(doc.settings ? { settings: doc.settings } : {}),
+      keys: doc.keys.map((k, i) => ({
+        ...info[i]!,
+        secret: this.openSealed(k.secret, keys, signingKeySealContext(digest, k.kid)),
+      })),
+    };
+  }
+
+  /**
+   * The set of a document written by Tokenwarden 0.1 (each secret sealed with its kid only), for
+   * `rewrap` to seal: every public key is checked against its private key, the one part of the
+   * metadata that can be checked without a seal.
+   */
+  private openUnsealed(
+    revision: number,
+    doc: StoredDocument,
+    keys: readonly MasterKey[],
+  ): SigningKeySet {
+    const set: SigningKeySet = {
+      revision,
+      ...(doc.settings ? { settings: doc.settings } : {}),
+      keys: doc.keys.map((k) => ({
+        ...keyInfoOf(k),
+        secret: this.openSealed(k.secret, keys, k.kid),
+      })),
+    };
+    for (const key of set.keys) checkKeyMaterial(key);
+    return set;
+  }
+
+  /**
+   * Opens one envelope. An envelope of a configured master key that does not authenticate means
+   * the set was altered: a {@link SigningKeyError}, not a key problem.
+   */
+  private openSealed(envelope: Envelope, keys: readonly MasterKey[], context: string): string {
+    try {
+      return openSecret(envelope, keys, context).toString('utf8');
+    } catch (error) {
+      if (error instanceof EnvelopeError && keys.some((k) => k.id === envelope?.mk)) {
+        throw new SigningKeyError(
+          'tampered',
+          'the stored signing key set does not authenticate under the master key: its keys, their metadata, its settings or its revision were altered in Redis',
+          { cause: error },
+        );
+      }
+      throw error;
+    }
   }
 
   private requireKeys(what: string): MasterKey[] {

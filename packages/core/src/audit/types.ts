@@ -21,7 +21,8 @@ export type AuditEventType =
   | 'signing_key.created'
   | 'signing_key.rotated'
   | 'signing_key.retired'
-  | 'signing_key.rewrapped';
+  | 'signing_key.rewrapped'
+  | 'signing_key.refused';
 
 /** Outcome of an event: access decisions allow or deny; lifecycle changes succeed or fail. */
 export type AuditOutcome = 'allow' | 'deny' | 'success' | 'failure';

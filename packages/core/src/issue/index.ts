@@ -38,6 +38,15 @@ export {
 } from './signing-keys';
 export { SigningKeyRing, type SigningKeyRingOptions } from './signing-key-ring';
 export {
+  canonicalJson,
+  checkKeyMaterial,
+  keyInfoOf,
+  SigningKeyError,
+  signingKeySealContext,
+  signingKeySetDigest,
+  type SigningKeyProblem,
+} from './signing-key-integrity';
+export {
   staticSigningKey,
   type ActiveSigningKey,
   type SigningKeySource,

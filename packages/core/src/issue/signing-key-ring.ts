@@ -17,7 +17,6 @@ import {
   planRetirement,
   planRotation,
   rotateSigningKeys,
-  signingKeyObject,
   type JwkSet,
   type SigningAlgorithm,
   type SigningKeySet,
@@ -26,6 +25,7 @@ import {
   type StoredSigningKey,
 } from './signing-keys';
 import type { AuditRecorder } from './lifecycle';
+import { canonicalJson, checkKeyMaterial, SigningKeyError } from './signing-key-integrity';
 import type { ActiveSigningKey, SigningKeySource } from './signing-key-source';
 
 /** Options of {@link SigningKeyRing}. */
@@ -47,15 +47,21 @@ export interface SigningKeyRingOptions {
   readonly activationDelayMs?: number;
   /** How often the ring reloads the set, retires expired keys and checks the rotation schedule, in ms. Default: 10000. */
   readonly refreshIntervalMs?: number;
-  /** Lifecycle audit events (`signing_key.created`, `.rotated`, `.retired`). Default: none. */
+  /**
+   * Lifecycle audit events (`signing_key.created`, `.rotated`, `.retired`, and `.refused` when a
+   * stored key set is refused). Default: none.
+   */
   readonly audit?: AuditRecorder;
   /**
    * `signing_key_rotations_total` (each time a new key takes over, seen at a maintenance pass)
    * and `signing_key_age_seconds` (age of the active key, every pass). Default: none.
    */
   readonly metrics?: Pick<WardenMetrics, 'signingKeyRotation' | 'signingKeyAge'>;
-  /** Warnings when a background refresh fails. Default: stderr. */
-  readonly logger?: Pick<Logger, 'warn'>;
+  /**
+   * Warnings when a background refresh fails; errors (to `error` when the logger has it, else
+   * `warn`) when a stored key set is refused. Default: stderr.
+   */
+  readonly logger?: Pick<Logger, 'warn'> & Partial<Pick<Logger, 'error'>>;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock;
 }
@@ -63,7 +69,7 @@ export interface SigningKeyRingOptions {
 interface LoadedKey {
   readonly stored: StoredSigningKey;
   readonly ring: RingKey;
-  private?: KeyObject;
+  readonly private: KeyObject;
 }
 
 /**
@@ -74,6 +80,12 @@ interface LoadedKey {
  * without restart. Implements {@link KeySelector}, so verification reads it directly, and
  * {@link SigningKeySource}, so a `TokenIssuer` signs with it.
  *
+ * A loaded set is checked before it is used: every published public key must be the public half
+ * of its private key, a key keeps its algorithm and times, and the revision never goes below one
+ * this ring has loaded (an older set written back would make a key rotated away after a
+ * compromise sign again). A refused set throws a {@link SigningKeyError}, is recorded as a
+ * `signing_key.refused` audit event and logged as an error, and the ring keeps the keys it has.
+ *
  * @example
  * const ring = new SigningKeyRing({ store: new MemorySigningKeyStore(), algorithm: 'ES256',
  *   maxTokenLifetimeMs: 15 * 60_000, rotationPeriodMs: 30 * 86_400_000, audit: warden });
@@ -82,8 +94,13 @@ interface LoadedKey {
 export class SigningKeyRing implements KeySelector, SigningKeySource {
   private versionValue = 0;
   private revision = -1;
+  private current: SigningKeySet | undefined;
   private byKid = new Map<string, LoadedKey>();
   private stored: readonly StoredSigningKey[] = [];
+  /** The last refusal reported, so a set refused at every refresh is reported once. */
+  private lastRefusal: string | undefined;
+  /** The store as rotations see it: every load checked as the ring's own. */
+  private readonly checkedStore: SigningKeyStore;
   private timer: NodeJS.Timeout | undefined;
   private unwatch: (() => Promise<void>) | undefined;
   private refreshing: Promise<void> | undefined;
@@ -123,6 +140,10 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
       );
     }
     this.clock = options.clock ?? systemClock;
+    this.checkedStore = {
+      load: () => this.load(),
+      save: (next) => options.store.save(next),
+    };
   }
 
   /** Changes whenever the set of keys changes (a verified-token cache clears on change). */
@@ -173,7 +194,6 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
     if (!loaded) {
       throw new ConfigError('signing key ring has no active key: call start() first');
     }
-    loaded.private ??= signingKeyObject(loaded.stored);
     return { kid: loaded.stored.kid, alg: loaded.stored.alg, key: loaded.private };
   }
 
@@ -202,7 +222,7 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
    * key verifies until its last token expires. Retries on a concurrent write.
    */
   async rotate(options: { immediate?: boolean; actor?: string } = {}): Promise<StoredSigningKey> {
-    const plan = await rotateSigningKeys(this.options.store, {
+    const plan = await rotateSigningKeys(this.checkedStore, {
       ...this.settings(),
       now: this.clock.now(),
       ...(options.immediate !== undefined ? { immediate: options.immediate } : {}),
@@ -273,7 +293,7 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
   async refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
-        this.apply(await this.options.store.load());
+        this.apply(await this.load());
       } finally {
         this.refreshing = undefined;
       }
@@ -282,7 +302,7 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
   }
 
   private async createFirst(now: number): Promise<boolean> {
-    const set = await this.options.store.load();
+    const set = await this.load();
     if (activeKeyAt(set.keys, now)) {
       this.apply(set);
       return false;
@@ -306,7 +326,7 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
   }
 
   private async retire(): Promise<void> {
-    const set = await this.options.store.load();
+    const set = await this.load();
     const plan = planRetirement(set, this.clock.now());
     if (plan === undefined) {
       this.apply(set);
@@ -321,27 +341,125 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
     }
   }
 
-  /** Installs a loaded set; builds verification keys only for kids not seen before. */
+  /**
+   * Loads the set from the store, refusing one the store refused and one older than what this
+   * ring held when the load started (a load that started earlier may still return an older set,
+   * which {@link apply} skips).
+   */
+  private async load(): Promise<SigningKeySet> {
+    const floor = this.revision;
+    let set: SigningKeySet;
+    try {
+      set = await this.options.store.load();
+    } catch (error) {
+      if (error instanceof SigningKeyError) this.refused(error);
+      throw error;
+    }
+    if (set.revision < floor) {
+      throw this.refused(
+        new SigningKeyError(
+          'rolled_back',
+          `the stored signing key set has revision ${set.revision}, lower than revision ${floor} this node loaded: an older set was written back`,
+        ),
+        set.revision,
+      );
+    }
+    return set;
+  }
+
+  /**
+   * Installs a loaded set after checking it; builds verification keys only for kids not seen
+   * before. A set older than the one held (read before a newer one arrived) is skipped.
+   */
   private apply(set: SigningKeySet): void {
-    if (set.revision === this.revision) return;
-    const next = new Map<string, LoadedKey>();
-    for (const stored of set.keys) {
-      const known = this.byKid.get(stored.kid);
-      if (known && known.stored.secret === stored.secret) {
-        next.set(stored.kid, { ...known, stored });
-        continue;
+    if (set.revision < this.revision) return;
+    if (set.revision === this.revision) {
+      if (this.current !== undefined && !sameSet(set, this.current)) {
+        throw this.refused(
+          new SigningKeyError(
+            'tampered',
+            `the stored signing key set changed without a new revision (${set.revision})`,
+          ),
+          set.revision,
+        );
       }
-      const key: VerificationKey = {
-        kid: stored.kid,
-        alg: stored.alg,
-        key: signingKeyObject(stored),
-      };
-      next.set(stored.kid, { stored, ring: toRingKey(key, [stored.alg]) });
+      return;
+    }
+    let next: Map<string, LoadedKey>;
+    try {
+      next = this.checked(set);
+    } catch (error) {
+      if (error instanceof SigningKeyError) throw this.refused(error, set.revision);
+      throw error;
     }
     this.byKid = next;
     this.stored = set.keys;
+    this.current = set;
     this.revision = set.revision;
+    this.lastRefusal = undefined;
     this.versionValue++;
+  }
+
+  /** The keys of a set, each checked against its metadata and against the key held under its kid. */
+  private checked(set: SigningKeySet): Map<string, LoadedKey> {
+    if (set === null || typeof set !== 'object' || !Array.isArray(set.keys)) {
+      throw new SigningKeyError('malformed', 'the stored signing key set has no list of keys');
+    }
+    const next = new Map<string, LoadedKey>();
+    for (const stored of set.keys) {
+      const where = `stored signing key '${String(stored?.kid)}'`;
+      if (next.has(stored?.kid)) throw new SigningKeyError('tampered', `${where} appears twice`);
+      const known = this.byKid.get(stored?.kid);
+      if (known) {
+        const changed = changedIdentity(known.stored, stored);
+        if (changed !== undefined) {
+          throw new SigningKeyError('tampered', `${where} changed its ${changed}`);
+        }
+        next.set(stored.kid, { ...known, stored });
+        continue;
+      }
+      const key = checkKeyMaterial(stored);
+      let ring: RingKey;
+      try {
+        ring = toRingKey({ kid: stored.kid, alg: stored.alg, key }, [stored.alg]);
+      } catch {
+        throw new SigningKeyError('tampered', `${where} is not a usable ${stored.alg} key`);
+      }
+      next.set(stored.kid, { stored, ring, private: key });
+    }
+    return next;
+  }
+
+  /**
+   * Reports a refused set once (audit event and error log; the same refusal again at the next
+   * refresh is not reported again) and gives the error to throw.
+   */
+  private refused(error: SigningKeyError, revision?: number): SigningKeyError {
+    const id = `${error.reason}:${revision ?? ''}:${error.message}`;
+    if (id === this.lastRefusal) return error;
+    this.lastRefusal = id;
+    this.options.audit?.recordEvent({
+      type: 'signing_key.refused',
+      outcome: 'failure',
+      reason: error.code,
+      detail: {
+        problem: error.reason,
+        ...(revision === undefined ? {} : { revision }),
+        keptRevision: this.revision,
+      },
+    });
+    const logger = this.options.logger ?? console;
+    const fields = {
+      code: error.code,
+      problem: error.reason,
+      ...(revision === undefined ? {} : { revision }),
+      keptRevision: this.revision,
+      error: error.message,
+    };
+    const message = 'signing key ring refused the stored key set; keeping the keys it has';
+    if (logger.error) logger.error(message, fields);
+    else logger.warn(message, fields);
+    return error;
   }
 
   private record(
@@ -359,6 +477,8 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
   }
 
   private warn(error: unknown): void {
+    // A refused set was reported as an error already.
+    if (error instanceof SigningKeyError) return;
     (this.options.logger ?? console).warn(
       'signing key ring refresh failed; keeping the keys it has',
       {
@@ -370,4 +490,32 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/**
+ * The first of a key's fixed fields (algorithm, secret, public key, creation and activation
+ * times) that differs in `next`; undefined when none does. Only `verifyUntil` may change: a
+ * rotation sets (or, replacing a key that never signed, moves) it.
+ */
+function changedIdentity(held: StoredSigningKey, next: StoredSigningKey): string | undefined {
+  if (held.alg !== next.alg) return 'algorithm';
+  if (held.secret !== next.secret) return 'secret';
+  if (held.createdAt !== next.createdAt) return 'creation time';
+  if (held.activeFrom !== next.activeFrom) return 'activation time';
+  if (canonicalJson(held.publicJwk) !== canonicalJson(next.publicJwk)) return 'public key';
+  return undefined;
+}
+
+/** True when two sets hold the same settings and the same keys, in the same order. */
+function sameSet(a: SigningKeySet, b: SigningKeySet): boolean {
+  return (
+    canonicalJson(a.settings) === canonicalJson(b.settings) &&
+    a.keys.length === b.keys.length &&
+    a.keys.every(
+      (key, i) =>
+        changedIdentity(key, b.keys[i]!) === undefined &&
+        key.kid === b.keys[i]!.kid &&
+        key.verifyUntil === b.keys[i]!.verifyUntil,
+    )
+  );
 }
