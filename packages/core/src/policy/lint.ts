@@ -18,18 +18,19 @@ export type PolicyReporter = (
  */
 export function lintPolicy(raw: PolicyDocument, policy: Policy, at: PolicyReporter): void {
   const scopeNames = Object.keys(policy.scopes);
+  const budget = { cells: SUGGESTION_BUDGET };
   const unknownScope = (path: PolicyPath, scope: string) =>
     at(
       path,
       'error',
-      `unknown scope '${scope}'; declare it under scopes${suggest(scope, scopeNames)}`,
+      `unknown scope '${scope}'; declare it under scopes${suggest(scope, scopeNames, budget)}`,
     );
   const cap = policy.limits.maxTokenLifetimeMs;
   const clientsUsing = new Set<string>();
   for (const [id, client] of Object.entries(raw.clients)) {
     client.scopes.forEach((scope, i) => {
       clientsUsing.add(scope);
-      if (!(scope in policy.scopes)) unknownScope(['clients', id, 'scopes', i], scope);
+      if (!Object.hasOwn(policy.scopes, scope)) unknownScope(['clients', id, 'scopes', i], scope);
     });
     const resolved = policy.clients[id] as PolicyClient;
     if (client.maxTokenLifetime !== undefined && resolved.maxTokenLifetimeMs > cap) {
@@ -71,19 +72,21 @@ export function lintPolicy(raw: PolicyDocument, policy: Policy, at: PolicyReport
   raw.routes?.forEach((route, r) => {
     route.scopes.forEach((scope, i) => {
       routesUsing.add(scope);
-      if (!(scope in policy.scopes)) unknownScope(['routes', r, 'scopes', i], scope);
+      if (!Object.hasOwn(policy.scopes, scope)) unknownScope(['routes', r, 'scopes', i], scope);
     });
-    if (route.purpose !== undefined && !(route.purpose in policy.purposes)) {
+    if (route.purpose !== undefined && !Object.hasOwn(policy.purposes, route.purpose)) {
       at(
         ['routes', r, 'purpose'],
         'error',
-        `unknown purpose '${route.purpose}'; declare it under purposes${suggest(route.purpose, Object.keys(policy.purposes))}`,
+        `unknown purpose '${route.purpose}'; declare it under purposes${suggest(route.purpose, Object.keys(policy.purposes), budget)}`,
       );
     }
     if (
       route.purpose === undefined &&
       route.lawfulBasis === undefined &&
-      route.scopes.some((s) => (policy.scopes[s]?.dataCategories.length ?? 0) > 0)
+      route.scopes.some(
+        (s) => Object.hasOwn(policy.scopes, s) && policy.scopes[s]!.dataCategories.length > 0,
+      )
     ) {
       at(
         ['routes', r],
@@ -137,11 +140,24 @@ export function lintPolicy(raw: PolicyDocument, policy: Policy, at: PolicyReport
   }
 }
 
-/** `; did you mean 'x'?` for the closest known name within two edits, else ''. */
-function suggest(value: string, known: readonly string[]): string {
+/**
+ * How much work looking for suggestions may do over one lint, in edit-distance table cells: a
+ * policy with many scopes and many mistyped names stays linear, and the first mistakes (all of
+ * them, in a policy of usual size) still get their suggestion.
+ */
+const SUGGESTION_BUDGET = 20_000_000;
+
+/**
+ * `; did you mean 'x'?` for the closest known name within two edits, else ''. A name whose
+ * length alone puts it no closer than the best so far is skipped unread.
+ */
+function suggest(value: string, known: readonly string[], budget: { cells: number }): string {
   let best: string | undefined;
   let bestDistance = 3;
   for (const candidate of known) {
+    if (Math.abs(candidate.length - value.length) >= bestDistance) continue;
+    budget.cells -= (value.length + 1) * (candidate.length + 1);
+    if (budget.cells < 0) break;
     const d = distance(value, candidate);
     if (d < bestDistance) {
       best = candidate;

@@ -5,11 +5,14 @@ import type { LawfulBasis } from './requirement';
 import type { PolicyDocument } from './schema';
 import type { Policy, PolicyClient, PolicyPurpose, PolicyScope } from './types';
 
-/** Builds the {@link Policy} from a schema-valid document. */
+/**
+ * Builds the {@link Policy} from a schema-valid document. Its name-keyed records have no
+ * prototype, so a name such as `constructor` is declared only when the document declares it.
+ */
 export function resolvePolicy(raw: PolicyDocument): Policy {
   const maxTokenLifetimeMs = durationMs(raw.limits.maxTokenLifetime);
   const maxApiKeyAgeMs = durationMs(raw.limits.maxApiKeyAge);
-  const clients: Record<string, PolicyClient> = {};
+  const clients = record<PolicyClient>();
   for (const [id, c] of Object.entries(raw.clients)) {
     clients[id] = {
       ...(c.description !== undefined ? { description: c.description } : {}),
@@ -22,11 +25,11 @@ export function resolvePolicy(raw: PolicyDocument): Policy {
       refreshTokens: c.refreshTokens === true,
     };
   }
-  const scopes: Record<string, PolicyScope> = {};
+  const scopes = record<PolicyScope>();
   for (const [n, s] of Object.entries(raw.scopes)) {
     scopes[n] = { description: s.description, dataCategories: s.dataCategories ?? [] };
   }
-  const purposes: Record<string, PolicyPurpose> = {};
+  const purposes = record<PolicyPurpose>();
   for (const [n, p] of Object.entries(raw.purposes)) {
     purposes[n] = {
       description: p.description,
@@ -72,4 +75,8 @@ export function resolvePolicy(raw: PolicyDocument): Policy {
         }
       : {}),
   };
+}
+
+function record<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }
