@@ -1,14 +1,22 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createPublicKey, randomBytes, randomUUID } from 'node:crypto';
+import jwt from 'jsonwebtoken';
 import { Redis } from 'ioredis';
 import {
   EnvelopeError,
   generateSigningKey,
   masterKey,
+  newKeyPair,
+  SigningKeyError,
   SigningKeyRing,
   TokenIssuer,
+  type AuditEventInput,
+  type Jwk,
+  type JwkSet,
+  type MasterKey,
   type SigningKeySet,
 } from '@tokenwarden/core';
+import { publicJwk } from '@tokenwarden/core/internal';
 import { RedisSigningKeyStore } from '../src/key-store';
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -157,5 +165,283 @@ describe('RedisSigningKeyStore (real Redis)', () => {
     await s.close();
     // A client passed in is never closed.
     expect(await redis.ping()).toBe('PONG');
+  });
+});
+
+/** The hash the store keeps its set in, and the channel it announces saves on. */
+const hashOf = (p: string) => `${p}{tw}:signing-keys`;
+const channelOf = (p: string) => `${p}{tw}:signing-keys:changed`;
+
+interface StoredDoc {
+  v?: number;
+  settings?: Record<string, unknown>;
+  keys: { kid: string; publicJwk?: Jwk; activeFrom: number; verifyUntil?: number }[];
+  seal?: unknown;
+}
+
+/** What an attacker with write access to Redis reads: the revision and the document, as stored. */
+async function readHash(p: string): Promise<{ revision: number; doc: StoredDoc; raw: string }> {
+  const [revision, raw] = await redis.hmget(hashOf(p), 'revision', 'doc');
+  return { revision: Number(revision), doc: JSON.parse(raw!) as StoredDoc, raw: raw! };
+}
+
+/** What the attacker writes: a revision and a document, announced to every node. */
+async function writeHash(p: string, revision: number, doc: StoredDoc | string): Promise<void> {
+  await redis.hset(
+    hashOf(p),
+    'revision',
+    String(revision),
+    'doc',
+    typeof doc === 'string' ? doc : JSON.stringify(doc),
+  );
+  await redis.publish(channelOf(p), String(revision));
+}
+
+/** A started ring over the Redis store, with its audit events and error log. */
+async function node(p: string, master: MasterKey) {
+  const events: AuditEventInput[] = [];
+  const errors: { message: string; fields: Record<string, unknown> }[] = [];
+  const ring = new SigningKeyRing({
+    store: store(p, { masterKey: master }),
+    maxTokenLifetimeMs: 60_000,
+    // Refresh rarely: changes arrive by notification.
+    refreshIntervalMs: 600_000,
+    activationDelayMs: 600_000,
+    audit: { recordEvent: (event) => events.push(event) },
+    logger: {
+      warn: () => undefined,
+      error: (message, fields) => errors.push({ message, fields: { ...fields } }),
+    },
+  });
+  closers.push(() => ring.close());
+  await ring.start();
+  const issuer = new TokenIssuer({
+    issuer: 'https://issuer.test/',
+    audience: 'api',
+    keys: ring,
+    clients: { app: { scopes: ['a'] } },
+  });
+  return { ring, events, errors, issuer };
+}
+
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  if (!done()) throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Verifies a token the way a service reading the published JWKS does. */
+function verifyWithJwks(token: string, jwks: JwkSet): 'valid' | 'refused' {
+  const kid = (jwt.decode(token, { complete: true })?.header.kid ?? '') as string;
+  const jwk = jwks.keys.find((k) => k.kid === kid);
+  if (jwk === undefined) return 'refused';
+  try {
+    const key = createPublicKey({ key: { ...jwk }, format: 'jwk' });
+    jwt.verify(token, key, {
+      algorithms: ['ES256'],
+      issuer: 'https://issuer.test/',
+      audience: 'api',
+    });
+    return 'valid';
+  } catch {
+    return 'refused';
+  }
+}
+
+describe('RedisSigningKeyStore: a key set altered in Redis is refused (real Redis)', () => {
+  it('refuses a public key swapped in Redis: the JWKS keeps the real key, a token the attacker signs under the real kid verifies nowhere', async () => {
+    const p = prefix();
+    const master = masterKey(randomBytes(32));
+    const { ring, events, errors, issuer } = await node(p, master);
+    const kid = ring.signingKey().kid;
+    const published = ring.jwks();
+    const genuine = issuer.issue({ client: 'app' }).token;
+    expect(verifyWithJwks(genuine, published)).toBe('valid');
+
+    // The attack: the attacker's own public key under the real kid, a bumped revision, announced.
+    const attacker = newKeyPair('ec', { namedCurve: 'prime256v1' });
+    const { revision, doc } = await readHash(p);
+    doc.keys[0]!.publicJwk = publicJwk(attacker.privateKey, kid, 'ES256');
+    await writeHash(p, revision + 1, doc);
+    const forged = jwt.sign({ sub: 'admin', scope: 'a' }, attacker.privateKey, {
+      algorithm: 'ES256',
+      keyid: kid,
+      issuer: 'https://issuer.test/',
+      audience: 'api',
+      expiresIn: 60,
+    });
+
+    // The node reloads (on the notification, or its next refresh).
+    await ring.refresh().catch(() => undefined);
+    // The ring keeps serving its last good keys: the JWKS is unchanged, the forgery fails there.
+    expect(ring.jwks()).toEqual(published);
+    expect(verifyWithJwks(forged, ring.jwks())).toBe('refused');
+    expect(verifyWithJwks(genuine, ring.jwks())).toBe('valid');
+    expect(issuer.issue({ client: 'app' }).kid).toBe(kid);
+    const refusal = ring.refresh();
+    await expect(refusal).rejects.toBeInstanceOf(SigningKeyError);
+    await expect(refusal).rejects.toMatchObject({
+      code: 'signing_key_invalid',
+      reason: 'tampered',
+    });
+    expect(events.filter((e) => e.type === 'signing_key.refused')).toEqual([
+      expect.objectContaining({
+        outcome: 'failure',
+        reason: 'signing_key_invalid',
+        detail: expect.objectContaining({ problem: 'tampered', keptRevision: revision }),
+      }),
+    ]);
+    // Logged once as an error, however often it is refused again.
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.fields).toMatchObject({ code: 'signing_key_invalid', problem: 'tampered' });
+    expect(JSON.stringify({ events, errors })).not.toContain('PRIVATE');
+    // A node starting now refuses the set outright: it never publishes the attacker's key.
+    const fresh = new SigningKeyRing({
+      store: store(p, { masterKey: master }),
+      maxTokenLifetimeMs: 60_000,
+      logger: { warn: () => undefined, error: () => undefined },
+    });
+    closers.push(() => fresh.close());
+    await expect(fresh.start()).rejects.toMatchObject({ reason: 'tampered' });
+    expect(fresh.jwks().keys).toEqual([]);
+  });
+
+  it.each<[string, (doc: StoredDoc, revision: number) => [number, StoredDoc]]>([
+    [
+      'a public key swapped',
+      (doc, r) => {
+        const other = newKeyPair('ec', { namedCurve: 'prime256v1' });
+        doc.keys[0]!.publicJwk = publicJwk(other.privateKey, doc.keys[0]!.kid, 'ES256');
+        return [r, doc];
+      },
+    ],
+    [
+      'a retired key made to verify longer',
+      (doc, r) => {
+        doc.keys[0]!.verifyUntil = Date.now() + 365 * 86_400_000;
+        return [r, doc];
+      },
+    ],
+    [
+      'the old key made active again',
+      (doc, r) => {
+        doc.keys[0]!.activeFrom = Date.now() + 1;
+        return [r, doc];
+      },
+    ],
+    ['the new key removed', (doc, r) => [r, { ...doc, keys: doc.keys.slice(0, 1) }]],
+    [
+      'the settings changed',
+      (doc, r) => [r, { ...doc, settings: { ...doc.settings, activationDelayMs: 0 } }],
+    ],
+    ['only the revision bumped', (doc, r) => [r + 1, doc]],
+    [
+      'the seal removed (written as an unsealed set)',
+      (doc, r) => {
+        delete doc.v;
+        delete doc.seal;
+        return [r, doc];
+      },
+    ],
+  ])('refuses a set with %s', async (_what, tamper) => {
+    const p = prefix();
+    const master = masterKey(randomBytes(32));
+    const s = store(p, { masterKey: master });
+    const now = Date.now();
+    const old = generateSigningKey('ES256', now - 1000, now - 1000);
+    const set: SigningKeySet = {
+      revision: 1,
+      settings: { algorithm: 'ES256', activationDelayMs: 60_000, verifyForMs: 65_000 },
+      keys: [{ ...old, verifyUntil: now + 60_000 }, generateSigningKey('ES256', now)],
+    };
+    expect(await s.save(set)).toBe(true);
+    expect((await s.load()).keys.map((k) => k.kid)).toEqual(set.keys.map((k) => k.kid));
+    const { revision, doc } = await readHash(p);
+    const [nextRevision, altered] = tamper(doc, revision);
+    await writeHash(p, nextRevision, altered);
+    await expect(s.load()).rejects.toBeInstanceOf(SigningKeyError);
+    await expect(s.load()).rejects.toMatchObject({ code: 'signing_key_invalid' });
+    // With the master key, even the metadata listing is authenticated.
+    await expect(s.loadInfo()).rejects.toBeInstanceOf(SigningKeyError);
+  });
+
+  it('refuses a key set written back after rotate({ immediate: true }): the compromised key never signs again', async () => {
+    const p = prefix();
+    const master = masterKey(randomBytes(32));
+    const a = await node(p, master);
+    const b = await node(p, master);
+    const compromised = a.ring.signingKey().kid;
+    // The attacker keeps a copy of the set from before the rotation.
+    const before = await readHash(p);
+
+    const next = await a.ring.rotate({ immediate: true });
+    await until(() => b.ring.signingKey().kid === next.kid, 'node b to load the rotation');
+    const published = a.ring.jwks();
+    expect(a.issuer.issue({ client: 'app' }).kid).toBe(next.kid);
+
+    // The rollback: the old set written back as it was, with its own revision, and announced.
+    await writeHash(p, before.revision, before.raw);
+    for (const n of [a, b]) {
+      await n.ring.refresh().catch(() => undefined);
+      // Both nodes keep signing with the new key and publishing the same keys.
+      expect(n.ring.signingKey().kid).toBe(next.kid);
+      expect(n.issuer.issue({ client: 'app' }).kid).toBe(next.kid);
+      expect(n.ring.jwks()).toEqual(published);
+      expect(n.events.find((e) => e.type === 'signing_key.refused')).toMatchObject({
+        reason: 'signing_key_invalid',
+        detail: {
+          problem: 'rolled_back',
+          revision: before.revision,
+          keptRevision: before.revision + 1,
+        },
+      });
+      expect(n.errors).toHaveLength(1);
+      await expect(n.ring.refresh()).rejects.toMatchObject({ reason: 'rolled_back' });
+    }
+    // A rotation does not build on the written-back set either: nothing is written.
+    await expect(a.ring.rotate()).rejects.toMatchObject({ reason: 'rolled_back' });
+    expect((await readHash(p)).raw).toBe(before.raw);
+
+    // The old set under a higher revision does not authenticate: the revision is sealed.
+    await writeHash(p, before.revision + 5, before.raw);
+    await expect(a.ring.refresh()).rejects.toMatchObject({ reason: 'tampered' });
+    expect(a.ring.signingKey().kid).toBe(next.kid);
+    expect(a.ring.signingKey().kid).not.toBe(compromised);
+  });
+
+  it('re-wraps a set written unsealed (Tokenwarden 0.1) once, checking its public keys; load refuses it until then', async () => {
+    const p = prefix();
+    const master = masterKey(randomBytes(32));
+    const { sealSecret } = await import('@tokenwarden/core/internal');
+    const key = generateSigningKey('ES256', Date.now());
+    const unsealed = (publicKey: Jwk | undefined) => ({
+      keys: [
+        {
+          ...key,
+          publicJwk: publicKey,
+          secret: sealSecret(Buffer.from(key.secret), master, key.kid),
+        },
+      ],
+    });
+    await redis.hset(hashOf(p), 'revision', '1', 'doc', JSON.stringify(unsealed(key.publicJwk)));
+    const s = store(p, { masterKey: master, previousMasterKeys: [master] });
+    await expect(s.load()).rejects.toMatchObject({ reason: 'unsealed' });
+    expect(await s.rewrap()).toBe(1);
+    const loaded = await s.load();
+    expect(loaded.revision).toBe(2);
+    expect(loaded.keys[0]).toEqual(key);
+    // An unsealed set whose public key is not its private key's is not sealed by a re-wrap.
+    const q = prefix();
+    const other = newKeyPair('ec', { namedCurve: 'prime256v1' });
+    await redis.hset(
+      hashOf(q),
+      'revision',
+      '1',
+      'doc',
+      JSON.stringify(unsealed(publicJwk(other.privateKey, key.kid, 'ES256'))),
+    );
+    await expect(store(q, { masterKey: master }).rewrap()).rejects.toMatchObject({
+      reason: 'tampered',
+    });
   });
 });

@@ -2,12 +2,18 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
 import { FakeClock, keyPair } from '@tokenwarden/testing';
 import {
+  generateSigningKey,
   MemorySigningKeyStore,
+  newKeyPair,
+  SigningKeyError,
   SigningKeyRing,
   TokenIssuer,
   type AuditEventInput,
   type SigningKeyRingOptions,
+  type SigningKeySet,
+  type SigningKeyStore,
 } from '@tokenwarden/core';
+import { publicJwk } from '@tokenwarden/core/internal';
 import { verifyJwt, type JwtVerifyPolicy } from '../../src/verify/jwt';
 import { createPrometheusMetrics } from '../../src/metrics/prometheus';
 import { sample } from '../support';
@@ -303,6 +309,148 @@ describe('SigningKeyRing', () => {
   it('will not sign before start', () => {
     const { ring } = setup();
     expect(() => ring.signingKey()).toThrow(/call start\(\) first/);
+  });
+});
+
+/**
+ * A shared store someone else can write to: `writeBack` makes every load answer with a set of the
+ * attacker's choosing, as a Redis written to directly would.
+ */
+class ExposedStore implements SigningKeyStore {
+  readonly inner = new MemorySigningKeyStore();
+  private override: SigningKeySet | undefined;
+
+  writeBack(set: SigningKeySet): void {
+    this.override = set;
+  }
+
+  async load(): Promise<SigningKeySet> {
+    return this.override ?? this.inner.load();
+  }
+
+  async save(next: SigningKeySet): Promise<boolean> {
+    return this.override === undefined ? this.inner.save(next) : false;
+  }
+}
+
+function exposedRing() {
+  const clock = new FakeClock(Date.UTC(2030, 0, 1));
+  const store = new ExposedStore();
+  const events: AuditEventInput[] = [];
+  const errors: Record<string, unknown>[] = [];
+  const ring = new SigningKeyRing({
+    store,
+    algorithm: 'ES256',
+    maxTokenLifetimeMs: 10 * MINUTE,
+    activationDelayMs: MINUTE,
+    refreshIntervalMs: 10_000,
+    audit: { recordEvent: (e) => events.push(e) },
+    logger: { warn: () => undefined, error: (_message, fields) => errors.push({ ...fields }) },
+    clock,
+  });
+  rings.push(ring);
+  const refused = () => events.filter((e) => e.type === 'signing_key.refused');
+  return { clock, store, ring, events, errors, refused };
+}
+
+describe('SigningKeyRing: a stored key set it must not trust', () => {
+  it('refuses a published public key that is not the public half of its private key, and keeps its keys', async () => {
+    const { store, ring, errors, refused } = exposedRing();
+    await ring.start();
+    const published = ring.jwks();
+    const set = await store.load();
+    const kid = set.keys[0]!.kid;
+    // The attack: the attacker's public key under the real kid, at a higher revision.
+    const attacker = newKeyPair('ec', { namedCurve: 'prime256v1' });
+    store.writeBack({
+      ...set,
+      revision: set.revision + 1,
+      keys: [{ ...set.keys[0]!, publicJwk: publicJwk(attacker.privateKey, kid, 'ES256') }],
+    });
+    const refusal = ring.refresh();
+    await expect(refusal).rejects.toBeInstanceOf(SigningKeyError);
+    await expect(refusal).rejects.toMatchObject({
+      code: 'signing_key_invalid',
+      reason: 'tampered',
+    });
+    expect(ring.jwks()).toEqual(published);
+    expect(ring.signingKey().kid).toBe(kid);
+    // Reported once (audit and error log), however often the set is refused again.
+    await expect(ring.maintain()).rejects.toBeInstanceOf(SigningKeyError);
+    expect(refused()).toEqual([
+      expect.objectContaining({
+        outcome: 'failure',
+        reason: 'signing_key_invalid',
+        detail: { problem: 'tampered', revision: 2, keptRevision: 1 },
+      }),
+    ]);
+    expect(errors).toEqual([
+      expect.objectContaining({ code: 'signing_key_invalid', problem: 'tampered' }),
+    ]);
+  });
+
+  it('refuses a set written back after rotate({ immediate: true }): the compromised key never signs again', async () => {
+    const { store, ring, refused, errors } = exposedRing();
+    await ring.start();
+    const compromised = ring.signingKey().kid;
+    const before = await store.load();
+    const next = await ring.rotate({ immediate: true });
+    expect(ring.signingKey().kid).toBe(next.kid);
+    const published = ring.jwks();
+
+    // The rollback: every load now answers with the set from before the rotation.
+    store.writeBack(before);
+    await expect(ring.refresh()).rejects.toMatchObject({ reason: 'rolled_back' });
+    expect(ring.signingKey().kid).toBe(next.kid);
+    expect(ring.signingKey().kid).not.toBe(compromised);
+    expect(ring.jwks()).toEqual(published);
+    // No rotation builds on the old set.
+    await expect(ring.rotate()).rejects.toMatchObject({ reason: 'rolled_back' });
+    expect(refused()).toEqual([
+      expect.objectContaining({
+        detail: { problem: 'rolled_back', revision: before.revision, keptRevision: 2 },
+      }),
+    ]);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('refuses a key that changed under its kid, a set that changed without a new revision, and a published HMAC key', async () => {
+    const { store, ring, clock } = exposedRing();
+    await ring.start();
+    const set = await store.load();
+    const held = set.keys[0]!;
+    const other = generateSigningKey('ES256', clock.now(), clock.now(), held.kid);
+    store.writeBack({ ...set, revision: 2, keys: [other] });
+    await expect(ring.refresh()).rejects.toThrow(/changed its secret/);
+    store.writeBack({ ...set, keys: [{ ...held, activeFrom: held.activeFrom - 1 }] });
+    await expect(ring.refresh()).rejects.toThrow(/without a new revision/);
+    const hmac = generateSigningKey('HS256', clock.now());
+    const jwk = publicJwk(
+      newKeyPair('ec', { namedCurve: 'prime256v1' }).publicKey,
+      hmac.kid,
+      'HS256',
+    );
+    store.writeBack({ ...set, revision: 3, keys: [held, { ...hmac, publicJwk: jwk }] });
+    await expect(ring.refresh()).rejects.toMatchObject({ reason: 'tampered' });
+    expect(ring.keys().map((k) => k.kid)).toEqual([held.kid]);
+  });
+
+  it('skips a set read before a newer one arrived, without refusing it', async () => {
+    const { store, ring, refused } = exposedRing();
+    await ring.start();
+    // A load that started before the rotation's save answers after it.
+    let release: () => void = () => undefined;
+    const old = await store.load();
+    const slow = new Promise<SigningKeySet>((resolve) => (release = () => resolve(old)));
+    const load = store.load.bind(store);
+    store.load = () => slow;
+    const refreshing = ring.refresh();
+    store.load = load;
+    const next = await ring.rotate({ immediate: true });
+    release();
+    await refreshing;
+    expect(ring.signingKey().kid).toBe(next.kid);
+    expect(refused()).toEqual([]);
   });
 });
 
