@@ -38,7 +38,6 @@ export {
 } from './signing-keys';
 export { SigningKeyRing, type SigningKeyRingOptions } from './signing-key-ring';
 export {
-  canonicalJson,
   checkKeyMaterial,
   keyInfoOf,
   SigningKeyError,

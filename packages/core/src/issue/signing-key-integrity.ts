@@ -56,13 +56,13 @@ const KEY_TYPES: Readonly<Record<string, readonly string[]>> = {
  * JSON with the members of every object in code-point order and `undefined` members left out:
  * the same value always gives the same text, whatever order it was built in.
  */
-export function canonicalJson(value: unknown): string {
+export function stableJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
 }
 
 /** The metadata of a stored key, without its secret and without members it does not define. */
@@ -91,7 +91,7 @@ export function signingKeySetDigest(
     readonly keys: readonly SigningKeyInfo[];
   },
 ): string {
-  const text = canonicalJson({
+  const text = stableJson({
     v: 2,
     scope,
     revision: set.revision,
@@ -158,7 +158,7 @@ export function checkKeyMaterial(key: StoredSigningKey): KeyObject {
   } catch {
     throw new SigningKeyError('malformed', `${where}: its secret is not a private key`);
   }
-  if (key.publicJwk === undefined || canonicalJson(key.publicJwk) !== canonicalJson(derived)) {
+  if (key.publicJwk === undefined || stableJson(key.publicJwk) !== stableJson(derived)) {
     throw new SigningKeyError(
       'tampered',
       `${where}: the public key stored with it is not the public half of its private key`,

@@ -25,7 +25,7 @@ import {
   type StoredSigningKey,
 } from './signing-keys';
 import type { AuditRecorder } from './lifecycle';
-import { canonicalJson, checkKeyMaterial, SigningKeyError } from './signing-key-integrity';
+import { stableJson, checkKeyMaterial, SigningKeyError } from './signing-key-integrity';
 import type { ActiveSigningKey, SigningKeySource } from './signing-key-source';
 
 /** Options of {@link SigningKeyRing}. */
@@ -502,14 +502,14 @@ function changedIdentity(held: StoredSigningKey, next: StoredSigningKey): string
   if (held.secret !== next.secret) return 'secret';
   if (held.createdAt !== next.createdAt) return 'creation time';
   if (held.activeFrom !== next.activeFrom) return 'activation time';
-  if (canonicalJson(held.publicJwk) !== canonicalJson(next.publicJwk)) return 'public key';
+  if (stableJson(held.publicJwk) !== stableJson(next.publicJwk)) return 'public key';
   return undefined;
 }
 
 /** True when two sets hold the same settings and the same keys, in the same order. */
 function sameSet(a: SigningKeySet, b: SigningKeySet): boolean {
   return (
-    canonicalJson(a.settings) === canonicalJson(b.settings) &&
+    stableJson(a.settings) === stableJson(b.settings) &&
     a.keys.length === b.keys.length &&
     a.keys.every(
       (key, i) =>
