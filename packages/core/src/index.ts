@@ -145,6 +145,7 @@ export {
   type ApiKeyRotation,
   type CredentialStore,
   type FamilyAccessToken,
+  type FamilyAccessTracking,
   type FamilyRevocationReason,
   type RefreshFamily,
   type RefreshRotation,

@@ -7,6 +7,7 @@ import {
   type Clock,
   type CredentialStore,
   type FamilyAccessToken,
+  type FamilyAccessTracking,
   type FamilyRevocationReason,
   type RefreshFamily,
   type RefreshRotation,
@@ -128,7 +129,11 @@ export class RedisCredentialStore implements CredentialStore {
     return this.#refresh.rotate(hash, next, now);
   }
 
-  addFamilyAccessToken(familyId: string, token: FamilyAccessToken, now: number): Promise<boolean> {
+  addFamilyAccessToken(
+    familyId: string,
+    token: FamilyAccessToken,
+    now: number,
+  ): Promise<FamilyAccessTracking> {
     return this.#refresh.addAccessToken(familyId, token, now);
   }
 

@@ -1,5 +1,6 @@
 import type {
   FamilyAccessToken,
+  FamilyAccessTracking,
   FamilyRevocationReason,
   RefreshFamily,
   RefreshRotation,
@@ -125,8 +126,12 @@ export class RefreshFamilies {
     );
   }
 
-  /** Records an access token issued from a family; false when the family is gone. */
-  async addAccessToken(familyId: string, token: FamilyAccessToken, now: number): Promise<boolean> {
+  /** Records an access token issued from a family, and whether the family was revoked already. */
+  async addAccessToken(
+    familyId: string,
+    token: FamilyAccessToken,
+    now: number,
+  ): Promise<FamilyAccessTracking> {
     const id = text(familyId, 'familyId', OWNER);
     const args = [
       this.space.key('rf:', id),
@@ -138,7 +143,12 @@ export class RefreshFamilies {
     return this.space.connection.run(
       'addFamilyAccessToken',
       (redis) => redis[COMMANDS.refreshAddAccess](...args),
-      (reply) => reply === 1,
+      (reply): FamilyAccessTracking => {
+        if (reply === 1) return 'tracked';
+        if (reply === 2) return 'revoked';
+        if (reply === 0) return 'unknown';
+        throw unexpectedReply('addFamilyAccessToken');
+      },
     );
   }
 

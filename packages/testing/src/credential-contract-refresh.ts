@@ -1,4 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
+import {
+  createAdmin,
+  createWarden,
+  MemoryStore,
+  RefreshTokens,
+  type FamilyAccessToken,
+  type RequestView,
+} from '@tokenwarden/core';
 import {
   anyHash,
   DAY,
@@ -6,6 +15,26 @@ import {
   MINUTE,
   type CredentialContractContext,
 } from './credential-contract-context';
+import { mintToken, testJwtOptions } from './fixtures';
+
+/** A GET request carrying `token` as its bearer token. */
+function bearerRequest(token: string): RequestView {
+  return {
+    method: 'GET',
+    path: '/orders',
+    url: '/orders',
+    headerValues: (name) => (name === 'authorization' ? [`Bearer ${token}`] : undefined),
+  };
+}
+
+/** Resolves once `done()` holds (checked every millisecond), or rejects after 10 s. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
 
 /**
  * The refresh-token part of the `CredentialStore` contract: rotation, reuse detection, access
@@ -119,7 +148,7 @@ export function refreshFamilyContract(ctx: CredentialContractContext): void {
           { tokenId: 'jti-1', expiresAt: now + 5 * MINUTE },
           now,
         ),
-      ).toBe(true);
+      ).toBe('tracked');
       // Ordered by expiry.
       expect((await ctx.store.getRefreshFamily(f.familyId))?.accessTokens).toEqual([
         { tokenId: 'jti-1', expiresAt: now + 5 * MINUTE },
@@ -135,7 +164,7 @@ export function refreshFamilyContract(ctx: CredentialContractContext): void {
           { tokenId: 'j', expiresAt: now + HOUR },
           now,
         ),
-      ).toBe(false);
+      ).toBe('unknown');
     });
 
     it('returns the access tokens with a reuse, so the caller can revoke them', async () => {
@@ -159,6 +188,120 @@ export function refreshFamilyContract(ctx: CredentialContractContext): void {
         'a1',
         'a2',
       ]);
+    });
+
+    it('tells, as it records an access token, whether the family was revoked already', async () => {
+      const now = ctx.clock.now();
+      const access = (tokenId: string) => ({ tokenId, expiresAt: now + HOUR });
+      const f = ctx.family();
+      const first = ctx.token(f.familyId);
+      await ctx.store.createRefreshFamily(f, first);
+      expect(await ctx.store.addFamilyAccessToken(f.familyId, access('a1'), now)).toBe('tracked');
+      await ctx.store.rotateRefreshToken(first.hash, ctx.next(), now);
+      // Reuse detection revokes the family; an access token recorded afterwards is told so.
+      expect((await ctx.store.rotateRefreshToken(first.hash, ctx.next(), now)).status).toBe(
+        'reused',
+      );
+      expect(await ctx.store.addFamilyAccessToken(f.familyId, access('a2'), now)).toBe('revoked');
+      const g = ctx.family();
+      await ctx.store.createRefreshFamily(g, ctx.token(g.familyId));
+      await ctx.store.revokeRefreshFamily(g.familyId, now, 'revoked');
+      expect(await ctx.store.addFamilyAccessToken(g.familyId, access('b1'), now)).toBe('revoked');
+      // Recorded all the same: a later revocation of the family lists it.
+      expect(
+        (await ctx.store.revokeRefreshFamily(g.familyId, now, 'revoked'))?.accessTokens.map(
+          (t) => t.tokenId,
+        ),
+      ).toEqual(['b1']);
+    });
+
+    describe.each([2, 10])('%i parallel uses of one refresh token', (uses) => {
+      /**
+       * The deployment around the store: the refresh service, the admin that revokes the
+       * family's access tokens, and a warden that verifies them against the same state.
+       */
+      function deployment() {
+        const state = new MemoryStore({ clock: ctx.clock });
+        const admin = createAdmin({ store: state, clock: ctx.clock });
+        const warden = createWarden({ jwt: testJwtOptions(), store: state, clock: ctx.clock });
+        const refresh = new RefreshTokens({ store: ctx.store, revoker: admin, clock: ctx.clock });
+        const minted: string[] = [];
+        const mint = (): FamilyAccessToken => {
+          const tokenId = `at-${randomUUID()}`;
+          const now = ctx.clock.now();
+          minted.push(mintToken({ now, claims: { sub: 'user-1', jti: tokenId } }));
+          return { tokenId, expiresAt: now + 300_000 };
+        };
+        const decisions = () =>
+          Promise.all(
+            minted.map(async (token) => {
+              const decision = await warden.check(bearerRequest(token));
+              return decision.outcome === 'deny' ? decision.code : decision.outcome;
+            }),
+          );
+        const close = async () => {
+          await warden.close();
+          await admin.close();
+          await state.close();
+        };
+        return { refresh, mint, minted, decisions, close };
+      }
+
+      it('leave no access token of the family alive when the winner mints after the reuse was detected', async () => {
+        const { refresh, mint, minted, decisions, close } = deployment();
+        try {
+          const first = await refresh.issue(
+            { subject: 'user-1', client: 'web', scopes: ['profile:read'] },
+            mint(),
+          );
+          expect(await decisions()).toEqual(['allow']);
+          // The attack: the same refresh token presented `uses` times at once. The use that wins
+          // the rotation mints its access token only after every other use has finished: reuse
+          // detected, family revoked, its access tokens swept.
+          let settled = 0;
+          const results = await Promise.all(
+            Array.from({ length: uses }, () =>
+              refresh
+                .refresh(first.refreshToken, async () => {
+                  await until(() => settled === uses - 1, 'the other uses');
+                  return mint();
+                })
+                .finally(() => (settled += 1)),
+            ),
+          );
+          expect(minted).toHaveLength(2);
+          expect(results.filter((r) => r.ok)).toEqual([]);
+          expect(results.filter((r) => !r.ok && r.reason === 'reuse_detected')).toHaveLength(1);
+          expect((await ctx.store.getRefreshFamily(first.familyId))?.revokedReason).toBe(
+            'reuse_detected',
+          );
+          // Every access token of the family is refused: the first one, and the winner's.
+          expect(await decisions()).toEqual(['token_revoked', 'token_revoked']);
+        } finally {
+          await close();
+        }
+      });
+
+      it('leave no access token of the family alive, however the uses interleave', async () => {
+        const { refresh, mint, minted, decisions, close } = deployment();
+        try {
+          const first = await refresh.issue(
+            { subject: 'user-1', client: 'web', scopes: ['profile:read'] },
+            mint(),
+          );
+          const results = await Promise.all(
+            Array.from({ length: uses }, () => refresh.refresh(first.refreshToken, mint)),
+          );
+          // One use won the rotation; whether its answer went out or it was refused, the family
+          // is revoked and none of its access tokens is accepted.
+          expect(results.filter((r) => r.ok).length).toBeLessThanOrEqual(1);
+          expect(results.filter((r) => !r.ok && r.reason === 'reuse_detected')).toHaveLength(1);
+          expect(minted).toHaveLength(2);
+          expect(await decisions()).toEqual(['token_revoked', 'token_revoked']);
+        } finally {
+          await close();
+        }
+      });
     });
 
     it('finds the family of a current or used token without changing anything', async () => {

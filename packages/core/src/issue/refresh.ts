@@ -179,6 +179,11 @@ export class RefreshTokens {
    * token in the family so a later reuse revokes it. The presented token is retired before `mint`
    * runs: if `mint` throws, the client holds only a retired token, and presenting it again revokes
    * the family (the user signs in again). Keep `mint` local and infallible (a `TokenIssuer`).
+   *
+   * When the family was revoked while `mint` ran (the same token presented in parallel: this call
+   * won the rotation, another detected the reuse), the access token just minted is revoked at once
+   * and the answer is `token_revoked` (`revoked`): no access token of a revoked family is handed
+   * out or left alive.
    */
   async refresh<T extends FamilyAccessToken>(
     presented: string,
@@ -191,19 +196,42 @@ export class RefreshTokens {
     const result = await this.rotate(presented, expect);
     if (!result.ok) return result;
     const accessToken = await mint(result.grant);
-    await this.trackAccessToken(result.familyId, accessToken);
+    if (!(await this.trackAccessToken(result.familyId, accessToken))) {
+      this.options.audit?.recordEvent({
+        type: 'token.refreshed',
+        outcome: 'failure',
+        reason: 'token_revoked',
+        tokenId: result.tokenId,
+        subject: result.grant.subject,
+        client: result.grant.client,
+        detail: { familyId: result.familyId, accessTokenRevoked: accessToken.tokenId },
+      });
+      return { ok: false, code: 'token_revoked', reason: 'revoked' };
+    }
     return { ...result, accessToken };
   }
 
-  /** Records an access token issued from a family, so reuse detection can revoke it. */
-  async trackAccessToken(familyId: string, accessToken: FamilyAccessToken): Promise<void> {
+  /**
+   * Records an access token issued from a family, so reuse detection can revoke it. Resolves
+   * `true` when the family is live; `false` when it was revoked already (reuse detected by a
+   * parallel refresh, or `revokeFamily`): the access token is then revoked here, since the
+   * family's revocation did not see it. Rejects when there is no such family, or when the access
+   * token could not be revoked.
+   */
+  async trackAccessToken(familyId: string, accessToken: FamilyAccessToken): Promise<boolean> {
     const checked = checkedAccess(accessToken);
-    const known = await this.options.store.addFamilyAccessToken(
+    const tracking = await this.options.store.addFamilyAccessToken(
       familyId,
       checked,
       this.clock.now(),
     );
-    if (!known) throw new TypeError('RefreshTokens: no such refresh-token family');
+    if (tracking === 'unknown') throw new TypeError('RefreshTokens: no such refresh-token family');
+    if (tracking === 'tracked') return true;
+    await this.options.revoker.revokeToken(checked.tokenId, {
+      expiresAt: checked.expiresAt,
+      reason: 'refresh_family_revoked',
+    });
+    return false;
   }
 
   /**

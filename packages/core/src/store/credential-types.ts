@@ -47,6 +47,15 @@ export interface FamilyAccessToken {
   readonly expiresAt: number;
 }
 
+/**
+ * What {@link CredentialStore.addFamilyAccessToken} found, in the same atomic step as it recorded
+ * the token: `tracked` (the family is live: revoking it will revoke the token), `revoked` (the
+ * family was revoked already, so no revocation of it will come for this token: the caller must
+ * revoke the token itself), `unknown` (no such family, or it is past the retention period; nothing
+ * recorded).
+ */
+export type FamilyAccessTracking = 'tracked' | 'revoked' | 'unknown';
+
 /** Why a refresh-token family was revoked. */
 export type FamilyRevocationReason = 'reuse_detected' | 'revoked';
 
@@ -154,8 +163,18 @@ export interface CredentialStore {
     next: Omit<RefreshTokenRecord, 'familyId'>,
     now: number,
   ): Promise<RefreshRotation>;
-  /** Records an access token issued from a family, so revoking the family can revoke it. */
-  addFamilyAccessToken(familyId: string, token: FamilyAccessToken, now: number): Promise<boolean>;
+  /**
+   * Records an access token issued from a family, so revoking the family can revoke it, and tells,
+   * atomically with the record, whether the family is revoked already. Two parallel rotations of
+   * one token: one wins and mints an access token while the other revokes the family; either the
+   * winner's token was recorded before the revocation (which then returns it) or this answers
+   * `revoked`, so no access token of a revoked family is left alive.
+   */
+  addFamilyAccessToken(
+    familyId: string,
+    token: FamilyAccessToken,
+    now: number,
+  ): Promise<FamilyAccessTracking>;
   /** Revokes a family; an earlier revocation is kept. `undefined` if missing. */
   revokeRefreshFamily(
     familyId: string,

@@ -20,6 +20,7 @@ export {
   type ApiKeyRotation,
   type CredentialStore,
   type FamilyAccessToken,
+  type FamilyAccessTracking,
   type FamilyRevocationReason,
   type RefreshFamily,
   type RefreshRotation,

@@ -6,6 +6,7 @@ import {
   type ApiKeyRotation,
   type CredentialStore,
   type FamilyAccessToken,
+  type FamilyAccessTracking,
   type FamilyRevocationReason,
   type RefreshFamily,
   type RefreshRotation,
@@ -215,14 +216,16 @@ export class MemoryCredentialStore implements CredentialStore {
     familyId: string,
     token: FamilyAccessToken,
     now: number,
-  ): Promise<boolean> {
+  ): Promise<FamilyAccessTracking> {
+    // One synchronous step (the store's lock): no rotation or revocation runs between reading
+    // the family's state and recording the token.
     const family = this.families.get(familyId);
-    if (!family || this.gone(family.expiresAt)) return false;
+    if (!family || this.gone(family.expiresAt)) return 'unknown';
     family.accessTokens = family.accessTokens.filter(
       (t) => t.expiresAt > now && t.tokenId !== token.tokenId,
     );
     family.accessTokens.push({ tokenId: token.tokenId, expiresAt: token.expiresAt });
-    return true;
+    return family.revokedAt === undefined ? 'tracked' : 'revoked';
   }
 
   async revokeRefreshFamily(

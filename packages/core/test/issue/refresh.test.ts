@@ -107,6 +107,36 @@ describe('RefreshTokens', () => {
     await warden.close();
   });
 
+  it('revokes the access token it just minted when the family was revoked meanwhile (a sign-out during the refresh)', async () => {
+    const { refresh, grant, mint, store, sink, admin } = setup();
+    const first = await refresh.issue(grant, mint()); // jti-1
+    const result = await refresh.refresh(first.refreshToken, async () => {
+      await refresh.revokeFamily(first.familyId, { actor: 'user-1', reason: 'sign_out' });
+      return mint(); // jti-2, minted after the family's access tokens were swept
+    });
+    expect(result).toEqual({ ok: false, code: 'token_revoked', reason: 'revoked' });
+    for (const tokenId of ['jti-1', 'jti-2']) {
+      expect((await store.lookup({ tokenId, subject: 'user-1' })).tokenRevoked).toBe(true);
+    }
+    // Tracking by hand says so too, and revokes the token.
+    expect(
+      await refresh.trackAccessToken(first.familyId, {
+        tokenId: 'jti-3',
+        expiresAt: Date.UTC(2030, 0, 1) + MINUTE,
+      }),
+    ).toBe(false);
+    expect((await store.lookup({ tokenId: 'jti-3', subject: 'user-1' })).tokenRevoked).toBe(true);
+    await admin.flushAudit();
+    expect(sink.events.filter((e) => e.type === 'token.refreshed')).toEqual([
+      expect.objectContaining({ outcome: 'success' }),
+      expect.objectContaining({
+        outcome: 'failure',
+        reason: 'token_revoked',
+        detail: expect.objectContaining({ familyId: first.familyId, accessTokenRevoked: 'jti-2' }),
+      }),
+    ]);
+  });
+
   it('refuses a malformed token without a look-up, and an unknown one', async () => {
     const { refresh } = setup();
     expect(await refresh.rotate('not-a-token')).toEqual({

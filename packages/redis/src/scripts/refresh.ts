@@ -92,10 +92,13 @@ local fields, access = family()
 return {'rotated', t[3], expires, fields, access}`;
 
 /**
- * Records an access token issued from a family (revoked with it).
+ * Records an access token issued from a family (revoked with it), and tells in the same step
+ * whether the family is revoked already: then no revocation of the family will come for this
+ * token, and the caller revokes it.
  *
  * KEYS: 1 family, 2 family access tokens. ARGV: 1 now, 2 expires, 3 token id.
- * Reply: 1 when recorded, 0 when the family is gone.
+ * Reply: 1 when recorded in a live family, 2 when recorded in a revoked one, 0 when the family is
+ * gone.
  */
 export const REFRESH_ADD_ACCESS_LUA = `${CREDENTIAL_PRELUDE}
 -- Unknown or forgotten family: nothing to record.
@@ -105,6 +108,9 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 -- Kept as long as the family.
 redis.call('PEXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'gone'))
+-- A family revoked before this token was recorded (reuse detected by a parallel rotation, or a
+-- revocation): its revocation swept the tokens recorded then, not this one.
+if redis.call('HEXISTS', KEYS[1], 'revoked') == 1 then return 2 end
 return 1`;
 
 /**
