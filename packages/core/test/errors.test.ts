@@ -34,6 +34,10 @@ const INSTANCES: Readonly<Record<string, (C: ErrorClass) => readonly Error[]>> =
       (reason) => new C(reason, `API key 'ak_1' cannot be rotated (${reason})`),
     ),
   EnvelopeError: (C) => [new C('stored secret does not authenticate under master key mk-1')],
+  SigningKeyError: (C) =>
+    (['tampered', 'rolled_back', 'malformed', 'unsealed'] as const).map(
+      (reason) => new C(reason, `the stored signing key set was refused (${reason})`),
+    ),
   KeySourceError: (C) => [new C('could not read the JWKS at auth.example.com: timeout', 'timeout')],
   AuditSourceError: (C) => [new C('/var/log/tokenwarden cannot be read')],
   CliError: (C) => [
