@@ -22,6 +22,7 @@ import { Requirements } from './requirements';
 import type { Stage } from './stage';
 import { AuthenticateStage } from './stages/authenticate';
 import { AuthorizeStage } from './stages/authorize';
+import { BearerOnlyStage } from './stages/bearer-only';
 import { DpopStage } from './stages/dpop';
 import { AuditGateStage, ExtractStage } from './stages/extract';
 import { LimitsStage } from './stages/limits';
@@ -117,7 +118,8 @@ export function compose(options: ResolvedOptions): Composition {
   const dpopStage = dpop && new DpopStage(dpop, options.dpop!.origin, denials, logError);
   const state = new StateStage(store, denials, claims.maxClaimLength, logError);
   const authorize = new AuthorizeStage(denials, clock, claims.maxClaimLength);
-  if (dpopStage) stages.push(dpopStage);
+  // Without DPoP, a DPoP-bound token is refused rather than taken as a plain Bearer token.
+  stages.push(dpopStage ?? new BearerOnlyStage(denials));
   stages.push(state);
   if (limits) stages.push(new LimitsStage(limits, denials, logError));
   stages.push(authorize);
