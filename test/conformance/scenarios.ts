@@ -198,7 +198,13 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'Basic scheme',
     path: () => '/plain',
     headers: () => ({ authorization: 'Basic dXNlcjpwYXNz' }),
-    expect: unauthorized('token_malformed', 'The access token is malformed'),
+    // No Bearer credential at all: the challenge has no error code (RFC 6750 §3.1).
+    expect: {
+      status: 401,
+      code: 'token_malformed',
+      wwwAuthenticate: 'Bearer realm="api"',
+      reason: 'token_malformed',
+    },
   },
   {
     name: 'alg none',

@@ -685,6 +685,18 @@ export function buildCorpus(run: string): Corpus {
     jws({ ...HS, kid: ['hs-1', 'rs-1'] }, claims(), hs),
     'token_malformed',
   );
+  // Another kind of JWT, signed by the trusted key, passed off as an access token.
+  for (const typ of ['dpop+jwt', 'logout+jwt', 'application/secevent+jwt', 'JWE']) {
+    deny(`typ ${typ}`, 'RFC 8725 §3.11, RFC 9068 §2.1', hsToken({}, { typ }), 'token_malformed');
+  }
+  // A sender-constrained token replayed as a plain Bearer token, without its proof (the apps
+  // have no dpop option).
+  deny(
+    'cnf.jkt (DPoP-bound) sent as Bearer',
+    'RFC 9449 §6.1, §7.2',
+    hsToken({ cnf: { jkt: 'n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg' } }),
+    'dpop_required',
+  );
 
   // ── Time and lifetime (RFC 7519 §4.1.4-6; ASVS 9.2.1; what jsonwebtoken lets through) ─────────
   deny(

@@ -158,7 +158,7 @@ export function deny(
   if (status === 401) {
     headers['www-authenticate'] =
       code === 'token_missing'
-        ? `Bearer realm="${realm}"`
+        ? bareChallenge(realm)
         : `Bearer realm="${realm}", error="invalid_token", error_description="${title}"`;
   } else if (status === 400) {
     headers['www-authenticate'] =
@@ -178,4 +178,23 @@ export function deny(
     headers,
     body: { type: `urn:tokenwarden:error:${code}`, title, status, code },
   };
+}
+
+/**
+ * The denial of a request that carries no Bearer credential but another scheme's (`Basic`, a
+ * bare value): {@link deny} for `code`, with the challenge of a request without credentials, no
+ * error code (RFC 6750 §3.1). The body and the audit event keep `code`.
+ */
+export function denyOtherScheme(code: ErrorCode, realm: string): DenyDecision {
+  const decision = deny(code, realm);
+  if (decision.status !== 401) return decision;
+  return {
+    ...decision,
+    headers: { ...decision.headers, 'www-authenticate': bareChallenge(realm) },
+  };
+}
+
+/** The Bearer challenge without error code, for a request that lacks a Bearer credential. */
+function bareChallenge(realm: string): string {
+  return `Bearer realm="${realm}"`;
 }

@@ -61,6 +61,11 @@ interface Row {
   readonly token: string;
   readonly status: 400 | 401;
   readonly code: ErrorCode;
+  /**
+   * The request carries another scheme's credential, not a Bearer one: its challenge has no
+   * error code (RFC 6750 §3.1).
+   */
+  readonly otherScheme?: boolean;
 }
 
 const rows: Row[] = [];
@@ -74,6 +79,16 @@ function denyHeader(name: string, header: string, code: ErrorCode, token = ''): 
     token,
     status: 401,
     code,
+  });
+}
+function denyOtherScheme(name: string, header: string, token = ''): void {
+  rows.push({
+    name,
+    request: view({ headers: { authorization: header } }),
+    token,
+    status: 401,
+    code: 'token_malformed',
+    otherScheme: true,
   });
 }
 
@@ -171,6 +186,22 @@ deny(
 deny('crit header', hsToken(good, { crit: ['exp'] }), 'token_malformed');
 deny('b64:false', hsToken(good, { b64: false, crit: ['b64'] }), 'token_malformed');
 deny('b64:false without crit', hsToken(good, { b64: false }), 'token_malformed');
+
+// Another kind of JWT, signed by the same key, passed off as an access token (RFC 8725 §3.11).
+deny('typ dpop+jwt (a DPoP proof)', hsToken(good, { typ: 'dpop+jwt' }), 'token_malformed');
+deny('typ logout+jwt (a logout token)', hsToken(good, { typ: 'logout+jwt' }), 'token_malformed');
+deny(
+  'typ application/secevent+jwt (a security event)',
+  hsToken(good, { typ: 'application/secevent+jwt' }),
+  'token_malformed',
+);
+
+// A DPoP-bound token (cnf.jkt) copied and replayed as a plain Bearer token, no proof.
+deny(
+  'cnf.jkt, sent as Bearer to a warden without DPoP',
+  hsToken({ ...good, cnf: { jkt: 'n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg' } }),
+  'dpop_required',
+);
 
 // Time and lifetime.
 deny(
@@ -300,11 +331,13 @@ deny('100 KB token', `${'a'.repeat(50_000)}.${'b'.repeat(52_400)}.c`, 'token_too
 denyHeader('Bearer and a tab', `Bearer\t${valid}`, 'token_malformed', valid);
 denyHeader('Bearer with no token', 'Bearer', 'token_malformed');
 denyHeader('Bearer, a space and no token', 'Bearer ', 'token_malformed');
-denyHeader('Bearertoken (no space)', `Bearer${valid}`, 'token_malformed', valid);
-denyHeader('Basic xyz', 'Basic xyz', 'token_malformed');
 denyHeader('Bearer a b', 'Bearer a b', 'token_malformed');
 denyHeader('Bearer then two tokens', `Bearer ${valid} ${valid}`, 'token_malformed', valid);
-denyHeader('Token scheme', `Token ${valid}`, 'token_malformed', valid);
+// Another scheme is no Bearer credential at all: still refused, with a challenge without error.
+denyOtherScheme('Bearertoken (no space: a scheme of its own)', `Bearer${valid}`, valid);
+denyOtherScheme('Basic xyz', 'Basic xyz');
+denyOtherScheme('Token scheme', `Token ${valid}`, valid);
+denyOtherScheme('DPoP scheme on a warden without DPoP', `DPoP ${valid}`, valid);
 
 // Two credentials.
 rows.push({
@@ -360,7 +393,15 @@ describe('hostile tokens through createWarden().check()', () => {
     expect(decision.status).toBe(row.status);
     expect(decision.code).toBe(row.code);
     expect(decision.body).toMatchObject({ status: row.status, code: row.code });
-    expect(decision.headers['www-authenticate']).toMatch(/^Bearer realm="api"/);
+    if (row.otherScheme === true) {
+      expect(decision.headers['www-authenticate']).toBe('Bearer realm="api"');
+    } else {
+      expect(decision.headers['www-authenticate']).toMatch(
+        row.status === 400
+          ? /^Bearer realm="api", error="invalid_request"/
+          : /^Bearer realm="api", error="invalid_token"/,
+      );
+    }
     expect(decision.headers['content-type']).toBe('application/problem+json');
 
     const outside = JSON.stringify({ m: decision.message, h: decision.headers, b: decision.body });
@@ -393,6 +434,21 @@ describe('hostile tokens through createWarden().check()', () => {
       expect(decision).toMatchObject({ outcome: 'allow', reason: 'authorized' });
     },
   );
+
+  it('refuses a DPoP-bound token sent as Bearer on every use, from the token cache too', async () => {
+    const bound = hsToken({
+      ...good,
+      jti: 'jti-bound-1',
+      cnf: { jkt: 'n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg' },
+    });
+    for (let use = 0; use < 3; use++) {
+      await expect(warden.check(bearer(bound))).resolves.toMatchObject({
+        outcome: 'deny',
+        status: 401,
+        code: 'dpop_required',
+      });
+    }
+  });
 
   it('allows a valid token after several spaces (RFC 6750: 1*SP)', async () => {
     const decision = await warden.check(view({ headers: { authorization: `Bearer   ${valid}` } }));

@@ -5,7 +5,7 @@ import type { MetricsOptions } from '../metrics/types';
 import type { StateCacheOptions } from '../store/caching-store';
 import type { WardenStore } from '../store/types';
 import { JWT_ALGORITHMS, isKeySelector, KeyRing } from '../verify/key-ring';
-import type { JwtVerifyPolicy } from '../verify/jwt';
+import { ACCESS_TOKEN_TYPES, mediaTypeOf, type JwtVerifyPolicy } from '../verify/jwt';
 import type { ExtractPolicy } from '../verify/extract';
 import { TrustedIssuers, type TrustedIssuerOptions } from '../verify/oidc';
 import type { UsageLimits, UsageLimitsOptions } from '../limits/usage-limits';
@@ -193,10 +193,24 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
     metrics: options.metrics ?? {},
     cache: resolveCache(options.cache),
     apiKeys: resolveApiKeys(options.apiKeys),
-    realm: options.realm ?? DEFAULTS.realm,
+    realm: resolveRealm(options.realm),
     logger: options.logger ?? stderrLogger,
     clock: options.clock ?? systemClock,
   };
+}
+
+/**
+ * The `realm` of every challenge: written into `WWW-Authenticate` as a quoted string, so it must
+ * not end the string early (a quote or backslash) or break the header (a control character).
+ */
+function resolveRealm(realm: WardenOptions['realm']): string {
+  if (realm === undefined) return DEFAULTS.realm;
+  if (typeof realm !== 'string' || !/^[\x20-\x7e]+$/.test(realm) || /["\\]/.test(realm)) {
+    throw new ConfigError(
+      "realm must be printable ASCII text without quotes or backslashes, e.g. 'api'",
+    );
+  }
+  return realm;
 }
 
 function resolveJwt(jwtOptions: JwtOptions): JwtVerifyPolicy {
@@ -227,7 +241,30 @@ function resolveJwt(jwtOptions: JwtOptions): JwtVerifyPolicy {
     audience: list(jwtOptions.audience, 'jwt.audience'),
     ...resolveClaimLimits(jwtOptions, 'jwt.'),
     permissionsClaim: jwtOptions.permissionsClaim,
+    acceptedTypes: resolveAcceptedTypes(jwtOptions.acceptedTypes),
   };
+}
+
+// RFC 6838 §4.2: a type or subtype name, 1 to 127 of these characters.
+const MEDIA_TYPE =
+  /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126})?$/;
+
+/** The `typ` values accepted: the access-token types plus `jwt.acceptedTypes`, as media types. */
+function resolveAcceptedTypes(types: JwtOptions['acceptedTypes']): ReadonlySet<string> {
+  if (types === undefined) return ACCESS_TOKEN_TYPES;
+  if (!Array.isArray(types)) {
+    throw new ConfigError("jwt.acceptedTypes must be a list of typ values, e.g. ['example+jwt']");
+  }
+  const accepted = new Set(ACCESS_TOKEN_TYPES);
+  for (const type of types as readonly unknown[]) {
+    if (typeof type !== 'string' || !MEDIA_TYPE.test(type)) {
+      throw new ConfigError(
+        `jwt.acceptedTypes: '${String(type)}' is not a media type; write it as 'example+jwt' or 'application/example+jwt'`,
+      );
+    }
+    accepted.add(mediaTypeOf(type));
+  }
+  return accepted;
 }
 
 function resolveIssuers(issuers: WardenOptions['issuers']): ResolvedOptions['issuers'] {

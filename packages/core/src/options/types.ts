@@ -32,6 +32,13 @@ export interface JwtOptions {
   readonly maxClaimLength?: number;
   /** A claim holding an array of extra scopes (e.g. `'permissions'`). Default: none. */
   readonly permissionsClaim?: string;
+  /**
+   * `typ` header values accepted besides `JWT` and `at+jwt` (RFC 9068), e.g.
+   * `['application/example+jwt']`; compared case-insensitively, `application/` optional (RFC
+   * 7515). A token whose `typ` names any other kind of JWT is refused with `token_malformed`
+   * (RFC 8725 §3.11); a token without `typ` is accepted. Default: none further.
+   */
+  readonly acceptedTypes?: readonly string[];
 }
 
 /** DPoP (RFC 9449) sender-constrained tokens, as the warden checks them. */
@@ -135,7 +142,10 @@ export interface WardenOptions {
    * metrics and audit. Default: off (a key-shaped credential is then an unknown JWT).
    */
   readonly apiKeys?: ApiKeyOptions;
-  /** `realm` in `WWW-Authenticate`. Default: `'api'`. */
+  /**
+   * `realm` in `WWW-Authenticate`: printable ASCII, no quotes or backslashes (checked at
+   * start-up). Default: `'api'`.
+   */
   readonly realm?: string;
   /** Warnings and errors. Default: written to stderr. */
   readonly logger?: Logger;

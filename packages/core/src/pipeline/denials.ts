@@ -1,4 +1,4 @@
-import { deny, type DenyDecision } from '../decision';
+import { deny, denyOtherScheme, type DenyDecision } from '../decision';
 import type { ErrorCode } from '../errors';
 import type { DpopVerifier } from '../verify/dpop';
 
@@ -9,6 +9,7 @@ import type { DpopVerifier } from '../verify/dpop';
  */
 export class Denials {
   private readonly cached = new Map<ErrorCode, DenyDecision>();
+  private readonly otherScheme = new Map<ErrorCode, DenyDecision>();
 
   constructor(
     private readonly realm: string,
@@ -22,6 +23,19 @@ export class Denials {
     if (!cached) {
       cached = this.withDpopChallenge(deny(code, this.realm));
       this.cached.set(code, cached);
+    }
+    return cached;
+  }
+
+  /**
+   * The denial of a request whose credential is another scheme's (`Basic`…): `code` in the body
+   * and audit, and the challenge of a request without credentials (RFC 6750 §3.1: no error code).
+   */
+  ofOtherScheme(code: ErrorCode): DenyDecision {
+    let cached = this.otherScheme.get(code);
+    if (!cached) {
+      cached = this.withDpopChallenge(denyOtherScheme(code, this.realm));
+      this.otherScheme.set(code, cached);
     }
     return cached;
   }

@@ -20,12 +20,26 @@ export type CredentialScheme = 'bearer' | 'dpop';
 
 export type ExtractResult =
   | { readonly ok: true; readonly token: string; readonly scheme: CredentialScheme }
-  | { readonly ok: false; readonly code: ErrorCode; readonly detail: string };
+  | {
+      readonly ok: false;
+      readonly code: ErrorCode;
+      readonly detail: string;
+      /**
+       * True when the header names another authentication scheme (`Basic`, `Digest`, a bare
+       * value): the request carries no Bearer credential, so its challenge has no error code
+       * (RFC 6750 §3.1), while `code` still says what was sent.
+       */
+      readonly otherScheme?: boolean;
+    };
 
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 const DPOP = /^dpop +([A-Za-z0-9\-._~+/]+=*)$/i;
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
+// The scheme is the header's first word (RFC 9110 §11.4): `Bearer` (and `DPoP`, when accepted)
+// followed by anything malformed is still an attempt at that scheme.
+const BEARER_SCHEME = /^bearer(?:[ \t]|$)/i;
+const DPOP_SCHEME = /^dpop(?:[ \t]|$)/i;
 
 /** Finds exactly one credential in the request. Never parses more than `maxTokenBytes`. */
 export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractResult {
@@ -50,7 +64,12 @@ export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractR
       match = DPOP.exec(value);
       if (match) scheme = 'dpop';
     }
-    if (!match) return { ok: false, code: 'token_malformed', detail: 'not a Bearer credential' };
+    if (!match) {
+      if (BEARER_SCHEME.test(value) || (policy.dpop === true && DPOP_SCHEME.test(value))) {
+        return { ok: false, code: 'token_malformed', detail: 'malformed credential' };
+      }
+      return OTHER_SCHEME;
+    }
     token = match[1]!;
     checked = true;
   }
@@ -81,6 +100,13 @@ export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractR
   }
   return { ok: true, token, scheme };
 }
+
+const OTHER_SCHEME: ExtractResult = Object.freeze({
+  ok: false,
+  code: 'token_malformed',
+  detail: 'another authentication scheme',
+  otherScheme: true,
+});
 
 const MULTIPLE: ExtractResult = Object.freeze({
   ok: false,

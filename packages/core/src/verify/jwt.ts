@@ -15,6 +15,30 @@ export interface JwtVerifyPolicy {
   readonly maxClaimLength: number;
   /** Optional claim holding an array of extra scopes (e.g. `permissions`). */
   readonly permissionsClaim: string | undefined;
+  /**
+   * The `typ` header values accepted, as media types (see {@link mediaTypeOf}); a token without
+   * `typ` is always accepted. Default: {@link ACCESS_TOKEN_TYPES}.
+   */
+  readonly acceptedTypes?: ReadonlySet<string>;
+}
+
+/**
+ * The `typ` values every verifier accepts, as media types: `JWT` (RFC 7519 §5.1, a JWT that says
+ * no more) and `at+jwt` (RFC 9068 §2.1, an access token). A JWT of another kind (a DPoP proof,
+ * a logout or security event token, an ID token that says so) is refused (RFC 8725 §3.11).
+ */
+export const ACCESS_TOKEN_TYPES: ReadonlySet<string> = new Set([
+  'application/jwt',
+  'application/at+jwt',
+]);
+
+/**
+ * A `typ` value as the media type it names (RFC 7515 §4.1.9): lower case (media types compare
+ * case-insensitively), `application/` prepended when it has no `/`.
+ */
+export function mediaTypeOf(typ: string): string {
+  const type = typ.toLowerCase();
+  return type.includes('/') ? type : `application/${type}`;
 }
 
 /** The claims of a token that passed every check. Times in epoch ms. */
@@ -131,7 +155,8 @@ function isTime(value: unknown): value is number {
 }
 
 /**
- * Verifies a compact JWS strictly. Cheap structural checks run first; the signature, `iss`,
+ * Verifies a compact JWS strictly. Cheap structural checks run first (an accepted `typ`
+ * included, so no other kind of JWT passes for an access token); the signature, `iss`,
  * `aud`, `exp` and `nbf` are checked by jsonwebtoken with the one algorithm the key is bound to
  * (EdDSA, which jsonwebtoken 9 does not implement, by node:crypto and the same claim rules here);
  * the rest (claim types, lifetime, `iat` not in the future, header extensions) is checked here.
@@ -149,6 +174,13 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
   const alg = header.alg;
   if (typeof alg !== 'string' || !(policy.algorithms as readonly string[]).includes(alg)) {
     return fail('algorithm_not_allowed', 'alg not in allowlist');
+  }
+  const typ = header.typ;
+  if (
+    typ !== undefined &&
+    (typeof typ !== 'string' || !(policy.acceptedTypes ?? ACCESS_TOKEN_TYPES).has(mediaTypeOf(typ)))
+  ) {
+    return fail('token_malformed', 'typ names another kind of token');
   }
   if (header.crit !== undefined) return fail('token_malformed', 'crit header not supported');
   if (header.b64 !== undefined) return fail('token_malformed', 'b64 header not supported');

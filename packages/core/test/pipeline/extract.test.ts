@@ -47,6 +47,25 @@ describe('ExtractStage alone', () => {
     expect(stage.run(large)).toMatchObject({ code: 'token_too_large' });
   });
 
+  it('answers another scheme (Basic) with a challenge without error code, RFC 6750 §3.1', () => {
+    const ctx = context(view({ headers: { authorization: 'Basic dXNlcjpwYXNz' } }));
+    const denial = stage.run(ctx);
+    expect(denial).toMatchObject({
+      status: 401,
+      code: 'token_malformed',
+      body: { code: 'token_malformed', status: 401 },
+    });
+    expect(denial?.headers['www-authenticate']).toBe('Bearer realm="api"');
+    expect(ctx.token).toBeUndefined();
+  });
+
+  it('keeps error="invalid_token" for a malformed Bearer credential', () => {
+    const ctx = context(view({ headers: { authorization: 'Bearer a b' } }));
+    expect(stage.run(ctx)?.headers['www-authenticate']).toBe(
+      'Bearer realm="api", error="invalid_token", error_description="The access token is malformed"',
+    );
+  });
+
   it('refuses two credentials', () => {
     const ctx = context(view({ headers: { authorization: ['Bearer a.b.c', 'Bearer d.e.f'] } }));
     expect(stage.run(ctx)).toMatchObject({ code: 'token_multiple', status: 400 });

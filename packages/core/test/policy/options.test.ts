@@ -146,6 +146,63 @@ describe('resolveOptions: numbers and audit settings', () => {
   });
 });
 
+describe('resolveOptions: jwt.acceptedTypes', () => {
+  it('accepts JWT and at+jwt by default, as media types', () => {
+    const resolved = resolveOptions({ jwt: testJwtOptions() });
+    expect([...resolved.jwt!.acceptedTypes!]).toEqual(['application/jwt', 'application/at+jwt']);
+  });
+
+  it('adds the listed types, lower case, application/ prepended where it is left out', () => {
+    const resolved = resolveOptions(
+      withJwt({ acceptedTypes: ['Example+JWT', 'application/x+jwt'] }),
+    );
+    expect([...resolved.jwt!.acceptedTypes!]).toEqual([
+      'application/jwt',
+      'application/at+jwt',
+      'application/example+jwt',
+      'application/x+jwt',
+    ]);
+  });
+
+  it.each([
+    ['not a list', 'at+jwt'],
+    ['an empty name', ['']],
+    ['a quote', ['at+jwt"']],
+    ['a space', ['at jwt']],
+    ['a parameter', ['at+jwt; q=1']],
+    ['two slashes', ['a/b/c']],
+    ['not a string', [1]],
+  ])('refuses %s', (_name, acceptedTypes) => {
+    expect(configMessage(() => resolveOptions(withJwt({ acceptedTypes })))).toMatch(
+      /^jwt.acceptedTypes/,
+    );
+  });
+});
+
+describe('resolveOptions: realm', () => {
+  it('keeps a printable realm, with spaces', () => {
+    expect(resolveOptions({ jwt: testJwtOptions(), realm: 'orders api' }).realm).toBe('orders api');
+  });
+
+  it.each([
+    ['a quote that would end the quoted string', 'api", error="none'],
+    ['a backslash', 'api\\'],
+    ['a line break that would split the header', 'api\r\nset-cookie: x=1'],
+    ['a NUL', 'api\u0000'],
+    ['a tab', 'a\tpi'],
+    ['a non-ASCII character', 'äpi'],
+    ['an empty string', ''],
+    ['a number', 42],
+  ])('refuses a realm with %s at start-up', (_name, realm) => {
+    const message = configMessage(() =>
+      resolveOptions({ jwt: testJwtOptions(), realm: realm as string }),
+    );
+    expect(message).toBe(
+      "realm must be printable ASCII text without quotes or backslashes, e.g. 'api'",
+    );
+  });
+});
+
 describe('resolveOptions: defaults', () => {
   it('applies the documented defaults', () => {
     const resolved = resolveOptions({ jwt: testJwtOptions() });

@@ -41,6 +41,47 @@ describe('extractToken: Authorization header', () => {
     expect(result).toMatchObject({ ok: false, code: 'token_malformed' });
   });
 
+  it.each([
+    ['Basic', 'Basic dXNlcjpwYXNz'],
+    ['Digest', 'Digest username="admin", response="x"'],
+    ['a bare token', TOKEN],
+    ['a scheme glued to the token', `Bearer${TOKEN}`],
+    ['DPoP, not accepted here', `DPoP ${TOKEN}`],
+    ['an empty value', ''],
+  ])('marks %s as another scheme (no Bearer credential at all)', (_name, value) => {
+    const result = extractToken(view({ headers: { authorization: value } }), policy);
+    expect(result).toEqual({
+      ok: false,
+      code: 'token_malformed',
+      detail: 'another authentication scheme',
+      otherScheme: true,
+    });
+  });
+
+  it.each([
+    ['a tab instead of a space', `Bearer\t${TOKEN}`],
+    ['no token', 'Bearer'],
+    ['two tokens', 'Bearer a b'],
+    ['lower case, bad characters', 'bearer abc!def'],
+  ])('marks %s as a malformed Bearer credential, not another scheme', (_name, value) => {
+    const result = extractToken(view({ headers: { authorization: value } }), policy);
+    expect(result).toEqual({
+      ok: false,
+      code: 'token_malformed',
+      detail: 'malformed credential',
+    });
+  });
+
+  it('counts a malformed DPoP credential as an attempt at DPoP when DPoP is accepted', () => {
+    const v = view({ headers: { authorization: 'DPoP a b' } });
+    expect(extractToken(v, { ...policy, dpop: true })).toEqual({
+      ok: false,
+      code: 'token_malformed',
+      detail: 'malformed credential',
+    });
+    expect(extractToken(v, policy)).toMatchObject({ otherScheme: true });
+  });
+
   it('reports token_missing when no credential is sent', () => {
     expect(extractToken(view(), policy)).toMatchObject({ ok: false, code: 'token_missing' });
   });

@@ -328,6 +328,61 @@ describe('verifyJwt: header checks', () => {
   });
 });
 
+describe('verifyJwt: explicit token types (RFC 8725 §3.11, RFC 9068)', () => {
+  const hs = hs256(testKeys().hs256);
+  const claims = claimsAt(NOW);
+  /** A token signed with the deployment's own key, valid in every claim, with this `typ`. */
+  const typed = (typ: unknown) => compact({ alg: 'HS256', typ, kid: 'hs-1' }, claims, hs);
+
+  it.each([
+    ['a DPoP proof type', 'dpop+jwt'],
+    ['a DPoP proof type, as a media type', 'application/dpop+jwt'],
+    ['a logout token type', 'logout+jwt'],
+    ['a security event token type', 'secevent+jwt'],
+    ['an ID token type', 'id_token+jwt'],
+    ['JWE', 'JWE'],
+    ['a media type with a parameter', 'application/at+jwt; charset=utf-8'],
+    ['an empty string', ''],
+    ['a number', 1],
+    ['null', null],
+    ['a list', ['at+jwt']],
+  ])('refuses a token whose typ is %s, though its signature and claims are good', (_n, typ) => {
+    expect(verifyJwt(typed(typ), base, NOW)).toEqual({
+      ok: false,
+      failure: { code: 'token_malformed', detail: 'typ names another kind of token' },
+    });
+  });
+
+  it.each([
+    'JWT',
+    'jwt',
+    'at+jwt',
+    'AT+JWT',
+    'application/at+jwt',
+    'Application/At+JWT',
+    'application/jwt',
+  ])('accepts typ %s', (typ) => {
+    expect(codeOf(verifyJwt(typed(typ), base, NOW))).toBe('ok');
+  });
+
+  it('accepts a token without typ', () => {
+    expect(codeOf(verifyJwt(compact({ alg: 'HS256', kid: 'hs-1' }, claims, hs), base, NOW))).toBe(
+      'ok',
+    );
+  });
+
+  it('accepts the further types a policy lists, with or without application/, in any case', () => {
+    const policyWithTypes = policy({
+      acceptedTypes: new Set(['application/jwt', 'application/at+jwt', 'application/example+jwt']),
+    });
+    for (const typ of ['example+jwt', 'Application/Example+JWT', 'at+jwt']) {
+      expect(codeOf(verifyJwt(typed(typ), policyWithTypes, NOW))).toBe('ok');
+    }
+    expect(codeOf(verifyJwt(typed('dpop+jwt'), policyWithTypes, NOW))).toBe('token_malformed');
+    expect(codeOf(verifyJwt(typed('example+jwt'), base, NOW))).toBe('token_malformed');
+  });
+});
+
 describe('verifyJwt: never throws', () => {
   it('turns any input into a failure without throwing and never echoes it', () => {
     const parts = ['', 'a', 'e30', 'eyJhbGciOiJIUzI1NiJ9', '!!', 'AAAA', '.', '..', 'null'];

@@ -27,7 +27,9 @@ export class ExtractStage implements Stage {
       return undefined;
     }
     if (ctx.isPublic && extracted.code === 'token_missing') return undefined;
-    return this.denials.of(extracted.code);
+    return extracted.otherScheme === true
+      ? this.denials.ofOtherScheme(extracted.code)
+      : this.denials.of(extracted.code);
   }
 
   private isPublicPath(view: RequestView): boolean {
