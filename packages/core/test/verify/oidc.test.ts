@@ -283,6 +283,33 @@ describe('TrustedIssuers with a JWKS URL or static keys', () => {
     });
   });
 
+  it("refuses another kind of JWT signed by an issuer's key (typ logout+jwt), as for own tokens", async () => {
+    const secret = randomBytes(32);
+    const trusted = new TrustedIssuers({
+      issuers: [
+        {
+          issuer: 'internal',
+          audience: 'api',
+          algorithms: ['HS256'],
+          keys: [{ kid: 'h1', alg: 'HS256', key: secret }],
+        },
+      ],
+      clock,
+    });
+    const jwt = (await import('jsonwebtoken')).default;
+    const sign = (typ: string) =>
+      jwt.sign(claimsFor('internal', 'api', clock.now()), secret, {
+        algorithm: 'HS256',
+        keyid: 'h1',
+        header: { alg: 'HS256', typ },
+      });
+    expect((await trusted.verify(sign('at+jwt'))).ok).toBe(true);
+    expect(await trusted.verify(sign('logout+jwt'))).toEqual({
+      ok: false,
+      failure: { code: 'token_malformed', detail: 'typ names another kind of token' },
+    });
+  });
+
   it.each<[string, TrustedIssuerOptions[]]>([
     ['no issuers', []],
     [
