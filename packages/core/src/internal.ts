@@ -17,3 +17,4 @@ export * from './http/settle';
 export * from './http/token-endpoint-http';
 export * from './http/views';
 export { isRevoked } from './revocation';
+export * from './http/answers';

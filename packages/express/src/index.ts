@@ -4,7 +4,8 @@ import {
   answerTokenRequest,
   createWarden,
   decisionOf,
-  jwksResponse,
+  jwksAnswer,
+  metricsAnswer,
   NodeRequestView,
   routeStepNow,
   routeSteps,
@@ -19,7 +20,7 @@ import {
   type Requirement,
   type RouteSteps,
   type TokenEndpoint,
-  type TokenEndpointResponse,
+  type HandlerAnswer,
   type WardenOptions,
 } from '@tokenwarden/core/internal';
 
@@ -110,18 +111,15 @@ export const requireConsent: Steps['requireConsent'] = standalone.requireConsent
 export const lawfulBasis: Steps['lawfulBasis'] = standalone.lawfulBasis;
 export const requireDpop: Steps['requireDpop'] = standalone.requireDpop;
 
-/** Serves `warden`'s Prometheus metrics. Mount it before `app.use(tokenwarden(...))` or protect it. */
+/** Serves `warden`'s Prometheus metrics (a generic 500 if rendering fails, never a stack trace). */
 export function metricsHandler(warden: Warden): RequestHandler {
-  return function tokenwardenMetrics(_req, res, next) {
-    warden.metrics.render().then((text) => {
-      res.setHeader('content-type', warden.metrics.contentType);
-      res.end(text);
-    }, next);
-  };
+  return (_req, res) => void metricsAnswer(warden.metrics).then((answer) => send(res, answer));
 }
 
-function send(res: Response, answer: TokenEndpointResponse): void {
-  res.status(answer.status).set(answer.headers).json(answer.body);
+function send(res: Response, { status, headers, body }: HandlerAnswer): void {
+  res.status(status).set(headers);
+  if (typeof body === 'string') res.end(body);
+  else res.json(body);
 }
 
 /**
@@ -138,7 +136,7 @@ export function tokenEndpoint(endpoint: TokenEndpoint): RequestHandler {
 
 /** Serves public keys as a JWKS: `app.get('/.well-known/jwks.json', jwksHandler(ring))`. */
 export function jwksHandler(source: { jwks(): JwkSet }): RequestHandler {
-  return (_req, res) => send(res, jwksResponse(source));
+  return (_req, res) => send(res, jwksAnswer(source));
 }
 
 export type { Principal } from '@tokenwarden/core';

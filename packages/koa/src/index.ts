@@ -4,7 +4,8 @@ import {
   answerTokenRequest,
   createWarden,
   decisionOf,
-  jwksResponse,
+  jwksAnswer,
+  metricsAnswer,
   NodeRequestView,
   routeStepNow,
   routeSteps,
@@ -18,7 +19,7 @@ import {
   type Requirement,
   type RouteSteps,
   type TokenEndpoint,
-  type TokenEndpointResponse,
+  type HandlerAnswer,
   type WardenOptions,
 } from '@tokenwarden/core/internal';
 
@@ -116,15 +117,12 @@ export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddlew
 const standalone = routeSteps<Middleware>((requirement) => guard(requirement, undefined));
 export const { requireScopes, requireConsent, lawfulBasis, requireDpop } = standalone;
 
-/** Serves `warden`'s Prometheus metrics. Mount it before `app.use(tokenwarden(...))` or protect it. */
+/** Serves `warden`'s Prometheus metrics (a generic 500 if rendering fails). Mount it above `tw`. */
 export function metricsHandler(warden: Warden): Middleware {
-  return async function tokenwardenMetrics(ctx: Context) {
-    ctx.body = await warden.metrics.render();
-    ctx.set('content-type', warden.metrics.contentType);
-  };
+  return async (ctx: Context) => send(ctx, await metricsAnswer(warden.metrics));
 }
 
-function send(ctx: Context, answer: TokenEndpointResponse): void {
+function send(ctx: Context, answer: HandlerAnswer): void {
   ctx.status = answer.status;
   ctx.set(answer.headers);
   ctx.body = answer.body;
@@ -144,7 +142,7 @@ export function tokenEndpoint(endpoint: TokenEndpoint): Middleware {
 
 /** Serves public keys as a JWKS: `open.get('/.well-known/jwks.json', jwksHandler(ring))`. */
 export function jwksHandler(source: { jwks(): JwkSet }): Middleware {
-  return (ctx) => send(ctx, jwksResponse(source));
+  return (ctx) => send(ctx, jwksAnswer(source));
 }
 
 export type { Principal } from '@tokenwarden/core';

@@ -2,11 +2,11 @@ import { Controller, Get, Inject, Post, Req, Res, SetMetadata, type Type } from 
 import { HttpAdapterHost } from '@nestjs/core';
 import {
   answerTokenRequest,
-  jwksResponse,
+  jwksAnswer,
+  type HandlerAnswer,
   type JwkSet,
   type ParsedTokenBody,
   type TokenEndpoint,
-  type TokenEndpointResponse,
   type TokenHttpRequest,
 } from '@tokenwarden/core/internal';
 import { EXEMPT_METADATA } from './tokens';
@@ -57,10 +57,10 @@ export function tokenEndpointController(options: TokenEndpointControllerOptions)
 
     keys(response: unknown): unknown {
       if (!options.jwks) return this.send(response, { status: 404, headers: {}, body: {} });
-      return this.send(response, jwksResponse(options.jwks));
+      return this.send(response, jwksAnswer(options.jwks));
     }
 
-    private send(response: unknown, answer: TokenEndpointResponse): unknown {
+    private send(response: unknown, answer: HandlerAnswer): unknown {
       const adapter = this.host.httpAdapter;
       adapter.status(response, answer.status);
       for (const [name, value] of Object.entries(answer.headers)) {

@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, Res, SetMetadata, type Type } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { Warden } from '@tokenwarden/core';
+import { metricsAnswer } from '@tokenwarden/core/internal';
 import { EXEMPT_METADATA, TOKENWARDEN_WARDEN } from './tokens';
 
 /**
@@ -20,13 +21,12 @@ export class TokenwardenMetricsController {
   /** The Prometheus text exposition. */
   @Get()
   async metrics(@Res({ passthrough: true }) response: unknown): Promise<string> {
-    const text = await this.warden.metrics.render();
-    this.adapterHost.httpAdapter.setHeader(
-      response,
-      'content-type',
-      this.warden.metrics.contentType,
-    );
-    return text;
+    // A collector that throws gets a generic 500, never its message or a stack trace.
+    const { status, headers, body } = await metricsAnswer(this.warden.metrics);
+    const adapter = this.adapterHost.httpAdapter;
+    adapter.status(response, status);
+    for (const [name, value] of Object.entries(headers)) adapter.setHeader(response, name, value);
+    return typeof body === 'string' ? body : JSON.stringify(body);
   }
 }
 

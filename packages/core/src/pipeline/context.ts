@@ -32,6 +32,9 @@ export interface TokenDerived {
   fingerprint: string | undefined;
 }
 
+/** The store operations the pipeline times (the `operation` label of the store metrics). */
+export type StoreOperation = 'lookup' | 'consent';
+
 /** What the stages of a request did, read once by the runner for the metrics. */
 export interface Observations {
   /** The token cache was asked: a hit, or a miss (then verified). */
@@ -39,7 +42,7 @@ export interface Observations {
   /** The DPoP check's result. */
   dpop: 'dpop' | 'bearer' | 'fail' | undefined;
   /** The store operation a stage ran (timed by the runner), and whether it failed. */
-  storeOperation: 'lookup' | 'consent' | undefined;
+  storeOperation: StoreOperation | undefined;
   storeFailed: boolean;
   storeSeconds: number;
   /** The usage limits' answer. */
