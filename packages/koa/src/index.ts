@@ -20,6 +20,7 @@ import {
   type RouteSteps,
   type TokenEndpoint,
   type HandlerAnswer,
+  type ParsedTokenBody,
   type WardenOptions,
 } from '@tokenwarden/core/internal';
 
@@ -136,7 +137,8 @@ function send(ctx: Context, answer: HandlerAnswer): void {
  */
 export function tokenEndpoint(endpoint: TokenEndpoint): Middleware {
   return async function tokenwardenTokenEndpoint(ctx: Context) {
-    send(ctx, await answerTokenRequest(endpoint, ctx.req, ctx.request));
+    // `body`/`rawBody` exist only when a body parser (e.g. @koa/bodyparser) set them.
+    send(ctx, await answerTokenRequest(endpoint, ctx.req, ctx.request as ParsedTokenBody));
   };
 }
 
