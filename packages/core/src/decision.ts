@@ -96,6 +96,7 @@ const TITLES: Record<ErrorCode, string> = {
   dpop_nonce_required: 'A DPoP nonce from this server is required',
   dpop_required: 'This route requires a DPoP-bound access token',
   dpop_binding_mismatch: 'The access token is not bound to the DPoP proof key',
+  dpop_proof_limit_exceeded: 'Too many DPoP proofs from this caller; retry later',
   insufficient_scope: 'The access token lacks a required scope',
   consent_missing: 'The data subject has not consented to this purpose',
   consent_withdrawn: 'The data subject has withdrawn consent for this purpose',
@@ -136,6 +137,7 @@ const STATUS: Partial<Record<ErrorCode, 400 | 403 | 429 | 503>> = {
   usage_limit_exceeded: 429,
   audit_unavailable: 503,
   store_capacity: 503,
+  dpop_proof_limit_exceeded: 429,
   config_invalid: 503,
 };
 

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'dpop_nonce_required'
   | 'dpop_required'
   | 'dpop_binding_mismatch'
+  | 'dpop_proof_limit_exceeded'
   | 'insufficient_scope'
   | 'consent_missing'
   | 'consent_withdrawn'

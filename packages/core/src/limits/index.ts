@@ -12,3 +12,5 @@ export {
   type UsageLimitsOptions,
 } from './usage-limits';
 export { MemoryReplayCache, type MemoryReplayCacheOptions, type ReplayCache } from './replay-cache';
+export { callerKey } from './caller';
+export { CallerShareFullError } from './shares';

@@ -7,6 +7,8 @@ import {
   type Evaluation,
   type SlidingState,
 } from './algorithms';
+import { boundedCallerKey } from './caller';
+import { CAPACITY_SWEEP_GAP_MS, Shares, type Share } from './shares';
 import type { LimitCheck, LimitState, UsageLimiter } from './types';
 
 /** Options of {@link MemoryUsageLimiter}. */
@@ -17,6 +19,15 @@ export interface MemoryUsageLimiterOptions {
    * live counter, which would hand its credential a fresh budget. Default: 100000.
    */
   maxCounters?: number;
+  /**
+   * Most counters one caller (a client and subject) creates and holds at once. A call that would
+   * need more is refused for that caller alone, as if its new counters were exhausted (429
+   * `usage_limit_exceeded` with `Retry-After` until one of its counters expires), so one caller
+   * minting credentials cannot fill the limiter for others. At most `maxCounters`. Default: a
+   * tenth of `maxCounters` (10000). Counters created without a caller count against
+   * `maxCounters` only.
+   */
+  maxCountersPerCaller?: number;
   /** How often expired counters are swept, in ms; the timer is unref'd. Default: 60000. */
   sweepIntervalMs?: number;
   /** Time source. Default: the system clock. */
@@ -27,31 +38,53 @@ interface Counter {
   state: SlidingState | BucketState;
   /** Epoch ms after which the counter is back to its initial state and may be dropped. */
   expiresAt: number;
+  /** The share of the caller that created the counter; none when no caller was named. */
+  readonly share: Share | undefined;
 }
 
 /**
  * Usage counters in this process: for development, tests and single-node deployments. Bounded,
- * lazily expired, one unref'd sweeper. Several nodes need the shared `RedisUsageLimiter`.
+ * lazily expired, one unref'd sweeper; each caller holds at most `maxCountersPerCaller` counters
+ * and is refused alone past it. Several nodes need the shared `RedisUsageLimiter`.
  *
  * @example
  * const limits = new UsageLimits({ rules, limiter: new MemoryUsageLimiter({ maxCounters: 10_000 }) });
  */
 export class MemoryUsageLimiter implements UsageLimiter {
   private readonly counters = new Map<string, Counter>();
+  private readonly shares: Shares;
   private readonly clock: Clock;
   private readonly maxCounters: number;
+  private lastSweepAt = Number.NEGATIVE_INFINITY;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: MemoryUsageLimiterOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.maxCounters = positiveInt(options.maxCounters ?? 100_000, 'maxCounters');
+    const perCaller = positiveInt(
+      options.maxCountersPerCaller ?? Math.max(1, Math.floor(this.maxCounters / 10)),
+      'maxCountersPerCaller',
+    );
+    if (perCaller > this.maxCounters) {
+      throw new ConfigError(
+        `MemoryUsageLimiter option 'maxCountersPerCaller' must not exceed maxCounters`,
+      );
+    }
+    this.shares = new Shares(perCaller);
     const every = positiveInt(options.sweepIntervalMs ?? 60_000, 'sweepIntervalMs');
-    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper = setInterval(() => this.sweep(this.clock.now()), every);
     this.sweeper.unref();
   }
 
-  /** Counts one use against every check, all or nothing. */
-  async consume(checks: readonly LimitCheck[], cost: number): Promise<readonly LimitState[]> {
+  /**
+   * Counts one use against every check, all or nothing. New counters count against `caller`'s
+   * share; when it is full, the checks that need one come back refused and nothing is counted.
+   */
+  async consume(
+    checks: readonly LimitCheck[],
+    cost: number,
+    caller?: string,
+  ): Promise<readonly LimitState[]> {
     const now = this.clock.now();
     const keys = checks.map(counterKey);
     const evaluations: Evaluation<SlidingState | BucketState>[] = checks.map((check, i) => {
@@ -66,28 +99,49 @@ export class MemoryUsageLimiter implements UsageLimiter {
             now,
           );
     });
-    const allowed = evaluations.every((e) => e.state.allowed);
-    const fresh = keys.filter((key) => !this.counters.has(key)).length;
-    if (allowed && fresh > 0 && this.counters.size + fresh > this.maxCounters) {
-      this.sweep();
-      if (this.counters.size + fresh > this.maxCounters) {
-        throw new StoreCapacityError(
-          `MemoryUsageLimiter holds ${this.maxCounters} counters; raise maxCounters or use a shared limiter`,
-        );
+    let allowed = evaluations.every((e) => e.state.allowed);
+    const fresh = new Set(keys.filter((key) => !this.counters.has(key)));
+    const owner = boundedCallerKey(caller);
+    let shareFullUntil: number | undefined;
+    if (allowed && fresh.size > 0) {
+      shareFullUntil = owner === undefined ? undefined : this.shareFull(owner, fresh.size, now);
+      if (shareFullUntil !== undefined) {
+        allowed = false;
+      } else if (this.counters.size + fresh.size > this.maxCounters) {
+        this.sweepIfDue(now);
+        if (this.counters.size + fresh.size > this.maxCounters) {
+          throw new StoreCapacityError(
+            `MemoryUsageLimiter holds ${this.maxCounters} counters; raise maxCounters or use a shared limiter`,
+          );
+        }
       }
     }
     evaluations.forEach((evaluation, i) => {
       const key = keys[i] as string;
-      const state = allowed ? evaluation.next : evaluation.unchanged;
-      // A refused call writes only counters that already exist: refusals must not fill memory.
-      if (allowed || this.counters.has(key)) {
-        this.counters.set(key, { state, expiresAt: now + evaluation.ttlMs });
+      const counter = this.counters.get(key);
+      if (counter !== undefined) {
+        counter.state = allowed ? evaluation.next : evaluation.unchanged;
+        counter.expiresAt = now + evaluation.ttlMs;
+      } else if (allowed) {
+        // A refused call writes only counters that already exist: refusals must not fill memory.
+        const expiresAt = now + evaluation.ttlMs;
+        const share =
+          owner === undefined
+            ? undefined
+            : this.shares.add(owner, this.shares.get(owner), expiresAt);
+        this.counters.set(key, { state: evaluation.next, expiresAt, share });
       }
     });
-    // In a refused call nothing was consumed: counters that had room keep their `cost`.
-    return evaluations.map((e) =>
-      allowed || !e.state.allowed ? e.state : { ...e.state, remaining: e.state.remaining + cost },
-    );
+    return evaluations.map((e, i) => {
+      if (allowed) return e.state;
+      if (shareFullUntil !== undefined && fresh.has(keys[i] as string)) {
+        // The caller may not open another counter before one of its own expires.
+        const wait = Math.max(1, Math.ceil(shareFullUntil - now));
+        return { allowed: false, remaining: 0, resetMs: wait, retryAfterMs: wait };
+      }
+      // In a refused call nothing was consumed: counters that had room keep their `cost`.
+      return e.state.allowed ? { ...e.state, remaining: e.state.remaining + cost } : e.state;
+    });
   }
 
   /** Stops the sweeper and forgets every counter. */
@@ -95,6 +149,7 @@ export class MemoryUsageLimiter implements UsageLimiter {
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.sweeper = undefined;
     this.counters.clear();
+    this.shares.clear();
   }
 
   /** Number of counters held (expired ones included until swept). */
@@ -102,20 +157,57 @@ export class MemoryUsageLimiter implements UsageLimiter {
     return this.counters.size;
   }
 
+  /** Number of counters `caller` created and holds (expired ones included until swept). */
+  sizeOf(caller: string): number {
+    const key = boundedCallerKey(caller);
+    return key === undefined ? 0 : (this.shares.get(key)?.size ?? 0);
+  }
+
+  /**
+   * Undefined when `caller` may create `fresh` more counters; else when it may have room
+   * (epoch ms): its earliest counter's expiry, or the next allowed sweep.
+   */
+  private shareFull(caller: string, fresh: number, now: number): number | undefined {
+    const perCaller = this.shares.perCaller;
+    if (fresh > perCaller) return now + CAPACITY_SWEEP_GAP_MS;
+    let share = this.shares.get(caller);
+    if (share === undefined || share.size + fresh <= perCaller) return undefined;
+    // No counter of this share expires before `earliest`: sweep only when one may have.
+    if (share.earliest <= now) {
+      this.sweepIfDue(now);
+      share = this.shares.get(caller);
+      if (share === undefined || share.size + fresh <= perCaller) return undefined;
+    }
+    if (share.earliest > now) return share.earliest;
+    return Math.max(now + 1, this.lastSweepAt + CAPACITY_SWEEP_GAP_MS);
+  }
+
   private live(key: string, now: number): SlidingState | BucketState | undefined {
     const counter = this.counters.get(key);
     if (counter === undefined) return undefined;
     if (counter.expiresAt <= now) {
-      this.counters.delete(key);
+      this.forget(key, counter);
       return undefined;
     }
     return counter.state;
   }
 
-  private sweep(): void {
-    const now = this.clock.now();
+  private forget(key: string, counter: Counter): void {
+    this.counters.delete(key);
+    if (counter.share !== undefined) this.shares.remove(counter.share);
+  }
+
+  /** A sweep forced by a full limiter or share runs at most once per second. */
+  private sweepIfDue(now: number): void {
+    if (now - this.lastSweepAt >= CAPACITY_SWEEP_GAP_MS) this.sweep(now);
+  }
+
+  private sweep(now: number): void {
+    this.lastSweepAt = now;
+    this.shares.beginSweep();
     for (const [key, counter] of this.counters) {
-      if (counter.expiresAt <= now) this.counters.delete(key);
+      if (counter.expiresAt <= now) this.forget(key, counter);
+      else if (counter.share !== undefined) this.shares.keep(counter.share, counter.expiresAt);
     }
   }
 }

@@ -49,9 +49,15 @@ export interface LimitState {
 export interface UsageLimiter {
   /**
    * Counts one use of weight `cost` against every check; replies one state per check, in order.
-   * Rejects (never guesses) when the backend cannot answer.
+   * Rejects (never guesses) when the backend cannot answer. `caller` names who new counters
+   * count against in a limiter that bounds each caller's share (the memory limiter, which then
+   * answers the checks needing a new counter as refused); a shared limiter may ignore it.
    */
-  consume(checks: readonly LimitCheck[], cost: number): Promise<readonly LimitState[]>;
+  consume(
+    checks: readonly LimitCheck[],
+    cost: number,
+    caller?: string,
+  ): Promise<readonly LimitState[]>;
   /** Releases timers and connections the limiter owns. */
   close?(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors';
+import { callerKey } from './caller';
 import { MemoryUsageLimiter } from './memory-limiter';
 import type { CredentialKind, LimitAlgorithm, LimitCheck, LimitState, UsageLimiter } from './types';
 
@@ -9,7 +10,10 @@ export interface LimitRule {
    * 1 to 64 characters of `[A-Za-z0-9_.-]`, unique.
    */
   readonly name: string;
-  /** Which identity the rule counts against; a request without that identity skips the rule. */
+  /**
+   * Which identity the rule counts against; a request without that identity skips the rule (one
+   * with an id longer than 1024 characters is refused, never skipped).
+   */
   readonly by: CredentialKind;
   /** Uses allowed per window: a positive integer. */
   readonly limit: number;
@@ -34,7 +38,10 @@ export interface UsageLimitsOptions {
   readonly headers?: boolean;
 }
 
-/** The identities of the caller a rule may count against; absent ones skip their rules. */
+/**
+ * The identities of the caller a rule may count against; absent ones skip their rules. The
+ * client and subject also name the caller whose share of a bounded limiter new counters take.
+ */
 export interface CredentialIds {
   /** The token id (`jti`). */
   readonly tokenId?: string;
@@ -62,6 +69,16 @@ export type LimitOutcome =
       readonly states: readonly RuleState[];
     }
   | {
+      /**
+       * A credential id is longer than 1024 characters: it cannot name a real credential, so the
+       * request is refused (401 `token_claims_invalid` in the warden), never let through
+       * uncounted. Nothing was counted.
+       */
+      readonly outcome: 'invalid';
+      /** Which identity is too long. */
+      readonly kind: CredentialKind;
+    }
+  | {
       /** The limiter failed. `allow` says what the fail mode decided; `error` is the cause. */
       readonly outcome: 'unavailable';
       readonly allow: boolean;
@@ -79,7 +96,7 @@ const RULE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const KINDS: readonly CredentialKind[] = ['token', 'api-key', 'client', 'subject'];
 const ALGORITHMS: readonly LimitAlgorithm[] = ['sliding-window', 'token-bucket'];
 /** Longest credential id counted; a longer one is a bug or an attack and is refused. */
-const MAX_ID_LENGTH = 1024;
+export const MAX_CREDENTIAL_ID_LENGTH = 1024;
 
 /** A rule after validation: every field present. */
 export type ResolvedLimitRule = Required<LimitRule>;
@@ -176,9 +193,10 @@ export class UsageLimits {
 
   /**
    * Counts one use of the caller's credentials against `rules` (default: the configured rules; a
-   * route may pass its own, validated once with {@link resolveLimitRules}). A limiter
-   * failure becomes an `'unavailable'` outcome decided by the fail mode. A `cost` that is not a
-   * positive integer is a programming error and throws a `TypeError`.
+   * route may pass its own, validated once with {@link resolveLimitRules}). An id longer than
+   * 1024 characters is an `'invalid'` outcome; a limiter failure an `'unavailable'` one decided
+   * by the fail mode. A `cost` that is not a positive integer is a programming error and throws
+   * a `TypeError`.
    */
   async check(
     ids: CredentialIds,
@@ -188,6 +206,8 @@ export class UsageLimits {
     if (!Number.isSafeInteger(cost) || cost <= 0) {
       throw new TypeError('UsageLimits.check: cost must be a positive integer');
     }
+    const tooLong = overlongKind(ids);
+    if (tooLong !== undefined) return { outcome: 'invalid', kind: tooLong };
     const applied: ResolvedLimitRule[] = [];
     const checks: LimitCheck[] = [];
     for (const rule of rules) {
@@ -206,7 +226,7 @@ export class UsageLimits {
     if (checks.length === 0) return { outcome: 'allow', headers: {}, states: [] };
     let replies: readonly LimitState[];
     try {
-      replies = await this.limiter.consume(checks, cost);
+      replies = await this.limiter.consume(checks, cost, callerKey(ids.client, ids.subject));
       if (replies.length !== checks.length) {
         throw new TypeError(
           `the limiter answered ${replies.length} states for ${checks.length} checks`,
@@ -253,8 +273,16 @@ function idFor(ids: CredentialIds, kind: CredentialKind): string | undefined {
         : kind === 'client'
           ? ids.client
           : ids.subject;
-  if (typeof id !== 'string' || id === '' || id.length > MAX_ID_LENGTH) return undefined;
-  return id;
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+/** The first identity whose id is too long to count, if any. */
+function overlongKind(ids: CredentialIds): CredentialKind | undefined {
+  for (const kind of KINDS) {
+    const id = idFor(ids, kind);
+    if (id !== undefined && id.length > MAX_CREDENTIAL_ID_LENGTH) return kind;
+  }
+  return undefined;
 }
 
 /**

@@ -3,12 +3,13 @@ import { ConfigError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import { equalText } from '../internal/text';
 import { MemoryReplayCache, type ReplayCache } from '../limits/replay-cache';
+import { CallerShareFullError } from '../limits/shares';
 import { DpopNonces, type DpopNonceOptions } from './dpop-nonces';
 import { B64URL, DPOP_ALGORITHMS, verifyDpopProof, type DpopAlgorithm } from './dpop-proof';
 
 /**
- * Why a DPoP check failed. All are 401 except `store_unavailable` (503, the replay cache could
- * not answer and the fail mode is closed).
+ * Why a DPoP check failed. All are 401 except `dpop_proof_limit_exceeded` (429) and
+ * `store_unavailable` (503, the replay cache could not answer and the fail mode is closed).
  * - `dpop_proof_invalid`: the proof is missing, repeated, malformed, badly signed, for another
  *   method or URL, outside its `iat` window, or bound (`ath`) to another access token.
  * - `dpop_proof_replayed`: this proof's `jti` was already used.
@@ -16,13 +17,17 @@ import { B64URL, DPOP_ALGORITHMS, verifyDpopProof, type DpopAlgorithm } from './
  * - `dpop_required`: a Bearer token where DPoP is required, or a DPoP-bound token sent as Bearer.
  * - `dpop_binding_mismatch`: the token's `cnf.jkt` is not the proof key's thumbprint, or a token
  *   sent with the DPoP scheme is not DPoP-bound.
+ * - `dpop_proof_limit_exceeded`: the caller holds its whole share of the bounded replay cache
+ *   (`MemoryReplayCache`); only this caller is refused, with `Retry-After`, until one of its
+ *   proofs expires. Never let through, whatever the fail mode.
  */
 export type DpopErrorCode =
   | 'dpop_proof_invalid'
   | 'dpop_proof_replayed'
   | 'dpop_nonce_required'
   | 'dpop_required'
-  | 'dpop_binding_mismatch';
+  | 'dpop_binding_mismatch'
+  | 'dpop_proof_limit_exceeded';
 
 /** Whether a route accepts Bearer tokens too, or only DPoP-bound ones. */
 export type DpopMode = 'allowed' | 'required';
@@ -45,6 +50,7 @@ export interface DpopOptions {
   /**
    * What a request gets when the replay cache cannot answer: `'closed'` refuses it (503
    * `store_unavailable`), `'open'` accepts the proof unchecked for replay. Default: `'closed'`.
+   * A caller whose share of the cache is full is refused (429) in both modes.
    */
   readonly replayFailMode?: 'closed' | 'open';
   /** Require server nonces in proofs. Default: off. */
@@ -76,6 +82,12 @@ export interface DpopCheckInput {
   readonly url: string;
   /** The route's mode. Default: the verifier's `mode`. */
   readonly mode?: DpopMode;
+  /**
+   * Who the proof's `jti` counts against in a replay cache that bounds each caller's share: the
+   * warden passes the token's client and subject (`callerKey`). Default: the proof key's
+   * thumbprint.
+   */
+  readonly caller?: string;
 }
 
 /** A failed DPoP check: the code, a detail for the audit trail, and the response headers. */
@@ -83,9 +95,12 @@ export interface DpopFailure {
   readonly code: DpopErrorCode | 'store_unavailable';
   /** For the audit trail and logs; never contains the proof or the token. */
   readonly detail: string;
-  /** 401 or 503. */
-  readonly status: 401 | 503;
-  /** `www-authenticate` (and `dpop-nonce`, or `retry-after` for 503), lower-case names. */
+  /** 401, 429 or 503. */
+  readonly status: 401 | 429 | 503;
+  /**
+   * `www-authenticate` (and `dpop-nonce`) for 401, `retry-after` (seconds) for 429 and 503;
+   * lower-case names.
+   */
   readonly headers: Readonly<Record<string, string>>;
 }
 
@@ -104,6 +119,8 @@ export type DpopResult =
     }
   | { readonly ok: false; readonly failure: DpopFailure };
 
+/** Callers remembered as holding their whole replay-cache share, at most. */
+const MAX_FULL_CALLERS = 1024;
 const DEFAULT_ALGORITHMS: readonly DpopAlgorithm[] = ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'];
 /** The `DPoP` Authorization scheme (RFC 9449 §7.1) with a token68 credential. */
 export const DPOP_AUTHORIZATION = /^dpop +([A-Za-z0-9\-._~+/]+=*)$/i;
@@ -134,6 +151,11 @@ export class DpopVerifier {
   private readonly nonces: DpopNonces | undefined;
   private readonly realm: string;
   private readonly clock: Clock;
+  /**
+   * Callers whose share of the replay cache was full, with the time (epoch ms) before which it
+   * cannot have room: their proofs are refused before the signature is checked.
+   */
+  private readonly fullCallers = new Map<string, number>();
 
   constructor(options: DpopOptions = {}) {
     const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS;
@@ -200,6 +222,13 @@ export class DpopVerifier {
     if (proofs.length === 0) return this.failure('dpop_proof_invalid', 'no DPoP proof');
     if (proofs.length > 1) return this.failure('dpop_proof_invalid', 'more than one DPoP header');
     const now = this.clock.now();
+    if (input.caller !== undefined) {
+      const until = this.fullCallers.get(input.caller);
+      if (until !== undefined) {
+        if (until > now) return this.limited(until - now);
+        this.fullCallers.delete(input.caller);
+      }
+    }
     const verified = verifyDpopProof({
       proof: proofs[0] as string,
       method: input.method,
@@ -231,13 +260,19 @@ export class DpopVerifier {
     const replayId = createHash('sha256')
       .update(`${proof.jkt}\u0000${proof.jti}`)
       .digest('base64url');
+    const caller = input.caller ?? proof.jkt;
     let first: boolean;
     try {
       first = await this.replayCache.markUsed(
         replayId,
         proof.issuedAt + this.maxAgeMs + this.clockToleranceMs,
+        caller,
       );
-    } catch {
+    } catch (error) {
+      if (error instanceof CallerShareFullError) {
+        if (input.caller !== undefined) this.rememberFull(input.caller, now + error.retryAfterMs);
+        return this.limited(error.retryAfterMs);
+      }
       if (this.failOpen) {
         return { ok: true, via: 'dpop', jkt: proof.jkt, replayUnchecked: true, headers };
       }
@@ -274,7 +309,30 @@ export class DpopVerifier {
     if (this.ownsCache) await this.replayCache.close?.();
   }
 
-  private failure(code: DpopErrorCode, detail: string): DpopResult {
+  /** 429 `dpop_proof_limit_exceeded`: the caller's share of the replay cache is full. */
+  private limited(retryAfterMs: number): DpopResult {
+    return {
+      ok: false,
+      failure: {
+        code: 'dpop_proof_limit_exceeded',
+        detail: "the caller's share of the DPoP replay cache is full",
+        status: 429,
+        headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
+      },
+    };
+  }
+
+  private rememberFull(caller: string, until: number): void {
+    this.fullCallers.delete(caller);
+    if (this.fullCallers.size >= MAX_FULL_CALLERS) {
+      // Only a shortcut: a caller forgotten here is checked by the replay cache again.
+      const oldest = this.fullCallers.keys().next();
+      if (oldest.done !== true) this.fullCallers.delete(oldest.value);
+    }
+    this.fullCallers.set(caller, until);
+  }
+
+  private failure(code: RefusalCode, detail: string): DpopResult {
     const error =
       code === 'dpop_nonce_required'
         ? 'use_dpop_nonce'
@@ -292,8 +350,11 @@ export class DpopVerifier {
   }
 }
 
+/** The codes answered 401 with a DPoP challenge. */
+type RefusalCode = Exclude<DpopErrorCode, 'dpop_proof_limit_exceeded'>;
+
 /** Fixed, safe descriptions for `error_description`. */
-const DESCRIPTIONS: Record<DpopErrorCode, string> = {
+const DESCRIPTIONS: Record<RefusalCode, string> = {
   dpop_proof_invalid: 'The DPoP proof is invalid',
   dpop_proof_replayed: 'The DPoP proof was already used',
   dpop_nonce_required: 'Resource server requires nonce in DPoP proof',

@@ -97,10 +97,26 @@ describe('UsageLimits', () => {
     expect(await limits.check({ tokenId: 'j' })).toMatchObject({ outcome: 'allow', headers: {} });
   });
 
-  test('an overlong credential id is not counted (it cannot name a real credential)', async () => {
+  test('an overlong credential id is refused, never skipped, and nothing is counted', async () => {
     const { limits, limiter } = setup();
-    await limits.check({ tokenId: 'x'.repeat(5000) });
+    expect(await limits.check({ tokenId: 'x'.repeat(5000) })).toEqual({
+      outcome: 'invalid',
+      kind: 'token',
+    });
+    // A subject rule is refused too, although the token id fits.
+    expect(await limits.check({ tokenId: 'jti-1', subject: 's'.repeat(1025) })).toEqual({
+      outcome: 'invalid',
+      kind: 'subject',
+    });
+    // So is an identity no rule counts by: it still names the caller.
+    expect(await limits.check({ tokenId: 'jti-1', client: 'c'.repeat(1025) })).toMatchObject({
+      outcome: 'invalid',
+      kind: 'client',
+    });
     expect(limiter.size).toBe(0);
+    // 1024 characters still count.
+    expect(await limits.check({ tokenId: 'x'.repeat(1024) })).toMatchObject({ outcome: 'allow' });
+    expect(limiter.size).toBe(1);
   });
 
   test('a cost that is not a positive integer is a programming error', async () => {

@@ -4,11 +4,11 @@ import { LimitsStage } from '../../src/pipeline/stages/limits';
 import { view } from '../support';
 import { context, denials } from './support';
 
-function withToken(tokenId: string) {
+function withToken(tokenId: string, subject = 'user-1') {
   const ctx = context(view());
   ctx.verified = {
     tokenId,
-    subject: 'user-1',
+    subject,
     client: 'web-app',
     issuer: 'https://issuer.test/',
     scopes: [],
@@ -38,6 +38,19 @@ describe('LimitsStage alone', () => {
     expect(denial?.headers['retry-after']).toMatch(/^\d+$/);
     // Another token has its own count.
     expect(await stage.run(withToken('jti-2'))).toBeUndefined();
+    await limits.close();
+  });
+
+  it('refuses a subject too long to count with token_claims_invalid, counting nothing', async () => {
+    const limits = new UsageLimits({
+      rules: [{ name: 'subject-hour', by: 'subject', limit: 5, windowMs: 3_600_000 }],
+    });
+    const stage = new LimitsStage(limits, denials, () => undefined);
+    const ctx = withToken('jti-1', 's'.repeat(1025));
+    expect(await stage.run(ctx)).toMatchObject({ code: 'token_claims_invalid', status: 401 });
+    // No usage-limit outcome is recorded: it is a bad claim, not a limit.
+    expect(ctx.limits).toBeUndefined();
+    expect(await stage.run(withToken('jti-1', 's'.repeat(1024)))).toBeUndefined();
     await limits.close();
   });
 

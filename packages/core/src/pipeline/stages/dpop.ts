@@ -1,3 +1,4 @@
+import { callerKey } from '../../limits/caller';
 import type { DpopVerifier } from '../../verify/dpop';
 import type { RequestContext } from '../context';
 import type { Denials } from '../denials';
@@ -44,6 +45,7 @@ export class DpopStage implements Stage {
       method: view.method,
       url: this.origin + view.url,
       mode: route ? 'required' : ctx.req.dpop,
+      caller: callerKey(ctx.verified!.client, ctx.verified!.subject),
     });
     if (!result.ok) {
       ctx.dpop = 'fail';

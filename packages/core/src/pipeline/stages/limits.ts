@@ -7,8 +7,10 @@ import { hasAny } from '../subject';
 
 /**
  * Stage 5 (with the `limits` option): counts one use against the credential's usage limits,
- * after revocation. 429 with `Retry-After` and `RateLimit` headers when a rule is exhausted; when
- * the limiter fails, `limits.failMode` says whether requests pass uncounted or are refused.
+ * after revocation. 429 with `Retry-After` and `RateLimit` headers when a rule is exhausted (or,
+ * with the memory limiter, when the caller holds its whole share of counters); 401
+ * `token_claims_invalid` when a credential id is too long to count; when the limiter fails,
+ * `limits.failMode` says whether requests pass uncounted or are refused.
  */
 export class LimitsStage implements Stage {
   readonly name = 'limits';
@@ -33,6 +35,8 @@ export class LimitsStage implements Stage {
       client: token.client,
       subject: token.subject,
     });
+    // An uncountable id is refused as a bad claim; it is no usage-limit outcome for the metrics.
+    if (outcome.outcome === 'invalid') return this.denials.of('token_claims_invalid');
     ctx.limits = outcome;
     if (outcome.outcome === 'allow') {
       if (hasAny(outcome.headers)) ctx.headers = { ...ctx.headers, ...outcome.headers };
