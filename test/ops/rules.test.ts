@@ -14,6 +14,7 @@ const REQUIRED = [
   'TokenwardenRevokedTokenUse',
   'TokenwardenConsentWithdrawnUse',
   'TokenwardenStoreUnavailable',
+  'TokenwardenStoreStateLost',
   'TokenwardenAuditSpooling',
   'TokenwardenAuditEventsDropped',
   'TokenwardenApiKeysExpiringSoon',

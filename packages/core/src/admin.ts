@@ -150,7 +150,7 @@ export class WardenAdmin {
         dataSubject: input.subject,
         purpose: input.purpose,
         actor: input.actor,
-        detail: detail({ expiresAt: input.expiresAt, source: input.source }),
+        detail: detail({ grantedAt, expiresAt: input.expiresAt, source: input.source }),
       },
       () =>
         this.context.store.grantConsent({
@@ -174,7 +174,7 @@ export class WardenAdmin {
         dataSubject: input.subject,
         purpose: input.purpose,
         actor: input.actor,
-        detail: detail({ source: input.source }),
+        detail: detail({ withdrawnAt, source: input.source }),
       },
       () =>
         this.context.store.withdrawConsent({

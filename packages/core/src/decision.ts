@@ -103,6 +103,7 @@ const TITLES: Record<ErrorCode, string> = {
   consent_expired: 'The data subject consent for this purpose has expired',
   data_subject_unresolved: 'The data subject of this request could not be determined',
   store_unavailable: 'Authorization state is temporarily unavailable',
+  store_state_lost: 'Authorization state was lost and is being restored',
   store_capacity: 'Authorization state is full',
   usage_limit_exceeded: 'The usage limit of this credential is exhausted',
   audit_unavailable: 'The audit trail is temporarily unavailable',
@@ -133,11 +134,12 @@ const STATUS: Partial<Record<ErrorCode, 400 | 403 | 429 | 503>> = {
   consent_expired: 403,
   data_subject_unresolved: 403,
   store_unavailable: 503,
+  store_state_lost: 503,
   key_source_unavailable: 503,
   usage_limit_exceeded: 429,
+  dpop_proof_limit_exceeded: 429,
   audit_unavailable: 503,
   store_capacity: 503,
-  dpop_proof_limit_exceeded: 429,
   config_invalid: 503,
 };
 

@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'consent_expired'
   | 'data_subject_unresolved'
   | 'store_unavailable'
+  | 'store_state_lost'
   | 'store_capacity'
   | 'usage_limit_exceeded'
   | 'audit_unavailable'
@@ -78,6 +79,28 @@ export class ConfigError extends TokenwardenError {
 export class StoreUnavailableError extends TokenwardenError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('store_unavailable', message, options);
+  }
+}
+
+/**
+ * The store's state was lost: the epoch (generation id) of its state is gone or was replaced, as
+ * when Redis restarts empty, is flushed, or fails over to a replica that never received the
+ * writes. Requests are refused with 503 `store_state_lost` until `tokenwarden state restore`
+ * rebuilds the state from the audit trail or `tokenwarden state accept-loss` accepts the loss.
+ */
+export class StoreStateLostError extends TokenwardenError {
+  /**
+   * `'lost'`: the epoch the store knew (or a recorded loss) is there instead of the state;
+   * `'missing'`: the store has no epoch and may not create one (`epoch: 'require'`).
+   */
+  readonly reason: 'lost' | 'missing';
+  /** When the loss was first noticed (epoch ms), when the store knows. */
+  readonly since: number | undefined;
+
+  constructor(message: string, options: { reason: 'lost' | 'missing'; since?: number }) {
+    super('store_state_lost', message);
+    this.reason = options.reason;
+    this.since = options.since;
   }
 }
 

@@ -44,6 +44,7 @@ export {
   ConfigError,
   type ErrorCode,
   StoreCapacityError,
+  StoreStateLostError,
   StoreUnavailableError,
   TokenwardenError,
 } from './errors';
@@ -160,7 +161,10 @@ export {
   type ConsentGrant,
   type ConsentRecord,
   type ConsentWithdrawal,
+  type EpochOrigin,
+  type EpochStore,
   type MarkScope,
+  type StoreEpoch,
   type StoreQuery,
   type StoreSnapshot,
   type WardenStore,

@@ -35,6 +35,16 @@ export const METRICS = {
     help: 'Failed store calls by operation.',
     labels: ['operation'] as const,
   },
+  storeStateLost: {
+    name: 'store_state_lost',
+    help: 'Whether this process finds the store state lost (1: requests are refused with store_state_lost until the state is restored) or current (0).',
+    labels: [] as const,
+  },
+  storeStateLosses: {
+    name: 'store_state_losses_total',
+    help: 'Times this process found the store state lost (its epoch gone or replaced).',
+    labels: [] as const,
+  },
   revocations: {
     name: 'revocations_total',
     help: 'Revocations by kind (token, subject, client, all).',

@@ -86,6 +86,9 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
   const consentChecks = localCounter(METRICS.consentChecks);
   const storeDuration = localHistogram(METRICS.storeDuration, fast);
   const storeErrors = localCounter(METRICS.storeErrors);
+  // A process that finds the state lost reports 1; cluster aggregation keeps the worst.
+  const storeStateLost = gauge(METRICS.storeStateLost, 'max');
+  const storeStateLosses = counter(METRICS.storeStateLosses);
   const revocations = counter(METRICS.revocations);
   const auditEvents = counter(METRICS.auditEvents);
   const auditQueueDepth = queueDepth(registry, prefix + METRICS.auditQueueDepth.name);
@@ -155,6 +158,10 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
       storeChild(operation).observe(seconds);
       if (failed) storeErrorChild(operation).inc();
     },
+    storeStateLost(lost) {
+      storeStateLost.set(lost ? 1 : 0);
+      if (lost) storeStateLosses.inc();
+    },
     revocation(kind) {
       revocations.labels(kind).inc();
     },
@@ -216,6 +223,7 @@ export const noopMetrics: WardenMetrics = {
   scopeCheck() {},
   consentCheck() {},
   storeCall() {},
+  storeStateLost() {},
   revocation() {},
   auditEvents() {},
   auditQueueDepth() {},

@@ -30,6 +30,8 @@ export interface WardenMetrics {
   consentCheck(purpose: string, outcome: CheckOutcome, reason: string): void;
   /** One store call: its duration and whether it failed. */
   storeCall(operation: string, seconds: number, failed: boolean): void;
+  /** The store's state was found lost (`true`), or is current again (`false`). */
+  storeStateLost(lost: boolean): void;
   revocation(kind: 'token' | 'subject' | 'client' | 'all'): void;
   /** Audit events delivered, failed, spooled, replayed from the spool, or dropped. */
   auditEvents(result: AuditResult, count: number): void;

@@ -116,7 +116,9 @@ export function compose(options: ResolvedOptions): Composition {
     new AuthenticateStage({ clock, denials, tokenCache, jwt, issuers, apiKeys, logError }),
   );
   const dpopStage = dpop && new DpopStage(dpop, options.dpop!.origin, denials, logError);
-  const state = new StateStage(store, denials, claims.maxClaimLength, logError);
+  const state = new StateStage(store, denials, claims.maxClaimLength, logError, (message) =>
+    logger.warn(message),
+  );
   const authorize = new AuthorizeStage(denials, clock, claims.maxClaimLength);
   // Without DPoP, a DPoP-bound token is refused rather than taken as a plain Bearer token.
   stages.push(dpopStage ?? new BearerOnlyStage(denials));

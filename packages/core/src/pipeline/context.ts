@@ -45,6 +45,8 @@ export interface Observations {
   storeOperation: StoreOperation | undefined;
   storeFailed: boolean;
   storeSeconds: number;
+  /** The state stage saw the store's state become lost, or current again, on this request. */
+  stateLoss: 'lost' | 'restored' | undefined;
   /** The usage limits' answer. */
   limits: LimitOutcome | undefined;
   /** The scope check's result. */
@@ -100,6 +102,7 @@ export class RequestContext implements Observations {
   storeOperation: Observations['storeOperation'] = undefined;
   storeFailed = false;
   storeSeconds = 0;
+  stateLoss: Observations['stateLoss'] = undefined;
   limits: LimitOutcome | undefined = undefined;
   scope: Observations['scope'] = undefined;
   consentPurpose: string | undefined = undefined;
@@ -129,6 +132,7 @@ export class RequestContext implements Observations {
     this.storeOperation = undefined;
     this.storeFailed = false;
     this.storeSeconds = 0;
+    this.stateLoss = undefined;
     this.limits = undefined;
     this.scope = undefined;
     this.consentPurpose = undefined;

@@ -15,6 +15,7 @@ export function observe(ctx: RequestContext, metrics: WardenMetrics): void {
   if (ctx.storeOperation !== undefined) {
     metrics.storeCall(ctx.storeOperation, ctx.storeSeconds, ctx.storeFailed);
   }
+  if (ctx.stateLoss !== undefined) metrics.storeStateLost(ctx.stateLoss === 'lost');
   const limits = ctx.limits;
   if (limits !== undefined) {
     if (limits.outcome === 'allow') {

@@ -47,8 +47,10 @@ const NO_MARKS: StoreSnapshot['notBefore'] = Object.freeze({});
  * - A hit costs no round trip; a miss costs the store's one round trip and fills the cache.
  * - Every change announced on the store's feed drops the entries it affects, on every node; this
  *   node's own writes drop them before and after the write.
- * - While the feed is not live (connection lost, heartbeat missed) the cache is empty and every
- *   call goes to the store, so a lost message can never let a stale entry through.
+ * - While the feed is not live (connection lost, heartbeat missed, or the store found its state
+ *   lost) the cache is empty and every call goes to the store, so a lost message can never let a
+ *   stale entry through, and nothing is answered from memory once the state is lost: the store
+ *   itself then refuses every lookup until the state is restored.
  * - A lookup that was in flight while a change arrived answers its own request but fills nothing.
  * - Identical misses at the same time share one round trip (many requests with one token, or
  *   after the cache was emptied): a request joins a read in flight only if none of its entries

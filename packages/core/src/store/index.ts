@@ -2,17 +2,20 @@ export type {
   ConsentGrant,
   ConsentRecord,
   ConsentWithdrawal,
+  EpochOrigin,
+  EpochStore,
   Invalidation,
   InvalidationFeed,
   InvalidationListener,
   MarkScope,
   SharedStore,
+  StoreEpoch,
   StoreQuery,
   StoreSnapshot,
   WardenStore,
 } from './types';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store';
-export { isSharedStore } from './types';
+export { isEpochStore, isSharedStore } from './types';
 export { CachingStore, type StateCacheOptions } from './caching-store';
 export {
   DEFAULT_CREDENTIAL_RETENTION_MS,

@@ -1,13 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { ConfigError, StoreCapacityError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import type {
   ConsentGrant,
   ConsentRecord,
   ConsentWithdrawal,
+  EpochStore,
   MarkScope,
+  StoreEpoch,
   StoreQuery,
   StoreSnapshot,
-  WardenStore,
 } from './types';
 
 /** Options of {@link MemoryStore}. */
@@ -38,21 +40,29 @@ interface Expiring {
 
 /**
  * The embedded store: single process, for development, tests and the demo. Bounded, with lazy
- * expiry on read and one unref'd sweeper instead of per-key timers.
+ * expiry on read and one unref'd sweeper instead of per-key timers. Its state lives and dies with
+ * the process, so its epoch never changes by itself: it cannot lose state and still be asked.
  *
  * @example
  * const warden = createWarden({ jwt, store: new MemoryStore({ maxRevocations: 10_000 }) });
  */
-export class MemoryStore implements WardenStore {
+export class MemoryStore implements EpochStore {
   private readonly revoked = new Map<string, Expiring>();
   private readonly consent = new Map<string, ConsentRecord>();
   private readonly clock: Clock;
   private readonly maxRevocations: number;
   private readonly maxConsentRecords: number;
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  private epoch: StoreEpoch;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
+    this.epoch = {
+      status: 'current',
+      id: randomUUID(),
+      origin: 'created',
+      since: this.clock.now(),
+    };
     this.maxRevocations = positiveInt(options.maxRevocations ?? 100_000, 'maxRevocations');
     this.maxConsentRecords = positiveInt(options.maxConsentRecords ?? 100_000, 'maxConsentRecords');
     const every = positiveInt(options.sweepIntervalMs ?? 60_000, 'sweepIntervalMs');
@@ -143,6 +153,25 @@ export class MemoryStore implements WardenStore {
   cachedConsent(subject: string, purpose: string): ConsentRecord | null | undefined {
     if (this.getConsent !== MemoryStore.prototype.getConsent) return undefined;
     return this.consent.get(consentKey(subject, purpose)) ?? null;
+  }
+
+  /** The epoch this store began with, or the last one {@link renewEpoch} started. */
+  async readEpoch(): Promise<StoreEpoch> {
+    return this.epoch;
+  }
+
+  /** A memory store has its epoch from the start: nothing to write. */
+  async initializeEpoch(): Promise<{ readonly written: boolean; readonly epoch: StoreEpoch }> {
+    return { written: false, epoch: this.epoch };
+  }
+
+  /** Starts a new epoch; the records are kept. */
+  async renewEpoch(origin: 'restored' | 'accepted'): Promise<StoreEpoch> {
+    if (origin !== 'restored' && origin !== 'accepted') {
+      throw new TypeError(`MemoryStore: origin must be 'restored' or 'accepted'`);
+    }
+    this.epoch = { status: 'current', id: randomUUID(), origin, since: this.clock.now() };
+    return this.epoch;
   }
 
   async close(): Promise<void> {

@@ -71,8 +71,10 @@ export interface ConsentWithdrawal {
 /**
  * Where revocation marks and consent records live. Every method returns a Promise and rejects
  * (never resolves with a guess) when the backend cannot answer; the warden turns that into
- * `store_unavailable`. Implementations: `MemoryStore` (core) and `RedisStore` (@tokenwarden/redis).
- * Both pass the contract suite in the private `@tokenwarden/testing` package.
+ * `store_unavailable`. A store that finds its state lost (see {@link EpochStore}) rejects `lookup`
+ * and `getConsent` with `StoreStateLostError`, which the warden answers with `store_state_lost`.
+ * Implementations: `MemoryStore` (core) and `RedisStore` (@tokenwarden/redis). Both pass the
+ * contract suite in the private `@tokenwarden/testing` package.
  */
 export interface WardenStore {
   /** Answers everything one request needs in one round trip. */
@@ -105,6 +107,63 @@ export interface WardenStore {
   close(): Promise<void>;
 }
 
+/** How the current epoch of a store's state began. */
+export type EpochOrigin =
+  /** Written by the first node that read a store without one (`RedisStore` `epoch: 'create'`). */
+  | 'created'
+  /** Written by `tokenwarden state init`, for a new deployment. */
+  | 'initialized'
+  /** Written by `tokenwarden state restore` once the state was rebuilt from the audit trail. */
+  | 'restored'
+  /** Written by `tokenwarden state accept-loss` once every older token was refused. */
+  | 'accepted';
+
+/**
+ * The epoch of a store's state: a generation id written once, read with every state lookup. A
+ * store whose epoch disappears or is replaced has lost its state (revocations, not-before marks,
+ * consent records), and every node refuses requests with `store_state_lost` until the state is
+ * restored or the loss accepted, which starts a new epoch.
+ */
+export type StoreEpoch =
+  /** The state is the one this epoch began; `since`: when it began (epoch ms). */
+  | {
+      readonly status: 'current';
+      readonly id: string;
+      readonly origin: EpochOrigin;
+      readonly since: number;
+    }
+  /** The state of epoch `lostId` is gone; `since`: when a node first noticed (epoch ms). */
+  | { readonly status: 'lost'; readonly lostId: string; readonly since: number }
+  /** No epoch was ever written here: a new deployment, or one from before epochs existed. */
+  | { readonly status: 'missing' };
+
+/**
+ * A store that keeps an epoch of its state (see {@link StoreEpoch}). `lookup` and `getConsent`
+ * reject with `StoreStateLostError` once the state is lost. Both `MemoryStore` (whose state lives
+ * and dies with the process: its epoch never changes by itself) and `RedisStore` implement it.
+ */
+export interface EpochStore extends WardenStore {
+  /** Reads the store's epoch. */
+  readEpoch(): Promise<StoreEpoch>;
+  /**
+   * Writes the first epoch of a new deployment (origin `'initialized'`) when the store has no
+   * epoch and no record of a lost one; otherwise changes nothing. Resolves with the epoch as it
+   * then stands and whether this call wrote it.
+   */
+  initializeEpoch(): Promise<{ readonly written: boolean; readonly epoch: StoreEpoch }>;
+  /**
+   * Starts a new epoch once the state was rebuilt (`'restored'`) or its loss accepted
+   * (`'accepted'`): it replaces whatever epoch or record of a loss the store holds, and every node
+   * adopts it and serves again. Call it only after the state is back, never instead.
+   */
+  renewEpoch(origin: 'restored' | 'accepted'): Promise<StoreEpoch>;
+}
+
+/** Whether the store keeps an epoch of its state. */
+export function isEpochStore(store: WardenStore): store is EpochStore {
+  return typeof (store as Partial<EpochStore>).readEpoch === 'function';
+}
+
 /** A change made through some node, announced so every node's local cache drops what it affects. */
 export type Invalidation =
   | { readonly kind: 'token'; readonly id: string }
@@ -119,8 +178,9 @@ export interface InvalidationListener {
   /** One change; called in the order the store announced them. */
   invalidate(change: Invalidation): void;
   /**
-   * `false` as soon as delivery can no longer be trusted (connection lost, heartbeat missed):
-   * the cache must be dropped and bypassed. `true` once every later change is delivered again.
+   * `false` as soon as delivery can no longer be trusted (connection lost, heartbeat missed) or
+   * the store's state was found lost (its epoch gone or replaced): the cache must be dropped and
+   * bypassed. `true` once every later change is delivered again and the state is current.
    */
   live(isLive: boolean): void;
 }

@@ -149,6 +149,24 @@ describe('createPrometheusMetrics', () => {
     expect(sample(text, 'tokenwarden_audit_events_total{result="written"}')).toBe(2);
   });
 
+  it('reports a lost store state as a gauge (1 while lost) and counts each loss', async () => {
+    const metrics = createPrometheusMetrics({ registry: new Registry() });
+    const read = async () => {
+      const text = await metrics.render();
+      return [
+        sample(text, 'tokenwarden_store_state_lost'),
+        sample(text, 'tokenwarden_store_state_losses_total'),
+      ];
+    };
+    expect(await read()).toEqual([0, 0]);
+    metrics.storeStateLost(true);
+    expect(await read()).toEqual([1, 1]);
+    metrics.storeStateLost(false);
+    expect(await read()).toEqual([0, 1]);
+    metrics.storeStateLost(true);
+    expect(await read()).toEqual([1, 2]);
+  });
+
   it('reads the audit queue depth when scraped, summed over the wardens of a registry', async () => {
     const registry = new Registry();
     const a = createPrometheusMetrics({ registry });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { MemoryStore, type StoreSnapshot, type WardenStore } from '@tokenwarden/core';
+import {
+  MemoryStore,
+  StoreStateLostError,
+  type StoreSnapshot,
+  type WardenStore,
+} from '@tokenwarden/core';
 import { StateStage } from '../../src/pipeline/stages/state';
 import type { RequestContext } from '../../src/pipeline/context';
 import type { VerifiedToken } from '../../src/verify/jwt';
@@ -98,5 +103,73 @@ describe('StateStage alone', () => {
     expect(ctx.storeOperation).toBe('consent');
     expect(ctx.consentTarget).toBe('user-1');
     expect(ctx.snapshot?.consent).toBeUndefined();
+  });
+
+  describe('a store whose state was lost', () => {
+    /** A memory store that refuses every read as a store that lost its state does, while `lost`. */
+    class LosingStore extends MemoryStore {
+      lost = false;
+      override lookup(query: Parameters<MemoryStore['lookup']>[0]): Promise<StoreSnapshot> {
+        return this.lost ? this.refuse() : super.lookup(query);
+      }
+      override getConsent(subject: string, purpose: string) {
+        return this.lost ? this.refuse() : super.getConsent(subject, purpose);
+      }
+      private refuse(): Promise<never> {
+        return Promise.reject(
+          new StoreStateLostError('the epoch is gone', { reason: 'lost', since: NOW }),
+        );
+      }
+    }
+
+    it('refuses with 503 store_state_lost, logs and observes the loss once, and the return once', async () => {
+      const store = new LosingStore();
+      const errors: string[] = [];
+      const warnings: string[] = [];
+      const stage = new StateStage(
+        store,
+        denials,
+        256,
+        (message) => void errors.push(message),
+        (message) => void warnings.push(message),
+      );
+      await store.revokeToken('jti-1', NOW + 60_000);
+      store.lost = true;
+      const first = verified(context(view()));
+      const refused = await settle(stage.run(first));
+      expect(refused).toMatchObject({ code: 'store_state_lost', status: 503 });
+      expect(refused?.headers['retry-after']).toBe('1');
+      expect(first.stateLoss).toBe('lost');
+      // A loss is not a failing store: the store answered.
+      expect(first.storeFailed).toBe(false);
+      const second = verified(context(view()), { tokenId: 'other' });
+      expect(await settle(stage.run(second))).toMatchObject({ code: 'store_state_lost' });
+      expect(second.stateLoss).toBeUndefined();
+      expect(errors).toEqual([expect.stringContaining('store state lost')]);
+
+      store.lost = false;
+      const back = verified(context(view()));
+      // The revocation is in force again: the state came back with the store.
+      expect(await settle(stage.run(back))).toMatchObject({ code: 'token_revoked' });
+      expect(back.stateLoss).toBe('restored');
+      const next = verified(context(view()), { tokenId: 'other' });
+      expect(await settle(stage.run(next))).toBeUndefined();
+      expect(next.stateLoss).toBeUndefined();
+      expect(warnings).toEqual([expect.stringContaining('current again')]);
+      expect(errors).toHaveLength(1);
+    });
+
+    it('refuses a route step whose consent record cannot be read from a lost state', async () => {
+      const store = new LosingStore();
+      const stage = new StateStage(store, denials, 256, log);
+      store.lost = true;
+      const ctx = routeStep(verified(context(view())), { consent: { purpose: 'research' } });
+      expect(await settle(stage.run(ctx))).toMatchObject({ code: 'store_state_lost', status: 503 });
+      expect(ctx.stateLoss).toBe('lost');
+      store.lost = false;
+      const after = routeStep(verified(context(view())), { consent: { purpose: 'research' } });
+      expect(await settle(stage.run(after))).toBeUndefined();
+      expect(after.stateLoss).toBe('restored');
+    });
   });
 });
