@@ -14,7 +14,9 @@ describe('Express adapter while Redis is down', () => {
   let handled = 0;
 
   beforeAll(async () => {
-    server = await RedisServer.start();
+    // Persistent, as Redis must be in production: an outage, not a loss of the state (that one
+    // is refused with store_state_lost until the state is restored: test/faults/state-loss).
+    server = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
     store = new RedisStore({ url: server.url, prefix: 'outage:' });
     tw = tokenwarden({ jwt: testJwtOptions(), store, logger: { warn() {}, error() {} } });
     app = express();

@@ -72,11 +72,16 @@ export interface FeedOptions {
  * come back. A dropped connection makes it not live at once; a heartbeat that cannot be published
  * (Redis down, frozen past the command timeout) as soon as the publish fails; a silent, half-open
  * subscriber socket within two heartbeat intervals. The caches drop everything at that moment, so
- * a node cut off from Redis serves cached state for at most about two intervals.
+ * a node cut off from Redis serves cached state for at most about two intervals. It is not live
+ * either while the store finds its state lost ({@link RedisInvalidationFeed.stateLost}): every
+ * cache is then emptied and bypassed, so nothing is answered from memory.
  */
 export class RedisInvalidationFeed implements InvalidationFeed {
   private readonly listeners = new Set<InvalidationListener>();
+  /** Whether delivery works: subscribed, and heartbeats come back. */
   private live = false;
+  /** Whether the store found its state lost. */
+  private lost = false;
   private lastBeat = 0;
   private beats = 0;
   private readonly timer: ReturnType<typeof setInterval>;
@@ -107,7 +112,18 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   }
 
   get isLive(): boolean {
-    return this.live;
+    return this.live && !this.lost;
+  }
+
+  /**
+   * The store found its state lost (`true`), or current again (`false`); the store calls it on
+   * every change, from a read or a heartbeat.
+   */
+  stateLost(lost: boolean): void {
+    if (lost === this.lost) return;
+    const was = this.isLive;
+    this.lost = lost;
+    this.announce(was);
   }
 
   subscribe(listener: InvalidationListener): () => void {
@@ -151,11 +167,15 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   }
 
   private setLive(live: boolean): void {
-    if (live === this.live) {
-      if (!live) for (const listener of this.listeners) listener.live(false);
-      return;
-    }
+    const was = this.isLive;
     this.live = live;
+    this.announce(was);
+  }
+
+  /** Tells the listeners whether the feed is live; a feed not live is announced every time. */
+  private announce(was: boolean): void {
+    const live = this.isLive;
+    if (live && was) return;
     for (const listener of this.listeners) listener.live(live);
   }
 }

@@ -46,6 +46,7 @@ export function encodeId(id: string): string {
  * <base>nbf:cli:<id>          not-before mark of a client
  * <base>nbf:all               not-before mark of the whole deployment
  * <base>consent:<sub>:<pur>   consent record (hash: granted, expires, withdrawn, source), no TTL
+ * <base>epoch                 epoch of the state (hash: id, origin, since; or lost, lostAt), no TTL
  * ```
  *
  * `<base>` is the prefix followed by the `{tw}` hash tag (`tokenwarden:{tw}:`), or the prefix
@@ -111,6 +112,11 @@ export class KeySpace {
   /** Key of the deployment-wide not-before mark. */
   allMark(): string {
     return `${this.base}nbf:all`;
+  }
+
+  /** Key of the epoch of the state (see `RedisStore`). */
+  epoch(): string {
+    return `${this.base}epoch`;
   }
 
   /** Key of one (subject, purpose) consent record; `:` cannot occur inside an encoded id. */

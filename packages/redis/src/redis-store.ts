@@ -1,14 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import {
   ConfigError,
+  StoreStateLostError,
   systemClock,
   type Clock,
   type ConsentGrant,
   type ConsentRecord,
   type ConsentWithdrawal,
+  type EpochStore,
   type Invalidation,
   type InvalidationFeed,
   type MarkScope,
+  type StoreEpoch,
   type StoreQuery,
   type StoreSnapshot,
   type SharedStore,
@@ -25,7 +28,8 @@ import { encodeInvalidation, RedisInvalidationFeed, type SubscriberView } from '
 import { KeySpace } from './keys';
 import { COMMANDS, STORE_SCRIPTS, type ScriptCalls } from './scripts';
 import { ConsentRecords, toRecord } from './store-consent';
-import { epochArg, epochMs, nowArg, strings, text } from './values';
+import { EpochTracker, newEpochId, toEpoch } from './store-epoch';
+import { epochArg, epochMs, nowArg, strings, text, unexpectedReply } from './values';
 
 /** Options of {@link RedisStore}. Pass exactly one of `url` and `client`. */
 export interface RedisStoreOptions {
@@ -38,7 +42,7 @@ export interface RedisStoreOptions {
   /**
    * An ioredis `Redis` or `Cluster` you own. It is used as is and never closed by the store; set
    * `commandTimeout` (and ideally `enableOfflineQueue: false`) on it, although the store also
-   * bounds every call by `commandTimeoutMs` itself. The store defines its four `tokenwarden*`
+   * bounds every call by `commandTimeoutMs` itself. The store defines its seven `tokenwarden*`
    * script commands on it. Mutually exclusive with `url`.
    */
   client?: Redis | Cluster;
@@ -70,14 +74,24 @@ export interface RedisStoreOptions {
    * the same epoch-ms times. Default: the system clock.
    */
   clock?: Clock;
+  /**
+   * What the store does when Redis holds no epoch of the state and no record of a lost one (see
+   * "State loss" in the README). `'create'`: the first store to read starts the first epoch, as a
+   * new deployment needs. `'require'`: it never does, and refuses with `store_state_lost` until
+   * `tokenwarden state init` (a new deployment) or `tokenwarden state restore` writes one; this
+   * also catches a Redis that lost its state while every node restarted with it. Either way a
+   * store that knew an epoch never accepts another one written over a lost state.
+   * Default: `'create'`.
+   */
+  epoch?: 'create' | 'require';
 }
 
-/** The client members the store calls: its four script commands, HMGET and PUBLISH. */
+/** The client members the store calls: its script commands and HMGET. */
 export type StoreClient = ScriptCalls<
-  (typeof COMMANDS)['lookup' | 'raise' | 'grant' | 'withdraw']
+  (typeof COMMANDS)[
+    'lookup' | 'raise' | 'grant' | 'withdraw' | 'consentGet' | 'heartbeat' | 'epochWrite']
 > & {
   hmget(key: string, ...fields: string[]): Promise<unknown>;
-  publish(channel: string, message: string): Promise<unknown>;
 };
 
 /** What the parts of a {@link RedisStore} share. @internal */
@@ -86,6 +100,10 @@ export interface StoreContext {
   readonly keys: KeySpace;
   /** Pub/sub channel of the invalidations. */
   readonly channel: string;
+  /** The epoch of the state, as this store knows it. */
+  readonly epoch: EpochTracker;
+  /** The store's clock, as a script argument. */
+  now(): string;
 }
 
 const OWNER = 'RedisStore';
@@ -97,16 +115,22 @@ const OWNER = 'RedisStore';
  * Every Redis failure (refused connection, timeout, LOADING, READONLY, MASTERDOWN, an unexpected
  * reply) rejects with `StoreUnavailableError`, never with a guess.
  *
+ * Every read of state checks the epoch of the state in the same script: once the epoch this store
+ * read is gone or replaced (Redis restarted empty, flushed, failed over to a replica without the
+ * writes), reads reject with `StoreStateLostError` on every node until `tokenwarden state restore`
+ * or `tokenwarden state accept-loss` starts a new epoch. Writes go on: what they write is kept.
+ *
  * @example
  * import { RedisStore } from '@tokenwarden/redis';
  * const store = new RedisStore({ url: process.env.REDIS_URL, prefix: 'billing-api:' });
  * const warden = createWarden({ jwt, store });
  */
-export class RedisStore implements SharedStore {
+export class RedisStore implements SharedStore, EpochStore {
   // ES private fields: `util.inspect(store)` must not print the connection's client, whose
   // options hold the URL's password, nor the feed, which holds another one.
   readonly #connection: RedisConnection<StoreClient>;
   readonly #consent: ConsentRecords;
+  readonly #epoch: EpochTracker;
   #feed: RedisInvalidationFeed | undefined;
   private readonly keys: KeySpace;
   /** Pub/sub channel of the invalidations. */
@@ -133,6 +157,11 @@ export class RedisStore implements SharedStore {
     if (typeof this.clock?.now !== 'function') {
       throw new ConfigError(`RedisStore option 'clock' must have a now() method`);
     }
+    const mode = options.epoch ?? 'create';
+    if (mode !== 'create' && mode !== 'require') {
+      throw new ConfigError(`RedisStore option 'epoch' must be 'create' or 'require'`);
+    }
+    this.#epoch = new EpochTracker(mode, (lost) => this.#feed?.stateLost(lost));
     // Last: a client is opened only for valid options.
     this.#connection = new RedisConnection<StoreClient>(target);
     this.#connection.define(STORE_SCRIPTS);
@@ -140,10 +169,15 @@ export class RedisStore implements SharedStore {
       connection: this.#connection,
       keys: this.keys,
       channel: this.channel,
+      epoch: this.#epoch,
+      now: () => nowArg(this.clock.now(), OWNER),
     });
   }
 
-  /** Reads the revoked id, the three not-before marks and the asked-for consent record in one script. */
+  /**
+   * Reads the revoked id, the three not-before marks and the asked-for consent record in one
+   * script, after the epoch check. Rejects with `StoreStateLostError` once the state is lost.
+   */
   async lookup(query: StoreQuery): Promise<StoreSnapshot> {
     const tokenId = text(query.tokenId, 'tokenId', OWNER);
     const subject = text(query.subject, 'subject', OWNER);
@@ -162,15 +196,19 @@ export class RedisStore implements SharedStore {
       client === undefined ? all : this.keys.clientMark(client),
       all,
       consent === undefined ? all : this.keys.consent(consent.subject, consent.purpose),
+      this.keys.epoch(),
       nowArg(this.clock.now(), OWNER),
       client === undefined ? '0' : '1',
       consent === undefined ? '0' : '1',
+      ...this.#epoch.args(),
     ];
-    return this.#connection.run(
+    const answer = await this.#connection.run(
       'lookup',
       (redis) => redis[COMMANDS.lookup](...args),
       (reply) => {
-        const fields = strings(reply, 9, 'lookup');
+        const fields = strings(reply, 12, 'lookup');
+        const lost = this.#epoch.settle(fields[9], fields[10], fields[11], 'lookup');
+        if (lost !== undefined) return lost;
         const [revokedUntil, subjectAt, clientAt, allAt] = fields;
         if (revokedUntil !== '') epochMs(revokedUntil, 'lookup');
         const notBefore: { subject?: number; client?: number; all?: number } = {};
@@ -181,10 +219,13 @@ export class RedisStore implements SharedStore {
         if (consent === undefined || fields[4] === '') return snapshot;
         return {
           ...snapshot,
-          consent: toRecord(consent.subject, consent.purpose, fields.slice(4)),
+          consent: toRecord(consent.subject, consent.purpose, fields.slice(4, 9)),
         };
       },
     );
+    // Thrown here, not in the parser, which maps what it throws to StoreUnavailableError.
+    if (answer instanceof StoreStateLostError) throw answer;
+    return answer;
   }
 
   /** Revokes a token id; the key expires (PEXPIREAT) at `expiresAt`. Never shortens a revocation. */
@@ -220,7 +261,10 @@ export class RedisStore implements SharedStore {
     return this.#consent.withdraw(withdrawal);
   }
 
-  /** Reads one consent record (one HMGET), or `undefined`. */
+  /**
+   * Reads one consent record (one script, after the epoch check), or `undefined`. Rejects with
+   * `StoreStateLostError` once the state is lost.
+   */
   getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined> {
     return this.#consent.get(subject, purpose);
   }
@@ -231,16 +275,67 @@ export class RedisStore implements SharedStore {
    * caches which entries to drop, and when to stop trusting themselves.
    */
   invalidations(): InvalidationFeed {
-    this.#feed ??= new RedisInvalidationFeed({
-      subscriber: this.#connection.subscriber<SubscriberView>('tokenwarden-invalidations'),
-      // Heartbeats go through the store's deadline: a frozen Redis stops the feed being live.
-      publish: (channel, message) =>
-        this.#connection.run('heartbeat', (redis) => redis.publish(channel, message)),
-      channel: this.channel,
-      heartbeatChannel: `${this.channel}:hb:${randomBytes(6).toString('hex')}`,
-      heartbeatMs: this.heartbeatMs,
-    });
+    if (this.#feed === undefined) {
+      this.#feed = new RedisInvalidationFeed({
+        subscriber: this.#connection.subscriber<SubscriberView>('tokenwarden-invalidations'),
+        // Heartbeats go through the store's deadline: a frozen Redis stops the feed being live.
+        // Each one checks the epoch too, so a FLUSHALL (which leaves every connection open)
+        // empties and bypasses the caches within one heartbeat.
+        publish: (channel, message) => this.heartbeat(channel, message),
+        channel: this.channel,
+        heartbeatChannel: `${this.channel}:hb:${randomBytes(6).toString('hex')}`,
+        heartbeatMs: this.heartbeatMs,
+      });
+      if (this.#epoch.lost) this.#feed.stateLost(true);
+    }
     return this.#feed;
+  }
+
+  /**
+   * Reads the epoch of the state as Redis holds it (one HMGET). Changes nothing, and not what
+   * this store knows either.
+   */
+  async readEpoch(): Promise<StoreEpoch> {
+    const key = this.keys.epoch();
+    return this.#connection.run(
+      'readEpoch',
+      (redis) => redis.hmget(key, 'id', 'origin', 'since', 'lost', 'lostAt'),
+      (reply) => {
+        if (!Array.isArray(reply) || reply.length !== 5) throw unexpectedReply('readEpoch');
+        const fields = reply.map((value: unknown) => {
+          if (value === null) return '';
+          if (typeof value !== 'string') throw unexpectedReply('readEpoch');
+          return value;
+        });
+        return toEpoch(fields, 'readEpoch');
+      },
+    );
+  }
+
+  /**
+   * Writes the first epoch of a new deployment (origin `'initialized'`) when Redis holds neither
+   * an epoch nor the record of a lost one; otherwise changes nothing (`written: false`).
+   */
+  async initializeEpoch(): Promise<{ readonly written: boolean; readonly epoch: StoreEpoch }> {
+    const result = await this.writeEpoch('init', 'initialized');
+    if (result.written && result.epoch.status === 'current') this.#epoch.adopt(result.epoch.id);
+    return result;
+  }
+
+  /**
+   * Starts a new epoch once the state was rebuilt (`'restored'`) or its loss accepted
+   * (`'accepted'`). It replaces the record of the loss; every node adopts it on its next read or
+   * heartbeat and serves again, and every local cache is emptied. Call it only once the state is
+   * back: from then on, what Redis holds is trusted.
+   */
+  async renewEpoch(origin: 'restored' | 'accepted'): Promise<StoreEpoch> {
+    if (origin !== 'restored' && origin !== 'accepted') {
+      throw new TypeError(`RedisStore: origin must be 'restored' or 'accepted'`);
+    }
+    const { epoch } = await this.writeEpoch('renew', origin);
+    if (epoch.status !== 'current') throw unexpectedReply('renewEpoch');
+    this.#epoch.adopt(epoch.id);
+    return epoch;
   }
 
   /**
@@ -249,6 +344,52 @@ export class RedisStore implements SharedStore {
    */
   close(): Promise<void> {
     return this.#connection.close(async () => this.#feed?.close());
+  }
+
+  /** Runs the epoch write script: 'init' or 'renew'. */
+  private async writeEpoch(
+    action: 'init' | 'renew',
+    origin: 'initialized' | 'restored' | 'accepted',
+  ): Promise<{ written: boolean; epoch: StoreEpoch }> {
+    const args = [
+      this.keys.epoch(),
+      action,
+      newEpochId(),
+      origin,
+      nowArg(this.clock.now(), OWNER),
+      this.channel,
+      encodeInvalidation({ kind: 'reset' }),
+    ];
+    const operation = action === 'init' ? 'initializeEpoch' : 'renewEpoch';
+    return this.#connection.run(
+      operation,
+      (redis) => redis[COMMANDS.epochWrite](...args),
+      (reply) => {
+        const [written, ...fields] = strings(reply, 6, operation);
+        if (written !== '0' && written !== '1') throw unexpectedReply(operation);
+        return { written: written === '1', epoch: toEpoch(fields, operation) };
+      },
+    );
+  }
+
+  /** One heartbeat of the feed: published with the epoch check (see `invalidations`). */
+  private async heartbeat(channel: string, message: string): Promise<void> {
+    const args = [
+      this.keys.epoch(),
+      nowArg(this.clock.now(), OWNER),
+      ...this.#epoch.args(),
+      channel,
+      message,
+    ];
+    await this.#connection.run(
+      'heartbeat',
+      (redis) => redis[COMMANDS.heartbeat](...args),
+      (reply) => {
+        const [status, id, lostAt] = strings(reply, 3, 'heartbeat');
+        // A lost state is not a failed heartbeat: the feed learns of it through stateLost.
+        this.#epoch.settle(status, id, lostAt, 'heartbeat');
+      },
+    );
   }
 
   private async raise(

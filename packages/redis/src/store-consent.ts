@@ -1,4 +1,9 @@
-import type { ConsentGrant, ConsentRecord, ConsentWithdrawal } from '@tokenwarden/core';
+import {
+  StoreStateLostError,
+  type ConsentGrant,
+  type ConsentRecord,
+  type ConsentWithdrawal,
+} from '@tokenwarden/core';
 import { encodeInvalidation } from './invalidation';
 import type { StoreContext } from './redis-store';
 import { COMMANDS } from './scripts';
@@ -8,8 +13,8 @@ const OWNER = 'RedisStore';
 
 /**
  * The consent records of a `RedisStore`: grants and withdrawals (one atomic script each, which
- * also announces the change on the invalidation channel) and single reads (one HMGET). The
- * records have no TTL: they are the proof of consent.
+ * also announces the change on the invalidation channel) and single reads (one script, which
+ * checks the epoch of the state first). The records have no TTL: they are the proof of consent.
  *
  * @internal
  */
@@ -56,31 +61,34 @@ export class ConsentRecords {
     );
   }
 
-  /** Reads one consent record (one HMGET), or `undefined`. */
+  /**
+   * Reads one consent record (one script, after the epoch check), or `undefined`. Rejects with
+   * `StoreStateLostError` once the state is lost.
+   */
   async get(subject: string, purpose: string): Promise<ConsentRecord | undefined> {
     const checkedSubject = text(subject, 'subject', OWNER);
     const checkedPurpose = text(purpose, 'purpose', OWNER);
-    const key = this.store.keys.consent(checkedSubject, checkedPurpose);
-    return this.store.connection.run(
+    const { keys, epoch } = this.store;
+    const args = [
+      keys.consent(checkedSubject, checkedPurpose),
+      keys.epoch(),
+      this.store.now(),
+      ...epoch.args(),
+    ];
+    const answer = await this.store.connection.run(
       'getConsent',
-      (redis) => redis.hmget(key, 'granted', 'expires', 'withdrawn', 'source'),
+      (redis) => redis[COMMANDS.consentGet](...args),
       (reply) => {
-        if (!Array.isArray(reply) || reply.length !== 4) throw unexpectedReply('getConsent');
-        const [granted, expires, withdrawn, source] = reply.map((v: unknown) => {
-          if (v === null) return undefined;
-          if (typeof v !== 'string') throw unexpectedReply('getConsent');
-          return v;
-        });
-        if (granted === undefined) return undefined;
-        return toRecord(checkedSubject, checkedPurpose, [
-          granted,
-          expires ?? '',
-          withdrawn ?? '',
-          source === undefined ? '0' : '1',
-          source ?? '',
-        ]);
+        const fields = strings(reply, 8, 'getConsent');
+        const lost = epoch.settle(fields[5], fields[6], fields[7], 'getConsent');
+        if (lost !== undefined) return lost;
+        if (fields[0] === '') return undefined;
+        return toRecord(checkedSubject, checkedPurpose, fields.slice(0, 5));
       },
     );
+    // Thrown here, not in the parser, which maps what it throws to StoreUnavailableError.
+    if (answer instanceof StoreStateLostError) throw answer;
+    return answer;
   }
 }
 

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { ConfigError, StoreUnavailableError, type WardenStore } from '@tokenwarden/core';
+import {
+  ConfigError,
+  StoreStateLostError,
+  StoreUnavailableError,
+  type WardenStore,
+} from '@tokenwarden/core';
 import { HOSTILE_IDS, RedisServer, freePort, storeContract } from '@tokenwarden/testing';
 import { Cluster, Redis } from 'ioredis';
 import { RedisStore } from '../src';
@@ -71,17 +76,40 @@ afterAll(async () => {
   await shared.quit();
 });
 
-storeContract('RedisStore with a client passed in', async (clock) => {
-  const prefix = nextPrefix();
-  const store = new RedisStore({ client: shared, prefix, clock, commandTimeoutMs: 2_000 });
-  return { store, cleanup: async () => void (await deleteKeys(shared, prefix)) };
-});
+storeContract(
+  'RedisStore with a client passed in',
+  async (clock) => {
+    const prefix = nextPrefix();
+    const open = () => new RedisStore({ client: shared, prefix, clock, commandTimeoutMs: 2_000 });
+    return {
+      store: open(),
+      cleanup: async () => void (await deleteKeys(shared, prefix)),
+      // Every key of the prefix gone, as after a restart without persistence or a FLUSHALL.
+      stateLoss: {
+        loseState: async () => void (await deleteKeys(shared, prefix)),
+        openAnother: open,
+      },
+    };
+  },
+  { stateLoss: true },
+);
 
-storeContract('RedisStore opened from a URL', async (clock) => {
-  const prefix = nextPrefix();
-  const store = new RedisStore({ url: REDIS_URL, prefix, clock, commandTimeoutMs: 2_000 });
-  return { store, cleanup: async () => void (await deleteKeys(shared, prefix)) };
-});
+storeContract(
+  'RedisStore opened from a URL',
+  async (clock) => {
+    const prefix = nextPrefix();
+    const open = () => new RedisStore({ url: REDIS_URL, prefix, clock, commandTimeoutMs: 2_000 });
+    return {
+      store: open(),
+      cleanup: async () => void (await deleteKeys(shared, prefix)),
+      stateLoss: {
+        loseState: async () => void (await deleteKeys(shared, prefix)),
+        openAnother: open,
+      },
+    };
+  },
+  { stateLoss: true },
+);
 
 describe('RedisStore on a one-node Redis Cluster', () => {
   let server: RedisServer;
@@ -292,9 +320,18 @@ describe('RedisStore against a throwaway redis-server', () => {
     }
 
     await server.start();
-    const snapshot = await eventually(() => store.lookup(query), 5_000);
-    // The throwaway server keeps no data across a restart; what matters is a real answer.
-    expect(snapshot).toEqual({ tokenRevoked: false, notBefore: {} });
+    // The throwaway server keeps no data across a restart: Redis answers again, and the answer
+    // is that the state this store read (the revocation of t1) is gone, never "not revoked".
+    const lost = await eventually(async () => {
+      const { error } = await timed(store.lookup(query));
+      if (!(error instanceof StoreStateLostError)) throw error ?? new Error('answered');
+      return error;
+    }, 5_000);
+    expect(lost).toMatchObject({ code: 'store_state_lost', reason: 'lost' });
+    // Once the state is back (as `state restore` writes it) and a new epoch started, it serves.
+    await store.revokeToken('t1', Date.now() + HOUR);
+    await store.renewEpoch('restored');
+    expect((await store.lookup(query)).tokenRevoked).toBe(true);
     await store.revokeToken('t3', Date.now() + HOUR);
     expect((await store.lookup({ ...query, tokenId: 't3' })).tokenRevoked).toBe(true);
   });
@@ -319,7 +356,11 @@ describe('RedisStore against a throwaway redis-server', () => {
     expect(stopped.ms).toBeLessThan(1_000);
 
     await server.start();
-    await eventually(() => store.lookup(query), 10_000);
+    // Redis answers again (the throwaway server came back empty: the state is reported lost).
+    await eventually(async () => {
+      const { error } = await timed(store.lookup(query));
+      if (!(error instanceof StoreStateLostError)) throw error ?? new Error('answered');
+    }, 10_000);
   });
 
   it('rejects within the bound while Redis is in CLIENT PAUSE, and works after it', async () => {
@@ -343,10 +384,16 @@ describe('RedisStore against a throwaway redis-server', () => {
   });
 
   it('rejects writes on a read-only replica with StoreUnavailableError', async () => {
+    // The primary's first reader starts the epoch of the state; the replica receives it with its
+    // first sync (a replica that never received it has no state to trust: reads fail closed).
+    await urlStore().lookup(query);
     const replica = await RedisServer.start({
       args: ['--replicaof', '127.0.0.1', String(server.port)],
     });
     try {
+      await eventually(async () => {
+        if ((await server.command('WAIT', '1', '500')) !== 1) throw new Error('not in sync');
+      }, 15_000);
       const store = new RedisStore({ url: replica.url });
       stores.push(store);
       await eventually(() => store.lookup(query), 5_000);

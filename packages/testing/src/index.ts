@@ -1,5 +1,11 @@
 export { FakeClock } from './fake-clock';
-export { HOSTILE_IDS, storeContract, type MakeStore } from './store-contract';
+export {
+  HOSTILE_IDS,
+  storeContract,
+  type MakeStore,
+  type StateLossHooks,
+  type StoreContractOptions,
+} from './store-contract';
 export {
   RedisServer,
   freePort,

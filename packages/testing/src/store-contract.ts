@@ -3,14 +3,31 @@ import type { WardenStore } from '@tokenwarden/core';
 import { FakeClock } from './fake-clock';
 import { consentContract, expectPlainRecord } from './store-contract-consent';
 import { HOUR, MINUTE, test, type StoreContractContext } from './store-contract-context';
+import { epochContract, type StateLossHooks } from './store-contract-epoch';
 import { hostileIdContract } from './store-contract-hostile';
 
 export { HOSTILE_IDS } from './store-contract-hostile';
+export type { StateLossHooks } from './store-contract-epoch';
 
-/** What a contract run needs from one backend: a fresh, empty store per test. */
-export type MakeStore = (
-  clock: FakeClock,
-) => Promise<{ store: WardenStore; cleanup?: () => Promise<void> }>;
+/**
+ * What a contract run needs from one backend: a fresh, empty store per test, and for a backend
+ * run with `stateLoss`, how to lose its state.
+ */
+export type MakeStore = (clock: FakeClock) => Promise<{
+  store: WardenStore;
+  cleanup?: () => Promise<void>;
+  stateLoss?: StateLossHooks;
+}>;
+
+/** Options of {@link storeContract}. */
+export interface StoreContractOptions {
+  /**
+   * The store's state can be lost underneath it (Redis): `makeStore` returns `stateLoss` hooks,
+   * and the contract checks that a lost state is refused on every node until a new epoch.
+   * Default: false.
+   */
+  readonly stateLoss?: boolean;
+}
 
 /**
  * The contract every `WardenStore` must pass. Each test gets a fresh store from `makeStore`, built
@@ -21,16 +38,22 @@ export type MakeStore = (
  * @example
  * storeContract('MemoryStore', async (clock) => ({ store: new MemoryStore({ clock }) }));
  */
-export function storeContract(name: string, makeStore: MakeStore): void {
+export function storeContract(
+  name: string,
+  makeStore: MakeStore,
+  options: StoreContractOptions = {},
+): void {
   describe(`${name} (WardenStore contract)`, () => {
     let clock: FakeClock;
     let store: WardenStore;
     let cleanup: (() => Promise<void>) | undefined;
+    let stateLoss: StateLossHooks | undefined;
 
     beforeEach(async () => {
       clock = new FakeClock(Date.now());
       cleanup = undefined;
-      ({ store, cleanup } = await makeStore(clock));
+      stateLoss = undefined;
+      ({ store, cleanup, stateLoss } = await makeStore(clock));
     });
 
     afterEach(async () => {
@@ -47,6 +70,9 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       },
       get clock() {
         return clock;
+      },
+      get stateLoss() {
+        return stateLoss;
       },
       lookup,
     };
@@ -219,6 +245,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
 
     consentContract(ctx);
     hostileIdContract(ctx);
+    epochContract(ctx, options.stateLoss === true);
 
     describe('close', () => {
       test('close() is idempotent', async () => {

@@ -17,6 +17,9 @@ export const COMMANDS = {
   raise: 'tokenwardenRaise',
   grant: 'tokenwardenGrant',
   withdraw: 'tokenwardenWithdraw',
+  consentGet: 'tokenwardenConsentGet',
+  heartbeat: 'tokenwardenHeartbeat',
+  epochWrite: 'tokenwardenEpochWrite',
   // RedisCredentialStore: API keys
   apiKeyCreate: 'tokenwardenAkCreate',
   apiKeyFind: 'tokenwardenAkFind',

@@ -5,7 +5,17 @@
  * to EVAL once on NOSCRIPT (after a restart or SCRIPT FLUSH); nothing else is ever retried.
  */
 export { COMMANDS, type CommandName, type ScriptCalls, type ScriptDefinition } from './commands';
-export { GRANT_LUA, LOOKUP_LUA, RAISE_LUA, STORE_SCRIPTS, WITHDRAW_LUA } from './store';
+export {
+  CONSENT_GET_LUA,
+  EPOCH_CHECK,
+  EPOCH_WRITE_LUA,
+  GRANT_LUA,
+  HEARTBEAT_LUA,
+  LOOKUP_LUA,
+  RAISE_LUA,
+  STORE_SCRIPTS,
+  WITHDRAW_LUA,
+} from './store';
 export { API_KEY_SCRIPTS } from './api-keys';
 export { REFRESH_SCRIPTS } from './refresh';
 export { LIMIT_LUA, LIMIT_SCRIPT } from './usage';

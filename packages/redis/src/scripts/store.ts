@@ -13,18 +13,78 @@
  * - Every write announces itself on the store's invalidation channel (the last two ARGV: channel
  *   and message) from inside the script, so the announcement is atomic with the change: no node
  *   can see the new value in Redis while its cache waits for a message that was never sent.
+ * - Every read of state (and every heartbeat) checks the epoch of the state first, in the same
+ *   script (see {@link EPOCH_CHECK}), and answers its status as three more strings.
  */
 import { COMMANDS, type ScriptDefinition } from './commands';
 
 /**
- * Everything one request needs, read in one round trip.
- *
- * KEYS: 1 revoked-id hash, 2 subject mark, 3 client mark, 4 all mark, 5 consent hash. Every key is
- * always passed (all in one hash-tag slot); ARGV flags say whether 3 and 5 were asked for.
- * ARGV: 1 now (epoch ms, the store's clock), 2 '1' if a client was given, 3 '1' if consent was.
- * Reply: [revokedUntil, subjectAt, clientAt, allAt, granted, expires, withdrawn, hasSource, source]
+ * The epoch check every state read (and heartbeat) of `RedisStore` runs first. The epoch hash
+ * holds the current epoch (`id`, `origin`, `since`) or the record of a lost one (`lost`,
+ * `lostAt`); it has no TTL. `epoch(key, expected, mode, candidate, now)`:
+ * - expected: the epoch id this store instance knows, '' when it knows none yet;
+ * - mode: 'create' (a store may write the first epoch of a new deployment) or 'require';
+ * - candidate: the id this store writes if it creates the first epoch;
+ * - now: epoch ms as a string, stored as given.
+ * Answers { status, id, since }: { 'ok', id, '' } to read on; { 'lost', lostId, lostAt } or
+ * { 'missing', '', '' } to refuse.
  */
-export const LOOKUP_LUA = `
+export const EPOCH_CHECK = `
+local function epoch(key, expected, mode, candidate, now)
+  -- HMGET returns false for each missing field (and for every field of a missing key).
+  local e = redis.call('HMGET', key, 'id', 'origin', 'lost', 'lostAt')
+  if e[1] then
+    -- The epoch this store read before, or the first one it meets: the state is the one it knew.
+    if expected == '' or e[1] == expected then
+      return { 'ok', e[1], '' }
+    end
+    -- Another epoch, started once the state was rebuilt or its loss accepted: adopt it.
+    if e[2] == 'restored' or e[2] == 'accepted' then
+      return { 'ok', e[1], '' }
+    end
+    -- Another epoch written over the state this store knew (by a node that found Redis empty,
+    -- or by 'state init'): the state it knew is gone. Record the loss, so every node refuses.
+    redis.call('DEL', key)
+    redis.call('HSET', key, 'lost', expected, 'lostAt', now)
+    return { 'lost', expected, now }
+  end
+  -- A loss recorded before: refuse until 'state restore' or 'state accept-loss' renews the epoch.
+  if e[3] then
+    return { 'lost', e[3], e[4] or '' }
+  end
+  -- No epoch, yet this store knew one: Redis lost it (restart without persistence, FLUSHALL,
+  -- eviction, a replica without the writes). Record the loss for every node, new ones included.
+  if expected ~= '' then
+    redis.call('HSET', key, 'lost', expected, 'lostAt', now)
+    return { 'lost', expected, now }
+  end
+  -- Nothing was ever written here that any node knows of: a new deployment may start an epoch.
+  if mode == 'create' then
+    redis.call('HSET', key, 'id', candidate, 'origin', 'created', 'since', now)
+    return { 'ok', candidate, '' }
+  end
+  -- epoch: 'require': only 'tokenwarden state init' (or a restore) starts the first epoch.
+  return { 'missing', '', '' }
+end
+`;
+
+/**
+ * Everything one request needs, read in one round trip, after the epoch check.
+ *
+ * KEYS: 1 revoked-id hash, 2 subject mark, 3 client mark, 4 all mark, 5 consent hash, 6 epoch hash.
+ * Every key is always passed (all in one hash-tag slot); ARGV flags say whether 3 and 5 were asked
+ * for.
+ * ARGV: 1 now (epoch ms, the store's clock), 2 '1' if a client was given, 3 '1' if consent was,
+ * 4 expected epoch id, 5 epoch mode, 6 candidate epoch id (see {@link EPOCH_CHECK}).
+ * Reply: [revokedUntil, subjectAt, clientAt, allAt, granted, expires, withdrawn, hasSource, source,
+ * epochStatus, epochId, lostAt]
+ */
+export const LOOKUP_LUA = `${EPOCH_CHECK}
+-- The epoch first: a lost state is never read as if it were the state.
+local state = epoch(KEYS[6], ARGV[4], ARGV[5], ARGV[6], ARGV[1])
+if state[1] ~= 'ok' then
+  return { '', '', '', '', '', '', '', '0', '', state[1], state[2], state[3] }
+end
 -- The store's clock: an entry is live while its 'until' is later than now. Redis drops it
 -- physically at the same time through PEXPIREAT; this check keeps an injected clock authoritative.
 local now = tonumber(ARGV[1])
@@ -39,8 +99,10 @@ local function live(key)
   -- Missing, half-written or expired by the store's clock: no entry.
   return ''
 end
--- Fixed-size reply; every slot is a string so no nil can truncate it.
-local reply = { live(KEYS[1]), live(KEYS[2]), '', live(KEYS[4]), '', '', '', '0', '' }
+-- Fixed-size reply; every slot is a string so no nil can truncate it. The epoch status ends it.
+local reply = {
+  live(KEYS[1]), live(KEYS[2]), '', live(KEYS[4]), '', '', '', '0', '', state[1], state[2], state[3]
+}
 -- The client mark only when the token names a client (KEYS[3] is a placeholder otherwise).
 if ARGV[2] == '1' then
   reply[3] = live(KEYS[3])
@@ -62,6 +124,81 @@ if ARGV[3] == '1' then
   end
 end
 return reply
+`;
+
+/**
+ * One consent record (a route step's read), after the epoch check.
+ *
+ * KEYS: 1 the consent hash, 2 the epoch hash.
+ * ARGV: 1 now (epoch ms), 2 expected epoch id, 3 epoch mode, 4 candidate epoch id.
+ * Reply: the record as five strings (granted '' when there is none), then epochStatus, epochId,
+ * lostAt.
+ */
+export const CONSENT_GET_LUA = `${EPOCH_CHECK}
+local state = epoch(KEYS[2], ARGV[2], ARGV[3], ARGV[4], ARGV[1])
+local reply = { '', '', '', '0', '', state[1], state[2], state[3] }
+-- A lost state is never read as if it were the state.
+if state[1] ~= 'ok' then
+  return reply
+end
+-- HMGET returns false for each missing field.
+local c = redis.call('HMGET', KEYS[1], 'granted', 'expires', 'withdrawn', 'source')
+-- A record always has 'granted'; without it, no record.
+if c[1] then
+  reply[1] = c[1]
+  reply[2] = c[2] or ''
+  reply[3] = c[3] or ''
+  -- Flag the source separately: '' is a valid source.
+  if c[4] then
+    reply[4] = '1'
+    reply[5] = c[4]
+  end
+end
+return reply
+`;
+
+/**
+ * The heartbeat of the invalidation feed: published on the node's own channel, with the epoch
+ * check, so a node learns of a lost state (a FLUSHALL leaves every connection open) within one
+ * heartbeat even while its cache answers every request.
+ *
+ * KEYS: 1 the epoch hash.
+ * ARGV: 1 now (epoch ms), 2 expected epoch id, 3 epoch mode, 4 candidate epoch id,
+ * 5 heartbeat channel, 6 message.
+ * Reply: [epochStatus, epochId, lostAt]
+ */
+export const HEARTBEAT_LUA = `${EPOCH_CHECK}
+-- The heartbeat itself: it comes back on this node's subscription while delivery works.
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return epoch(KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[1])
+`;
+
+/**
+ * Writes an epoch: the first one of a new deployment ('init': only where there is neither an
+ * epoch nor the record of a lost one), or a new one once the state was rebuilt or its loss
+ * accepted ('renew': replaces whatever is there and tells every node's cache to drop everything).
+ *
+ * KEYS: 1 the epoch hash.
+ * ARGV: 1 'init' or 'renew', 2 new epoch id, 3 origin, 4 now (epoch ms), 5 invalidation channel,
+ * 6 message (a reset).
+ * Reply: [written ('1' | '0'), id, origin, since, lost, lostAt] as the hash then stands.
+ */
+export const EPOCH_WRITE_LUA = `
+local written = '0'
+if ARGV[1] == 'renew' then
+  -- The state is back (restored, or its loss accepted): this epoch replaces the lost one.
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'id', ARGV[2], 'origin', ARGV[3], 'since', ARGV[4])
+  -- Every node's cache drops what it holds; nodes adopt the new epoch on their next read.
+  redis.call('PUBLISH', ARGV[5], ARGV[6])
+  written = '1'
+elseif redis.call('EXISTS', KEYS[1]) == 0 then
+  -- 'init' on a store that never had an epoch (nor lost one): the first epoch.
+  redis.call('HSET', KEYS[1], 'id', ARGV[2], 'origin', ARGV[3], 'since', ARGV[4])
+  written = '1'
+end
+local e = redis.call('HMGET', KEYS[1], 'id', 'origin', 'since', 'lost', 'lostAt')
+return { written, e[1] or '', e[2] or '', e[3] or '', e[4] or '', e[5] or '' }
 `;
 
 /**
@@ -177,7 +314,10 @@ return { granted, c[2] or '', withdrawn, hasSource, source }
 
 /** The scripts of `RedisStore`, with their command names and key counts. */
 export const STORE_SCRIPTS: readonly ScriptDefinition[] = [
-  { name: COMMANDS.lookup, numberOfKeys: 5, lua: LOOKUP_LUA },
+  { name: COMMANDS.lookup, numberOfKeys: 6, lua: LOOKUP_LUA },
+  { name: COMMANDS.consentGet, numberOfKeys: 2, lua: CONSENT_GET_LUA },
+  { name: COMMANDS.heartbeat, numberOfKeys: 1, lua: HEARTBEAT_LUA },
+  { name: COMMANDS.epochWrite, numberOfKeys: 1, lua: EPOCH_WRITE_LUA },
   { name: COMMANDS.raise, numberOfKeys: 1, lua: RAISE_LUA },
   { name: COMMANDS.grant, numberOfKeys: 1, lua: GRANT_LUA },
   { name: COMMANDS.withdraw, numberOfKeys: 1, lua: WITHDRAW_LUA },
