@@ -25,7 +25,7 @@ import {
   type StoredSigningKey,
 } from './signing-keys';
 import type { AuditRecorder } from './lifecycle';
-import { stableJson, checkKeyMaterial, SigningKeyError } from './signing-key-integrity';
+import { checkKeyMaterial, SigningKeyError, stableJson } from './signing-key-integrity';
 import type { ActiveSigningKey, SigningKeySource } from './signing-key-source';
 
 /** Options of {@link SigningKeyRing}. */
@@ -402,7 +402,7 @@ export class SigningKeyRing implements KeySelector, SigningKeySource {
 
   /** The keys of a set, each checked against its metadata and against the key held under its kid. */
   private checked(set: SigningKeySet): Map<string, LoadedKey> {
-    if (set === null || typeof set !== 'object' || !Array.isArray(set.keys)) {
+    if (!Array.isArray(set.keys)) {
       throw new SigningKeyError('malformed', 'the stored signing key set has no list of keys');
     }
     const next = new Map<string, LoadedKey>();
