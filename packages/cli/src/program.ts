@@ -6,6 +6,7 @@ import { registerKeysCommands } from './commands/keys';
 import { registerPolicyCommands } from './commands/policy';
 import { registerReportCommands } from './commands/report';
 import { registerRevokeCommands } from './commands/revoke';
+import { registerStateCommands } from './commands/state';
 import type { CliIo } from './io';
 import { addGlobalOptions, CliError } from './shared';
 
@@ -13,7 +14,7 @@ import { addGlobalOptions, CliError } from './shared';
 export function createProgram(io: CliIo): Command {
   const program = new Command('tokenwarden')
     .description(
-      'Tokenwarden operations: revocation, consent, keys, API keys, audit trail, reports',
+      'Tokenwarden operations: revocation, consent, state, keys, API keys, audit trail, reports',
     )
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
@@ -24,6 +25,7 @@ export function createProgram(io: CliIo): Command {
   registerAuditCommands(program, io);
   registerRevokeCommands(program, io);
   registerConsentCommands(program, io);
+  registerStateCommands(program, io);
   registerKeysCommands(program, io);
   registerApiKeyCommands(program, io);
   registerPolicyCommands(program, io);

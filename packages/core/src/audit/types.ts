@@ -22,7 +22,10 @@ export type AuditEventType =
   | 'signing_key.rotated'
   | 'signing_key.retired'
   | 'signing_key.rewrapped'
-  | 'signing_key.refused';
+  | 'signing_key.refused'
+  | 'state.initialized'
+  | 'state.restored'
+  | 'state.loss_accepted';
 
 /** Outcome of an event: access decisions allow or deny; lifecycle changes succeed or fail. */
 export type AuditOutcome = 'allow' | 'deny' | 'success' | 'failure';
