@@ -620,7 +620,8 @@ interface MemoryKind {
   readonly count: number;
   /** used_memory growth per entry (bytes), and at each quarter of the writes. */
   readonly bytesPerEntry: number;
-  readonly bytesPerEntryByQuarter: readonly number[];
+  /** The same after 1/4, 2/4, 3/4 and all of the writes, by entries written. */
+  readonly bytesPerEntryByQuarter: Readonly<Record<string, number>>;
   /** Mean `MEMORY USAGE` of a sample of the keys (key, value, expiry; no dict buckets). */
   readonly memoryUsagePerKey: number;
   /** The key's shape, ids replaced by placeholders. */
@@ -682,7 +683,12 @@ async function memoryOf(
     kind,
     count,
     bytesPerEntry: round(grown / count, 1),
-    bytesPerEntryByQuarter: quarters.map((bytes, q) => round(bytes / (((q + 1) * count) / 4), 1)),
+    bytesPerEntryByQuarter: Object.fromEntries(
+      quarters.map((bytes, q) => {
+        const written = ((q + 1) * count) / 4;
+        return [String(written), round(bytes / written, 1)];
+      }),
+    ),
     memoryUsagePerKey: round(usage / Math.max(1, sampled), 1),
     key: shape,
   };
@@ -806,17 +812,26 @@ function printMemory(memory: MemoryResult, cluster: MemoryKind): void {
   console.log(`per subject (consent record + subject mark): ${memory.bytesPerSubject} B`);
 }
 
-/** The commit measured, and package sources that differed from it. */
-function gitState(): { commit: string; uncommitted: string[] } {
+/**
+ * The commit measured, and the package sources that differed from it (one string: the results
+ * file holds no arrays of plain values, which Prettier would lay out otherwise than JSON.stringify).
+ */
+function gitState(): { commit: string; uncommitted: string } {
   const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8' }).trimEnd();
   try {
     const status = git('status', '--porcelain', '--', 'packages');
     return {
       commit: git('rev-parse', 'HEAD'),
-      uncommitted: status === '' ? [] : status.split('\n').map((line) => line.slice(3)),
+      uncommitted:
+        status === ''
+          ? ''
+          : status
+              .split('\n')
+              .map((line) => line.slice(3))
+              .join(', '),
     };
   } catch {
-    return { commit: 'unknown', uncommitted: [] };
+    return { commit: 'unknown', uncommitted: '' };
   }
 }
 
@@ -886,7 +901,7 @@ async function main(): Promise<void> {
         addedSubscribers: EXTRA_SUBSCRIBERS,
         monitorSample: SAMPLE,
         tokenPool: POOL,
-        requirement: { scopes: [SCOPE], consent: PURPOSE },
+        requirement: { scope: SCOPE, consent: PURPOSE },
         heartbeatMsDuringPhases: QUIET_HEARTBEAT_MS,
         audit: 'RedisStreamSink on its own Redis, async mode, default batching',
       },
