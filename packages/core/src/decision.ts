@@ -98,6 +98,7 @@ const TITLES: Record<ErrorCode, string> = {
   dpop_binding_mismatch: 'The access token is not bound to the DPoP proof key',
   dpop_proof_limit_exceeded: 'Too many DPoP proofs from this caller; retry later',
   insufficient_scope: 'The access token lacks a required scope',
+  claim_check_failed: 'The access token claims do not meet the requirements of this route',
   consent_missing: 'The data subject has not consented to this purpose',
   consent_withdrawn: 'The data subject has withdrawn consent for this purpose',
   consent_expired: 'The data subject consent for this purpose has expired',
@@ -129,6 +130,7 @@ export function titleOf(code: ErrorCode): string {
 const STATUS: Partial<Record<ErrorCode, 400 | 403 | 429 | 503>> = {
   token_multiple: 400,
   insufficient_scope: 403,
+  claim_check_failed: 403,
   consent_missing: 403,
   consent_withdrawn: 403,
   consent_expired: 403,

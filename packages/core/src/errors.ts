@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'dpop_binding_mismatch'
   | 'dpop_proof_limit_exceeded'
   | 'insufficient_scope'
+  | 'claim_check_failed'
   | 'consent_missing'
   | 'consent_withdrawn'
   | 'consent_expired'

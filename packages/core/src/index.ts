@@ -48,6 +48,7 @@ export {
   StoreUnavailableError,
   TokenwardenError,
 } from './errors';
+export { TokenwardenDenial } from './http/denial';
 export { type Clock, systemClock } from './internal/clock';
 export { type CredentialType } from './internal/credential-format';
 export { LAWFUL_BASES, type LawfulBasis } from './internal/gdpr';
@@ -123,6 +124,13 @@ export { type CredentialKind, type LimitAlgorithm, type UsageLimiter } from './l
 export { type LimitRule, UsageLimits, type UsageLimitsOptions } from './limits/usage-limits';
 export { METRICS } from './metrics/names';
 export { type MetricsOptions, type WardenMetrics } from './metrics/types';
+export {
+  addOpenApiSecurity,
+  type OpenApiDocument,
+  type OpenApiRequirement,
+  type OpenApiRoute,
+  type OpenApiSecurityOptions,
+} from './openapi';
 export { DEFAULTS } from './options/defaults';
 export {
   type ApiKeyOptions,
@@ -134,6 +142,8 @@ export {
   type WardenOptions,
 } from './options/types';
 export {
+  type ClaimRequirement,
+  type ClaimValue,
   type ConsentRequirement,
   type LawfulBasisRequirement,
   type Requirement,

@@ -12,6 +12,7 @@ export * from './policy';
 export * from './store';
 export * from './verify';
 export * from './http/adapter';
+export { throwDenial } from './http/denial';
 export * from './http/node';
 export * from './http/settle';
 export * from './http/token-endpoint-http';

@@ -12,6 +12,7 @@ import {
 } from '@tokenwarden/core';
 import * as redis from '@tokenwarden/redis';
 import { SpoolFullError } from '../src/audit/spool';
+import { deny } from '../src/decision';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const CORE = join(ROOT, 'packages', 'core');
@@ -32,6 +33,10 @@ const INSTANCES: Readonly<Record<string, (C: ErrorClass) => readonly Error[]>> =
     new C('Redis holds no epoch', { reason: 'missing' }),
   ],
   AuditUnavailableError: (C) => [new C()],
+  TokenwardenDenial: (C) =>
+    (
+      ['token_expired', 'insufficient_scope', 'claim_check_failed', 'store_unavailable'] as const
+    ).map((code) => new C(deny(code, 'api'))),
   IssueError: (C) => [new C('invalid_scope', 'a requested scope is not allowed for this client')],
   ApiKeyError: (C) =>
     (['not_found', 'revoked', 'expired', 'replaced'] as const).map(
@@ -124,6 +129,7 @@ describe('the error family', () => {
       expect.arrayContaining([
         'TokenwardenError',
         'ConfigError',
+        'TokenwardenDenial',
         'ApiKeyError',
         'IssueError',
         'KeySourceError',

@@ -1,4 +1,5 @@
 import type { Decision } from '../decision';
+import { ConfigError } from '../errors';
 import { routeSteps, type Requirement, type RouteSteps } from '../policy/requirement';
 import type { RequestView } from '../request';
 import type { Access, Warden } from '../warden';
@@ -54,18 +55,123 @@ export type WardenMiddleware<H> = H &
   };
 
 /**
+ * An adapter's route step for a requirement: bound to a warden (`tw.requireScopes`), or
+ * standalone (`requireScopes`, `warden` undefined), checking with the middleware above it.
+ */
+export type StepMaker<H> = (requirement: Requirement, warden: Warden | undefined) => H;
+
+/**
  * Binds an adapter's route steps and metrics handler to `warden` and hangs them, with the warden,
- * on the middleware. Steps are compiled (purposes validated) here, at start-up.
+ * on the middleware. Steps are compiled (purposes validated) here, at start-up; so are the
+ * adapter's standalone steps declared before any middleware (see {@link standaloneSteps}).
  */
 export function withRouteSteps<H extends object>(
   middleware: H,
   warden: Warden,
-  step: (requirement: Requirement, warden: Warden) => H,
+  step: StepMaker<H>,
   metricsHandler: (warden: Warden) => H,
 ): WardenMiddleware<H> {
+  adoptWarden(step, warden);
   return Object.assign(middleware, {
     warden,
-    ...routeSteps((requirement) => step(requirement, warden)),
+    ...routeSteps((requirement) => step(warden.requirement(requirement), warden)),
     metricsHandler: () => metricsHandler(warden),
   });
+}
+
+/**
+ * The standalone route steps of an adapter (`requireScopes`, … exported by the package), which
+ * run with whatever middleware is above them and so cannot know its purposes when made. They are
+ * checked at start-up all the same: against the wardens of the adapter's middlewares made so far
+ * (valid for one of them is enough), or, for steps made before any (a router module imported
+ * before `tokenwarden()` runs), by the next `tokenwarden()` call, which throws ConfigError.
+ */
+export function standaloneSteps<H>(step: StepMaker<H>): RouteSteps<H> {
+  return routeSteps((requirement) => {
+    checkStandalone(registryOf(step), requirement);
+    return step(requirement, undefined);
+  });
+}
+
+/** The wardens of an adapter's middlewares (held weakly), and standalone requirements to check. */
+interface StandaloneRegistry {
+  wardens: WeakRef<Warden>[];
+  pending: Requirement[];
+}
+
+// One registry per adapter, keyed by its step maker.
+const registries = new WeakMap<object, StandaloneRegistry>();
+
+function registryOf(step: object): StandaloneRegistry {
+  let registry = registries.get(step);
+  if (registry === undefined) {
+    registry = { wardens: [], pending: [] };
+    registries.set(step, registry);
+  }
+  return registry;
+}
+
+function liveWardens(registry: StandaloneRegistry): Warden[] {
+  const live: Warden[] = [];
+  for (const ref of registry.wardens) {
+    const warden = ref.deref();
+    if (warden !== undefined) live.push(warden);
+  }
+  if (live.length !== registry.wardens.length) registry.wardens = live.map((w) => new WeakRef(w));
+  return live;
+}
+
+function checkStandalone(registry: StandaloneRegistry, requirement: Requirement): void {
+  const wardens = liveWardens(registry);
+  if (wardens.length === 0) {
+    registry.pending.push(requirement);
+    return;
+  }
+  let failure: unknown;
+  for (const warden of wardens) {
+    try {
+      warden.requirement(requirement);
+      return;
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  throw failure;
+}
+
+function adoptWarden(step: object, warden: Warden): void {
+  const registry = registryOf(step);
+  const pending = registry.pending;
+  registry.pending = [];
+  for (const requirement of pending) {
+    try {
+      warden.requirement(requirement);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new ConfigError(`a route step declared before tokenwarden(): ${message}`);
+    }
+  }
+  if (!liveWardens(registry).includes(warden)) registry.wardens.push(new WeakRef(warden));
+}
+
+/**
+ * Where adapters keep the middleware's denial handler (its `onDeny` option) on the request, so
+ * route steps below it, standalone ones too, answer denials the same way. Absent: the default.
+ */
+export const ON_DENY: unique symbol = Symbol.for('tokenwarden.onDeny');
+
+/**
+ * An adapter's `onDeny` option as a handler: the application's own function, or one of the
+ * adapter's named `modes`. Undefined for the default mode (`'respond'`: the adapter writes the
+ * denial). Throws ConfigError naming the accepted values for anything else.
+ */
+export function denyHandler<F extends (...args: never[]) => unknown>(
+  onDeny: string | F | undefined,
+  modes: Readonly<Record<string, F>>,
+): F | undefined {
+  if (onDeny === undefined || onDeny === 'respond') return undefined;
+  if (typeof onDeny === 'function') return onDeny;
+  if (typeof onDeny === 'string' && Object.hasOwn(modes, onDeny)) return modes[onDeny];
+  const names = ['respond', ...Object.keys(modes)].map((m) => `'${m}'`).join(', ');
+  throw new ConfigError(`onDeny must be ${names} or a function of the denial`);
 }

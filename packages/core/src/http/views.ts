@@ -32,3 +32,13 @@ export abstract class NodeRequestView<
     return headerValuesOf(this.node, name);
   }
 }
+
+/**
+ * A string entry of a framework's own record (`req.params`, `req.cookies`, `ctx.params`), else
+ * undefined: a JSON cookie, an array or a missing record is no credential and no route parameter.
+ */
+export function stringIn(record: unknown, name: string): string | undefined {
+  if (record === null || typeof record !== 'object') return undefined;
+  const value: unknown = (record as Record<string, unknown>)[name];
+  return typeof value === 'string' ? value : undefined;
+}

@@ -184,6 +184,7 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
         'credentials.maxTokenBytes',
         'bytes',
       ),
+      ...tokenSource(credentials.getToken, options.credentialsRequired),
     },
     store: options.store,
     ownsStore: options.store === undefined,
@@ -196,6 +197,23 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
     realm: resolveRealm(options.realm),
     logger: options.logger ?? stderrLogger,
     clock: options.clock ?? systemClock,
+  };
+}
+
+/** `credentials.getToken` and `credentialsRequired`, validated. */
+function tokenSource(
+  getToken: unknown,
+  required: unknown,
+): Pick<ExtractPolicy, 'getToken' | 'required'> {
+  if (getToken !== undefined && typeof getToken !== 'function') {
+    throw new ConfigError('credentials.getToken must be a function of the request');
+  }
+  if (required !== undefined && typeof required !== 'boolean') {
+    throw new ConfigError('credentialsRequired must be true or false');
+  }
+  return {
+    ...(getToken !== undefined ? { getToken: getToken as ExtractPolicy['getToken'] } : {}),
+    ...(required === false ? { required: false } : {}),
   };
 }
 

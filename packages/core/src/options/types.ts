@@ -9,6 +9,7 @@ import type { JwtAlgorithm, KeySelector, VerificationKey } from '../verify/key-r
 import type { DpopOptions } from '../verify/dpop';
 import type { TrustedIssuerOptions, TrustedIssuers } from '../verify/oidc';
 import type { UsageLimits, UsageLimitsOptions } from '../limits/usage-limits';
+import type { RequestView } from '../request';
 
 /** JWT verification settings. */
 export interface JwtOptions {
@@ -61,6 +62,16 @@ export interface CredentialOptions {
   readonly queryParameter?: string;
   /** Largest token accepted, in bytes, checked before parsing. Default: 8192. */
   readonly maxTokenBytes?: number;
+  /**
+   * Reads the token yourself, instead of the `header` (a custom header, a framework's session):
+   * return the bare token, or `undefined` for none. Its token is still size-capped and
+   * token68-checked, and it counts as one credential next to `cookie` and `queryParameter`. One
+   * that throws or gives no string refuses the request (401 `token_malformed`). Default: none.
+   *
+   * @example
+   * getToken: (request) => request.headerValues('x-access-token')?.[0]
+   */
+  readonly getToken?: (request: RequestView) => string | undefined;
 }
 
 export type { Logger } from '../internal/logger';
@@ -131,6 +142,13 @@ export interface WardenOptions {
   readonly credentials?: CredentialOptions;
   /** Paths open to everyone (exact strings or RegExps); a token, if sent, is still verified. */
   readonly publicPaths?: readonly (string | RegExp)[];
+  /**
+   * `false`: a request without any credential goes on anonymously (`req.auth` unset, audited as
+   * `public_route`), as express-jwt's `credentialsRequired: false`; a credential that is sent is
+   * still verified, and a bad one refused (401). Route steps that need scopes, claims or consent
+   * still refuse anonymous requests (401 `token_missing`). Default: `true`.
+   */
+  readonly credentialsRequired?: boolean;
   /** Audit trail settings. */
   readonly audit?: AuditOptions;
   /** Prometheus metrics; `false` turns them off. Default: a fresh registry per warden. */

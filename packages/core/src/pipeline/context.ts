@@ -11,6 +11,10 @@ import type { VerifiedToken } from '../verify/jwt';
 export interface CompiledRequirement {
   readonly public: boolean;
   readonly scopes: readonly string[];
+  /** Scopes of which one is enough, when the route names any. */
+  readonly anyScopes?: readonly string[];
+  /** Claim checks, compiled to predicates that never throw. */
+  readonly claims?: readonly ClaimPredicate[];
   readonly consent?: { readonly purpose: string; readonly subject?: SubjectResolver };
   readonly lawfulBasis?: {
     readonly basis: LawfulBasis;
@@ -21,6 +25,9 @@ export interface CompiledRequirement {
   /** The route's DPoP mode, when it sets one. */
   readonly dpop?: DpopMode;
 }
+
+/** A compiled claim check: true when the claims pass. Never throws. */
+export type ClaimPredicate = (claims: Readonly<Record<string, unknown>>) => boolean;
 
 /** The requirement of a request with none: any valid token. */
 export const NO_REQUIREMENT: CompiledRequirement = Object.freeze({ public: false, scopes: [] });

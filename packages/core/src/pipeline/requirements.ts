@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors';
 import { isScopeToken } from '../internal/scope';
 import { LAWFUL_BASES, type Requirement, type SubjectResolver } from '../policy/requirement';
+import { compileClaims } from './claims';
 import type { CompiledRequirement } from './context';
 
 /** What route requirements are validated against. */
@@ -37,14 +38,16 @@ function compileRequirement(
   if (requirement === null || typeof requirement !== 'object') {
     throw new ConfigError('a route requirement must be an object');
   }
-  const scopes = [...(requirement.scopes ?? [])];
-  for (const s of scopes) {
-    if (!isScopeToken(s)) {
-      throw new ConfigError(
-        `scope '${String(s)}' is not a valid scope name (RFC 6749: printable ASCII, no spaces or quotes)`,
-      );
-    }
+  const scopes = scopeList(requirement.scopes ?? []);
+  let anyScopes: readonly string[] | undefined;
+  if (requirement.anyScopes !== undefined) {
+    anyScopes = scopeList(requirement.anyScopes);
+    if (anyScopes.length === 0) throw new ConfigError('requireAnyScope: name at least one scope');
   }
+  const claims =
+    requirement.claims === undefined || requirement.claims.length === 0
+      ? undefined
+      : compileClaims(requirement.claims);
   if (requirement.consent && requirement.lawfulBasis) {
     throw new ConfigError(
       'a route declares both consent and another lawful basis; choose one (GDPR Art. 6 needs exactly one basis per purpose)',
@@ -86,10 +89,25 @@ function compileRequirement(
   return Object.freeze({
     public: requirement.public === true,
     scopes,
+    ...(anyScopes ? { anyScopes } : {}),
+    ...(claims ? { claims } : {}),
     ...(consent ? { consent } : {}),
     ...(lawfulBasis ? { lawfulBasis } : {}),
     ...(requirement.dpop ? { dpop: requirement.dpop } : {}),
   });
+}
+
+/** A copy of a route's scope list; throws ConfigError for a name that is not a scope token. */
+function scopeList(scopes: readonly string[]): string[] {
+  if (!Array.isArray(scopes)) throw new ConfigError("a route's scopes must be a list of names");
+  for (const s of scopes) {
+    if (!isScopeToken(s)) {
+      throw new ConfigError(
+        `scope '${String(s)}' is not a valid scope name (RFC 6749: printable ASCII, no spaces or quotes)`,
+      );
+    }
+  }
+  return [...scopes];
 }
 
 /** A route's `subject` option as a resolver; throws ConfigError naming the step when malformed. */

@@ -2,6 +2,8 @@ export {
   LAWFUL_BASES,
   routeSteps,
   type RouteSteps,
+  type ClaimRequirement,
+  type ClaimValue,
   type ConsentRequirement,
   type LawfulBasis,
   type LawfulBasisRequirement,

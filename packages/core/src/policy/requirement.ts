@@ -30,12 +30,35 @@ export interface LawfulBasisRequirement {
   readonly subject?: SubjectResolver | { readonly param: string };
 }
 
+/** A value a claim is compared with: the claim's JSON value must be this value exactly. */
+export type ClaimValue = string | number | boolean;
+
+/**
+ * A check of the verified token's claims. Claims are read by their exact name, own properties
+ * only (a namespaced claim such as `https://example.com/roles` is one name; a nested one needs
+ * `check`). `check` receives every claim and passes only by returning `true`; one that throws
+ * fails.
+ */
+export type ClaimRequirement =
+  | { readonly claim: string; readonly equals: ClaimValue }
+  | {
+      /** The claim: an array, or a space-separated string (as `scope`). */
+      readonly claim: string;
+      /** Values the claim must all contain. */
+      readonly includes: readonly ClaimValue[];
+    }
+  | { readonly check: (claims: Readonly<Record<string, unknown>>) => boolean };
+
 /** What a route requires of the token. All parts are optional and combine. */
 export interface Requirement {
   /** Anyone may call the route; a token, if sent, is still verified. */
   readonly public?: boolean;
   /** Scopes the token must all carry. */
   readonly scopes?: readonly string[];
+  /** Scopes of which the token must carry at least one (403 `insufficient_scope` otherwise). */
+  readonly anyScopes?: readonly string[];
+  /** Claim checks that must all pass (403 `claim_check_failed` otherwise). */
+  readonly claims?: readonly ClaimRequirement[];
   /** Consent the data subject must have given for a purpose. */
   readonly consent?: ConsentRequirement;
   /** Another lawful basis, instead of consent. */
@@ -51,6 +74,20 @@ export interface Requirement {
 export interface RouteSteps<T> {
   /** The token must carry every scope (403 `insufficient_scope` otherwise). */
   requireScopes(...scopes: string[]): T;
+  /** The token must carry at least one of the scopes (403 `insufficient_scope` otherwise). */
+  requireAnyScope(...scopes: string[]): T;
+  /** The token's claim must be exactly `value` (403 `claim_check_failed` otherwise). */
+  claimEquals(claim: string, value: ClaimValue): T;
+  /**
+   * The token's claim (an array, or a space-separated string) must contain every value (403
+   * `claim_check_failed` otherwise).
+   */
+  claimIncludes(claim: string, ...values: ClaimValue[]): T;
+  /**
+   * `check(claims)` must return `true` (403 `claim_check_failed` otherwise, also when it throws).
+   * It runs on every request of the route: keep it synchronous and cheap.
+   */
+  claimCheck(check: (claims: Readonly<Record<string, unknown>>) => boolean): T;
   /**
    * The data subject (default: the token's subject; `{ param: 'id' }` or a function of the
    * request) must have active consent for `purpose`, given after any withdrawal the token predates.
@@ -75,6 +112,10 @@ export interface RouteSteps<T> {
 export function routeSteps<T>(step: (requirement: Requirement) => T): RouteSteps<T> {
   return {
     requireScopes: (...scopes) => step({ scopes }),
+    requireAnyScope: (...scopes) => step({ anyScopes: scopes }),
+    claimEquals: (claim, value) => step({ claims: [{ claim, equals: value }] }),
+    claimIncludes: (claim, ...values) => step({ claims: [{ claim, includes: values }] }),
+    claimCheck: (check) => step({ claims: [{ check }] }),
     requireConsent: (purpose, options = {}) => step({ consent: { purpose, ...options } }),
     lawfulBasis: (basis, options = {}) => step({ lawfulBasis: { basis, ...options } }),
     publicRoute: () => step({ public: true }),

@@ -13,6 +13,16 @@ export interface ExtractPolicy {
   readonly maxTokenBytes: number;
   /** Accept the `DPoP` scheme in the header too (RFC 9449), when DPoP is configured. */
   readonly dpop?: boolean;
+  /**
+   * The application's own token getter, read instead of the header: the bare token, or
+   * undefined for none. Its token is still size-capped and token68-checked.
+   */
+  readonly getToken?: (request: RequestView) => string | undefined;
+  /**
+   * False when a request without any credential goes on anonymously (`credentialsRequired:
+   * false`); a credential that is sent is still checked. Default: true.
+   */
+  readonly required?: boolean;
 }
 
 /** How the credential was presented: `DPoP` is the header's RFC 9449 scheme; anything else is bearer. */
@@ -48,7 +58,13 @@ export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractR
   // A token from the header has passed the token68 check as part of the scheme match.
   let checked = false;
   let scheme: CredentialScheme = 'bearer';
-  const headers = view.headerValues(policy.header);
+  const getToken = policy.getToken;
+  if (getToken !== undefined) {
+    const got = gotToken(getToken, view);
+    if (typeof got !== 'string') return got;
+    if (got !== '') token = got;
+  }
+  const headers = getToken === undefined ? view.headerValues(policy.header) : undefined;
   // An adapter may report an absent header as an empty list.
   if (headers && headers.length > 0) {
     if (headers.length > 1) {
@@ -100,6 +116,27 @@ export function extractToken(view: RequestView, policy: ExtractPolicy): ExtractR
   }
   return { ok: true, token, scheme };
 }
+
+/** What the application's getter found: a token, '' for none, or the refusal of what it gave. */
+function gotToken(
+  getToken: (request: RequestView) => string | undefined,
+  view: RequestView,
+): string | ExtractResult {
+  let got: unknown;
+  try {
+    got = getToken(view);
+  } catch {
+    return GETTER_FAILED;
+  }
+  if (got === undefined || got === null) return '';
+  return typeof got === 'string' ? got : GETTER_FAILED;
+}
+
+const GETTER_FAILED: ExtractResult = Object.freeze({
+  ok: false,
+  code: 'token_malformed',
+  detail: 'the token getter failed or gave no string',
+});
 
 const OTHER_SCHEME: ExtractResult = Object.freeze({
   ok: false,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { FakeClock } from '@tokenwarden/testing';
-import type { ConsentRecord } from '@tokenwarden/core';
+import type { ConsentRecord, Requirement } from '@tokenwarden/core';
 import type { RequestContext } from '../../src/pipeline/context';
 import { AuthorizeStage } from '../../src/pipeline/stages/authorize';
 import { view } from '../support';
@@ -92,6 +92,82 @@ describe('AuthorizeStage alone', () => {
     });
     const missing = authenticated(context(view(), requirement));
     expect(stage.run(missing)).toMatchObject({ code: 'data_subject_unresolved' });
+  });
+
+  it('needs one of the any-of scopes, naming them in the challenge', () => {
+    const one = authenticated(context(view(), { anyScopes: ['z', 'b'] }));
+    expect(stage.run(one)).toBeUndefined();
+    expect(one.scope).toBe('pass');
+    const none = authenticated(context(view(), { anyScopes: ['y', 'z'] }));
+    const denial = stage.run(none);
+    expect(denial).toMatchObject({ code: 'insufficient_scope', status: 403 });
+    expect(denial?.headers['www-authenticate']).toContain('scope="y z"');
+    expect(none.scope).toBe('fail');
+    // All of `scopes` and one of `anyScopes`.
+    const both = authenticated(context(view(), { scopes: ['c'], anyScopes: ['a'] }));
+    expect(stage.run(both)).toMatchObject({ code: 'insufficient_scope' });
+    const anonymous = context(view(), { public: true, anyScopes: ['a'] });
+    expect(stage.run(anonymous)).toMatchObject({ code: 'token_missing' });
+  });
+
+  it('runs every claim check on the token claims: 403 claim_check_failed', () => {
+    const withClaims = (requirement: Requirement, claims: Record<string, unknown>) => {
+      const ctx = authenticated(context(view(), requirement));
+      ctx.derived = { ...ctx.derived!, principal: { ...ctx.derived!.principal, claims } };
+      return stage.run(ctx);
+    };
+    const tenant: Requirement = { claims: [{ claim: 'tenant', equals: 'acme' }] };
+    expect(withClaims(tenant, { tenant: 'acme' })).toBeUndefined();
+    const denial = withClaims(tenant, { tenant: 'other' });
+    expect(denial).toMatchObject({ code: 'claim_check_failed', status: 403 });
+    expect(denial?.headers['www-authenticate']).toBeUndefined();
+    expect(withClaims(tenant, {})).toMatchObject({ code: 'claim_check_failed' });
+    // Strict: the number 1 is not the string '1'.
+    const level: Requirement = { claims: [{ claim: 'level', equals: 1 }] };
+    expect(withClaims(level, { level: 1 })).toBeUndefined();
+    expect(withClaims(level, { level: '1' })).toMatchObject({ code: 'claim_check_failed' });
+
+    const roles: Requirement = { claims: [{ claim: 'roles', includes: ['admin', 'ops'] }] };
+    expect(withClaims(roles, { roles: ['ops', 'admin', 'x'] })).toBeUndefined();
+    expect(withClaims(roles, { roles: 'ops admin' })).toBeUndefined();
+    expect(withClaims(roles, { roles: ['admin'] })).toMatchObject({ code: 'claim_check_failed' });
+    expect(withClaims(roles, { roles: 'administrator ops' })).toMatchObject({
+      code: 'claim_check_failed',
+    });
+    expect(withClaims(roles, { roles: { admin: true, ops: true } })).toMatchObject({
+      code: 'claim_check_failed',
+    });
+
+    const verified: Requirement = { claims: [{ check: (c) => c.email_verified === true }] };
+    expect(withClaims(verified, { email_verified: true })).toBeUndefined();
+    expect(withClaims(verified, { email_verified: 'true' })).toMatchObject({
+      code: 'claim_check_failed',
+    });
+    const throwing: Requirement = {
+      claims: [
+        {
+          check: () => {
+            throw new Error('boom');
+          },
+        },
+      ],
+    };
+    expect(withClaims(throwing, {})).toMatchObject({ code: 'claim_check_failed' });
+    // Every check must pass.
+    const all: Requirement = { claims: [...tenant.claims!, ...roles.claims!] };
+    expect(withClaims(all, { tenant: 'acme', roles: ['admin', 'ops'] })).toBeUndefined();
+    expect(withClaims(all, { tenant: 'acme', roles: ['admin'] })).toMatchObject({
+      code: 'claim_check_failed',
+    });
+  });
+
+  it('reads claims by their own name only, never from the prototype', () => {
+    const ctx = authenticated(
+      context(view(), { claims: [{ claim: 'constructor', includes: ['x'] }] }),
+    );
+    expect(stage.run(ctx)).toMatchObject({ code: 'claim_check_failed' });
+    const anonymous = context(view(), { public: true, claims: [{ claim: 'a', equals: 'b' }] });
+    expect(stage.run(anonymous)).toMatchObject({ code: 'token_missing' });
   });
 
   it('on a route step adds to the allow the middleware made', () => {

@@ -10,10 +10,11 @@ import { resolveDataSubject } from '../subject';
 const PUBLIC_ALLOW: AllowDecision = Object.freeze({ outcome: 'allow', reason: 'public_route' });
 
 /**
- * Stage 6: the allow, then the route's own requirement: every required scope, and either the
- * data subject's consent to the purpose (granted, not expired, not withdrawn since the token was
- * issued) or another declared lawful basis, whose data subject is recorded. Never does I/O: the
- * consent record came with the state stage.
+ * Stage 6: the allow, then the route's own requirement: every required scope, at least one of
+ * its any-of scopes, every claim check, and either the data subject's consent to the purpose
+ * (granted, not expired, not withdrawn since the token was issued) or another declared lawful
+ * basis, whose data subject is recorded. Never does I/O: the consent record came with the state
+ * stage.
  */
 export class AuthorizeStage implements Stage {
   readonly name = 'authorize';
@@ -52,6 +53,20 @@ export class AuthorizeStage implements Stage {
       for (const scope of req.scopes) if (!principal.scopes.includes(scope)) ok = false;
       ctx.scope = ok ? 'pass' : 'fail';
       if (!ok) return this.denials.of('insufficient_scope', req.scopes);
+    }
+    const anyScopes = req.anyScopes;
+    if (anyScopes !== undefined) {
+      if (!principal) return this.denials.of('token_missing');
+      let ok = false;
+      for (const scope of anyScopes) if (principal.scopes.includes(scope)) ok = true;
+      ctx.scope = ok ? 'pass' : 'fail';
+      if (!ok) return this.denials.of('insufficient_scope', anyScopes);
+    }
+    if (req.claims !== undefined) {
+      if (!principal) return this.denials.of('token_missing');
+      for (const passes of req.claims) {
+        if (!passes(principal.claims)) return this.denials.of('claim_check_failed');
+      }
     }
     if (req.consent) {
       if (!principal) return this.denials.of('token_missing');

@@ -5,9 +5,10 @@ import type { Denials } from '../denials';
 import type { Stage, StageOutcome } from '../stage';
 
 /**
- * Stage 1: finds exactly one credential (header, cookie or, when configured, query string),
- * within the size cap and before any parsing. A public route called without one goes on
- * anonymously; every later stage then has nothing to check but the route's own requirement.
+ * Stage 1: finds exactly one credential (header or the application's `getToken`, cookie or, when
+ * configured, query string), within the size cap and before any parsing. A public route called
+ * without one, or any route with `credentialsRequired: false`, goes on anonymously; every later
+ * stage then has nothing to check but the route's own requirement.
  */
 export class ExtractStage implements Stage {
   readonly name = 'extract';
@@ -26,7 +27,11 @@ export class ExtractStage implements Stage {
       ctx.scheme = extracted.scheme;
       return undefined;
     }
-    if (ctx.isPublic && extracted.code === 'token_missing') return undefined;
+    // A public route, or optional authentication (`credentialsRequired: false`), goes on
+    // anonymously without a credential; a credential that is sent is refused when bad.
+    if (extracted.code === 'token_missing' && (ctx.isPublic || this.policy.required === false)) {
+      return undefined;
+    }
     return extracted.otherScheme === true
       ? this.denials.ofOtherScheme(extracted.code)
       : this.denials.of(extracted.code);
