@@ -1,28 +1,12 @@
 import type { NextFunction as Next, Request, RequestHandler, Response } from 'express';
-import {
-  type ACCESS,
-  answerTokenRequest,
-  createWarden,
-  decisionOf,
-  jwksAnswer,
-  metricsAnswer,
-  NodeRequestView,
-  routeStepNow,
-  routeSteps,
-  settleNowOrLater,
-  withRouteSteps,
-  Warden,
-  writeDenial,
-  type Access,
-  type Decision,
-  type JwkSet,
-  type Principal,
-  type Requirement,
-  type RouteSteps,
-  type TokenEndpoint,
-  type HandlerAnswer,
-  type WardenOptions,
-} from '@tokenwarden/core/internal';
+import { createWarden, standaloneSteps, Warden, withRouteSteps } from '@tokenwarden/core/internal';
+import { decisionOf, routeStepNow, settleNowOrLater } from '@tokenwarden/core/internal';
+import { denyHandler, ON_DENY, TokenwardenDenial, writeDenial } from '@tokenwarden/core/internal';
+import { answerTokenRequest, jwksAnswer, metricsAnswer } from '@tokenwarden/core/internal';
+import { NodeRequestView, stringIn } from '@tokenwarden/core/internal';
+import type { ACCESS, Access, Decision, DenyDecision, JwkSet } from '@tokenwarden/core/internal';
+import type { HandlerAnswer, Principal, Requirement, RouteSteps } from '@tokenwarden/core/internal';
+import type { TokenEndpoint, WardenMiddleware, WardenOptions } from '@tokenwarden/core/internal';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -34,15 +18,21 @@ declare global {
   }
 }
 
-type WithAccess = Request & { [ACCESS]?: Access; cookies?: Record<string, string> };
-type Step = (req: WithAccess, res: Response, next: Next) => void;
+/** Answers a denial instead of Tokenwarden (`onDeny`): respond, or call `next(err)`. */
+export type DenyHandler = (decision: DenyDecision, req: Request, res: Response, next: Next) => void;
+type WithAccess = Request & { [ACCESS]?: Access; [ON_DENY]?: DenyHandler; cookies?: unknown };
 
 /** The middleware `tokenwarden()` returns, with route helpers bound to its warden. */
-export interface TokenwardenMiddleware extends RequestHandler, RouteSteps<RequestHandler> {
-  /** The warden: revoke tokens, record consent, read metrics. */
-  readonly warden: Warden;
-  /** Serves the Prometheus metrics of this warden. */
-  metricsHandler(): RequestHandler;
+export type TokenwardenMiddleware = WardenMiddleware<RequestHandler>;
+
+/** Settings of the Express middleware itself (the warden's are its first argument). */
+export interface MiddlewareOptions {
+  /**
+   * What a denial does here and in the route steps below: `'respond'` writes it at once; `'next'`
+   * calls `next(err)` with a `TokenwardenDenial` (status, code, headers, body) for your error
+   * handler; a function answers it itself. Default: `'respond'`.
+   */
+  readonly onDeny?: 'respond' | 'next' | DenyHandler;
 }
 
 /** The request as the core reads it; `route`, `param` and `ip` are read after routing, if asked. */
@@ -54,11 +44,10 @@ class ExpressView extends NodeRequestView<WithAccess> {
     return this.node.route ? this.node.baseUrl + String(this.node.route.path) : undefined;
   }
   cookie(name: string): string | undefined {
-    return this.node.cookies?.[name];
+    return stringIn(this.node.cookies, name);
   }
   param(name: string): string | undefined {
-    const value: unknown = this.node.params?.[name];
-    return typeof value === 'string' ? value : undefined;
+    return stringIn(this.node.params, name);
   }
   // Read only when an audit event is written: resolving it walks the proxy settings.
   get ip(): string | undefined {
@@ -68,7 +57,6 @@ class ExpressView extends NodeRequestView<WithAccess> {
 
 /** A route step that adds `requirement` to the request's access (or runs the whole check). */
 function guard(requirement: Requirement, warden: Warden | undefined): RequestHandler {
-  warden?.requirement(requirement);
   return function tokenwardenGuard(req: WithAccess, _res: Response, next: Next) {
     const pending = routeStepNow(req, warden, requirement, ExpressView);
     settleNowOrLater(pending, settle, warden, req, next, next);
@@ -79,37 +67,50 @@ function guard(requirement: Requirement, warden: Warden | undefined): RequestHan
 function settle(step: Access | Decision, warden: Warden | undefined, req: WithAccess, next: Next) {
   const res = req.res!;
   const decision = decisionOf(step, warden, res, req);
-  if (decision.outcome === 'deny') return writeDenial(res, decision);
+  if (decision.outcome === 'deny') return (req[ON_DENY] ?? respond)(decision, req, res, next);
   req.auth = decision.principal;
   const headers = decision.headers;
   if (headers !== undefined) for (const name in headers) res.setHeader(name, headers[name]!);
   next();
 }
 
+const respond: DenyHandler = (decision, _req, res) => writeDenial(res, decision);
+const toNext: DenyHandler = (decision, _req, _res, next) => next(new TokenwardenDenial(decision));
+
 /**
  * Protects every route below it: each request needs a valid, unrevoked token (except
- * `publicPaths`). Add route steps for scopes, consent or another lawful basis.
+ * `publicPaths`, or none at all with `credentialsRequired: false`). Add route steps for scopes,
+ * claims, consent or another lawful basis.
  *
  * @example
- * const tw = tokenwarden({ jwt, purposes: ['marketing'] });
+ * const tw = tokenwarden({ jwt, purposes: ['marketing'] }, { onDeny: 'next' });
  * app.use(tw);
  * app.get('/orders', requireScopes('orders:read'), handler);
  */
-export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddleware {
+export function tokenwarden(
+  options: WardenOptions | Warden,
+  settings: MiddlewareOptions = {},
+): TokenwardenMiddleware {
   const warden = options instanceof Warden ? options : createWarden(options);
-  const middleware: Step = function tokenwardenMiddleware(req, _res, next) {
+  const onDeny = denyHandler(settings.onDeny, { next: toNext });
+  const middleware = function tokenwardenMiddleware(req: WithAccess, _res: Response, next: Next) {
+    if (onDeny !== undefined) req[ON_DENY] = onDeny;
     settleNowOrLater(warden.beginNow(new ExpressView(req)), settle, warden, req, next, next);
   };
-  return withRouteSteps(middleware, warden, guard, metricsHandler);
+  return withRouteSteps<RequestHandler>(middleware, warden, guard, metricsHandler);
 }
 
-/** Route steps for routers below `app.use(tw)`; they validate purposes on first use. */
+/** Route steps for routers below `app.use(tw)`, checked against the wardens at start-up. */
 type Steps = RouteSteps<RequestHandler>;
-const standalone: Steps = routeSteps((requirement) => guard(requirement, undefined));
+const standalone: Steps = standaloneSteps(guard);
 export const requireScopes: Steps['requireScopes'] = standalone.requireScopes;
+export const requireAnyScope: Steps['requireAnyScope'] = standalone.requireAnyScope;
 export const requireConsent: Steps['requireConsent'] = standalone.requireConsent;
 export const lawfulBasis: Steps['lawfulBasis'] = standalone.lawfulBasis;
 export const requireDpop: Steps['requireDpop'] = standalone.requireDpop;
+export const claimEquals: Steps['claimEquals'] = standalone.claimEquals;
+export const claimIncludes: Steps['claimIncludes'] = standalone.claimIncludes;
+export const claimCheck: Steps['claimCheck'] = standalone.claimCheck;
 
 /** Serves `warden`'s Prometheus metrics (a generic 500 if rendering fails, never a stack trace). */
 export function metricsHandler(warden: Warden): RequestHandler {

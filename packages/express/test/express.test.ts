@@ -11,6 +11,10 @@ import {
 } from '@tokenwarden/express';
 import { mintToken, STORE_CASES, testJwtOptions } from '@tokenwarden/testing';
 
+// Another app of the process declares 'research': standalone steps are valid if any warden has it.
+const other = tokenwarden({ jwt: testJwtOptions(), purposes: ['research'] });
+afterAll(() => other.warden.close());
+
 function buildApp(store: WardenStore) {
   const sink = new MemorySink();
   const tw = tokenwarden({
@@ -46,7 +50,8 @@ function buildApp(store: WardenStore) {
   app.get('/invoices', lawfulBasis('legal_obligation', { purpose: 'billing' }), (_req, res) => {
     res.json([]);
   });
-  app.get('/typo', requireConsent('not-declared'), (_req, res) => {
+  // Valid for another warden of the process, so made at start-up; this warden lacks the purpose.
+  app.get('/typo', requireConsent('research'), (_req, res) => {
     res.json({});
   });
   return { app, tw, sink };
@@ -177,6 +182,12 @@ describe.each(STORE_CASES)('Express adapter on $name', ({ make }) => {
     expect(one[0]).toMatchObject({ outcome: 'allow', route: '/customers/:id', status: 200 });
     expect(two[0]).toMatchObject({ outcome: 'deny', reason: 'insufficient_scope', status: 403 });
     expect(one[0]!.tokenFingerprint).toMatch(/^[A-Za-z0-9_-]{22}$/);
+  });
+
+  it('refuses a standalone step whose purpose no warden declares, at start-up', () => {
+    expect(() => requireConsent('marketting')).toThrow(
+      "requireConsent: purpose 'marketting' is not declared",
+    );
   });
 
   it('answers an undeclared purpose with a 500 and a configuration error, never an allow', async () => {

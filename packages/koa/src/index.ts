@@ -1,28 +1,13 @@
 import type { Context, Middleware, Next } from 'koa';
-import {
-  type ACCESS,
-  answerTokenRequest,
-  createWarden,
-  decisionOf,
-  jwksAnswer,
-  metricsAnswer,
-  NodeRequestView,
-  routeStepNow,
-  routeSteps,
-  settleNowOrLater,
-  withRouteSteps,
-  Warden,
-  type Access,
-  type Decision,
-  type JwkSet,
-  type Principal,
-  type Requirement,
-  type RouteSteps,
-  type TokenEndpoint,
-  type HandlerAnswer,
-  type ParsedTokenBody,
-  type WardenOptions,
-} from '@tokenwarden/core/internal';
+import { createWarden, standaloneSteps, Warden, withRouteSteps } from '@tokenwarden/core/internal';
+import { decisionOf, routeStepNow, settleNowOrLater } from '@tokenwarden/core/internal';
+import { denyHandler, ON_DENY, throwDenial } from '@tokenwarden/core/internal';
+import { answerTokenRequest, jwksAnswer, metricsAnswer } from '@tokenwarden/core/internal';
+import { NodeRequestView, stringIn } from '@tokenwarden/core/internal';
+import type { ACCESS, Access, Decision, DenyDecision, JwkSet } from '@tokenwarden/core/internal';
+import type { HandlerAnswer, ParsedTokenBody, Principal } from '@tokenwarden/core/internal';
+import type { Requirement, TokenEndpoint, WardenMiddleware } from '@tokenwarden/core/internal';
+import type { WardenOptions } from '@tokenwarden/core/internal';
 
 /**
  * What Tokenwarden puts in `ctx.state`. Apps on Koa's default state need nothing (see below);
@@ -41,16 +26,23 @@ declare module 'koa' {
   }
 }
 
-type WithAccess = Context & { [ACCESS]?: Access };
+/** Answers a denial instead of Tokenwarden (`onDeny`), e.g. with `ctx.throw`. */
+export type DenyHandler = (decision: DenyDecision, ctx: Context) => void;
+type WithAccess = Context & { [ACCESS]?: Access; [ON_DENY]?: DenyHandler };
 /** What @koa/router leaves on the context; read only after routing, hence `unknown`. */
-type Routed = { _matchedRoute?: unknown; routerPath?: unknown; params?: Record<string, unknown> };
+type Routed = { _matchedRoute?: unknown; routerPath?: unknown; params?: unknown };
 
 /** The middleware `tokenwarden()` returns, with route helpers bound to its warden. */
-export interface TokenwardenMiddleware extends Middleware, RouteSteps<Middleware> {
-  /** The warden: revoke tokens, record consent, read metrics. */
-  readonly warden: Warden;
-  /** Serves the Prometheus metrics of this warden. */
-  metricsHandler(): Middleware;
+export type TokenwardenMiddleware = WardenMiddleware<Middleware>;
+
+/** Settings of the Koa middleware itself (the warden's are its first argument). */
+export interface MiddlewareOptions {
+  /**
+   * What a denial does here and in the route steps below: `'respond'` sets it as the response;
+   * `'throw'` throws a `TokenwardenDenial` (status, code, headers, body, `expose`) into Koa's
+   * error handling; a function answers it itself. Default: `'respond'`.
+   */
+  readonly onDeny?: 'respond' | 'throw' | DenyHandler;
 }
 
 /** The request as the core reads it; `route`, `param` and `ip` are read after routing, if asked. */
@@ -67,8 +59,7 @@ class KoaView extends NodeRequestView {
     return this.ctx.cookies.get(name, { signed: false });
   }
   param(name: string): string | undefined {
-    const value = (this.ctx as Routed).params?.[name];
-    return typeof value === 'string' ? value : undefined;
+    return stringIn((this.ctx as Routed).params, name);
   }
   get ip(): string | undefined {
     return this.ctx.ip;
@@ -78,6 +69,7 @@ class KoaView extends NodeRequestView {
 /** Answers a denial as is, or lets the request on with the caller in `ctx.state.auth`. */
 function settle(step: Access | Decision, warden: Warden | undefined, ctx: WithAccess, next: Next) {
   const decision = decisionOf(step, warden, ctx.res, ctx);
+  if (decision.outcome === 'deny' && ctx[ON_DENY]) return ctx[ON_DENY](decision, ctx);
   if (decision.headers !== undefined) ctx.set(decision.headers);
   if (decision.outcome === 'allow') {
     ctx.state.auth = decision.principal;
@@ -91,7 +83,6 @@ function settle(step: Access | Decision, warden: Warden | undefined, ctx: WithAc
 
 /** A route step that adds `requirement` to the request's access (or runs the whole check). */
 function guard(requirement: Requirement, warden: Warden | undefined): Middleware {
-  warden?.requirement(requirement);
   return function tokenwardenGuard(ctx: WithAccess, next: Next) {
     const pending = routeStepNow(ctx, warden, requirement, KoaView);
     return settleNowOrLater(pending, settle, warden, ctx, next);
@@ -106,17 +97,23 @@ function guard(requirement: Requirement, warden: Warden | undefined): Middleware
  * router.get('/orders', requireScopes('orders:read'), (ctx) => (ctx.body = list(ctx.state.auth)));
  * app.use(tw).use(router.routes());
  */
-export function tokenwarden(options: WardenOptions | Warden): TokenwardenMiddleware {
+export function tokenwarden(
+  options: WardenOptions | Warden,
+  settings: MiddlewareOptions = {},
+): TokenwardenMiddleware {
   const warden = options instanceof Warden ? options : createWarden(options);
+  const onDeny = denyHandler(settings.onDeny, { throw: throwDenial });
   const middleware = function tokenwardenMiddleware(ctx: WithAccess, next: Next) {
+    if (onDeny !== undefined) ctx[ON_DENY] = onDeny;
     return settleNowOrLater(warden.beginNow(new KoaView(ctx)), settle, warden, ctx, next);
   };
-  return withRouteSteps(middleware, warden, guard, metricsHandler);
+  return withRouteSteps<Middleware>(middleware, warden, guard, metricsHandler);
 }
 
-/** Route steps for routers below `app.use(tw)`; they validate purposes on first use. */
-const standalone = routeSteps<Middleware>((requirement) => guard(requirement, undefined));
-export const { requireScopes, requireConsent, lawfulBasis, requireDpop } = standalone;
+/** Route steps for routers below `app.use(tw)`, checked against the wardens at start-up. */
+const standalone = standaloneSteps<Middleware>(guard);
+export const { requireScopes, requireAnyScope, requireConsent, lawfulBasis } = standalone;
+export const { requireDpop, claimEquals, claimIncludes, claimCheck } = standalone;
 
 /** Serves `warden`'s Prometheus metrics (a generic 500 if rendering fails). Mount it above `tw`. */
 export function metricsHandler(warden: Warden): Middleware {

@@ -35,6 +35,10 @@ function options(store: WardenStore, sink: MemorySink): WardenOptions {
   };
 }
 
+// Another app of the process declares 'research': standalone steps are valid if any warden has it.
+const other = tokenwarden({ jwt: testJwtOptions(), purposes: ['research'] });
+afterAll(() => other.warden.close());
+
 function buildApp(store: WardenStore = new MemoryStore()) {
   const sink = new MemorySink();
   const tw = tokenwarden(options(store, sink));
@@ -80,7 +84,8 @@ function buildApp(store: WardenStore = new MemoryStore()) {
   router.get('/invoices', lawfulBasis('legal_obligation', { purpose: 'billing' }), (ctx) => {
     ctx.body = [];
   });
-  router.get('/typo', requireConsent('not-declared'), (ctx) => {
+  // Valid for another warden of the process, so made at start-up; this warden lacks the purpose.
+  router.get('/typo', requireConsent('research'), (ctx) => {
     ctx.body = {};
   });
 
@@ -332,6 +337,12 @@ describe('Koa adapter', () => {
     expect(five![0]).toMatchObject({ outcome: 'allow', route: '/nowhere', status: 404 });
     // Refused before routing: the path, as in Express.
     expect(six![0]).toMatchObject({ outcome: 'deny', reason: 'token_missing', status: 401 });
+  });
+
+  it('refuses a standalone step whose purpose no warden declares, at start-up', () => {
+    expect(() => requireConsent('marketting')).toThrow(
+      "requireConsent: purpose 'marketting' is not declared",
+    );
   });
 
   it('answers an undeclared purpose with a 500 and a configuration error, never an allow', async () => {
