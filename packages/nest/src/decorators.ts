@@ -6,12 +6,16 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import type {
+  ClaimRequirement,
+  ClaimValue,
   ConsentRequirement,
   LawfulBasis as LawfulBasisName,
   LawfulBasisRequirement,
   Principal,
 } from '@tokenwarden/core';
 import {
+  ANY_SCOPES_METADATA,
+  CLAIMS_METADATA,
   CONSENT_METADATA,
   DPOP_METADATA,
   LAWFUL_BASIS_METADATA,
@@ -31,6 +35,78 @@ import {
  */
 export function Scopes(...scopes: string[]): CustomDecorator<string> {
   return SetMetadata(SCOPES_METADATA, Object.freeze([...scopes]));
+}
+
+/**
+ * The token must carry at least one of the scopes (403 `insufficient_scope` otherwise), as
+ * `requireAnyScope` in Express and Koa. On a controller it applies to every handler; a handler's
+ * own `@AnyScope()` replaces the controller's list. Combines with `@Scopes()`: all of those, and
+ * one of these.
+ *
+ * @example
+ * @AnyScope('orders:read', 'orders:admin')
+ * @Get()
+ * list() {}
+ */
+export function AnyScope(...scopes: string[]): CustomDecorator<string> {
+  return SetMetadata(ANY_SCOPES_METADATA, Object.freeze([...scopes]));
+}
+
+/** A decorator adding a claim check to a handler or a controller. */
+export type ClaimDecorator = ClassDecorator & MethodDecorator;
+
+/**
+ * Adds a claim check. Claim checks add up: every one on the handler and on its controller must
+ * pass (403 `claim_check_failed` otherwise).
+ */
+function claimDecorator(requirement: ClaimRequirement): ClaimDecorator {
+  const check = Object.freeze(requirement);
+  return (target: object, _key?: string | symbol, descriptor?: PropertyDescriptor) => {
+    const holder = (descriptor?.value as object | undefined) ?? target;
+    const before = Reflect.getMetadata(CLAIMS_METADATA, holder) as ClaimRequirement[] | undefined;
+    Reflect.defineMetadata(CLAIMS_METADATA, Object.freeze([...(before ?? []), check]), holder);
+  };
+}
+
+/**
+ * The token's claim must be exactly `value` (403 `claim_check_failed` otherwise), as auth0's
+ * `claimEquals`. Claims are read by their exact name (`https://example.com/tenant` is one name).
+ *
+ * @example
+ * @ClaimEquals('tenant', 'acme')
+ * @Get('reports')
+ * reports() {}
+ */
+export function ClaimEquals(claim: string, value: ClaimValue): ClaimDecorator {
+  return claimDecorator({ claim, equals: value });
+}
+
+/**
+ * The token's claim (an array, or a space-separated string) must contain every value (403
+ * `claim_check_failed` otherwise).
+ *
+ * @example
+ * @ClaimIncludes('roles', 'admin')
+ * @Delete(':id')
+ * remove() {}
+ */
+export function ClaimIncludes(claim: string, ...values: ClaimValue[]): ClaimDecorator {
+  return claimDecorator({ claim, includes: values });
+}
+
+/**
+ * `check(claims)` must return `true` (403 `claim_check_failed` otherwise, also when it throws).
+ * It runs on every request of the route: keep it synchronous and cheap.
+ *
+ * @example
+ * @ClaimCheck((claims) => claims.email_verified === true)
+ * @Post('orders')
+ * order() {}
+ */
+export function ClaimCheck(
+  check: (claims: Readonly<Record<string, unknown>>) => boolean,
+): ClaimDecorator {
+  return claimDecorator({ check });
 }
 
 /** Options of {@link Consent}. */

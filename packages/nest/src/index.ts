@@ -10,7 +10,12 @@ export { TokenwardenGuard } from './tokenwarden.guard';
 export { TokenwardenException } from './tokenwarden.exception';
 export { TokenwardenMetricsController } from './tokenwarden-metrics.controller';
 export {
+  AnyScope,
   Auth,
+  ClaimCheck,
+  ClaimEquals,
+  ClaimIncludes,
+  type ClaimDecorator,
   Consent,
   InjectWarden,
   LawfulBasis,
@@ -25,3 +30,4 @@ export { requestViewOf, type HttpRequestLike } from './request-view';
 export { getWardenToken, TOKENWARDEN_WARDEN } from './tokens';
 export type { Principal, Warden } from '@tokenwarden/core';
 export { tokenEndpointController, type TokenEndpointControllerOptions } from './token-endpoint';
+export { addTokenwardenSecurity, type NestOpenApiOptions } from './openapi';

@@ -1,6 +1,13 @@
 import type { Reflector } from '@nestjs/core';
-import type { ConsentRequirement, LawfulBasisRequirement, Requirement } from '@tokenwarden/core';
+import type {
+  ClaimRequirement,
+  ConsentRequirement,
+  LawfulBasisRequirement,
+  Requirement,
+} from '@tokenwarden/core';
 import {
+  ANY_SCOPES_METADATA,
+  CLAIMS_METADATA,
   CONSENT_METADATA,
   DPOP_METADATA,
   EXEMPT_METADATA,
@@ -22,7 +29,8 @@ const cache = new WeakMap<object, WeakMap<object, RouteRequirement>>();
 /**
  * Reads a route's decorators into a core `Requirement`. Each setting is looked up on the handler
  * first, then the controller (`getAllAndOverride`); consent and lawful basis are one choice, so a
- * handler declaring either replaces both of the controller's.
+ * handler declaring either replaces both of the controller's. Claim checks are merged: the
+ * handler's and the controller's all apply.
  */
 export function routeRequirement(
   reflector: Reflector,
@@ -62,13 +70,29 @@ function read(
     if (consent !== undefined || lawfulBasis !== undefined) break;
   }
   const dpop = reflector.getAllAndOverride<'required' | undefined>(DPOP_METADATA, targets);
-  if (isPublic === undefined && scopes === undefined && !consent && !lawfulBasis && !dpop) {
+  const anyScopes = reflector.getAllAndOverride<readonly string[] | undefined>(
+    ANY_SCOPES_METADATA,
+    targets,
+  );
+  // Claim checks add up: the controller's and the handler's all apply.
+  const claims = reflector.getAllAndMerge<ClaimRequirement[]>(CLAIMS_METADATA, targets);
+  if (
+    isPublic === undefined &&
+    scopes === undefined &&
+    anyScopes === undefined &&
+    claims.length === 0 &&
+    !consent &&
+    !lawfulBasis &&
+    !dpop
+  ) {
     return undefined;
   }
   return Object.freeze({
     ...(isPublic === true ? { public: true } : {}),
     ...(dpop ? { dpop } : {}),
     ...(scopes !== undefined ? { scopes } : {}),
+    ...(anyScopes !== undefined ? { anyScopes } : {}),
+    ...(claims.length > 0 ? { claims } : {}),
     ...(consent ? { consent } : {}),
     ...(lawfulBasis ? { lawfulBasis } : {}),
   });

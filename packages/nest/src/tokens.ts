@@ -25,6 +25,10 @@ export const SCOPES_METADATA = 'tokenwarden:scopes';
 export const CONSENT_METADATA = 'tokenwarden:consent';
 export const LAWFUL_BASIS_METADATA = 'tokenwarden:lawful-basis';
 export const PUBLIC_METADATA = 'tokenwarden:public';
+/** Metadata key of `@AnyScope()`. */
+export const ANY_SCOPES_METADATA = 'tokenwarden:any-scopes';
+/** Metadata key of the claim checks (`@ClaimEquals`, `@ClaimIncludes`, `@ClaimCheck`). */
+export const CLAIMS_METADATA = 'tokenwarden:claims';
 /** Metadata key of `@RequireDpop()`. */
 export const DPOP_METADATA = 'tokenwarden:dpop';
 /** Internal: the guard lets these routes through unchecked and unaudited (the metrics endpoint). */
