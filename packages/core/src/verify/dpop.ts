@@ -84,7 +84,7 @@ export interface DpopCheckInput {
   readonly mode?: DpopMode;
   /**
    * Who the proof's `jti` counts against in a replay cache that bounds each caller's share: the
-   * warden passes the token's client and subject (`callerKey`). Default: the proof key's
+   * warden passes the pair of the token's client and subject. Default: the proof key's
    * thumbprint.
    */
   readonly caller?: string;
