@@ -100,16 +100,17 @@ export class MemoryUsageLimiter implements UsageLimiter {
           );
     });
     let allowed = evaluations.every((e) => e.state.allowed);
-    const fresh = new Set(keys.filter((key) => !this.counters.has(key)));
+    let fresh = 0;
+    for (const key of keys) if (!this.counters.has(key)) fresh += 1;
     const owner = boundedCallerKey(caller);
     let shareFullUntil: number | undefined;
-    if (allowed && fresh.size > 0) {
-      shareFullUntil = owner === undefined ? undefined : this.shareFull(owner, fresh.size, now);
+    if (allowed && fresh > 0) {
+      shareFullUntil = owner === undefined ? undefined : this.shareFull(owner, fresh, now);
       if (shareFullUntil !== undefined) {
         allowed = false;
-      } else if (this.counters.size + fresh.size > this.maxCounters) {
+      } else if (this.counters.size + fresh > this.maxCounters) {
         this.sweepIfDue(now);
-        if (this.counters.size + fresh.size > this.maxCounters) {
+        if (this.counters.size + fresh > this.maxCounters) {
           throw new StoreCapacityError(
             `MemoryUsageLimiter holds ${this.maxCounters} counters; raise maxCounters or use a shared limiter`,
           );
@@ -134,8 +135,9 @@ export class MemoryUsageLimiter implements UsageLimiter {
     });
     return evaluations.map((e, i) => {
       if (allowed) return e.state;
-      if (shareFullUntil !== undefined && fresh.has(keys[i] as string)) {
-        // The caller may not open another counter before one of its own expires.
+      if (shareFullUntil !== undefined && !this.counters.has(keys[i] as string)) {
+        // A refused call created nothing: the check without a counter needed a new one, and the
+        // caller may not open another before one of its own expires.
         const wait = Math.max(1, Math.ceil(shareFullUntil - now));
         return { allowed: false, remaining: 0, resetMs: wait, retryAfterMs: wait };
       }
