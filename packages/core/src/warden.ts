@@ -69,7 +69,17 @@ export class Warden {
    * resolves once the event is durable, and gives `audit_unavailable` when it could not be.
    */
   async check(view: RequestView, requirement?: Requirement): Promise<Decision> {
-    return this.conclude(await this.beginNow(view, requirement));
+    // Inline rather than through conclude(): one async frame per check, not two.
+    const access = await this.beginNow(view, requirement);
+    const durable = access.settle();
+    if (this.#trail.mode === 'sync') {
+      try {
+        await durable;
+      } catch {
+        return this.#denials.of('audit_unavailable');
+      }
+    }
+    return access.decision;
   }
 
   /**

@@ -143,6 +143,7 @@ export function compose(options: ResolvedOptions): Composition {
     denials,
     recorder: new DecisionRecorder(trail, metrics, pseudonyms),
     metrics,
+    observing: metrics !== noopMetrics,
   });
   if (options.audit.fingerprintKey === undefined && trail.enabled) {
     logger.warn(

@@ -48,10 +48,9 @@ export interface Observations {
   tokenCache: 'hit' | 'miss' | undefined;
   /** The DPoP check's result. */
   dpop: 'dpop' | 'bearer' | 'fail' | undefined;
-  /** The store operation a stage ran (timed by the runner), and whether it failed. */
+  /** The store operation a stage ran (the runner times it and records it), and whether it failed. */
   storeOperation: StoreOperation | undefined;
   storeFailed: boolean;
-  storeSeconds: number;
   /** The state stage saw the store's state become lost, or current again, on this request. */
   stateLoss: 'lost' | 'restored' | undefined;
   /** The usage limits' answer. */
@@ -108,7 +107,6 @@ export class RequestContext implements Observations {
   dpop: Observations['dpop'] = undefined;
   storeOperation: Observations['storeOperation'] = undefined;
   storeFailed = false;
-  storeSeconds = 0;
   stateLoss: Observations['stateLoss'] = undefined;
   limits: LimitOutcome | undefined = undefined;
   scope: Observations['scope'] = undefined;
@@ -138,7 +136,6 @@ export class RequestContext implements Observations {
     this.dpop = undefined;
     this.storeOperation = undefined;
     this.storeFailed = false;
-    this.storeSeconds = 0;
     this.stateLoss = undefined;
     this.limits = undefined;
     this.scope = undefined;

@@ -12,9 +12,6 @@ export function observe(ctx: RequestContext, metrics: WardenMetrics): void {
   }
   if (ctx.tokenCache !== undefined) metrics.cacheLookup('token', ctx.tokenCache);
   if (ctx.dpop !== undefined) metrics.dpopCheck(ctx.dpop);
-  if (ctx.storeOperation !== undefined) {
-    metrics.storeCall(ctx.storeOperation, ctx.storeSeconds, ctx.storeFailed);
-  }
   if (ctx.stateLoss !== undefined) metrics.storeStateLost(ctx.stateLoss === 'lost');
   const limits = ctx.limits;
   if (limits !== undefined) {

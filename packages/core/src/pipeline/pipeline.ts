@@ -20,6 +20,8 @@ export interface PipelineParts {
   readonly denials: Denials;
   readonly recorder: DecisionRecorder;
   readonly metrics: WardenMetrics;
+  /** False when metrics are off: then nothing is timed or observed (no clock reads at all). */
+  readonly observing: boolean;
 }
 
 /**
@@ -33,7 +35,7 @@ export class Pipeline {
 
   /** Runs the request's stages; the access itself when no stage waited for I/O. */
   begin(view: RequestView, requirement?: Requirement): Access | Promise<Access> {
-    const started = performance.now();
+    const started = this.parts.observing ? performance.now() : 0;
     const req = requirement ? this.parts.requirements.compile(requirement) : NO_REQUIREMENT;
     const access = new PipelineAccess(this, view, this.parts.denials.of('token_missing'), started);
     access.req = req;
@@ -45,7 +47,7 @@ export class Pipeline {
     if (access.decision.outcome === 'deny') return access.decision;
     access.req = this.parts.requirements.compile(requirement);
     access.phase = 'route';
-    access.started = performance.now();
+    access.started = this.parts.observing ? performance.now() : 0;
     access.resetObservations();
     const done = this.run(access, this.parts.routeStages, 0);
     return done instanceof Promise ? done.then(decisionOf) : done.decision;
@@ -61,12 +63,12 @@ export class Pipeline {
     for (let i = from; i < stages.length; i++) {
       const stage = stages[i]!;
       // A timed stage (one that may call the store) is timed whether it answers now or later.
-      const started = stage.timed === true ? performance.now() : -1;
+      const started = stage.timed === true && this.parts.observing ? performance.now() : -1;
       const outcome = stage.run(ctx);
       if (outcome instanceof Promise) {
         return outcome.then((resolved) => this.resume(ctx, stages, i, resolved, started));
       }
-      if (started >= 0) ctx.storeSeconds = (performance.now() - started) / 1000;
+      if (started >= 0) this.timed(ctx, started);
       if (outcome !== undefined) return this.refuse(ctx, outcome);
     }
     return this.finish(ctx);
@@ -79,13 +81,27 @@ export class Pipeline {
     outcome: StageOutcome,
     started: number,
   ): C | Promise<C> {
-    if (started >= 0) ctx.storeSeconds = (performance.now() - started) / 1000;
+    if (started >= 0) this.timed(ctx, started);
     return outcome === undefined ? this.run(ctx, stages, index + 1) : this.refuse(ctx, outcome);
   }
 
+  /** Records the store call a timed stage made, if it made one: its time and whether it failed. */
+  private timed(ctx: RequestContext, started: number): void {
+    const operation = ctx.storeOperation;
+    if (operation !== undefined) {
+      this.parts.metrics.storeCall(
+        operation,
+        (performance.now() - started) / 1000,
+        ctx.storeFailed,
+      );
+    }
+  }
+
   private finish<C extends RequestContext>(ctx: C): C {
-    ctx.elapsedMs += performance.now() - ctx.started;
-    observe(ctx, this.parts.metrics);
+    if (this.parts.observing) {
+      ctx.elapsedMs += performance.now() - ctx.started;
+      observe(ctx, this.parts.metrics);
+    }
     return ctx;
   }
 

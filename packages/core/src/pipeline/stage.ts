@@ -16,7 +16,7 @@ export type StageResult = StageOutcome | Promise<StageOutcome>;
 export interface Stage {
   /** Short name, for tests and diagnostics. */
   readonly name: string;
-  /** True when the runner should time the stage (it calls the store); the time goes to `storeSeconds`. */
+  /** True when the runner should time the stage: it may call the store (see `storeOperation`). */
   readonly timed?: boolean;
   run(ctx: RequestContext): StageResult;
 }

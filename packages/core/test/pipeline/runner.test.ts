@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { MemorySink, type AuditEvent } from '@tokenwarden/core';
 import { noopMetrics } from '../../src/metrics/prometheus';
+import type { WardenMetrics } from '../../src/metrics/types';
 import { resolveAuditOptions } from '../../src/audit/options';
 import { Pseudonymizer } from '../../src/audit/privacy';
 import { AuditTrail } from '../../src/audit/trail';
@@ -24,7 +25,7 @@ function step(name: string, trace: string[], answer: (ctx: RequestContext) => St
   };
 }
 
-function pipeline(stages: Stage[], sink = new MemorySink()) {
+function pipeline(stages: Stage[], sink = new MemorySink(), metrics: WardenMetrics = noopMetrics) {
   const trail = new AuditTrail(resolveAuditOptions({ sinks: [sink], flushIntervalMs: 1 }), {
     clock: systemClock,
     metrics: noopMetrics,
@@ -35,8 +36,9 @@ function pipeline(stages: Stage[], sink = new MemorySink()) {
     routeStages: stages.slice(-1),
     requirements: new Requirements({ assertPurpose: () => undefined, dpop: false }),
     denials,
-    recorder: new DecisionRecorder(trail, noopMetrics, new Pseudonymizer(undefined, 'omit')),
-    metrics: noopMetrics,
+    recorder: new DecisionRecorder(trail, metrics, new Pseudonymizer(undefined, 'omit')),
+    metrics,
+    observing: true,
   });
   return { runner, trail, sink };
 }
@@ -103,19 +105,34 @@ describe('the stage runner', () => {
     expect(sink.events[0]).toMatchObject({ outcome: 'allow', status: 204 });
   });
 
-  it('times a stage marked as timed, whether it answers now or later', async () => {
-    let seen: RequestContext | undefined;
-    const timed: Stage = {
+  it('times the store call of a timed stage, whether it answers now or later', async () => {
+    const calls: [string, number, boolean][] = [];
+    const metrics: WardenMetrics = {
+      ...noopMetrics,
+      storeCall: (operation, seconds, failed) => void calls.push([operation, seconds, failed]),
+    };
+    const timed = (wait: boolean): Stage => ({
       name: 'timed',
       timed: true,
       run: (ctx) => {
-        seen = ctx;
-        return new Promise((done) => setTimeout(() => done(undefined), 20));
+        ctx.storeOperation = 'lookup';
+        return wait ? new Promise((done) => setTimeout(() => done(undefined), 20)) : undefined;
       },
-    };
-    const { runner } = pipeline([timed, step('z', [], allow)]);
-    await runner.begin(view());
-    expect(seen!.storeSeconds).toBeGreaterThanOrEqual(0.015);
+    });
+    await pipeline([timed(true), step('z', [], allow)], new MemorySink(), metrics).runner.begin(
+      view(),
+    );
+    expect(calls).toEqual([['lookup', expect.any(Number), false]]);
+    expect(calls[0]![1]).toBeGreaterThanOrEqual(0.015);
+    pipeline([timed(false), step('z', [], allow)], new MemorySink(), metrics).runner.begin(view());
+    expect(calls).toHaveLength(2);
+    // A timed stage that called no store records nothing.
+    pipeline(
+      [step('a', [], () => undefined), step('z', [], allow)],
+      new MemorySink(),
+      metrics,
+    ).runner.begin(view());
+    expect(calls).toHaveLength(2);
   });
 
   it('runs only the route stages for a route step, and never after a denial', async () => {
