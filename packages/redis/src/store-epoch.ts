@@ -64,7 +64,7 @@ export class EpochTracker {
       const since = lostAt === '' ? undefined : epochMs(lostAt, operation);
       this.setLost(true);
       return new StoreStateLostError(
-        `the state this store read (epoch ${id}) is gone from Redis${since === undefined ? '' : ` since ${new Date(since).toISOString()}`}: rebuild it with 'tokenwarden state restore', or accept the loss with 'tokenwarden state accept-loss --revoke-all'`,
+        `the state of epoch ${id} is gone from Redis${since === undefined ? '' : ` since ${new Date(since).toISOString()}`}: rebuild it with 'tokenwarden state restore', or accept the loss with 'tokenwarden state accept-loss --revoke-all'`,
         { reason: 'lost', ...(since === undefined ? {} : { since }) },
       );
     }

@@ -3,6 +3,7 @@ import {
   CachingStore,
   createWarden,
   MemoryStore,
+  StoreStateLostError,
   type Invalidation,
   type InvalidationFeed,
   type InvalidationListener,
@@ -42,11 +43,14 @@ class SharedMemoryStore extends MemoryStore implements SharedStore {
   gate: Promise<void> | undefined;
   /** When set, reads answer only once it resolves, with what they read before. */
   hold: Promise<void> | undefined;
+  /** While set, reads reject as a store that lost its state does. */
+  lost = false;
   invalidations(): InvalidationFeed {
     return this.feed;
   }
   override async lookup(query: StoreQuery): Promise<StoreSnapshot> {
     this.lookups++;
+    if (this.lost) throw new StoreStateLostError('epoch gone', { reason: 'lost' });
     if (this.gate) await this.gate;
     const snapshot = await super.lookup(query);
     if (this.hold) await this.hold;
@@ -54,6 +58,7 @@ class SharedMemoryStore extends MemoryStore implements SharedStore {
   }
   override async getConsent(subject: string, purpose: string) {
     this.consentReads++;
+    if (this.lost) throw new StoreStateLostError('epoch gone', { reason: 'lost' });
     if (this.gate) await this.gate;
     const record = await super.getConsent(subject, purpose);
     if (this.hold) await this.hold;
@@ -275,6 +280,29 @@ describe('CachingStore', () => {
     }
     expect(remote.lookups).toBe(301);
     expect(cache.size).toBeLessThanOrEqual(100);
+  });
+
+  it('answers nothing from memory once the store finds its state lost, and fills nothing from it', async () => {
+    await remote.revokeToken('jti-1', clock.now() + 60_000);
+    await remote.grantConsent({ subject: 'user-1', purpose: 'marketing', grantedAt: 1 });
+    expect((await cache.lookup(query)).tokenRevoked).toBe(true);
+    expect(cache.cachedLookup(query)).toBeDefined();
+    // The store found its state lost: its feed stops being live (as RedisStore's does).
+    remote.lost = true;
+    remote.feed.setLive(false);
+    expect(cache.size).toBe(0);
+    expect(cache.cachedLookup(query)).toBeUndefined();
+    expect(cache.cachedConsent('user-1', 'marketing')).toBeUndefined();
+    await expect(cache.lookup(query)).rejects.toBeInstanceOf(StoreStateLostError);
+    await expect(cache.getConsent('user-1', 'marketing')).rejects.toBeInstanceOf(
+      StoreStateLostError,
+    );
+    expect(cache.size).toBe(0);
+    // A new epoch: the feed is live again and the cache fills from the restored state.
+    remote.lost = false;
+    remote.feed.setLive(true);
+    expect((await cache.lookup(query)).tokenRevoked).toBe(true);
+    expect(cache.cachedLookup(query)?.tokenRevoked).toBe(true);
   });
 
   it('serves an entry at most maxAgeMs, even without an announcement', async () => {
