@@ -31,6 +31,22 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/invoices',
     requirement: { lawfulBasis: { basis: 'legal_obligation', purpose: 'billing' } },
   },
+  {
+    method: 'GET',
+    path: '/reports',
+    requirement: { anyScopes: ['reports:read', 'reports:admin'] },
+  },
+  {
+    method: 'GET',
+    path: '/tenants/:id/reports',
+    requirement: {
+      claims: [
+        { claim: 'tenant', equals: 'acme' },
+        { claim: 'roles', includes: ['auditor'] },
+        { check: (claims) => claims.email_verified === true },
+      ],
+    },
+  },
   // Mounted only when the warden has the dpop option (a DPoP route needs it at start-up).
   { method: 'GET', path: '/payouts', requirement: { scopes: ['payouts:read'], dpop: 'required' } },
 ];
@@ -55,10 +71,24 @@ export interface TokenRoutes {
   readonly jwks: { jwks(): JwkSet };
 }
 
+/** How the app answers denials: as Tokenwarden writes them, or through its own error handling. */
+export interface AppSettings {
+  /**
+   * Denials go to the framework's error handling (Express `onDeny: 'next'` plus an error
+   * handler, Koa `onDeny: 'throw'` plus error middleware, a Nest exception filter), which answers
+   * the denial's status and headers with the body `{ handled: code }`.
+   */
+  readonly errorHandler?: boolean;
+}
+
 /** Builds and starts the conformance app on one framework. */
 export interface AdapterDriver {
   readonly name: string;
-  start(options: WardenOptions & { store: WardenStore }, tokens?: TokenRoutes): Promise<RunningApp>;
+  start(
+    options: WardenOptions & { store: WardenStore },
+    tokens?: TokenRoutes,
+    settings?: AppSettings,
+  ): Promise<RunningApp>;
 }
 
 /** Body every allowed route answers with. */
@@ -71,6 +101,12 @@ export function stepsFor<T>(requirement: Requirement | undefined, steps: RouteSt
   const out: T[] = [];
   if (requirement?.dpop) out.push(steps.requireDpop());
   if (requirement?.scopes) out.push(steps.requireScopes(...requirement.scopes));
+  if (requirement?.anyScopes) out.push(steps.requireAnyScope(...requirement.anyScopes));
+  for (const claim of requirement?.claims ?? []) {
+    if ('check' in claim) out.push(steps.claimCheck(claim.check));
+    else if ('equals' in claim) out.push(steps.claimEquals(claim.claim, claim.equals));
+    else out.push(steps.claimIncludes(claim.claim, ...claim.includes));
+  }
   if (requirement?.consent) {
     out.push(steps.requireConsent(requirement.consent.purpose, requirement.consent));
   }

@@ -99,6 +99,9 @@ const unauthorized = (code: ErrorCode, description: string): Scenario['expect'] 
   reason: code,
 });
 
+/** Claims that pass the claim checks of `/tenants/:id/reports`. */
+const AUDITOR = { tenant: 'acme', roles: ['viewer', 'auditor'], email_verified: true };
+
 /** API keys of the conformance apps (every app accepts them through `apiKeys`). */
 export const API_KEY_STORE = new MemoryCredentialStore();
 const apiKeys = new ApiKeys({ store: API_KEY_STORE });
@@ -387,6 +390,61 @@ export const SCENARIOS: readonly Scenario[] = [
       wwwAuthenticate:
         'Bearer realm="api", error="insufficient_scope", error_description="The access token lacks a required scope", scope="customers:write"',
       reason: 'insufficient_scope',
+    },
+  },
+  {
+    name: 'any-of scopes: one of them',
+    setup: (ctx) => void (ctx.token = mintToken({ claims: { scope: 'reports:admin' } })),
+    path: () => '/reports',
+    headers: withToken,
+    expect: allow('authorized', () => ({ route: '/reports' })),
+  },
+  {
+    name: 'any-of scopes: none of them',
+    setup: (ctx) => void (ctx.token = mintToken()),
+    path: () => '/reports',
+    headers: withToken,
+    expect: {
+      status: 403,
+      code: 'insufficient_scope',
+      wwwAuthenticate:
+        'Bearer realm="api", error="insufficient_scope", error_description="The access token lacks a required scope", scope="reports:read reports:admin"',
+      reason: 'insufficient_scope',
+    },
+  },
+  {
+    name: 'claim checks: all pass',
+    setup: (ctx) => void (ctx.token = mintToken({ claims: AUDITOR })),
+    path: () => '/tenants/acme/reports',
+    headers: withToken,
+    expect: allow('authorized', () => ({ route: '/tenants/:id/reports' })),
+  },
+  ...(
+    [
+      ['claimEquals', { tenant: 'other' }],
+      ['claimIncludes', { roles: 'auditor-trainee viewer' }],
+      ['claimCheck', { email_verified: 'true' }],
+    ] as const
+  ).map(([step, claims]): Scenario => ({
+    name: `claim checks: ${step} fails`,
+    setup: (ctx) => void (ctx.token = mintToken({ claims: { ...AUDITOR, ...claims } })),
+    path: () => '/tenants/acme/reports',
+    headers: withToken,
+    expect: {
+      status: 403,
+      code: 'claim_check_failed',
+      wwwAuthenticate: null,
+      reason: 'claim_check_failed',
+    },
+  })),
+  {
+    name: 'claim checks: no token',
+    path: () => '/tenants/acme/reports',
+    expect: {
+      status: 401,
+      code: 'token_missing',
+      wwwAuthenticate: 'Bearer realm="api"',
+      reason: 'token_missing',
     },
   },
   {

@@ -1,8 +1,14 @@
 import express from 'express';
-import { createWarden } from '@tokenwarden/core';
+import { createWarden, TokenwardenDenial } from '@tokenwarden/core';
 import { jwksHandler, tokenEndpoint, tokenwarden } from '@tokenwarden/express';
 import { okBody, routesFor, stepsFor, type AdapterDriver } from '../app-spec';
 import { listen } from './listen';
+
+/** The application's error handler: answers a denial with its status, headers and own body. */
+const errorHandler: express.ErrorRequestHandler = (err, _req, res, next) => {
+  if (!(err instanceof TokenwardenDenial)) return next(err);
+  res.status(err.status).set(err.headers).json({ handled: err.code });
+};
 
 /**
  * Express: `app.use(tw)` plus bound route steps; public routes and token endpoints declared above
@@ -11,9 +17,9 @@ import { listen } from './listen';
 function expressDriverWith(bodyParsers: boolean): AdapterDriver {
   return {
     name: bodyParsers ? 'express+parsers' : 'express',
-    async start(options, tokens) {
+    async start(options, tokens, settings) {
       const warden = createWarden(options);
-      const tw = tokenwarden(warden);
+      const tw = tokenwarden(warden, settings?.errorHandler ? { onDeny: 'next' } : {});
       const app = express();
       if (bodyParsers) app.use(express.urlencoded(), express.json());
       const handler = (req: express.Request, res: express.Response) => {
@@ -31,6 +37,7 @@ function expressDriverWith(bodyParsers: boolean): AdapterDriver {
       for (const r of routesFor(options).filter((r) => !r.requirement?.public)) {
         app[r.method === 'GET' ? 'get' : 'put'](r.path, ...stepsFor(r.requirement, tw), handler);
       }
+      if (settings?.errorHandler) app.use(errorHandler);
       const server = await listen(app);
       return {
         server,

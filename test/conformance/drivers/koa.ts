@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import Koa from 'koa';
-import { createWarden } from '@tokenwarden/core';
+import { createWarden, TokenwardenDenial } from '@tokenwarden/core';
 import { jwksHandler, tokenEndpoint, tokenwarden } from '@tokenwarden/koa';
 import { okBody, routesFor, stepsFor, type AdapterDriver } from '../app-spec';
 import { listen } from './listen';
@@ -34,6 +34,18 @@ async function bodyParser(ctx: Koa.Context, next: Koa.Next): Promise<void> {
   return next();
 }
 
+/** The application's error middleware: answers a denial with its status, headers and own body. */
+async function errorMiddleware(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  try {
+    await next();
+  } catch (error) {
+    if (!(error instanceof TokenwardenDenial)) throw error;
+    ctx.status = error.status;
+    ctx.set(error.headers);
+    ctx.body = { handled: error.code };
+  }
+}
+
 /**
  * Koa: public routes and token endpoints on a router above `app.use(tw)`, the rest with bound
  * route steps. With `bodyParsers`, token requests go through a body parser first.
@@ -41,10 +53,11 @@ async function bodyParser(ctx: Koa.Context, next: Koa.Next): Promise<void> {
 function koaDriverWith(bodyParsers: boolean): AdapterDriver {
   return {
     name: bodyParsers ? 'koa+parser' : 'koa',
-    async start(options, tokens) {
+    async start(options, tokens, settings) {
       const warden = createWarden(options);
-      const tw = tokenwarden(warden);
+      const tw = tokenwarden(warden, settings?.errorHandler ? { onDeny: 'throw' } : {});
       const app = new Koa();
+      if (settings?.errorHandler) app.use(errorMiddleware);
       const open = new Router();
       const closed = new Router();
       const handler = (ctx: Koa.Context) => {

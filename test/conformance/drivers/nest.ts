@@ -1,15 +1,30 @@
 import 'reflect-metadata';
-import { Controller, Get, Module, Put, type INestApplication } from '@nestjs/common';
+import {
+  Catch,
+  Controller,
+  Get,
+  Module,
+  Put,
+  type ArgumentsHost,
+  type ExceptionFilter,
+  type HttpServer,
+  type INestApplication,
+} from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createWarden, type Principal } from '@tokenwarden/core';
 import {
+  AnyScope,
   Auth,
+  ClaimCheck,
+  ClaimEquals,
+  ClaimIncludes,
   Consent,
   LawfulBasis,
   Public,
   RequireDpop,
   Scopes,
+  TokenwardenException,
   tokenEndpointController,
   TokenwardenGuard,
   TokenwardenModule,
@@ -30,6 +45,12 @@ function conformanceController(routes: readonly RouteSpec[]): new () => object {
     if (req?.public) decorators.push(Public());
     if (req?.dpop) decorators.push(RequireDpop());
     if (req?.scopes) decorators.push(Scopes(...req.scopes));
+    if (req?.anyScopes) decorators.push(AnyScope(...req.anyScopes));
+    for (const claim of req?.claims ?? []) {
+      if ('check' in claim) decorators.push(ClaimCheck(claim.check));
+      else if ('equals' in claim) decorators.push(ClaimEquals(claim.claim, claim.equals));
+      else decorators.push(ClaimIncludes(claim.claim, ...claim.includes));
+    }
     if (req?.consent) decorators.push(Consent(req.consent.purpose, req.consent));
     if (req?.lawfulBasis) decorators.push(LawfulBasis(req.lawfulBasis.basis, req.lawfulBasis));
     for (const decorate of decorators) {
@@ -42,13 +63,27 @@ function conformanceController(routes: readonly RouteSpec[]): new () => object {
 }
 
 /**
+ * The application's exception filter: answers a denial with its status and own body (the guard
+ * has set the denial's headers on the response already).
+ */
+@Catch(TokenwardenException)
+class DenialFilter implements ExceptionFilter {
+  constructor(private readonly http: HttpServer) {}
+
+  catch(exception: TokenwardenException, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<unknown>();
+    this.http.reply(response, { handled: exception.code }, exception.getStatus());
+  }
+}
+
+/**
  * Nest on one platform, with its body parsers (the default) or without (`bodyParser: false`,
  * platform-express only: Fastify then still parses JSON and refuses form bodies with 415).
  */
 function nestDriver(platform: 'express' | 'fastify', bodyParser = true): AdapterDriver {
   return {
     name: `nest-${platform}${bodyParser ? '' : ' (no parser)'}`,
-    async start(options, tokens) {
+    async start(options, tokens, settings) {
       const warden = createWarden(options);
       const tokenControllers = Object.entries(tokens?.endpoints ?? {}).map(([path, endpoint], i) =>
         tokenEndpointController({ endpoint, path, ...(i === 0 ? { jwks: tokens?.jwks } : {}) }),
@@ -66,10 +101,13 @@ function nestDriver(platform: 'express' | 'fastify', bodyParser = true): Adapter
           new FastifyAdapter(),
           { logger: false, bodyParser },
         );
+        if (settings?.errorHandler)
+          fastify.useGlobalFilters(new DenialFilter(fastify.getHttpAdapter()));
         await fastify.listen(0, '127.0.0.1');
         app = fastify;
       } else {
         app = await NestFactory.create(ConformanceModule, { logger: false, bodyParser });
+        if (settings?.errorHandler) app.useGlobalFilters(new DenialFilter(app.getHttpAdapter()));
         await app.listen(0, '127.0.0.1');
       }
       return {
