@@ -23,6 +23,8 @@ const WORKERS = 16;
 const LOAD_MS = 1_500;
 /** `audit.maxQueue`'s default: the most events async mode holds in memory. */
 const MAX_QUEUE = 10_000;
+/** A run takes a few seconds (the app starts under tsx); room for a slower machine. */
+const TIMEOUT_MS = 60_000;
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -172,20 +174,28 @@ async function killUnderLoad(mode: 'async' | 'sync') {
 }
 
 describe('audit trail: the application killed with SIGKILL under load', () => {
-  it('sync: loses nothing that was answered', async () => {
-    const figures = await killUnderLoad('sync');
-    expect(figures.how).toBe('SIGKILL');
-    expect(figures.answered).toBeGreaterThan(500);
-    expect(figures.lost).toBe(0);
-  });
+  it(
+    'sync: loses nothing that was answered',
+    async () => {
+      const figures = await killUnderLoad('sync');
+      expect(figures.how).toBe('SIGKILL');
+      expect(figures.answered).toBeGreaterThan(500);
+      expect(figures.lost).toBe(0);
+    },
+    TIMEOUT_MS,
+  );
 
-  it('async: loses only the newest events, at most maxQueue', async () => {
-    const figures = await killUnderLoad('async');
-    expect(figures.how).toBe('SIGKILL');
-    expect(figures.answered).toBeGreaterThan(500);
-    expect(figures.lost).toBeLessThanOrEqual(MAX_QUEUE);
-    // Only events of the last moments were still in memory: a batch leaves 50 ms
-    // (flushIntervalMs) after its first event; older ones had reached the file.
-    expect(figures.oldestLostMs).toBeLessThan(1_000);
-  });
+  it(
+    'async: loses only the newest events, at most maxQueue',
+    async () => {
+      const figures = await killUnderLoad('async');
+      expect(figures.how).toBe('SIGKILL');
+      expect(figures.answered).toBeGreaterThan(500);
+      expect(figures.lost).toBeLessThanOrEqual(MAX_QUEUE);
+      // Only events of the last moments were still in memory: a batch leaves 50 ms
+      // (flushIntervalMs) after its first event; older ones had reached the file.
+      expect(figures.oldestLostMs).toBeLessThan(1_000);
+    },
+    TIMEOUT_MS,
+  );
 });
