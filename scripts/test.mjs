@@ -26,6 +26,7 @@ function run(command, args) {
 const steps = [
   ['bash', [join(root, 'scripts', 'ensure-redis.sh')]],
   ['bash', [join(root, 'scripts', 'ensure-prometheus.sh')]],
+  ['bash', [join(root, 'scripts', 'ensure-chromium.sh')]],
   [bin('prettier'), ['--check', '.']],
   [bin('eslint'), ['.']],
   [bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']],

@@ -23,6 +23,7 @@ export function resolvePolicy(raw: PolicyDocument): Policy {
       ...(c.rotationPeriod !== undefined ? { rotationPeriodMs: durationMs(c.rotationPeriod) } : {}),
       ...(c.secret !== undefined ? { secret: c.secret as SecretRef } : {}),
       refreshTokens: c.refreshTokens === true,
+      ...(c.recipient !== undefined ? { recipient: c.recipient } : {}),
     };
   }
   const scopes = record<PolicyScope>();
@@ -34,11 +35,14 @@ export function resolvePolicy(raw: PolicyDocument): Policy {
     purposes[n] = {
       description: p.description,
       lawfulBasis: p.lawfulBasis as PolicyPurpose['lawfulBasis'],
+      dataSubjects: p.dataSubjects ?? [],
+      ...(p.retention !== undefined ? { retentionMs: durationMs(p.retention) } : {}),
     };
   }
   return {
     issuer: raw.issuer,
     audience: raw.audience,
+    ...(raw.controller !== undefined ? { controller: raw.controller } : {}),
     limits: {
       maxTokenLifetimeMs,
       maxApiKeyAgeMs,

@@ -47,6 +47,21 @@ const scopeSchema = z.strictObject({
 const purposeSchema = z.strictObject({
   description: z.string().min(1, 'describe the processing'),
   lawfulBasis: z.enum(['consent', ...LAWFUL_BASES] as [string, ...string[]]),
+  /** Categories of data subjects whose data is processed (customers, employees, …), for Art. 30. */
+  dataSubjects: z.array(name('data subject category')).optional(),
+  /** How long the data processed for the purpose is kept before erasure, for Art. 30. */
+  retention: durationSchema.optional(),
+});
+
+/** Who receives the data through a client, for the records of processing (Art. 30). */
+const recipientSchema = z.strictObject({
+  /** The category of recipient: `support team (internal)`, `mailing processor`, … */
+  category: z.string().min(1, 'name the category of recipient'),
+  /** Where the recipient processes the data: an ISO 3166-1 alpha-2 country code. */
+  country: z
+    .string()
+    .regex(/^[A-Z]{2}$/, 'write the country as an ISO 3166-1 alpha-2 code, e.g. DE or US')
+    .optional(),
 });
 
 const clientSchema = z.strictObject({
@@ -63,6 +78,8 @@ const clientSchema = z.strictObject({
   secret: secretRefSchema.optional(),
   /** Whether the token endpoint gives the client a refresh token with client_credentials. */
   refreshTokens: z.boolean().optional(),
+  /** Who receives personal data through the client, for the records of processing. */
+  recipient: recipientSchema.optional(),
 });
 
 const routeSchema = z.strictObject({
@@ -85,6 +102,14 @@ export const policySchema = z.strictObject({
   issuer: z.string().min(1),
   /** `aud` of those tokens. */
   audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  /** The controller and how to reach them (and their DPO), for the records of processing. */
+  controller: z
+    .strictObject({
+      name: z.string().min(1, 'name the controller'),
+      contact: z.string().min(1, 'give a contact address'),
+      dpo: z.string().min(1).optional(),
+    })
+    .optional(),
   limits: z
     .strictObject({
       maxTokenLifetime: durationSchema.default('15m'),

@@ -24,6 +24,26 @@ export interface PolicyScope {
 export interface PolicyPurpose {
   readonly description: string;
   readonly lawfulBasis: LawfulBasis | 'consent';
+  /** Categories of data subjects (`customers`, `employees`…); empty when not stated. */
+  readonly dataSubjects: readonly string[];
+  /** How long the data processed for the purpose is kept, in ms, when stated. */
+  readonly retentionMs?: number;
+}
+
+/** Who receives personal data through a client (records of processing, Art. 30). */
+export interface PolicyRecipient {
+  /** The category of recipient, as the policy names it. */
+  readonly category: string;
+  /** ISO 3166-1 alpha-2 code of the country the recipient processes the data in, when stated. */
+  readonly country?: string;
+}
+
+/** The controller responsible for the processing, and how to reach them. */
+export interface PolicyController {
+  readonly name: string;
+  readonly contact: string;
+  /** Contact of the data protection officer, when there is one. */
+  readonly dpo?: string;
 }
 
 /** A client after validation; durations in ms. */
@@ -36,6 +56,8 @@ export interface PolicyClient {
   readonly secret?: SecretRef;
   /** Receives a refresh token with client_credentials (see `refreshTokenClientsFromPolicy`). */
   readonly refreshTokens: boolean;
+  /** Who receives personal data through the client, when stated. */
+  readonly recipient?: PolicyRecipient;
 }
 
 /** A route the policy documents, with what it requires. */
@@ -51,6 +73,8 @@ export interface PolicyRoute {
 export interface Policy {
   readonly issuer: string;
   readonly audience: string | readonly string[];
+  /** The controller, when the policy names one. */
+  readonly controller?: PolicyController;
   readonly limits: {
     readonly maxTokenLifetimeMs: number;
     readonly maxApiKeyAgeMs: number;
