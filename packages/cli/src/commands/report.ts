@@ -3,11 +3,15 @@ import type { ApiKeyRecord, SigningKeyInfo, StoreSnapshot } from '@tokenwarden/c
 import { durationMs } from '@tokenwarden/core/policy';
 import {
   accessReport,
+  breachReport,
+  breachSelector,
   chainSummary,
   exposureReport,
   formatReport,
   hygieneReport,
+  processingReport,
   scopesReport,
+  type BreachReport,
   type ExposureSelector,
   type Report,
   type ReportFormat,
@@ -19,6 +23,7 @@ import {
   COMMAND_TIMEOUT_MS,
   emit,
   formatOf,
+  writePrivate,
   guarded,
   hasRedis,
   periodOf,
@@ -40,6 +45,13 @@ interface ExposureFlags extends ReportFlags {
 
 interface AccessFlags extends ReportFlags {
   readonly dataSubject: string;
+}
+
+interface BreachFlags extends ReportFlags {
+  readonly credential: string;
+  readonly detectedAt?: string;
+  readonly leakedAt?: string;
+  readonly subjectsCsv?: string;
 }
 
 interface HygieneFlags extends ReportFlags {
@@ -95,7 +107,6 @@ function duration(value: string, option: string): number {
   }
 }
 
-/** `tokenwarden report exposure|access|scopes|hygiene`: the accountability reports. */
 /** What every report command reads: the period, the policy, the chain key, the progress bar. */
 function commonOptions(
   period: ReturnType<typeof periodOf>,
@@ -121,10 +132,17 @@ async function runReport(
   fallback: ReportFormat,
   withState: boolean,
   build: (source: Source, common: Common, state: State | undefined) => Promise<Report>,
+  options: {
+    readonly needsPolicy?: string;
+    readonly after?: (report: Report) => Promise<void>;
+  } = {},
 ): Promise<void> {
   const format = formatOf(command, flags, fallback);
   const period = periodOf(flags, Date.now());
   const policy = policyOf(flags, io);
+  if (options.needsPolicy !== undefined && policy === undefined) {
+    throw new CliError(options.needsPolicy, 2);
+  }
   const chainKey = await chainKeyOf(flags, io);
   const { source, close } = sourceOf(command, flags, io);
   const progress = progressOf(flags, io);
@@ -139,15 +157,19 @@ async function runReport(
     await close();
     await state?.close();
   }
+  await options.after?.(result);
   await finish(io, flags, result, format);
 }
 
-/** `tokenwarden report exposure|access|scopes|hygiene`: the accountability reports. */
+/**
+ * `tokenwarden report exposure|access|scopes|hygiene|processing|breach`: the accountability
+ * reports.
+ */
 export function registerReportCommands(program: Command, io: CliIo): void {
   const report = program
     .command('report')
     .description(
-      'accountability reports from the policy and the audit trail: exposure, access, scopes, hygiene',
+      'accountability reports from the policy and the audit trail: exposure, access, scopes, hygiene, processing, breach',
     );
 
   addReportOptions(
@@ -248,6 +270,88 @@ export function registerReportCommands(program: Command, io: CliIo): void {
         ...(signingKeys ? { signingKeys } : {}),
       });
     });
+  });
+
+  addReportOptions(
+    report
+      .command('processing')
+      .description(
+        'records of processing (GDPR Art. 30): purposes, lawful bases, data and data subjects, recipients, retention, security measures, observed use',
+      ),
+    'markdown',
+  ).action((flags: ReportFlags, command: Command) =>
+    runReport(
+      io,
+      command,
+      flags,
+      'markdown',
+      false,
+      (source, common) => processingReport(source, { ...common, policy: common.policy! }),
+      {
+        needsPolicy:
+          'the records of processing come from the policy: pass --policy <file> (or set TOKENWARDEN_POLICY)',
+      },
+    ),
+  );
+
+  addReportOptions(
+    report
+      .command('breach')
+      .description(
+        'a personal-data breach through a leaked credential (GDPR Art. 33 and 34): nature, people and records concerned, time line and 72-hour deadline, measures, the data subjects to notify',
+      )
+      .requiredOption(
+        '--credential <id>',
+        'the leaked credential: token id (jti), API key id (ak_…) or token fingerprint',
+      )
+      .option(
+        '--detected-at <time>',
+        'when the breach was detected: the 72 hours run from then (default: now)',
+      )
+      .option(
+        '--leaked-at <time>',
+        'when it is suspected to have leaked: uses from then on are the breach (default: every use in the period)',
+      )
+      .option(
+        '--subjects-csv <file>',
+        'also write the data subjects to notify as CSV to this file (mode 0600)',
+      ),
+    'markdown',
+  ).action(async (flags: BreachFlags, command: Command) => {
+    const now = Date.now();
+    const detectedAt = timeOption(flags.detectedAt, '--detected-at', now);
+    const leakedAt = timeOption(flags.leakedAt, '--leaked-at', now);
+    const selector = breachSelector(flags.credential);
+    await runReport(
+      io,
+      command,
+      flags,
+      'markdown',
+      true,
+      async (source, common, state) => {
+        const apiKey =
+          'apiKeyId' in selector
+            ? await state?.credentials.getApiKey(selector.apiKeyId)
+            : undefined;
+        return breachReport(source, selector, {
+          ...common,
+          ...(detectedAt !== undefined ? { detectedAt } : {}),
+          ...(leakedAt !== undefined ? { leakedAt } : {}),
+          ...(state ? { store: state.store } : {}),
+          ...(apiKey ? { apiKey } : {}),
+        });
+      },
+      {
+        after: async (result) => {
+          if (flags.subjectsCsv === undefined) return;
+          await writePrivate(
+            flags.subjectsCsv,
+            formatReport(result as BreachReport, 'csv'),
+            '--subjects-csv',
+          );
+        },
+      },
+    );
   });
 }
 

@@ -32,7 +32,7 @@ export interface ReportFlags {
   readonly chainKeyFile?: string;
 }
 
-const FORMATS: readonly ReportFormat[] = ['markdown', 'text', 'json', 'csv'];
+const FORMATS: readonly ReportFormat[] = ['markdown', 'text', 'html', 'json', 'csv'];
 
 /** Adds the options every report shares; `since` is the default of `--since`. */
 export function addReportOptions(
@@ -205,9 +205,14 @@ export async function emit(io: CliIo, flags: ReportFlags, text: string): Promise
     io.stdout.write(text);
     return;
   }
-  const out = createWriteStream(flags.output, { flags: 'w', mode: 0o600 });
+  await writePrivate(flags.output, text, '--output');
+}
+
+/** Writes a file only its owner can read (mode 0600: reports name people); `option` names it. */
+export async function writePrivate(path: string, text: string, option: string): Promise<void> {
+  const out = createWriteStream(path, { flags: 'w', mode: 0o600 });
   await new Promise<void>((resolve, reject) => {
-    out.once('error', () => reject(new CliError('--output cannot be written', 2)));
+    out.once('error', () => reject(new CliError(`${option} cannot be written`, 2)));
     out.end(text, () => resolve());
   });
 }

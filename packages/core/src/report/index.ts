@@ -38,5 +38,23 @@ export {
   type HygieneOptions,
   type HygieneReport,
 } from './hygiene';
+export { processingReport } from './processing';
+export type {
+  ObservedProcessing,
+  ProcessingActivity,
+  ProcessingGap,
+  ProcessingOptions,
+  ProcessingRecipient,
+  ProcessingReport,
+  SecurityMeasures,
+} from './processing-types';
+export { breachReport, breachSelector } from './breach';
+export type {
+  BreachGap,
+  BreachMeasure,
+  BreachOptions,
+  BreachReport,
+  BreachSubject,
+} from './breach-types';
 export { formatReport, type Report, type ReportFormat } from './render';
 export { chainSummary } from './render-doc';

@@ -89,8 +89,8 @@ export function hygieneCsv(report: HygieneReport): string {
   );
 }
 
-/** RFC 4180 CSV: one header line, CRLF line ends, formula-leading cells defused. */
-function csv(
+/** RFC 4180 CSV: one header line, CRLF line ends, formula-leading cells defused. @internal */
+export function csv(
   head: readonly string[],
   rows: Iterable<readonly (string | number | boolean | undefined)[]>,
 ): string {

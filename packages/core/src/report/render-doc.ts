@@ -29,31 +29,79 @@ export function chainSummary(chain: ChainVerdict): string {
   return `NOT VERIFIED: ${parts.join('; ')}`;
 }
 
-/** Builds Markdown or plain text with the same structure. @internal */
+/** How a {@link Doc} renders: Markdown, plain text for a terminal, or a self-contained HTML page. */
+export type DocMode = 'markdown' | 'text' | 'html';
+
+/**
+ * A value the audit trail and the policy cannot give: the controller must fill it in. Rendered as
+ * a marked placeholder (`[to complete: …]`), so nobody mistakes it for a finding.
+ * @internal
+ */
+export interface ToFill {
+  readonly fill: string;
+}
+
+/** A field value: shown as is, left out when `undefined`, or marked to fill. @internal */
+export type FieldValue = string | number | undefined | ToFill;
+
+/** A value for the controller to fill in, with what belongs there. @internal */
+export const toFill = (hint: string): ToFill => ({ fill: hint });
+
+/**
+ * Builds Markdown, plain text or HTML with the same structure: a title, sections, fields, lines
+ * of text and tables. The HTML is one page with its style inline and nothing loaded from
+ * elsewhere (its Content-Security-Policy forbids it), to be attached to a breach record.
+ * @internal
+ */
 export class Doc {
   private readonly lines: string[] = [];
-  constructor(private readonly md: boolean) {}
+  private heading = 'Report';
+  private inSection = false;
+  private readonly sectionIds = new Set<string>();
+
+  constructor(private readonly mode: DocMode) {}
 
   title(text: string): this {
-    this.lines.push(this.md ? `# ${text}` : text.toUpperCase(), '');
+    if (this.mode === 'html') {
+      this.heading = text;
+      this.lines.push(`<header><h1>${escapeHtml(text)}</h1></header>`);
+    } else {
+      this.lines.push(this.mode === 'markdown' ? `# ${text}` : text.toUpperCase(), '');
+    }
     return this;
   }
   section(text: string): this {
-    this.lines.push(this.md ? `## ${text}` : `${text}:`, '');
+    if (this.mode === 'html') {
+      this.closeSection();
+      this.lines.push(`<section id="${this.sectionId(text)}">`, `<h2>${escapeHtml(text)}</h2>`);
+      this.inSection = true;
+    } else {
+      this.lines.push(this.mode === 'markdown' ? `## ${text}` : `${text}:`, '');
+    }
     return this;
   }
-  fields(rows: readonly (readonly [string, string | number | undefined])[]): this {
+  fields(rows: readonly (readonly [string, FieldValue])[]): this {
+    if (this.mode === 'html') {
+      const items = rows.flatMap(([name, value]) =>
+        value === undefined ? [] : [`<dt>${escapeHtml(name)}</dt><dd>${this.value(value)}</dd>`],
+      );
+      if (items.length > 0) this.lines.push('<dl>', ...items, '</dl>');
+      return this;
+    }
     for (const [name, value] of rows) {
       if (value === undefined) continue;
       this.lines.push(
-        this.md ? `- **${name}**: ${escapeMd(String(value))}` : `  ${name}: ${value}`,
+        this.mode === 'markdown'
+          ? `- **${name}**: ${this.value(value)}`
+          : `  ${name}: ${this.value(value)}`,
       );
     }
     this.lines.push('');
     return this;
   }
   text(line: string): this {
-    this.lines.push(this.md ? escapeMd(line) : `  ${line}`, '');
+    if (this.mode === 'html') this.lines.push(`<p>${escapeHtml(line)}</p>`);
+    else this.lines.push(this.mode === 'markdown' ? escapeMd(line) : `  ${line}`, '');
     return this;
   }
   table(
@@ -62,11 +110,30 @@ export class Doc {
     total = rows.length,
   ): this {
     if (rows.length === 0) {
-      this.lines.push(this.md ? '_none_' : '  (none)', '');
+      if (this.mode === 'html') this.lines.push('<p class="none">none</p>');
+      else this.lines.push(this.mode === 'markdown' ? '_none_' : '  (none)', '');
       return this;
     }
     const shown = rows.slice(0, MAX_ROWS);
-    if (this.md) {
+    const more =
+      total > shown.length
+        ? `… ${total - shown.length} more: the CSV and JSON formats list up to 10000`
+        : undefined;
+    if (this.mode === 'html') {
+      this.lines.push(
+        '<table>',
+        `<thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead>`,
+        '<tbody>',
+        ...shown.map(
+          (row) => `<tr>${row.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`,
+        ),
+        '</tbody>',
+        '</table>',
+      );
+      if (more) this.lines.push(`<p class="more">${escapeHtml(more)}</p>`);
+      return this;
+    }
+    if (this.mode === 'markdown') {
       this.lines.push(`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`);
       for (const row of shown)
         this.lines.push(`| ${row.map((c) => escapeCell(String(c))).join(' | ')} |`);
@@ -83,16 +150,94 @@ export class Doc {
       this.lines.push(line(head));
       for (const row of shown) this.lines.push(line(row));
     }
-    if (total > shown.length) {
-      const more = `… ${total - shown.length} more: the CSV and JSON formats list up to 10000`;
-      this.lines.push('', this.md ? more : `  ${more}`);
-    }
+    if (more) this.lines.push('', this.mode === 'markdown' ? more : `  ${more}`);
     this.lines.push('');
     return this;
   }
   toString(): string {
+    if (this.mode === 'html') {
+      this.closeSection();
+      return htmlPage(this.heading, this.lines.join('\n'));
+    }
     return this.lines.join('\n').replace(/\n+$/, '') + '\n';
   }
+
+  private value(value: string | number | ToFill): string {
+    if (typeof value === 'object') {
+      if (this.mode === 'html') {
+        return `<span class="to-fill">to complete: ${escapeHtml(value.fill)}</span>`;
+      }
+      return this.mode === 'markdown'
+        ? `**[to complete: ${escapeMd(value.fill)}]**`
+        : `[TO COMPLETE: ${value.fill}]`;
+    }
+    if (this.mode === 'html') return escapeHtml(String(value));
+    return this.mode === 'markdown' ? escapeMd(String(value)) : String(value);
+  }
+
+  private closeSection(): void {
+    if (this.inSection) this.lines.push('</section>');
+    this.inSection = false;
+  }
+
+  /** A unique `id` for a section, from its heading: `what-it-could-reach`. */
+  private sectionId(text: string): string {
+    const base =
+      text
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-|-$/g, '') || 'section';
+    let id = base;
+    for (let n = 2; this.sectionIds.has(id); n++) id = `${base}-${n}`;
+    this.sectionIds.add(id);
+    return id;
+  }
+}
+
+/** Inline style of the HTML page: readable on screen and in print, no external resource. */
+const STYLE = `
+:root { color-scheme: light; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1f24;
+  background: #fff; margin: 0; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 32px 48px; }
+header h1 { font-size: 26px; margin: 8px 0 16px; padding-bottom: 8px; border-bottom: 3px solid #1f4e8c; }
+section { margin: 28px 0; }
+h2 { font-size: 19px; color: #1f4e8c; margin: 0 0 10px; }
+dl { display: grid; grid-template-columns: minmax(180px, max-content) 1fr; gap: 4px 18px; margin: 0 0 12px; }
+dt { font-weight: 600; color: #3b4452; }
+dd { margin: 0; overflow-wrap: anywhere; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; font-size: 13.5px; }
+th, td { border: 1px solid #c9d1db; padding: 4px 8px; text-align: left; vertical-align: top;
+  overflow-wrap: anywhere; }
+th { background: #e8eef6; overflow-wrap: normal; }
+tbody tr:nth-child(even) { background: #f6f8fb; }
+p.none { color: #6a737d; font-style: italic; }
+p.more { color: #6a737d; }
+.to-fill { background: #fff3bf; border: 1px dashed #c99a00; padding: 0 4px; font-style: italic; }
+@media print { main { max-width: none; padding: 0; } section { break-inside: avoid-page; } }
+`;
+
+/** A whole HTML page around `body`; `title` is plain text. */
+function htmlPage(title: string, body: string): string {
+  return [
+    '<!DOCTYPE html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`,
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    '<meta name="generator" content="tokenwarden">',
+    `<title>${escapeHtml(title)}</title>`,
+    `<style>${STYLE}</style>`,
+    '</head>',
+    '<body>',
+    '<main>',
+    body,
+    '</main>',
+    '</body>',
+    '</html>',
+    '',
+  ].join('\n');
 }
 
 /** The report header as fields: period, events read, source, chain verdict, policy. @internal */
@@ -122,6 +267,19 @@ export const list = (values: readonly string[]) => (values.length === 0 ? '—' 
 /** A value in a cell, or a dash when unknown. @internal */
 export const or = (value: string | number | undefined) =>
   value === undefined ? '—' : String(value);
+
+/** Text as HTML: `&`, `<`, `>` and quotes escaped. @internal */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!);
+}
+
+const HTML_ENTITIES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
 
 function escapeMd(text: string): string {
   return text.replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;'));

@@ -1,12 +1,12 @@
 import type { AccessReport } from './access';
 import type { ExposureReport } from './exposure-types';
 import type { HygieneReport } from './hygiene';
-import { Doc, headerFields, list, or } from './render-doc';
+import { Doc, headerFields, list, or, type DocMode } from './render-doc';
 import type { ScopesReport } from './scopes';
 
 /** Markdown or text of an exposure report. @internal */
-export function exposureDoc(r: ExposureReport, md: boolean): string {
-  const doc = new Doc(md);
+export function exposureDoc(r: ExposureReport, mode: DocMode): string {
+  const doc = new Doc(mode);
   const names = { token: 'token', api_key: 'API key', client: 'client', subject: 'subject' };
   doc.title(`Exposure report: ${names[r.credential.kind]} ${r.credential.id}`);
   headerFields(doc, r);
@@ -144,8 +144,8 @@ export function exposureDoc(r: ExposureReport, md: boolean): string {
 }
 
 /** Markdown or text of an access report. @internal */
-export function accessDoc(r: AccessReport, md: boolean): string {
-  const doc = new Doc(md);
+export function accessDoc(r: AccessReport, mode: DocMode): string {
+  const doc = new Doc(mode);
   doc.title(`Access report: data subject ${r.dataSubject}`);
   headerFields(doc, r);
   doc.section('Summary').fields([
@@ -219,8 +219,8 @@ export function accessDoc(r: AccessReport, md: boolean): string {
 }
 
 /** Markdown or text of a least-privilege (scopes) report. @internal */
-export function scopesDoc(r: ScopesReport, md: boolean): string {
-  const doc = new Doc(md);
+export function scopesDoc(r: ScopesReport, mode: DocMode): string {
+  const doc = new Doc(mode);
   doc.title('Least privilege: scopes granted vs exercised');
   headerFields(doc, r);
   doc.table(
@@ -267,8 +267,8 @@ export function scopesDoc(r: ScopesReport, md: boolean): string {
 }
 
 /** Markdown or text of a hygiene report. @internal */
-export function hygieneDoc(r: HygieneReport, md: boolean): string {
-  const doc = new Doc(md);
+export function hygieneDoc(r: HygieneReport, mode: DocMode): string {
+  const doc = new Doc(mode);
   doc.title('Hygiene report');
   headerFields(doc, r);
   doc.fields([

@@ -54,7 +54,7 @@ export function testPolicy(): Policy {
 }
 
 /** The generator's own table of what each route touches (kept apart from the policy code). */
-const ROUTES: Record<string, { categories: string[]; purpose?: string; basis?: string }> = {
+export const ROUTES: Record<string, { categories: string[]; purpose?: string; basis?: string }> = {
   'GET /customers/:id': {
     categories: ['contact_details'],
     purpose: 'order_fulfilment',
