@@ -87,6 +87,8 @@ describe.each(DRIVERS)('conformance: $name', (driver) => {
           title: expect.any(String),
           status: want.status,
           code: want.code,
+          // Which check failed, when the verifier knows: the audit event's too (below).
+          ...(res.body.detail === undefined ? {} : { detail: expect.any(String) }),
         });
         if (ctx.token) expect(res.text).not.toContain(ctx.token);
       } else {
@@ -103,6 +105,7 @@ describe.each(DRIVERS)('conformance: $name', (driver) => {
         status: want.status,
         ...want.audit?.(ctx),
       });
+      expect(events[0]!.detail?.failure).toBe(outcome === 'deny' ? res.body.detail : undefined);
       if (ctx.token) expect(JSON.stringify(events[0])).not.toContain(ctx.token);
       expect(await decisions(app.warden, outcome, want.reason)).toBe(before + 1);
     });

@@ -57,6 +57,12 @@ export interface DenyDecision {
   /** Safe for clients: no token, no claim values. */
   readonly message: string;
   /**
+   * Which check failed, when known (`'jti missing (…)'`, `'exp passed'`): claim names, option
+   * names and rules only, never a claim value, key or token text. Also the body's `detail` and
+   * the audit event's `detail.failure`.
+   */
+  readonly detail?: string;
+  /**
    * `WWW-Authenticate`, `Content-Type`, `Cache-Control`, `Retry-After`, `DPoP-Nonce`, `RateLimit`
    * as needed.
    */
@@ -148,12 +154,15 @@ const STATUS: Partial<Record<ErrorCode, 400 | 403 | 429 | 503>> = {
 /**
  * Builds the denial for a code: status, RFC 6750 header and problem+json body. `extra` headers
  * (lower-case names) are added last and win: a DPoP challenge, `RateLimit`, `Retry-After`.
+ * `detail`, which check failed, goes into the body (never into the challenge): it must name
+ * claims and rules only, never a value from the request.
  */
 export function deny(
   code: ErrorCode,
   realm: string,
   scope?: readonly string[],
   extra?: Readonly<Record<string, string>>,
+  detail?: string,
 ): DenyDecision {
   const status = STATUS[code] ?? 401;
   const title = TITLES[code];
@@ -176,13 +185,25 @@ export function deny(
     headers['retry-after'] = '1';
   }
   if (extra) for (const name in extra) headers[name] = extra[name]!;
+  const type = `urn:tokenwarden:error:${code}`;
+  if (detail === undefined) {
+    return {
+      outcome: 'deny',
+      status,
+      code,
+      message: title,
+      headers,
+      body: { type, title, status, code },
+    };
+  }
   return {
     outcome: 'deny',
     status,
     code,
     message: title,
+    detail,
     headers,
-    body: { type: `urn:tokenwarden:error:${code}`, title, status, code },
+    body: { type, title, status, code, detail },
   };
 }
 

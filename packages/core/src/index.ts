@@ -181,7 +181,9 @@ export {
 } from './store/types';
 export { type DpopMode, type DpopOptions, DpopVerifier } from './verify/dpop';
 export { DPOP_ALGORITHMS, type DpopAlgorithm } from './verify/dpop-proof';
+export { type ClaimProfile } from './verify/claims';
 export { RemoteJwks, type RemoteJwksOptions } from './verify/jwks';
+export { type KeyResolver } from './verify/key-resolver';
 export {
   JWT_ALGORITHMS,
   type JwtAlgorithm,

@@ -6,6 +6,8 @@ import type { StateCacheOptions } from '../store/caching-store';
 import type { WardenStore } from '../store/types';
 import { JWT_ALGORITHMS, isKeySelector, KeyRing } from '../verify/key-ring';
 import { ACCESS_TOKEN_TYPES, mediaTypeOf, type JwtVerifyPolicy } from '../verify/jwt';
+import { resolveClaimProfile } from '../verify/claims';
+import { isKeyResolver, ResolvedKeys } from '../verify/key-resolver';
 import type { ExtractPolicy } from '../verify/extract';
 import { TrustedIssuers, type TrustedIssuerOptions } from '../verify/oidc';
 import type { UsageLimits, UsageLimitsOptions } from '../limits/usage-limits';
@@ -159,7 +161,8 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
     throw new ConfigError('createWarden needs an options object with at least { jwt }');
   }
-  const jwt = options.jwt === undefined ? undefined : resolveJwt(options.jwt);
+  const jwt =
+    options.jwt === undefined ? undefined : resolveJwt(options.jwt, options.clock ?? systemClock);
   const issuers = resolveIssuers(options.issuers);
   if (jwt === undefined && issuers === undefined) {
     throw new ConfigError(
@@ -231,7 +234,7 @@ function resolveRealm(realm: WardenOptions['realm']): string {
   return realm;
 }
 
-function resolveJwt(jwtOptions: JwtOptions): JwtVerifyPolicy {
+function resolveJwt(jwtOptions: JwtOptions, clock: Clock): JwtVerifyPolicy {
   if (jwtOptions === null || typeof jwtOptions !== 'object') {
     throw new ConfigError("'jwt' must be an object: { algorithms, keys, issuer, audience }");
   }
@@ -249,16 +252,19 @@ function resolveJwt(jwtOptions: JwtOptions): JwtVerifyPolicy {
     }
   }
   // Static keys are parsed and checked here (a key ring is immutable data); a selector is kept.
-  const ring = isKeySelector(jwtOptions.keys)
-    ? jwtOptions.keys
-    : new KeyRing(jwtOptions.keys, algorithms);
+  const keys = jwtOptions.keys;
+  const ring = isKeySelector(keys)
+    ? keys
+    : isKeyResolver(keys)
+      ? new ResolvedKeys(keys, algorithms, clock)
+      : new KeyRing(keys, algorithms);
   return {
     ring,
     algorithms: [...algorithms],
     issuer: list(jwtOptions.issuer, 'jwt.issuer'),
     audience: list(jwtOptions.audience, 'jwt.audience'),
     ...resolveClaimLimits(jwtOptions, 'jwt.'),
-    permissionsClaim: jwtOptions.permissionsClaim,
+    ...resolveClaimProfile(jwtOptions, 'jwt.'),
     acceptedTypes: resolveAcceptedTypes(jwtOptions.acceptedTypes),
   };
 }

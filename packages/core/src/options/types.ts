@@ -5,22 +5,29 @@ import type { AuditOptions } from '../audit/options';
 import type { MetricsOptions } from '../metrics/types';
 import type { StateCacheOptions } from '../store/caching-store';
 import type { WardenStore } from '../store/types';
+import type { ClaimProfile } from '../verify/claims';
+import type { KeyResolver } from '../verify/key-resolver';
 import type { JwtAlgorithm, KeySelector, VerificationKey } from '../verify/key-ring';
 import type { DpopOptions } from '../verify/dpop';
 import type { TrustedIssuerOptions, TrustedIssuers } from '../verify/oidc';
 import type { UsageLimits, UsageLimitsOptions } from '../limits/usage-limits';
 import type { RequestView } from '../request';
 
-/** JWT verification settings. */
-export interface JwtOptions {
+/**
+ * JWT verification settings. The claim options (`permissionsClaim`, `requireTokenId`,
+ * `scopeClaimFormat`, `audienceClaim`, `clientClaim`) fit the tokens of identity providers; their
+ * defaults are the strict RFC 9068 profile.
+ */
+export interface JwtOptions extends ClaimProfile {
   /** Algorithms accepted; required, never `none`. Each key is bound to one of them. */
   readonly algorithms: readonly JwtAlgorithm[];
   /**
    * Verification keys, each bound to one `kid` and one algorithm; or a key selector that changes
-   * over time (a `SigningKeyRing` that rotates, a remote JWKS), whose keys must use the listed
-   * algorithms.
+   * over time (a `SigningKeyRing` that rotates, a `RemoteJwks`), whose keys must use the listed
+   * algorithms; or a {@link KeyResolver}, `{ resolve(kid, alg) }`, for keys that live elsewhere
+   * (asked once per key, cached; a failure answers 503 `key_source_unavailable`).
    */
-  readonly keys: readonly VerificationKey[] | KeySelector;
+  readonly keys: readonly VerificationKey[] | KeySelector | KeyResolver;
   /** Accepted `iss` value(s). Required. */
   readonly issuer: string | readonly string[];
   /** Accepted `aud` value(s). Required. */
@@ -31,8 +38,26 @@ export interface JwtOptions {
   readonly clockToleranceMs?: number;
   /** Longest accepted `sub`, `jti`, `iss`, `client_id` and scope name, in characters. Default: 256. */
   readonly maxClaimLength?: number;
-  /** A claim holding an array of extra scopes (e.g. `'permissions'`). Default: none. */
-  readonly permissionsClaim?: string;
+  /**
+   * Further claims holding scopes, added to `scope`: a claim name (`'permissions'`), a JSON
+   * Pointer into nested objects (`'/realm_access/roles'`), or a list of them; each value a list
+   * of names or a space-delimited string. Default: none.
+   */
+  readonly permissionsClaim?: string | readonly string[];
+  /**
+   * Refuse tokens without `jti`. With `false`, such a token's id is `sha256:` plus the base64url
+   * SHA-256 of the token: in the audit trail and for `revokeToken`. Default: true.
+   */
+  readonly requireTokenId?: boolean;
+  /**
+   * `'string'`: `scope` is space-delimited (RFC 9068); `'string-or-array'`: a list of names is
+   * accepted too. Default: `'string'`.
+   */
+  readonly scopeClaimFormat?: 'string' | 'string-or-array';
+  /** The claim checked against `audience` (`'client_id'` for Amazon Cognito). Default: `'aud'`. */
+  readonly audienceClaim?: string;
+  /** The claim naming the client (`'cid'` for Okta). Default: `client_id`, else `azp`. */
+  readonly clientClaim?: string;
   /**
    * `typ` header values accepted besides `JWT` and `at+jwt` (RFC 9068), e.g.
    * `['application/example+jwt']`; compared case-insensitively, `application/` optional (RFC

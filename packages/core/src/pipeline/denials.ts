@@ -1,14 +1,22 @@
 import { deny, denyOtherScheme, type DenyDecision } from '../decision';
 import type { ErrorCode } from '../errors';
+import type { VerifyDetail } from '../verify/details';
 import type { DpopVerifier } from '../verify/dpop';
+
+/** A refusal of the verifiers: a code and which check failed (one of a fixed list). */
+export interface DenialReason {
+  readonly code: ErrorCode;
+  readonly detail: VerifyDetail;
+}
 
 /**
  * Builds the denials of one warden: the realm in every challenge and, with DPoP on, both schemes
  * offered on a 401 (RFC 9449 §7.1). Denials without request-specific parts are built once per
- * code and shared.
+ * code (and detail, from the verifiers' fixed list, so the cache stays bounded) and shared.
  */
 export class Denials {
   private readonly cached = new Map<ErrorCode, DenyDecision>();
+  private readonly detailed = new Map<ErrorCode, Map<VerifyDetail, DenyDecision>>();
   private readonly otherScheme = new Map<ErrorCode, DenyDecision>();
 
   constructor(
@@ -23,6 +31,25 @@ export class Denials {
     if (!cached) {
       cached = this.withDpopChallenge(deny(code, this.realm));
       this.cached.set(code, cached);
+    }
+    return cached;
+  }
+
+  /**
+   * The denial of a credential that failed verification: the code, and which check failed in the
+   * body's `detail` and the audit event.
+   */
+  failed(reason: DenialReason): DenyDecision {
+    const { code, detail } = reason;
+    let byDetail = this.detailed.get(code);
+    if (byDetail === undefined) {
+      byDetail = new Map();
+      this.detailed.set(code, byDetail);
+    }
+    let cached = byDetail.get(detail);
+    if (cached === undefined) {
+      cached = this.withDpopChallenge(deny(code, this.realm, undefined, undefined, detail));
+      byDetail.set(detail, cached);
     }
     return cached;
   }

@@ -46,6 +46,10 @@ export class DecisionRecorder {
       requestId: requestId !== undefined && REQUEST_ID.test(requestId) ? requestId : undefined,
       clientAddress: this.pseudonyms.address(view.ip),
       userAgent: this.pseudonyms.userAgent(view.headerValues('user-agent')?.[0]),
+      detail:
+        decision.outcome === 'deny' && decision.detail !== undefined
+          ? { failure: decision.detail }
+          : undefined,
     });
     if (durable === undefined) return DURABLE;
     // Marked handled here; whoever awaits it still sees the rejection.

@@ -1,6 +1,7 @@
 import type { ErrorCode } from '../errors';
 import { API_KEY_TYPE, hashCredential, parseCredential } from '../internal/credential-format';
 import type { CredentialStore } from '../store/credential-types';
+import type { VerifyDetail } from './details';
 import type { VerifiedToken, VerifyResult } from './jwt';
 
 /** The `issuer` of a principal that authenticated with an API key. */
@@ -28,7 +29,7 @@ export function looksLikeApiKey(credential: string): boolean {
   return credential.startsWith(`${API_KEY_TYPE}_`);
 }
 
-function fail(code: ErrorCode, detail: string): VerifyResult {
+function fail(code: ErrorCode, detail: VerifyDetail): VerifyResult {
   return { ok: false, failure: { code, detail } };
 }
 

@@ -19,6 +19,9 @@ export {
   type KeySourceFetchEvent,
 } from './key-source';
 export { RemoteJwks, type RemoteJwksOptions } from './jwks';
+export { isKeyResolver, ResolvedKeys, type KeyResolver } from './key-resolver';
+export { type ClaimProfile, type ScopeClaimFormat } from './claims';
+export { VERIFY_DETAILS, type VerifyDetail } from './details';
 export { DiscoveredKeys, type ProviderMetadata } from './discovery';
 export {
   TrustedIssuers,

@@ -1,7 +1,9 @@
-import { verify as verifySignature } from 'node:crypto';
+import { createHash, verify as verifySignature } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { ErrorCode } from '../errors';
-import { hasControlChar, isSafeId } from '../internal/text';
+import { isSafeId } from '../internal/text';
+import { readScopes, type ScopeClaimFormat } from './claims';
+import type { VerifyDetail } from './details';
 import { MAX_KID_LENGTH, type JwtAlgorithm, type KeySelector, type RingKey } from './key-ring';
 
 /** What strict JWT verification needs, already validated. */
@@ -13,8 +15,19 @@ export interface JwtVerifyPolicy {
   readonly maxLifetimeMs: number;
   readonly clockToleranceMs: number;
   readonly maxClaimLength: number;
-  /** Optional claim holding an array of extra scopes (e.g. `permissions`). */
-  readonly permissionsClaim: string | undefined;
+  /**
+   * Further claims holding scopes (e.g. `permissions`): names, or JSON Pointers starting with
+   * `/`; each value a list of names or a space-delimited string (see `ClaimProfile`).
+   */
+  readonly permissionsClaim: string | readonly string[] | undefined;
+  /** Refuse a token without `jti`. Default: true. */
+  readonly requireTokenId?: boolean;
+  /** How `scope` may be written. Default: `'string'`. */
+  readonly scopeClaimFormat?: ScopeClaimFormat;
+  /** The claim checked against `audience`. Default: `'aud'`. */
+  readonly audienceClaim?: string;
+  /** The claim naming the client. Default: `client_id`, else `azp`. */
+  readonly clientClaim?: string;
   /**
    * The `typ` header values accepted, as media types (see {@link mediaTypeOf}); a token without
    * `typ` is always accepted. Default: {@link ACCESS_TOKEN_TYPES}.
@@ -54,15 +67,32 @@ export interface VerifiedToken {
   readonly claims: Readonly<Record<string, unknown>>;
 }
 
-/** A verification failure: a code for clients, a detail for the audit trail (never the token). */
+/**
+ * A verification failure: a code, and a detail for the problem body and the audit trail that
+ * names claims and rules only (never a claim value, key or token text).
+ */
 export interface VerifyFailure {
   readonly code: ErrorCode;
-  readonly detail: string;
+  readonly detail: VerifyDetail;
 }
 
 export type VerifyResult =
   | { readonly ok: true; readonly token: VerifiedToken }
-  | { readonly ok: false; readonly failure: VerifyFailure };
+  | {
+      readonly ok: false;
+      readonly failure: VerifyFailure;
+      /**
+       * Set when the key ring found no key but can look further (`KeySelector.prepare`): the
+       * header's `kid` and `alg`, to prepare the ring with before verifying again.
+       */
+      readonly keyRequest?: KeyRequest;
+    };
+
+/** The key a token asks for: its header's `kid` and (allowed) `alg`. */
+export interface KeyRequest {
+  readonly kid: string | undefined;
+  readonly alg: JwtAlgorithm;
+}
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
 const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u'] as const;
@@ -70,9 +100,11 @@ const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u'] as const;
 // the two parsers must never read different claims from one segment.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function fail(code: ErrorCode, detail: string): VerifyResult {
+function fail(code: ErrorCode, detail: VerifyDetail): VerifyResult {
   return { ok: false, failure: { code, detail } };
 }
+
+type SegmentError = 'not JSON' | 'not a JSON object' | 'a member named twice';
 
 /**
  * Decodes one base64url JWT segment into a plain JSON object, or a reason it is not one. A
@@ -81,7 +113,7 @@ function fail(code: ErrorCode, detail: string): VerifyResult {
  */
 function decodeSegment(
   segment: string,
-): { readonly value: Record<string, unknown> } | { readonly error: string } {
+): { readonly value: Record<string, unknown> } | { readonly error: SegmentError } {
   let text: string;
   let value: unknown;
   try {
@@ -166,7 +198,9 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
   const parts = token.split('.');
   if (parts.length !== 3) return fail('token_malformed', 'not a compact JWS');
   const [h, p, s] = parts as [string, string, string];
-  if (!B64URL.test(h) || !B64URL.test(p)) return fail('token_malformed', 'bad base64url');
+  if (!B64URL.test(h) || !B64URL.test(p)) {
+    return fail('token_malformed', 'header or payload not base64url');
+  }
 
   const decodedHeader = decodeSegment(h);
   if ('error' in decodedHeader) return fail('token_malformed', `header: ${decodedHeader.error}`);
@@ -188,13 +222,23 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
     if (header[name] !== undefined) return fail('token_malformed', `${name} header refused`);
   }
   const kid = header.kid;
-  if (kid !== undefined && !isSafeId(kid, MAX_KID_LENGTH))
-    return fail('token_malformed', 'bad kid');
-  const key = policy.ring.select(kid);
-  if (!key) return fail('key_unknown', 'no key for kid');
+  if (kid !== undefined && !isSafeId(kid, MAX_KID_LENGTH)) {
+    return fail(
+      'token_malformed',
+      'kid invalid: must be 1 to 256 characters, no control characters',
+    );
+  }
+  const ring = policy.ring;
+  const key = ring.select(kid, alg as JwtAlgorithm);
+  if (!key) {
+    const failure: VerifyFailure = { code: 'key_unknown', detail: 'no key for kid' };
+    return ring.prepare === undefined
+      ? { ok: false, failure }
+      : { ok: false, failure, keyRequest: { kid, alg: alg as JwtAlgorithm } };
+  }
   if (key.alg !== alg) return fail('algorithm_not_allowed', 'alg does not match the key');
   if (s.length === 0) return fail('invalid_signature', 'signature missing');
-  if (!B64URL.test(s)) return fail('token_malformed', 'bad base64url signature');
+  if (!B64URL.test(s)) return fail('token_malformed', 'signature not base64url');
   if (!isCanonical(h) || !isCanonical(p) || !isCanonical(s)) {
     return fail('token_malformed', 'non-canonical base64url');
   }
@@ -208,15 +252,52 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
   if (claims.nbf !== undefined && !isTime(claims.nbf)) {
     return fail('token_claims_invalid', 'nbf not a number');
   }
-  if (!isSafeId(claims.sub, max)) return fail('token_claims_invalid', 'sub missing or invalid');
-  if (!isSafeId(claims.jti, max)) return fail('token_claims_invalid', 'jti missing or invalid');
-  if (!isSafeId(claims.iss, max)) return fail('issuer_invalid', 'iss missing or invalid');
-  const client = claims.client_id ?? claims.azp;
+  if (claims.sub === undefined) return fail('token_claims_invalid', 'sub missing');
+  if (!isSafeId(claims.sub, max)) {
+    return fail(
+      'token_claims_invalid',
+      'sub invalid: must be 1 to maxClaimLength characters, no control characters',
+    );
+  }
+  const jti = claims.jti;
+  if (jti === undefined) {
+    if (policy.requireTokenId !== false) {
+      return fail(
+        'token_claims_invalid',
+        'jti missing (requireTokenId: false accepts tokens without one)',
+      );
+    }
+  } else if (!isSafeId(jti, max)) {
+    return fail(
+      'token_claims_invalid',
+      'jti invalid: must be 1 to maxClaimLength characters, no control characters',
+    );
+  }
+  if (claims.iss === undefined) return fail('issuer_invalid', 'iss missing');
+  if (!isSafeId(claims.iss, max)) {
+    return fail(
+      'issuer_invalid',
+      'iss invalid: must be 1 to maxClaimLength characters, no control characters',
+    );
+  }
+  const clientClaim = policy.clientClaim;
+  const client =
+    clientClaim === undefined ? (claims.client_id ?? claims.azp) : own(claims, clientClaim);
   if (client !== undefined && !isSafeId(client, max)) {
-    return fail('token_claims_invalid', 'client_id invalid');
+    return fail(
+      'token_claims_invalid',
+      'client claim invalid: must be 1 to maxClaimLength characters, no control characters',
+    );
   }
   const scopes = readScopes(claims, policy);
-  if (!scopes) return fail('token_claims_invalid', 'scope claim invalid');
+  if (typeof scopes === 'string') return fail('token_claims_invalid', scopes);
+  const audienceClaim = policy.audienceClaim ?? 'aud';
+  if (own(claims, audienceClaim) === undefined) {
+    return fail(
+      'audience_invalid',
+      audienceClaim === 'aud' ? 'aud missing' : 'audienceClaim: the claim is missing',
+    );
+  }
 
   if (key.alg === 'EdDSA') {
     // The algorithm is the key's: the header's alg only had to agree with it (checked above).
@@ -228,12 +309,17 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
       jwt.verify(token, key.keyObject, {
         algorithms: [key.alg],
         issuer: policy.issuer,
-        audience: policy.audience,
+        // Another audience claim is checked below, with the same rule.
+        ...(audienceClaim === 'aud' ? { audience: policy.audience } : {}),
         clockTolerance: policy.clockToleranceMs / 1000,
         clockTimestamp: Math.floor(nowMs / 1000),
       });
     } catch (error) {
       return mapLibraryError(error);
+    }
+    if (audienceClaim !== 'aud') {
+      const audience = checkAudience(claims, policy, audienceClaim);
+      if (audience !== undefined) return audience;
     }
   }
 
@@ -244,12 +330,15 @@ export function verifyJwt(token: string, policy: JwtVerifyPolicy, nowMs: number)
   }
   if (expiresAt <= issuedAt) return fail('token_claims_invalid', 'exp not after iat');
   if (expiresAt - issuedAt > policy.maxLifetimeMs) {
-    return fail('token_lifetime_exceeded', 'exp - iat above the maximum lifetime');
+    return fail(
+      'token_lifetime_exceeded',
+      'exp - iat exceeds the maximum lifetime (maxLifetimeMs)',
+    );
   }
   return {
     ok: true,
     token: {
-      tokenId: claims.jti,
+      tokenId: typeof jti === 'string' ? jti : derivedTokenId(token),
       subject: claims.sub,
       client: client as string | undefined,
       issuer: claims.iss,
@@ -296,46 +385,44 @@ function checkRegisteredClaims(
     return fail('token_not_yet_valid', 'nbf in the future');
   }
   if (now >= (claims.exp as number) + tolerance) return fail('token_expired', 'exp passed');
-  const audiences = Array.isArray(claims.aud) ? (claims.aud as unknown[]) : [claims.aud];
-  const accepted: readonly string[] =
-    typeof policy.audience === 'string' ? [policy.audience] : policy.audience;
-  if (!audiences.some((a) => typeof a === 'string' && accepted.includes(a))) {
-    return fail('audience_invalid', 'aud not accepted');
-  }
+  const audience = checkAudience(claims, policy, policy.audienceClaim ?? 'aud');
+  if (audience !== undefined) return audience;
   const issuers: readonly string[] =
     typeof policy.issuer === 'string' ? [policy.issuer] : policy.issuer;
   if (!issuers.includes(claims.iss as string)) return fail('issuer_invalid', 'iss not accepted');
   return undefined;
 }
 
-/** Scopes from `scope` (space-delimited, RFC 9068) plus the optional permissions array claim. */
-function readScopes(
+/**
+ * The audience claim (a string or a list of strings) names one of the accepted audiences: the
+ * rule jsonwebtoken applies to `aud`, for EdDSA and for another audience claim.
+ */
+function checkAudience(
   claims: Record<string, unknown>,
   policy: JwtVerifyPolicy,
-): readonly string[] | undefined {
-  const out: string[] = [];
-  const scope = claims.scope;
-  if (scope !== undefined) {
-    if (
-      typeof scope !== 'string' ||
-      scope.length > policy.maxClaimLength * 16 ||
-      hasControlChar(scope)
-    ) {
-      return undefined;
-    }
-    for (const s of scope.split(' ')) if (s !== '') out.push(s);
-  }
-  if (policy.permissionsClaim !== undefined) {
-    const extra = claims[policy.permissionsClaim];
-    if (extra !== undefined) {
-      if (!Array.isArray(extra) || extra.length > 1000) return undefined;
-      for (const s of extra) {
-        if (!isSafeId(s, policy.maxClaimLength) || s.includes(' ')) return undefined;
-        out.push(s);
-      }
-    }
-  }
-  return out;
+  claim: string,
+): VerifyResult | undefined {
+  const value = own(claims, claim);
+  const audiences = Array.isArray(value) ? (value as unknown[]) : [value];
+  const accepted: readonly string[] =
+    typeof policy.audience === 'string' ? [policy.audience] : policy.audience;
+  if (audiences.some((a) => typeof a === 'string' && accepted.includes(a))) return undefined;
+  return fail(
+    'audience_invalid',
+    claim === 'aud' ? 'aud not accepted' : 'audienceClaim: the claim is not accepted',
+  );
+}
+
+function own(claims: Record<string, unknown>, name: string): unknown {
+  return Object.prototype.hasOwnProperty.call(claims, name) ? claims[name] : undefined;
+}
+
+/**
+ * The id of a token without `jti` (with `requireTokenId: false`): `sha256:` and the base64url
+ * SHA-256 of the token. The token's encoding is canonical (checked above), so a token has one id.
+ */
+export function derivedTokenId(token: string): string {
+  return `sha256:${createHash('sha256').update(token).digest('base64url')}`;
 }
 
 function mapLibraryError(error: unknown): VerifyResult {

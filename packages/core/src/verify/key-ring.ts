@@ -230,10 +230,19 @@ function decode(value: string, options: KeySourceOptions): string | Buffer {
  * JWKS) increments `version`, so caches of verified tokens know to drop what they hold.
  */
 export interface KeySelector {
-  /** The key a token's header selects, or undefined. */
-  select(kid: string | undefined): RingKey | undefined;
+  /**
+   * The key a token's header selects, or undefined: synchronous, from what the selector holds.
+   * `alg` is the header's algorithm (one of the accepted ones); a selector may ignore it.
+   */
+  select(kid: string | undefined, alg?: JwtAlgorithm): RingKey | undefined;
   /** Changes whenever the set of keys changes. */
   readonly version: number;
+  /**
+   * For a selector that can look further than what it holds (a remote JWKS, a key resolver):
+   * called when `select` found no key, resolves once `select` answers as well as it can, and
+   * rejects (with `KeySourceError`) when the source cannot be asked. Absent for fixed keys.
+   */
+  prepare?(kid: string | undefined, alg?: JwtAlgorithm): Promise<void>;
 }
 
 /**

@@ -5,6 +5,8 @@ import { DiscoveredKeys } from './discovery';
 import { RemoteJwks, type RemoteJwksOptions } from './jwks';
 import { KeySourceError, type KeySourceErrorCode, type KeySourceFetchEvent } from './key-source';
 import { checkRemoteAlgorithms } from './remote-key';
+import { resolveClaimProfile, type ClaimProfile } from './claims';
+import type { VerifyDetail } from './details';
 import { verifyJwt, type JwtVerifyPolicy, type VerifyFailure, type VerifyResult } from './jwt';
 import {
   JWT_ALGORITHMS,
@@ -25,7 +27,7 @@ export type KeySourceTuning = Pick<
  * One trusted token issuer. Keys come from exactly one of: OpenID discovery (the default),
  * `jwksUri`, or static `keys`.
  */
-export interface TrustedIssuerOptions {
+export interface TrustedIssuerOptions extends ClaimProfile {
   /** The exact `iss` value (e.g. `https://tenant.eu.auth0.com/`); trailing slashes matter. */
   readonly issuer: string;
   /** Accepted `aud` value(s) for this issuer's tokens. Required. */
@@ -44,14 +46,22 @@ export interface TrustedIssuerOptions {
   readonly keys?: readonly VerificationKey[];
   /** Longest accepted `exp - iat`, in ms. Default: the shared setting. */
   readonly maxLifetimeMs?: number;
-  /** A claim holding an array of extra scopes (e.g. `'permissions'` for Auth0). Default: the shared setting. */
-  readonly permissionsClaim?: string;
+  /**
+   * Further claims holding scopes (`'permissions'` for Auth0, `['scp', 'roles']` for Entra ID,
+   * `'/realm_access/roles'` for Keycloak), each a list or a space-delimited string. Default: the
+   * shared setting. The other claim options (`requireTokenId`, `scopeClaimFormat`,
+   * `audienceClaim`, `clientClaim`) also default to the shared setting.
+   */
+  readonly permissionsClaim?: string | readonly string[];
   /** Fetch and cache tuning for this issuer. Default: the shared setting. */
   readonly keySource?: KeySourceTuning;
 }
 
-/** Options of {@link TrustedIssuers}. */
-export interface TrustedIssuersOptions {
+/**
+ * Options of {@link TrustedIssuers}. The claim options (`permissionsClaim`, `requireTokenId`,
+ * `scopeClaimFormat`, `audienceClaim`, `clientClaim`) apply to every issuer that sets none.
+ */
+export interface TrustedIssuersOptions extends ClaimProfile {
   /** The issuers whose tokens are accepted; each `iss` once. */
   readonly issuers: readonly TrustedIssuerOptions[];
   /** Longest accepted `exp - iat`, in ms. Default: 3600000 (1 hour). */
@@ -60,8 +70,6 @@ export interface TrustedIssuersOptions {
   readonly clockToleranceMs?: number;
   /** Longest accepted `sub`, `jti`, `iss`, `client_id` and scope name. Default: 256. */
   readonly maxClaimLength?: number;
-  /** A claim holding an array of extra scopes. Default: none. */
-  readonly permissionsClaim?: string;
   /** Fetch and cache tuning of every remote source (see {@link RemoteJwksOptions}). */
   readonly keySource?: KeySourceTuning;
   /** Time source. Default: the system clock. */
@@ -73,6 +81,11 @@ export interface TrustedIssuersOptions {
 /** A verification failure of {@link TrustedIssuers.verify}. */
 export interface IssuerVerifyFailure extends Omit<VerifyFailure, 'code'> {
   readonly code: VerifyFailure['code'] | KeySourceErrorCode;
+  /**
+   * For `key_source_unavailable`, why the keys could not be read (`timeout`, `HTTP 503`…): for
+   * logs, never sent to clients.
+   */
+  readonly reason?: string;
 }
 
 /** The result of {@link TrustedIssuers.verify}. */
@@ -99,7 +112,7 @@ const DEFAULT_TOKEN_SEGMENT_LIMIT = 16_384;
 interface Issuer {
   readonly issuer: string;
   readonly policy: JwtVerifyPolicy;
-  readonly source: KeySelector & { prepare?(kid: string | undefined): Promise<void> };
+  readonly source: KeySelector;
 }
 
 /**
@@ -139,6 +152,7 @@ export class TrustedIssuers {
       clockToleranceMs: positive(options.clockToleranceMs ?? 5_000, 'clockToleranceMs', true),
       maxClaimLength: positive(options.maxClaimLength ?? 256, 'maxClaimLength'),
     };
+    const profile = resolveClaimProfile(options, '');
     options.issuers.forEach((entry, i) => {
       const option = `issuers[${i}]`;
       if (entry === null || typeof entry !== 'object')
@@ -205,7 +219,7 @@ export class TrustedIssuers {
               : positive(entry.maxLifetimeMs, `${option}.maxLifetimeMs`),
           clockToleranceMs: shared.clockToleranceMs,
           maxClaimLength: shared.maxClaimLength,
-          permissionsClaim: entry.permissionsClaim ?? options.permissionsClaim,
+          ...resolveClaimProfile(entry, `${option}.`, profile),
         },
       });
     });
@@ -265,7 +279,14 @@ export class TrustedIssuers {
       await issuer.source.prepare?.(kid);
     } catch (error) {
       if (error instanceof KeySourceError) {
-        return failure('key_source_unavailable', `keys of a trusted issuer: ${error.reason}`);
+        return {
+          ok: false,
+          failure: {
+            code: 'key_source_unavailable',
+            detail: 'the keys of a trusted issuer could not be read',
+            reason: error.reason,
+          },
+        };
       }
       throw error;
     }
@@ -301,7 +322,7 @@ export class TrustedIssuers {
   }
 }
 
-function failure(code: IssuerVerifyFailure['code'], detail: string): PreparedIssuer {
+function failure(code: IssuerVerifyFailure['code'], detail: VerifyDetail): PreparedIssuer {
   return { ok: false, failure: { code, detail } };
 }
 

@@ -144,8 +144,15 @@ describe('verifyJwt: scopes', () => {
     expect(verified(verifyJwt(token, withPermissions, NOW)).scopes).toEqual(['x']);
   });
 
+  it('reads a permissions claim written as a space-delimited string', () => {
+    const withPermissions = policy({ permissionsClaim: 'permissions' });
+    const token = signed(claimsAt(NOW, { scope: undefined, permissions: ' x  y:write ' }));
+    expect(verified(verifyJwt(token, withPermissions, NOW)).scopes).toEqual(['x', 'y:write']);
+  });
+
   it.each([
-    ['a string', 'a b'],
+    ['a number', 42],
+    ['a string with a control character', 'a\nb'],
     ['an array holding a number', ['a', 1]],
     ['an array holding a name with a space', ['a b']],
     ['an array holding an empty name', ['']],

@@ -4,6 +4,7 @@ import { looksLikeApiKey, verifyApiKey, type ApiKeyVerifyPolicy } from '../../ve
 import {
   verifyJwt,
   type JwtVerifyPolicy,
+  type KeyRequest,
   type VerifiedToken,
   type VerifyResult,
 } from '../../verify/jwt';
@@ -52,19 +53,23 @@ export class AuthenticateStage implements Stage {
     if (parts.issuers !== undefined || parts.jwt === undefined) {
       return this.fromIssuers(token, now).then((verified) => this.verified(ctx, verified, now));
     }
-    return this.verified(ctx, verifyJwt(token, parts.jwt, now), now);
+    const verified = verifyJwt(token, parts.jwt, now);
+    if (verified.ok || verified.keyRequest === undefined) return this.verified(ctx, verified, now);
+    return this.withKeyLookup(token, parts.jwt, verified.keyRequest, now).then((again) =>
+      this.verified(ctx, again, now),
+    );
   }
 
   private async apiKey(ctx: RequestContext, token: string, now: number): Promise<StageOutcome> {
     const verified = await verifyApiKey(token, this.parts.apiKeys!, now);
-    if (!verified.ok) return this.parts.denials.of(verified.failure.code);
+    if (!verified.ok) return this.parts.denials.failed(verified.failure);
     adopt(ctx, { token: verified.token, extra: undefined });
     return undefined;
   }
 
   /** After a signature check: refuses, or caches the token and goes on. */
   private verified(ctx: RequestContext, verified: VerifyResult, now: number): StageOutcome {
-    if (!verified.ok) return this.parts.denials.of(verified.failure.code);
+    if (!verified.ok) return this.parts.denials.failed(verified.failure);
     ctx.tokenCache = 'miss';
     adopt(ctx, this.parts.tokenCache.set(ctx.token!, verified.token, now));
     return undefined;
@@ -78,17 +83,48 @@ export class AuthenticateStage implements Stage {
     const { issuers, jwt } = this.parts;
     const prepared =
       jwt === undefined ? await issuers!.prepare(token) : await issuers!.prepareIfOwn(token);
-    if (prepared === undefined) return verifyJwt(token, jwt!, now);
+    if (prepared === undefined) {
+      const verified = verifyJwt(token, jwt!, now);
+      if (verified.ok || verified.keyRequest === undefined) return verified;
+      return this.withKeyLookup(token, jwt!, verified.keyRequest, now);
+    }
     if (!prepared.ok) {
-      const { code, detail } = prepared.failure;
+      const { code, detail, reason } = prepared.failure;
       if (code === 'key_source_unavailable') {
-        this.parts.logError('the keys of a trusted issuer could not be read', detail);
+        this.parts.logError('the keys of a trusted issuer could not be read', reason ?? detail);
       }
       return { ok: false, failure: { code, detail } };
     }
     return verifyJwt(token, prepared.policy, now);
   }
+
+  /**
+   * Lets the local key ring look for a key it does not hold (a key resolver, a remote JWKS),
+   * then verifies again. A ring that cannot be asked answers `key_source_unavailable`, logged.
+   */
+  private async withKeyLookup(
+    token: string,
+    jwt: JwtVerifyPolicy,
+    request: KeyRequest,
+    now: number,
+  ): Promise<VerifyResult> {
+    try {
+      await jwt.ring.prepare!(request.kid, request.alg);
+    } catch (error) {
+      this.parts.logError('the verification keys could not be read', error);
+      return KEYS_UNAVAILABLE;
+    }
+    return verifyJwt(token, jwt, now);
+  }
 }
+
+const KEYS_UNAVAILABLE: VerifyResult = Object.freeze({
+  ok: false,
+  failure: Object.freeze({
+    code: 'key_source_unavailable',
+    detail: 'the key source could not answer',
+  }),
+});
 
 function adopt(ctx: RequestContext, cached: CachedToken<TokenDerived>): void {
   const token = cached.token;
