@@ -8,14 +8,20 @@ import { connectTimeoutMs } from './defaults';
  * by `onError` instead of being printed. The URL is validated without ever being echoed.
  *
  * @param what Names the option in the ConfigError for a bad URL, e.g. `"RedisStore option 'url'"`.
+ * @param waitMs Longest wait a command may ask the server for on purpose (WAIT), added to the
+ * client's `commandTimeout`.
  */
 export function openClient(
   url: unknown,
   timeoutMs: number,
   onError: (error: Error) => void,
   what = "option 'url'",
+  waitMs = 0,
 ): Redis {
-  const redis = new Redis(checkedUrl(url, what), failFastOptions(timeoutMs));
+  const redis = new Redis(checkedUrl(url, what), {
+    ...failFastOptions(timeoutMs),
+    commandTimeout: timeoutMs + waitMs,
+  });
   // Without a listener ioredis prints every connection error, with the failed command.
   redis.on('error', (err: Error) => onError(safeCause(err) as Error));
   return redis;

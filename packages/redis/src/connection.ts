@@ -40,6 +40,11 @@ export interface ConnectionPolicy {
    * connection attempt may take (`max(1000, 5 × commandTimeoutMs)`), for calls made at start-up.
    */
   readonly deadline?: 'command' | 'connect';
+  /**
+   * Longest wait a call asks the server for on purpose (`WAIT` of a durable write), in ms: added
+   * to the command timeout of a client opened from `url`. Default: 0.
+   */
+  readonly waitMs?: number;
 }
 
 /** Connection options checked against a policy, ready to open (see {@link connectionTarget}). */
@@ -159,6 +164,7 @@ export class RedisConnection<View = Redis> {
         target.timeoutMs,
         keepError,
         `${this.owner} option 'url'`,
+        policy.waitMs ?? 0,
       );
       this.owned = true;
     }
@@ -201,16 +207,18 @@ export class RedisConnection<View = Redis> {
    *
    * @param send Sends the command(s); may reject or throw.
    * @param parse Checks and converts the reply; may throw (mapped like a failed send).
+   * @param extraMs Time added to the deadline, for a call that waits on purpose (WAIT).
    */
   async run<R, T = R>(
     operation: string,
     send: (client: View) => Promise<R>,
     parse?: (reply: R) => T,
+    extraMs = 0,
   ): Promise<T> {
     if (this.closing !== undefined) {
       throw new StoreUnavailableError(`${this.owner} is closed; ${operation} was not sent`);
     }
-    const deadline = startDeadline(operation, this.deadlineMs, () =>
+    const deadline = startDeadline(operation, this.deadlineMs + extraMs, () =>
       this.#client.status === 'ready' ? undefined : this.lastError,
     );
     try {

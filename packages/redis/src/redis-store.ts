@@ -28,6 +28,12 @@ import { encodeInvalidation, RedisInvalidationFeed, type SubscriberView } from '
 import { KeySpace } from './keys';
 import { COMMANDS, STORE_SCRIPTS, type ScriptCalls } from './scripts';
 import { ConsentRecords, toRecord } from './store-consent';
+import {
+  checkedDurability,
+  sendDurable,
+  type StoreDurability,
+  type WaitPipeline,
+} from './store-durability';
 import { EpochTracker, newEpochId, toEpoch } from './store-epoch';
 import { epochArg, epochMs, nowArg, strings, text, unexpectedReply } from './values';
 
@@ -84,6 +90,15 @@ export interface RedisStoreOptions {
    * Default: `'create'`.
    */
   epoch?: 'create' | 'require';
+  /**
+   * Acknowledged means replicated: after every revocation (`revokeToken`, `setNotBefore`) and
+   * consent withdrawal the store sends `WAIT replicas timeoutMs` on the same connection (on a
+   * Cluster, to the master of the written key), and rejects with `StoreNotReplicatedError`
+   * (`store_unavailable`) when fewer replicas acknowledged the write in time. Such a call may take
+   * up to `commandTimeoutMs + timeoutMs`; a client passed in needs a `commandTimeout` at least that
+   * long. Default: not set (a write is reported once the primary applied it).
+   */
+  durability?: StoreDurability;
 }
 
 /** The client members the store calls: its script commands and HMGET. */
@@ -92,7 +107,12 @@ export type StoreClient = ScriptCalls<
     'lookup' | 'raise' | 'grant' | 'withdraw' | 'consentGet' | 'heartbeat' | 'epochWrite']
 > & {
   hmget(key: string, ...fields: string[]): Promise<unknown>;
+  pipeline(): DurablePipeline;
 };
+
+/** A pipeline of the store's write scripts and WAIT (durable writes). */
+export type DurablePipeline = WaitPipeline &
+  Record<(typeof COMMANDS)['raise' | 'withdraw'], (...args: string[]) => WaitPipeline>;
 
 /** What the parts of a {@link RedisStore} share. @internal */
 export interface StoreContext {
@@ -104,6 +124,16 @@ export interface StoreContext {
   readonly epoch: EpochTracker;
   /** The store's clock, as a script argument. */
   now(): string;
+  /**
+   * Runs one write script: alone, or followed by `WAIT` in one pipeline when the store has a
+   * `durability` option and the write must be replicated.
+   */
+  write<T>(
+    operation: string,
+    script: (typeof COMMANDS)['raise' | 'withdraw'],
+    args: readonly string[],
+    parse: (reply: unknown) => T,
+  ): Promise<T>;
 }
 
 const OWNER = 'RedisStore';
@@ -137,12 +167,15 @@ export class RedisStore implements SharedStore, EpochStore {
   private readonly channel: string;
   private readonly heartbeatMs: number;
   private readonly clock: Clock;
+  private readonly durability: StoreDurability | undefined;
 
   /** @throws ConfigError when the options are missing, ambiguous or out of range. */
   constructor(options: RedisStoreOptions) {
+    this.durability = checkedDurability(options?.durability);
     const target = connectionTarget(options, {
       owner: OWNER,
       defaultTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
+      waitMs: this.durability?.timeoutMs ?? 0,
     });
     this.keys = new KeySpace(
       options.prefix ?? DEFAULT_PREFIX,
@@ -171,6 +204,7 @@ export class RedisStore implements SharedStore, EpochStore {
       channel: this.channel,
       epoch: this.#epoch,
       now: () => nowArg(this.clock.now(), OWNER),
+      write: (operation, script, args, parse) => this.write(operation, script, args, parse),
     });
   }
 
@@ -401,12 +435,35 @@ export class RedisStore implements SharedStore, EpochStore {
   ): Promise<void> {
     const now = nowArg(this.clock.now(), OWNER);
     const message = encodeInvalidation(change);
-    await this.#connection.run(
+    await this.write(
       operation,
-      (redis) => redis[COMMANDS.raise](key, at, keepUntil, now, this.channel, message),
+      COMMANDS.raise,
+      [key, at, keepUntil, now, this.channel, message],
       (reply) => {
         for (const value of strings(reply, 2, operation)) epochMs(value, operation);
       },
+    );
+  }
+
+  /** See {@link StoreContext.write}. */
+  private async write<T>(
+    operation: string,
+    script: (typeof COMMANDS)['raise' | 'withdraw'],
+    args: readonly string[],
+    parse: (reply: unknown) => T,
+  ): Promise<T> {
+    const durability = this.durability;
+    if (durability === undefined) {
+      return this.#connection.run(operation, (redis) => redis[script](...args), parse);
+    }
+    return this.#connection.run(
+      operation,
+      (redis) => {
+        const pipeline = redis.pipeline();
+        return sendDurable(pipeline, () => pipeline[script](...args), operation, durability);
+      },
+      parse,
+      durability.timeoutMs,
     );
   }
 }

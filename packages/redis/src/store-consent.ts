@@ -54,10 +54,9 @@ export class ConsentRecords {
       this.store.channel,
       encodeInvalidation({ kind: 'consent', subject, purpose }),
     ];
-    return this.store.connection.run(
-      'withdrawConsent',
-      (redis) => redis[COMMANDS.withdraw](...args),
-      (reply) => toRecord(subject, purpose, strings(reply, 5, 'withdrawConsent')),
+    // A withdrawal must outlive a failover: it is replicated when the store asks for it.
+    return this.store.write('withdrawConsent', COMMANDS.withdraw, args, (reply) =>
+      toRecord(subject, purpose, strings(reply, 5, 'withdrawConsent')),
     );
   }
 
