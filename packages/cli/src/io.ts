@@ -3,4 +3,6 @@ export interface CliIo {
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
   readonly env: NodeJS.ProcessEnv;
+  /** Where secrets are read from (`revoke --secret -`). Default: `process.stdin`. */
+  readonly stdin?: NodeJS.ReadableStream;
 }

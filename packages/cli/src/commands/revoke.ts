@@ -1,10 +1,17 @@
 import type { Command } from 'commander';
-import { ApiKeyError, ApiKeys, RefreshTokens } from '@tokenwarden/core';
+import {
+  ApiKeyError,
+  ApiKeys,
+  RefreshTokens,
+  hashCredential,
+  parseCredential,
+} from '@tokenwarden/core';
 import {
   addLifecycleOptions,
   isoTime,
   parseTime,
   withLifecycle,
+  type Lifecycle,
   type LifecycleOptions,
 } from '../apikey/context';
 import type { CliIo } from '../io';
@@ -12,6 +19,11 @@ import { CliError, print, redisUrl } from '../shared';
 
 interface TokenOptions extends LifecycleOptions {
   readonly expiresAt?: string;
+  readonly reason?: string;
+}
+
+interface SecretOptions extends LifecycleOptions {
+  readonly secret?: string;
   readonly reason?: string;
 }
 
@@ -37,12 +49,46 @@ async function guarded<T>(action: () => Promise<T>): Promise<T> {
 /**
  * `tokenwarden revoke token|subject|client|all`: refuses tokens at once on every node that reads
  * the same Redis. A token id of an API key (`ak_…`) or a refresh-token family (`rf_…`) revokes
- * that key or family too.
+ * that key or family too. `tokenwarden revoke --secret -` revokes a leaked API key, refresh token
+ * or JWT read from standard input.
  */
 export function registerRevokeCommands(program: Command, io: CliIo): void {
   const revoke = program
     .command('revoke')
-    .description('revoke a token, a subject, a client or everything');
+    .description(
+      'revoke a token, a subject, a client or everything, or a leaked secret read from standard input (--secret -)',
+    );
+
+  // The default subcommand: `revoke --secret -` runs it, with every option after `revoke`.
+  addLifecycleOptions(
+    revoke
+      .command('secret', { isDefault: true })
+      .description(
+        'revoke a leaked API key, refresh token or JWT read from standard input: revoke --secret - < file (never on the command line)',
+      )
+      .option('--secret <source>', "where the secret comes from: '-', standard input")
+      .option('--reason <text>', 'why, for the audit trail', 'leaked'),
+  ).action(async (options: SecretOptions, command: Command) => {
+    if (options.secret === undefined) {
+      throw new CliError(
+        'name what to revoke: revoke token|subject|client|all <id>, or revoke --secret - with the secret on standard input',
+        2,
+      );
+    }
+    if (options.secret !== '-') {
+      // Never echoed: the value may be the secret itself, typed where it should not be.
+      throw new CliError(
+        "--secret takes only '-': pipe the secret into standard input (on the command line it would stay in the shell history and the process list); revoke it now, it may have leaked",
+        2,
+      );
+    }
+    redisUrl(command, io);
+    const secret = await readSecret(io);
+    const kind = secretKind(secret);
+    await withLifecycle(command, io, options, (lifecycle) =>
+      guarded(() => revokeSecret(command, io, lifecycle, secret, kind, options.reason)),
+    );
+  });
 
   addLifecycleOptions(
     revoke
@@ -141,4 +187,185 @@ export function registerRevokeCommands(program: Command, io: CliIo): void {
       }),
     );
   });
+}
+
+/** Most bytes read from standard input for `--secret -`: a JWT fits many times over. */
+const MAX_SECRET_BYTES = 64 * 1024;
+
+/**
+ * The secret on standard input, without surrounding white space or a `Bearer ` prefix. Refuses
+ * an empty input and one over {@link MAX_SECRET_BYTES}; never puts the input in a message.
+ */
+async function readSecret(io: CliIo): Promise<string> {
+  const input = io.stdin ?? process.stdin;
+  if ((input as { isTTY?: boolean }).isTTY === true) {
+    io.stderr.write('Paste the secret, then press Enter and Ctrl-D:\n');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of input) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    size += bytes.length;
+    if (size > MAX_SECRET_BYTES) {
+      throw new CliError(
+        `standard input holds more than ${MAX_SECRET_BYTES / 1024} KiB: pipe in the secret alone`,
+        2,
+      );
+    }
+    chunks.push(bytes);
+  }
+  const text = Buffer.concat(chunks)
+    .toString('utf8')
+    .trim()
+    .replace(/^bearer\s+/i, '');
+  if (text === '') throw new CliError('no secret on standard input: pipe it in', 2);
+  if (/\s/.test(text)) {
+    throw new CliError(
+      'standard input holds more than one word: pipe in one API key, refresh token or JWT',
+      2,
+    );
+  }
+  return text;
+}
+
+/** What a secret is, from its shape alone; never includes the secret. */
+type SecretKind =
+  | { readonly kind: 'api_key' | 'refresh_token' }
+  | {
+      readonly kind: 'jwt';
+      readonly tokenId: string;
+      readonly subject?: string;
+      readonly client?: string;
+      readonly expiresAt?: number;
+    };
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+function secretKind(secret: string): SecretKind {
+  if (/^tw[kr]_/.test(secret)) {
+    const parsed = parseCredential(secret);
+    if (!parsed.ok) {
+      throw new CliError(
+        parsed.error === 'checksum'
+          ? 'the secret looks like a Tokenwarden API key or refresh token, but its checksum does not match: check it was copied whole'
+          : 'the secret looks like a Tokenwarden API key or refresh token, but is not well formed: check it was copied whole',
+        2,
+      );
+    }
+    return { kind: parsed.value.type === 'twk' ? 'api_key' : 'refresh_token' };
+  }
+  if (!JWT_SHAPE.test(secret)) {
+    throw new CliError(
+      'the secret is neither a Tokenwarden API key (twk_…), a refresh token (twr_…) nor a JWT',
+      2,
+    );
+  }
+  let claims: unknown;
+  try {
+    claims = JSON.parse(Buffer.from(secret.split('.')[1]!, 'base64url').toString('utf8'));
+  } catch {
+    // The parser's message may quote the payload: it is not passed on.
+    throw new CliError('the JWT payload is not JSON: check the token was copied whole', 2);
+  }
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) {
+    throw new CliError('the JWT payload is not a JSON object', 2);
+  }
+  const c = claims as Record<string, unknown>;
+  const text = (value: unknown) =>
+    typeof value === 'string' && value !== '' && value.length <= 1024 ? value : undefined;
+  const tokenId = text(c.jti);
+  if (tokenId === undefined) {
+    throw new CliError(
+      'the JWT has no jti, so it cannot be revoked alone: revoke its subject or client (revoke subject|client <id>)',
+      2,
+    );
+  }
+  const subject = text(c.sub);
+  const client = text(c.client_id) ?? text(c.azp);
+  const exp = typeof c.exp === 'number' && Number.isFinite(c.exp) ? c.exp * 1000 : undefined;
+  return {
+    kind: 'jwt',
+    tokenId,
+    ...(subject !== undefined ? { subject } : {}),
+    ...(client !== undefined ? { client } : {}),
+    ...(exp !== undefined ? { expiresAt: exp } : {}),
+  };
+}
+
+/**
+ * Revokes what the secret is, found by its hash (API keys, refresh tokens) or its `jti` (JWTs,
+ * whose signature is not checked: revoking an id refuses nothing else). Audited by the admin.
+ */
+async function revokeSecret(
+  command: Command,
+  io: CliIo,
+  { admin, credentials, actor }: Lifecycle,
+  secret: string,
+  kind: SecretKind,
+  reason: string | undefined,
+): Promise<void> {
+  if (kind.kind === 'jwt') {
+    await admin.revokeToken(kind.tokenId, { expiresAt: kind.expiresAt, actor, reason });
+    print(
+      command,
+      io,
+      {
+        revoked: 'token',
+        tokenId: kind.tokenId,
+        ...(kind.subject !== undefined ? { subject: kind.subject } : {}),
+        ...(kind.client !== undefined ? { client: kind.client } : {}),
+        ...(kind.expiresAt !== undefined ? { expiresAt: kind.expiresAt } : {}),
+      },
+      () =>
+        `JWT ${kind.tokenId}${kind.subject !== undefined ? ` of subject ${kind.subject}` : ''}${kind.client !== undefined ? ` (client ${kind.client})` : ''} revoked; its signature was not checked.`,
+    );
+    return;
+  }
+  const hash = hashCredential(secret);
+  if (kind.kind === 'api_key') {
+    const record = await credentials.findApiKey(hash);
+    if (record === undefined || record.hash !== hash) {
+      throw new CliError(
+        'no API key with this hash in the store: it may have expired and been removed, or belong to another deployment (check --redis-url and --prefix)',
+        1,
+      );
+    }
+    try {
+      await new ApiKeys({ store: credentials, audit: admin, revoker: admin }).revoke(record.keyId, {
+        actor,
+        reason,
+      });
+    } catch (error) {
+      if (error instanceof ApiKeyError) throw new CliError(error.message, 1);
+      throw error;
+    }
+    print(
+      command,
+      io,
+      { revoked: 'api_key', keyId: record.keyId, client: record.client, subject: record.subject },
+      () => `API key ${record.keyId} of client ${record.client} revoked.`,
+    );
+    return;
+  }
+  const family = await credentials.findRefreshFamily(hash);
+  if (family === undefined) {
+    throw new CliError(
+      'no refresh token with this hash in the store: its family may have ended and been removed, or belong to another deployment (check --redis-url and --prefix)',
+      1,
+    );
+  }
+  const refresh = new RefreshTokens({ store: credentials, revoker: admin, audit: admin });
+  await refresh.revokeFamily(family.familyId, { actor, reason });
+  print(
+    command,
+    io,
+    {
+      revoked: 'refresh_family',
+      familyId: family.familyId,
+      client: family.client,
+      subject: family.subject,
+    },
+    () =>
+      `Refresh-token family ${family.familyId} of client ${family.client} revoked, with the access tokens issued from it.`,
+  );
 }
