@@ -92,7 +92,7 @@ export function tokenwarden(
   settings: MiddlewareOptions = {},
 ): TokenwardenMiddleware {
   const warden = options instanceof Warden ? options : createWarden(options);
-  const onDeny = denyHandler(settings.onDeny, { next: toNext });
+  const onDeny = denyHandler(warden, settings.onDeny, { next: toNext });
   const middleware = function tokenwardenMiddleware(req: WithAccess, _res: Response, next: Next) {
     if (onDeny !== undefined) req[ON_DENY] = onDeny;
     settleNowOrLater(warden.beginNow(new ExpressView(req)), settle, warden, req, next, next);

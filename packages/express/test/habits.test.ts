@@ -72,6 +72,20 @@ describe("onDeny: 'next'", () => {
     expect(res.body).toEqual({ who: 'user-1' });
   });
 
+  it('hands the denial of a bound step above the middleware there too', async () => {
+    const tw = tokenwarden(options(), { onDeny: 'next' });
+    opened.push(tw);
+    const above = express();
+    above.get('/open', tw.publicRoute(), (_req, res) => void res.json({ open: true }));
+    above.get('/scoped', tw.requireScopes('orders:read'), (_req, res) => void res.json([]));
+    above.use(handler);
+    expect((await request(above).get('/open')).body).toEqual({ open: true });
+    const bad = await request(above).get('/open').set(bearer('a.b.c'));
+    expect([bad.status, bad.body]).toEqual([401, { mine: true, code: 'token_malformed' }]);
+    const scoped = await request(above).get('/scoped').set(bearer(mintToken()));
+    expect([scoped.status, scoped.body]).toEqual([403, { mine: true, code: 'insufficient_scope' }]);
+  });
+
   it("keeps the status and challenge under Express's default error handler", async () => {
     const bare = appWith(tokenwarden(options(), { onDeny: 'next' }));
     const res = await request(bare).get('/me').set(bearer('a.b.c'));

@@ -102,7 +102,7 @@ export function tokenwarden(
   settings: MiddlewareOptions = {},
 ): TokenwardenMiddleware {
   const warden = options instanceof Warden ? options : createWarden(options);
-  const onDeny = denyHandler(settings.onDeny, { throw: throwDenial });
+  const onDeny = denyHandler(warden, settings.onDeny, { throw: throwDenial });
   const middleware = function tokenwardenMiddleware(ctx: WithAccess, next: Next) {
     if (onDeny !== undefined) ctx[ON_DENY] = onDeny;
     return settleNowOrLater(warden.beginNow(new KoaView(ctx)), settle, warden, ctx, next);

@@ -80,6 +80,21 @@ describe("onDeny: 'throw'", () => {
     });
   });
 
+  it('throws the denial of a bound step above the middleware there too', async () => {
+    const tw = tokenwarden(options(), { onDeny: 'throw' });
+    opened.push(tw);
+    const above = new Koa();
+    above.silent = true;
+    above.use(errors);
+    const open = new Router();
+    open.get('/open', tw.publicRoute(), (ctx) => void (ctx.body = { open: true }));
+    above.use(open.routes());
+    const http = request(above.callback());
+    expect((await http.get('/open')).body).toEqual({ open: true });
+    const bad = await http.get('/open').set(bearer('a.b.c'));
+    expect([bad.status, bad.body]).toEqual([401, { mine: true, code: 'token_malformed' }]);
+  });
+
   it("keeps the status, challenge and safe message under Koa's default error handling", async () => {
     const bare = appWith(tokenwarden(options(), { onDeny: 'throw' }));
     const res = await request(bare).get('/me').set(bearer('a.b.c'));

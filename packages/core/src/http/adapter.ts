@@ -29,7 +29,7 @@ export function decisionOf<A extends { readonly decision: Decision }, R>(
  * `source` (`req`, `ctx`), or, when the step is used without the middleware, the whole check on a
  * new `View` of `source`. Throws when there is neither an access nor a warden to check with.
  */
-export function routeStepNow<S extends { [ACCESS]?: Access }>(
+export function routeStepNow<S extends { [ACCESS]?: Access; [ON_DENY]?: unknown }>(
   source: S,
   warden: Warden | undefined,
   requirement: Requirement,
@@ -42,6 +42,9 @@ export function routeStepNow<S extends { [ACCESS]?: Access }>(
       'Tokenwarden route steps need the tokenwarden(options) middleware before them, or use the steps of the middleware (tw.requireScopes)',
     );
   }
+  // A bound step above the middleware answers its denials as the middleware would.
+  const onDeny = handlers.get(warden);
+  if (onDeny !== undefined) source[ON_DENY] = onDeny;
   return warden.beginNow(new View(source), requirement);
 }
 
@@ -160,18 +163,28 @@ function adoptWarden(step: object, warden: Warden): void {
  */
 export const ON_DENY: unique symbol = Symbol.for('tokenwarden.onDeny');
 
+// The denial handler of the middleware made for each warden, for its bound route steps.
+const handlers = new WeakMap<Warden, unknown>();
+
 /**
  * An adapter's `onDeny` option as a handler: the application's own function, or one of the
  * adapter's named `modes`. Undefined for the default mode (`'respond'`: the adapter writes the
- * denial). Throws ConfigError naming the accepted values for anything else.
+ * denial). Throws ConfigError naming the accepted values for anything else. The handler is kept
+ * for `warden`, so the middleware's bound steps used above it (`tw.publicRoute()`) follow it too.
  */
 export function denyHandler<F extends (...args: never[]) => unknown>(
+  warden: Warden,
   onDeny: string | F | undefined,
   modes: Readonly<Record<string, F>>,
 ): F | undefined {
-  if (onDeny === undefined || onDeny === 'respond') return undefined;
-  if (typeof onDeny === 'function') return onDeny;
-  if (typeof onDeny === 'string' && Object.hasOwn(modes, onDeny)) return modes[onDeny];
-  const names = ['respond', ...Object.keys(modes)].map((m) => `'${m}'`).join(', ');
-  throw new ConfigError(`onDeny must be ${names} or a function of the denial`);
+  let handler: F | undefined;
+  if (typeof onDeny === 'function') handler = onDeny;
+  else if (typeof onDeny === 'string' && Object.hasOwn(modes, onDeny)) handler = modes[onDeny];
+  else if (onDeny !== undefined && onDeny !== 'respond') {
+    const names = ['respond', ...Object.keys(modes)].map((m) => `'${m}'`).join(', ');
+    throw new ConfigError(`onDeny must be ${names} or a function of the denial`);
+  }
+  if (handler === undefined) handlers.delete(warden);
+  else handlers.set(warden, handler);
+  return handler;
 }

@@ -1,8 +1,10 @@
-import { describe, expect, it, jest } from '@jest/globals';
+import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import { ConfigError, TokenwardenDenial, TokenwardenError } from '@tokenwarden/core';
 import {
   createWarden,
   denyHandler,
+  ON_DENY,
+  routeStepNow,
   standaloneSteps,
   throwDenial,
   withRouteSteps,
@@ -87,24 +89,44 @@ describe('standalone route steps are checked at start-up', () => {
 });
 
 describe('denyHandler', () => {
-  const respondless = { next: jest.fn() };
+  const modes = { next: jest.fn() };
+  const warden = wardenWith([]);
+  afterAll(() => warden.close());
 
   it("gives no handler for the default 'respond'", () => {
-    expect(denyHandler(undefined, respondless)).toBeUndefined();
-    expect(denyHandler('respond', respondless)).toBeUndefined();
+    expect(denyHandler(warden, undefined, modes)).toBeUndefined();
+    expect(denyHandler(warden, 'respond', modes)).toBeUndefined();
   });
 
   it("gives the adapter's named mode or the application's function", () => {
     const own = jest.fn();
-    expect(denyHandler('next', respondless)).toBe(respondless.next);
-    expect(denyHandler(own, respondless)).toBe(own);
+    expect(denyHandler(warden, 'next', modes)).toBe(modes.next);
+    expect(denyHandler(warden, own, modes)).toBe(own);
   });
 
   it('refuses anything else at start-up, naming what is accepted', () => {
-    expect(() => denyHandler('throw', respondless)).toThrow(
+    expect(() => denyHandler(warden, 'throw', modes)).toThrow(
       "onDeny must be 'respond', 'next' or a function of the denial",
     );
-    expect(() => denyHandler('toString', respondless)).toThrow(ConfigError);
+    expect(() => denyHandler(warden, 'toString', modes)).toThrow(ConfigError);
+  });
+
+  it("hands the warden's handler to a bound step that runs the whole check", () => {
+    const source: { [ON_DENY]?: unknown } = {};
+    const View = class {
+      method = 'GET';
+      path = '/';
+      url = '/';
+      headerValues = () => undefined;
+    };
+    denyHandler(warden, 'next', modes);
+    void routeStepNow(source, warden, {}, View);
+    expect(source[ON_DENY]).toBe(modes.next);
+    // Back to the default: nothing is handed on.
+    denyHandler(warden, 'respond', modes);
+    const other: { [ON_DENY]?: unknown } = {};
+    void routeStepNow(other, warden, {}, View);
+    expect(other[ON_DENY]).toBeUndefined();
   });
 });
 
