@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { mintToken, testJwtOptions } from '@tokenwarden/testing';
+import type { KeyResolver } from '@tokenwarden/core';
+import { mintToken, testJwtOptions, testKeys } from '@tokenwarden/testing';
 import { systemClock } from '../../src/internal/clock';
 import { resolveOptions } from '../../src/options/resolve';
 import type { TokenDerived } from '../../src/pipeline/context';
@@ -84,5 +85,60 @@ describe('AuthenticateStage alone', () => {
     // A key-shaped credential that fails its checksum is refused without a look-up.
     expect(outcome instanceof Promise ? await outcome : outcome).toMatchObject({ status: 401 });
     expect(lookups.every((hash) => !hash.includes(key))).toBe(true);
+  });
+
+  it('refuses with the failed check as the detail', () => {
+    const ctx = withToken(mintToken({ claims: { jti: undefined } }));
+    expect(stage().run(ctx)).toMatchObject({
+      code: 'token_claims_invalid',
+      detail: 'jti missing (requireTokenId: false accepts tokens without one)',
+      body: { detail: 'jti missing (requireTokenId: false accepts tokens without one)' },
+    });
+  });
+});
+
+describe('AuthenticateStage with a key resolver', () => {
+  const options = testJwtOptions();
+  const withResolver = (
+    resolve: KeyResolver['resolve'],
+    logError: AuthenticateParts['logError'] = () => undefined,
+  ) =>
+    stage({
+      jwt: resolveOptions({ jwt: { ...options, keys: { resolve } } }).jwt,
+      logError,
+    });
+
+  it('waits for a key not cached yet, then stays synchronous for that key', async () => {
+    const calls: string[] = [];
+    const authenticate = withResolver(async (kid, alg) => {
+      calls.push(`${alg}:${String(kid)}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return testKeys().rs256.publicKey;
+    });
+    const first = withToken(mintToken({ alg: 'RS256', claims: { sub: 'a' } }));
+    const outcome = authenticate.run(first);
+    expect(outcome).toBeInstanceOf(Promise);
+    expect(await outcome).toBeUndefined();
+    expect(first.verified?.subject).toBe('a');
+    // Another token with the same key: verified now, without a promise.
+    const second = withToken(mintToken({ alg: 'RS256', claims: { sub: 'b' } }));
+    expect(authenticate.run(second)).toBeUndefined();
+    expect(second.tokenCache).toBe('miss');
+    expect(calls).toEqual(['RS256:rs-1']);
+  });
+
+  it('answers key_source_unavailable and logs when the resolver throws', async () => {
+    const logged: unknown[] = [];
+    const authenticate = withResolver(
+      () => Promise.reject(new Error('vault sealed')),
+      (message, error) => void logged.push([message, String(error)]),
+    );
+    const ctx = withToken(mintToken({ alg: 'RS256' }));
+    expect(await authenticate.run(ctx)).toMatchObject({
+      status: 503,
+      code: 'key_source_unavailable',
+      detail: 'the key source could not answer',
+    });
+    expect(logged).toEqual([['the verification keys could not be read', 'Error: vault sealed']]);
   });
 });

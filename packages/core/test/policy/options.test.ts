@@ -362,3 +362,81 @@ describe('warden.requirement(): route requirements fail at start-up', () => {
     );
   });
 });
+
+describe('resolveOptions: claim options', () => {
+  it('defaults to the strict profile', () => {
+    expect(resolveOptions({ jwt: testJwtOptions() }).jwt).toMatchObject({
+      requireTokenId: true,
+      scopeClaimFormat: 'string',
+      audienceClaim: 'aud',
+      clientClaim: undefined,
+      permissionsClaim: undefined,
+    });
+  });
+
+  it('keeps a valid profile', () => {
+    const jwt = resolveOptions(
+      withJwt({
+        requireTokenId: false,
+        scopeClaimFormat: 'string-or-array',
+        audienceClaim: 'client_id',
+        clientClaim: 'cid',
+        permissionsClaim: ['scp', '/realm_access/roles', 'https://example.com/roles'],
+      }),
+    ).jwt;
+    expect(jwt).toMatchObject({
+      requireTokenId: false,
+      scopeClaimFormat: 'string-or-array',
+      audienceClaim: 'client_id',
+      clientClaim: 'cid',
+      permissionsClaim: ['scp', '/realm_access/roles', 'https://example.com/roles'],
+    });
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    ['requireTokenId', { requireTokenId: 'no' }, 'jwt.requireTokenId must be true or false'],
+    [
+      'scopeClaimFormat',
+      { scopeClaimFormat: 'array' },
+      "jwt.scopeClaimFormat must be 'string' or 'string-or-array'",
+    ],
+    [
+      'audienceClaim',
+      { audienceClaim: '' },
+      "jwt.audienceClaim must be a claim name, e.g. 'permissions'",
+    ],
+    [
+      'audienceClaim as a pointer',
+      { audienceClaim: '/a/b' },
+      "jwt.audienceClaim must be a top-level claim name, without '/'",
+    ],
+    [
+      'clientClaim',
+      { clientClaim: 42 },
+      "jwt.clientClaim must be a claim name, e.g. 'permissions'",
+    ],
+    [
+      'an empty permissionsClaim list',
+      { permissionsClaim: [] },
+      'jwt.permissionsClaim must name at least one claim',
+    ],
+    [
+      'a permissionsClaim pointer with an empty step',
+      { permissionsClaim: '/realm_access//roles' },
+      "jwt.permissionsClaim: '/realm_access//roles' is not a JSON Pointer to a claim; write e.g. '/realm_access/roles'",
+    ],
+  ])('refuses a bad %s at start-up', (_name, patch, message) => {
+    expect(configMessage(() => resolveOptions(withJwt(patch)))).toBe(message);
+  });
+
+  it('checks the same options of trusted issuers, named by their place', () => {
+    const issuer = { issuer: 'https://idp.example/', audience: 'api', algorithms: ['RS256'] };
+    expect(
+      configMessage(() =>
+        createWarden({
+          issuers: [issuer, { ...issuer, issuer: 'https://other.example/', scopeClaimFormat: 'x' }],
+        } as unknown as WardenOptions),
+      ),
+    ).toBe("issuers[1].scopeClaimFormat must be 'string' or 'string-or-array'");
+  });
+});

@@ -8,6 +8,7 @@ import {
   type VerifiedToken,
   type VerifyResult,
 } from '../../verify/jwt';
+import { KeySourceError } from '../../verify/key-source';
 import type { TrustedIssuers } from '../../verify/oidc';
 import type { CachedToken, VerifiedTokenCache } from '../../verify/token-cache';
 import type { RequestContext, TokenDerived } from '../context';
@@ -111,7 +112,10 @@ export class AuthenticateStage implements Stage {
     try {
       await jwt.ring.prepare!(request.kid, request.alg);
     } catch (error) {
-      this.parts.logError('the verification keys could not be read', error);
+      // What the resolver (or fetch) threw says most to an operator; clients get a fixed detail.
+      const cause =
+        error instanceof KeySourceError && error.reason === 'error' ? error.cause : error;
+      this.parts.logError('the verification keys could not be read', cause ?? error);
       return KEYS_UNAVAILABLE;
     }
     return verifyJwt(token, jwt, now);
