@@ -5,6 +5,16 @@ import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 /** Hash tag appended to a prefix that has none, so every key lands in one cluster slot. */
 export const DEFAULT_HASH_TAG = '{tw}';
 
+/**
+ * Hash-tag buckets of the `'sharded'` layout. A data subject's keys live in the bucket of its
+ * subject id; the buckets' tags are chosen so that their slots are evenly spaced over the 16384
+ * slots of Redis Cluster, hence spread over every master.
+ */
+export const SHARD_BUCKETS = 64;
+
+/** Cluster slots (Redis Cluster always has 16384). */
+const SLOTS = 16384;
+
 /** Longest prefix accepted, in bytes. */
 const MAX_PREFIX_LENGTH = 128;
 
@@ -37,6 +47,38 @@ export function encodeId(id: string): string {
   return out;
 }
 
+/** CRC16 (XMODEM) of `bytes`, as Redis Cluster computes key slots. */
+function crc16(bytes: Uint8Array): number {
+  let crc = 0;
+  for (const byte of bytes) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit += 1) {
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+  }
+  return crc;
+}
+
+/** The Redis Cluster slot of `key`: of its hash tag when it has a non-empty one. */
+export function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) key = key.slice(open + 1, close);
+  }
+  return crc16(Buffer.from(key, 'utf8')) % SLOTS;
+}
+
+/** The hash tag of bucket `n`: `tw.<n>.<k>`, the first `k` whose slot lies in the n-th range. */
+function bucketTag(n: number): string {
+  const from = Math.floor((n * SLOTS) / SHARD_BUCKETS);
+  const to = Math.floor(((n + 1) * SLOTS) / SHARD_BUCKETS);
+  for (let k = 0; ; k += 1) {
+    const slot = keySlot(`{tw.${n}.${k}}`);
+    if (slot >= from && slot < to) return `{tw.${n}.${k}}`;
+  }
+}
+
 /**
  * Builds every key a {@link RedisStore} uses:
  *
@@ -57,9 +99,25 @@ export function encodeId(id: string): string {
 export class KeySpace {
   /** Everything before the kind: prefix plus hash tag. */
   readonly base: string;
+  /**
+   * The `'sharded'` layout's buckets, each a key space of its own hash tag (`<prefix>{tw.<n>.<k>}:`);
+   * `undefined` in the `'single'` layout.
+   */
+  readonly buckets: readonly KeySpace[] | undefined;
   private readonly maxKeyLength: number;
 
-  constructor(prefix: string = DEFAULT_PREFIX, maxKeyLength: number = DEFAULT_MAX_KEY_LENGTH) {
+  constructor(
+    prefix: string = DEFAULT_PREFIX,
+    maxKeyLength: number = DEFAULT_MAX_KEY_LENGTH,
+    layout: 'single' | 'sharded' | { readonly base: string } = 'single',
+  ) {
+    if (typeof layout === 'object') {
+      // A bucket of a sharded key space, checked by its parent.
+      this.base = layout.base;
+      this.maxKeyLength = maxKeyLength;
+      this.buckets = undefined;
+      return;
+    }
     if (typeof prefix !== 'string' || Buffer.byteLength(prefix) > MAX_PREFIX_LENGTH) {
       throw new ConfigError(
         `RedisStore option 'prefix' must be a string of at most ${MAX_PREFIX_LENGTH} bytes`,
@@ -74,16 +132,48 @@ export class KeySpace {
         `RedisStore option 'prefix' may contain one non-empty hash tag like 'app:{tw}:' and no other '{' or '}'`,
       );
     }
+    if (layout === 'sharded' && hasBraces) {
+      throw new ConfigError(
+        `RedisStore option 'prefix' must not contain a hash tag with layout 'sharded': each data subject's keys get the tag of its bucket`,
+      );
+    }
     this.base = hasBraces ? prefix : `${prefix}${DEFAULT_HASH_TAG}:`;
+    const bases =
+      layout === 'sharded'
+        ? Array.from({ length: SHARD_BUCKETS }, (_, n) => `${prefix}${bucketTag(n)}:`)
+        : [];
+    const longestBase = Math.max(
+      Buffer.byteLength(this.base),
+      ...bases.map((b) => Buffer.byteLength(b)),
+    );
 
     // The longest hashed key: base + 'consent:' + '#' + 64 hex digits.
-    const longestHashed = Buffer.byteLength(this.base) + 'consent:'.length + 65;
+    const longestHashed = longestBase + 'consent:'.length + 65;
     if (!Number.isSafeInteger(maxKeyLength) || maxKeyLength < longestHashed) {
       throw new ConfigError(
         `RedisStore option 'maxKeyLength' must be an integer of at least ${longestHashed} with this prefix`,
       );
     }
     this.maxKeyLength = maxKeyLength;
+    this.buckets =
+      layout === 'sharded'
+        ? bases.map((base) => new KeySpace(prefix, maxKeyLength, { base }))
+        : undefined;
+  }
+
+  /**
+   * The key space holding the keys of data subject `subject`: its bucket in the `'sharded'`
+   * layout (CRC16 of the encoded id, modulo the bucket count), else this one.
+   */
+  of(subject: string): KeySpace {
+    const buckets = this.buckets;
+    if (buckets === undefined) return this;
+    return buckets[crc16(Buffer.from(encodeId(subject), 'latin1')) % buckets.length]!;
+  }
+
+  /** Every key space a change that is not of one data subject is written to. */
+  all(): readonly KeySpace[] {
+    return this.buckets ?? [this];
   }
 
   /**

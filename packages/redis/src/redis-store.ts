@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
   ConfigError,
-  StoreStateLostError,
   systemClock,
   type Clock,
   type ConsentGrant,
@@ -35,6 +34,7 @@ import {
   type WaitPipeline,
 } from './store-durability';
 import { EpochTracker, newEpochId, toEpoch } from './store-epoch';
+import { ShardedEpoch } from './store-shards';
 import { epochArg, epochMs, nowArg, strings, text, unexpectedReply } from './values';
 
 /** Options of {@link RedisStore}. Pass exactly one of `url` and `client`. */
@@ -99,14 +99,32 @@ export interface RedisStoreOptions {
    * long. Default: not set (a write is reported once the primary applied it).
    */
   durability?: StoreDurability;
+  /**
+   * Where keys live. `'single'`: every key under one hash tag (`{tw}`), one slot, one shard.
+   * `'sharded'`: the keys of one data subject (its revocations, its not-before mark, its consent
+   * records) share the hash tag of its bucket, one of 64 whose slots are spread evenly over Redis
+   * Cluster's masters; client and deployment marks and revocations by token id alone are copied
+   * into every bucket, so a lookup is still one script on one shard. See "Sharding on Redis
+   * Cluster" in the README. Default: `'single'`.
+   */
+  layout?: 'single' | 'sharded';
 }
 
 /** The client members the store calls: its script commands and HMGET. */
 export type StoreClient = ScriptCalls<
   (typeof COMMANDS)[
-    'lookup' | 'raise' | 'grant' | 'withdraw' | 'consentGet' | 'heartbeat' | 'epochWrite']
+    | 'lookup'
+    | 'raise'
+    | 'grant'
+    | 'withdraw'
+    | 'consentGet'
+    | 'heartbeat'
+    | 'epochWrite'
+    | 'epochCheck'
+    | 'epochSpread']
 > & {
   hmget(key: string, ...fields: string[]): Promise<unknown>;
+  hset(key: string, field: string, value: string): Promise<unknown>;
   pipeline(): DurablePipeline;
 };
 
@@ -124,6 +142,13 @@ export interface StoreContext {
   readonly epoch: EpochTracker;
   /** The store's clock, as a script argument. */
   now(): string;
+  /**
+   * Resolves once this store knows the epoch it reads every bucket against (the `'sharded'`
+   * layout joins it once; see {@link ShardedEpoch}); at once otherwise.
+   */
+  ready(): Promise<void>;
+  /** Tells every bucket of a loss a read found in one of them (the `'sharded'` layout). */
+  spreadLoss(id: string, lostAt: string): Promise<void>;
   /**
    * Runs one write script: alone, or followed by `WAIT` in one pipeline when the store has a
    * `durability` option and the write must be replicated.
@@ -161,6 +186,7 @@ export class RedisStore implements SharedStore, EpochStore {
   readonly #connection: RedisConnection<StoreClient>;
   readonly #consent: ConsentRecords;
   readonly #epoch: EpochTracker;
+  readonly #shards: ShardedEpoch | undefined;
   #feed: RedisInvalidationFeed | undefined;
   private readonly keys: KeySpace;
   /** Pub/sub channel of the invalidations. */
@@ -177,9 +203,14 @@ export class RedisStore implements SharedStore, EpochStore {
       defaultTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
       waitMs: this.durability?.timeoutMs ?? 0,
     });
+    const layout = options.layout ?? 'single';
+    if (layout !== 'single' && layout !== 'sharded') {
+      throw new ConfigError(`RedisStore option 'layout' must be 'single' or 'sharded'`);
+    }
     this.keys = new KeySpace(
       options.prefix ?? DEFAULT_PREFIX,
       options.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH,
+      layout,
     );
     this.channel = this.keys.base + 'invalidate';
     this.heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
@@ -198,6 +229,12 @@ export class RedisStore implements SharedStore, EpochStore {
     // Last: a client is opened only for valid options.
     this.#connection = new RedisConnection<StoreClient>(target);
     this.#connection.define(STORE_SCRIPTS);
+    this.#shards =
+      this.keys.buckets === undefined
+        ? undefined
+        : new ShardedEpoch(this.#connection, this.keys.buckets, this.#epoch, () =>
+            nowArg(this.clock.now(), OWNER),
+          );
     this.#consent = new ConsentRecords({
       connection: this.#connection,
       keys: this.keys,
@@ -205,6 +242,8 @@ export class RedisStore implements SharedStore, EpochStore {
       epoch: this.#epoch,
       now: () => nowArg(this.clock.now(), OWNER),
       write: (operation, script, args, parse) => this.write(operation, script, args, parse),
+      ready: () => this.#shards?.join() ?? Promise.resolve(),
+      spreadLoss: (id, lostAt) => this.#shards?.spreadLoss(id, lostAt) ?? Promise.resolve(),
     });
   }
 
@@ -223,17 +262,29 @@ export class RedisStore implements SharedStore, EpochStore {
             subject: text(query.consent.subject, 'consent.subject', OWNER),
             purpose: text(query.consent.purpose, 'consent.purpose', OWNER),
           };
-    const all = this.keys.allMark();
+    if (this.#shards !== undefined) await this.#shards.join();
+    // The subject's bucket ('sharded'), or the one key space ('single'): one slot either way.
+    const space = this.keys.of(subject);
+    // A consent record of another data subject in another bucket is read by a second script,
+    // sent at the same time (two slots cannot be read by one script on a Cluster).
+    const apart =
+      consent !== undefined && this.keys.of(consent.subject) !== space ? consent : undefined;
+    const together = apart === undefined ? consent : undefined;
+    const separate =
+      apart === undefined ? undefined : this.#consent.get(apart.subject, apart.purpose);
+    // Settled here too, so a failed lookup leaves no unhandled rejection behind.
+    separate?.catch(() => undefined);
+    const all = space.allMark();
     const args = [
-      this.keys.revoked(tokenId),
-      this.keys.subjectMark(subject),
-      client === undefined ? all : this.keys.clientMark(client),
+      space.revoked(tokenId),
+      space.subjectMark(subject),
+      client === undefined ? all : space.clientMark(client),
       all,
-      consent === undefined ? all : this.keys.consent(consent.subject, consent.purpose),
-      this.keys.epoch(),
+      together === undefined ? all : space.consent(together.subject, together.purpose),
+      space.epoch(),
       nowArg(this.clock.now(), OWNER),
       client === undefined ? '0' : '1',
-      consent === undefined ? '0' : '1',
+      together === undefined ? '0' : '1',
       ...this.#epoch.args(),
     ];
     const answer = await this.#connection.run(
@@ -242,7 +293,7 @@ export class RedisStore implements SharedStore, EpochStore {
       (reply) => {
         const fields = strings(reply, 12, 'lookup');
         const lost = this.#epoch.settle(fields[9], fields[10], fields[11], 'lookup');
-        if (lost !== undefined) return lost;
+        if (lost !== undefined) return { lost, id: fields[10]!, lostAt: fields[11]! };
         const [revokedUntil, subjectAt, clientAt, allAt] = fields;
         if (revokedUntil !== '') epochMs(revokedUntil, 'lookup');
         const notBefore: { subject?: number; client?: number; all?: number } = {};
@@ -250,35 +301,49 @@ export class RedisStore implements SharedStore, EpochStore {
         if (clientAt !== '') notBefore.client = epochMs(clientAt, 'lookup');
         if (allAt !== '') notBefore.all = epochMs(allAt, 'lookup');
         const snapshot: StoreSnapshot = { tokenRevoked: revokedUntil !== '', notBefore };
-        if (consent === undefined || fields[4] === '') return snapshot;
+        if (together === undefined || fields[4] === '') return snapshot;
         return {
           ...snapshot,
-          consent: toRecord(consent.subject, consent.purpose, fields.slice(4, 9)),
+          consent: toRecord(together.subject, together.purpose, fields.slice(4, 9)),
         };
       },
     );
     // Thrown here, not in the parser, which maps what it throws to StoreUnavailableError.
-    if (answer instanceof StoreStateLostError) throw answer;
-    return answer;
+    if ('lost' in answer) {
+      if (this.#shards !== undefined && answer.lost.reason === 'lost') {
+        await this.#shards.spreadLoss(answer.id, answer.lostAt);
+      }
+      throw answer.lost;
+    }
+    if (separate === undefined) return answer;
+    const record = await separate;
+    return record === undefined ? answer : { ...answer, consent: record };
   }
 
   /** Revokes a token id; the key expires (PEXPIREAT) at `expiresAt`. Never shortens a revocation. */
   async revokeToken(tokenId: string, expiresAt: number): Promise<void> {
-    const key = this.keys.revoked(text(tokenId, 'tokenId', OWNER));
+    const id = text(tokenId, 'tokenId', OWNER);
     const until = epochArg(expiresAt, 'expiresAt', OWNER);
-    await this.raise('revokeToken', key, until, until, { kind: 'token', id: tokenId });
+    // Without the token's subject, the revocation goes to every bucket ('sharded').
+    const keys = this.keys.all().map((space) => space.revoked(id));
+    await this.raise('revokeToken', keys, until, until, { kind: 'token', id: tokenId });
   }
 
   /** Moves a not-before mark forward (never back); the key expires at the latest `keepUntil`. */
   async setNotBefore(scope: MarkScope, id: string, at: number, keepUntil: number): Promise<void> {
-    let key: string;
-    if (scope === 'all') key = this.keys.allMark();
-    else if (scope === 'subject') key = this.keys.subjectMark(text(id, 'id', OWNER));
-    else if (scope === 'client') key = this.keys.clientMark(text(id, 'id', OWNER));
-    else throw new TypeError(`RedisStore: scope must be 'subject', 'client' or 'all'`);
+    // A subject's mark lives in its bucket; client and deployment marks in every bucket.
+    let keys: string[];
+    if (scope === 'all') keys = this.keys.all().map((space) => space.allMark());
+    else if (scope === 'subject') {
+      const subject = text(id, 'id', OWNER);
+      keys = [this.keys.of(subject).subjectMark(subject)];
+    } else if (scope === 'client') {
+      const client = text(id, 'id', OWNER);
+      keys = this.keys.all().map((space) => space.clientMark(client));
+    } else throw new TypeError(`RedisStore: scope must be 'subject', 'client' or 'all'`);
     await this.raise(
       'setNotBefore',
-      key,
+      keys,
       epochArg(at, 'at', OWNER),
       epochArg(keepUntil, 'keepUntil', OWNER),
       scope === 'all' ? { kind: 'all' } : { kind: scope, id },
@@ -330,7 +395,7 @@ export class RedisStore implements SharedStore, EpochStore {
    * this store knows either.
    */
   async readEpoch(): Promise<StoreEpoch> {
-    const key = this.keys.epoch();
+    const key = this.primaryEpoch();
     return this.#connection.run(
       'readEpoch',
       (redis) => redis.hmget(key, 'id', 'origin', 'since', 'lost', 'lostAt'),
@@ -352,7 +417,10 @@ export class RedisStore implements SharedStore, EpochStore {
    */
   async initializeEpoch(): Promise<{ readonly written: boolean; readonly epoch: StoreEpoch }> {
     const result = await this.writeEpoch('init', 'initialized');
-    if (result.written && result.epoch.status === 'current') this.#epoch.adopt(result.epoch.id);
+    if (result.written && result.epoch.status === 'current') {
+      await this.#shards?.spread(result.epoch, 'copy');
+      this.#epoch.adopt(result.epoch.id);
+    }
     return result;
   }
 
@@ -368,6 +436,7 @@ export class RedisStore implements SharedStore, EpochStore {
     }
     const { epoch } = await this.writeEpoch('renew', origin);
     if (epoch.status !== 'current') throw unexpectedReply('renewEpoch');
+    await this.#shards?.spread(epoch, 'force');
     this.#epoch.adopt(epoch.id);
     return epoch;
   }
@@ -386,7 +455,7 @@ export class RedisStore implements SharedStore, EpochStore {
     origin: 'initialized' | 'restored' | 'accepted',
   ): Promise<{ written: boolean; epoch: StoreEpoch }> {
     const args = [
-      this.keys.epoch(),
+      this.primaryEpoch(),
       action,
       newEpochId(),
       origin,
@@ -408,8 +477,9 @@ export class RedisStore implements SharedStore, EpochStore {
 
   /** One heartbeat of the feed: published with the epoch check (see `invalidations`). */
   private async heartbeat(channel: string, message: string): Promise<void> {
+    if (this.#shards !== undefined) await this.#shards.join();
     const args = [
-      this.keys.epoch(),
+      this.primaryEpoch(),
       nowArg(this.clock.now(), OWNER),
       ...this.#epoch.args(),
       channel,
@@ -426,23 +496,36 @@ export class RedisStore implements SharedStore, EpochStore {
     );
   }
 
+  /** The epoch hash heartbeats, `state` commands and the first read of a store check. */
+  private primaryEpoch(): string {
+    return this.keys.all()[0]!.epoch();
+  }
+
+  /**
+   * Raises a mark or revoked id in each of `keys` (one, or one per bucket). The change is
+   * announced by the last write only, once every other one is done, so no cache can refill from
+   * a bucket not yet written after the announcement.
+   */
   private async raise(
     operation: string,
-    key: string,
+    keys: readonly string[],
     at: string,
     keepUntil: string,
     change: Invalidation,
   ): Promise<void> {
     const now = nowArg(this.clock.now(), OWNER);
     const message = encodeInvalidation(change);
-    await this.write(
-      operation,
-      COMMANDS.raise,
-      [key, at, keepUntil, now, this.channel, message],
-      (reply) => {
-        for (const value of strings(reply, 2, operation)) epochMs(value, operation);
-      },
-    );
+    const one = (key: string, announce: string) =>
+      this.write(
+        operation,
+        COMMANDS.raise,
+        [key, at, keepUntil, now, this.channel, announce],
+        (reply) => {
+          for (const value of strings(reply, 2, operation)) epochMs(value, operation);
+        },
+      );
+    await Promise.all(keys.slice(0, -1).map((key) => one(key, '')));
+    await one(keys[keys.length - 1]!, message);
   }
 
   /** See {@link StoreContext.write}. */

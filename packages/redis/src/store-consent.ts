@@ -1,9 +1,4 @@
-import {
-  StoreStateLostError,
-  type ConsentGrant,
-  type ConsentRecord,
-  type ConsentWithdrawal,
-} from '@tokenwarden/core';
+import { type ConsentGrant, type ConsentRecord, type ConsentWithdrawal } from '@tokenwarden/core';
 import { encodeInvalidation } from './invalidation';
 import type { StoreContext } from './redis-store';
 import { COMMANDS } from './scripts';
@@ -26,7 +21,7 @@ export class ConsentRecords {
     const subject = text(grant.subject, 'subject', OWNER);
     const purpose = text(grant.purpose, 'purpose', OWNER);
     const args = [
-      this.store.keys.consent(subject, purpose),
+      this.store.keys.of(subject).consent(subject, purpose),
       epochArg(grant.grantedAt, 'grantedAt', OWNER),
       grant.expiresAt === undefined ? '0' : '1',
       grant.expiresAt === undefined ? '' : epochArg(grant.expiresAt, 'expiresAt', OWNER),
@@ -47,7 +42,7 @@ export class ConsentRecords {
     const subject = text(withdrawal.subject, 'subject', OWNER);
     const purpose = text(withdrawal.purpose, 'purpose', OWNER);
     const args = [
-      this.store.keys.consent(subject, purpose),
+      this.store.keys.of(subject).consent(subject, purpose),
       epochArg(withdrawal.withdrawnAt, 'withdrawnAt', OWNER),
       withdrawal.source === undefined ? '0' : '1',
       withdrawal.source === undefined ? '' : text(withdrawal.source, 'source', OWNER),
@@ -67,7 +62,9 @@ export class ConsentRecords {
   async get(subject: string, purpose: string): Promise<ConsentRecord | undefined> {
     const checkedSubject = text(subject, 'subject', OWNER);
     const checkedPurpose = text(purpose, 'purpose', OWNER);
-    const { keys, epoch } = this.store;
+    const { epoch } = this.store;
+    await this.store.ready();
+    const keys = this.store.keys.of(checkedSubject);
     const args = [
       keys.consent(checkedSubject, checkedPurpose),
       keys.epoch(),
@@ -80,13 +77,16 @@ export class ConsentRecords {
       (reply) => {
         const fields = strings(reply, 8, 'getConsent');
         const lost = epoch.settle(fields[5], fields[6], fields[7], 'getConsent');
-        if (lost !== undefined) return lost;
+        if (lost !== undefined) return { lost, id: fields[6]!, lostAt: fields[7]! };
         if (fields[0] === '') return undefined;
         return toRecord(checkedSubject, checkedPurpose, fields.slice(0, 5));
       },
     );
     // Thrown here, not in the parser, which maps what it throws to StoreUnavailableError.
-    if (answer instanceof StoreStateLostError) throw answer;
+    if (answer !== undefined && 'lost' in answer) {
+      if (answer.lost.reason === 'lost') await this.store.spreadLoss(answer.id, answer.lostAt);
+      throw answer.lost;
+    }
     return answer;
   }
 }

@@ -20,6 +20,8 @@ export const COMMANDS = {
   consentGet: 'tokenwardenConsentGet',
   heartbeat: 'tokenwardenHeartbeat',
   epochWrite: 'tokenwardenEpochWrite',
+  epochCheck: 'tokenwardenEpochCheck',
+  epochSpread: 'tokenwardenEpochSpread',
   // RedisCredentialStore: API keys
   apiKeyCreate: 'tokenwardenAkCreate',
   apiKeyFind: 'tokenwardenAkFind',

@@ -231,8 +231,11 @@ end
 redis.call('HSET', KEYS[1], 'at', at, 'until', keep)
 -- Expire with the last token the entry can refuse; a time already past deletes the key at once.
 redis.call('PEXPIREAT', KEYS[1], keep)
--- Every node's local cache drops this entry.
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+-- Every node's local cache drops this entry (once per change: a change written to every bucket
+-- of the 'sharded' layout is announced by one of its writes only).
+if ARGV[5] ~= '' then
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+end
 return { at, keep }
 `;
 
@@ -312,12 +315,47 @@ redis.call('PUBLISH', ARGV[4], ARGV[5])
 return { granted, c[2] or '', withdrawn, hasSource, source }
 `;
 
+/**
+ * The epoch check alone, on one bucket's epoch hash (the `'sharded'` layout: a store checks the
+ * first bucket before its first read, see `ShardedEpoch`).
+ *
+ * KEYS: 1 the epoch hash. ARGV: 1 now, 2 expected, 3 mode, 4 candidate (see {@link EPOCH_CHECK}).
+ * Reply: [epochStatus, epochId, lostAt]
+ */
+export const EPOCH_CHECK_LUA = `${EPOCH_CHECK}
+return epoch(KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[1])
+`;
+
+/**
+ * Copies an epoch into one bucket's epoch hash (the `'sharded'` layout), or records a loss there.
+ *
+ * KEYS: 1 the bucket's epoch hash.
+ * ARGV: 1 'copy' (only where the bucket holds neither an epoch nor a loss), 'force' (replace
+ * whatever is there: a renewed epoch) or 'lose' (record the loss of epoch ARGV[2] unless the
+ * bucket already holds a newer epoch); 2 id; 3 origin, or lostAt for 'lose'; 4 since.
+ * Reply: [id, lost] as the hash then stands ('' for a missing field).
+ */
+export const EPOCH_SPREAD_LUA = `
+local e = redis.call('HMGET', KEYS[1], 'id', 'lost')
+if ARGV[1] == 'force' or (ARGV[1] == 'copy' and not e[1] and not e[2]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'id', ARGV[2], 'origin', ARGV[3], 'since', ARGV[4])
+elseif ARGV[1] == 'lose' and (not e[1] or e[1] == ARGV[2]) and not e[2] then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'lost', ARGV[2], 'lostAt', ARGV[3])
+end
+e = redis.call('HMGET', KEYS[1], 'id', 'lost')
+return { e[1] or '', e[2] or '' }
+`;
+
 /** The scripts of `RedisStore`, with their command names and key counts. */
 export const STORE_SCRIPTS: readonly ScriptDefinition[] = [
   { name: COMMANDS.lookup, numberOfKeys: 6, lua: LOOKUP_LUA },
   { name: COMMANDS.consentGet, numberOfKeys: 2, lua: CONSENT_GET_LUA },
   { name: COMMANDS.heartbeat, numberOfKeys: 1, lua: HEARTBEAT_LUA },
   { name: COMMANDS.epochWrite, numberOfKeys: 1, lua: EPOCH_WRITE_LUA },
+  { name: COMMANDS.epochCheck, numberOfKeys: 1, lua: EPOCH_CHECK_LUA },
+  { name: COMMANDS.epochSpread, numberOfKeys: 1, lua: EPOCH_SPREAD_LUA },
   { name: COMMANDS.raise, numberOfKeys: 1, lua: RAISE_LUA },
   { name: COMMANDS.grant, numberOfKeys: 1, lua: GRANT_LUA },
   { name: COMMANDS.withdraw, numberOfKeys: 1, lua: WITHDRAW_LUA },
