@@ -3,93 +3,26 @@
  * bounded memory (the events stream through; only aggregates stay) and give exact figures. The
  * file is written with plain string writes and the real chain hash, so the chain verifies.
  */
-import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from '@jest/globals';
 import { checkPolicy } from '@tokenwarden/core/policy';
 import { exposureReport, JsonLinesSource, scopesReport } from '@tokenwarden/core/reports';
+import {
+  EVENTS,
+  fields,
+  LEAKED,
+  MILLION_POLICY_TEXT,
+  STEP_MS,
+  T0,
+  writeTrail,
+} from './million-trail';
 
-const EVENTS = 1_000_000;
-const TOKENS = 50_000;
-const CUSTOMERS = 20_000;
-const LEAKED = 777;
-const T0 = Date.UTC(2030, 0, 1);
-const STEP_MS = 100;
-const CLIENTS = ['crm', 'support-console', 'batch'];
-const ROUTES = [
-  ['GET', '/customers/:id', 'customers:read'],
-  ['GET', '/orders/:id', 'orders:read'],
-] as const;
-
-const policy = checkPolicy(
-  [
-    'version: 1',
-    'issuer: https://api.example.test/',
-    'audience: customers-api',
-    'scopes:',
-    '  customers:read: { description: Read customers, dataCategories: [contact_details] }',
-    '  orders:read: { description: Read orders, dataCategories: [purchase_history] }',
-    '  customers:write: { description: Change customers, dataCategories: [contact_details] }',
-    'purposes:',
-    '  order_fulfilment: { description: Orders, lawfulBasis: contract }',
-    'clients:',
-    '  crm: { scopes: [customers:read, orders:read, customers:write] }',
-    '  support-console: { scopes: [customers:read, orders:read] }',
-    '  batch: { scopes: [orders:read] }',
-    'routes:',
-    '  - { route: GET /customers/:id, scopes: [customers:read], purpose: order_fulfilment }',
-    '  - { route: GET /orders/:id, scopes: [orders:read], purpose: order_fulfilment }',
-    '  - { route: PUT /customers/:id, scopes: [customers:write], lawfulBasis: contract }',
-  ].join('\n'),
-).policy!;
+const policy = checkPolicy(MILLION_POLICY_TEXT).policy!;
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-million-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Event i: token i mod TOKENS (client token mod 3), route and customer spread, every 13th denied. */
-function fields(i: number) {
-  const token = i % TOKENS;
-  const route = ROUTES[Math.floor(i / TOKENS) % 2]!;
-  return {
-    token,
-    client: CLIENTS[token % 3]!,
-    route,
-    allow: i % 13 !== 0,
-    customer: Math.floor(i / 7) % CUSTOMERS,
-    time: T0 + i * STEP_MS,
-  };
-}
-
-function writeTrail(file: string): number {
-  const fd = openSync(file, 'w');
-  let prev: string | undefined;
-  let buffer = '';
-  const started = Date.now();
-  for (let i = 1; i <= EVENTS; i++) {
-    const f = fields(i);
-    // The canonical serialisation, fields in the chain's order.
-    const canonical =
-      `{"schemaVersion":2,"id":"node-1/${i}","time":"${new Date(f.time).toISOString()}","producer":"node-1","seq":${i},` +
-      `"type":"access.decision","outcome":"${f.allow ? 'allow' : 'deny'}","reason":"${f.allow ? 'authorized' : 'insufficient_scope'}",` +
-      `"tokenId":"t-${f.token}","subject":"agent-${f.token % 100}","client":"${f.client}","scopes":["customers:read","orders:read"],` +
-      `"route":"${f.route[1]}","method":"${f.route[0]}","status":${f.allow ? 200 : 403},"dataSubject":"c-${f.customer}",` +
-      `"purpose":"order_fulfilment","lawfulBasis":"contract","clientAddress":"203.0.${f.token % 256}.0"` +
-      (prev === undefined ? '' : `,"prevHash":"${prev}"`) +
-      '}';
-    const hash = 'sha256:' + createHash('sha256').update(canonical).digest('base64url');
-    buffer += canonical.slice(0, -1) + `,"hash":"${hash}"}\n`;
-    prev = hash;
-    if (buffer.length > 1 << 20) {
-      writeSync(fd, buffer);
-      buffer = '';
-    }
-  }
-  writeSync(fd, buffer);
-  closeSync(fd);
-  return Date.now() - started;
-}
 
 it('reads a million events with bounded memory and exact figures', async () => {
   const file = join(dir, 'audit.jsonl');
