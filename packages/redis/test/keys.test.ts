@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError } from '@tokenwarden/core';
 import { HOSTILE_IDS } from '@tokenwarden/testing';
-import { KeySpace, encodeId } from '../src/keys';
+import { KeySpace, SHARD_BUCKETS, encodeId, keySlot } from '../src/keys';
 
 /** The hash tag Redis Cluster would use for `key`, or the whole key when it has none. */
 function hashTag(key: string): string {
@@ -109,5 +109,30 @@ describe('KeySpace', () => {
   it('rejects a maxKeyLength too small for a hashed key', () => {
     expect(() => new KeySpace('tokenwarden:', 80)).toThrow(`'maxKeyLength'`);
     expect(() => new KeySpace('tokenwarden:', 90)).not.toThrow();
+  });
+});
+
+describe("KeySpace layout 'sharded'", () => {
+  it('computes Redis Cluster slots (CRC16 XMODEM of the hash tag)', () => {
+    expect(keySlot('123456789')).toBe(12739);
+    expect(keySlot('a{123456789}b')).toBe(12739);
+    expect(keySlot('{}x')).toBe(keySlot('{}x'));
+  });
+
+  it('gives 64 buckets, one per 256-slot range, and every key of a subject the tag of its bucket', () => {
+    const keys = new KeySpace('app:', 256, 'sharded');
+    const buckets = keys.buckets!;
+    expect(buckets).toHaveLength(SHARD_BUCKETS);
+    buckets.forEach((bucket, n) => {
+      expect(Math.floor(keySlot(bucket.epoch()) / 256)).toBe(n);
+    });
+    const space = keys.of('alice');
+    expect(keys.of('alice')).toBe(space);
+    const slot = keySlot(space.subjectMark('alice'));
+    expect(keySlot(space.revoked('jti'))).toBe(slot);
+    expect(keySlot(space.consent('alice', 'marketing'))).toBe(slot);
+    expect(keySlot(space.allMark())).toBe(slot);
+    expect(new Set(['a', 'b', 'c', 'd', 'e', 'f'].map((s) => keys.of(s))).size).toBeGreaterThan(1);
+    expect(() => new KeySpace('app:{t}:', 256, 'sharded')).toThrow(ConfigError);
   });
 });

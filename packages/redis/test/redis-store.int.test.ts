@@ -111,6 +111,24 @@ storeContract(
   { stateLoss: true },
 );
 
+storeContract(
+  "RedisStore with layout 'sharded'",
+  async (clock) => {
+    const prefix = nextPrefix();
+    const open = () =>
+      new RedisStore({ client: shared, prefix, clock, commandTimeoutMs: 2_000, layout: 'sharded' });
+    return {
+      store: open(),
+      cleanup: async () => void (await deleteKeys(shared, prefix)),
+      stateLoss: {
+        loseState: async () => void (await deleteKeys(shared, prefix)),
+        openAnother: open,
+      },
+    };
+  },
+  { stateLoss: true },
+);
+
 describe('RedisStore on a one-node Redis Cluster', () => {
   let server: RedisServer;
   let cluster: Cluster;
@@ -129,6 +147,18 @@ describe('RedisStore on a one-node Redis Cluster', () => {
   it('enforces CROSSSLOT, so the contract below proves the keys share one slot', async () => {
     await expect(cluster.eval('return 1', 2, 'a', 'b')).rejects.toThrow(/CROSSSLOT/);
   });
+
+  // Every lookup, write and epoch check of the sharded layout is legal on a Cluster (one slot per
+  // script), a consent record of another bucket included.
+  storeContract("RedisStore with layout 'sharded' and a Cluster client", async (clock) => ({
+    store: new RedisStore({
+      client: cluster,
+      prefix: nextPrefix(),
+      clock,
+      commandTimeoutMs: 2_000,
+      layout: 'sharded',
+    }),
+  }));
 
   storeContract('RedisStore with a Cluster client', async (clock) => ({
     store: new RedisStore({
