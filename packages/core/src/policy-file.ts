@@ -17,8 +17,10 @@ export type {
   Policy,
   PolicyCheckResult,
   PolicyClient,
+  PolicyController,
   PolicyDiagnostic,
   PolicyPurpose,
+  PolicyRecipient,
   PolicyRoute,
   PolicyScope,
 } from './policy/types';
