@@ -48,7 +48,7 @@ function measured(args: readonly string[]): Promise<Run> {
   return new Promise((done, fail) => {
     const child = spawn(
       join(ROOT, 'node_modules', '.bin', 'tsx'),
-      [join(__dirname, 'million-child.ts'), ...args],
+      [join(__dirname, 'measure-cli.ts'), ...args],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
