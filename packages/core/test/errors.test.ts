@@ -28,6 +28,7 @@ const INSTANCES: Readonly<Record<string, (C: ErrorClass) => readonly Error[]>> =
   ConfigError: (C) => [new C('jwt.algorithms is required: list the accepted algorithms')],
   StoreUnavailableError: (C) => [new C('the store did not answer within 500 ms')],
   StoreCapacityError: (C) => [new C('MemoryStore holds 100000 revocations')],
+  StoreNotReplicatedError: (C) => [new C('revokeToken', 0, { replicas: 1, timeoutMs: 1000 })],
   StoreStateLostError: (C) => [
     new C('the epoch of the state is gone', { reason: 'lost', since: 1_700_000_000_000 }),
     new C('Redis holds no epoch', { reason: 'missing' }),
