@@ -5,6 +5,7 @@ import { resolveAuditOptions } from './audit/options';
 import type { AuditEventType } from './audit/types';
 import { ConfigError, TokenwardenError } from './errors';
 import { systemClock, type Clock } from './internal/clock';
+import { optionKeys, rejectUnknownKeys } from './internal/option-keys';
 import { isSafeId } from './internal/text';
 import { createPrometheusMetrics, noopMetrics } from './metrics/prometheus';
 import type { MetricsOptions, WardenMetrics } from './metrics/types';
@@ -14,6 +15,7 @@ import {
   resolvePurposes,
   stderrLogger,
 } from './options/resolve';
+import { AUDIT_OPTION_KEYS, METRICS_OPTION_KEYS } from './options/known-keys';
 import type { Logger, WardenOptions } from './options/types';
 import type { ConsentRecord, MarkScope, WardenStore } from './store/types';
 
@@ -267,6 +269,19 @@ export interface AdminOptions {
   readonly clock?: Clock;
 }
 
+/** Every option of {@link createAdmin} (held to the interface by the compiler). */
+const ADMIN_OPTION_KEYS = optionKeys<AdminOptions>()([
+  'store',
+  'purposes',
+  'maxLifetimeMs',
+  'clockToleranceMs',
+  'maxClaimLength',
+  'audit',
+  'metrics',
+  'logger',
+  'clock',
+]);
+
 /**
  * The lifecycle operations of a warden without its JWT settings: for operator tools (the
  * `tokenwarden` CLI) and back offices that revoke tokens or record consent. The settings that
@@ -280,6 +295,9 @@ export function createAdmin(options: AdminOptions): WardenAdmin {
   if (options === null || typeof options !== 'object' || options.store === undefined) {
     throw new ConfigError('createAdmin needs { store }: the store the API nodes read');
   }
+  rejectUnknownKeys(options, ADMIN_OPTION_KEYS);
+  rejectUnknownKeys(options.audit, AUDIT_OPTION_KEYS, 'audit.');
+  rejectUnknownKeys(options.metrics, METRICS_OPTION_KEYS, 'metrics.');
   const logger = options.logger ?? stderrLogger;
   const metrics =
     options.metrics === undefined || options.metrics === false

@@ -12,6 +12,7 @@ import type { ExtractPolicy } from '../verify/extract';
 import { TrustedIssuers, type TrustedIssuerOptions } from '../verify/oidc';
 import type { UsageLimits, UsageLimitsOptions } from '../limits/usage-limits';
 import { DEFAULTS } from './defaults';
+import { rejectUnknownOptions } from './known-keys';
 import type { ApiKeyOptions, JwtOptions, Logger, WardenDpopOptions, WardenOptions } from './types';
 
 /**
@@ -161,6 +162,7 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
     throw new ConfigError('createWarden needs an options object with at least { jwt }');
   }
+  rejectUnknownOptions(options);
   const jwt =
     options.jwt === undefined ? undefined : resolveJwt(options.jwt, options.clock ?? systemClock);
   const issuers = resolveIssuers(options.issuers);

@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
+import { optionKeys, rejectUnknownKeys } from '../internal/option-keys';
 import { isSafeId } from '../internal/text';
 import { DiscoveredKeys } from './discovery';
 import { RemoteJwks, type RemoteJwksOptions } from './jwks';
@@ -108,6 +109,47 @@ export interface IssuerStatus {
 
 const DEFAULT_TOKEN_SEGMENT_LIMIT = 16_384;
 
+const CLAIM_PROFILE_KEYS = [
+  'permissionsClaim',
+  'requireTokenId',
+  'scopeClaimFormat',
+  'audienceClaim',
+  'clientClaim',
+] as const;
+
+/** Every option of one trusted issuer (held to the interface by the compiler). */
+const ISSUER_OPTION_KEYS = optionKeys<TrustedIssuerOptions>()([
+  'issuer',
+  'audience',
+  'algorithms',
+  'discovery',
+  'jwksUri',
+  'keys',
+  'maxLifetimeMs',
+  'keySource',
+  ...CLAIM_PROFILE_KEYS,
+]);
+
+const ISSUERS_OPTION_KEYS = optionKeys<TrustedIssuersOptions>()([
+  'issuers',
+  'maxLifetimeMs',
+  'clockToleranceMs',
+  'maxClaimLength',
+  'keySource',
+  'clock',
+  'onFetch',
+  ...CLAIM_PROFILE_KEYS,
+]);
+
+const KEY_SOURCE_OPTION_KEYS = optionKeys<KeySourceTuning>()([
+  'timeoutMs',
+  'maxBytes',
+  'cacheMaxAgeMs',
+  'cooldownMs',
+  'maxStaleMs',
+  'maxKeys',
+]);
+
 /** An issuer after validation: its policy and its key source. */
 interface Issuer {
   readonly issuer: string;
@@ -146,6 +188,8 @@ export class TrustedIssuers {
         `'issuers' is empty: list at least one { issuer, audience, algorithms }`,
       );
     }
+    rejectUnknownKeys(options, ISSUERS_OPTION_KEYS);
+    rejectUnknownKeys(options.keySource, KEY_SOURCE_OPTION_KEYS, 'keySource.');
     this.clock = options.clock ?? systemClock;
     const shared = {
       maxLifetimeMs: positive(options.maxLifetimeMs ?? 3_600_000, 'maxLifetimeMs'),
@@ -157,6 +201,8 @@ export class TrustedIssuers {
       const option = `issuers[${i}]`;
       if (entry === null || typeof entry !== 'object')
         throw new ConfigError(`${option} must be an object`);
+      rejectUnknownKeys(entry, ISSUER_OPTION_KEYS, `${option}.`);
+      rejectUnknownKeys(entry.keySource, KEY_SOURCE_OPTION_KEYS, `${option}.keySource.`);
       if (!isSafeId(entry.issuer, 2048)) {
         throw new ConfigError(`${option}.issuer is required: the exact 'iss' of its tokens`);
       }

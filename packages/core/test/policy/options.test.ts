@@ -1,8 +1,15 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
+  type AdminOptions,
+  type CacheOptions,
   ConfigError,
+  createAdmin,
   createWarden,
   MemorySink,
+  MemoryStore,
+  TrustedIssuers,
+  type TrustedIssuersOptions,
+  UsageLimits,
   type JwtAlgorithm,
   type JwtOptions,
   type LawfulBasis,
@@ -11,6 +18,7 @@ import {
   type WardenOptions,
 } from '@tokenwarden/core';
 import { testJwtOptions } from '@tokenwarden/testing';
+import { optionKeys } from '../../src/internal/option-keys';
 import { resolveOptions } from '../../src/options/resolve';
 import { memoryLogger } from '../support';
 
@@ -438,5 +446,159 @@ describe('resolveOptions: claim options', () => {
         } as unknown as WardenOptions),
       ),
     ).toBe("issuers[1].scopeClaimFormat must be 'string' or 'string-or-array'");
+  });
+});
+
+describe('unknown options are refused at start-up, with the nearest name', () => {
+  const issuer = { issuer: 'https://idp.example/', audience: 'api', algorithms: ['RS256'] };
+
+  it.each<[string, Record<string, unknown>, string]>([
+    [
+      'a top-level typo',
+      { purpose: ['marketing'] },
+      "unknown option 'purpose'; did you mean 'purposes'?",
+    ],
+    [
+      'another case',
+      { PublicPaths: [] },
+      "unknown option 'PublicPaths'; did you mean 'publicPaths'?",
+    ],
+    [
+      'a name far from any option',
+      { frobnicate: true },
+      "unknown option 'frobnicate'; the options here are 'jwt', 'issuers', 'dpop', 'limits', 'store', 'purposes', 'credentials', 'publicPaths', 'credentialsRequired', 'audit', 'metrics', 'cache', 'apiKeys', 'realm', 'logger', 'clock'",
+    ],
+    [
+      'in jwt',
+      { jwt: { ...testJwtOptions(), algorithm: ['RS256'] } },
+      "unknown option 'jwt.algorithm'; did you mean 'jwt.algorithms'?",
+    ],
+    [
+      'in jwt (a name cut short)',
+      { jwt: { ...testJwtOptions(), permissions: 'permissions' } },
+      "unknown option 'jwt.permissions'; did you mean 'jwt.permissionsClaim'?",
+    ],
+    [
+      'in jwt (a claim option)',
+      { jwt: { ...testJwtOptions(), requireTokenID: false } },
+      "unknown option 'jwt.requireTokenID'; did you mean 'jwt.requireTokenId'?",
+    ],
+    [
+      'in credentials',
+      { credentials: { cookies: 'session' } },
+      "unknown option 'credentials.cookies'; did you mean 'credentials.cookie'?",
+    ],
+    [
+      'in cache',
+      { cache: { token: 10 } },
+      "unknown option 'cache.token'; did you mean 'cache.tokens'?",
+    ],
+    [
+      'in cache.state',
+      { cache: { state: { maxEntry: 10 } } },
+      "unknown option 'cache.state.maxEntry'; did you mean 'cache.state.maxEntries'?",
+    ],
+    [
+      'in audit',
+      { audit: { sink: [] } },
+      "unknown option 'audit.sink'; did you mean 'audit.sinks'?",
+    ],
+    [
+      'in dpop',
+      { dpop: { publicorigin: 'https://api.example.com' } },
+      "unknown option 'dpop.publicorigin'; did you mean 'dpop.publicOrigin'?",
+    ],
+    [
+      'in dpop.nonce',
+      {
+        dpop: {
+          publicOrigin: 'https://api.example.com',
+          nonce: { secret: 'x'.repeat(32), lifetime: 1000 },
+        },
+      },
+      "unknown option 'dpop.nonce.lifetime'; did you mean 'dpop.nonce.lifetimeMs'?",
+    ],
+    [
+      'in limits',
+      { limits: { rule: [] } },
+      "unknown option 'limits.rule'; did you mean 'limits.rules'?",
+    ],
+    [
+      'in a limit rule',
+      { limits: { rules: [{ name: 'm', by: 'token', limit: 1, window: 1000 }] } },
+      "unknown option 'limits.rules[0].window'; did you mean 'limits.rules[0].windowMs'?",
+    ],
+    [
+      'in apiKeys',
+      { apiKeys: { store: {}, environment: ['live'] } },
+      "unknown option 'apiKeys.environment'; did you mean 'apiKeys.environments'?",
+    ],
+    [
+      'in metrics',
+      { metrics: { prefx: 'x_' } },
+      "unknown option 'metrics.prefx'; did you mean 'metrics.prefix'?",
+    ],
+    [
+      'in a trusted issuer',
+      {
+        jwt: undefined,
+        issuers: [issuer, { ...issuer, issuer: 'https://b.example/', audiance: 'x' }],
+      },
+      "unknown option 'issuers[1].audiance'; did you mean 'issuers[1].audience'?",
+    ],
+    [
+      "in a trusted issuer's key source",
+      { jwt: undefined, issuers: [{ ...issuer, keySource: { timeout: 100 } }] },
+      "unknown option 'issuers[0].keySource.timeout'; did you mean 'issuers[0].keySource.timeoutMs'?",
+    ],
+  ])('%s', (_name, patch, message) => {
+    const options = { jwt: testJwtOptions(), logger: memoryLogger(), ...patch } as WardenOptions;
+    expect(configMessage(() => createWarden(options))).toBe(message);
+  });
+
+  it('leaves class instances alone and ignores keys set to undefined', async () => {
+    const warden = createWarden({
+      jwt: testJwtOptions(),
+      logger: memoryLogger(),
+      store: new MemoryStore(),
+      limits: new UsageLimits({ rules: [{ name: 'm', by: 'token', limit: 5, windowMs: 1000 }] }),
+      ...({ purpose: undefined } as object),
+    });
+    expect(warden.store).toBeInstanceOf(MemoryStore);
+    await warden.close();
+  });
+
+  it('refuses unknown options of TrustedIssuers and createAdmin too', () => {
+    expect(
+      configMessage(
+        () =>
+          new TrustedIssuers({
+            issuers: [issuer],
+            permissionClaim: 'permissions',
+          } as unknown as TrustedIssuersOptions),
+      ),
+    ).toBe("unknown option 'permissionClaim'; did you mean 'permissionsClaim'?");
+    expect(
+      configMessage(() =>
+        createAdmin({
+          store: new MemoryStore(),
+          purpose: ['marketing'],
+        } as unknown as AdminOptions),
+      ),
+    ).toBe("unknown option 'purpose'; did you mean 'purposes'?");
+    expect(
+      configMessage(() =>
+        createAdmin({ store: new MemoryStore(), audit: { sinc: [] } } as unknown as AdminOptions),
+      ),
+    ).toBe("unknown option 'audit.sinc'; did you mean 'audit.sinks'?");
+  });
+
+  it('holds each list of option names to its interface when compiling', () => {
+    const keys = optionKeys<CacheOptions>();
+    expect(keys(['tokens', 'state'])).toEqual(['tokens', 'state']);
+    // @ts-expect-error a name CacheOptions does not have
+    keys(['tokens', 'state', 'token']);
+    // @ts-expect-error an option of CacheOptions the list lacks
+    keys(['tokens']);
   });
 });
