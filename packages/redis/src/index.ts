@@ -29,3 +29,9 @@ export {
   type StreamInfo,
 } from './stream-reader';
 export { RedisAuditSource, type RedisAuditSourceOptions } from './report-source';
+export {
+  KeyLayoutMigrationError,
+  migrateKeyLayout,
+  type KeyLayoutMigration,
+  type KeyLayoutMigrationOptions,
+} from './store-migrate';

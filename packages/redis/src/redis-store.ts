@@ -442,6 +442,25 @@ export class RedisStore implements SharedStore, EpochStore {
   }
 
   /**
+   * Gives a store of the `'sharded'` layout the epoch of the state it takes over (the one the
+   * `'single'` layout's keys were read under, see `migrateKeyLayout`): written into every bucket
+   * when Redis holds no epoch for this layout yet, else left as it is. Answers the epoch then in
+   * force; `written` tells whether this call wrote it.
+   *
+   * @internal
+   */
+  async takeOverEpoch(
+    epoch: StoreEpoch,
+  ): Promise<{ readonly written: boolean; readonly epoch: StoreEpoch }> {
+    const current = await this.readEpoch();
+    if (this.#shards === undefined || epoch.status !== 'current' || current.status !== 'missing') {
+      return { written: false, epoch: current };
+    }
+    await this.#shards.spread(epoch, 'copy');
+    return { written: true, epoch: await this.readEpoch() };
+  }
+
+  /**
    * Stops using Redis. Quits the client only if the store opened it from `url`; a client passed
    * in stays open. Later calls reject with `StoreUnavailableError`. Idempotent.
    */

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import {
+  ConfigError,
   DEFAULTS,
   StoreUnavailableError,
   type StoreEpoch,
@@ -13,7 +14,14 @@ import {
   type AuditSource,
   type ChainVerdict,
 } from '@tokenwarden/core/reports';
-import { RedisAuditSource, checkedUrl } from '@tokenwarden/redis';
+import {
+  KeyLayoutMigrationError,
+  RedisAuditSource,
+  checkedUrl,
+  migrateKeyLayout,
+  openClient,
+  type KeyLayoutMigration,
+} from '@tokenwarden/redis';
 import {
   addLifecycleOptions,
   isoTime,
@@ -37,6 +45,10 @@ interface RestoreOptions extends LifecycleOptions {
   readonly fromPrefix?: string;
   readonly chainKeyFile?: string;
   readonly ignoreChain?: boolean;
+}
+
+interface MigrateKeysOptions extends LifecycleOptions {
+  readonly deleteOld?: boolean;
 }
 
 interface AcceptLossOptions extends LifecycleOptions {
@@ -70,7 +82,8 @@ async function guarded<T>(action: () => Promise<T>): Promise<T> {
   } catch (error) {
     if (error instanceof CliError) throw error;
     if (error instanceof AuditSourceError) throw new CliError(`--from: ${error.message}`, 2);
-    if (error instanceof TypeError || error instanceof RangeError) {
+    if (error instanceof KeyLayoutMigrationError) throw new CliError(error.message, 1);
+    if (error instanceof TypeError || error instanceof RangeError || error instanceof ConfigError) {
       throw new CliError(error.message, 2);
     }
     if (error instanceof StoreUnavailableError) {
@@ -145,8 +158,33 @@ function describeSummary(summary: ReplaySummary): [string, string][] {
   ];
 }
 
+function describeMigration(result: KeyLayoutMigration): [string, string][] {
+  return [
+    ['revoked tokens', String(result.tokens)],
+    ['subject marks', String(result.subjects)],
+    ['client marks', String(result.clients)],
+    ['global mark', result.all === 1 ? 'yes' : 'no'],
+    ['consent records', String(result.consents)],
+    ['already in force', String(result.unchanged)],
+    ['expired (skipped)', String(result.expired)],
+    ...(result.unreadable > 0
+      ? [
+          [
+            'NOT migrated',
+            `${result.unreadable} keys whose id is stored hashed (longer than maxKeyLength allows); kept`,
+          ] as [string, string],
+        ]
+      : []),
+    ['old keys deleted', String(result.deleted)],
+    [
+      'epoch',
+      `${describeEpoch(result.epoch)}${result.epochWritten ? ' (copied from the single layout)' : ''}`,
+    ],
+  ];
+}
+
 /**
- * `tokenwarden state status|init|restore|accept-loss`: the epoch of the state the API nodes read.
+ * `tokenwarden state status|init|restore|accept-loss|migrate-keys`: the epoch of the state the API nodes read.
  * Once Redis loses the state (restart without persistence, FLUSHALL, a failover to a replica
  * without the writes), every node refuses with 503 `store_state_lost` until `restore` rebuilds it
  * from the audit trail, or `accept-loss` accepts the loss; both then start a new epoch.
@@ -154,7 +192,9 @@ function describeSummary(summary: ReplaySummary): [string, string][] {
 export function registerStateCommands(program: Command, io: CliIo): void {
   const state = program
     .command('state')
-    .description('the epoch of the state the API nodes read: status, init, restore, accept-loss');
+    .description(
+      'the epoch of the state the API nodes read: status, init, restore, accept-loss; migrate-keys',
+    );
 
   addLifecycleOptions(
     state.command('status').description('show whether the state is current, lost or has no epoch'),
@@ -362,6 +402,65 @@ export function registerStateCommands(program: Command, io: CliIo): void {
               ['consent', 'records are gone: consent must be granted again'],
               ['now', describeEpoch(epoch)],
             ]),
+          ].join('\n'),
+        );
+      }),
+    );
+  });
+  addLifecycleOptions(
+    state
+      .command('migrate-keys')
+      .description(
+        "copy revocations, not-before marks and consent records from RedisStore layout 'single' ({tw} hash tag) to layout 'sharded' on the same prefix; idempotent",
+      )
+      .option(
+        '--delete-old',
+        "delete each old key once its entry is in force in the 'sharded' layout (only once no node reads the 'single' layout)",
+      ),
+  ).action(async (options: MigrateKeysOptions, command: Command) => {
+    const url = redisUrl(command, io);
+    const prefix = globalOptions(command).prefix;
+    await withLifecycle(command, io, options, ({ admin, actor }) =>
+      guarded(async () => {
+        const client = openClient(url, STREAM_TIMEOUT_MS, () => undefined, '--redis-url');
+        let result: KeyLayoutMigration;
+        try {
+          result = await migrateKeyLayout({
+            client,
+            ...(prefix === undefined ? {} : { prefix }),
+            deleteOld: options.deleteOld === true,
+            commandTimeoutMs: STREAM_TIMEOUT_MS,
+          });
+        } finally {
+          client.disconnect();
+        }
+        const written =
+          result.tokens + result.subjects + result.clients + result.all + result.consents;
+        admin.recordEvent({
+          type: 'state.initialized',
+          outcome: 'success',
+          actor,
+          detail: {
+            epoch: result.epoch.status === 'current' ? result.epoch.id : '',
+            layout: 'sharded',
+            migratedFrom: 'single',
+            tokens: result.tokens,
+            subjects: result.subjects,
+            clients: result.clients,
+            all: result.all,
+            consents: result.consents,
+            unchanged: result.unchanged,
+            unreadable: result.unreadable,
+            deleted: result.deleted,
+          },
+        });
+        print(command, io, result, () =>
+          [
+            written === 0 && result.deleted === 0
+              ? "Nothing to migrate: every entry is in force in the 'sharded' layout."
+              : "Keys migrated to the 'sharded' layout.",
+            '',
+            pairs(describeMigration(result)),
           ].join('\n'),
         );
       }),
