@@ -127,14 +127,9 @@ export class ResolvedKeys implements KeySelector {
       let ring: RingKey;
       try {
         ring = toRingKey({ kid: kid ?? 'resolved', alg, key: material }, [alg]);
-      } catch (error) {
-        throw new KeySourceError(
-          `the key resolver gave a key unusable for ${alg}`,
-          'unusable key',
-          {
-            cause: error,
-          },
-        );
+      } catch (cause) {
+        const message = `the key resolver gave a key unusable for ${alg}`;
+        throw new KeySourceError(message, 'unusable key', { cause });
       }
       resolved = { ...ring, kid: kid ?? '' };
     }
