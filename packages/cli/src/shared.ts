@@ -4,6 +4,16 @@ import { TokenwardenError } from '@tokenwarden/core';
 import { checkedUrl } from '@tokenwarden/redis';
 import type { CliIo } from './io';
 
+/**
+ * Exit codes, the same for every command: {@link EXIT_OK} when it did its work (or printed the
+ * help or version), {@link EXIT_FAILURE} when it could not (Redis unreachable, a check that
+ * fails, a record that does not exist), {@link EXIT_USAGE} when it was called wrongly.
+ */
+export const EXIT_OK = 0;
+
+/** The exit code of a command that could not do its work. */
+export const EXIT_FAILURE = 1;
+
 /** The exit code of a command called wrongly (a missing or malformed option or value). */
 export const EXIT_USAGE = 2;
 
@@ -22,6 +32,17 @@ export class CliError extends TokenwardenError {
   }
 }
 
+/**
+ * Ends a command with an exit code and no message: its answer is already printed (as for
+ * `consent show` of a record that does not exist, exit 1).
+ */
+export class CliExit extends CliError {
+  constructor(exitCode: number) {
+    super('', exitCode);
+    this.name = 'CliExit';
+  }
+}
+
 /** Options every command inherits from the program (`--redis-url`, `--prefix`, `--json`). */
 export interface GlobalOptions {
   readonly redisUrl?: string;
@@ -34,7 +55,25 @@ export function addGlobalOptions(program: Command): Command {
   return program
     .option('--redis-url <url>', 'Redis to use (default: $REDIS_URL)')
     .option('--prefix <prefix>', 'key prefix of the Tokenwarden keys (default: tokenwarden:)')
-    .option('--json', 'print JSON for scripts instead of text for people');
+    .option('--json', 'print JSON for scripts instead of text for people, errors included');
+}
+
+const TIME_KEYS = new Set(['before', 'since', 'until', 'time', 'at']);
+
+/**
+ * A JSON answer with its times as ISO 8601 strings: every epoch-milliseconds number under a key
+ * ending in `At` (`grantedAt`, `expiresAt`…) or named `before`, `since`, `until`, `time`.
+ */
+export function isoTimes(value: unknown, key = ''): unknown {
+  if (typeof value === 'number') {
+    const isTime = /[a-z]At$/.test(key) || TIME_KEYS.has(key);
+    return isTime && Number.isFinite(value) ? new Date(value).toISOString() : value;
+  }
+  if (Array.isArray(value)) return value.map((item) => isoTimes(item, key));
+  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, isoTimes(v, k)]));
+  }
+  return value;
 }
 
 /** The program-level options as seen from a sub-command. */
@@ -59,11 +98,12 @@ export function redisUrl(command: Command, io: CliIo): string {
 }
 
 /**
- * Prints a result: JSON (one document, for scripts) with `--json`, otherwise the human text.
+ * Prints a result: JSON (one document, for scripts, its times in ISO 8601) with `--json`,
+ * otherwise the human text.
  */
 export function print(command: Command, io: CliIo, value: unknown, human: () => string): void {
   if (globalOptions(command).json === true) {
-    io.stdout.write(JSON.stringify(value) + '\n');
+    io.stdout.write(JSON.stringify(isoTimes(value)) + '\n');
   } else {
     const text = human();
     io.stdout.write(text.endsWith('\n') ? text : text + '\n');

@@ -9,6 +9,7 @@ import {
 } from '@tokenwarden/core';
 import { loadPolicyFile, type Policy } from '@tokenwarden/core/policy';
 import { RedisCredentialStore, RedisStore, RedisStreamSink } from '@tokenwarden/redis';
+import { parsePointInTime } from '../audit/time';
 import type { CliIo } from '../io';
 import { CliError, globalOptions, redisUrl } from '../shared';
 
@@ -38,22 +39,26 @@ export function parseDuration(value: string, option: string): number {
 }
 
 /**
- * Parses a time: an ISO 8601 date-time (`2030-01-31T12:00:00Z`), or `now`.
+ * Parses a time, in the one format family every time option of the CLI accepts: an ISO 8601
+ * date or date-time (`2030-01-31T12:00:00Z`), epoch milliseconds, `now`, or a duration
+ * (`30m`, `24h`, `7d`). A duration counts back from now (`--before 7d`: seven days ago),
+ * except for the `--expires-…` options, where it counts ahead (`--expires-at 30d`).
  * @throws CliError naming the option, with exit code 2.
  */
-export function parseTime(value: string, option: string, now: number): number {
-  if (value === 'now') return now;
-  const ms = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)
-    ? Date.parse(value)
-    : NaN;
-  if (!Number.isFinite(ms)) {
-    throw new CliError(
-      `${option} must be an ISO 8601 time such as 2030-01-31T12:00:00Z, or now`,
-      2,
-    );
-  }
-  return ms;
+export function parseTime(
+  value: string,
+  option: string,
+  now: number,
+  direction: 'back' | 'ahead' = option.startsWith('--expires') ? 'ahead' : 'back',
+): number {
+  return parsePointInTime(value, option, now, direction);
 }
+
+/**
+ * The options a read-only command passes to {@link withLifecycle}: it changes nothing, so it
+ * takes no audit or lifetime flags.
+ */
+export const READ_ONLY: LifecycleOptions = { maxTokenLifetime: '24h' };
 
 /** Who makes the change, for the audit trail: `--actor`, else `$TOKENWARDEN_ACTOR`, `$USER`. */
 export function actorOf(options: { readonly actor?: string }, io: CliIo): string {

@@ -14,6 +14,7 @@ import {
   pairs,
   parseDuration,
   policyOf,
+  READ_ONLY,
   table,
   withLifecycle,
   type LifecycleOptions,
@@ -24,6 +25,8 @@ import { CliError, print } from '../shared';
 interface CreateOptions extends LifecycleOptions {
   readonly client: string;
   readonly scope: string[];
+  /** `false` with `--no-scopes`. */
+  readonly scopes: boolean;
   readonly subject?: string;
   readonly name?: string;
   readonly expiresIn?: string;
@@ -43,7 +46,7 @@ interface RevokeOptions extends LifecycleOptions {
   readonly reason?: string;
 }
 
-interface ListOptions extends LifecycleOptions {
+interface ListOptions {
   readonly client?: string;
 }
 
@@ -133,12 +136,22 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
         (value: string, previous: string[]) => [...previous, value],
         [],
       )
+      .option('--no-scopes', 'create a key that carries no scope at all (instead of --scope)')
       .option('--subject <id>', 'subject of the principal the key yields (default: the client)')
       .option('--name <label>', 'a label for people, e.g. "nightly export"')
       .option('--expires-in <duration>', 'lifetime, e.g. 30d (default: the maximum age)')
       .option('--max-age <duration>', 'the longest lifetime allowed (default: 90d, or the policy)')
       .option('--env <name>', 'environment in the key prefix (live, test…)', 'live'),
   ).action(async (options: CreateOptions, command: Command) => {
+    if (options.scope.length === 0 && options.scopes !== false) {
+      throw new CliError(
+        'an API key without a scope passes no route that asks for one: pass --scope <scope> (repeat for more), or --no-scopes to create it without',
+        2,
+      );
+    }
+    if (options.scope.length > 0 && options.scopes === false) {
+      throw new CliError('pass --scope or --no-scopes, not both', 2);
+    }
     const keyLimits = limits(options, io);
     const expiresInMs =
       options.expiresIn === undefined
@@ -218,36 +231,35 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
     });
   });
 
-  addLifecycleOptions(
-    apikey
-      .command('list')
-      .description('list API keys (never the keys themselves)')
-      .option('--client <id>', 'only the keys of this client'),
-  ).action(async (options: ListOptions, command: Command) => {
-    await withLifecycle(command, io, options, async ({ credentials }) => {
-      const records = await new ApiKeys({ store: credentials }).list({ client: options.client });
-      const now = Date.now();
-      print(
-        command,
-        io,
-        records.map((r) => shown(r, now)),
-        () =>
-          records.length === 0
-            ? 'No API keys.'
-            : expiringNote(records, now) +
-              table(
-                ['ID', 'CLIENT', 'NAME', 'SCOPES', 'STATUS', 'EXPIRES', 'LAST USED'],
-                records.map((r) => [
-                  r.keyId,
-                  r.client,
-                  r.name ?? '-',
-                  r.scopes.join(' ') || '-',
-                  statusOf(r, now),
-                  isoTime(r.expiresAt),
-                  isoTime(r.lastUsedAt),
-                ]),
-              ),
-      );
+  apikey
+    .command('list')
+    .description('list API keys (never the keys themselves)')
+    .option('--client <id>', 'only the keys of this client')
+    .action(async (options: ListOptions, command: Command) => {
+      await withLifecycle(command, io, READ_ONLY, async ({ credentials }) => {
+        const records = await new ApiKeys({ store: credentials }).list({ client: options.client });
+        const now = Date.now();
+        print(
+          command,
+          io,
+          records.map((r) => shown(r, now)),
+          () =>
+            records.length === 0
+              ? 'No API keys.'
+              : expiringNote(records, now) +
+                table(
+                  ['ID', 'CLIENT', 'NAME', 'SCOPES', 'STATUS', 'EXPIRES', 'LAST USED'],
+                  records.map((r) => [
+                    r.keyId,
+                    r.client,
+                    r.name ?? '-',
+                    r.scopes.join(' ') || '-',
+                    statusOf(r, now),
+                    isoTime(r.expiresAt),
+                    isoTime(r.lastUsedAt),
+                  ]),
+                ),
+        );
+      });
     });
-  });
 }

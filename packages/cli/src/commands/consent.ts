@@ -8,14 +8,16 @@ import {
   parseDuration,
   parseTime,
   policyOf,
+  READ_ONLY,
   withLifecycle,
   type LifecycleOptions,
 } from '../apikey/context';
 import type { CliIo } from '../io';
-import { CliError, print, redisUrl } from '../shared';
+import { CliError, CliExit, print, redisUrl } from '../shared';
 
 interface GrantOptions extends LifecycleOptions {
   readonly policy?: string;
+  readonly anyPurpose?: boolean;
   readonly expiresAt?: string;
   readonly expiresIn?: string;
   readonly source?: string;
@@ -23,6 +25,7 @@ interface GrantOptions extends LifecycleOptions {
 
 interface WithdrawOptions extends LifecycleOptions {
   readonly policy?: string;
+  readonly anyPurpose?: boolean;
   readonly source?: string;
 }
 
@@ -68,15 +71,22 @@ function checkedPurpose(purpose: string): string {
 
 /**
  * The purposes consent may be recorded for: with a policy, its purposes whose lawful basis is
- * consent (any other purpose is refused, exit 2); without one, the purpose given.
+ * consent (any other purpose is refused, exit 2). Without one a purpose cannot be checked, so a
+ * typo would be recorded as a purpose no route asks for: that takes `--any-purpose`.
  */
 function purposesFor(
   purpose: string,
-  options: { readonly policy?: string },
+  options: { readonly policy?: string; readonly anyPurpose?: boolean },
   io: CliIo,
 ): readonly string[] {
   const policy = policyOf(options, io);
-  if (policy === undefined) return [purpose];
+  if (policy === undefined) {
+    if (options.anyPurpose === true) return [purpose];
+    throw new CliError(
+      `cannot check purpose '${purpose}' without a policy: pass --policy <file> (or set TOKENWARDEN_POLICY), or --any-purpose to record it unchecked`,
+      2,
+    );
+  }
   const declared = Object.prototype.hasOwnProperty.call(policy.purposes, purpose)
     ? policy.purposes[purpose]
     : undefined;
@@ -106,7 +116,11 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
       .description("record a data subject's consent to a purpose")
       .argument('<subject>', 'the data subject')
       .argument('<purpose>', 'the purpose, as declared in the policy')
-      .option('--expires-at <time>', 'when the consent lapses (ISO 8601)')
+      .option('--any-purpose', 'record a purpose without a policy to check it against')
+      .option(
+        '--expires-at <time>',
+        'when the consent lapses (ISO 8601, epoch ms, or 365d from now)',
+      )
       .option('--expires-in <duration>', 'when the consent lapses, from now (e.g. 365d)')
       .option('--source <text>', 'where it was collected (form id, ticket)'),
   ).action(async (subject: string, purpose: string, options: GrantOptions, command: Command) => {
@@ -148,6 +162,7 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
       .description('record a withdrawal: no token, old or new, passes this purpose any more')
       .argument('<subject>', 'the data subject')
       .argument('<purpose>', 'the purpose')
+      .option('--any-purpose', 'record a purpose without a policy to check it against')
       .option('--source <text>', 'where it was withdrawn (form id, ticket)'),
   ).action(async (subject: string, purpose: string, options: WithdrawOptions, command: Command) => {
     redisUrl(command, io);
@@ -172,17 +187,15 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
     );
   });
 
-  addLifecycleOptions(
-    consent
-      .command('show')
-      .description('show one consent record')
-      .argument('<subject>', 'the data subject')
-      .argument('<purpose>', 'the purpose'),
-  ).action(
-    async (subject: string, purpose: string, options: LifecycleOptions, command: Command) => {
+  consent
+    .command('show')
+    .description('show one consent record; exit 1 when there is none')
+    .argument('<subject>', 'the data subject')
+    .argument('<purpose>', 'the purpose')
+    .action(async (subject: string, purpose: string, _options: unknown, command: Command) => {
       redisUrl(command, io);
       checkedPurpose(purpose);
-      await withLifecycle(command, io, options, async ({ admin }) => {
+      const found = await withLifecycle(command, io, READ_ONLY, async ({ admin }) => {
         const record = await admin.getConsent(subject, purpose);
         print(
           command,
@@ -192,7 +205,9 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
             : { ...record, status: consentStatus(record, Date.now()) },
           () => describe(record, subject, purpose),
         );
+        return record !== undefined;
       });
-    },
-  );
+      // The answer is printed either way; a script tells "none" by the exit code.
+      if (!found) throw new CliExit(1);
+    });
 }

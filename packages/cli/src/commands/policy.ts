@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { checkPolicy, formatDiagnostic } from '@tokenwarden/core/policy';
 import type { CliIo } from '../io';
+import { inPolicyWords } from '../policy-words';
 import { CliError, globalOptions } from '../shared';
 
 /** `tokenwarden policy check FILE`: lint a policy file. */
@@ -22,7 +23,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
           2,
         );
       }
-      const { diagnostics } = checkPolicy(text);
+      const diagnostics = checkPolicy(text).diagnostics.map(inPolicyWords);
       const errors = diagnostics.filter((d) => d.severity === 'error').length;
       const warnings = diagnostics.length - errors;
       if (globalOptions(command).json === true) {
