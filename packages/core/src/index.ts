@@ -199,7 +199,12 @@ export {
   TrustedIssuers,
   type TrustedIssuersOptions,
 } from './verify/oidc';
-export { createWarden, Warden } from './warden';
+export { type CloseOptions, createWarden, Warden } from './warden';
+export {
+  type GracefulShutdownOptions,
+  gracefulShutdown,
+  type ShutdownServer,
+} from './http/shutdown';
 // Building blocks for custom servers, audit sinks and API-key checks (see the docs).
 export {
   type ChainHead,

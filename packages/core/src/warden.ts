@@ -13,7 +13,7 @@ import { holdUntilDurable, type HeldResponse } from './response';
 import type { WardenMetrics } from './metrics/types';
 import { resolveOptions } from './options/resolve';
 import type { WardenOptions } from './options/types';
-import { compose, type Composition } from './pipeline/compose';
+import { compose, type CloseOptions, type Composition } from './pipeline/compose';
 import type { Denials } from './pipeline/denials';
 import type { Pipeline } from './pipeline/pipeline';
 import type { Requirements } from './pipeline/requirements';
@@ -22,6 +22,7 @@ import type { RequestView } from './request';
 import type { ConsentRecord, WardenStore } from './store/types';
 
 export type { Access } from './access';
+export type { CloseOptions } from './pipeline/compose';
 
 /**
  * Enforces token hygiene on requests: extract → authenticate → DPoP → revocation and consent
@@ -187,9 +188,25 @@ export class Warden {
     return this.#trail.flush();
   }
 
-  /** Flushes the audit trail, closes sinks and the store if the warden created it. Idempotent. */
-  close(): Promise<void> {
-    return this.#composition.close();
+  /**
+   * Resolves when this warden can serve requests: the store answers (its `ping()`, within the
+   * store's deadline; a store without one counts as usable), the audit trail takes events (under
+   * `audit.onFailure: 'refuse'` it may not), and the keys of every trusted issuer are loaded.
+   * Otherwise rejects, naming the cause: `StoreUnavailableError` (`store_unavailable`),
+   * `AuditUnavailableError` (`audit_unavailable`) or a `TokenwardenError`
+   * `key_source_unavailable`. For readiness probes; the adapters' health handlers answer with it.
+   */
+  ready(): Promise<void> {
+    return this.#composition.ready();
+  }
+
+  /**
+   * Stops the warden: flushes the audit trail, closes its sinks and what the warden opened. The
+   * store is closed when the warden created it, or with `{ store: true }` (a store passed in,
+   * e.g. a `RedisStore`, whose connection would otherwise keep the process alive). Idempotent.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    return this.#composition.close(options);
   }
 }
 

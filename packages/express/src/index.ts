@@ -3,7 +3,7 @@ import { createWarden, standaloneSteps, Warden, withRouteSteps } from '@tokenwar
 import { decisionOf, routeStepNow, settleNowOrLater } from '@tokenwarden/core/internal';
 import { denyHandler, ON_DENY, TokenwardenDenial, writeDenial } from '@tokenwarden/core/internal';
 import { answerTokenRequest, jwksAnswer, metricsAnswer } from '@tokenwarden/core/internal';
-import { NodeRequestView, stringIn } from '@tokenwarden/core/internal';
+import { healthAnswer, NodeRequestView, stringIn } from '@tokenwarden/core/internal';
 import type { ACCESS, Access, Decision, DenyDecision, JwkSet } from '@tokenwarden/core/internal';
 import type { HandlerAnswer, Principal, Requirement, RouteSteps } from '@tokenwarden/core/internal';
 import type { TokenEndpoint, WardenMiddleware, WardenOptions } from '@tokenwarden/core/internal';
@@ -97,7 +97,7 @@ export function tokenwarden(
     if (onDeny !== undefined) req[ON_DENY] = onDeny;
     settleNowOrLater(warden.beginNow(new ExpressView(req)), settle, warden, req, next, next);
   };
-  return withRouteSteps<RequestHandler>(middleware, warden, guard, metricsHandler);
+  return withRouteSteps<RequestHandler>(middleware, warden, guard, metricsHandler, healthHandler);
 }
 
 /** Route steps for routers below `app.use(tw)`, checked against the wardens at start-up. */
@@ -115,6 +115,11 @@ export const claimCheck: Steps['claimCheck'] = standalone.claimCheck;
 /** Serves `warden`'s Prometheus metrics (a generic 500 if rendering fails, never a stack trace). */
 export function metricsHandler(warden: Warden): RequestHandler {
   return (_req, res) => void metricsAnswer(warden.metrics).then((answer) => send(res, answer));
+}
+
+/** Readiness probe: 200 `{ status: 'ok' }`, or 503 with a reason code (see `warden.ready()`). */
+export function healthHandler(warden: Warden): RequestHandler {
+  return (_req, res) => void healthAnswer(warden).then((answer) => send(res, answer));
 }
 
 function send(res: Response, { status, headers, body }: HandlerAnswer): void {
@@ -140,4 +145,4 @@ export function jwksHandler(source: { jwks(): JwkSet }): RequestHandler {
   return (_req, res) => send(res, jwksAnswer(source));
 }
 
-export type { Principal } from '@tokenwarden/core';
+export { gracefulShutdown, type Principal } from '@tokenwarden/core';

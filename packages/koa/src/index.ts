@@ -3,11 +3,10 @@ import { createWarden, standaloneSteps, Warden, withRouteSteps } from '@tokenwar
 import { decisionOf, routeStepNow, settleNowOrLater } from '@tokenwarden/core/internal';
 import { denyHandler, ON_DENY, throwDenial } from '@tokenwarden/core/internal';
 import { answerTokenRequest, jwksAnswer, metricsAnswer } from '@tokenwarden/core/internal';
-import { NodeRequestView, stringIn } from '@tokenwarden/core/internal';
-import type { ACCESS, Access, Decision, DenyDecision, JwkSet } from '@tokenwarden/core/internal';
-import type { HandlerAnswer, ParsedTokenBody, Principal } from '@tokenwarden/core/internal';
-import type { Requirement, TokenEndpoint, WardenMiddleware } from '@tokenwarden/core/internal';
-import type { WardenOptions } from '@tokenwarden/core/internal';
+import { healthAnswer, NodeRequestView, stringIn } from '@tokenwarden/core/internal';
+import type { ACCESS, Access, Decision, DenyDecision, Principal } from '@tokenwarden/core/internal';
+import type { HandlerAnswer, JwkSet, Requirement, TokenEndpoint } from '@tokenwarden/core/internal';
+import type { ParsedTokenBody, WardenMiddleware, WardenOptions } from '@tokenwarden/core/internal';
 
 /**
  * What Tokenwarden puts in `ctx.state`. Apps on Koa's default state need nothing (see below);
@@ -107,7 +106,7 @@ export function tokenwarden(
     if (onDeny !== undefined) ctx[ON_DENY] = onDeny;
     return settleNowOrLater(warden.beginNow(new KoaView(ctx)), settle, warden, ctx, next);
   };
-  return withRouteSteps<Middleware>(middleware, warden, guard, metricsHandler);
+  return withRouteSteps<Middleware>(middleware, warden, guard, metricsHandler, healthHandler);
 }
 
 /** Route steps for routers below `app.use(tw)`, checked against the wardens at start-up. */
@@ -120,6 +119,11 @@ export function metricsHandler(warden: Warden): Middleware {
   return async (ctx: Context) => send(ctx, await metricsAnswer(warden.metrics));
 }
 
+/** Readiness probe: 200 `{ status: 'ok' }`, or 503 with a reason code. Mount it above `tw`. */
+export function healthHandler(warden: Warden): Middleware {
+  return async (ctx: Context) => send(ctx, await healthAnswer(warden));
+}
+
 function send(ctx: Context, answer: HandlerAnswer): void {
   ctx.status = answer.status;
   ctx.set(answer.headers);
@@ -127,14 +131,13 @@ function send(ctx: Context, answer: HandlerAnswer): void {
 }
 
 /**
- * Serves core's `TokenEndpoint` on a router above `app.use(tw)`, the same with or without a body
- * parser (core's `answerTokenRequest`: 8 KiB at most, form or JSON only, no repeated parameters).
+ * Serves core's `TokenEndpoint` on a router above `app.use(tw)`, with or without a body parser
+ * (@koa/bodyparser; core's `answerTokenRequest`: 8 KiB at most, form or JSON, no repeated params).
  * @example
  * open.post('/oauth/token', tokenEndpoint(new TokenEndpoint({ issuer, clientSecrets })));
  */
 export function tokenEndpoint(endpoint: TokenEndpoint): Middleware {
   return async function tokenwardenTokenEndpoint(ctx: Context) {
-    // `body`/`rawBody` exist only when a body parser (e.g. @koa/bodyparser) set them.
     send(ctx, await answerTokenRequest(endpoint, ctx.req, ctx.request as ParsedTokenBody));
   };
 }
@@ -144,4 +147,4 @@ export function jwksHandler(source: { jwks(): JwkSet }): Middleware {
   return (ctx) => send(ctx, jwksAnswer(source));
 }
 
-export type { Principal } from '@tokenwarden/core';
+export { gracefulShutdown, type Principal } from '@tokenwarden/core';

@@ -9,6 +9,7 @@ export type {
 export { TokenwardenGuard } from './tokenwarden.guard';
 export { TokenwardenException } from './tokenwarden.exception';
 export { TokenwardenMetricsController } from './tokenwarden-metrics.controller';
+export { TokenwardenHealthController } from './tokenwarden-health.controller';
 export {
   AnyScope,
   Auth,

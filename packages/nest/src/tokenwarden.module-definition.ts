@@ -7,6 +7,7 @@ import {
 } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { createWarden, Warden, type WardenOptions } from '@tokenwarden/core';
+import { healthControllerAt } from './tokenwarden-health.controller';
 import { metricsControllerAt } from './tokenwarden-metrics.controller';
 import { TokenwardenGuard } from './tokenwarden.guard';
 import { TokenwardenRouteValidator } from './tokenwarden.validator';
@@ -24,6 +25,12 @@ export interface TokenwardenModuleExtras {
    * applies), or `false` to mount none. Default: `'/metrics'`.
    */
   readonly metricsPath?: string | false;
+  /**
+   * Where `TokenwardenHealthController` is mounted for readiness probes (open, not audited; 200
+   * `{ status: 'ok' }` or 503 `{ status: 'unavailable', reason }`), or `false` to mount none.
+   * Default: `false`.
+   */
+  readonly healthPath?: string | false;
 }
 
 /** Options of `TokenwardenModule.forRoot`. */
@@ -52,6 +59,7 @@ export interface TokenwardenModuleAsyncOptions extends TokenwardenModuleExtras {
 const DEFAULT_EXTRAS: Required<TokenwardenModuleExtras> = {
   isGlobal: true,
   metricsPath: '/metrics',
+  healthPath: false,
 };
 
 /** True for a `Warden`, also one loaded through the other module format (ESM vs CJS). */
@@ -84,6 +92,7 @@ export const WARDEN_HANDLE = Symbol('tokenwarden:warden-handle');
 function defineModule(definition: DynamicModule, extras: TokenwardenModuleExtras): DynamicModule {
   const metricsPath =
     extras.metricsPath === undefined ? DEFAULT_EXTRAS.metricsPath : extras.metricsPath;
+  const healthPath = extras.healthPath ?? DEFAULT_EXTRAS.healthPath;
   return {
     ...definition,
     global: extras.isGlobal ?? DEFAULT_EXTRAS.isGlobal,
@@ -103,7 +112,10 @@ function defineModule(definition: DynamicModule, extras: TokenwardenModuleExtras
       TokenwardenGuard,
       TokenwardenRouteValidator,
     ],
-    controllers: metricsPath === false ? [] : [metricsControllerAt(metricsPath)],
+    controllers: [
+      ...(metricsPath === false ? [] : [metricsControllerAt(metricsPath)]),
+      ...(healthPath === false ? [] : [healthControllerAt(healthPath)]),
+    ],
     exports: [TOKENWARDEN_WARDEN, TokenwardenGuard],
   };
 }

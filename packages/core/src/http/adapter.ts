@@ -55,6 +55,8 @@ export type WardenMiddleware<H> = H &
     readonly warden: Warden;
     /** Serves the Prometheus metrics of this warden. */
     metricsHandler(): H;
+    /** Answers readiness probes for this warden (see `healthAnswer`). */
+    healthHandler(): H;
   };
 
 /**
@@ -64,7 +66,7 @@ export type WardenMiddleware<H> = H &
 export type StepMaker<H> = (requirement: Requirement, warden: Warden | undefined) => H;
 
 /**
- * Binds an adapter's route steps and metrics handler to `warden` and hangs them, with the warden,
+ * Binds an adapter's route steps, metrics and health handlers to `warden` and hangs them, with the warden,
  * on the middleware. Steps are compiled (purposes validated) here, at start-up; so are the
  * adapter's standalone steps declared before any middleware (see {@link standaloneSteps}).
  */
@@ -73,12 +75,14 @@ export function withRouteSteps<H extends object>(
   warden: Warden,
   step: StepMaker<H>,
   metricsHandler: (warden: Warden) => H,
+  healthHandler: (warden: Warden) => H,
 ): WardenMiddleware<H> {
   adoptWarden(step, warden);
   return Object.assign(middleware, {
     warden,
     ...routeSteps((requirement) => step(warden.requirement(requirement), warden)),
     metricsHandler: () => metricsHandler(warden),
+    healthHandler: () => healthHandler(warden),
   });
 }
 

@@ -1,6 +1,7 @@
 import { jwksResponse } from '../issue/token-endpoint-answers';
 import type { TokenEndpointResponse } from '../issue/token-endpoint-answers';
 import type { JwkSet } from '../issue/signing-keys';
+import { TokenwardenError } from '../errors';
 import type { Logger } from '../internal/logger';
 import type { WardenMetrics } from '../metrics/types';
 
@@ -54,5 +55,26 @@ export function jwksAnswer(
     return jwksResponse(source);
   } catch (error) {
     return logged(logger, 'reading the signing keys for the JWKS', error);
+  }
+}
+
+const NO_STORE_JSON = Object.freeze({
+  'content-type': 'application/json',
+  'cache-control': 'no-store',
+});
+
+/**
+ * The answer of a health (readiness) probe: 200 `{ status: 'ok' }` once `warden.ready()`
+ * resolves, else 503 `{ status: 'unavailable', reason }` with the stable code of what failed
+ * (`store_unavailable`, `audit_unavailable`, `key_source_unavailable`). The cause itself (an
+ * address, a Redis error) stays in the logs, never in the answer. Never rejects.
+ */
+export async function healthAnswer(warden: { ready(): Promise<void> }): Promise<HandlerAnswer> {
+  try {
+    await warden.ready();
+    return { status: 200, headers: NO_STORE_JSON, body: { status: 'ok' } };
+  } catch (error) {
+    const reason = error instanceof TokenwardenError ? error.code : 'unavailable';
+    return { status: 503, headers: NO_STORE_JSON, body: { status: 'unavailable', reason } };
   }
 }

@@ -9,6 +9,8 @@ import { rateLimitedLog, type ResolvedOptions } from '../options/resolve';
 import { CachingStore } from '../store/caching-store';
 import { MemoryStore } from '../store/memory-store';
 import { isSharedStore, type WardenStore } from '../store/types';
+import { AuditUnavailableError } from '../audit/trail';
+import { StoreUnavailableError, TokenwardenError } from '../errors';
 import type { ApiKeyVerifyPolicy } from '../verify/api-key';
 import { DpopVerifier } from '../verify/dpop';
 import type { KeySourceFetchEvent } from '../verify/key-source';
@@ -40,8 +42,19 @@ export interface Composition {
   readonly requirements: Requirements;
   /** The denials of this warden (realm, DPoP challenge). */
   readonly denials: Denials;
-  /** Closes what the warden opened, in order; the store only if the warden created it. */
-  close(): Promise<void>;
+  /**
+   * Closes what the warden opened, in order; the store only if the warden created it, or with
+   * `{ store: true }`. Idempotent.
+   */
+  close(options?: CloseOptions): Promise<void>;
+  /** See `Warden.ready`. */
+  ready(): Promise<void>;
+}
+
+/** Options of `Warden.close`. */
+export interface CloseOptions {
+  /** Close the store too, also one passed in as `store` (it is shared by nothing else). */
+  readonly store?: boolean;
 }
 
 /**
@@ -106,6 +119,7 @@ export function compose(options: ResolvedOptions): Composition {
     ...claims,
   });
   const denials = new Denials(options.realm, dpop);
+  let closed = false;
 
   const stages: Stage[] = [];
   if (trail.enabled && options.audit.onFailure === 'refuse') {
@@ -158,14 +172,40 @@ export function compose(options: ResolvedOptions): Composition {
     pipeline,
     requirements,
     denials,
-    async close() {
+    async close(closeOptions) {
+      closed = true;
       await apiKeyUsage?.close();
       if (ownsLimits) await limits.close();
       await dpop?.close();
       await admin.close();
       await cachedStore?.close();
+      if (closeOptions?.store === true && !options.ownsStore) await configured.close();
+    },
+    async ready() {
+      if (closed) throw new StoreUnavailableError('the warden is closed');
+      await pingStore(store);
+      if (!trail.available) throw new AuditUnavailableError();
+      const down = issuers === undefined ? [] : (await issuers.load()).filter((s) => !s.ok);
+      if (down.length > 0) {
+        const named = down.map((s) => `${s.issuer} (${s.reason ?? 'error'})`).join(', ');
+        throw new TokenwardenError(
+          'key_source_unavailable',
+          `the keys of trusted issuers could not be loaded: ${named}`,
+        );
+      }
     },
   };
+}
+
+/** `store.ping()`, with any failure as `StoreUnavailableError` (the store's own passes as is). */
+async function pingStore(store: WardenStore): Promise<void> {
+  try {
+    await store.ping?.();
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new StoreUnavailableError(`the store did not answer ping (${reason})`, { cause: error });
+  }
 }
 
 function trustedIssuers(

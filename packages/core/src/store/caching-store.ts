@@ -237,6 +237,11 @@ export class CachingStore implements WardenStore {
     return this.around(change, () => this.store.withdrawConsent(withdrawal));
   }
 
+  /** Asks the underlying store (its `ping`, when it has one); the cache plays no part. */
+  ping(): Promise<void> {
+    return this.store.ping?.() ?? Promise.resolve();
+  }
+
   /** Stops listening; the underlying store is closed by whoever owns it. */
   async close(): Promise<void> {
     this.unsubscribe();

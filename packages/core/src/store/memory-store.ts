@@ -174,6 +174,11 @@ export class MemoryStore implements EpochStore {
     return this.epoch;
   }
 
+  /** Everything is in memory: resolves at once. */
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;

@@ -103,6 +103,12 @@ export interface WardenStore {
    * `undefined` (then the warden calls `getConsent`).
    */
   cachedConsent?(subject: string, purpose: string): ConsentRecord | null | undefined;
+  /**
+   * Optional: resolves when the store can answer now, else rejects with `StoreUnavailableError`
+   * naming the cause, within the store's own deadline. For readiness probes (`warden.ready()`);
+   * a store without it is taken as usable.
+   */
+  ping?(): Promise<void>;
   /** Releases what the store opened (timers, connections it created). Idempotent. */
   close(): Promise<void>;
 }

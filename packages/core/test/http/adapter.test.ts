@@ -24,7 +24,8 @@ function fakeAdapter() {
   const metrics = (): Made => ({ requirement: {}, warden: undefined });
   return {
     standalone: standaloneSteps(step),
-    tokenwarden: (warden: Warden) => withRouteSteps<Made>(step({}, warden), warden, step, metrics),
+    tokenwarden: (warden: Warden) =>
+      withRouteSteps<Made>(step({}, warden), warden, step, metrics, metrics),
   };
 }
 
