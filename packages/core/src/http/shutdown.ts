@@ -85,7 +85,8 @@ function stopServer(
   logger: Pick<Logger, 'error'>,
 ): Promise<boolean> {
   return new Promise((resolve) => {
-    let sweep: ReturnType<typeof setInterval> | undefined;
+    // A keep-alive connection becomes idle when its response ends: close it then.
+    const sweep = setInterval(() => server.closeIdleConnections?.(), IDLE_SWEEP_MS);
     const done = (ok: boolean) => {
       clearInterval(sweep);
       clearTimeout(timer);
@@ -100,8 +101,6 @@ function stopServer(
       // ERR_SERVER_NOT_RUNNING: already closed, nothing is in flight.
       done(error === undefined || (error as { code?: unknown }).code === 'ERR_SERVER_NOT_RUNNING');
     });
-    // A keep-alive connection becomes idle when its response ends: close it then.
     server.closeIdleConnections?.();
-    sweep = setInterval(() => server.closeIdleConnections?.(), IDLE_SWEEP_MS);
   });
 }
