@@ -1,9 +1,10 @@
-import { ConfigError, StoreUnavailableError } from '@tokenwarden/core';
+import { ConfigError, StoreUnavailableError, type Logger } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
 import {
   checkedUrl,
   openClient,
   openSubscriber,
+  reason,
   safeCause,
   startDeadline,
   unavailable,
@@ -45,6 +46,11 @@ export interface ConnectionPolicy {
    * to the command timeout of a client opened from `url`. Default: 0.
    */
   readonly waitMs?: number;
+  /**
+   * Where the connection's changes of state are logged, once each: Redis unreachable (with the
+   * cause, e.g. `ECONNREFUSED 127.0.0.1:6390`), Redis answering again. Default: not logged.
+   */
+  readonly logger?: Pick<Logger, 'warn' | 'error'>;
 }
 
 /** Connection options checked against a policy, ready to open (see {@link connectionTarget}). */
@@ -133,6 +139,10 @@ export class RedisConnection<View = Redis> {
   private closing: Promise<void> | undefined;
   private waiter: { promise: Promise<void>; done: () => void } | undefined;
   private lastError: Error | undefined;
+  /** Whether the client was ever ready; until then a write may wait for its first connection. */
+  private everReady: boolean;
+  /** The state last logged: `undefined` until the first connection or failure. */
+  private up: boolean | undefined;
 
   /**
    * Opens a client from `target.url`, or adopts `target.client`.
@@ -147,8 +157,16 @@ export class RedisConnection<View = Redis> {
     this.deadlineMs =
       policy.deadline === 'connect' ? connectTimeoutMs(target.timeoutMs) : target.timeoutMs;
     this.waitFor = policy.waitFor ?? 'any';
+    // Subscribers (`opened`) log nothing: their owner's connection tells the same story.
+    const logger = opened === undefined ? policy.logger : undefined;
     const keepError = (err: Error) => {
       this.lastError = err;
+      if (logger !== undefined && this.up !== false && this.closing === undefined) {
+        this.up = false;
+        logger.error(
+          `${this.owner}: Redis is unreachable (${connectionCause(err)}); calls fail with store_unavailable until it answers`,
+        );
+      }
     };
     if (opened !== undefined) {
       this.#client = opened;
@@ -168,6 +186,14 @@ export class RedisConnection<View = Redis> {
       );
       this.owned = true;
     }
+    this.everReady = this.#client.status === 'ready';
+    this.#client.on('ready', () => {
+      this.everReady = true;
+      if (logger !== undefined && this.up === false) {
+        logger.warn(`${this.owner}: Redis answers again`);
+      }
+      this.up = true;
+    });
   }
 
   /** The client, for event listeners; commands go through {@link RedisConnection.run}. */
@@ -236,9 +262,44 @@ export class RedisConnection<View = Redis> {
       const reply = await Promise.race([sent, deadline.promise]);
       return parse === undefined ? (reply as unknown as T) : parse(reply);
     } catch (err) {
-      throw unavailable(operation, err);
+      // Not connected: the connection's own error is the cause, not the deadline it led to.
+      const cause = this.#client.status === 'ready' ? undefined : this.lastError;
+      const failure = unavailable(operation, err);
+      if (cause === undefined) throw failure;
+      throw new StoreUnavailableError(
+        `${failure.message}: no connection (${connectionCause(cause)})`,
+        {
+          cause,
+        },
+      );
     } finally {
       deadline.clear();
+    }
+  }
+
+  /**
+   * Waits, at most `maxMs`, for the client's first connection, so the first command of a fresh
+   * connection (an admin write, a CLI command) is not held to one command's deadline while the
+   * connection is still being made. Resolves at once once the client was ever ready, or when
+   * closed; never rejects (the command that follows reports any failure).
+   */
+  async firstConnection(maxMs: number): Promise<void> {
+    const client = this.#client;
+    if (this.everReady || this.closing !== undefined || maxMs <= 0) return;
+    if (client.status === 'wait') void client.connect().catch(() => undefined);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let done: () => void = () => undefined;
+    try {
+      await new Promise<void>((resolve) => {
+        done = resolve;
+        timer = setTimeout(resolve, maxMs);
+        client.once('ready', done);
+        client.once('end', done);
+      });
+    } finally {
+      clearTimeout(timer);
+      client.removeListener('ready', done);
+      client.removeListener('end', done);
     }
   }
 
@@ -325,4 +386,19 @@ export class RedisConnection<View = Redis> {
     this.#client.removeListener('error', this.waiter.done);
     this.waiter = undefined;
   }
+}
+
+/**
+ * The cause of a connection failure for a log or an error message: the Node error code and the
+ * address it names (`ECONNREFUSED 127.0.0.1:6390`, `ENOTFOUND redis.internal`), else the short
+ * reason (a Redis error code such as WRONGPASS). Never a password: ioredis messages of a failed
+ * handshake are not echoed.
+ */
+export function connectionCause(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
+    const target = new RegExp(`${code} (\\S+)$`).exec(err.message)?.[1];
+    if (target !== undefined && /^[\w.:[\]-]+$/.test(target)) return `${code} ${target}`;
+  }
+  return reason(err);
 }

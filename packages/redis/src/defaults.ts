@@ -37,3 +37,9 @@ export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
 export function connectTimeoutMs(commandTimeoutMs: number): number {
   return Math.max(1_000, 5 * commandTimeoutMs);
 }
+
+/**
+ * Default longest wait of a fresh `RedisStore` for its first connection before its first write
+ * or epoch command, in ms (`connectTimeoutMs`).
+ */
+export const DEFAULT_CONNECT_WAIT_MS = 2_000;

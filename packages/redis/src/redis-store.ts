@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   ConfigError,
   systemClock,
+  type Logger,
   type Clock,
   type ConsentGrant,
   type ConsentRecord,
@@ -19,9 +20,11 @@ import type { Cluster, Redis } from 'ioredis';
 import { connectionTarget, RedisConnection } from './connection';
 import {
   DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_CONNECT_WAIT_MS,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_KEY_LENGTH,
   DEFAULT_PREFIX,
+  MAX_COMMAND_TIMEOUT_MS,
 } from './defaults';
 import { encodeInvalidation, RedisInvalidationFeed, type SubscriberView } from './invalidation';
 import { KeySpace } from './keys';
@@ -108,7 +111,25 @@ export interface RedisStoreOptions {
    * Cluster" in the README. Default: `'single'`.
    */
   layout?: 'single' | 'sharded';
+  /**
+   * Longest wait, in ms, for the first connection before the first write (revocation, consent)
+   * or epoch command of a fresh store, so an admin call or a CLI command made right after start
+   * is not held to `commandTimeoutMs` while the connection is still being made (a busy machine,
+   * a Redis still starting). Requests' lookups never wait for it. 0: no wait. Default: 2,000.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Where the store logs its connection's changes of state, once each: Redis unreachable, with
+   * the cause (`ECONNREFUSED 127.0.0.1:6390`, `WRONGPASS`…, never the URL's password), and
+   * Redis answering again. `false`: not logged. Default: stderr.
+   */
+  logger?: Pick<Logger, 'warn' | 'error'> | false;
 }
+
+const stderrLogger: Pick<Logger, 'warn' | 'error'> = {
+  warn: (message) => console.warn(`[tokenwarden] ${message}`),
+  error: (message) => console.error(`[tokenwarden] ${message}`),
+};
 
 /** The client members the store calls: its script commands and HMGET. */
 export type StoreClient = ScriptCalls<
@@ -124,6 +145,7 @@ export type StoreClient = ScriptCalls<
     | 'epochSpread']
 > & {
   hmget(key: string, ...fields: string[]): Promise<unknown>;
+  ping(): Promise<unknown>;
   hset(key: string, field: string, value: string): Promise<unknown>;
   pipeline(): DurablePipeline;
 };
@@ -194,6 +216,7 @@ export class RedisStore implements SharedStore, EpochStore {
   private readonly heartbeatMs: number;
   private readonly clock: Clock;
   private readonly durability: StoreDurability | undefined;
+  private readonly connectWaitMs: number;
 
   /** @throws ConfigError when the options are missing, ambiguous or out of range. */
   constructor(options: RedisStoreOptions) {
@@ -202,7 +225,18 @@ export class RedisStore implements SharedStore, EpochStore {
       owner: OWNER,
       defaultTimeoutMs: DEFAULT_COMMAND_TIMEOUT_MS,
       waitMs: this.durability?.timeoutMs ?? 0,
+      logger: options.logger === false ? undefined : (options.logger ?? stderrLogger),
     });
+    this.connectWaitMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_WAIT_MS;
+    if (
+      !Number.isSafeInteger(this.connectWaitMs) ||
+      this.connectWaitMs < 0 ||
+      this.connectWaitMs > MAX_COMMAND_TIMEOUT_MS
+    ) {
+      throw new ConfigError(
+        `RedisStore option 'connectTimeoutMs' must be an integer from 0 to ${MAX_COMMAND_TIMEOUT_MS}`,
+      );
+    }
     const layout = options.layout ?? 'single';
     if (layout !== 'single' && layout !== 'sharded') {
       throw new ConfigError(`RedisStore option 'layout' must be 'single' or 'sharded'`);
@@ -324,6 +358,7 @@ export class RedisStore implements SharedStore, EpochStore {
   async revokeToken(tokenId: string, expiresAt: number): Promise<void> {
     const id = text(tokenId, 'tokenId', OWNER);
     const until = epochArg(expiresAt, 'expiresAt', OWNER);
+    await this.connected();
     // Without the token's subject, the revocation goes to every bucket ('sharded').
     const keys = this.keys.all().map((space) => space.revoked(id));
     await this.raise('revokeToken', keys, until, until, { kind: 'token', id: tokenId });
@@ -341,6 +376,7 @@ export class RedisStore implements SharedStore, EpochStore {
       const client = text(id, 'id', OWNER);
       keys = this.keys.all().map((space) => space.clientMark(client));
     } else throw new TypeError(`RedisStore: scope must be 'subject', 'client' or 'all'`);
+    await this.connected();
     await this.raise(
       'setNotBefore',
       keys,
@@ -351,12 +387,14 @@ export class RedisStore implements SharedStore, EpochStore {
   }
 
   /** Records a grant; the last withdrawal time is kept. */
-  grantConsent(grant: ConsentGrant): Promise<ConsentRecord> {
+  async grantConsent(grant: ConsentGrant): Promise<ConsentRecord> {
+    await this.connected();
     return this.#consent.grant(grant);
   }
 
   /** Records a withdrawal, with `grantedAt` 0 when there was no grant. */
-  withdrawConsent(withdrawal: ConsentWithdrawal): Promise<ConsentRecord> {
+  async withdrawConsent(withdrawal: ConsentWithdrawal): Promise<ConsentRecord> {
+    await this.connected();
     return this.#consent.withdraw(withdrawal);
   }
 
@@ -396,6 +434,7 @@ export class RedisStore implements SharedStore, EpochStore {
    */
   async readEpoch(): Promise<StoreEpoch> {
     const key = this.primaryEpoch();
+    await this.connected();
     return this.#connection.run(
       'readEpoch',
       (redis) => redis.hmget(key, 'id', 'origin', 'since', 'lost', 'lostAt'),
@@ -416,6 +455,7 @@ export class RedisStore implements SharedStore, EpochStore {
    * an epoch nor the record of a lost one; otherwise changes nothing (`written: false`).
    */
   async initializeEpoch(): Promise<{ readonly written: boolean; readonly epoch: StoreEpoch }> {
+    await this.connected();
     const result = await this.writeEpoch('init', 'initialized');
     if (result.written && result.epoch.status === 'current') {
       await this.#shards?.spread(result.epoch, 'copy');
@@ -434,6 +474,7 @@ export class RedisStore implements SharedStore, EpochStore {
     if (origin !== 'restored' && origin !== 'accepted') {
       throw new TypeError(`RedisStore: origin must be 'restored' or 'accepted'`);
     }
+    await this.connected();
     const { epoch } = await this.writeEpoch('renew', origin);
     if (epoch.status !== 'current') throw unexpectedReply('renewEpoch');
     await this.#shards?.spread(epoch, 'force');
@@ -461,11 +502,31 @@ export class RedisStore implements SharedStore, EpochStore {
   }
 
   /**
+   * Resolves when Redis answers PING within `commandTimeoutMs` (not counting a wait for the first
+   * connection), else rejects with `StoreUnavailableError` naming the cause (`no connection
+   * (ECONNREFUSED 127.0.0.1:6390)`, a timeout). For readiness probes (`warden.ready()`).
+   */
+  async ping(): Promise<void> {
+    await this.#connection.run(
+      'ping',
+      (redis) => redis.ping(),
+      (reply) => {
+        if (reply !== 'PONG') throw unexpectedReply('ping');
+      },
+    );
+  }
+
+  /**
    * Stops using Redis. Quits the client only if the store opened it from `url`; a client passed
    * in stays open. Later calls reject with `StoreUnavailableError`. Idempotent.
    */
   close(): Promise<void> {
     return this.#connection.close(async () => this.#feed?.close());
+  }
+
+  /** Waits for the first connection (at most `connectTimeoutMs`) before a write or an epoch call. */
+  private connected(): Promise<void> {
+    return this.#connection.firstConnection(this.connectWaitMs);
   }
 
   /** Runs the epoch write script: 'init' or 'renew'. */
