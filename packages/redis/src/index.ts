@@ -14,6 +14,9 @@ export { RedisSigningKeyStore, type RedisSigningKeyStoreOptions } from './key-st
 export { RedisCredentialStore, type RedisCredentialStoreOptions } from './credential-store';
 export {
   auditKeys,
+  auditRegistryKey,
+  producerAuditKeys,
+  producerTag,
   MAX_ENTRY_CHARS,
   MAX_EVENTS_PER_ENTRY,
   RedisStreamSink,

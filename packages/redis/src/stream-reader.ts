@@ -1,6 +1,13 @@
 import { parseAuditLine, type AuditEvent, type ChainHead } from '@tokenwarden/core/internal';
 import type { RedisConnection } from './connection';
-import { auditKeys, openStreamConnection, type AuditStreamConnection } from './stream-sink';
+import { DEFAULT_PREFIX } from './defaults';
+import {
+  auditKeys,
+  auditRegistryKey,
+  openStreamConnection,
+  producerAuditKeys,
+  type AuditStreamConnection,
+} from './stream-sink';
 
 /** One event read from the audit stream. */
 export interface StreamedEvent {
@@ -67,7 +74,10 @@ interface ReaderClient {
   xreadgroup(...args: (string | number)[]): Promise<unknown>;
   xack(key: string, group: string, id: string): Promise<unknown>;
   xgroup(...args: string[]): Promise<unknown>;
+  smembers(key: string): Promise<string[]>;
 }
+
+type StreamKeys = { readonly stream: string; readonly heads: string };
 
 /**
  * Reads the audit stream written by `RedisStreamSink`, one event at a time: a time range (for
@@ -84,121 +94,221 @@ interface ReaderClient {
 export class AuditStreamReader {
   // ES private: `util.inspect` must not print the client, whose options hold the URL.
   readonly #connection: RedisConnection<ReaderClient>;
-  /** The keys read. */
+  /** The keys of the one stream every producer writes with `streams: 'single'`. */
   readonly keys: { stream: string; heads: string };
+  private readonly prefix: string;
+  private readonly registry: string;
 
   /** @throws ConfigError when the options are missing, ambiguous or out of range. */
   constructor(options: AuditStreamConnection) {
     this.keys = auditKeys(options?.prefix);
+    this.prefix = options?.prefix ?? DEFAULT_PREFIX;
+    this.registry = auditRegistryKey(options?.prefix);
     this.#connection = openStreamConnection<ReaderClient>(options, 'AuditStreamReader');
   }
 
-  /** Length and first and last entry ids of the stream. */
-  async info(): Promise<StreamInfo> {
-    const { stream } = this.keys;
-    return this.#connection.run('audit stream info', async (redis) => {
-      const length = await redis.xlen(stream);
-      const [first] = await redis.xrange(stream, '-', '+', 'COUNT', 1);
-      const last = await redis.xrevrange(stream, '+', '-', 'COUNT', 1);
-      return { length, firstEntryId: first?.[0], lastEntryId: last[0]?.[0] };
-    });
-  }
-
-  /** The recorded head of every producer's chain. */
-  async heads(): Promise<ChainHead[]> {
-    const raw = await this.#connection.run('audit heads', (redis) =>
-      redis.hgetall(this.keys.heads),
+  /**
+   * Every stream to read: the one of `streams: 'single'`, then each producer's own stream listed
+   * in the registry (`streams: 'per-producer'`), each with its heads hash.
+   */
+  async streams(): Promise<StreamKeys[]> {
+    // A prefix with its own tag has no per-producer streams (the sink refuses them).
+    if (this.prefix.includes('{')) return [this.keys];
+    const tags = await this.#connection.run('audit streams', (redis) =>
+      redis.smembers(this.registry),
     );
-    const heads: ChainHead[] = [];
-    for (const [producer, value] of Object.entries(raw)) {
-      const [seq, hash, at] = value.split(' ');
-      if (seq === undefined || hash === undefined || !/^\d+$/.test(seq)) continue;
-      heads.push({
-        producer,
-        seq: Number(seq),
-        hash,
-        ...(at !== undefined && /^\d+$/.test(at) ? { at: Number(at) } : {}),
-      });
-    }
-    return heads;
+    return [this.keys, ...tags.sort().map((tag) => producerAuditKeys(this.prefix, tag))];
   }
 
-  /** Events whose stream time is within [since, until], oldest first. */
+  /** Length and first and last entry ids over every stream. */
+  async info(): Promise<StreamInfo> {
+    const streams = await this.streams();
+    const infos = await Promise.all(
+      streams.map(({ stream }) =>
+        this.#connection.run('audit stream info', async (redis) => {
+          const length = await redis.xlen(stream);
+          const [first] = await redis.xrange(stream, '-', '+', 'COUNT', 1);
+          const last = await redis.xrevrange(stream, '+', '-', 'COUNT', 1);
+          return { length, first: first?.[0], last: last[0]?.[0] };
+        }),
+      ),
+    );
+    let firstEntryId: string | undefined;
+    let lastEntryId: string | undefined;
+    for (const { first, last } of infos) {
+      if (
+        first !== undefined &&
+        (firstEntryId === undefined || compareIds(first, firstEntryId) < 0)
+      ) {
+        firstEntryId = first;
+      }
+      if (last !== undefined && (lastEntryId === undefined || compareIds(last, lastEntryId) > 0)) {
+        lastEntryId = last;
+      }
+    }
+    return { length: infos.reduce((sum, i) => sum + i.length, 0), firstEntryId, lastEntryId };
+  }
+
+  /** The recorded head of every producer's chain (the furthest one, when two streams hold it). */
+  async heads(): Promise<ChainHead[]> {
+    const streams = await this.streams();
+    const raws = await Promise.all(
+      streams.map(({ heads }) =>
+        this.#connection.run('audit heads', (redis) => redis.hgetall(heads)),
+      ),
+    );
+    const byProducer = new Map<string, ChainHead>();
+    for (const raw of raws) {
+      for (const [producer, value] of Object.entries(raw)) {
+        const [seq, hash, at] = value.split(' ');
+        if (seq === undefined || hash === undefined || !/^\d+$/.test(seq)) continue;
+        const head: ChainHead = {
+          producer,
+          seq: Number(seq),
+          hash,
+          ...(at !== undefined && /^\d+$/.test(at) ? { at: Number(at) } : {}),
+        };
+        const known = byProducer.get(producer);
+        if (known === undefined || known.seq < head.seq) byProducer.set(producer, head);
+      }
+    }
+    return [...byProducer.values()];
+  }
+
+  /**
+   * Events whose stream time is within [since, until], oldest first: the entries of every stream
+   * merged by entry id (each stream read a page at a time).
+   */
   async *range(options: RangeOptions = {}): AsyncGenerator<StreamedEvent> {
     const pageSize = options.pageSize ?? PAGE_ENTRIES;
-    let start = options.since === undefined ? '-' : `${Math.max(0, Math.floor(options.since))}-0`;
+    const since = options.since === undefined ? '-' : `${Math.max(0, Math.floor(options.since))}-0`;
     const end =
       options.until === undefined ? '+' : `${Math.floor(options.until)}-18446744073709551615`;
+    const cursors = (await this.streams()).map(({ stream }) => ({
+      stream,
+      start: since,
+      page: [] as Entry[],
+      done: false,
+    }));
     for (;;) {
-      const from = start;
-      const page = await this.#connection.run('audit stream range', (redis) =>
-        redis.xrange(this.keys.stream, from, end, 'COUNT', pageSize),
+      await Promise.all(
+        cursors
+          .filter((c) => c.page.length === 0 && !c.done)
+          .map(async (c) => {
+            const from = c.start;
+            const page = await this.#connection.run('audit stream range', (redis) =>
+              redis.xrange(c.stream, from, end, 'COUNT', pageSize),
+            );
+            c.page = page;
+            if (page.length < pageSize) c.done = true;
+            if (page.length > 0) c.start = `(${page[page.length - 1]![0]}`;
+          }),
       );
-      for (const entry of page) yield* eventsOf(entry);
-      if (page.length < pageSize) return;
-      start = `(${page[page.length - 1]![0]}`;
+      let next: (typeof cursors)[number] | undefined;
+      for (const c of cursors) {
+        const head = c.page[0];
+        if (
+          head !== undefined &&
+          (next === undefined || compareIds(head[0], next.page[0]![0]) < 0)
+        ) {
+          next = c;
+        }
+      }
+      if (next === undefined) return;
+      yield* eventsOf(next.page.shift()!);
     }
   }
 
-  /** Follows the stream as it grows, until `signal` aborts. */
+  /**
+   * Follows every stream as it grows, until `signal` aborts. One stream is read with a blocking
+   * read; several (`streams: 'per-producer'`) each with a read of its own (one slot each), with a
+   * short pause when none had news. Streams registered while following are read from their start.
+   */
   async *follow(options: FollowOptions = {}): AsyncGenerator<StreamedEvent> {
     const blockMs = Math.max(
       1,
       Math.min(options.blockMs ?? 1000, this.#connection.timeoutMs - 100),
     );
     const group = options.group;
-    let after = options.after ?? '$';
-    if (group !== undefined) await this.ensureGroup(group.name);
-    if (after === '$' && group === undefined) {
-      // Pin the start, so entries added between two reads are not skipped.
-      after = (await this.info()).lastEntryId ?? '0';
-    }
+    const start = options.after ?? '$';
+    /** Each stream followed, and the entry id to read after. */
+    const cursors = new Map<string, string>();
+    const discover = async (first: boolean) => {
+      for (const { stream } of await this.streams()) {
+        if (cursors.has(stream)) continue;
+        // A stream that appears while following is new: all of it is to be read.
+        const from = first ? start : '0';
+        if (group !== undefined) await this.ensureGroup(stream, group.name, from);
+        let after = from;
+        if (after === '$' && group === undefined) {
+          // Pin the start, so entries added between two reads are not skipped.
+          const [last] = await this.#connection.run('audit stream follow', (redis) =>
+            redis.xrevrange(stream, '+', '-', 'COUNT', 1),
+          );
+          after = last?.[0] ?? '0';
+        }
+        cursors.set(stream, after);
+      }
+    };
+    await discover(true);
     while (!options.signal?.aborted) {
-      let reply: unknown;
-      const from = after;
+      let batches: [string, Entry[]][];
       try {
-        reply = await this.#connection.run('audit stream follow', (redis) =>
-          group === undefined
-            ? redis.xread(
-                'COUNT',
-                PAGE_ENTRIES,
-                'BLOCK',
-                blockMs,
-                'STREAMS',
-                this.keys.stream,
-                from,
-              )
-            : redis.xreadgroup(
-                'GROUP',
-                group.name,
-                group.consumer,
-                'COUNT',
-                PAGE_ENTRIES,
-                'BLOCK',
-                blockMs,
-                'STREAMS',
-                this.keys.stream,
-                '>',
-              ),
+        await discover(false);
+        const block = cursors.size === 1 ? blockMs : undefined;
+        batches = await Promise.all(
+          [...cursors].map(async ([stream, after]) => {
+            const reply = await this.#connection.run('audit stream follow', (redis) =>
+              group === undefined
+                ? redis.xread(
+                    'COUNT',
+                    PAGE_ENTRIES,
+                    ...(block === undefined ? [] : ['BLOCK', block]),
+                    'STREAMS',
+                    stream,
+                    after,
+                  )
+                : redis.xreadgroup(
+                    'GROUP',
+                    group.name,
+                    group.consumer,
+                    'COUNT',
+                    PAGE_ENTRIES,
+                    ...(block === undefined ? [] : ['BLOCK', block]),
+                    'STREAMS',
+                    stream,
+                    '>',
+                  ),
+            );
+            return [stream, entriesOf(reply)] as [string, Entry[]];
+          }),
         );
       } catch (error) {
         options.onError?.(error as Error);
         await pause(500, options.signal);
-        if (group !== undefined) await this.ensureGroup(group.name).catch(() => undefined);
+        if (group !== undefined) {
+          for (const stream of cursors.keys()) {
+            await this.ensureGroup(stream, group.name, '$').catch(() => undefined);
+          }
+        }
         continue;
       }
-      const entries = entriesOf(reply);
-      for (const entry of entries) {
-        yield* eventsOf(entry);
-        // Once every event of the entry was handled: resume after it, acknowledge it.
-        after = entry[0];
-        if (group !== undefined) {
-          const id = entry[0];
-          await this.#connection
-            .run('audit stream ack', (redis) => redis.xack(this.keys.stream, group.name, id))
-            .catch(() => undefined);
+      let read = 0;
+      for (const [stream, entries] of batches) {
+        for (const entry of entries) {
+          read += 1;
+          yield* eventsOf(entry);
+          // Once every event of the entry was handled: resume after it, acknowledge it.
+          cursors.set(stream, entry[0]);
+          if (group !== undefined) {
+            const id = entry[0];
+            await this.#connection
+              .run('audit stream ack', (redis) => redis.xack(stream, group.name, id))
+              .catch(() => undefined);
+          }
         }
       }
+      if (read === 0 && cursors.size > 1) await pause(Math.min(blockMs, 250), options.signal);
     }
   }
 
@@ -207,16 +317,23 @@ export class AuditStreamReader {
     return this.#connection.close();
   }
 
-  /** Creates the consumer group at the stream's end, unless it exists. */
-  private async ensureGroup(name: string): Promise<void> {
+  /** Creates the consumer group on `stream` at `from` (`'$'`: its end), unless it exists. */
+  private async ensureGroup(stream: string, name: string, from: string): Promise<void> {
     await this.#connection.run('audit stream group', (redis) =>
-      redis.xgroup('CREATE', this.keys.stream, name, '$', 'MKSTREAM').catch((error: unknown) => {
+      redis.xgroup('CREATE', stream, name, from, 'MKSTREAM').catch((error: unknown) => {
         // The group exists already: nothing to do.
         if (error instanceof Error && error.message.startsWith('BUSYGROUP')) return undefined;
         throw error;
       }),
     );
   }
+}
+
+/** Orders two stream entry ids (`<ms>-<n>`). */
+function compareIds(a: string, b: string): number {
+  const [am = 0, an = 0] = a.split('-').map(Number);
+  const [bm = 0, bn = 0] = b.split('-').map(Number);
+  return am - bm || an - bn;
 }
 
 /** The stream time (epoch ms) of an entry id. */

@@ -9,7 +9,8 @@ import {
 import type { Cluster, Redis } from 'ioredis';
 import { connectionTarget, RedisConnection } from './connection';
 import { DEFAULT_AUDIT_RETENTION_MS, DEFAULT_PREFIX, DEFAULT_STREAM_TIMEOUT_MS } from './defaults';
-import { KeySpace } from './keys';
+import { createHash } from 'node:crypto';
+import { encodeId, KeySpace } from './keys';
 import { AUDIT_APPEND_SCRIPT, COMMANDS, type ScriptCalls } from './scripts';
 
 /** Most events in one stream entry. */
@@ -49,17 +50,53 @@ export interface RedisStreamSinkOptions extends AuditStreamConnection {
   readonly clock?: Clock;
   /** Spool name (see `AuditSink.name`). Default: `'redis-stream'`. */
   readonly name?: string;
+  /**
+   * `'single'`: every producer's events go to one stream, `<prefix>{tw}:audit:stream`, on one
+   * slot. `'per-producer'`: each producer (each process's audit trail) writes a stream of its own
+   * under a hash tag of its own (see {@link producerAuditKeys}), registered in
+   * `<prefix>{tw}:audit:producers`, so on Redis Cluster the writes of many nodes spread over the
+   * masters. `AuditStreamReader` (and `tokenwarden audit`, the reports, `state restore`) reads
+   * both. Needs a prefix without a hash tag. Default: `'single'`.
+   */
+  readonly streams?: 'single' | 'per-producer';
 }
 
-/** The stream and heads keys for a prefix. */
+/** The stream and heads keys for a prefix (the one stream of every producer, under `{tw}`). */
 export function auditKeys(prefix: string = DEFAULT_PREFIX): { stream: string; heads: string } {
   const base = new KeySpace(prefix).base;
+  return { stream: `${base}audit:stream`, heads: `${base}audit:heads` };
+}
+
+/**
+ * The registry of per-producer streams: a set, under `{tw}`, of the tags of the producers that
+ * wrote a stream of their own (see {@link producerAuditKeys}).
+ */
+export function auditRegistryKey(prefix: string = DEFAULT_PREFIX): string {
+  return `${new KeySpace(prefix).base}audit:producers`;
+}
+
+/**
+ * The tag of one producer's stream: its encoded id, or `#` and the SHA-256 of it when longer than
+ * 64 characters.
+ */
+export function producerTag(producer: string): string {
+  const encoded = encodeId(producer);
+  return encoded.length <= 64 ? encoded : `#${createHash('sha256').update(encoded).digest('hex')}`;
+}
+
+/**
+ * The stream and heads keys of one producer (`streams: 'per-producer'`), under a hash tag of its
+ * own: `<prefix>{tw.audit.<tag>}:audit:stream` and `…:audit:heads`. `tag` is {@link producerTag}.
+ */
+export function producerAuditKeys(prefix: string, tag: string): { stream: string; heads: string } {
+  const base = `${prefix}{tw.audit.${tag}}:`;
   return { stream: `${base}audit:stream`, heads: `${base}audit:heads` };
 }
 
 /** The append script command, on the client and on a pipeline. */
 type AppendCall = typeof COMMANDS.auditAppend;
 type AppendClient = ScriptCalls<AppendCall> & {
+  sadd(key: string, ...members: string[]): Promise<unknown>;
   pipeline(): Record<AppendCall, (...args: string[]) => unknown> & {
     exec(): Promise<[Error | null, unknown][] | null>;
   };
@@ -107,6 +144,11 @@ export class RedisStreamSink implements AuditSink {
   private readonly keys: { stream: string; heads: string };
   private readonly retentionMs: number;
   private readonly clock: Clock;
+  /** The prefix of per-producer streams, `undefined` with `streams: 'single'`. */
+  private readonly producerPrefix: string | undefined;
+  private readonly registry: string;
+  /** Producers this sink registered already. */
+  private readonly registered = new Set<string>();
 
   /** @throws ConfigError when the options are missing, ambiguous or out of range. */
   constructor(options: RedisStreamSinkOptions) {
@@ -118,6 +160,18 @@ export class RedisStreamSink implements AuditSink {
     }
     this.clock = options?.clock ?? systemClock;
     this.keys = auditKeys(options?.prefix);
+    this.registry = auditRegistryKey(options?.prefix);
+    const streams = options?.streams ?? 'single';
+    if (streams !== 'single' && streams !== 'per-producer') {
+      throw new ConfigError(`RedisStreamSink option 'streams' must be 'single' or 'per-producer'`);
+    }
+    const prefix = options?.prefix ?? DEFAULT_PREFIX;
+    if (streams === 'per-producer' && (prefix.includes('{') || prefix.includes('}'))) {
+      throw new ConfigError(
+        `RedisStreamSink option 'prefix' must not contain a hash tag with streams 'per-producer': each producer's stream gets a tag of its own`,
+      );
+    }
+    this.producerPrefix = streams === 'per-producer' ? prefix : undefined;
     // Last: a client is opened only for valid options.
     this.#connection = openStreamConnection<AppendClient>(options, 'RedisStreamSink');
     this.name = options.name ?? 'redis-stream';
@@ -162,7 +216,11 @@ export class RedisStreamSink implements AuditSink {
       if (event.producer !== producer) {
         finish();
         producer = event.producer;
-        call = [this.keys.stream, this.keys.heads, producer, minId, ''];
+        const keys =
+          this.producerPrefix === undefined
+            ? this.keys
+            : producerAuditKeys(this.producerPrefix, producerTag(producer));
+        call = [keys.stream, keys.heads, producer, minId, ''];
       } else if (seq !== last + 1 || count >= MAX_EVENTS_PER_ENTRY || chars >= MAX_ENTRY_CHARS) {
         pack();
       }
@@ -175,6 +233,10 @@ export class RedisStreamSink implements AuditSink {
       previous = event;
     }
     finish();
+    if (this.producerPrefix !== undefined) {
+      await this.writeApart(calls);
+      return;
+    }
     await this.#connection.run('audit stream write', async (redis) => {
       if (calls.length === 1) {
         await redis[COMMANDS.auditAppend](...calls[0]!);
@@ -185,6 +247,26 @@ export class RedisStreamSink implements AuditSink {
       const results = await pipeline.exec();
       for (const [error] of results ?? []) if (error) throw error;
     });
+  }
+
+  /**
+   * `streams: 'per-producer'`: registers each new producer's tag first (so a reader that finds
+   * its entries also finds its stream), then one script call per producer, each on its own slot.
+   */
+  private async writeApart(calls: readonly string[][]): Promise<void> {
+    const fresh = [...new Set(calls.map((c) => c[2]!))].filter((p) => !this.registered.has(p));
+    if (fresh.length > 0) {
+      const tags = fresh.map(producerTag);
+      await this.#connection.run('audit stream register', (redis) =>
+        redis.sadd(this.registry, ...tags),
+      );
+      for (const producer of fresh) this.registered.add(producer);
+    }
+    await Promise.all(
+      calls.map((c) =>
+        this.#connection.run('audit stream write', (redis) => redis[COMMANDS.auditAppend](...c)),
+      ),
+    );
   }
 
   /** Closes the client if this sink opened it. Idempotent. */
