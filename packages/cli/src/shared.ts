@@ -82,6 +82,22 @@ export function globalOptions(command: Command): GlobalOptions {
 }
 
 /**
+ * Where the stores and the admin of a command report warnings: one line on stderr,
+ * `tokenwarden: …`, or with `--json` one JSON document `{"warning":{"message":…}}`.
+ */
+export function cliLogger(
+  command: Command,
+  io: CliIo,
+): { warn(message: string): void; error(message: string): void } {
+  const json = globalOptions(command).json === true;
+  const write = (message: string) =>
+    void io.stderr.write(
+      json ? JSON.stringify({ warning: { message } }) + '\n' : `tokenwarden: ${message}\n`,
+    );
+  return { warn: write, error: write };
+}
+
+/**
  * The Redis URL to use: `--redis-url`, else `$REDIS_URL`. Validated without echoing it (it may
  * hold a password); a missing or malformed URL is a CliError saying what to pass.
  */

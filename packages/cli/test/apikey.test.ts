@@ -69,9 +69,9 @@ interface Shown {
   keyId: string;
   client: string;
   scopes: string[];
-  expiresAt: number;
+  expiresAt: string;
   status: string;
-  previous?: { keyId: string; expiresAt: number; status: string };
+  previous?: { keyId: string; expiresAt: string; status: string };
 }
 
 describe('tokenwarden apikey', () => {
@@ -142,7 +142,7 @@ describe('tokenwarden apikey', () => {
     const rotated = await json<Shown>('apikey', 'rotate', created.keyId, '--overlap', '1h');
     expect(rotated.key).not.toBe(created.key);
     expect(rotated.previous).toMatchObject({ keyId: created.keyId, status: 'rotated' });
-    expect(rotated.previous!.expiresAt).toBeLessThanOrEqual(Date.now() + 3_600_000);
+    expect(Date.parse(rotated.previous!.expiresAt)).toBeLessThanOrEqual(Date.now() + 3_600_000);
     for (const key of [created.key, rotated.key]) {
       expect((await verifyApiKey(key, { store }, Date.now())).ok).toBe(true);
     }
@@ -156,7 +156,7 @@ describe('tokenwarden apikey', () => {
 
     const human = await cli('apikey', 'list', '--client', 'rotating');
     expect(human.out).toMatch(/^ID\s+CLIENT\s+NAME\s+SCOPES\s+STATUS/);
-    await cli('apikey', 'create', '--client', 'soon', '--expires-in', '2d');
+    await cli('apikey', 'create', '--client', 'soon', '--scope', 'a', '--expires-in', '2d');
     const soon = await cli('apikey', 'list', '--client', 'soon');
     expect(soon.out).toMatch(/^1 active key\(s\) expire within 7 days/);
     expect(human.out).toContain(rotated.keyId);
@@ -176,11 +176,29 @@ describe('tokenwarden apikey', () => {
   });
 
   it('refuses what it cannot do, with a message and a non-zero exit', async () => {
-    const tooLong = await cli('apikey', 'create', '--client', 'c', '--expires-in', '400d');
+    const tooLong = await cli(
+      'apikey',
+      'create',
+      '--client',
+      'c',
+      '--scope',
+      'a',
+      '--expires-in',
+      '400d',
+    );
     expect(tooLong.code).toBe(2);
     expect(tooLong.err).toMatch(/at most 90 d/);
 
-    const badDuration = await cli('apikey', 'create', '--client', 'c', '--expires-in', 'soon');
+    const badDuration = await cli(
+      'apikey',
+      'create',
+      '--client',
+      'c',
+      '--scope',
+      'a',
+      '--expires-in',
+      'soon',
+    );
     expect(badDuration.code).toBe(2);
     expect(badDuration.err).toMatch(/--expires-in must be a duration/);
 
@@ -209,14 +227,21 @@ describe('tokenwarden apikey', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.err).toMatch(/'nobody' is not in the policy/);
 
-    const tooLong = await create('--client', 'support-console', '--expires-in', '60d');
+    const tooLong = await create(
+      '--client',
+      'support-console',
+      '--scope',
+      'orders:read',
+      '--expires-in',
+      '60d',
+    );
     expect(tooLong.code).toBe(2);
     expect(tooLong.err).toMatch(/at most 30 d/);
 
     const ok = await create('--client', 'support-console', '--scope', 'orders:read', '--json');
     expect(ok.code).toBe(0);
     const shown = JSON.parse(ok.out) as Shown;
-    expect(shown.expiresAt - Date.now()).toBeLessThanOrEqual(30 * 86_400_000);
+    expect(Date.parse(shown.expiresAt) - Date.now()).toBeLessThanOrEqual(30 * 86_400_000);
 
     const broken = join(dir, 'broken.policy.yaml');
     writeFileSync(broken, 'version: 1\nclients: 7\n');

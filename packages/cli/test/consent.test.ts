@@ -51,6 +51,7 @@ describe('tokenwarden consent', () => {
       'grant',
       'user-1',
       'marketing',
+      '--any-purpose',
       '--expires-in',
       '365d',
       '--source',
@@ -64,10 +65,10 @@ describe('tokenwarden consent', () => {
 
     const shown = JSON.parse((await cli('--json', 'consent', 'show', 'user-1', 'marketing')).out);
     expect(shown).toMatchObject({ subject: 'user-1', status: 'active', source: 'form-7' });
-    expect(shown.expiresAt).toBeGreaterThan(Date.now() + 364 * 86_400_000);
+    expect(Date.parse(shown.expiresAt)).toBeGreaterThan(Date.now() + 364 * 86_400_000);
 
     const issuedBefore = Date.now();
-    expect((await cli('consent', 'withdraw', 'user-1', 'marketing')).code).toBe(0);
+    expect((await cli('consent', 'withdraw', 'user-1', 'marketing', '--any-purpose')).code).toBe(0);
     const after = await warden.getConsent('user-1', 'marketing');
     expect(evaluateConsent(after, issuedBefore, Date.now())).toBe('consent_withdrawn');
     const human = await cli('consent', 'show', 'user-1', 'marketing');
@@ -102,6 +103,7 @@ describe('tokenwarden consent', () => {
       'grant',
       'u',
       'p',
+      '--any-purpose',
       '--expires-in',
       '1d',
       '--expires-at',

@@ -113,7 +113,7 @@ describe('tokenwarden revoke', () => {
     expect(JSON.parse(run.out)).toEqual({
       revoked: 'client',
       id: 'billing',
-      before: Date.parse(at),
+      before: at,
     });
     expect((await lookup('x', 's', 'billing')).notBefore.client).toBe(Date.parse(at));
   });

@@ -11,7 +11,7 @@ import { loadPolicyFile, type Policy } from '@tokenwarden/core/policy';
 import { RedisCredentialStore, RedisStore, RedisStreamSink } from '@tokenwarden/redis';
 import { parsePointInTime } from '../audit/time';
 import type { CliIo } from '../io';
-import { CliError, globalOptions, redisUrl } from '../shared';
+import { CliError, cliLogger, globalOptions, redisUrl } from '../shared';
 
 /** Deadline of each Redis call the CLI makes, in ms: generous, an operator is waiting. */
 const COMMAND_TIMEOUT_MS = 3_000;
@@ -222,7 +222,8 @@ export function openLifecycle(
   const maxLifetimeMs = parseDuration(options.maxTokenLifetime, '--max-token-lifetime');
   const sinks = openAuditSinks(url, prefix, options, io);
   const audit = sinks.audit;
-  const store = new RedisStore({ url, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+  const logger = cliLogger(command, io);
+  const store = new RedisStore({ url, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS, logger });
   const credentials = new RedisCredentialStore({
     url,
     prefix,
@@ -233,10 +234,7 @@ export function openLifecycle(
     purposes,
     maxLifetimeMs,
     audit,
-    logger: {
-      warn: (message: string) => void io.stderr.write(`tokenwarden: ${message}\n`),
-      error: (message: string) => void io.stderr.write(`tokenwarden: ${message}\n`),
-    },
+    logger,
   });
   return {
     admin,
