@@ -327,7 +327,7 @@ describe('tokenwarden audit: Redis problems', () => {
     expect(err).not.toContain('hunter2');
   });
 
-  it('says Redis cannot be reached (exit 3), without the URL or its password', async () => {
+  it('says Redis cannot be reached (exit 1), without the URL or its password', async () => {
     const port = await freePort();
     const stdout = new PassThrough();
     const stderr = new PassThrough();
@@ -337,7 +337,7 @@ describe('tokenwarden audit: Redis problems', () => {
       ['--redis-url', `redis://:hunter2@127.0.0.1:${port}`, 'audit', 'verify'],
       { stdout, stderr, env: {} },
     );
-    expect(code).toBe(3);
+    expect(code).toBe(1);
     expect(err).toMatch(/^tokenwarden: cannot read the audit stream: Redis could not answer/);
     expect(err).not.toContain('hunter2');
     expect(err).not.toContain(String(port));

@@ -21,10 +21,8 @@ import {
 } from '../audit/format';
 import { parsePointInTime } from '../audit/time';
 import type { CliIo } from '../io';
-import { chainKeyOf, CliError, globalOptions, print, redisUrl } from '../shared';
+import { chainKeyOf, CliError, EXIT_FAILURE, globalOptions, print, redisUrl } from '../shared';
 
-/** Exit code when Redis cannot be reached. */
-const EXIT_UNREACHABLE = 3;
 const TIMEOUT_MS = 5_000;
 
 interface TailOptions extends EventFilter {
@@ -77,7 +75,7 @@ async function withReader<T>(
     return await action(reader);
   } catch (error) {
     if (error instanceof StoreUnavailableError) {
-      throw new CliError(`cannot read the audit stream: ${error.message}`, EXIT_UNREACHABLE);
+      throw new CliError(`cannot read the audit stream: ${error.message}`, EXIT_FAILURE);
     }
     throw error;
   } finally {
