@@ -245,7 +245,16 @@ describe('tokenwarden apikey', () => {
 
     const broken = join(dir, 'broken.policy.yaml');
     writeFileSync(broken, 'version: 1\nclients: 7\n');
-    const refused = await cli('apikey', 'create', '--client', 'c', '--policy', broken);
+    const refused = await cli(
+      'apikey',
+      'create',
+      '--client',
+      'c',
+      '--scope',
+      'a',
+      '--policy',
+      broken,
+    );
     expect(refused.code).toBe(2);
     expect(refused.err).toMatch(/policy check/);
   });
