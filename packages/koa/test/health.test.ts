@@ -9,7 +9,7 @@ import { testJwtOptions } from '@tokenwarden/testing';
 /** A store whose ping fails with an error that names an address clients must not see. */
 class DownStore extends MemoryStore {
   down = false;
-  ping(): Promise<void> {
+  override ping(): Promise<void> {
     if (!this.down) return Promise.resolve();
     return Promise.reject(new StoreUnavailableError('no connection (ECONNREFUSED 10.1.2.3:6379)'));
   }

@@ -7,10 +7,9 @@ import {
   MemorySink,
   MemoryStore,
   StoreUnavailableError,
-  type InvalidationFeed,
   type WardenOptions,
 } from '@tokenwarden/core';
-import { healthAnswer } from '@tokenwarden/core/internal';
+import { healthAnswer, type InvalidationFeed } from '@tokenwarden/core/internal';
 import { testJwtOptions } from '@tokenwarden/testing';
 
 const quiet = { warn() {}, error() {} };
@@ -22,10 +21,10 @@ class ProbedStore extends MemoryStore {
   invalidations(): InvalidationFeed {
     return { isLive: true, subscribe: () => () => undefined };
   }
-  ping(): Promise<void> {
+  override ping(): Promise<void> {
     return this.pingError === undefined ? Promise.resolve() : Promise.reject(this.pingError);
   }
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.closed += 1;
     await super.close();
   }
