@@ -139,7 +139,11 @@ export function registerRevokeCommands(program: Command, io: CliIo): void {
         .command(scope)
         .description(`refuse every token of a ${scope} issued before now (or --before)`)
         .argument(`<${scope}>`, `the ${scope} id`)
-        .option('--before <time>', 'refuse tokens issued at or before this time (ISO 8601)', 'now')
+        .option(
+          '--before <time>',
+          'refuse tokens issued at or before this time (ISO 8601, epoch ms, now, or 7d ago)',
+          'now',
+        )
         .option('--reason <text>', 'why, for the audit trail'),
     ).action(async (id: string, options: BeforeOptions, command: Command) => {
       redisUrl(command, io);
@@ -165,7 +169,11 @@ export function registerRevokeCommands(program: Command, io: CliIo): void {
     revoke
       .command('all')
       .description('refuse every token issued before now, for everyone (needs --yes)')
-      .option('--before <time>', 'refuse tokens issued at or before this time (ISO 8601)', 'now')
+      .option(
+        '--before <time>',
+        'refuse tokens issued at or before this time (ISO 8601, epoch ms, now, or 7d ago)',
+        'now',
+      )
       .option('--reason <text>', 'why, for the audit trail')
       .option('--yes', 'confirm: every client must get new tokens'),
   ).action(async (options: BeforeOptions, command: Command) => {
