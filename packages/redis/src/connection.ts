@@ -262,12 +262,14 @@ export class RedisConnection<View = Redis> {
       const reply = await Promise.race([sent, deadline.promise]);
       return parse === undefined ? (reply as unknown as T) : parse(reply);
     } catch (err) {
-      // Not connected: the connection's own error is the cause, not the deadline it led to.
+      // Not connected: the connection's own error is the cause, not the deadline it led to. Its
+      // code only (ECONNREFUSED): errors reach CLI output and clients' logs, where the address
+      // of the server is not shown; the connection's log line has it.
       const cause = this.#client.status === 'ready' ? undefined : this.lastError;
       const failure = unavailable(operation, err);
       if (cause === undefined) throw failure;
       throw new StoreUnavailableError(
-        `${failure.message}: no connection (${connectionCause(cause)})`,
+        `${failure.message}: no connection (${connectionCause(cause, false)})`,
         {
           cause,
         },
@@ -391,12 +393,13 @@ export class RedisConnection<View = Redis> {
 /**
  * The cause of a connection failure for a log or an error message: the Node error code and the
  * address it names (`ECONNREFUSED 127.0.0.1:6390`, `ENOTFOUND redis.internal`), else the short
- * reason (a Redis error code such as WRONGPASS). Never a password: ioredis messages of a failed
+ * reason (a Redis error code such as WRONGPASS). `withAddress: false`: the code alone. Never a password: ioredis messages of a failed
  * handshake are not echoed.
  */
-export function connectionCause(err: Error): string {
+export function connectionCause(err: Error, withAddress = true): string {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
+    if (!withAddress) return code;
     const target = new RegExp(`${code} (\\S+)$`).exec(err.message)?.[1];
     if (target !== undefined && /^[\w.:[\]-]+$/.test(target)) return `${code} ${target}`;
   }

@@ -504,7 +504,7 @@ export class RedisStore implements SharedStore, EpochStore {
   /**
    * Resolves when Redis answers PING within `commandTimeoutMs` (not counting a wait for the first
    * connection), else rejects with `StoreUnavailableError` naming the cause (`no connection
-   * (ECONNREFUSED 127.0.0.1:6390)`, a timeout). For readiness probes (`warden.ready()`).
+   * (ECONNREFUSED)`, a timeout). For readiness probes (`warden.ready()`).
    */
   async ping(): Promise<void> {
     await this.#connection.run(

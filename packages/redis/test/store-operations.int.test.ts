@@ -54,8 +54,9 @@ describe('RedisStore operations', () => {
     await until(() => log.errors().length > 0, 2_000);
     const lookup = store.lookup({ tokenId: 't-1', subject: 's-1' });
     await expect(lookup).rejects.toThrow(StoreUnavailableError);
-    await expect(lookup).rejects.toThrow(`no connection (ECONNREFUSED 127.0.0.1:${port})`);
-    await expect(store.ping()).rejects.toThrow(`ECONNREFUSED 127.0.0.1:${port}`);
+    // The error names the cause by its code; the address is in the log line only.
+    await expect(lookup).rejects.toThrow(/within 200 ms: no connection \(ECONNREFUSED\)$/);
+    await expect(store.ping()).rejects.toThrow('no connection (ECONNREFUSED)');
     await expect(warden.ready()).rejects.toThrow(StoreUnavailableError);
     // Many failed reconnections, one line.
     await new Promise((resolve) => setTimeout(resolve, 500));
