@@ -29,6 +29,9 @@ const INSTANCES: Readonly<Record<string, (C: ErrorClass) => readonly Error[]>> =
   StoreUnavailableError: (C) => [new C('the store did not answer within 500 ms')],
   StoreCapacityError: (C) => [new C('MemoryStore holds 100000 revocations')],
   StoreNotReplicatedError: (C) => [new C('revokeToken', 0, { replicas: 1, timeoutMs: 1000 })],
+  KeyLayoutMigrationError: (C) => [
+    new C("the state of the 'single' layout is lost: restore it first"),
+  ],
   StoreStateLostError: (C) => [
     new C('the epoch of the state is gone', { reason: 'lost', since: 1_700_000_000_000 }),
     new C('Redis holds no epoch', { reason: 'missing' }),

@@ -1,4 +1,4 @@
-import type { StoreEpoch } from '@tokenwarden/core';
+import { TokenwardenError, type StoreEpoch } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 import { KeySpace } from './keys';
@@ -59,8 +59,11 @@ export interface KeyLayoutMigration {
 }
 
 /** Why the migration refused to start. */
-export class KeyLayoutMigrationError extends Error {
-  override readonly name = 'KeyLayoutMigrationError';
+export class KeyLayoutMigrationError extends TokenwardenError {
+  constructor(message: string) {
+    // The layout being migrated lost its state: what the store says of any read then.
+    super('store_state_lost', message);
+  }
 }
 
 const OLD_KINDS = ['rev:', 'nbf:sub:', 'nbf:cli:', 'nbf:all', 'consent:'] as const;
