@@ -306,7 +306,7 @@ describe('tokenwarden report: bad input', () => {
     [
       ['report', 'scopes', '--file', 'x.jsonl', '--format', 'pdf'],
       2,
-      '--format must be one of markdown, text, json, csv',
+      '--format must be one of markdown, text, html, json, csv',
     ],
     [
       ['report', 'scopes', '--file', 'x.jsonl', '--policy', '/nonexistent/policy.yaml'],
