@@ -324,7 +324,7 @@ describe('tokenwarden report: bad input', () => {
       '--expiring-within must be a duration',
     ],
     [['--redis-url', 'http://example.test', 'report', 'scopes'], 2, '--redis-url'],
-    [['--redis-url', 'redis://127.0.0.1:1', 'report', 'scopes'], 3, 'cannot read from Redis'],
+    [['--redis-url', 'redis://127.0.0.1:1', 'report', 'scopes'], 1, 'cannot read from Redis'],
   ])('%j exits %i: %s', async (argv, code, message) => {
     const run = await runCaptured(argv as string[]);
     expect(run.code).toBe(code);

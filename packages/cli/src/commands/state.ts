@@ -36,7 +36,7 @@ import { CliError, chainKeyOf, globalOptions, print, redisUrl } from '../shared'
 import { StateReplay, type ReplaySummary } from '../state/replay';
 
 /** Exit code when Redis cannot be reached (as for `tokenwarden audit` and the reports). */
-const EXIT_UNREACHABLE = 3;
+const EXIT_UNREACHABLE = 1;
 /** Deadline of each Redis call that reads the audit stream, in ms: an operator is waiting. */
 const STREAM_TIMEOUT_MS = 5_000;
 

@@ -16,7 +16,7 @@ import type { CliIo } from '../io';
 import { CliError, globalOptions, redisUrl } from '../shared';
 
 /** Exit code when Redis cannot be reached (as for `tokenwarden audit`). */
-export const EXIT_UNREACHABLE = 3;
+export const EXIT_UNREACHABLE = 1;
 /** Deadline of each Redis call of a report, in ms: an operator is waiting, not a request. */
 export const COMMAND_TIMEOUT_MS = 5_000;
 
