@@ -6,7 +6,8 @@ import type { ProcessingReport } from './processing-types';
 import type { ScopesReport } from './scopes';
 import { accessCsv, exposureCsv, hygieneCsv, scopesCsv } from './render-csv';
 import type { DocMode } from './render-doc';
-import { breachCsv, breachDoc, processingCsv, processingDoc } from './render-gdpr';
+import { breachCsv, breachDoc } from './render-breach';
+import { processingCsv, processingDoc } from './render-gdpr';
 import { accessDoc, exposureDoc, hygieneDoc, scopesDoc } from './render-text';
 
 /** Any report of this module. */
