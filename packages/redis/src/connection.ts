@@ -14,7 +14,7 @@ export {
   type ConnectionTarget,
 } from './connection-target';
 
-/** Client states in which a call waits for the connection, per {@link ConnectionPolicy.waitFor}. */
+/** Client states in which a call waits for the connection, per `ConnectionPolicy.waitFor` (connection-target.ts). */
 const WAITS_FOR = {
   any: new Set(['wait', 'connecting', 'connect', 'reconnecting']),
   first: new Set(['wait', 'connecting', 'connect']),
@@ -138,7 +138,7 @@ export class RedisConnection<View = Redis> {
   /**
    * Sends one call under the deadline and turns every failure into `StoreUnavailableError` (one
    * already is passes through). While the client is connecting (see
-   * {@link ConnectionPolicy.waitFor}), waits for it within the same deadline rather than failing a
+   * `ConnectionPolicy.waitFor` (connection-target.ts)), waits for it within the same deadline rather than failing a
    * call that arrives a moment before the connection is up; a write whose deadline passed during
    * that wait is never sent. The error names the operation, never a key, an id or the URL.
    *
@@ -270,7 +270,7 @@ export class RedisConnection<View = Redis> {
 
   /**
    * A promise for the connection while the client is connecting (see
-   * {@link ConnectionPolicy.waitFor}), else `undefined`. One listener serves every waiting call.
+   * `ConnectionPolicy.waitFor` (connection-target.ts)), else `undefined`. One listener serves every waiting call.
    */
   private whenReady(): Promise<void> | undefined {
     const client = this.#client;
