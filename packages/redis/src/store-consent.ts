@@ -1,6 +1,6 @@
 import { type ConsentGrant, type ConsentRecord, type ConsentWithdrawal } from '@tokenwarden/core';
 import { encodeInvalidation } from './invalidation';
-import type { StoreContext } from './redis-store';
+import type { StoreContext } from './store-context';
 import { COMMANDS } from './scripts';
 import { epochArg, epochMs, strings, text, unexpectedReply } from './values';
 

@@ -1,7 +1,7 @@
 import type { EpochOrigin, StoreEpoch } from '@tokenwarden/core/internal';
 import type { RedisConnection } from './connection';
 import type { KeySpace } from './keys';
-import type { StoreClient } from './redis-store';
+import type { StoreClient } from './store-context';
 import { COMMANDS } from './scripts';
 import type { EpochTracker } from './store-epoch';
 import { strings, unexpectedReply } from './values';

@@ -1,0 +1,62 @@
+import type { RedisConnection } from './connection';
+import type { KeySpace } from './keys';
+import type { COMMANDS, ScriptCalls } from './scripts';
+import type { WaitPipeline } from './store-durability';
+import type { EpochTracker } from './store-epoch';
+
+/** The client members the store calls: its script commands and HMGET. */
+export type StoreClient = ScriptCalls<
+  (typeof COMMANDS)[
+    | 'lookup'
+    | 'raise'
+    | 'grant'
+    | 'withdraw'
+    | 'consentGet'
+    | 'heartbeat'
+    | 'epochWrite'
+    | 'epochCheck'
+    | 'epochSpread']
+> & {
+  hmget(key: string, ...fields: string[]): Promise<unknown>;
+  ping(): Promise<unknown>;
+  hset(key: string, field: string, value: string): Promise<unknown>;
+  pipeline(): DurablePipeline;
+};
+
+/** A pipeline of the store's write scripts and WAIT (durable writes). */
+export type DurablePipeline = WaitPipeline &
+  Record<(typeof COMMANDS)['raise' | 'withdraw'], (...args: string[]) => WaitPipeline>;
+
+/** What the parts of a `RedisStore` share. @internal */
+export interface StoreContext {
+  readonly connection: RedisConnection<StoreClient>;
+  readonly keys: KeySpace;
+  /** Pub/sub channel of the invalidations. */
+  readonly channel: string;
+  /** The epoch of the state, as this store knows it. */
+  readonly epoch: EpochTracker;
+  /** The store's clock, as a script argument. */
+  now(): string;
+  /**
+   * Resolves once this store knows the epoch it reads every bucket against (the `'sharded'`
+   * layout joins it once; see `ShardedEpoch`); at once otherwise.
+   */
+  ready(): Promise<void>;
+  /** Tells every bucket of a loss a read found in one of them (the `'sharded'` layout). */
+  spreadLoss(id: string, lostAt: string): Promise<void>;
+  /**
+   * Waits for the first connection (at most the store's `connectTimeoutMs`) before a write or an
+   * epoch call. Requests' lookups never wait for it.
+   */
+  connected(): Promise<void>;
+  /**
+   * Runs one write script: alone, or followed by `WAIT` in one pipeline when the store has a
+   * `durability` option and the write must be replicated.
+   */
+  write<T>(
+    operation: string,
+    script: (typeof COMMANDS)['raise' | 'withdraw'],
+    args: readonly string[],
+    parse: (reply: unknown) => T,
+  ): Promise<T>;
+}

@@ -1,0 +1,94 @@
+import type { StoreQuery, StoreSnapshot } from '@tokenwarden/core/internal';
+import { COMMANDS } from './scripts';
+import { toRecord, type ConsentRecords } from './store-consent';
+import type { StoreContext } from './store-context';
+import type { ShardedEpoch } from './store-shards';
+import { epochMs, strings, text } from './values';
+
+const OWNER = 'RedisStore';
+
+/**
+ * The request path of a `RedisStore`: one script reads, after the epoch check, the revoked id,
+ * the three not-before marks and the asked-for consent record, all in the key space (bucket) of
+ * the token's subject. A consent record of another subject in another bucket is read by a second
+ * script sent at the same time.
+ *
+ * @internal
+ */
+export class StoreLookup {
+  constructor(
+    private readonly store: StoreContext,
+    private readonly consent: ConsentRecords,
+    private readonly shards: ShardedEpoch | undefined,
+  ) {}
+
+  /** See `RedisStore.lookup`. Rejects with `StoreStateLostError` once the state is lost. */
+  async lookup(query: StoreQuery): Promise<StoreSnapshot> {
+    const tokenId = text(query.tokenId, 'tokenId', OWNER);
+    const subject = text(query.subject, 'subject', OWNER);
+    const client = query.client === undefined ? undefined : text(query.client, 'client', OWNER);
+    const consent =
+      query.consent === undefined
+        ? undefined
+        : {
+            subject: text(query.consent.subject, 'consent.subject', OWNER),
+            purpose: text(query.consent.purpose, 'consent.purpose', OWNER),
+          };
+    if (this.shards !== undefined) await this.shards.join();
+    const { keys, epoch } = this.store;
+    // The subject's bucket ('sharded'), or the one key space ('single'): one slot either way.
+    const space = keys.of(subject);
+    // A consent record of another data subject in another bucket is read by a second script,
+    // sent at the same time (two slots cannot be read by one script on a Cluster).
+    const apart = consent !== undefined && keys.of(consent.subject) !== space ? consent : undefined;
+    const together = apart === undefined ? consent : undefined;
+    const separate =
+      apart === undefined ? undefined : this.consent.get(apart.subject, apart.purpose);
+    // Settled here too, so a failed lookup leaves no unhandled rejection behind.
+    separate?.catch(() => undefined);
+    const all = space.allMark();
+    const args = [
+      space.revoked(tokenId),
+      space.subjectMark(subject),
+      client === undefined ? all : space.clientMark(client),
+      all,
+      together === undefined ? all : space.consent(together.subject, together.purpose),
+      space.epoch(),
+      this.store.now(),
+      client === undefined ? '0' : '1',
+      together === undefined ? '0' : '1',
+      ...epoch.args(),
+    ];
+    const answer = await this.store.connection.run(
+      'lookup',
+      (redis) => redis[COMMANDS.lookup](...args),
+      (reply) => {
+        const fields = strings(reply, 12, 'lookup');
+        const lost = epoch.settle(fields[9], fields[10], fields[11], 'lookup');
+        if (lost !== undefined) return { lost, id: fields[10]!, lostAt: fields[11]! };
+        const [revokedUntil, subjectAt, clientAt, allAt] = fields;
+        if (revokedUntil !== '') epochMs(revokedUntil, 'lookup');
+        const notBefore: { subject?: number; client?: number; all?: number } = {};
+        if (subjectAt !== '') notBefore.subject = epochMs(subjectAt, 'lookup');
+        if (clientAt !== '') notBefore.client = epochMs(clientAt, 'lookup');
+        if (allAt !== '') notBefore.all = epochMs(allAt, 'lookup');
+        const snapshot: StoreSnapshot = { tokenRevoked: revokedUntil !== '', notBefore };
+        if (together === undefined || fields[4] === '') return snapshot;
+        return {
+          ...snapshot,
+          consent: toRecord(together.subject, together.purpose, fields.slice(4, 9)),
+        };
+      },
+    );
+    // Thrown here, not in the parser, which maps what it throws to StoreUnavailableError.
+    if ('lost' in answer) {
+      if (this.shards !== undefined && answer.lost.reason === 'lost') {
+        await this.shards.spreadLoss(answer.id, answer.lostAt);
+      }
+      throw answer.lost;
+    }
+    if (separate === undefined) return answer;
+    const record = await separate;
+    return record === undefined ? answer : { ...answer, consent: record };
+  }
+}
