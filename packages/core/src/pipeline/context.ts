@@ -37,6 +37,8 @@ export interface TokenDerived {
   readonly principal: Principal;
   /** The audit fingerprint, computed on first use. */
   fingerprint: string | undefined;
+  /** Whether the token is bound to a key (`cnf`), computed on first use. */
+  keyBound: boolean | undefined;
 }
 
 /** The store operations the pipeline times (the `operation` label of the store metrics). */

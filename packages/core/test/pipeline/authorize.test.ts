@@ -19,7 +19,7 @@ function authenticated(ctx: RequestContext, scopes: readonly string[] = ['a', 'b
     expiresAt: clock.now() + 60_000,
     claims: {},
   };
-  ctx.derived = { principal, fingerprint: undefined };
+  ctx.derived = { principal, fingerprint: undefined, keyBound: undefined };
   ctx.verified = { ...principal, client: undefined, kid: undefined };
   return ctx;
 }

@@ -22,6 +22,12 @@ function verified(claims: Readonly<Record<string, unknown>>): RequestContext {
     kid: undefined,
     claims,
   };
+  // As the authenticate stage leaves it: what is derived once per verified token.
+  ctx.derived = {
+    principal: { ...ctx.verified, client: undefined },
+    fingerprint: undefined,
+    keyBound: undefined,
+  };
   return ctx;
 }
 

@@ -133,7 +133,11 @@ const KEYS_UNAVAILABLE: VerifyResult = Object.freeze({
 function adopt(ctx: RequestContext, cached: CachedToken<TokenDerived>): void {
   const token = cached.token;
   ctx.verified = token;
-  ctx.derived = cached.extra ??= { principal: principalOf(token), fingerprint: undefined };
+  ctx.derived = cached.extra ??= {
+    principal: principalOf(token),
+    fingerprint: undefined,
+    keyBound: undefined,
+  };
 }
 
 function principalOf(token: VerifiedToken): Principal {

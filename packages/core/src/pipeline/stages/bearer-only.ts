@@ -14,9 +14,11 @@ export class BearerOnlyStage implements Stage {
   constructor(private readonly denials: Denials) {}
 
   run(ctx: RequestContext): StageOutcome {
-    const token = ctx.verified;
-    if (token === undefined || !isKeyBound(token.claims)) return undefined;
-    return this.denials.of('dpop_required');
+    const derived = ctx.derived;
+    if (derived === undefined) return undefined;
+    // Read once per verified token: a cached token's claims never change.
+    const bound = (derived.keyBound ??= isKeyBound(ctx.verified!.claims));
+    return bound ? this.denials.of('dpop_required') : undefined;
   }
 }
 
