@@ -10,11 +10,22 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
+/** Options of {@link startCluster}. */
+export interface ClusterOptions {
+  /** The client's command timeout, in ms. Default: 2000. */
+  readonly commandTimeoutMs?: number;
+}
+
 /**
  * Starts `masters` masters (with `replicas` replicas each), waits until the cluster answers
- * `cluster_state:ok` on every node, and connects a fail-fast ioredis `Cluster`.
+ * `cluster_state:ok` on every node and every replica is linked to its master, and connects a
+ * fail-fast ioredis `Cluster`.
  */
-export async function startCluster(masters: number, replicas = 0): Promise<TestCluster> {
+export async function startCluster(
+  masters: number,
+  replicas = 0,
+  options: ClusterOptions = {},
+): Promise<TestCluster> {
   const nodes: RedisServer[] = [];
   let client: Cluster | undefined;
   const stop = async () => {
@@ -58,9 +69,17 @@ export async function startCluster(masters: number, replicas = 0): Promise<TestC
       if (Date.now() > deadline) throw new Error('cluster not ok in 30 s');
       await sleep(100);
     }
+    // Every replica linked before the first write a test may want replicated.
+    for (const node of nodes) {
+      while ((await node.info('replication'))['role'] === 'slave') {
+        if ((await node.info('replication'))['master_link_status'] === 'up') break;
+        if (Date.now() > deadline) throw new Error('replicas not linked in 30 s');
+        await sleep(100);
+      }
+    }
     client = new Cluster([{ host: '127.0.0.1', port: nodes[0]!.port }], {
       enableOfflineQueue: false,
-      redisOptions: { commandTimeout: 2_000, maxRetriesPerRequest: 1 },
+      redisOptions: { commandTimeout: options.commandTimeoutMs ?? 2_000, maxRetriesPerRequest: 1 },
       clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
     });
     client.on('error', () => undefined);

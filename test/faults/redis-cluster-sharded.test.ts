@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { RedisStore } from '@tokenwarden/redis';
-import { RedisServer, runProcess } from '@tokenwarden/testing';
+import type { RedisServer } from '@tokenwarden/testing';
+import { startCluster, type TestCluster } from './cluster-rig';
 import { sleep } from './rig';
 
 /**
@@ -33,59 +34,13 @@ async function keysOn(node: RedisServer, pattern: string): Promise<string[]> {
   return (await node.command('KEYS', pattern)) as string[];
 }
 
+let testCluster: TestCluster | undefined;
+
 beforeAll(async () => {
-  for (let i = 0; i < 6; i++) {
-    nodes.push(
-      await RedisServer.start({
-        args: [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          'nodes.conf',
-          '--cluster-node-timeout',
-          '1000',
-          '--cluster-announce-ip',
-          '127.0.0.1',
-        ],
-      }),
-    );
-  }
-  const created = await runProcess(
-    'redis-cli',
-    [
-      '--cluster',
-      'create',
-      ...nodes.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas',
-      '1',
-      '--cluster-yes',
-    ],
-    { cwd: process.cwd(), timeoutMs: 60_000 },
-  );
-  if (created.code !== 0) throw new Error(`cluster create failed:\n${created.stdout}`);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const infos = await Promise.all(nodes.map((n) => n.command('CLUSTER', 'INFO')));
-    if (infos.every((i) => String(i).includes('cluster_state:ok'))) break;
-    if (Date.now() > deadline) throw new Error('cluster not ok in 30 s');
-    await sleep(100);
-  }
-  // Every replica linked before the first durable write.
-  for (const node of nodes) {
-    while ((await node.info('replication'))['role'] === 'slave') {
-      if ((await node.info('replication'))['master_link_status'] === 'up') break;
-      if (Date.now() > deadline) throw new Error('replicas not linked in 30 s');
-      await sleep(100);
-    }
-  }
-  cluster = new Cluster([{ host: '127.0.0.1', port: nodes[0]!.port }], {
-    enableOfflineQueue: false,
-    // A durable write waits up to durability.timeoutMs on top of the store's deadline.
-    redisOptions: { commandTimeout: 1_500, maxRetriesPerRequest: 1 },
-    clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
-  });
-  cluster.on('error', () => undefined);
-  await new Promise<void>((resolve) => cluster.once('ready', () => resolve()));
+  // A durable write waits up to durability.timeoutMs on top of the store's deadline.
+  testCluster = await startCluster(3, 1, { commandTimeoutMs: 1_500 });
+  nodes.push(...testCluster.nodes);
+  cluster = testCluster.client;
   store = new RedisStore({
     client: cluster,
     prefix: PREFIX,
@@ -97,8 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await store?.close();
-  cluster?.disconnect();
-  await Promise.all(nodes.map((n) => n.dispose()));
+  await testCluster?.stop();
 });
 
 describe("RedisStore layout 'sharded' on a three-master Redis Cluster", () => {
