@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KILL_AUDIENCE, KILL_ISSUER } from './kill-shared';
+import { testAppToken } from './kill-shared';
 
 /**
  * SIGTERM right after a few requests: an Express app with `gracefulShutdown` and an audit flush
@@ -25,19 +25,7 @@ afterEach(async () => {
 });
 
 function token(secret: Buffer): string {
-  const iat = Math.floor(Date.now() / 1000);
-  const segment = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const input = `${segment({ alg: 'HS256', typ: 'JWT', kid: 'kill-1' })}.${segment({
-    iss: KILL_ISSUER,
-    aud: KILL_AUDIENCE,
-    sub: 'user-1',
-    client_id: 'shutdown-client',
-    jti: randomBytes(8).toString('hex'),
-    iat,
-    exp: iat + 600,
-    scope: 'data:read',
-  })}`;
-  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+  return testAppToken(secret, 'shutdown-client');
 }
 
 function get(port: number, agent: Agent, bearer: string, id: string): Promise<number> {
