@@ -22,6 +22,7 @@ import { RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
 import { mintToken, testJwtOptions } from '@tokenwarden/testing';
 import { Redis } from 'ioredis';
 import { bearer } from '../../core/test/support';
+import { finished } from './support';
 
 const ROOT = resolve(__dirname, '../../..');
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -37,31 +38,12 @@ function tokenwarden(
   args: readonly string[],
   input: string,
 ): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(
-      join(ROOT, 'node_modules', '.bin', 'tsx'),
-      [
-        join(ROOT, 'packages/cli/src/bin.ts'),
-        '--redis-url',
-        REDIS_URL,
-        '--prefix',
-        PREFIX,
-        ...args,
-      ],
-      { cwd: ROOT, env: { ...process.env, TOKENWARDEN_AUDIT_FILE: '' }, stdio: 'pipe' },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', fail);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, out, err });
-    });
-    child.stdin.end(input);
-  });
+  const child = spawn(
+    join(ROOT, 'node_modules', '.bin', 'tsx'),
+    [join(ROOT, 'packages/cli/src/bin.ts'), '--redis-url', REDIS_URL, '--prefix', PREFIX, ...args],
+    { cwd: ROOT, env: { ...process.env, TOKENWARDEN_AUDIT_FILE: '' }, stdio: 'pipe' },
+  );
+  return finished(child, input);
 }
 
 /** Runs the CLI in this process with `input` as its standard input. */
