@@ -14,6 +14,8 @@ export interface TestCluster {
 export interface ClusterOptions {
   /** The client's command timeout, in ms. Default: 2000. */
   readonly commandTimeoutMs?: number;
+  /** More `redis-server` arguments for every node (e.g. AOF settings). Default: none. */
+  readonly nodeArgs?: readonly string[];
 }
 
 /**
@@ -45,6 +47,7 @@ export async function startCluster(
             '1000',
             '--cluster-announce-ip',
             '127.0.0.1',
+            ...(options.nodeArgs ?? []),
           ],
         }),
       );

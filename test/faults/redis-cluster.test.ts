@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { auditKeys, RedisStore, RedisStreamSink } from '@tokenwarden/redis';
-import { mintToken, RedisServer, runProcess } from '@tokenwarden/testing';
+import { mintToken, type RedisServer } from '@tokenwarden/testing';
+import { startCluster, type TestCluster } from './cluster-rig';
 import { closeAgent } from '../hostile/http';
 import {
   expectFailClosed,
@@ -24,6 +25,7 @@ import {
 
 const PREFIX = 'cluster-test:';
 const nodes: RedisServer[] = [];
+let testCluster: TestCluster | undefined;
 let cluster: Cluster;
 let store: RedisStore;
 let streamSink: RedisStreamSink;
@@ -31,16 +33,6 @@ let app: Awaited<ReturnType<typeof startApp>>;
 let probes: Probe[];
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-
-async function clusterInfo(node: RedisServer): Promise<Record<string, string>> {
-  const text = await node.command('CLUSTER', 'INFO');
-  const out: Record<string, string> = {};
-  for (const line of String(text).split('\r\n')) {
-    const [k, v] = line.split(':');
-    if (k && v !== undefined) out[k] = v;
-  }
-  return out;
-}
 
 /** The running node that is master of `slot` (from CLUSTER NODES on any live node). */
 async function masterOf(slot: number): Promise<RedisServer> {
@@ -60,51 +52,13 @@ async function masterOf(slot: number): Promise<RedisServer> {
 
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
-  for (let i = 0; i < 6; i++) {
-    nodes.push(
-      await RedisServer.start({
-        args: [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          'nodes.conf',
-          '--cluster-node-timeout',
-          '1000',
-          '--cluster-announce-ip',
-          '127.0.0.1',
-          '--appendonly',
-          'yes',
-          '--appendfsync',
-          'always',
-        ],
-      }),
-    );
-  }
-  const created = await runProcess(
-    'redis-cli',
-    [
-      '--cluster',
-      'create',
-      ...nodes.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas',
-      '1',
-      '--cluster-yes',
-    ],
-    { cwd: process.cwd(), timeoutMs: 60_000 },
-  );
-  if (created.code !== 0) throw new Error(`cluster create failed:\n${created.stdout}`);
-  const deadline = Date.now() + 30_000;
-  while (!(await Promise.all(nodes.map(clusterInfo))).every((i) => i['cluster_state'] === 'ok')) {
-    if (Date.now() > deadline) throw new Error('cluster not ok in 30 s');
-    await sleep(100);
-  }
-  cluster = new Cluster([{ host: '127.0.0.1', port: nodes[0]!.port }], {
-    enableOfflineQueue: false,
-    redisOptions: { commandTimeout: 200, maxRetriesPerRequest: 1 },
-    clusterRetryStrategy: (times) => Math.min(100 * times, 1_000),
+  // Every write on disk before it is acknowledged: a killed master's replica has it all.
+  testCluster = await startCluster(3, 1, {
+    commandTimeoutMs: 200,
+    nodeArgs: ['--appendonly', 'yes', '--appendfsync', 'always'],
   });
-  cluster.on('error', () => undefined);
-  await new Promise<void>((resolve) => cluster.once('ready', () => resolve()));
+  nodes.push(...testCluster.nodes);
+  cluster = testCluster.client;
   store = new RedisStore({ client: cluster, prefix: PREFIX });
   streamSink = new RedisStreamSink({ client: cluster, prefix: PREFIX });
   // The documented fail-closed path: no local state cache in front of the cluster.
@@ -124,8 +78,7 @@ afterAll(async () => {
   await app?.close();
   await streamSink?.close();
   await store?.close();
-  cluster?.disconnect();
-  await Promise.all(nodes.map((n) => n.dispose()));
+  await testCluster?.stop();
 });
 
 describe('RedisStore and the audit stream on a three-master Redis Cluster', () => {
