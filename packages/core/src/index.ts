@@ -168,6 +168,7 @@ export {
 } from './store/memory-credential-store';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store';
 export {
+  DEFAULT_CONSENT_RETENTION_MS,
   type ConsentGrant,
   type ConsentRecord,
   type ConsentWithdrawal,

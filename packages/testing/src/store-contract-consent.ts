@@ -1,6 +1,7 @@
 import { describe, expect } from '@jest/globals';
 import type { ConsentRecord } from '@tokenwarden/core';
 import { HOUR, MINUTE, test, type StoreContractContext } from './store-contract-context';
+import { consentLifecycleContract, KEPT } from './store-contract-consent-lifecycle';
 
 /** The consent part of the `WardenStore` contract: grants, withdrawals, re-grants, lookups. */
 export function consentContract(ctx: StoreContractContext): void {
@@ -78,6 +79,7 @@ export function consentContract(ctx: StoreContractContext): void {
         expiresAt: now + HOUR,
         withdrawnAt: now + MINUTE,
         source: 'ticket-42',
+        keepUntil: now + MINUTE + KEPT,
       };
       const record = await ctx.store.withdrawConsent({
         subject: 'alice',
@@ -109,6 +111,7 @@ export function consentContract(ctx: StoreContractContext): void {
         grantedAt: now,
         withdrawnAt: now + 1,
         source: 'signup-form',
+        keepUntil: now + 1 + KEPT,
       });
     });
 
@@ -124,6 +127,7 @@ export function consentContract(ctx: StoreContractContext): void {
         purpose: 'analytics',
         grantedAt: 0,
         withdrawnAt: now,
+        keepUntil: now + KEPT,
       };
       expect(record).toStrictEqual(expected);
       expectPlainRecord(record);
@@ -222,9 +226,12 @@ export function consentContract(ctx: StoreContractContext): void {
         purpose: 'marketing',
         grantedAt: now,
         withdrawnAt: now + 5,
+        keepUntil: now + 5 + KEPT,
       });
     });
   });
+
+  consentLifecycleContract(ctx);
 }
 
 /**

@@ -27,6 +27,11 @@ export interface StoreContractOptions {
    * Default: false.
    */
   readonly stateLoss?: boolean;
+  /**
+   * The store keeps an epoch of its state (`EpochStore`), checked by the epoch part of the
+   * contract. Default: true; false for a store in front of another (`CachingStore`).
+   */
+  readonly epoch?: boolean;
 }
 
 /**
@@ -245,7 +250,7 @@ export function storeContract(
 
     consentContract(ctx);
     hostileIdContract(ctx);
-    epochContract(ctx, options.stateLoss === true);
+    if (options.epoch !== false) epochContract(ctx, options.stateLoss === true);
 
     describe('close', () => {
       test('close() is idempotent', async () => {

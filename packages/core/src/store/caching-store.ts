@@ -237,6 +237,30 @@ export class CachingStore implements WardenStore {
     return this.around(change, () => this.store.withdrawConsent(withdrawal));
   }
 
+  /** Every consent record of a subject, from the store itself (an operator's read: not cached). */
+  consentRecords(subject: string): Promise<readonly ConsentRecord[]> {
+    return this.store.consentRecords(subject);
+  }
+
+  /** Erases a subject's consent records; this node's cached ones are dropped before and after. */
+  async eraseConsent(subject: string): Promise<readonly string[]> {
+    this.forgetConsentOf(subject);
+    try {
+      return await this.store.eraseConsent(subject);
+    } finally {
+      this.forgetConsentOf(subject);
+    }
+  }
+
+  /**
+   * Drops every cached consent record of `subject`, whatever the purpose; reads in flight fill
+   * nothing (their purposes may have no shelf yet; an erasure is rare).
+   */
+  private forgetConsentOf(subject: string): void {
+    this.changes.touched('*');
+    for (const shelf of this.consentShelves.values()) shelf.delete(subject);
+  }
+
   /** Asks the underlying store (its `ping`, when it has one); the cache plays no part. */
   ping(): Promise<void> {
     return this.store.ping?.() ?? Promise.resolve();

@@ -15,7 +15,7 @@ export type {
   WardenStore,
 } from './types';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store';
-export { isEpochStore, isSharedStore } from './types';
+export { DEFAULT_CONSENT_RETENTION_MS, isEpochStore, isSharedStore } from './types';
 export { CachingStore, type StateCacheOptions } from './caching-store';
 export {
   DEFAULT_CREDENTIAL_RETENTION_MS,

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError, StoreCapacityError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
-import type {
-  ConsentGrant,
-  ConsentRecord,
-  ConsentWithdrawal,
-  EpochStore,
-  MarkScope,
-  StoreEpoch,
-  StoreQuery,
-  StoreSnapshot,
+import {
+  DEFAULT_CONSENT_RETENTION_MS,
+  type ConsentGrant,
+  type ConsentRecord,
+  type ConsentWithdrawal,
+  type EpochStore,
+  type MarkScope,
+  type StoreEpoch,
+  type StoreQuery,
+  type StoreSnapshot,
 } from './types';
 
 /** Options of {@link MemoryStore}. */
@@ -25,6 +26,11 @@ export interface MemoryStoreOptions {
    * "no consent", so eviction can only refuse, never allow. Default: 100000.
    */
   maxConsentRecords?: number;
+  /**
+   * How long a withdrawn consent record is kept before it is deleted, in ms, when the withdrawal
+   * names no `keepUntil`. Default: {@link DEFAULT_CONSENT_RETENTION_MS} (3 years).
+   */
+  consentRetentionMs?: number;
   /** How often expired entries are swept, in ms; the timer is unref'd. Default: 60000. */
   sweepIntervalMs?: number;
   /** Time source. Default: the system clock. */
@@ -48,10 +54,12 @@ interface Expiring {
  */
 export class MemoryStore implements EpochStore {
   private readonly revoked = new Map<string, Expiring>();
-  private readonly consent = new Map<string, ConsentRecord>();
+  /** Consent records as stored: only {@link sealConsent} puts them in, {@link openConsent} out. */
+  private readonly consent = new Map<string, StoredConsent>();
   private readonly clock: Clock;
   private readonly maxRevocations: number;
   private readonly maxConsentRecords: number;
+  private readonly consentRetentionMs: number;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private epoch: StoreEpoch;
 
@@ -65,6 +73,10 @@ export class MemoryStore implements EpochStore {
     };
     this.maxRevocations = positiveInt(options.maxRevocations ?? 100_000, 'maxRevocations');
     this.maxConsentRecords = positiveInt(options.maxConsentRecords ?? 100_000, 'maxConsentRecords');
+    this.consentRetentionMs = nonNegativeInt(
+      options.consentRetentionMs ?? DEFAULT_CONSENT_RETENTION_MS,
+      'consentRetentionMs',
+    );
     const every = positiveInt(options.sweepIntervalMs ?? 60_000, 'sweepIntervalMs');
     this.sweeper = setInterval(() => this.sweep(), every);
     this.sweeper.unref();
@@ -97,7 +109,7 @@ export class MemoryStore implements EpochStore {
             ...(all !== undefined ? { all } : {}),
           };
     const consent = query.consent
-      ? this.consent.get(consentKey(query.consent.subject, query.consent.purpose))
+      ? this.readConsent(consentKey(query.consent.subject, query.consent.purpose))
       : undefined;
     return consent === undefined
       ? { tokenRevoked, notBefore }
@@ -114,7 +126,7 @@ export class MemoryStore implements EpochStore {
 
   async grantConsent(grant: ConsentGrant): Promise<ConsentRecord> {
     const key = consentKey(grant.subject, grant.purpose);
-    const previous = this.consent.get(key);
+    const previous = this.readConsent(key);
     const record: ConsentRecord = dropUndefined({
       subject: grant.subject,
       purpose: grant.purpose,
@@ -122,6 +134,8 @@ export class MemoryStore implements EpochStore {
       expiresAt: grant.expiresAt,
       withdrawnAt: previous?.withdrawnAt,
       source: grant.source,
+      notice: grant.notice,
+      evidence: grant.evidence,
     });
     this.putConsent(key, record);
     return record;
@@ -129,7 +143,8 @@ export class MemoryStore implements EpochStore {
 
   async withdrawConsent(withdrawal: ConsentWithdrawal): Promise<ConsentRecord> {
     const key = consentKey(withdrawal.subject, withdrawal.purpose);
-    const previous = this.consent.get(key);
+    const previous = this.readConsent(key);
+    const keepUntil = withdrawal.keepUntil ?? withdrawal.withdrawnAt + this.consentRetentionMs;
     const record: ConsentRecord = dropUndefined({
       subject: withdrawal.subject,
       purpose: withdrawal.purpose,
@@ -137,13 +152,35 @@ export class MemoryStore implements EpochStore {
       expiresAt: previous?.expiresAt,
       withdrawnAt: Math.max(previous?.withdrawnAt ?? 0, withdrawal.withdrawnAt),
       source: withdrawal.source ?? previous?.source,
+      notice: previous?.notice,
+      evidence: previous?.evidence,
+      keepUntil: Math.max(previous?.keepUntil ?? 0, keepUntil),
     });
     this.putConsent(key, record);
     return record;
   }
 
   async getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined> {
-    return this.consent.get(consentKey(subject, purpose));
+    return this.readConsent(consentKey(subject, purpose));
+  }
+
+  async consentRecords(subject: string): Promise<readonly ConsentRecord[]> {
+    const records: ConsentRecord[] = [];
+    for (const key of this.consentKeysOf(subject)) {
+      const record = this.readConsent(key);
+      if (record !== undefined) records.push(record);
+    }
+    return records.sort((a, b) => (a.purpose < b.purpose ? -1 : a.purpose > b.purpose ? 1 : 0));
+  }
+
+  async eraseConsent(subject: string): Promise<readonly string[]> {
+    const purposes: string[] = [];
+    for (const key of this.consentKeysOf(subject)) {
+      const record = this.readConsent(key);
+      this.consent.delete(key);
+      if (record !== undefined) purposes.push(record.purpose);
+    }
+    return purposes.sort();
   }
 
   /**
@@ -152,7 +189,7 @@ export class MemoryStore implements EpochStore {
    */
   cachedConsent(subject: string, purpose: string): ConsentRecord | null | undefined {
     if (this.getConsent !== MemoryStore.prototype.getConsent) return undefined;
-    return this.consent.get(consentKey(subject, purpose)) ?? null;
+    return this.readConsent(consentKey(subject, purpose)) ?? null;
   }
 
   /** The epoch this store began with, or the last one {@link renewEpoch} started. */
@@ -190,6 +227,30 @@ export class MemoryStore implements EpochStore {
   sweep(): void {
     const now = this.clock.now();
     for (const [key, entry] of this.revoked) if (entry.keepUntil <= now) this.revoked.delete(key);
+    for (const [key, stored] of this.consent) {
+      if (stored.keepUntil !== undefined && stored.keepUntil <= now) this.consent.delete(key);
+    }
+  }
+
+  /** The live consent record under `key`; one past its retention is deleted here. */
+  private readConsent(key: string): ConsentRecord | undefined {
+    const stored = this.consent.get(key);
+    if (stored === undefined) return undefined;
+    if (stored.keepUntil !== undefined && stored.keepUntil <= this.clock.now()) {
+      this.consent.delete(key);
+      return undefined;
+    }
+    return openConsent(stored);
+  }
+
+  /** The keys of every consent record of `subject` (a scan: a memory store is small). */
+  private consentKeysOf(subject: string): string[] {
+    const prefix = `${subject.length}:${subject}`;
+    const keys: string[] = [];
+    for (const [key, stored] of this.consent) {
+      if (key.startsWith(prefix) && openConsent(stored).subject === subject) keys.push(key);
+    }
+    return keys;
   }
 
   private live(key: string): number | undefined {
@@ -225,8 +286,28 @@ export class MemoryStore implements EpochStore {
       const oldest = this.consent.keys().next();
       if (!oldest.done) this.consent.delete(oldest.value);
     }
-    this.consent.set(key, record);
+    this.consent.set(key, sealConsent(record));
   }
+}
+
+/** A consent record as a `MemoryStore` holds it. */
+interface StoredConsent {
+  /** Deletion time, outside the record so expiry needs no decoding. */
+  readonly keepUntil: number | undefined;
+  readonly record: ConsentRecord;
+}
+
+/**
+ * The one place a `MemoryStore` turns a consent record into what it holds (with
+ * {@link openConsent}, the way back): an encryption of records at rest wraps these two.
+ */
+function sealConsent(record: ConsentRecord): StoredConsent {
+  return { keepUntil: record.keepUntil, record: Object.freeze(record) };
+}
+
+/** The record held in `stored` (see {@link sealConsent}). */
+function openConsent(stored: StoredConsent): ConsentRecord {
+  return stored.record;
 }
 
 function markKey(scope: MarkScope, id: string): string {
@@ -240,6 +321,13 @@ const NO_MARKS: StoreSnapshot['notBefore'] = Object.freeze({});
 function consentKey(subject: string, purpose: string): string {
   // Length-prefixed, so no subject can end where another pair's purpose begins.
   return `${subject.length}:${subject}${purpose}`;
+}
+
+function nonNegativeInt(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new ConfigError(`MemoryStore option '${name}' must be a whole number of ms (0 or more)`);
+  }
+  return value;
 }
 
 function positiveInt(value: number, name: string): number {

@@ -18,8 +18,23 @@ export interface ConsentRecord {
   readonly expiresAt?: number;
   /** When consent was last withdrawn; epoch ms. Kept after a re-grant so older tokens stay refused. */
   readonly withdrawnAt?: number;
-  /** Where the consent was collected or withdrawn (form id, ticket, system). */
+  /** Where the consent was collected or withdrawn (`privacy-portal`, `api`, `cli`, a form id). */
   readonly source?: string;
+  /**
+   * The notice the data subject agreed to: `<id>@<version>` (`privacy-notice@2026-03`) or the
+   * hash of its text (`sha256:<64 hex>`). Kept through a withdrawal; replaced by a re-grant.
+   */
+  readonly notice?: string;
+  /**
+   * A reference to the proof of the grant (a form submission id, the hash of a signed receipt),
+   * never the personal data itself. Kept through a withdrawal; replaced by a re-grant.
+   */
+  readonly evidence?: string;
+  /**
+   * Set by a withdrawal: when the record is deleted (epoch ms), its retention after withdrawal
+   * over. Cleared by a re-grant. Absent: kept until erased.
+   */
+  readonly keepUntil?: number;
 }
 
 /** What one request needs from the store; answered in one round trip. */
@@ -56,7 +71,12 @@ export interface ConsentGrant {
   readonly grantedAt: number;
   /** When it lapses; epoch ms. Absent: until withdrawn. */
   readonly expiresAt?: number;
+  /** Where it was collected: `privacy-portal`, `api`, `cli`, a form id. */
   readonly source?: string;
+  /** The notice agreed to: `<id>@<version>` or `sha256:<64 hex>` of its text. */
+  readonly notice?: string;
+  /** A reference to the proof of the grant (form submission id, receipt hash). */
+  readonly evidence?: string;
 }
 
 /** A consent withdrawal. */
@@ -65,8 +85,22 @@ export interface ConsentWithdrawal {
   readonly purpose: string;
   /** When it was withdrawn; epoch ms. */
   readonly withdrawnAt: number;
+  /** Where it was withdrawn. */
   readonly source?: string;
+  /**
+   * When the record may be deleted (epoch ms): the end of its retention after withdrawal. The
+   * later of this and an earlier withdrawal's time wins. Default: `withdrawnAt` plus the store's
+   * `consentRetentionMs` ({@link DEFAULT_CONSENT_RETENTION_MS} unless set).
+   */
+  readonly keepUntil?: number;
 }
+
+/**
+ * How long a withdrawn consent record is kept, by default, before it is deleted: 3 years, the
+ * usual limitation period in which the controller may have to prove what was agreed and when it
+ * was withdrawn. Set it from the policy's `retention.consentAfterWithdrawal`.
+ */
+export const DEFAULT_CONSENT_RETENTION_MS = 3 * 365 * 86_400_000;
 
 /**
  * Where revocation marks and consent records live. Every method returns a Promise and rejects
@@ -93,6 +127,17 @@ export interface WardenStore {
   withdrawConsent(withdrawal: ConsentWithdrawal): Promise<ConsentRecord>;
   /** Reads one consent record, or `undefined`. */
   getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined>;
+  /**
+   * Every consent record of one data subject, whatever the purpose, sorted by purpose. Records
+   * past their retention after withdrawal are not listed.
+   */
+  consentRecords(subject: string): Promise<readonly ConsentRecord[]>;
+  /**
+   * Deletes every consent record of one data subject (the right to erasure) and announces it to
+   * local caches. Resolves with the purposes whose records were deleted, sorted; empty when none.
+   * The history stays in the audit trail, not in the store.
+   */
+  eraseConsent(subject: string): Promise<readonly string[]>;
   /**
    * Optional: the answer of {@link WardenStore.lookup} when it is in memory, without I/O, else
    * `undefined` (then the warden calls `lookup`). Lets requests served from memory skip a promise.

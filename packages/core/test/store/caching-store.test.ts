@@ -122,7 +122,12 @@ describe('CachingStore', () => {
     await cache.lookup(query);
     expect(await cache.getConsent('user-1', 'marketing')).toBeDefined();
     expect(remote.consentReads).toBe(0);
-    await remote.withdrawConsent({ subject: 'user-1', purpose: 'marketing', withdrawnAt: 2 });
+    await remote.withdrawConsent({
+      subject: 'user-1',
+      purpose: 'marketing',
+      withdrawnAt: 2,
+      keepUntil: clock.now() + 60_000,
+    });
     remote.feed.announce({ kind: 'consent', subject: 'user-1', purpose: 'marketing' });
     expect((await cache.lookup(query)).consent?.withdrawnAt).toBe(2);
     expect((await cache.getConsent('user-1', 'marketing'))?.withdrawnAt).toBe(2);
@@ -132,7 +137,12 @@ describe('CachingStore', () => {
     await cache.lookup(query);
     await cache.revokeToken('jti-1', clock.now() + 60_000);
     expect((await cache.lookup(query)).tokenRevoked).toBe(true);
-    await cache.withdrawConsent({ subject: 'user-1', purpose: 'marketing', withdrawnAt: 5 });
+    await cache.withdrawConsent({
+      subject: 'user-1',
+      purpose: 'marketing',
+      withdrawnAt: 5,
+      keepUntil: clock.now() + 60_000,
+    });
     expect((await cache.lookup(query)).consent?.withdrawnAt).toBe(5);
   });
 

@@ -93,7 +93,8 @@ describe('MemoryStore (embedded-only behaviour)', () => {
   });
 
   it('evicts the least recently written consent record when full', async () => {
-    const store = make({ maxConsentRecords: 2 });
+    // At time 0, so the withdrawal below is still within its retention.
+    const store = make({ maxConsentRecords: 2, clock: new FakeClock(0) });
     await store.grantConsent({ subject: 'a', purpose: 'p', grantedAt: 1 });
     await store.grantConsent({ subject: 'b', purpose: 'p', grantedAt: 2 });
     await store.grantConsent({ subject: 'c', purpose: 'p', grantedAt: 3 });
