@@ -21,6 +21,13 @@ export {
   type UserAgentMode,
 } from './audit/options';
 export { JsonLinesSink, type JsonLinesSinkOptions, MemorySink } from './audit/sinks';
+export { type SubjectKeyOptions } from './audit/seal';
+export {
+  FileSubjectKeyStore,
+  MemorySubjectKeyStore,
+  SubjectKeyError,
+  type SubjectKeyStore,
+} from './audit/subject-keys';
 export { AuditUnavailableError } from './audit/trail';
 export {
   AUDIT_SCHEMA_VERSION,

@@ -47,6 +47,9 @@ const INSTANCES: Readonly<Record<string, (C: ErrorClass) => readonly Error[]>> =
       (reason) => new C(reason, `API key 'ak_1' cannot be rotated (${reason})`),
     ),
   EnvelopeError: (C) => [new C('stored secret does not authenticate under master key mk-1')],
+  SubjectKeyError: (C) => [
+    new C("the key of a data subject cannot be opened: sealed with master key mk-1"),
+  ],
   SigningKeyError: (C) =>
     (['tampered', 'rolled_back', 'malformed', 'unsealed'] as const).map(
       (reason) => new C(reason, `the stored signing key set was refused (${reason})`),

@@ -33,6 +33,7 @@ const CANONICAL_ORDER: { readonly [K in AuditField]-?: true } = {
   userAgent: true,
   actor: true,
   detail: true,
+  sealed: true,
   prevHash: true,
   hash: true,
 };
@@ -52,6 +53,7 @@ export const STAMPED_FIELDS = [
   'time',
   'producer',
   'seq',
+  'sealed',
   'prevHash',
   'hash',
 ] as const satisfies readonly AuditField[];

@@ -12,6 +12,30 @@ export { AuditUnavailableError, type AuditTrailStats } from './trail';
 export { AUDIT_FIELDS, type AuditField } from './fields';
 export { auditLine, parseAuditLine, SeqFilter } from './line';
 export {
+  ERASED_PREFIX,
+  PERSONAL_FIELDS,
+  SubjectOpener,
+  WITHHELD,
+  type PersonalField,
+  type SubjectKeyOptions,
+  type SubjectOpenerOptions,
+} from './seal';
+export {
+  decryptIdentifier,
+  encryptIdentifier,
+  FileSubjectKeyStore,
+  loadPseudonymKey,
+  MemorySubjectKeyStore,
+  pseudonymOf,
+  PSEUDONYM_KEY_NAME,
+  PSEUDONYM_PREFIX,
+  rewrapSubjectKeys,
+  SubjectKeyError,
+  subjectKeyContext,
+  unwrapKey,
+  type SubjectKeyStore,
+} from './subject-keys';
+export {
   canonicalJson,
   CANONICAL_FIELDS,
   ChainHasher,

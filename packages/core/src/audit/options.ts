@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors';
+import type { SubjectKeyOptions } from './seal';
 import type { AuditSink } from './types';
 
 /** How client addresses appear in audit events. */
@@ -89,6 +90,13 @@ export interface AuditOptions {
   readonly writeTimeoutMs?: number;
   /** First delay before retrying a failed sink, in ms (doubling up to 5 s). Default: 250. */
   readonly retryIntervalMs?: number;
+  /**
+   * Per-data-subject encryption of `subject` and `dataSubject`: each is stored as a keyed
+   * pseudonym plus a copy encrypted under that person's own key, so `tokenwarden erase` can make
+   * one person's events unreadable without breaking the hash chain. See docs/privacy.md.
+   * Default: none (identifiers are stored in clear).
+   */
+  readonly subjectKeys?: SubjectKeyOptions;
 }
 
 /** Audit settings after validation and defaults. */
@@ -108,6 +116,7 @@ export interface ResolvedAuditOptions {
   readonly producer: string;
   readonly writeTimeoutMs: number;
   readonly retryIntervalMs: number;
+  readonly subjectKeys: SubjectKeyOptions | undefined;
 }
 
 const PRODUCER = /^[A-Za-z0-9._-]{1,48}$/;
@@ -170,6 +179,7 @@ export function resolveAuditOptions(options: AuditOptions = {}): ResolvedAuditOp
     producer: producerName,
     writeTimeoutMs: integer(options.writeTimeoutMs ?? 5_000, 'audit.writeTimeoutMs', 1, 600_000),
     retryIntervalMs: integer(options.retryIntervalMs ?? 250, 'audit.retryIntervalMs', 1, 60_000),
+    subjectKeys: options.subjectKeys,
   };
 }
 

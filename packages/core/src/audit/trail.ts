@@ -4,6 +4,7 @@ import { ConfigError, TokenwardenError } from '../errors';
 import { ChainHasher, sortedKeys } from './chain';
 import { IsoTimes } from './iso-times';
 import { rememberLine } from './line';
+import { SubjectSealer, type SealedInput } from './seal';
 import type { ResolvedAuditOptions } from './options';
 import { SinkLane, type AuditTrailContext } from './sink-lane';
 import { FileSpool, MemorySpool, type Spool } from './spool';
@@ -57,6 +58,8 @@ export class AuditTrail {
   private seq = 0;
   private lastHash: string | undefined;
   private readonly hasher: ChainHasher;
+  /** Seals personal fields before they are chained (`audit.subjectKeys`); see seal.ts. */
+  private readonly sealer: SubjectSealer | undefined;
   private readonly times = new IsoTimes();
   private readonly lanes: SinkLane[];
   private draining: Promise<void> | undefined;
@@ -70,6 +73,10 @@ export class AuditTrail {
   ) {
     this.producer = `${options.producer}.${context.clock.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     this.hasher = new ChainHasher(options.chainKey);
+    this.sealer =
+      options.subjectKeys === undefined
+        ? undefined
+        : new SubjectSealer(options.subjectKeys, () => context.clock.now(), context.logError);
     const names = new Set<string>();
     const paths: string[] = [];
     this.lanes = options.sinks.map((sink, index) => {
@@ -253,6 +260,8 @@ export class AuditTrail {
       first = false;
       const batch = this.takeBatch();
       this.context.metrics.auditQueueDepth(this.queued);
+      // New data subjects' keys are made durable before any event uses them.
+      if (this.sealer !== undefined) await this.sealer.prepare(batch.map((p) => p.input));
       const events = batch.map((p) => this.seal(p));
       let durable = true;
       const results = await Promise.all(this.lanes.map((lane) => lane.deliver(events)));
@@ -287,7 +296,7 @@ export class AuditTrail {
    * the event's line, so sinks that store text never serialise it again.
    */
   private seal(p: Pending): AuditEvent {
-    const input = p.input;
+    const input: SealedInput = this.sealer?.apply(p.input) ?? p.input;
     const event: Mutable<AuditEvent> = {
       schemaVersion: AUDIT_SCHEMA_VERSION,
       id: `${this.producer}/${p.seq}`,
@@ -314,6 +323,7 @@ export class AuditTrail {
     if (input.userAgent !== undefined) event.userAgent = input.userAgent;
     if (input.actor !== undefined) event.actor = input.actor;
     if (input.detail !== undefined) event.detail = sortedKeys(input.detail) as AuditEvent['detail'];
+    if (input.sealed !== undefined) event.sealed = input.sealed;
     if (this.lastHash !== undefined) event.prevHash = this.lastHash;
     const canonical = JSON.stringify(event);
     const hash = this.hasher.digest(canonical);

@@ -25,7 +25,8 @@ export type AuditEventType =
   | 'signing_key.refused'
   | 'state.initialized'
   | 'state.restored'
-  | 'state.loss_accepted';
+  | 'state.loss_accepted'
+  | 'subject.erased';
 
 /** Outcome of an event: access decisions allow or deny; lifecycle changes succeed or fail. */
 export type AuditOutcome = 'allow' | 'deny' | 'success' | 'failure';
@@ -81,6 +82,13 @@ export interface AuditEvent {
   readonly actor?: string;
   /** Lifecycle details: the time a mark applies from, an expiry, a source. */
   readonly detail?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * Present when the personal fields (`subject`, `dataSubject`) hold keyed pseudonyms
+   * (`audit.subjectKeys`): for each such field, its identifier encrypted (AES-256-GCM) under the
+   * data subject's own key, base64url; `''` when no copy could be stored. Destroying the key
+   * (`tokenwarden erase`) leaves the pseudonym and an unreadable copy, and the chain intact.
+   */
+  readonly sealed?: Readonly<Partial<Record<'subject' | 'dataSubject', string>>>;
   /** The audit trail (process) that wrote the event; each producer's events form one chain. */
   readonly producer?: string;
   /** Position in the producer's chain, from 1, without gaps. */

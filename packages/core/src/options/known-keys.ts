@@ -79,6 +79,7 @@ export const AUDIT_OPTION_KEYS = optionKeys<AuditOptions>()([
   'producer',
   'writeTimeoutMs',
   'retryIntervalMs',
+  'subjectKeys',
 ]);
 
 export const DPOP_OPTION_KEYS = optionKeys<WardenDpopOptions>()([
