@@ -1,4 +1,9 @@
-import type { AuditEvent, ChainReport } from '@tokenwarden/core/internal';
+import {
+  escapeJsonText,
+  escapeText,
+  type AuditEvent,
+  type ChainReport,
+} from '@tokenwarden/core/internal';
 import { CliError } from '../shared';
 
 /** What `audit tail` and `audit export` may filter on. */
@@ -37,7 +42,16 @@ export function matches(event: AuditEvent, filter: EventFilter): boolean {
   return true;
 }
 
-/** One event as a line for people. */
+/**
+ * One stored event line as printed (`audit tail --json`, `audit export --format jsonl`): the
+ * stored JSON with control, separator and bidi characters JSON-escaped, so a line written by an
+ * older version prints as safely as a new one and still parses to the same event.
+ */
+export function jsonLine(raw: string): string {
+  return escapeJsonText(raw);
+}
+
+/** One event as a line for people; control, separator and bidi characters escaped (`\u{85}`). */
 export function humanLine(event: AuditEvent): string {
   const parts = [event.time, event.outcome.padEnd(7), event.type];
   if (event.reason !== undefined) parts.push(event.reason);
@@ -57,7 +71,7 @@ export function humanLine(event: AuditEvent): string {
   ];
   for (const [name, value] of fields)
     if (value !== undefined) parts.push(`${name}=${String(value)}`);
-  return parts.join('  ');
+  return escapeText(parts.join('  '));
 }
 
 /** Columns of the CSV export, in order. */
@@ -111,7 +125,8 @@ export function csvRow(event: AuditEvent): string {
   );
 }
 
-function csvCell(text: string): string {
+function csvCell(raw: string): string {
+  const text = escapeText(raw);
   // A leading = + - @ (or tab/CR) makes spreadsheets evaluate the cell (CSV injection).
   const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;

@@ -16,6 +16,7 @@ import {
   csvHeader,
   csvRow,
   humanLine,
+  jsonLine,
   matches,
   type EventFilter,
 } from '../audit/format';
@@ -138,7 +139,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
         for await (const { event, raw } of events) {
           warned = false;
           if (event === undefined || !matches(event, filter)) continue;
-          io.stdout.write((json ? raw : humanLine(event)) + '\n');
+          io.stdout.write((json ? jsonLine(raw) : humanLine(event)) + '\n');
           shown += 1;
           if (limit !== undefined && shown >= limit) break;
         }
@@ -195,7 +196,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
         if (options.format === 'csv') await write(out, csvHeader());
         for await (const { event, raw, entryId } of reader.range({ since, until })) {
           if (event === undefined || !matches(event, filter)) continue;
-          await write(out, options.format === 'csv' ? csvRow(event) : raw + '\n');
+          await write(out, options.format === 'csv' ? csvRow(event) : jsonLine(raw) + '\n');
           exported += 1;
           if (bar && exported % 500 === 0) {
             bar.update(Math.max(0, entryTime(entryId) - from), { exported });

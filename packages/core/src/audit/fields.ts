@@ -60,3 +60,11 @@ export const STAMPED_FIELDS = [
 
 /** A field the trail stamps; every other field comes from the event as the pipeline reports it. */
 export type StampedField = (typeof STAMPED_FIELDS)[number];
+
+/**
+ * The `route` of an access decision taken where no route template is known: the request matched
+ * no route (or was refused before routing). Audit events never hold the raw path, which can carry
+ * an e-mail address or a customer id; `method` is still recorded. A template always starts with
+ * `/`, so this marker cannot be mistaken for one.
+ */
+export const UNMATCHED_ROUTE = '(unmatched)';

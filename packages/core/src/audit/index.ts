@@ -9,7 +9,14 @@ export type {
   UserAgentMode,
 } from './options';
 export { AuditUnavailableError, type AuditTrailStats } from './trail';
-export { AUDIT_FIELDS, type AuditField } from './fields';
+export { AUDIT_FIELDS, UNMATCHED_ROUTE, type AuditField } from './fields';
+export {
+  escapeJsonText,
+  escapeText,
+  escapeUnsafe,
+  hasUnsafeChar,
+  type EscapeStyle,
+} from './escape';
 export { auditLine, parseAuditLine, SeqFilter } from './line';
 export {
   ERASED_PREFIX,

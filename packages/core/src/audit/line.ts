@@ -1,3 +1,4 @@
+import { escapeJsonText } from './escape';
 import type { AuditEvent } from './types';
 
 /**
@@ -12,25 +13,38 @@ type WithLine = AuditEvent & { [LINE]?: string };
 
 /**
  * One event as a line of JSON (without the newline): the text the audit trail made while hashing
- * it when there is one, else `JSON.stringify(event)`. Sinks use it to store events as text.
+ * it when there is one, else `JSON.stringify(event)`. Sinks use it to store events as text. Control,
+ * separator and bidi characters are JSON-escaped in it (`escapeJsonText`): the line parses to the
+ * same event, but no raw C1 control or U+2028 reaches a file, a stream or a terminal.
  */
 export function auditLine(event: AuditEvent): string {
-  return (event as WithLine)[LINE] ?? JSON.stringify(event);
+  return (event as WithLine)[LINE] ?? escapeJsonText(JSON.stringify(event));
 }
 
-/** Parses one stored line back into an event, keeping the line for {@link auditLine}. */
+/** The line an event was parsed from or sealed as, if it carries one. */
+export function storedLine(event: AuditEvent): string | undefined {
+  return (event as WithLine)[LINE];
+}
+
+/**
+ * Parses one stored line back into an event, keeping the line, exactly as stored, for
+ * {@link auditLine}.
+ */
 export function parseAuditLine(line: string): AuditEvent {
   const event = JSON.parse(line) as AuditEvent;
   if (event === null || typeof event !== 'object' || Array.isArray(event)) {
     throw new TypeError('an audit line must hold a JSON object');
   }
-  rememberLine(event, line);
+  Object.defineProperty(event, LINE, { value: line });
   return event;
 }
 
-/** Remembers the serialisation of an event. @internal */
+/**
+ * Remembers the serialisation of an event, as it will be stored: `line` with its unsafe
+ * characters JSON-escaped (the same event once parsed). @internal
+ */
 export function rememberLine(event: AuditEvent, line: string): void {
-  Object.defineProperty(event, LINE, { value: line });
+  Object.defineProperty(event, LINE, { value: escapeJsonText(line) });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { UNMATCHED_ROUTE } from '../audit/fields';
 import type { Pseudonymizer } from '../audit/privacy';
 import type { AuditTrail } from '../audit/trail';
 import type { WardenMetrics } from '../metrics/types';
@@ -37,7 +38,8 @@ export class DecisionRecorder {
       subject: token?.subject,
       client: token?.client,
       scopes: token?.scopes,
-      route: (view.route ?? view.path).slice(0, 512),
+      // The template only, never the raw path: a path can hold an e-mail address or an id.
+      route: view.route === undefined ? UNMATCHED_ROUTE : view.route.slice(0, 512),
       method: view.method,
       status: status ?? (decision.outcome === 'deny' ? decision.status : undefined),
       dataSubject: ctx.dataSubject,

@@ -1,3 +1,4 @@
+import { escapeText } from '../audit/escape';
 import type { AccessReport } from './access';
 import type { ExposureReport } from './exposure-types';
 import { EXPOSURE_USE_FIELDS } from './exposure-uses';
@@ -100,7 +101,9 @@ export function csv(
   return out;
 }
 
-function csvCell(text: string): string {
+/** One cell: control, separator and bidi characters escaped, formulas defused, RFC 4180 quoting. */
+function csvCell(raw: string): string {
+  const text = escapeText(raw);
   const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }

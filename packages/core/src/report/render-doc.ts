@@ -1,3 +1,4 @@
+import { escapeText } from '../audit/escape';
 import type { ChainVerdict, ReportHeader } from './types';
 
 /** Most rows a Markdown or text rendering lists per table (CSV and JSON list everything kept). */
@@ -154,12 +155,14 @@ export class Doc {
     this.lines.push('');
     return this;
   }
+  /** The document; every line with its control, separator and bidi characters escaped. */
   toString(): string {
+    const lines = this.lines.map(escapeText);
     if (this.mode === 'html') {
       this.closeSection();
-      return htmlPage(this.heading, this.lines.join('\n'));
+      return htmlPage(escapeText(this.heading), lines.join('\n'));
     }
-    return this.lines.join('\n').replace(/\n+$/, '') + '\n';
+    return lines.join('\n').replace(/\n+$/, '') + '\n';
   }
 
   private value(value: string | number | ToFill): string {

@@ -1,3 +1,4 @@
+import { escapeJsonText } from '../audit/escape';
 import type { AccessReport } from './access';
 import type { BreachReport } from './breach-types';
 import type { ExposureReport } from './exposure-types';
@@ -25,10 +26,10 @@ export type ReportFormat = 'markdown' | 'text' | 'html' | 'csv' | 'json';
  * every figure; the HTML is one page with its style inline that loads nothing (to attach to a
  * record). CSV has one row per use (exposure), access (access), client scope (scopes), finding
  * (hygiene), processing activity (processing) or data subject to notify (breach); JSON is the
- * report object.
+ * report object. Every format escapes control, separator and bidi characters (`escapeUnsafe`).
  */
 export function formatReport(report: Report, format: ReportFormat): string {
-  if (format === 'json') return JSON.stringify(report, null, 2) + '\n';
+  if (format === 'json') return escapeJsonText(JSON.stringify(report, null, 2)) + '\n';
   if (format === 'csv') {
     switch (report.kind) {
       case 'exposure':
