@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerAuditCommands } from './commands/audit';
 import { registerApiKeyCommands } from './commands/apikey';
 import { registerConsentCommands } from './commands/consent';
+import { registerEraseCommand } from './commands/erase';
 import { registerKeysCommands } from './commands/keys';
 import { registerPolicyCommands } from './commands/policy';
 import { registerReportCommands } from './commands/report';
@@ -31,6 +32,7 @@ export function createProgram(io: CliIo): Command {
   registerAuditCommands(program, io);
   registerRevokeCommands(program, io);
   registerConsentCommands(program, io);
+  registerEraseCommand(program, io);
   registerStateCommands(program, io);
   registerKeysCommands(program, io);
   registerApiKeyCommands(program, io);

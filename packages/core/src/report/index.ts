@@ -1,4 +1,5 @@
 export * from './types';
+export { SubjectOpener, type SubjectOpenerOptions } from '../audit/seal';
 export { StreamingChainCheck } from './chain-check';
 export {
   AuditSourceError,

@@ -18,7 +18,7 @@ export async function readTrail(
   let first: number | undefined;
   let last: number | undefined;
   let read = 0;
-  for await (const event of source.read({
+  for await (let event of source.read({
     since: options.since,
     until: options.until,
     onProgress: options.onProgress,
@@ -26,6 +26,10 @@ export async function readTrail(
   })) {
     read += 1;
     check.add(event);
+    // The chain covers the stored form; reports read the opened one.
+    if (options.subjects !== undefined && event.sealed !== undefined) {
+      event = await options.subjects.open(event);
+    }
     const time = Date.parse(event.time);
     if (Number.isFinite(time)) {
       if (first === undefined || time < first) first = time;

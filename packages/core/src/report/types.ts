@@ -108,4 +108,15 @@ export interface ReportOptions extends TimeRange {
   readonly onProgress?: (progress: ReadProgress) => void;
   /** Time source for `generatedAt` and "now" (epoch ms). Default: `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Opens events whose personal fields are sealed (`audit.subjectKeys`): reports then show each
+   * data subject's identifier, `erased:<pseudonym>` for an erased one, and the pseudonym when no
+   * master key is given. The chain is checked on the events as stored. Default: pseudonyms.
+   */
+  readonly subjects?: SealedEventReader;
+}
+
+/** Gives back the readable form of a stored event (see `SubjectOpener`). */
+export interface SealedEventReader {
+  open(event: AuditEvent): Promise<AuditEvent>;
 }
