@@ -3,6 +3,7 @@ export type {
   CacheName,
   CacheResult,
   CheckOutcome,
+  ExposurePlace,
   MetricsOptions,
   WardenMetrics,
 } from './types';

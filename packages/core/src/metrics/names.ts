@@ -110,6 +110,11 @@ export const METRICS = {
     help: 'Usage-limit checks by rule and outcome (allow, limited, unavailable).',
     labels: ['rule', 'outcome'] as const,
   },
+  credentialExposed: {
+    name: 'credential_exposed_total',
+    help: 'Credentials seen in a refused place (query: the URL query string), by place.',
+    labels: ['place'] as const,
+  },
   keySourceFetches: {
     name: 'key_source_fetches_total',
     help: 'Fetches of identity-provider discovery documents and JWKS by source (discovery, jwks) and outcome (ok, error).',

@@ -90,6 +90,7 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
   const storeStateLost = gauge(METRICS.storeStateLost, 'max');
   const storeStateLosses = counter(METRICS.storeStateLosses);
   const revocations = counter(METRICS.revocations);
+  const credentialExposed = counter(METRICS.credentialExposed);
   const auditEvents = counter(METRICS.auditEvents);
   const auditQueueDepth = queueDepth(registry, prefix + METRICS.auditQueueDepth.name);
   const auditSinkDuration = histogram(METRICS.auditSinkDuration, fast);
@@ -208,6 +209,9 @@ export function createPrometheusMetrics(options: MetricsOptions = {}): WardenMet
     keySourceFetch(source, outcome) {
       keySourceFetches.labels(source, outcome).inc();
     },
+    credentialExposed(place) {
+      credentialExposed.labels(place).inc();
+    },
     render: () => registry.metrics(),
   };
 }
@@ -238,6 +242,7 @@ export const noopMetrics: WardenMetrics = {
   dpopCheck() {},
   usageLimit() {},
   keySourceFetch() {},
+  credentialExposed() {},
   render: async () => '',
 };
 

@@ -20,6 +20,12 @@ export type CacheName = 'token' | 'state';
 /** A cache look-up's result; `bypass` when the cache may not be trusted (invalidations lost). */
 export type CacheResult = 'hit' | 'miss' | 'bypass';
 
+/**
+ * Where a refused credential was seen (the `place` label of
+ * `tokenwarden_credential_exposed_total`, a closed list): `query`, a URL's query string.
+ */
+export type ExposurePlace = 'query';
+
 /** The metrics the pipeline records. Implemented on prom-client, or as a no-op. */
 export interface WardenMetrics {
   /** One decision: its outcome, reason and the time it took. */
@@ -59,6 +65,11 @@ export interface WardenMetrics {
   usageLimit(rule: string, outcome: 'allow' | 'limited' | 'unavailable'): void;
   /** One fetch of an identity provider's discovery document or JWKS. */
   keySourceFetch(source: 'discovery' | 'jwks', outcome: 'ok' | 'error'): void;
+  /**
+   * A credential seen in a refused place (see {@link ExposurePlace}). Optional, so metrics
+   * written before it still fit; the warden's own always count it.
+   */
+  credentialExposed?(place: ExposurePlace): void;
   /** Prometheus text exposition of the registry. */
   render(): Promise<string>;
   /** Content type of {@link WardenMetrics.render}. */

@@ -1,8 +1,21 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import type { RequestView } from '@tokenwarden/core';
+import type { AuditEventInput, RequestView } from '@tokenwarden/core';
+import { ApiKeys, MemoryCredentialStore, noopMetrics } from '@tokenwarden/core/internal';
+import { systemClock } from '../../src/internal/clock';
+import { Pseudonymizer } from '../../src/audit/privacy';
+import { CredentialExposure, queryCredentials } from '../../src/leaks/exposure';
+import { LeakResponder } from '../../src/leaks/responder';
+import type { StageOutcome, StageResult } from '../../src/pipeline/stage';
 import { AuditGateStage, ExtractStage } from '../../src/pipeline/stages/extract';
 import { view } from '../support';
 import { context, denials } from './support';
+
+/** A stage answer that must not wait: without an exposure to revoke, extraction never does. */
+function now(result: StageResult): StageOutcome {
+  if (result instanceof Promise) throw new Error('the stage answered with a promise');
+  return result;
+}
 
 const policy = {
   header: 'authorization',
@@ -50,7 +63,7 @@ describe('ExtractStage alone', () => {
 
   it('answers another scheme (Basic) with a challenge without error code, RFC 6750 §3.1', () => {
     const ctx = context(view({ headers: { authorization: 'Basic dXNlcjpwYXNz' } }));
-    const denial = stage.run(ctx);
+    const denial = now(stage.run(ctx));
     expect(denial).toMatchObject({
       status: 401,
       code: 'token_malformed',
@@ -62,7 +75,7 @@ describe('ExtractStage alone', () => {
 
   it('keeps error="invalid_token" for a malformed Bearer credential', () => {
     const ctx = context(view({ headers: { authorization: 'Bearer a b' } }));
-    expect(stage.run(ctx)?.headers['www-authenticate']).toBe(
+    expect(now(stage.run(ctx))?.headers['www-authenticate']).toBe(
       'Bearer realm="api", error="invalid_token", error_description="The access token is malformed"',
     );
   });
@@ -171,5 +184,142 @@ describe('AuditGateStage alone', () => {
     expect(stage.run()).toBeUndefined();
     trail.available = false;
     expect(stage.run()).toMatchObject({ code: 'audit_unavailable', status: 503 });
+  });
+});
+
+describe('ExtractStage with credentials seen in the query string', () => {
+  /** A leak responder over an in-memory credential store, recording what it is asked to do. */
+  function exposureParts() {
+    const events: AuditEventInput[] = [];
+    const revoked: string[] = [];
+    const places: string[] = [];
+    const credentials = new MemoryCredentialStore();
+    const pseudonyms = new Pseudonymizer(randomBytes(32), 'truncate');
+    const admin = {
+      recordEvent: (event: AuditEventInput) => void events.push(event),
+      revokeToken: async (tokenId: string) => void revoked.push(tokenId),
+    };
+    const leaks = new LeakResponder({
+      jwt: undefined,
+      credentials,
+      admin,
+      pseudonyms,
+      metrics: { ...noopMetrics, credentialExposed: (place) => void places.push(place) },
+      clock: systemClock,
+      auditing: true,
+      logError: () => undefined,
+    });
+    const apiKeys = new ApiKeys({ store: credentials, audit: admin, revoker: admin });
+    return { events, revoked, places, credentials, pseudonyms, leaks, apiKeys };
+  }
+
+  it('counts and audits an ?access_token= by its fingerprint, and still refuses the request', () => {
+    const parts = exposureParts();
+    const stage = new ExtractStage(
+      policy,
+      [],
+      denials,
+      new CredentialExposure(parts.leaks, 'record'),
+    );
+    const secret = 'abc.def.ghi';
+    const ctx = context(view({ path: '/orders', url: `/orders?page=2&access_token=${secret}` }));
+    // Record only: nothing waits, the answer is the same denial as without the exposure.
+    expect(stage.run(ctx)).toMatchObject({ code: 'token_missing', status: 401 });
+    expect(parts.places).toEqual(['query']);
+    expect(parts.events).toHaveLength(1);
+    expect(parts.events[0]).toMatchObject({
+      type: 'credential.exposed',
+      reason: 'query',
+      tokenFingerprint: parts.pseudonyms.fingerprint(secret),
+      route: '/orders',
+      detail: { place: 'query', parameter: 'access_token', action: 'recorded' },
+    });
+    expect(JSON.stringify(parts.events)).not.toContain(secret);
+    expect(parts.revoked).toEqual([]);
+  });
+
+  it('looks no further on a URL without a credential-looking parameter', () => {
+    const parts = exposureParts();
+    const stage = new ExtractStage(
+      policy,
+      [],
+      denials,
+      new CredentialExposure(parts.leaks, 'record'),
+    );
+    for (const url of ['/orders', '/orders?page=2', '/orders?token=abc']) {
+      expect(stage.run(context(view({ path: '/orders', url })))).toMatchObject({
+        code: 'token_missing',
+      });
+    }
+    expect(parts.places).toEqual([]);
+    expect(parts.events).toEqual([]);
+    expect(queryCredentials('/orders?page=2', undefined, 64)).toEqual([]);
+  });
+
+  it('finds an API key in any parameter, and skips the parameter the warden accepts', async () => {
+    const parts = exposureParts();
+    const { key } = await parts.apiKeys.create({ client: 'billing', scopes: ['orders:read'] });
+    expect(queryCredentials(`/x?api_key=${key}`, undefined, 256)).toEqual([
+      { secret: key, parameter: 'api_key' },
+    ]);
+    // A twk_ look-alike with a bad checksum is no credential of ours.
+    const bent = key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A');
+    expect(queryCredentials(`/x?api_key=${bent}`, undefined, 256)).toEqual([]);
+    // The configured query parameter is an accepted place, not an exposure.
+    expect(queryCredentials('/x?access_token=a.b.c', 'access_token', 256)).toEqual([]);
+    const accepting = new ExtractStage(
+      { ...policy, queryParameter: 'access_token' },
+      [],
+      denials,
+      new CredentialExposure(parts.leaks, 'record'),
+    );
+    const ctx = context(view({ url: '/x?access_token=a.b.c' }));
+    expect(accepting.run(ctx)).toBeUndefined();
+    expect(ctx.token).toBe('a.b.c');
+    expect(parts.events.filter((e) => e.type === 'credential.exposed')).toEqual([]);
+    expect(parts.places).toEqual([]);
+  });
+
+  it("with onExposure: 'revoke', revokes an exposed API key before answering the denial", async () => {
+    const parts = exposureParts();
+    const { key, record } = await parts.apiKeys.create({ client: 'billing', scopes: ['a:b'] });
+    parts.events.length = 0;
+    const stage = new ExtractStage(
+      policy,
+      [],
+      denials,
+      new CredentialExposure(parts.leaks, 'revoke'),
+    );
+    const ctx = context(view({ path: '/orders', url: `/orders?access_token=${key}` }));
+    const pending = stage.run(ctx);
+    expect(pending).toBeInstanceOf(Promise);
+    expect(await pending).toMatchObject({ code: 'token_missing', status: 401 });
+    expect((await parts.credentials.getApiKey(record.keyId))?.revokedAt).toBeDefined();
+    expect(parts.revoked).toEqual([record.keyId]);
+    const exposed = parts.events.find((e) => e.type === 'credential.exposed');
+    expect(exposed).toMatchObject({
+      tokenId: record.keyId,
+      client: 'billing',
+      tokenFingerprint: parts.pseudonyms.fingerprint(key),
+      detail: { action: 'revoked', kind: 'api_key' },
+    });
+    expect(parts.events.map((e) => e.type)).toContain('apikey.revoked');
+    expect(JSON.stringify(parts.events)).not.toContain(key);
+  });
+
+  it("with onExposure: 'revoke', records an unknown credential without revoking anything", async () => {
+    const parts = exposureParts();
+    const stage = new ExtractStage(
+      policy,
+      [],
+      denials,
+      new CredentialExposure(parts.leaks, 'revoke'),
+    );
+    const ctx = context(view({ url: '/orders?access_token=not.ours.token' }));
+    expect(await stage.run(ctx)).toMatchObject({ code: 'token_missing' });
+    expect(parts.revoked).toEqual([]);
+    expect(parts.events).toHaveLength(1);
+    expect(parts.events[0]).toMatchObject({ detail: { action: 'not_found' } });
+    expect(parts.events[0]!.tokenId).toBeUndefined();
   });
 });
