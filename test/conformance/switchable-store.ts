@@ -29,6 +29,12 @@ export class SwitchableStore implements WardenStore {
   getConsent(subject: string, purpose: string) {
     return this.failing ? this.down() : this.inner.getConsent(subject, purpose);
   }
+  consentRecords(subject: string) {
+    return this.failing ? this.down() : this.inner.consentRecords(subject);
+  }
+  eraseConsent(subject: string) {
+    return this.failing ? this.down() : this.inner.eraseConsent(subject);
+  }
   close() {
     return this.inner.close();
   }

@@ -60,6 +60,12 @@ class ThrowingStore implements WardenStore {
   getConsent(): Promise<ConsentRecord | undefined> {
     return this.fail();
   }
+  consentRecords(): Promise<readonly ConsentRecord[]> {
+    return this.fail();
+  }
+  eraseConsent(): Promise<readonly string[]> {
+    return this.fail();
+  }
   async close(): Promise<void> {}
 }
 

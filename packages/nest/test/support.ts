@@ -59,6 +59,8 @@ export class RejectingStore implements WardenStore {
   grantConsent = () => this.fail();
   withdrawConsent = () => this.fail();
   getConsent = () => this.fail();
+  consentRecords = () => this.fail();
+  eraseConsent = () => this.fail();
   close = async () => {};
 }
 

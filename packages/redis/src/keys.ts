@@ -87,7 +87,9 @@ function bucketTag(n: number): string {
  * <base>nbf:sub:<id>          not-before mark of a subject (hash: at, until), expires at keepUntil
  * <base>nbf:cli:<id>          not-before mark of a client
  * <base>nbf:all               not-before mark of the whole deployment
- * <base>consent:<sub>:<pur>   consent record (hash: granted, expires, withdrawn, source), no TTL
+ * <base>consent:<sub>:<pur>   consent record (hash: granted, expires, withdrawn, until, purpose,
+ *                             gdoc, wdoc), expires at 'until' once withdrawn
+ * <base>cidx:<sub>            the keys of a subject's consent records (set), expires with the last
  * <base>epoch                 epoch of the state (hash: id, origin, since; or lost, lostAt), no TTL
  * ```
  *

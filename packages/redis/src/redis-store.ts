@@ -31,7 +31,8 @@ const OWNER = 'RedisStore';
 /**
  * The production store: revocation marks and consent records in Redis, shared by every node.
  * `lookup()` is one Lua script, so one round trip; every write is one atomic script. Revoked ids
- * and marks expire in Redis at the time they stop mattering (PEXPIREAT); consent records are kept.
+ * and marks expire in Redis at the time they stop mattering (PEXPIREAT); a withdrawn consent record
+ * at the end of its retention (`consentRetentionMs`), a granted one is kept.
  * Every Redis failure (refused connection, timeout, LOADING, READONLY, MASTERDOWN, an unexpected
  * reply) rejects with `StoreUnavailableError`, never with a guess.
  *
@@ -91,7 +92,7 @@ export class RedisStore implements SharedStore, EpochStore {
       connected: this.#connected,
       write: scriptWriter(connection, durability),
     };
-    this.#consent = new ConsentRecords(context);
+    this.#consent = new ConsentRecords(context, resolved.consentRetentionMs);
     this.#writes = new RevocationWrites(context);
     this.#lookup = new StoreLookup(context, this.#consent, shards);
     this.#state = new StoreState(context, shards);
@@ -133,6 +134,24 @@ export class RedisStore implements SharedStore, EpochStore {
    */
   getConsent(subject: string, purpose: string): Promise<ConsentRecord | undefined> {
     return this.#consent.get(subject, purpose);
+  }
+
+  /**
+   * Every live consent record of one data subject, sorted by purpose (one script over the
+   * subject's index set; no epoch check: an operator's read).
+   */
+  async consentRecords(subject: string): Promise<readonly ConsentRecord[]> {
+    await this.#connected();
+    return this.#consent.list(subject);
+  }
+
+  /**
+   * Deletes every consent record of one data subject and its index (one script), announcing
+   * each purpose to every node's cache. Answers the purposes of the records that were live.
+   */
+  async eraseConsent(subject: string): Promise<readonly string[]> {
+    await this.#connected();
+    return this.#consent.erase(subject);
   }
 
   /**

@@ -1,4 +1,9 @@
-import { type ConsentGrant, type ConsentRecord, type ConsentWithdrawal } from '@tokenwarden/core';
+import {
+  DEFAULT_CONSENT_RETENTION_MS,
+  type ConsentGrant,
+  type ConsentRecord,
+  type ConsentWithdrawal,
+} from '@tokenwarden/core';
 import { encodeInvalidation } from './invalidation';
 import type { StoreContext } from './store-context';
 import { COMMANDS } from './scripts';
@@ -6,34 +11,49 @@ import { epochArg, epochMs, strings, text, unexpectedReply } from './values';
 
 const OWNER = 'RedisStore';
 
+/** Strings per record in the scripts' replies (see `scripts/consent.ts`). */
+export const RECORD_STRINGS = 8;
+
 /**
  * The consent records of a `RedisStore`: grants and withdrawals (one atomic script each, which
- * also announces the change on the invalidation channel) and single reads (one script, which
- * checks the epoch of the state first). The records have no TTL: they are the proof of consent.
+ * also announces the change on the invalidation channel), single reads (one script, which checks
+ * the epoch of the state first), and listing and erasure per data subject through the subject's
+ * index set. A withdrawn record is deleted at the end of its retention (PEXPIREAT at `until`).
  *
  * @internal
  */
 export class ConsentRecords {
-  constructor(private readonly store: StoreContext) {}
+  constructor(
+    private readonly store: StoreContext,
+    /** Retention of a withdrawn record when the withdrawal names no `keepUntil`, in ms. */
+    private readonly retentionMs: number = DEFAULT_CONSENT_RETENTION_MS,
+  ) {}
 
   /** Records a grant; the last withdrawal time is kept. */
   async grant(grant: ConsentGrant): Promise<ConsentRecord> {
     const subject = text(grant.subject, 'subject', OWNER);
     const purpose = text(grant.purpose, 'purpose', OWNER);
+    const space = this.store.keys.of(subject);
     const args = [
-      this.store.keys.of(subject).consent(subject, purpose),
+      space.consent(subject, purpose),
+      space.key('cidx:', subject),
       epochArg(grant.grantedAt, 'grantedAt', OWNER),
       grant.expiresAt === undefined ? '0' : '1',
       grant.expiresAt === undefined ? '' : epochArg(grant.expiresAt, 'expiresAt', OWNER),
-      grant.source === undefined ? '0' : '1',
-      grant.source === undefined ? '' : text(grant.source, 'source', OWNER),
+      purpose,
+      encodeConsentDoc({
+        source: optionalText(grant.source, 'source'),
+        notice: optionalText(grant.notice, 'notice'),
+        evidence: optionalText(grant.evidence, 'evidence'),
+      }),
+      this.store.now(),
       this.store.channel,
       encodeInvalidation({ kind: 'consent', subject, purpose }),
     ];
     return this.store.connection.run(
       'grantConsent',
       (redis) => redis[COMMANDS.grant](...args),
-      (reply) => toRecord(subject, purpose, strings(reply, 5, 'grantConsent')),
+      (reply) => toRecord(subject, purpose, strings(reply, RECORD_STRINGS, 'grantConsent')),
     );
   }
 
@@ -41,17 +61,28 @@ export class ConsentRecords {
   async withdraw(withdrawal: ConsentWithdrawal): Promise<ConsentRecord> {
     const subject = text(withdrawal.subject, 'subject', OWNER);
     const purpose = text(withdrawal.purpose, 'purpose', OWNER);
+    const withdrawnAt = epochArg(withdrawal.withdrawnAt, 'withdrawnAt', OWNER);
+    const keepUntil =
+      withdrawal.keepUntil === undefined
+        ? String(withdrawal.withdrawnAt + this.retentionMs)
+        : epochArg(withdrawal.keepUntil, 'keepUntil', OWNER);
+    const source = optionalText(withdrawal.source, 'source');
+    const space = this.store.keys.of(subject);
     const args = [
-      this.store.keys.of(subject).consent(subject, purpose),
-      epochArg(withdrawal.withdrawnAt, 'withdrawnAt', OWNER),
-      withdrawal.source === undefined ? '0' : '1',
-      withdrawal.source === undefined ? '' : text(withdrawal.source, 'source', OWNER),
+      space.consent(subject, purpose),
+      space.key('cidx:', subject),
+      withdrawnAt,
+      keepUntil,
+      purpose,
+      source === undefined ? '0' : '1',
+      source === undefined ? '' : encodeConsentDoc({ source }),
+      this.store.now(),
       this.store.channel,
       encodeInvalidation({ kind: 'consent', subject, purpose }),
     ];
     // A withdrawal must outlive a failover: it is replicated when the store asks for it.
     return this.store.write('withdrawConsent', COMMANDS.withdraw, args, (reply) =>
-      toRecord(subject, purpose, strings(reply, 5, 'withdrawConsent')),
+      toRecord(subject, purpose, strings(reply, RECORD_STRINGS, 'withdrawConsent')),
     );
   }
 
@@ -75,11 +106,12 @@ export class ConsentRecords {
       'getConsent',
       (redis) => redis[COMMANDS.consentGet](...args),
       (reply) => {
-        const fields = strings(reply, 8, 'getConsent');
-        const lost = epoch.settle(fields[5], fields[6], fields[7], 'getConsent');
-        if (lost !== undefined) return { lost, id: fields[6]!, lostAt: fields[7]! };
+        const fields = strings(reply, RECORD_STRINGS + 3, 'getConsent');
+        const at = RECORD_STRINGS;
+        const lost = epoch.settle(fields[at], fields[at + 1], fields[at + 2], 'getConsent');
+        if (lost !== undefined) return { lost, id: fields[at + 1]!, lostAt: fields[at + 2]! };
         if (fields[0] === '') return undefined;
-        return toRecord(checkedSubject, checkedPurpose, fields.slice(0, 5));
+        return toRecord(checkedSubject, checkedPurpose, fields.slice(0, RECORD_STRINGS));
       },
     );
     // Thrown here, not in the parser, which maps what it throws to StoreUnavailableError.
@@ -89,27 +121,148 @@ export class ConsentRecords {
     }
     return answer;
   }
+
+  /** Every live record of one data subject, sorted by purpose (one script). */
+  async list(subject: string): Promise<readonly ConsentRecord[]> {
+    const checked = text(subject, 'subject', OWNER);
+    const index = this.store.keys.of(checked).key('cidx:', checked);
+    const now = this.store.now();
+    return this.store.connection.run(
+      'consentRecords',
+      (redis) => redis[COMMANDS.consentList](index, now),
+      (reply) => {
+        const per = RECORD_STRINGS + 1;
+        if (!Array.isArray(reply) || reply.length % per !== 0) {
+          throw unexpectedReply('consentRecords');
+        }
+        const fields = strings(reply, reply.length, 'consentRecords');
+        const records: ConsentRecord[] = [];
+        for (let i = 0; i < fields.length; i += per) {
+          records.push(toRecord(checked, fields[i]!, fields.slice(i + 1, i + per)));
+        }
+        return records.sort(byPurpose);
+      },
+    );
+  }
+
+  /** Deletes every record of one data subject; answers the purposes of the live ones, sorted. */
+  async erase(subject: string): Promise<readonly string[]> {
+    const checked = text(subject, 'subject', OWNER);
+    const index = this.store.keys.of(checked).key('cidx:', checked);
+    // The subject's consent messages, but for the purpose the script appends to each.
+    const message = encodeInvalidation({ kind: 'consent', subject: checked, purpose: '' });
+    const start = message.slice(0, message.lastIndexOf(','));
+    const args = [index, this.store.now(), this.store.channel, start];
+    return this.store.connection.run(
+      'eraseConsent',
+      (redis) => redis[COMMANDS.consentErase](...args),
+      (reply) => {
+        if (!Array.isArray(reply)) throw unexpectedReply('eraseConsent');
+        return strings(reply, reply.length, 'eraseConsent').sort();
+      },
+    );
+  }
+}
+
+/** What a grant or a withdrawal records beyond its times. */
+interface ConsentDoc {
+  readonly source?: string;
+  readonly notice?: string;
+  readonly evidence?: string;
 }
 
 /**
- * Builds a record from the scripts' five strings (granted, expires, withdrawn, hasSource, source);
- * absent fields get no key at all.
+ * The one place a `RedisStore` serialises what a consent record holds beyond its times (the
+ * `gdoc` and `wdoc` fields, which the scripts copy as opaque strings): an encryption of records
+ * at rest wraps this and {@link decodeConsentDoc}.
+ */
+export function encodeConsentDoc(doc: ConsentDoc): string {
+  const out: Record<string, string> = {};
+  if (doc.source !== undefined) out['source'] = doc.source;
+  if (doc.notice !== undefined) out['notice'] = doc.notice;
+  if (doc.evidence !== undefined) out['evidence'] = doc.evidence;
+  return JSON.stringify(out);
+}
+
+/** The doc {@link encodeConsentDoc} wrote; `StoreUnavailableError` for anything else. */
+export function decodeConsentDoc(stored: string): ConsentDoc {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stored);
+  } catch {
+    throw unexpectedReply('consent');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw unexpectedReply('consent');
+  }
+  const doc: { source?: string; notice?: string; evidence?: string } = {};
+  for (const name of ['source', 'notice', 'evidence'] as const) {
+    const value = (parsed as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'string') throw unexpectedReply('consent');
+    doc[name] = value;
+  }
+  return doc;
+}
+
+/**
+ * Builds a record from the scripts' eight strings (granted, expires, withdrawn, until, gdoc,
+ * wdoc, hasLegacySource, legacySource); absent fields get no key at all. The source is the last
+ * withdrawal's, else the grant's, else one written before `gdoc`/`wdoc` existed.
  */
 export function toRecord(
   subject: string,
   purpose: string,
   fields: readonly string[],
 ): ConsentRecord {
-  const [granted, expires, withdrawn, hasSource, source] = fields;
-  if (fields.length !== 5 || (hasSource !== '0' && hasSource !== '1')) {
+  const [granted, expires, withdrawn, until, gdoc, wdoc, hasLegacy, legacy] = fields;
+  if (fields.length !== RECORD_STRINGS || (hasLegacy !== '0' && hasLegacy !== '1')) {
     throw unexpectedReply('consent');
   }
+  const grant = gdoc === '' ? {} : decodeConsentDoc(gdoc!);
+  const withdrawal = wdoc === '' ? {} : decodeConsentDoc(wdoc!);
+  const source = withdrawal.source ?? grant.source ?? (hasLegacy === '1' ? legacy : undefined);
   return {
     subject,
     purpose,
     grantedAt: epochMs(granted, 'consent'),
     ...(expires === '' ? {} : { expiresAt: epochMs(expires, 'consent') }),
     ...(withdrawn === '' ? {} : { withdrawnAt: epochMs(withdrawn, 'consent') }),
-    ...(hasSource === '1' ? { source: source ?? '' } : {}),
+    ...(source === undefined ? {} : { source }),
+    ...(grant.notice === undefined ? {} : { notice: grant.notice }),
+    ...(grant.evidence === undefined ? {} : { evidence: grant.evidence }),
+    ...(until === '' ? {} : { keepUntil: epochMs(until, 'consent') }),
   };
+}
+
+/**
+ * A consent hash as HGETALL reads it (state migration): the record's fields, with the grant's own
+ * source apart from the one the record shows.
+ */
+export function consentFromFields(
+  subject: string,
+  purpose: string,
+  hash: Readonly<Record<string, string>>,
+): ConsentRecord & { readonly grantSource?: string } {
+  const legacy = hash['source'];
+  const record = toRecord(subject, purpose, [
+    hash['granted'] ?? '0',
+    hash['expires'] ?? '',
+    hash['withdrawn'] ?? '',
+    hash['until'] ?? '',
+    hash['gdoc'] ?? '',
+    hash['wdoc'] ?? '',
+    legacy === undefined ? '0' : '1',
+    legacy ?? '',
+  ]);
+  const grantSource = hash['gdoc'] !== undefined ? decodeConsentDoc(hash['gdoc']).source : legacy;
+  return grantSource === undefined ? record : { ...record, grantSource };
+}
+
+function optionalText(value: unknown, name: string): string | undefined {
+  return value === undefined ? undefined : text(value, name, OWNER);
+}
+
+function byPurpose(a: ConsentRecord, b: ConsentRecord): number {
+  return a.purpose < b.purpose ? -1 : a.purpose > b.purpose ? 1 : 0;
 }

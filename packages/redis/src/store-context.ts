@@ -12,6 +12,8 @@ export type StoreClient = ScriptCalls<
     | 'grant'
     | 'withdraw'
     | 'consentGet'
+    | 'consentList'
+    | 'consentErase'
     | 'heartbeat'
     | 'epochWrite'
     | 'epochCheck'

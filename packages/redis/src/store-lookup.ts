@@ -1,6 +1,6 @@
 import type { StoreQuery, StoreSnapshot } from '@tokenwarden/core/internal';
 import { COMMANDS } from './scripts';
-import { toRecord, type ConsentRecords } from './store-consent';
+import { RECORD_STRINGS, toRecord, type ConsentRecords } from './store-consent';
 import type { StoreContext } from './store-context';
 import type { ShardedEpoch } from './store-shards';
 import { epochMs, strings, text } from './values';
@@ -63,9 +63,10 @@ export class StoreLookup {
       'lookup',
       (redis) => redis[COMMANDS.lookup](...args),
       (reply) => {
-        const fields = strings(reply, 12, 'lookup');
-        const lost = epoch.settle(fields[9], fields[10], fields[11], 'lookup');
-        if (lost !== undefined) return { lost, id: fields[10]!, lostAt: fields[11]! };
+        const at = 4 + RECORD_STRINGS;
+        const fields = strings(reply, at + 3, 'lookup');
+        const lost = epoch.settle(fields[at], fields[at + 1], fields[at + 2], 'lookup');
+        if (lost !== undefined) return { lost, id: fields[at + 1]!, lostAt: fields[at + 2]! };
         const [revokedUntil, subjectAt, clientAt, allAt] = fields;
         if (revokedUntil !== '') epochMs(revokedUntil, 'lookup');
         const notBefore: { subject?: number; client?: number; all?: number } = {};
@@ -76,7 +77,7 @@ export class StoreLookup {
         if (together === undefined || fields[4] === '') return snapshot;
         return {
           ...snapshot,
-          consent: toRecord(together.subject, together.purpose, fields.slice(4, 9)),
+          consent: toRecord(together.subject, together.purpose, fields.slice(4, at)),
         };
       },
     );

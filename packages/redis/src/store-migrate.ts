@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 import { KeySpace } from './keys';
 import { RedisStore } from './redis-store';
+import { consentFromFields } from './store-consent';
 
 /** Options of {@link migrateKeyLayout}. */
 export interface KeyLayoutMigrationOptions {
@@ -255,14 +256,16 @@ export async function migrateKeyLayout(
     const grant = granted > 0 && granted > heldGranted;
     const withdraw = withdrawn > heldWithdrawn;
     if (!grant && !withdraw) return 'unchanged';
-    const source = record['source'];
+    const read = consentFromFields(subject, purpose, record);
     if (grant) {
       await target.grantConsent({
         subject,
         purpose,
         grantedAt: granted,
-        ...(record['expires'] === undefined ? {} : { expiresAt: Number(record['expires']) }),
-        ...(source === undefined ? {} : { source }),
+        ...(read.expiresAt === undefined ? {} : { expiresAt: read.expiresAt }),
+        ...(read.grantSource === undefined ? {} : { source: read.grantSource }),
+        ...(read.notice === undefined ? {} : { notice: read.notice }),
+        ...(read.evidence === undefined ? {} : { evidence: read.evidence }),
       });
     }
     if (withdraw) {
@@ -273,7 +276,8 @@ export async function migrateKeyLayout(
         subject,
         purpose,
         withdrawnAt: withdrawn,
-        ...(creates && source !== undefined ? { source } : {}),
+        ...(read.keepUntil === undefined ? {} : { keepUntil: read.keepUntil }),
+        ...(creates && read.source !== undefined ? { source: read.source } : {}),
       });
     }
     return 'consents';

@@ -1,4 +1,10 @@
-import { ConfigError, systemClock, type Clock, type Logger } from '@tokenwarden/core/internal';
+import {
+  ConfigError,
+  DEFAULT_CONSENT_RETENTION_MS,
+  systemClock,
+  type Clock,
+  type Logger,
+} from '@tokenwarden/core/internal';
 import type { Cluster, Redis } from 'ioredis';
 import { connectionTarget, type ConnectionTarget } from './connection';
 import {
@@ -92,6 +98,13 @@ export interface RedisStoreOptions {
    */
   connectTimeoutMs?: number;
   /**
+   * How long a withdrawn consent record is kept before Redis deletes it (PEXPIREAT), in ms, when
+   * the withdrawal names no `keepUntil` (a warden with `retention.consentAfterWithdrawalMs`, or
+   * the policy's `retention.consentAfterWithdrawal`, names one). 0 deletes it at once. Default:
+   * `DEFAULT_CONSENT_RETENTION_MS` (3 years).
+   */
+  consentRetentionMs?: number;
+  /**
    * Where the store logs its connection's changes of state, once each: Redis unreachable, with
    * the cause (`ECONNREFUSED 127.0.0.1:6390`, `WRONGPASS`…, never the URL's password), and
    * Redis answering again. `false`: not logged. Default: stderr.
@@ -115,6 +128,7 @@ export interface ResolvedStoreOptions {
   readonly heartbeatMs: number;
   readonly clock: Clock;
   readonly epoch: EpochMode;
+  readonly consentRetentionMs: number;
 }
 
 /**
@@ -163,6 +177,22 @@ export function resolveStoreOptions(options: RedisStoreOptions): ResolvedStoreOp
   if (epoch !== 'create' && epoch !== 'require') {
     throw new ConfigError(`RedisStore option 'epoch' must be 'create' or 'require'`);
   }
+  const consentRetentionMs = options.consentRetentionMs ?? DEFAULT_CONSENT_RETENTION_MS;
+  if (!Number.isSafeInteger(consentRetentionMs) || consentRetentionMs < 0) {
+    throw new ConfigError(
+      `RedisStore option 'consentRetentionMs' must be a whole number of ms (0 or more)`,
+    );
+  }
   const channel = keys.base + 'invalidate';
-  return { target, durability, connectWaitMs, keys, channel, heartbeatMs, clock, epoch };
+  return {
+    target,
+    durability,
+    connectWaitMs,
+    keys,
+    channel,
+    heartbeatMs,
+    clock,
+    epoch,
+    consentRetentionMs,
+  };
 }

@@ -323,7 +323,8 @@ describe('RedisStore against a throwaway redis-server', () => {
     }
     await store.setNotBefore('all', '{evil}:*', now, now + HOUR);
     const all = (await server.command('KEYS', '*')) as string[];
-    expect(all).toHaveLength(4 * HOSTILE_IDS.length + 1);
+    // Per id: revoked id, subject mark, client mark, consent record, the subject's consent index.
+    expect(all).toHaveLength(5 * HOSTILE_IDS.length + 1);
     for (const key of all) {
       expect(key.startsWith('hostile:{tw}:')).toBe(true);
       expect(key.indexOf('{', 'hostile:{tw}:'.length)).toBe(-1);

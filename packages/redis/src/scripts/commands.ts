@@ -18,6 +18,8 @@ export const COMMANDS = {
   grant: 'tokenwardenGrant',
   withdraw: 'tokenwardenWithdraw',
   consentGet: 'tokenwardenConsentGet',
+  consentList: 'tokenwardenConsentList',
+  consentErase: 'tokenwardenConsentErase',
   heartbeat: 'tokenwardenHeartbeat',
   epochWrite: 'tokenwardenEpochWrite',
   epochCheck: 'tokenwardenEpochCheck',

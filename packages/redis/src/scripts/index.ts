@@ -6,16 +6,20 @@
  */
 export { COMMANDS, type CommandName, type ScriptCalls, type ScriptDefinition } from './commands';
 export {
-  CONSENT_GET_LUA,
   EPOCH_CHECK,
   EPOCH_WRITE_LUA,
-  GRANT_LUA,
   HEARTBEAT_LUA,
   LOOKUP_LUA,
   RAISE_LUA,
   STORE_SCRIPTS,
-  WITHDRAW_LUA,
 } from './store';
+export {
+  CONSENT_ERASE_LUA,
+  CONSENT_GET_LUA,
+  CONSENT_LIST_LUA,
+  GRANT_LUA,
+  WITHDRAW_LUA,
+} from './consent';
 export { API_KEY_SCRIPTS } from './api-keys';
 export { REFRESH_SCRIPTS } from './refresh';
 export { LIMIT_LUA, LIMIT_SCRIPT } from './usage';
