@@ -27,6 +27,13 @@ function isStale(pkg) {
 }
 
 module.exports = function buildStalePackages() {
+  // The audit chain is keyed by default and a warden with audit sinks needs a chain key: one
+  // random key per run, inherited by the test workers and the CLI processes they start.
+  if (!process.env.TOKENWARDEN_AUDIT_CHAIN_KEY) {
+    process.env.TOKENWARDEN_AUDIT_CHAIN_KEY = require('node:crypto')
+      .randomBytes(32)
+      .toString('base64url');
+  }
   // For runs of source-only tests while the packages are being changed: TOKENWARDEN_SKIP_BUILD=1.
   if (process.env.TOKENWARDEN_SKIP_BUILD === '1') return;
   // A stale core makes every package that bundles against it stale too: rebuild them all.

@@ -21,6 +21,9 @@ export {
   type UserAgentMode,
 } from './audit/options';
 export { JsonLinesSink, type JsonLinesSinkOptions, MemorySink } from './audit/sinks';
+export { type AuditCheckpointOptions, type ChainKeyRef } from './audit/chain-options';
+export { checkpointPublicKey, type CheckpointSink } from './audit/checkpoints';
+export { FileCheckpointSink } from './audit/checkpoint-writer';
 export { type SubjectKeyOptions } from './audit/seal';
 export {
   FileSubjectKeyStore,

@@ -1,15 +1,13 @@
 import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import {
-  parseAuditLine,
+  ChainHasher,
   StoreUnavailableError,
   verifyChains,
   type AuditEvent,
-  type ChainHead,
 } from '@tokenwarden/core/internal';
-import { AuditStreamReader, entryTime } from '@tokenwarden/redis';
+import { AuditStreamReader, DEFAULT_AUDIT_RETENTION_MS, entryTime } from '@tokenwarden/redis';
 import {
   chainLine,
   checkedFilter,
@@ -21,6 +19,13 @@ import {
   type EventFilter,
 } from '../audit/format';
 import { parsePointInTime } from '../audit/time';
+import {
+  lineProblem,
+  planVerification,
+  readAnchors,
+  verifyFile,
+  type TamperFlags,
+} from '../audit/verify';
 import type { CliIo } from '../io';
 import { chainKeyOf, CliError, EXIT_FAILURE, globalOptions, print, redisUrl } from '../shared';
 
@@ -34,6 +39,7 @@ interface TailOptions extends EventFilter {
 }
 
 interface ExportOptions extends EventFilter {
+  readonly chainKeyFile?: string;
   readonly since?: string;
   readonly until?: string;
   readonly format: string;
@@ -41,7 +47,7 @@ interface ExportOptions extends EventFilter {
   readonly progress?: boolean;
 }
 
-interface VerifyOptions {
+interface VerifyOptions extends TamperFlags {
   readonly chainKeyFile?: string;
   readonly file?: string;
   readonly anchor?: string;
@@ -157,9 +163,17 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       .option('--until <time>', 'to, inclusive (same forms)')
       .option('--format <format>', 'jsonl or csv', 'jsonl')
       .option('--output <file>', 'write to this file instead of standard output')
-      .option('--progress', 'show a progress bar (shown anyway on a terminal for long exports)'),
+      .option('--progress', 'show a progress bar (shown anyway on a terminal for long exports)')
+      .option(
+        '--chain-key-file <path>',
+        'chain key, to withhold lines whose content does not match their hash (default: $TOKENWARDEN_AUDIT_CHAIN_KEY)',
+      ),
   ).action(async (options: ExportOptions, command: Command) => {
     const filter = checkedFilter(options);
+    const exportKey = await chainKeyOf(options, io);
+    const hasher = exportKey === undefined ? undefined : new ChainHasher(exportKey);
+    const withheld: string[] = [];
+    let withheldCount = 0;
     if (options.format !== 'jsonl' && options.format !== 'csv') {
       throw new CliError('--format must be jsonl or csv', 2);
     }
@@ -196,6 +210,13 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
         if (options.format === 'csv') await write(out, csvHeader());
         for await (const { event, raw, entryId } of reader.range({ since, until })) {
           if (event === undefined || !matches(event, filter)) continue;
+          // A line that is not as the trail wrote it is never handed out as valid.
+          const problem = lineProblem(event, raw, hasher);
+          if (problem !== undefined) {
+            withheldCount += 1;
+            if (withheld.length < 20) withheld.push(problem);
+            continue;
+          }
           await write(out, options.format === 'csv' ? csvRow(event) : jsonLine(raw) + '\n');
           exported += 1;
           if (bar && exported % 500 === 0) {
@@ -214,11 +235,20 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
     // With the data on standard output, the summary goes to standard error.
     if (options.output === undefined) io.stderr.write(`tokenwarden: ${text}\n`);
     else print(command, io, summary, () => `${text} to ${options.output}`);
+    if (withheldCount > 0) {
+      for (const problem of withheld) io.stderr.write(`tokenwarden: withheld ${problem}\n`);
+      throw new CliError(
+        `${withheldCount} events were withheld from the export: their stored lines were altered (run audit verify)`,
+        EXIT_FAILURE,
+      );
+    }
   });
 
   audit
     .command('verify')
-    .description("check every producer's hash chain: altered, deleted, reordered events, cut tail")
+    .description(
+      "check every producer's hash chain: altered, deleted, reordered or non-canonical events, a cut tail or start, a vanished producer",
+    )
     .option(
       '--chain-key-file <path>',
       'file holding the chain key of a keyed chain (default: $TOKENWARDEN_AUDIT_CHAIN_KEY)',
@@ -231,14 +261,32 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       '--anchor <path>',
       'an earlier `audit verify --json` report kept elsewhere: a rewrite or cut since then shows',
     )
+    .option(
+      '--checkpoints <files...>',
+      'signed checkpoint files (audit.checkpoints): a cut tail, rewound head, cut start or vanished producer shows',
+    )
+    .option(
+      '--checkpoint-key <files...>',
+      'Ed25519 public key (PEM) of the checkpoint signer (default: the key derived from the chain key)',
+    )
+    .option(
+      '--retention <off|duration>',
+      'how long the trail keeps events (30d, 24h) or off: a chain starting later than that allows was cut (default: 90d for the stream, off for --file)',
+    )
+    .option('--unkeyed', 'check a trail written with audit.chain: false (no chain key)')
     .action(async (options: VerifyOptions, command: Command) => {
       const key = await chainKeyOf(options, io);
+      const plan = await planVerification(
+        options,
+        key,
+        options.file !== undefined ? 'off' : `${DEFAULT_AUDIT_RETENTION_MS / 86_400_000}d`,
+        Date.now(),
+      );
       const anchors = options.anchor === undefined ? [] : await readAnchors(options.anchor);
       const reports =
         options.file !== undefined
-          ? await verifyFile(options.file, key, anchors)
+          ? await verifyFile(options.file, plan, anchors)
           : await withReader(command, io, async (reader) => {
-              const info = await reader.info();
               const heads = await reader.heads();
               const events: AuditEvent[] = [];
               let unreadable = 0;
@@ -248,20 +296,36 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
               }
               const found = verifyChains(events, {
                 key,
-                heads: [...heads, ...anchors],
-                retainedSince: info.firstEntryId ? entryTime(info.firstEntryId) : undefined,
+                heads: [...heads, ...anchors, ...plan.heads],
+                retention: plan.retention,
               });
               return { found, unreadable };
             });
-      const ok = reports.unreadable === 0 && reports.found.every((r) => r.intact);
+      const checkpointProblems = plan.checkpointProblems;
+      const ok =
+        reports.unreadable === 0 &&
+        checkpointProblems.length === 0 &&
+        reports.found.every((r) => r.intact);
       print(
         command,
         io,
-        { ok, unreadableEntries: reports.unreadable, chains: reports.found },
+        {
+          ok,
+          unreadableEntries: reports.unreadable,
+          chains: reports.found,
+          checkpoints: { verified: plan.checkpointsRead, problems: checkpointProblems },
+        },
         () => {
           const lines = reports.found.map(chainLine);
           if (reports.unreadable > 0) {
             lines.push(`BROKEN  ${reports.unreadable} entries hold no readable event`);
+          }
+          for (const p of checkpointProblems) lines.push(`BROKEN  checkpoints: ${p.message}`);
+          if (plan.checkpointsRead > 0) {
+            lines.push(`checked against ${plan.checkpointsRead} signed checkpoints`);
+          }
+          if (key === undefined) {
+            lines.push('unkeyed: this catches accidental damage only, not a recomputed chain');
           }
           if (reports.found.length === 0) lines.push('no audit events');
           lines.push(
@@ -272,55 +336,4 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       );
       if (!ok) throw new CliError('audit verification failed', 1);
     });
-}
-
-/** Verifies the events of a JSON-lines file. */
-async function verifyFile(
-  path: string,
-  key: Buffer | undefined,
-  heads: readonly ChainHead[],
-): Promise<{ found: ReturnType<typeof verifyChains>; unreadable: number }> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new CliError('--file cannot be read', 2);
-  }
-  const events: AuditEvent[] = [];
-  let unreadable = 0;
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    try {
-      events.push(parseAuditLine(line));
-    } catch {
-      unreadable += 1;
-    }
-  }
-  return { found: verifyChains(events, { key, heads }), unreadable };
-}
-
-/** Heads from an earlier `audit verify --json` report: each chain's last seq and hash. */
-async function readAnchors(path: string): Promise<ChainHead[]> {
-  let report: unknown;
-  try {
-    report = JSON.parse(await readFile(path, 'utf8'));
-  } catch {
-    throw new CliError('--anchor must be a readable `tokenwarden audit verify --json` report', 2);
-  }
-  const chains = (report as { chains?: unknown }).chains;
-  if (!Array.isArray(chains)) {
-    throw new CliError('--anchor must be a readable `tokenwarden audit verify --json` report', 2);
-  }
-  const heads: ChainHead[] = [];
-  for (const chain of chains as Record<string, unknown>[]) {
-    const { producer, lastSeq, lastHash } = chain;
-    if (
-      typeof producer === 'string' &&
-      typeof lastSeq === 'number' &&
-      typeof lastHash === 'string'
-    ) {
-      heads.push({ producer, seq: lastSeq, hash: lastHash });
-    }
-  }
-  return heads;
 }

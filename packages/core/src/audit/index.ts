@@ -44,7 +44,9 @@ export {
 } from './subject-keys';
 export {
   canonicalJson,
+  canonicalLine,
   CANONICAL_FIELDS,
+  chainKeyId,
   ChainHasher,
   verifyChains,
   type ChainHead,
@@ -53,3 +55,20 @@ export {
   type ChainReport,
   type VerifyChainOptions,
 } from './chain';
+export { storedLine } from './line';
+export { CHAIN_KEY_ENV, type AuditCheckpointOptions, type ChainKeyRef } from './chain-options';
+export {
+  checkpointKeyFromChainKey,
+  checkpointKeyId,
+  checkpointPublicKey,
+  ed25519Key,
+  readCheckpoints,
+  signCheckpoint,
+  type Checkpoint,
+  type CheckpointBody,
+  type CheckpointProblem,
+  type CheckpointReading,
+  type CheckpointSink,
+  type ReadCheckpointsOptions,
+} from './checkpoints';
+export { FileCheckpointSink } from './checkpoint-writer';

@@ -1,5 +1,11 @@
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors';
+import {
+  resolveChainSettings,
+  type AuditCheckpointOptions,
+  type ChainKeyRef,
+} from './chain-options';
+import type { ResolvedCheckpointOptions } from './checkpoint-writer';
 import type { SubjectKeyOptions } from './seal';
 import type { AuditSink } from './types';
 
@@ -75,11 +81,25 @@ export interface AuditOptions {
   /** `'drop'` (count and log) or `'refuse'` (503 `audit_unavailable`). Default: `'drop'`. */
   readonly onFailure?: AuditFailurePolicy;
   /**
-   * HMAC key (≥ 32 bytes) of the hash chain: only holders of the key can extend or rewrite the
-   * chain undetected. Default: none (a plain SHA-256 chain, which detects accidental changes and
-   * edits by anyone who does not recompute every later hash).
+   * HMAC-SHA-256 key (≥ 32 bytes) of the hash chain: only holders of the key can extend or
+   * rewrite the chain undetected. The bytes, or where to read them at start-up: `{ env }` or
+   * `{ file }`. Default: `{ env: 'TOKENWARDEN_AUDIT_CHAIN_KEY' }`; with sinks and no key the
+   * warden does not start (ConfigError) unless `chain: false`.
    */
-  readonly chainKey?: string | Buffer;
+  readonly chainKey?: string | Buffer | ChainKeyRef;
+  /**
+   * `false`: chain events with a plain SHA-256, no key. That catches accidental damage only:
+   * whoever can write the trail can recompute an unkeyed chain, and `tokenwarden audit verify`
+   * then needs `--unkeyed`. Default: `true` (keyed; a chain key is required).
+   */
+  readonly chain?: boolean;
+  /**
+   * Signed checkpoints of the chain (producer, seq, hash, time; Ed25519), written every
+   * `everyEvents` events or `everyMs` ms to a place other than the events, so `tokenwarden audit
+   * verify --checkpoints` catches a cut tail with a rewound head, a cut start and a vanished
+   * producer. Default: none.
+   */
+  readonly checkpoints?: AuditCheckpointOptions;
   /**
    * Name of this producer in event ids and chains, e.g. the pod name; a start time and random
    * suffix are added so every process starts its own chain. 1–48 characters `[A-Za-z0-9._-]`.
@@ -113,6 +133,7 @@ export interface ResolvedAuditOptions {
   readonly spoolMaxBytes: number;
   readonly onFailure: AuditFailurePolicy;
   readonly chainKey: Buffer | undefined;
+  readonly checkpoints: ResolvedCheckpointOptions | undefined;
   readonly producer: string;
   readonly writeTimeoutMs: number;
   readonly retryIntervalMs: number;
@@ -175,7 +196,7 @@ export function resolveAuditOptions(options: AuditOptions = {}): ResolvedAuditOp
       Number.MAX_SAFE_INTEGER,
     ),
     onFailure,
-    chainKey: keyOf(options.chainKey, 'audit.chainKey'),
+    ...resolveChainSettings(options, sinks.length > 0, keyOf),
     producer: producerName,
     writeTimeoutMs: integer(options.writeTimeoutMs ?? 5_000, 'audit.writeTimeoutMs', 1, 600_000),
     retryIntervalMs: integer(options.retryIntervalMs ?? 250, 'audit.retryIntervalMs', 1, 60_000),
@@ -183,7 +204,8 @@ export function resolveAuditOptions(options: AuditOptions = {}): ResolvedAuditOp
   };
 }
 
-function keyOf(key: string | Buffer | undefined, name: string): Buffer | undefined {
+/** A key of at least 32 bytes; throws ConfigError naming the option. @internal */
+export function keyOf(key: string | Buffer | undefined, name: string): Buffer | undefined {
   if (key === undefined) return undefined;
   const bytes = Buffer.isBuffer(key)
     ? key

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { ConfigError, TokenwardenError } from '../errors';
-import { ChainHasher, sortedKeys } from './chain';
+import { chainKeyId, ChainHasher, sortedKeys } from './chain-hash';
+import { CheckpointWriter } from './checkpoint-writer';
 import { IsoTimes } from './iso-times';
 import { rememberLine } from './line';
 import { SubjectSealer, type SealedInput } from './seal';
@@ -58,6 +59,8 @@ export class AuditTrail {
   private seq = 0;
   private lastHash: string | undefined;
   private readonly hasher: ChainHasher;
+  /** Signs checkpoints of the chain (`audit.checkpoints`), off the request path. */
+  private readonly checkpoints: CheckpointWriter | undefined;
   /** Seals personal fields before they are chained (`audit.subjectKeys`); see seal.ts. */
   private readonly sealer: SubjectSealer | undefined;
   private readonly times = new IsoTimes();
@@ -73,6 +76,15 @@ export class AuditTrail {
   ) {
     this.producer = `${options.producer}.${context.clock.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     this.hasher = new ChainHasher(options.chainKey);
+    this.checkpoints =
+      options.checkpoints === undefined
+        ? undefined
+        : new CheckpointWriter(options.checkpoints, {
+            producer: this.producer,
+            chainKeyId: options.chainKey && chainKeyId(options.chainKey),
+            clock: context.clock,
+            logError: context.logError,
+          });
     this.sealer =
       options.subjectKeys === undefined
         ? undefined
@@ -200,6 +212,7 @@ export class AuditTrail {
     await this.flush();
     this.closed = true;
     await Promise.all(this.lanes.map((lane) => lane.close()));
+    await this.checkpoints?.close();
     for (const path of this.spoolPaths) spoolsInUse.delete(path);
   }
 
@@ -267,6 +280,7 @@ export class AuditTrail {
       const results = await Promise.all(this.lanes.map((lane) => lane.deliver(events)));
       for (const ok of results) if (!ok) durable = false;
       for (const p of batch) p.done?.(durable);
+      this.checkpoints?.note(events[events.length - 1], events.length);
     }
   }
 

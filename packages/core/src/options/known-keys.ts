@@ -76,6 +76,8 @@ export const AUDIT_OPTION_KEYS = optionKeys<AuditOptions>()([
   'spoolMaxBytes',
   'onFailure',
   'chainKey',
+  'chain',
+  'checkpoints',
   'producer',
   'writeTimeoutMs',
   'retryIntervalMs',

@@ -18,7 +18,11 @@ import { countingMetrics, decision } from './support';
 async function chain(count: number, chainKey?: Buffer): Promise<AuditEvent[]> {
   const sink = new MemorySink();
   const trail = new AuditTrail(
-    resolveAuditOptions({ sinks: [sink], chainKey, producer: 'api-1' }),
+    resolveAuditOptions({
+      sinks: [sink],
+      ...(chainKey === undefined ? { chain: false } : { chainKey }),
+      producer: 'api-1',
+    }),
     {
       clock: new FakeClock(Date.UTC(2030, 0, 1)),
       metrics: countingMetrics(),
@@ -179,6 +183,8 @@ describe('the hash chain', () => {
     expect(kinds(forge(keyed, randomBytes(32)), { key })).toContainEqual(['altered', 1]);
     // Verifying a keyed chain without the key says so instead of passing it.
     expect(kinds(keyed)).toEqual([['unverifiable', 1]]);
+    // With the key, a chain recomputed without one is refused, not passed.
+    expect(kinds(forge(keyed), { key })).toEqual([['unkeyed', 1]]);
   });
 
   it('keeps the chains of several producers apart', async () => {

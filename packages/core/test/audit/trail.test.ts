@@ -27,11 +27,14 @@ const T0 = Date.UTC(2030, 0, 1, 12);
 function makeTrail(options: AuditOptions) {
   const metrics = countingMetrics();
   const errors: string[] = [];
-  const trail = new AuditTrail(resolveAuditOptions({ producer: 'test', ...options }), {
-    clock: new FakeClock(T0),
-    metrics,
-    logError: (message) => errors.push(message),
-  });
+  const trail = new AuditTrail(
+    resolveAuditOptions({ producer: 'test', chain: false, ...options }),
+    {
+      clock: new FakeClock(T0),
+      metrics,
+      logError: (message) => errors.push(message),
+    },
+  );
   return { trail, metrics, errors };
 }
 

@@ -1,0 +1,211 @@
+import { readFile } from 'node:fs/promises';
+import type { KeyObject } from 'node:crypto';
+import {
+  canonicalJson,
+  canonicalLine,
+  checkpointKeyFromChainKey,
+  chainKeyId,
+  ed25519Key,
+  parseAuditLine,
+  readCheckpoints,
+  verifyChains,
+  type AuditEvent,
+  type ChainHasher,
+  type ChainHead,
+  type CheckpointProblem,
+  type VerifyChainOptions,
+} from '@tokenwarden/core/internal';
+import { CliError } from '../shared';
+import { parsePointInTime } from './time';
+
+/** The verification flags of `audit verify` beyond the chain key. */
+export interface TamperFlags {
+  readonly checkpoints?: readonly string[];
+  readonly checkpointKey?: readonly string[];
+  readonly retention?: string;
+  readonly unkeyed?: boolean;
+}
+
+/** What `audit verify` checks the chains against, from its flags. */
+export interface VerifyPlan {
+  readonly key: Buffer | undefined;
+  readonly heads: ChainHead[];
+  readonly retention: NonNullable<VerifyChainOptions['retention']>;
+  readonly checkpointProblems: CheckpointProblem[];
+  /** Checkpoints that verified. */
+  readonly checkpointsRead: number;
+}
+
+/**
+ * Checks the flags and reads the checkpoints. Without a chain key, `--unkeyed` must be given: a
+ * keyed chain cannot be checked without its key, and an unkeyed chain proves nothing against
+ * whoever can write the trail, so neither passes silently.
+ */
+export async function planVerification(
+  flags: TamperFlags,
+  key: Buffer | undefined,
+  defaultRetention: string,
+  now: number,
+): Promise<VerifyPlan> {
+  if (key === undefined && flags.unkeyed !== true) {
+    throw new CliError(
+      'audit verify needs the chain key (--chain-key-file or $TOKENWARDEN_AUDIT_CHAIN_KEY): a keyed chain cannot be checked without it. For a trail written with audit.chain: false, pass --unkeyed (it then catches accidental damage only: anyone who can write the trail can recompute an unkeyed chain)',
+      2,
+    );
+  }
+  if (key !== undefined && flags.unkeyed === true) {
+    throw new CliError('--unkeyed and a chain key contradict each other', 2);
+  }
+  const retentionText = flags.retention ?? defaultRetention;
+  const retention =
+    retentionText === 'off'
+      ? ('off' as const)
+      : {
+          since: /^\d+[smhd]$/.test(retentionText)
+            ? parsePointInTime(retentionText, '--retention', now)
+            : badRetention(),
+        };
+  const heads: ChainHead[] = [];
+  const checkpointProblems: CheckpointProblem[] = [];
+  const files = flags.checkpoints ?? [];
+  if (files.length > 0) {
+    const keys = await checkpointKeys(flags.checkpointKey ?? [], key);
+    for (const file of files) {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch {
+        throw new CliError(`--checkpoints file ${file} cannot be read`, 2);
+      }
+      const reading = readCheckpoints(text, {
+        keys,
+        chainKeyId: key === undefined ? undefined : chainKeyId(key),
+      });
+      heads.push(...reading.heads);
+      for (const p of reading.problems) {
+        checkpointProblems.push({ ...p, message: `${file}: ${p.message}` });
+      }
+    }
+  }
+  return { key, heads, retention, checkpointProblems, checkpointsRead: heads.length };
+}
+
+function badRetention(): never {
+  throw new CliError(
+    '--retention must be off or a duration (30d, 24h): how long the trail keeps events',
+    2,
+  );
+}
+
+/** Public keys from `--checkpoint-key` files, else the key derived from the chain key. */
+async function checkpointKeys(
+  files: readonly string[],
+  key: Buffer | undefined,
+): Promise<KeyObject[]> {
+  if (files.length === 0) {
+    if (key === undefined) {
+      throw new CliError(
+        '--checkpoints of an unkeyed trail need --checkpoint-key <public key PEM file>',
+        2,
+      );
+    }
+    return [checkpointKeyFromChainKey(key)];
+  }
+  const keys: KeyObject[] = [];
+  for (const file of files) {
+    let pem: Buffer;
+    try {
+      pem = await readFile(file);
+    } catch {
+      throw new CliError(`--checkpoint-key file ${file} cannot be read`, 2);
+    }
+    try {
+      keys.push(ed25519Key(pem, 'public', `--checkpoint-key ${file}`));
+    } catch (error) {
+      throw new CliError((error as Error).message, 2);
+    }
+  }
+  return keys;
+}
+
+/**
+ * What is wrong with one stored line on its own, if anything: not its canonical form, or (with
+ * the key) content that does not match its hash. `audit export` withholds such lines.
+ */
+export function lineProblem(
+  event: AuditEvent,
+  raw: string,
+  hasher: ChainHasher | undefined,
+): string | undefined {
+  const name = `producer ${event.producer ?? '(none)'} event ${event.seq ?? '(no seq)'}`;
+  const canonical = canonicalJson(event);
+  if (raw !== canonicalLine(event, canonical)) {
+    return `${name}: the stored line differs from its canonical form (duplicate or reordered keys, whitespace or escapes)`;
+  }
+  const hash = event.hash;
+  if (hasher !== undefined && typeof hash === 'string') {
+    if (!hash.startsWith('hmac-sha256:')) {
+      return `${name}: an unkeyed hash where a keyed chain is expected`;
+    }
+    if (hasher.digest(canonical) !== hash) return `${name}: its content does not match its hash`;
+  }
+  return undefined;
+}
+
+/** Verifies the events of a JSON-lines file. */
+export async function verifyFile(
+  path: string,
+  plan: VerifyPlan,
+  heads: readonly ChainHead[],
+): Promise<{ found: ReturnType<typeof verifyChains>; unreadable: number }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new CliError('--file cannot be read', 2);
+  }
+  const events: AuditEvent[] = [];
+  let unreadable = 0;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      events.push(parseAuditLine(line));
+    } catch {
+      unreadable += 1;
+    }
+  }
+  return {
+    found: verifyChains(events, {
+      key: plan.key,
+      heads: [...heads, ...plan.heads],
+      retention: plan.retention,
+    }),
+    unreadable,
+  };
+}
+
+/** Heads from an earlier `audit verify --json` report: each chain's last seq and hash. */
+export async function readAnchors(path: string): Promise<ChainHead[]> {
+  let report: unknown;
+  try {
+    report = JSON.parse(await readFile(path, 'utf8'));
+  } catch {
+    throw new CliError('--anchor must be a readable `tokenwarden audit verify --json` report', 2);
+  }
+  const chains = (report as { chains?: unknown }).chains;
+  if (!Array.isArray(chains)) {
+    throw new CliError('--anchor must be a readable `tokenwarden audit verify --json` report', 2);
+  }
+  const heads: ChainHead[] = [];
+  for (const chain of chains as Record<string, unknown>[]) {
+    const { producer, lastSeq, lastHash } = chain;
+    if (
+      typeof producer === 'string' &&
+      typeof lastSeq === 'number' &&
+      typeof lastHash === 'string'
+    ) {
+      heads.push({ producer, seq: lastSeq, hash: lastHash });
+    }
+  }
+  return heads;
+}
