@@ -1,6 +1,7 @@
 import type { Requirement, RouteSteps, WardenStore } from '@tokenwarden/core/internal';
 import type { Server } from 'node:http';
 import type { JwkSet, TokenEndpoint, Warden, WardenOptions } from '@tokenwarden/core';
+import { codeOnly } from './policy';
 
 /** One route of the conformance app, the same on every adapter. */
 export interface RouteSpec {
@@ -60,6 +61,8 @@ export function routesFor(options: Pick<WardenOptions, 'dpop'>): readonly RouteS
 export interface RunningApp {
   readonly server: Server;
   readonly warden: Warden;
+  /** The framework's application (Express app, Koa app, Nest application). */
+  readonly app?: unknown;
   close(): Promise<void>;
 }
 
@@ -79,6 +82,12 @@ export interface AppSettings {
    * the denial's status and headers with the body `{ handled: code }`.
    */
   readonly errorHandler?: boolean;
+  /**
+   * The app is driven by the policy in the warden options (`options.policy`): no route steps
+   * beyond what a policy cannot say (any-of scopes, claim checks, DPoP), public routes mounted
+   * below the Tokenwarden line like any other.
+   */
+  readonly policyOnly?: boolean;
 }
 
 /** Builds and starts the conformance app on one framework. */
@@ -94,6 +103,14 @@ export interface AdapterDriver {
 /** Body every allowed route answers with. */
 export function okBody(subject: string | undefined): { ok: true; subject: string | null } {
   return { ok: true, subject: subject ?? null };
+}
+
+/** The requirement a route's steps in code state: all of it, or what the policy cannot say. */
+export function codeRequirement(
+  route: RouteSpec,
+  settings: AppSettings | undefined,
+): Requirement | undefined {
+  return settings?.policyOnly ? codeOnly(route.requirement) : route.requirement;
 }
 
 /** The adapter's route steps for one route's requirement, in pipeline order. */

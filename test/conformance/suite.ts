@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { MemorySink, type Warden } from '@tokenwarden/core';
+import type { Policy } from '@tokenwarden/core/policy';
 import type { StoreCase } from '@tokenwarden/testing';
 import { testJwtOptions } from '@tokenwarden/testing';
 import type { AdapterDriver, RunningApp } from './app-spec';
@@ -24,7 +25,11 @@ async function decisions(warden: Warden, outcome: string, reason: string): Promi
  * The conformance table on one adapter and one store: call it inside a `describe`. Every scenario
  * gets exactly its status, challenge, problem body, one audit event and one decision metric.
  */
-export function conformanceScenarios(driver: AdapterDriver, storeCase: StoreCase): void {
+export function conformanceScenarios(
+  driver: AdapterDriver,
+  storeCase: StoreCase,
+  settings: { readonly policy?: Policy } = {},
+): void {
   let app: RunningApp;
   let store: SwitchableStore;
   let sink: MemorySink;
@@ -35,14 +40,19 @@ export function conformanceScenarios(driver: AdapterDriver, storeCase: StoreCase
     cleanup = made.cleanup;
     store = new SwitchableStore(made.store);
     sink = new MemorySink();
-    app = await driver.start({
-      jwt: testJwtOptions(),
-      store,
-      purposes: ['marketing', 'billing'],
-      apiKeys: { store: API_KEY_STORE },
-      audit: { sinks: [sink], fingerprintKey: randomBytes(32) },
-      logger: { warn() {}, error() {} },
-    });
+    app = await driver.start(
+      {
+        jwt: testJwtOptions(),
+        store,
+        purposes: ['marketing', 'billing'],
+        apiKeys: { store: API_KEY_STORE },
+        audit: { sinks: [sink], fingerprintKey: randomBytes(32) },
+        logger: { warn() {}, error() {} },
+        ...(settings.policy ? { policy: settings.policy } : {}),
+      },
+      undefined,
+      settings.policy ? { policyOnly: true } : undefined,
+    );
   });
   afterAll(async () => {
     await app.close();

@@ -18,6 +18,7 @@ export type {
   PolicyCheckResult,
   PolicyClient,
   PolicyController,
+  PolicyDataSubject,
   PolicyDiagnostic,
   PolicyPurpose,
   PolicyRecipient,
@@ -25,4 +26,14 @@ export type {
   PolicyScope,
 } from './policy/types';
 export { policySchema, type PolicyDocument } from './policy/schema';
+export {
+  driftMode,
+  findPolicyDrift,
+  reportPolicyDrift,
+  type CodeRoute,
+  type DriftFinding,
+  type DriftKind,
+  type DriftMode,
+  type DriftReportOptions,
+} from './policy/drift';
 export { durationMs } from './internal/duration';

@@ -146,3 +146,4 @@ export function jwksHandler(source: { jwks(): JwkSet }): RequestHandler {
 }
 
 export { gracefulShutdown, type Principal } from '@tokenwarden/core';
+export { checkPolicyDrift, expressRoutes } from './drift';

@@ -147,4 +147,4 @@ export function jwksHandler(source: { jwks(): JwkSet }): Middleware {
   return (ctx) => send(ctx, jwksAnswer(source));
 }
 
-export { gracefulShutdown, type Principal } from '@tokenwarden/core';
+export * from './extras';

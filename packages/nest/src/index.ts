@@ -31,4 +31,5 @@ export { requestViewOf, type HttpRequestLike } from './request-view';
 export { getWardenToken, TOKENWARDEN_WARDEN } from './tokens';
 export type { Principal, Warden } from '@tokenwarden/core';
 export { tokenEndpointController, type TokenEndpointControllerOptions } from './token-endpoint';
+export { checkPolicyDrift, nestRoutes, TokenwardenPolicyDrift } from './tokenwarden.drift';
 export { addTokenwardenSecurity, type NestOpenApiOptions } from './openapi';

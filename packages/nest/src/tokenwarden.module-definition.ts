@@ -7,14 +7,22 @@ import {
 } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { createWarden, Warden, type WardenOptions } from '@tokenwarden/core';
+import type { DriftMode } from '@tokenwarden/core/internal';
+import type { Policy } from '@tokenwarden/core/policy';
 import { healthControllerAt } from './tokenwarden-health.controller';
 import { metricsControllerAt } from './tokenwarden-metrics.controller';
+import { TOKENWARDEN_DRIFT, TokenwardenPolicyDrift } from './tokenwarden.drift';
 import { TokenwardenGuard } from './tokenwarden.guard';
 import { TokenwardenRouteValidator } from './tokenwarden.validator';
 import { TOKENWARDEN_OPTIONS, TOKENWARDEN_WARDEN } from './tokens';
 
-/** The warden settings: core `WardenOptions`, or an existing `Warden` (shared with other code). */
-export type TokenwardenModuleOptions = WardenOptions | { readonly warden: Warden } | Warden;
+/**
+ * The warden settings: core `WardenOptions` (with `policy`, the policy's routes are enforced and
+ * checked against the controllers at start-up), or an existing `Warden` (shared with other code),
+ * with the `policy` it was made with for that check.
+ */
+export type TokenwardenModuleOptions =
+  WardenOptions | { readonly warden: Warden; readonly policy?: Policy } | Warden;
 
 /** Module settings that shape the module itself rather than the warden. */
 export interface TokenwardenModuleExtras {
@@ -31,10 +39,18 @@ export interface TokenwardenModuleExtras {
    * Default: `false`.
    */
   readonly healthPath?: string | false;
+  /**
+   * What a disagreement between the controllers and the policy does when the application starts:
+   * `'error'` fails `app.init()` / `app.listen()`, `'warn'` logs it. Default: `'error'` when
+   * `NODE_ENV=production`, else `'warn'`.
+   */
+  readonly drift?: DriftMode;
 }
 
 /** Options of `TokenwardenModule.forRoot`. */
-export type TokenwardenForRootOptions = (WardenOptions | { readonly warden: Warden }) &
+export type TokenwardenForRootOptions = (
+  WardenOptions | { readonly warden: Warden; readonly policy?: Policy }
+) &
   TokenwardenModuleExtras;
 
 /** A class that provides the options, for `forRootAsync({ useClass })`. */
@@ -56,7 +72,7 @@ export interface TokenwardenModuleAsyncOptions extends TokenwardenModuleExtras {
   readonly useExisting?: Type<TokenwardenOptionsFactory>;
 }
 
-const DEFAULT_EXTRAS: Required<TokenwardenModuleExtras> = {
+const DEFAULT_EXTRAS: Omit<Required<TokenwardenModuleExtras>, 'drift'> = {
   isGlobal: true,
   metricsPath: '/metrics',
   healthPath: false,
@@ -111,6 +127,8 @@ function defineModule(definition: DynamicModule, extras: TokenwardenModuleExtras
       },
       TokenwardenGuard,
       TokenwardenRouteValidator,
+      { provide: TOKENWARDEN_DRIFT, useValue: extras.drift },
+      TokenwardenPolicyDrift,
     ],
     controllers: [
       ...(metricsPath === false ? [] : [metricsControllerAt(metricsPath)]),

@@ -1,7 +1,8 @@
 import express from 'express';
 import { createWarden, TokenwardenDenial } from '@tokenwarden/core';
 import { jwksHandler, tokenEndpoint, tokenwarden } from '@tokenwarden/express';
-import { okBody, routesFor, stepsFor, type AdapterDriver } from '../app-spec';
+import { codeRequirement, okBody, routesFor, stepsFor } from '../app-spec';
+import type { AdapterDriver, RouteSpec } from '../app-spec';
 import { listen } from './listen';
 
 /** The application's error handler: answers a denial with its status, headers and own body. */
@@ -30,18 +31,22 @@ function expressDriverWith(bodyParsers: boolean): AdapterDriver {
         app.post(path, tokenEndpoint(endpoint));
       }
       if (tokens) app.get('/.well-known/jwks.json', jwksHandler(tokens.jwks));
-      for (const r of routesFor(options).filter((r) => r.requirement?.public)) {
+      const policyOnly = settings?.policyOnly === true;
+      const open = (r: RouteSpec) => r.requirement?.public === true && !policyOnly;
+      for (const r of routesFor(options).filter(open)) {
         app.get(r.path, tw.publicRoute(), handler);
       }
       app.use(tw);
-      for (const r of routesFor(options).filter((r) => !r.requirement?.public)) {
-        app[r.method === 'GET' ? 'get' : 'put'](r.path, ...stepsFor(r.requirement, tw), handler);
+      for (const r of routesFor(options).filter((r) => !open(r))) {
+        const steps = stepsFor(codeRequirement(r, settings), tw);
+        app[r.method === 'GET' ? 'get' : 'put'](r.path, ...steps, handler);
       }
       if (settings?.errorHandler) app.use(errorHandler);
       const server = await listen(app);
       return {
         server,
         warden,
+        app,
         close: async () => {
           await new Promise<void>((resolve) => server.close(() => resolve()));
           await warden.close();

@@ -2,7 +2,8 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { createWarden, TokenwardenDenial } from '@tokenwarden/core';
 import { jwksHandler, tokenEndpoint, tokenwarden } from '@tokenwarden/koa';
-import { okBody, routesFor, stepsFor, type AdapterDriver } from '../app-spec';
+import { codeRequirement, okBody, routesFor, stepsFor } from '../app-spec';
+import type { AdapterDriver, RouteSpec } from '../app-spec';
 import { listen } from './listen';
 
 /**
@@ -69,11 +70,14 @@ function koaDriverWith(bodyParsers: boolean): AdapterDriver {
         else open.post(path, tokenEndpoint(endpoint));
       }
       if (tokens) open.get('/.well-known/jwks.json', jwksHandler(tokens.jwks));
-      for (const r of routesFor(options).filter((r) => r.requirement?.public)) {
+      const policyOnly = settings?.policyOnly === true;
+      const isOpen = (r: RouteSpec) => r.requirement?.public === true && !policyOnly;
+      for (const r of routesFor(options).filter(isOpen)) {
         open.get(r.path, tw.publicRoute(), handler);
       }
-      for (const r of routesFor(options).filter((r) => !r.requirement?.public)) {
-        closed[r.method === 'GET' ? 'get' : 'put'](r.path, ...stepsFor(r.requirement, tw), handler);
+      for (const r of routesFor(options).filter((r) => !isOpen(r))) {
+        const steps = stepsFor(codeRequirement(r, settings), tw);
+        closed[r.method === 'GET' ? 'get' : 'put'](r.path, ...steps, handler);
       }
       app.use(open.routes());
       app.use(tw);
@@ -82,6 +86,7 @@ function koaDriverWith(bodyParsers: boolean): AdapterDriver {
       return {
         server,
         warden,
+        app,
         close: async () => {
           await new Promise<void>((resolve) => server.close(() => resolve()));
           await warden.close();

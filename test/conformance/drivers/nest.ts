@@ -29,19 +29,23 @@ import {
   TokenwardenGuard,
   TokenwardenModule,
 } from '@tokenwarden/nest';
-import { okBody, routesFor, type AdapterDriver, type RouteSpec } from '../app-spec';
+import { codeRequirement, okBody, routesFor } from '../app-spec';
+import type { AdapterDriver, AppSettings, RouteSpec } from '../app-spec';
 
 type Decorate = (target: object, key: string, descriptor: PropertyDescriptor) => unknown;
 
 /** A controller with one handler per route of the table, decorated as a user would. */
-function conformanceController(routes: readonly RouteSpec[]): new () => object {
+function conformanceController(
+  routes: readonly RouteSpec[],
+  settings?: AppSettings,
+): new () => object {
   class ConformanceController {}
   const proto = ConformanceController.prototype as unknown as Record<string, unknown>;
   routes.forEach((route, i) => {
     const key = `route${i}`;
     proto[key] = (auth: Principal | undefined) => okBody(auth?.subject);
     const decorators: Decorate[] = [route.method === 'GET' ? Get(route.path) : Put(route.path)];
-    const req = route.requirement;
+    const req = codeRequirement(route, settings);
     if (req?.public) decorators.push(Public());
     if (req?.dpop) decorators.push(RequireDpop());
     if (req?.scopes) decorators.push(Scopes(...req.scopes));
@@ -90,7 +94,7 @@ function nestDriver(platform: 'express' | 'fastify', bodyParser = true): Adapter
       );
       @Module({
         imports: [TokenwardenModule.forRoot({ warden })],
-        controllers: [...tokenControllers, conformanceController(routesFor(options))],
+        controllers: [...tokenControllers, conformanceController(routesFor(options), settings)],
         providers: [{ provide: APP_GUARD, useClass: TokenwardenGuard }],
       })
       class ConformanceModule {}
@@ -113,6 +117,7 @@ function nestDriver(platform: 'express' | 'fastify', bodyParser = true): Adapter
       return {
         server: app.getHttpServer(),
         warden,
+        app,
         close: async () => {
           await app.close();
           await warden.close();

@@ -3,6 +3,7 @@ import { ConfigError } from '../errors';
 import { routeSteps, type Requirement, type RouteSteps } from '../policy/requirement';
 import type { RequestView } from '../request';
 import type { Access, Warden } from '../warden';
+import { tagStep } from './step-tag';
 
 /** Where adapters keep a request's access between their middleware and their route steps. */
 export const ACCESS: unique symbol = Symbol.for('tokenwarden.access');
@@ -80,7 +81,9 @@ export function withRouteSteps<H extends object>(
   adoptWarden(step, warden);
   return Object.assign(middleware, {
     warden,
-    ...routeSteps((requirement) => step(warden.requirement(requirement), warden)),
+    ...routeSteps((requirement) =>
+      tagStep(step(warden.requirement(requirement), warden), requirement),
+    ),
     metricsHandler: () => metricsHandler(warden),
     healthHandler: () => healthHandler(warden),
   });
@@ -96,7 +99,7 @@ export function withRouteSteps<H extends object>(
 export function standaloneSteps<H>(step: StepMaker<H>): RouteSteps<H> {
   return routeSteps((requirement) => {
     checkStandalone(registryOf(step), requirement);
-    return step(requirement, undefined);
+    return tagStep(step(requirement, undefined), requirement);
   });
 }
 

@@ -23,6 +23,7 @@ export const WARDEN_OPTION_KEYS = optionKeys<WardenOptions>()([
   'limits',
   'store',
   'purposes',
+  'policy',
   'credentials',
   'publicPaths',
   'credentialsRequired',
@@ -33,6 +34,7 @@ export const WARDEN_OPTION_KEYS = optionKeys<WardenOptions>()([
   'realm',
   'logger',
   'clock',
+  'retention',
 ]);
 
 export const JWT_OPTION_KEYS = optionKeys<JwtOptions>()([
@@ -57,6 +59,7 @@ export const CREDENTIAL_OPTION_KEYS = optionKeys<CredentialOptions>()([
   'queryParameter',
   'maxTokenBytes',
   'getToken',
+  'onExposure',
 ]);
 
 export const CACHE_OPTION_KEYS = optionKeys<CacheOptions>()(['tokens', 'state']);

@@ -2,7 +2,9 @@ import { ConfigError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import { resolveAuditOptions, type ResolvedAuditOptions } from '../audit/options';
 import type { MetricsOptions } from '../metrics/types';
+import type { Policy } from '../policy/types';
 import type { StateCacheOptions } from '../store/caching-store';
+import { resolveRetention, type ResolvedRetention } from '../store/retention';
 import type { WardenStore } from '../store/types';
 import { JWT_ALGORITHMS, isKeySelector, KeyRing } from '../verify/key-ring';
 import { ACCESS_TOKEN_TYPES, mediaTypeOf } from '../verify/jws';
@@ -36,10 +38,16 @@ export interface ResolvedOptions {
   /** Usage limits, as given. */
   readonly limits: UsageLimitsOptions | UsageLimits | undefined;
   readonly extract: ExtractPolicy;
+  /** What happens to a credential seen in a refused place (`credentials.onExposure`). */
+  readonly onExposure: 'record' | 'revoke';
   /** The store given; undefined when the warden makes (and owns) a `MemoryStore`. */
   readonly store: WardenStore | undefined;
   readonly ownsStore: boolean;
   readonly purposes: ReadonlySet<string>;
+  /** The `retention` option; undefined: the store's own defaults. */
+  readonly retention: ResolvedRetention | undefined;
+  /** The policy whose routes the warden enforces, when given. */
+  readonly policy: Policy | undefined;
   readonly publicPaths: readonly (string | RegExp)[];
   readonly audit: ResolvedAuditOptions;
   readonly metrics: MetricsOptions | false;
@@ -158,6 +166,12 @@ export function resolvePurposes(purposes: WardenOptions['purposes']): ReadonlySe
   return names;
 }
 
+/** The declared purposes and the policy's. */
+function withPolicyPurposes(names: ReadonlySet<string>, policy: Policy | undefined) {
+  if (policy?.purposes === null || typeof policy?.purposes !== 'object') return names;
+  return new Set([...names, ...Object.keys(policy.purposes)]);
+}
+
 /** Validates options and applies defaults. Throws {@link ConfigError} naming the option to fix. */
 export function resolveOptions(options: WardenOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') {
@@ -192,9 +206,12 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
       ),
       ...tokenSource(credentials.getToken, options.credentialsRequired),
     },
+    onExposure: resolveOnExposure(credentials.onExposure),
     store: options.store,
     ownsStore: options.store === undefined,
-    purposes: resolvePurposes(options.purposes),
+    purposes: withPolicyPurposes(resolvePurposes(options.purposes), options.policy),
+    policy: options.policy,
+    retention: resolveRetention(options.retention),
     publicPaths: options.publicPaths ?? [],
     audit: resolveAuditOptions(options.audit),
     metrics: options.metrics ?? {},
@@ -204,6 +221,15 @@ export function resolveOptions(options: WardenOptions): ResolvedOptions {
     logger: options.logger ?? stderrLogger,
     clock: options.clock ?? systemClock,
   };
+}
+
+/** `credentials.onExposure`, validated. */
+function resolveOnExposure(value: unknown): 'record' | 'revoke' {
+  if (value === undefined) return DEFAULTS.onExposure;
+  if (value !== 'record' && value !== 'revoke') {
+    throw new ConfigError("credentials.onExposure must be 'record' or 'revoke'");
+  }
+  return value;
 }
 
 /** `credentials.getToken` and `credentialsRequired`, validated. */

@@ -11,7 +11,9 @@ import type { JwtAlgorithm, KeySelector, VerificationKey } from '../verify/key-r
 import type { DpopOptions } from '../verify/dpop';
 import type { TrustedIssuerOptions, TrustedIssuers } from '../verify/oidc';
 import type { UsageLimits, UsageLimitsOptions } from '../limits/usage-limits';
+import type { Policy } from '../policy/types';
 import type { RequestView } from '../request';
+import type { RetentionOptions } from '../store/retention';
 
 /**
  * JWT verification settings. The claim options (`permissionsClaim`, `requireTokenId`,
@@ -97,6 +99,17 @@ export interface CredentialOptions {
    * getToken: (request) => request.headerValues('x-access-token')?.[0]
    */
   readonly getToken?: (request: RequestView) => string | undefined;
+  /**
+   * What happens to a credential seen where it must not travel (the query string: `?access_token=`,
+   * or a `twk_`/`twr_` key in any parameter, when `queryParameter` does not accept it there). The
+   * request is refused as always; it is counted in `tokenwarden_credential_exposed_total{place}`
+   * and written as a `credential.exposed` event with its fingerprint. `'revoke'` also revokes it
+   * at once (a JWT of this warden's keys by `jti`, an API key or refresh token by hash). Default:
+   * `'record'`: a URL is sometimes built by someone other than the credential's holder (a link
+   * pasted into a chat, a crawler replaying logs), and revoking on sight would let anyone who
+   * sees a credential cut off its owner; record, alert on the metric, then revoke deliberately.
+   */
+  readonly onExposure?: 'record' | 'revoke';
 }
 
 export type { Logger } from '../internal/logger';
@@ -163,6 +176,18 @@ export interface WardenOptions {
    * any other purpose fails at start-up. Default: none.
    */
   readonly purposes?: readonly string[] | Readonly<Record<string, PurposeDefinition>>;
+  /**
+   * The policy (from `loadPolicyFile` or `checkPolicy` of `@tokenwarden/core/policy`): each
+   * request on one of its `routes` must meet that route's scopes, consent or lawful basis and
+   * data-subject rule, with no route step in code; steps in code add to it. Its purposes are
+   * declared purposes. Default: none.
+   */
+  readonly policy?: Policy;
+  /**
+   * How long consent records and revocation marks outlive their use (the policy's `retention:`
+   * block, through `wardenOptionsFromPolicy`). Default: the store's own.
+   */
+  readonly retention?: RetentionOptions;
   /** Where the credential is read from. */
   readonly credentials?: CredentialOptions;
   /** Paths open to everyone (exact strings or RegExps); a token, if sent, is still verified. */
@@ -174,8 +199,12 @@ export interface WardenOptions {
    * still refuse anonymous requests (401 `token_missing`). Default: `true`.
    */
   readonly credentialsRequired?: boolean;
-  /** Audit trail settings. */
-  readonly audit?: AuditOptions;
+  /**
+   * Audit trail settings. Default: on, one event per decision as JSON lines on standard output.
+   * `false` runs with no audit trail at all, and logs a warning at start-up: only for tests and
+   * throwaway tools, never where personal data is served.
+   */
+  readonly audit?: AuditOptions | false;
   /** Prometheus metrics; `false` turns them off. Default: a fresh registry per warden. */
   readonly metrics?: MetricsOptions | false;
   /** Local caches of verified tokens and of store state; `false` turns both off. */

@@ -16,9 +16,12 @@ import { DpopVerifier } from '../verify/dpop';
 import type { KeySourceFetchEvent } from '../verify/key-source';
 import { TrustedIssuers } from '../verify/oidc';
 import { VerifiedTokenCache } from '../verify/token-cache';
+import { CredentialExposure } from '../leaks/exposure';
+import { LeakResponder } from '../leaks/responder';
 import type { TokenDerived } from './context';
 import { Denials } from './denials';
 import { Pipeline } from './pipeline';
+import { PolicyRouting } from './policy-routing';
 import { DecisionRecorder } from './record';
 import { Requirements } from './requirements';
 import type { Stage } from './stage';
@@ -42,6 +45,8 @@ export interface Composition {
   readonly requirements: Requirements;
   /** The denials of this warden (realm, DPoP challenge). */
   readonly denials: Denials;
+  /** Identifies and revokes leaked credentials (secret-scanning reports, exposures). */
+  readonly leaks: LeakResponder;
   /**
    * Closes what the warden opened, in order; the store only if the warden created it, or with
    * `{ store: true }`. Idempotent.
@@ -117,16 +122,37 @@ export function compose(options: ResolvedOptions): Composition {
     clock,
     purposes: options.purposes,
     ...claims,
+    retention: options.retention,
   });
   const denials = new Denials(options.realm, dpop);
   let closed = false;
+  const pseudonyms = new Pseudonymizer(
+    options.audit.fingerprintKey,
+    options.audit.clientAddress,
+    options.audit.userAgent,
+  );
+  const leaks = new LeakResponder({
+    jwt,
+    credentials: options.apiKeys?.store,
+    admin,
+    pseudonyms,
+    metrics,
+    clock,
+    auditing: trail.enabled,
+    logError,
+  });
 
   const stages: Stage[] = [];
   if (trail.enabled && options.audit.onFailure === 'refuse') {
     stages.push(new AuditGateStage(trail, denials));
   }
   stages.push(
-    new ExtractStage(options.extract, options.publicPaths, denials),
+    new ExtractStage(
+      options.extract,
+      options.publicPaths,
+      denials,
+      new CredentialExposure(leaks, options.onExposure),
+    ),
     new AuthenticateStage({ clock, denials, tokenCache, jwt, issuers, apiKeys, logError }),
   );
   const dpopStage = dpop && new DpopStage(dpop, options.dpop!.origin, denials, logError);
@@ -141,16 +167,13 @@ export function compose(options: ResolvedOptions): Composition {
   stages.push(authorize);
   const routeStages = dpopStage ? [dpopStage, state, authorize] : [state, authorize];
 
-  const pseudonyms = new Pseudonymizer(
-    options.audit.fingerprintKey,
-    options.audit.clientAddress,
-    options.audit.userAgent,
-  );
   const requirements = new Requirements({
     assertPurpose: (purpose, where) => admin.assertPurpose(purpose, where),
     dpop: dpop !== undefined,
   });
+  const routing = options.policy && new PolicyRouting(options.policy, requirements);
   const pipeline = new Pipeline({
+    routing,
     stages,
     routeStages,
     requirements,
@@ -159,6 +182,11 @@ export function compose(options: ResolvedOptions): Composition {
     metrics,
     observing: metrics !== noopMetrics,
   });
+  if (!trail.enabled) {
+    logger.warn(
+      'audit: false: access decisions and lifecycle changes leave no audit trail; leave the audit option out for JSON lines on standard output, or name audit.sinks',
+    );
+  }
   if (options.audit.fingerprintKey === undefined && trail.enabled) {
     logger.warn(
       'audit.fingerprintKey is not set: token fingerprints use a random key and match only within this process',
@@ -172,6 +200,7 @@ export function compose(options: ResolvedOptions): Composition {
     pipeline,
     requirements,
     denials,
+    leaks,
     async close(closeOptions) {
       closed = true;
       await apiKeyUsage?.close();

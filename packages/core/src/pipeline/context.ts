@@ -24,6 +24,8 @@ export interface CompiledRequirement {
   };
   /** The route's DPoP mode, when it sets one. */
   readonly dpop?: DpopMode;
+  /** Whose data the route touches, for the record: a resolver, or `'token'` (the caller). */
+  readonly dataSubject?: SubjectResolver | 'token';
 }
 
 /** A compiled claim check: true when the claims pass. Never throws. */

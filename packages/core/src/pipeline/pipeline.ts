@@ -7,6 +7,7 @@ import { NO_REQUIREMENT, RequestContext } from './context';
 import type { Denials } from './denials';
 import { observe } from './observe';
 import type { DecisionRecorder } from './record';
+import type { PolicyRouted, PolicyRouting } from './policy-routing';
 import type { Requirements } from './requirements';
 import type { Stage, StageOutcome } from './stage';
 
@@ -22,6 +23,8 @@ export interface PipelineParts {
   readonly metrics: WardenMetrics;
   /** False when metrics are off: then nothing is timed or observed (no clock reads at all). */
   readonly observing: boolean;
+  /** The policy's routes, when the warden has a `policy`. */
+  readonly routing?: PolicyRouting | undefined;
 }
 
 /**
@@ -33,13 +36,43 @@ export interface PipelineParts {
 export class Pipeline {
   constructor(private readonly parts: PipelineParts) {}
 
-  /** Runs the request's stages; the access itself when no stage waited for I/O. */
+  /**
+   * Runs the request's stages; the access itself when no stage waited for I/O. A request on a
+   * route of the warden's policy is checked against the policy's requirement first, then, if
+   * allowed, against `requirement` as a route step would be (code adds to the policy).
+   */
   begin(view: RequestView, requirement?: Requirement): Access | Promise<Access> {
     const started = this.parts.observing ? performance.now() : 0;
+    const routed = this.parts.routing?.route(view);
+    if (routed !== undefined) return this.beginRouted(routed, requirement, started);
     const req = requirement ? this.parts.requirements.compile(requirement) : NO_REQUIREMENT;
     const access = new PipelineAccess(this, view, this.parts.denials.of('token_missing'), started);
     access.req = req;
     return this.run(access, this.parts.stages, 0);
+  }
+
+  private beginRouted(
+    routed: PolicyRouted,
+    requirement: Requirement | undefined,
+    started: number,
+  ): Access | Promise<Access> {
+    // Compiled now, so a bad requirement throws before anything runs.
+    if (requirement) this.parts.requirements.compile(requirement);
+    const denial = this.parts.denials.of('token_missing');
+    const access = new PipelineAccess(this, routed.view, denial, started);
+    access.req = routed.requirement;
+    const done = this.run(access, this.parts.stages, 0);
+    if (requirement === undefined) return done;
+    return done instanceof Promise
+      ? done.then((a) => this.alsoRequire(a, requirement))
+      : this.alsoRequire(done, requirement);
+  }
+
+  /** The code's requirement on a request the policy allowed. */
+  private alsoRequire(access: PipelineAccess, requirement: Requirement): Access | Promise<Access> {
+    if (access.decision.outcome === 'deny') return access;
+    const decided = this.authorize(access, requirement);
+    return decided instanceof Promise ? decided.then(() => access) : access;
   }
 
   /** A route step: the remaining stages for one more requirement on an allowed access. */

@@ -86,6 +86,10 @@ function compileRequirement(
       );
     }
   }
+  const dataSubject =
+    requirement.dataSubject === 'token'
+      ? 'token'
+      : subjectResolver(requirement.dataSubject, 'dataSubject');
   return Object.freeze({
     public: requirement.public === true,
     scopes,
@@ -94,6 +98,7 @@ function compileRequirement(
     ...(consent ? { consent } : {}),
     ...(lawfulBasis ? { lawfulBasis } : {}),
     ...(requirement.dpop ? { dpop: requirement.dpop } : {}),
+    ...(dataSubject !== undefined ? { dataSubject } : {}),
   });
 }
 

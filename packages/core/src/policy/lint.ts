@@ -1,3 +1,4 @@
+import { touchesPersonalData } from './routes';
 import type { PolicyDocument } from './schema';
 import type { Policy, PolicyClient, PolicyDiagnostic } from './types';
 
@@ -94,6 +95,7 @@ export function lintPolicy(raw: PolicyDocument, policy: Policy, at: PolicyReport
         'the route reaches personal data but names no purpose or lawful basis; add purpose or lawfulBasis',
       );
     }
+    lintRouteSubject(route, r, policy, at);
   });
   for (const [name, scope] of Object.entries(raw.scopes)) {
     if (scope.dataCategories === undefined) {
@@ -183,4 +185,48 @@ function distance(a: string, b: string): number {
     }
   }
   return row[b.length] as number;
+}
+
+/**
+ * A route's data-subject rule and `public` flag: the parameter it names must be in the path; a
+ * route reaching personal data (a scope with data categories, or a purpose) names whose data it
+ * is, so the access and exposure reports count its reads (start-up drift checks hold it as an
+ * error); a public route requires nothing else.
+ */
+function lintRouteSubject(
+  route: PolicyDocument['routes'] extends (infer R)[] | undefined ? R : never,
+  r: number,
+  policy: Policy,
+  at: PolicyReporter,
+): void {
+  const subject = route.dataSubject;
+  const path = route.route.slice(route.route.indexOf(' ') + 1);
+  const params = path
+    .split('/')
+    .filter((s) => s.startsWith(':'))
+    .map((s) => s.slice(1));
+  if (subject !== undefined && subject !== 'token' && !params.includes(subject.param)) {
+    at(
+      ['routes', r, 'dataSubject', 'param'],
+      'error',
+      `the path ${path} has no parameter ':${subject.param}'; name one of its parameters${params.length > 0 ? ` (${params.join(', ')})` : ''} or write dataSubject: token`,
+    );
+  }
+  if (route.public === true) {
+    if (route.scopes.length > 0 || route.purpose !== undefined || route.lawfulBasis !== undefined) {
+      at(
+        ['routes', r, 'public'],
+        'error',
+        'a public route requires nothing: remove public, or its scopes, purpose and lawful basis',
+      );
+    }
+    return;
+  }
+  if (subject === undefined && touchesPersonalData(route, policy)) {
+    at(
+      ['routes', r],
+      'warning',
+      'the route reaches personal data but names no data subject, so the access and exposure reports miss its reads; add dataSubject: { param: id } or dataSubject: token',
+    );
+  }
 }

@@ -64,6 +64,14 @@ export interface Requirement {
   /** Another lawful basis, instead of consent. */
   readonly lawfulBasis?: LawfulBasisRequirement;
   /**
+   * Whose personal data the route touches, recorded in the audit trail (so the access and
+   * exposure reports count the read) even when the route only checks scopes: a function of the
+   * request, `{ param: 'id' }`, or `'token'` for the caller itself. Unresolvable: 403
+   * `data_subject_unresolved`. A consent or lawful basis naming its own `subject` wins for the
+   * record. Default: not recorded.
+   */
+  readonly dataSubject?: SubjectResolver | { readonly param: string } | 'token';
+  /**
    * `'required'`: only DPoP-bound tokens with a valid proof (RFC 9449), never Bearer tokens.
    * Needs the warden's `dpop` option.
    */

@@ -74,6 +74,8 @@ export function resolvePolicy(raw: PolicyDocument): Policy {
               scopes: r.scopes,
               ...(r.purpose !== undefined ? { purpose: r.purpose } : {}),
               ...(r.lawfulBasis !== undefined ? { lawfulBasis: r.lawfulBasis as LawfulBasis } : {}),
+              ...(r.dataSubject !== undefined ? { dataSubject: r.dataSubject } : {}),
+              ...(r.public === true ? { public: true } : {}),
             };
           }),
         }

@@ -93,6 +93,14 @@ const routeSchema = z.strictObject({
   scopes: z.array(name('scope')).default([]),
   purpose: z.string().optional(),
   lawfulBasis: z.enum(LAWFUL_BASES as unknown as [string, ...string[]]).optional(),
+  /** Whose personal data the route touches: `{ param: id }` (a path parameter) or `token`. */
+  dataSubject: z
+    .union([z.literal('token'), z.strictObject({ param: z.string().regex(/^\w+$/) })], {
+      error: 'write the data subject as { param: id } (a parameter of the path) or token',
+    })
+    .optional(),
+  /** Open to everyone; a token, if sent, is still verified. */
+  public: z.boolean().optional(),
 });
 
 /** The policy file, as written (durations unparsed). */

@@ -60,13 +60,24 @@ export interface PolicyClient {
   readonly recipient?: PolicyRecipient;
 }
 
-/** A route the policy documents, with what it requires. */
+/**
+ * Whose personal data a route touches: a path parameter of the route (`{ param: 'id' }`), or
+ * `'token'`, the caller itself (the token's subject).
+ */
+export type PolicyDataSubject = { readonly param: string } | 'token';
+
+/** A route the policy declares, with what it requires. */
 export interface PolicyRoute {
   readonly method: string;
+  /** The path template, e.g. `/customers/:id`. */
   readonly path: string;
   readonly scopes: readonly string[];
   readonly purpose?: string;
   readonly lawfulBasis?: LawfulBasis;
+  /** Whose personal data the route touches, when it says. */
+  readonly dataSubject?: PolicyDataSubject;
+  /** Open to everyone (a token, if sent, is still verified). */
+  readonly public?: boolean;
 }
 
 /** A validated policy; every duration in ms. It holds references to secrets, never secrets. */

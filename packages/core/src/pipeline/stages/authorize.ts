@@ -68,6 +68,13 @@ export class AuthorizeStage implements Stage {
         if (!passes(principal.claims)) return this.denials.of('claim_check_failed');
       }
     }
+    if (req.dataSubject !== undefined && principal) {
+      // Whose data the route touches goes on the record, scope-only routes included.
+      const resolver = req.dataSubject === 'token' ? undefined : req.dataSubject;
+      const dataSubject = resolveDataSubject(resolver, ctx.view, ctx.verified, this.maxClaimLength);
+      if (dataSubject === undefined) return this.denials.of('data_subject_unresolved');
+      ctx.dataSubject = dataSubject;
+    }
     if (req.consent) {
       if (!principal) return this.denials.of('token_missing');
       const purpose = req.consent.purpose;

@@ -1,0 +1,44 @@
+import { ConfigError } from '../errors';
+import { policyRequirement, PolicyRouteTable, PolicyRouteView, routeName } from '../policy/routes';
+import type { Policy } from '../policy/types';
+import type { RequestView } from '../request';
+import type { CompiledRequirement } from './context';
+import type { Requirements } from './requirements';
+
+/** A request routed by the policy: its view (the policy's template as route) and requirement. */
+export interface PolicyRouted {
+  readonly view: RequestView;
+  readonly requirement: CompiledRequirement;
+}
+
+/**
+ * The policy's routes on the request path: every route's requirement is validated and compiled
+ * when the warden is made (an unknown purpose fails start-up, naming the route), and a request
+ * is matched by method and path to the requirement the middleware enforces.
+ */
+export class PolicyRouting {
+  private readonly table: PolicyRouteTable<CompiledRequirement>;
+
+  constructor(policy: Policy, requirements: Requirements) {
+    if (policy === null || typeof policy !== 'object' || typeof policy.purposes !== 'object') {
+      throw new ConfigError(
+        "'policy' must be a validated policy, as loadPolicyFile() or checkPolicy() from @tokenwarden/core/policy give it",
+      );
+    }
+    this.table = new PolicyRouteTable(policy, (route, index) => {
+      try {
+        return requirements.compile(policyRequirement(policy, route));
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new ConfigError(`policy routes[${index}] (${routeName(route)}): ${message}`);
+      }
+    });
+  }
+
+  /** The policy route of a request, if any, as the view and requirement to check it with. */
+  route(view: RequestView): PolicyRouted | undefined {
+    const match = this.table.match(view.method, view.path);
+    if (match === undefined) return undefined;
+    return { view: new PolicyRouteView(view, match), requirement: match.compiled.value };
+  }
+}
