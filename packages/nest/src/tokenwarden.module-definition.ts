@@ -72,10 +72,14 @@ export interface TokenwardenModuleAsyncOptions extends TokenwardenModuleExtras {
   readonly useExisting?: Type<TokenwardenOptionsFactory>;
 }
 
-const DEFAULT_EXTRAS: Omit<Required<TokenwardenModuleExtras>, 'drift'> = {
+// Every extra is listed, `drift` too: the builder strips the keys listed here from the options.
+const DEFAULT_EXTRAS: Omit<Required<TokenwardenModuleExtras>, 'drift'> & {
+  readonly drift: DriftMode | undefined;
+} = {
   isGlobal: true,
   metricsPath: '/metrics',
   healthPath: false,
+  drift: undefined,
 };
 
 /** True for a `Warden`, also one loaded through the other module format (ESM vs CJS). */
