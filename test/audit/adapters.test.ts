@@ -74,7 +74,10 @@ describe.each(DRIVERS)('audit trail through $name', (driver) => {
       purpose: 'billing',
     });
     expect(byId.get('no-token-0')![0]).toMatchObject({ reason: 'token_missing' });
-    const chains = verifyChains(events, { heads });
+    const chains = verifyChains(events, {
+      heads,
+      key: Buffer.from(process.env.TOKENWARDEN_AUDIT_CHAIN_KEY ?? '', 'utf8'),
+    });
     expect(chains).toHaveLength(1);
     expect(chains[0]).toMatchObject({ intact: true, events: sent.length, firstSeq: 1 });
   });

@@ -189,7 +189,10 @@ describe('audit trail: no loss, no duplicate', () => {
     const dropped = await metric(r.tw, 'dropped');
     const written = await metric(r.tw, 'written');
     const heads = await reader.heads();
-    const chains = verifyChains(events, { heads });
+    const chains = verifyChains(events, {
+      heads,
+      key: Buffer.from(process.env.TOKENWARDEN_AUDIT_CHAIN_KEY ?? '', 'utf8'),
+    });
     console.info(
       `no-loss (Redis killed 3 s): sent ${load.sent}, answered ${answered.size} ` +
         `(${beforeKill} before the kill, ${duringOutage} while down), events ${events.length}, ` +
@@ -260,6 +263,10 @@ describe('audit trail: no loss, no duplicate', () => {
     expect(result).toEqual({ lost: 0, duplicated: 0, unanswered: 0 });
     expect(inner.events).toHaveLength(load.answered.size);
     expect(replayed).toBe(spooled);
-    expect(verifyChains(inner.events).every((c) => c.intact)).toBe(true);
+    expect(
+      verifyChains(inner.events, {
+        key: Buffer.from(process.env.TOKENWARDEN_AUDIT_CHAIN_KEY ?? '', 'utf8'),
+      }).every((c) => c.intact),
+    ).toBe(true);
   });
 });

@@ -176,12 +176,12 @@ describe('tokenwarden audit verify', () => {
     const prefix = nextPrefix();
     await seed(prefix, chainedEvents('api-1', 1, 3));
     await seed(prefix, chainedEvents('api-2', 1, 2));
-    const run = await cli(prefix, 'audit', 'verify');
+    const run = await cli(prefix, 'audit', 'verify', '--unkeyed');
     expect(run.code).toBe(0);
     expect(run.out).toMatch(/^intact {2}api-1 {2}events 1\.\.3 \(3\)/m);
     expect(run.out).toMatch(/^intact {2}api-2 {2}events 1\.\.2 \(2\)/m);
     expect(run.out).toContain('every chain is intact');
-    const json = await cli(prefix, '--json', 'audit', 'verify');
+    const json = await cli(prefix, '--json', 'audit', 'verify', '--unkeyed');
     expect(JSON.parse(json.out)).toMatchObject({
       ok: true,
       chains: [{ intact: true }, { intact: true }],
@@ -208,16 +208,16 @@ describe('tokenwarden audit verify', () => {
     await redis.rename(temp, stream);
     await redis.xdel(stream, ids[5]!);
 
-    const run = await cli(prefix, 'audit', 'verify');
+    const run = await cli(prefix, 'audit', 'verify', '--unkeyed');
     expect(run.code).toBe(1);
     expect(run.out).toMatch(/^BROKEN {2}api-1/m);
     expect(run.out).toContain('missing: event 2 is missing');
-    expect(run.out).toContain('altered: event 4 was altered');
-    expect(run.out).toContain(
-      'truncated: the chain ends at event 5 but its recorded head is event 6',
+    expect(run.out).toContain('altered: producer api-1 event 4 was altered');
+    expect(run.out).toMatch(
+      /truncated: producer api-1: the chain ends at event 5 but the recorded head at event 6 .*records more: the tail was cut/,
     );
     expect(run.err).toContain('audit verification failed');
-    const json = await cli(prefix, '--json', 'audit', 'verify');
+    const json = await cli(prefix, '--json', 'audit', 'verify', '--unkeyed');
     expect(json.code).toBe(1);
     const report = JSON.parse(json.out) as {
       ok: boolean;
@@ -248,8 +248,12 @@ describe('tokenwarden audit verify', () => {
     expect(withKey.code).toBe(0);
     expect(withKey.out).toMatch(/intact .* keyed/);
     const without = await cli(prefix, 'audit', 'verify');
-    expect(without.code).toBe(1);
-    expect(without.out).toContain('unverifiable: the chain is keyed (HMAC)');
+    expect(without.code).toBe(2);
+    expect(without.err).toContain('audit verify needs the chain key');
+    // Told to expect an unkeyed chain, it still will not pass a keyed one it cannot check.
+    const unkeyed = await cli(prefix, 'audit', 'verify', '--unkeyed');
+    expect(unkeyed.code).toBe(1);
+    expect(unkeyed.out).toContain('unverifiable: producer');
     const wrong = join(dir, 'wrong.key');
     writeFileSync(wrong, randomBytes(32));
     expect((await cli(prefix, 'audit', 'verify', '--chain-key-file', wrong)).code).toBe(1);
@@ -261,7 +265,7 @@ describe('tokenwarden audit verify --file / --anchor', () => {
     const events = chainedEvents('api-1', 1, 6);
     const file = join(dir, 'trail.jsonl');
     writeFileSync(file, events.map((e) => JSON.stringify(e) + '\n').join(''));
-    const first = await cli('unused:', '--json', 'audit', 'verify', '--file', file);
+    const first = await cli('unused:', '--json', 'audit', 'verify', '--unkeyed', '--file', file);
     expect(first.code).toBe(0);
     const anchor = join(dir, 'anchor.json');
     writeFileSync(anchor, first.out);
@@ -278,24 +282,33 @@ describe('tokenwarden audit verify --file / --anchor', () => {
         .map((e) => JSON.stringify(e) + '\n')
         .join(''),
     );
-    expect((await cli('unused:', 'audit', 'verify', '--file', file)).code).toBe(0);
-    const cut = await cli('unused:', 'audit', 'verify', '--file', file, '--anchor', anchor);
+    expect((await cli('unused:', 'audit', 'verify', '--unkeyed', '--file', file)).code).toBe(0);
+    const cut = await cli(
+      'unused:',
+      'audit',
+      'verify',
+      '--unkeyed',
+      '--file',
+      file,
+      '--anchor',
+      anchor,
+    );
     expect(cut.code).toBe(1);
     expect(cut.out).toContain(
-      'truncated: the chain ends at event 4 but its recorded head is event 6',
+      'truncated: producer api-1: the chain ends at event 4 but an anchor at event 6 records more',
     );
 
     writeFileSync(file, `${JSON.stringify(events[0])}\nnot json\n`);
-    const garbled = await cli('unused:', 'audit', 'verify', '--file', file);
+    const garbled = await cli('unused:', 'audit', 'verify', '--unkeyed', '--file', file);
     expect(garbled.code).toBe(1);
     expect(garbled.out).toContain('1 entries hold no readable event');
-    expect((await cli('unused:', 'audit', 'verify', '--anchor', file)).code).toBe(2);
+    expect((await cli('unused:', 'audit', 'verify', '--unkeyed', '--anchor', file)).code).toBe(2);
   });
 
   it('an anchor also applies to the Redis stream', async () => {
     const prefix = nextPrefix();
     await seed(prefix, chainedEvents('api-1', 1, 3));
-    const first = await cli(prefix, '--json', 'audit', 'verify');
+    const first = await cli(prefix, '--json', 'audit', 'verify', '--unkeyed');
     const anchor = join(dir, 'redis-anchor.json');
     writeFileSync(anchor, first.out);
     // The whole stream is replaced by another chain of the same producer.
@@ -304,10 +317,10 @@ describe('tokenwarden audit verify --file / --anchor', () => {
       prefix,
       chainedEvents('api-1', 1, 3, undefined, () => ({ subject: 'other' })),
     );
-    expect((await cli(prefix, 'audit', 'verify')).code).toBe(0);
-    const run = await cli(prefix, 'audit', 'verify', '--anchor', anchor);
+    expect((await cli(prefix, 'audit', 'verify', '--unkeyed')).code).toBe(0);
+    const run = await cli(prefix, 'audit', 'verify', '--unkeyed', '--anchor', anchor);
     expect(run.code).toBe(1);
-    expect(run.out).toContain('altered: event 3 differs from its recorded head');
+    expect(run.out).toContain('altered: producer api-1 event 3 differs from an anchor at event 3');
   });
 });
 
@@ -334,7 +347,7 @@ describe('tokenwarden audit: Redis problems', () => {
     let err = '';
     stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     const code = await runCli(
-      ['--redis-url', `redis://:hunter2@127.0.0.1:${port}`, 'audit', 'verify'],
+      ['--redis-url', `redis://:hunter2@127.0.0.1:${port}`, 'audit', 'verify', '--unkeyed'],
       { stdout, stderr, env: {} },
     );
     expect(code).toBe(1);

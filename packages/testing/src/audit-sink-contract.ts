@@ -57,7 +57,9 @@ export function chainedEvents(
     delete base.hash;
     const hash = hasher.digest(canonicalJson(base as unknown as AuditEvent));
     prev = hash;
-    out.push({ ...base, hash } as unknown as AuditEvent);
+    // In canonical field order, as the trail writes events.
+    const ordered = JSON.parse(canonicalJson(base as unknown as AuditEvent)) as object;
+    out.push({ ...ordered, hash } as unknown as AuditEvent);
   }
   return out;
 }

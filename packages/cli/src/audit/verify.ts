@@ -204,7 +204,7 @@ export async function readAnchors(path: string): Promise<ChainHead[]> {
       typeof lastSeq === 'number' &&
       typeof lastHash === 'string'
     ) {
-      heads.push({ producer, seq: lastSeq, hash: lastHash });
+      heads.push({ producer, seq: lastSeq, hash: lastHash, source: 'anchor' });
     }
   }
   return heads;

@@ -87,7 +87,7 @@ function trimmedAway(head: ChainHead, options: VerifyChainOptions): boolean {
 
 /** How a head is named in messages. */
 function headName(head: ChainHead): string {
-  const when = head.at === undefined ? '' : ` (event time ${new Date(head.at).toISOString()})`;
+  const when = head.at === undefined ? '' : ` (${new Date(head.at).toISOString()})`;
   const what =
     head.source === 'checkpoint'
       ? 'a signed checkpoint'
@@ -110,7 +110,7 @@ class ChainState {
   private readonly heads: ChainHead[] = [];
 
   /** Heads expected at a seq. */
-  private readonly expected = new Map<number, ChainHead>();
+  private readonly expected = new Map<number, ChainHead[]>();
 
   constructor(
     private readonly producer: string,
@@ -118,9 +118,7 @@ class ChainState {
   ) {
     for (const head of heads ?? []) {
       this.heads.push(head);
-      const known = this.expected.get(head.seq);
-      // A signed checkpoint outranks an unsigned head at the same seq.
-      if (known === undefined || head.source === 'checkpoint') this.expected.set(head.seq, head);
+      this.expected.set(head.seq, [...(this.expected.get(head.seq) ?? []), head]);
     }
   }
 
@@ -200,8 +198,8 @@ class ChainState {
         message: `event ${seq} comes after event ${last}`,
       });
     }
-    const expected = this.expected.get(seq);
-    if (expected !== undefined && expected.hash !== hash) {
+    const expected = this.expected.get(seq)?.find((h) => h.hash !== hash);
+    if (expected !== undefined) {
       this.problems.push({
         kind: 'altered',
         ...at,
@@ -233,7 +231,7 @@ class ChainState {
       this.problems.push({
         kind: 'truncated',
         seq: head.seq,
-        message: `producer ${this.producer}: the chain ends at event ${last} but ${headName(head)} records more: the tail was cut (or events ${last + 1} to ${head.seq} still wait in a spool)`,
+        message: `producer ${this.producer}: the chain ends at event ${last} but ${headName(head)} records more: the tail was cut (or ${last + 1 === head.seq ? `event ${head.seq} still waits` : `events ${last + 1} to ${head.seq} still wait`} in a spool)`,
       });
     }
     // A head inside the chain was compared when its event went by (see add).

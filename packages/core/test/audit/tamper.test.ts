@@ -198,7 +198,7 @@ describe('signed checkpoints', () => {
     expect(problems).toHaveLength(2);
     expect(problems[0]).toMatchObject({ kind: 'truncated', seq: 10 });
     expect(problems[0]!.message).toMatch(
-      /^producer api-1\.\S+: the chain ends at event 8 but a signed checkpoint at event 10 \(event time 2030-01-01T12:00:09\.000Z\) records more: the tail was cut/,
+      /^producer api-1\.\S+: the chain ends at event 8 but a signed checkpoint at event 10 \(2030-01-01T12:00:09\.000Z\) records more: the tail was cut/,
     );
     expect(problems[1]).toMatchObject({ kind: 'truncated', seq: 12 });
   });
