@@ -5,7 +5,8 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,23 @@ export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 export const POOL = 1000;
 /** Subjects in a pool (consent is granted for each). */
 export const SUBJECTS = 1000;
+
+/** The commit the run measures (`git rev-parse --short HEAD`), with `+dirty` for local changes. */
+export function commitInfo(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root })
+      .toString()
+      .trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages', 'test/bench'], {
+      cwd: root,
+    })
+      .toString()
+      .trim();
+    return dirty === '' ? commit : `${commit}+dirty`;
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** The machine a result was measured on, for the results files. */
 export function machineInfo(): {
@@ -65,15 +83,94 @@ export function hasTaskset(): boolean {
   }
 }
 
-/** Re-runs this script pinned to CPU 1, so the servers own CPU 0. True in the parent. */
-export function pinSelf(): boolean {
-  if (process.env.BENCH_PINNED === '1' || !hasTaskset()) return false;
+/** A free TCP port on the loopback interface. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function hasRedisServer(): boolean {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A Redis of the run's own, pinned to CPU 1 with the load generator, so it never competes with the
+ * server under test for CPU 0 (the machine's shared Redis runs wherever the scheduler puts it, and
+ * a Redis waiting for CPU 0 lengthens every audit write and state miss of the server: the audit
+ * events then live longer, survive young collections and cost GC time). No persistence.
+ */
+async function startOwnRedis(): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
   const child = spawn(
     'taskset',
-    ['-c', '1', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    { stdio: 'inherit', env: { ...process.env, BENCH_PINNED: '1' } },
+    ['-c', '1', 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', ''],
+    { stdio: 'ignore' },
   );
-  child.on('exit', (code) => process.exit(code ?? 1));
+  child.on('error', () => undefined);
+  const url = `redis://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await redis.connect();
+      await redis.ping();
+      return { url, child };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      redis.disconnect();
+    }
+  }
+  child.kill('SIGTERM');
+  throw new Error("the run's own redis-server did not start");
+}
+
+/**
+ * Re-runs this script pinned to CPU 1, so the servers own CPU 0. True in the parent. Unless
+ * REDIS_URL is set (or BENCH_REDIS=shared), the run gets a Redis of its own on CPU 1 (see
+ * {@link startOwnRedis}), stopped when the run ends.
+ */
+export function pinSelf(): boolean {
+  if (process.env.BENCH_PINNED === '1' || !hasTaskset()) return false;
+  void (async () => {
+    const own =
+      process.env.REDIS_URL === undefined &&
+      process.env.BENCH_REDIS !== 'shared' &&
+      hasRedisServer()
+        ? await startOwnRedis()
+        : undefined;
+    if (own) console.log(`own Redis on CPU 1: ${own.url}`);
+    const child = spawn(
+      'taskset',
+      ['-c', '1', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+      {
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          BENCH_PINNED: '1',
+          ...(own ? { REDIS_URL: own.url, BENCH_REDIS: 'own, on CPU 1' } : {}),
+        },
+      },
+    );
+    child.on('exit', (code) => {
+      if (own === undefined || own.child.exitCode !== null) process.exit(code ?? 1);
+      own.child.once('exit', () => process.exit(code ?? 1));
+      own.child.kill('SIGTERM');
+    });
+  })().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  });
   return true;
 }
 
@@ -166,6 +263,9 @@ export function serverConfigs(prefix: string, streamSink: boolean): Record<strin
       store: 'redis',
     },
     'tw full HS256': { ...full, framework: 'express', alg: 'HS256' },
+    // The cold path in a process of its own: run in the warm row's server, its never-seen tokens
+    // evicted the pool from both caches and grew that server's heap before every warm round.
+    'tw full HS256 cold': { ...full, framework: 'express', alg: 'HS256' },
     'tw full RS256': { ...full, framework: 'express', alg: 'RS256' },
     'tw full ES256': { ...full, framework: 'express', alg: 'ES256' },
     koa: { ...base, framework: 'koa', kind: 'bare' },
@@ -173,6 +273,22 @@ export function serverConfigs(prefix: string, streamSink: boolean): Record<strin
     'koa tw full HS256': { ...full, framework: 'koa', alg: 'HS256' },
     nest: { ...base, framework: 'nest', kind: 'bare' },
     'nest tw full HS256': { ...full, framework: 'nest', alg: 'HS256' },
+    'nest jwt guard HS256': { ...base, framework: 'nest', kind: 'jwt-guard', alg: 'HS256' },
+    'nest fastify': { ...base, framework: 'nest', platform: 'fastify', kind: 'bare' },
+    'nest fastify jwt guard HS256': {
+      ...base,
+      framework: 'nest',
+      platform: 'fastify',
+      kind: 'jwt-guard',
+      alg: 'HS256',
+    },
+    'nest fastify tw full HS256': { ...full, framework: 'nest', platform: 'fastify', alg: 'HS256' },
+    'nest tw full HS256 no audit': {
+      ...full,
+      framework: 'nest',
+      alg: 'HS256',
+      auditSink: undefined,
+    },
     // For profiling only (not rows of run.ts): the full configuration without its audit trail,
     // and Koa with the memory store and nothing else.
     'koa tw full HS256 no audit': {
@@ -197,6 +313,39 @@ export interface Started {
  * space-separated BENCH_NODE_ARGS go to node before the script (e.g. `--trace-gc`). `tree` is the
  * checkout whose server and packages run (default: this one).
  */
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`, almost always 100). */
+let ticks: number | undefined;
+
+/**
+ * CPU time (user and system, µs) of a process and all its threads (GC helpers and libuv's pool
+ * included), read from `/proc/<pid>/stat` by this process: it costs the server nothing and does
+ * not wait for its event loop. `undefined` where there is no /proc.
+ */
+export function procCpu(
+  pid: number | undefined,
+): { cpuMicros: number; systemMicros: number } | undefined {
+  if (pid === undefined) return undefined;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (ticks === undefined) {
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+    } catch {
+      ticks = 100;
+    }
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const user = Number(fields[11]);
+  const system = Number(fields[12]);
+  const micros = 1e6 / ticks;
+  return { cpuMicros: (user + system) * micros, systemMicros: system * micros };
+}
+
 export function startServer(
   config: ServerConfig,
   keys: BenchKeys,
@@ -341,6 +490,7 @@ export async function load(
         }
       : {};
   const before = await usage(server);
+  const procBefore = procCpu(server.child.pid);
   const result = await autocannon({
     url: `http://127.0.0.1:${server.port}/hello`,
     connections,
@@ -348,8 +498,20 @@ export async function load(
     requests,
     ...spread,
   });
+  const procAfter = procCpu(server.child.pid);
   const after = await usage(server);
   const count = Math.max(1, result.requests.total);
+  // /proc when there is one (every thread, read from outside); else the server's own count.
+  const cpu =
+    procBefore !== undefined && procAfter !== undefined
+      ? {
+          total: procAfter.cpuMicros - procBefore.cpuMicros,
+          system: procAfter.systemMicros - procBefore.systemMicros,
+        }
+      : {
+          total: after.cpuMicros - before.cpuMicros,
+          system: after.systemMicros - before.systemMicros,
+        };
   return {
     rps: result.requests.average,
     p50: result.latency.p50,
@@ -357,8 +519,8 @@ export async function load(
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
     requests: result.requests.total,
-    cpuPerRequest: (after.cpuMicros - before.cpuMicros) / count,
-    systemPerRequest: (after.systemMicros - before.systemMicros) / count,
+    cpuPerRequest: cpu.total / count,
+    systemPerRequest: cpu.system / count,
     gcPerRequest: ((after.gcMs - before.gcMs) * 1000) / count,
   };
 }

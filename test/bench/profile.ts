@@ -132,6 +132,84 @@ export function summarise(profile: CpuProfile, requests: number | undefined): vo
   show('self time by file or package', selfByPlace, TOP);
   show('self time by function', selfByFunction, TOP);
   show('inclusive time by function', inclusive, TOP * 2);
+  const categories = byCategory(profile, self, parent, byId);
+  console.log(`\nby category (${unit}, % of busy; see CATEGORY_RULES)`);
+  for (const [name, time] of [...categories.entries()].sort((a, b) => b[1] - a[1])) {
+    if (name === '(idle)') continue;
+    console.log(
+      `${scale(time).toFixed(1).padStart(8)} ${((time / busy) * 100).toFixed(1).padStart(5)}%  ${name}`,
+    );
+  }
+}
+
+/**
+ * Categories of a sample, by the first frame from the leaf up that decides one: a Tokenwarden
+ * file by its path, or a framework package. Node's own frames and the Redis client's are looked
+ * through (a socket write made by the audit sink is the audit sink's); a stack with no deciding
+ * frame is `node (http, net, timers)`, or V8's own: `(garbage collector)`, `(program)`.
+ */
+const CATEGORY_RULES: readonly (readonly [RegExp, string])[] = [
+  [/^packages\/core\/src\/verify\//, 'verify (token cache, signature, claims)'],
+  [
+    /^packages\/core\/src\/audit\/(trail|chain|seal|chain-hash|line|iso-times)/,
+    'audit: seal, serialise, chain',
+  ],
+  [/^packages\/core\/src\/audit\//, 'audit: sink lane, spool'],
+  [/^packages\/redis\/src\/stream-sink/, 'audit: Redis stream sink'],
+  [/^packages\/core\/src\/pipeline\/record/, 'audit: build the event (pipeline)'],
+  [/^packages\/core\/src\/metrics\//, 'metrics'],
+  [/^packages\/redis\/src\//, 'state (RedisStore, state cache)'],
+  [/^packages\/core\/src\/(revocation|consent|store)\//, 'state (RedisStore, state cache)'],
+  [/^packages\/core\/src\/(http)\//, 'adapter (core http)'],
+  [/^packages\/(express|koa|nest)\/src\//, 'adapter'],
+  [/^packages\/core\/src\//, 'pipeline, warden'],
+  [
+    /^npm:(express|router|koa|@koa\/router|koa-compose|@nestjs\/.*|fastify|find-my-way|light-my-request|avvio|body-parser|finalhandler|send|on-finished|content-type|qs|parseurl|path-to-regexp|debug|depd|vary|statuses|accepts|negotiator|type-is|mime.*|fresh|etag|cookie|proxy-addr|rxjs|reflect-metadata|iterare|@fastify\/.*|express-jwt|koa-jwt|jsonwebtoken|jws|jwa)$/,
+    'framework (and peer JWT middleware)',
+  ],
+  [/^npm:ioredis$/, 'Redis client (replies, no caller)'],
+  [/^test\/bench\//, 'bench server (route handler)'],
+];
+
+function byCategory(
+  profile: CpuProfile,
+  self: ReadonlyMap<number, number>,
+  parent: ReadonlyMap<number, number>,
+  byId: ReadonlyMap<number, ProfileNode>,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  const memo = new Map<number, string>();
+  const categoryOf = (id: number): string => {
+    const known = memo.get(id);
+    if (known !== undefined) return known;
+    let result: string | undefined;
+    let redisClient = false;
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const f = byId.get(at)!.callFrame;
+      if (f.url === '') {
+        if (at === id && /^\((garbage collector|program|idle)\)$/.test(f.functionName)) {
+          result = f.functionName;
+          break;
+        }
+        continue;
+      }
+      const where = place(f.url);
+      if (where === 'npm:ioredis') redisClient = true;
+      const rule = CATEGORY_RULES.find(([pattern]) => pattern.test(where));
+      if (rule === undefined || rule[1].startsWith('Redis client')) continue;
+      result = rule[1];
+      break;
+    }
+    result ??= redisClient ? 'Redis client (replies, no caller)' : 'node (http, net, timers)';
+    memo.set(id, result);
+    return result;
+  };
+  void profile;
+  for (const [id, time] of self) {
+    const category = categoryOf(id);
+    out.set(category, (out.get(category) ?? 0) + time);
+  }
+  return out;
 }
 
 interface HeapNode {

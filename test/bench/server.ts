@@ -5,16 +5,25 @@
  * and reports its port to the parent over IPC.
  */
 import 'reflect-metadata';
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import type { AddressInfo } from 'node:net';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
-import { Controller, Get, Module } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Module,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import Router from '@koa/router';
+import jwt from 'jsonwebtoken';
 import express from 'express';
 import { expressjwt } from 'express-jwt';
 import Koa from 'koa';
@@ -178,6 +187,43 @@ async function koaApp(): Promise<Server> {
   return listen(app.callback());
 }
 
+/**
+ * A plain Nest guard over jsonwebtoken, as an application writes one: the bearer token verified
+ * (signature, `iss`, `aud`, `exp`) on every request. Its key is a KeyObject made once, the
+ * cheapest way to call jsonwebtoken (given a string or Buffer, it tries to parse it as a public
+ * key on every call first, as express-jwt and koa-jwt do).
+ */
+class JwtGuard implements CanActivate {
+  private readonly key: KeyObject;
+  private readonly alg: BenchAlgorithm;
+
+  constructor() {
+    this.alg = config.alg ?? 'HS256';
+    this.key =
+      this.alg === 'HS256'
+        ? createSecretKey(Buffer.from(keys.hs256, 'utf8'))
+        : createPublicKey(verificationKey(this.alg));
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    const request = context
+      .switchToHttp()
+      .getRequest<{ headers: Record<string, string | undefined>; user?: unknown }>();
+    const header = request.headers.authorization;
+    if (header === undefined || !header.startsWith('Bearer ')) throw new UnauthorizedException();
+    try {
+      request.user = jwt.verify(header.slice(7), this.key, {
+        algorithms: [this.alg],
+        issuer: BENCH_ISSUER,
+        audience: BENCH_AUDIENCE,
+      });
+    } catch {
+      throw new UnauthorizedException();
+    }
+    return true;
+  }
+}
+
 async function nestApp(): Promise<Server> {
   class HelloController {
     hello(): typeof body {
@@ -192,10 +238,14 @@ async function nestApp(): Promise<Server> {
   Controller()(HelloController);
   if (protect) warden = createWarden(await wardenOptions());
   const imports = warden ? [TokenwardenModule.forRoot({ warden })] : [];
-  const providers = protect ? [{ provide: APP_GUARD, useClass: TokenwardenGuard }] : [];
+  const guard = config.kind === 'jwt-guard' ? JwtGuard : protect ? TokenwardenGuard : undefined;
+  const providers = guard ? [{ provide: APP_GUARD, useClass: guard }] : [];
   class BenchModule {}
   Module({ imports, controllers: [HelloController], providers })(BenchModule);
-  const app = await NestFactory.create(BenchModule, { logger: false });
+  const app =
+    config.platform === 'fastify'
+      ? await NestFactory.create(BenchModule, new FastifyAdapter(), { logger: false })
+      : await NestFactory.create(BenchModule, { logger: false });
   await app.listen(0, '127.0.0.1');
   return app.getHttpServer() as Server;
 }

@@ -21,8 +21,13 @@ export interface BenchKeys {
 /** One server under test. */
 export interface ServerConfig {
   readonly framework: 'express' | 'koa' | 'nest';
-  /** bare: no authentication; the others put that middleware in front of the route. */
-  readonly kind: 'bare' | 'express-jwt' | 'koa-jwt' | 'tokenwarden';
+  /**
+   * bare: no authentication; the others put that middleware in front of the route (`jwt-guard`:
+   * a Nest guard calling jsonwebtoken, as an application would write one).
+   */
+  readonly kind: 'bare' | 'express-jwt' | 'koa-jwt' | 'jwt-guard' | 'tokenwarden';
+  /** Nest's HTTP platform. Default: `'express'`. */
+  readonly platform?: 'express' | 'fastify';
   readonly alg?: BenchAlgorithm;
   readonly store?: 'memory' | 'redis';
   /** Revocation + scope + consent + metrics + audit (to `auditSink`). */

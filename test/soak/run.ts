@@ -16,7 +16,15 @@
  * error, no unhandled rejection in any process, heap and RSS flat, and every change propagated
  * within 5 s. Bounded in time; stops by itself.
  *
- * Environment: SOAK_SECONDS (300), SOAK_WARMUP_SECONDS (min(30, SOAK_SECONDS / 4)),
+ * `pnpm soak:full` (`--full`) is the soak of issue 21's full configuration: 10 minutes, audit
+ * events to the Redis stream (RedisStreamSink), memory sampled every 10 s.
+ *
+ * Every memory sample (RSS and heap, each after a forced GC) is printed, with the trend of each
+ * (least squares, MB per minute) over the samples after the warm-up.
+ *
+ * Environment: SOAK_SECONDS (300; 600 with --full), SOAK_WARMUP_SECONDS (min(30, SOAK_SECONDS / 4)),
+ * SOAK_SAMPLE_SECONDS (10), SOAK_SINK (`redis-stream`, the default with --full; else events are
+ * counted and dropped),
  * SOAK_CONNECTIONS (16), SOAK_POOL (20000 tokens), SOAK_STATE_CACHE (`off` to turn the local
  * state cache off), REDIS_URL (redis://127.0.0.1:6379).
  */
@@ -33,7 +41,10 @@ import { soakToken } from './shared';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const SECONDS = Number(process.env.SOAK_SECONDS ?? 300);
+const FULL = process.argv.includes('--full');
+const SECONDS = Number(process.env.SOAK_SECONDS ?? (FULL ? 600 : 300));
+const SAMPLE_SECONDS = Number(process.env.SOAK_SAMPLE_SECONDS ?? 10);
+const SINK = process.env.SOAK_SINK ?? (FULL ? 'redis-stream' : 'count');
 const WARMUP = Number(process.env.SOAK_WARMUP_SECONDS ?? Math.min(30, Math.floor(SECONDS / 4)));
 const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 16);
 const POOL = Number(process.env.SOAK_POOL ?? 20_000);
@@ -71,6 +82,7 @@ async function startServer(name: string): Promise<{ child: ChildProcess; port: n
         ...process.env,
         SOAK_SECRET: secret.toString('hex'),
         SOAK_PREFIX: prefix,
+        SOAK_SINK: SINK,
         REDIS_URL,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -133,6 +145,21 @@ function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
+/** Least-squares slope of `[seconds, bytes]` points, in bytes per minute (0 for fewer than 2). */
+function slopePerMinute(points: readonly (readonly [number, number])[]): number {
+  if (points.length < 2) return 0;
+  const n = points.length;
+  const mx = points.reduce((sum, [x]) => sum + x, 0) / n;
+  const my = points.reduce((sum, [, y]) => sum + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? 0 : (num / den) * 60;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
 
@@ -165,7 +192,7 @@ function mintPool(now: number) {
 
 async function main(): Promise<number> {
   console.log(
-    `soak: ${SECONDS} s (warm-up ${WARMUP} s), ${CONNECTIONS} connections, pool ${POOL} tokens, state cache ${process.env.SOAK_STATE_CACHE === 'off' ? 'off' : 'on'}`,
+    `soak: ${SECONDS} s (warm-up ${WARMUP} s), ${CONNECTIONS} connections, pool ${POOL} tokens, state cache ${process.env.SOAK_STATE_CACHE === 'off' ? 'off' : 'on'}, audit sink ${SINK === 'redis-stream' ? 'Redis stream' : 'counting'}, memory every ${SAMPLE_SECONDS} s`,
   );
   const a = await startServer('process A');
   const b = await startServer('process B');
@@ -343,15 +370,14 @@ async function main(): Promise<number> {
     const samples: { at: number; rss: number; heap: number }[] = [
       { at: elapsed(), rss: warm.rss, heap: warm.heapUsed },
     ];
-    let printed = elapsed();
-    while (elapsed() < SECONDS - 8) {
-      await sleep(5_000);
+    console.log(series[0]);
+    while (elapsed() < SECONDS - 3 - SAMPLE_SECONDS) {
+      await sleep(SAMPLE_SECONDS * 1_000);
       const s = await stats(a.port, true);
       samples.push({ at: elapsed(), rss: s.rss, heap: s.heapUsed });
-      if (elapsed() - printed >= Math.max(10, (SECONDS - WARMUP) / 6)) {
-        printed = elapsed();
-        series.push(`${printed.toFixed(0)}s heap ${mb(s.heapUsed)} rss ${mb(s.rss)}`);
-      }
+      const line = `${elapsed().toFixed(0)}s heap ${mb(s.heapUsed)} rss ${mb(s.rss)}`;
+      series.push(line);
+      console.log(line);
     }
     await sleep(Math.max(0, (SECONDS - 3 - elapsed()) * 1000));
     const end = await stats(a.port, true);
@@ -385,6 +411,9 @@ async function main(): Promise<number> {
     const rssLast = third(2, 'rss');
     // The verdict compares the end with the level after the warm-up, both after a forced GC and
     // under the same load; the thirds are printed to show the trend.
+    const after = [...samples, { at: elapsed(), rss: end.rss, heap: end.heapUsed }];
+    const heapSlope = slopePerMinute(after.map((r) => [r.at, r.heap]));
+    const rssSlope = slopePerMinute(after.map((r) => [r.at, r.rss]));
     const heapOk = end.heapUsed <= warm.heapUsed * HEAP_MARGIN.ratio + HEAP_MARGIN.bytes;
     const rssOk = end.rss <= warm.rss * RSS_MARGIN.ratio + RSS_MARGIN.bytes;
     const unhandled = end.unhandled + endB.unhandled + runnerUnhandled;
@@ -402,11 +431,11 @@ async function main(): Promise<number> {
         unhandled === 0,
       ],
       [
-        `heap flat (after GC): ${mb(warm.heapUsed)} after warm-up → ${mb(end.heapUsed)} at the end (mean ${mb(heapMiddle)} in the middle third, ${mb(heapLast)} in the last)`,
+        `heap flat (after GC): ${mb(warm.heapUsed)} after warm-up → ${mb(end.heapUsed)} at the end (mean ${mb(heapMiddle)} in the middle third, ${mb(heapLast)} in the last; trend ${mb(heapSlope)}/min)`,
         heapOk,
       ],
       [
-        `RSS flat (after GC): ${mb(warm.rss)} after warm-up → ${mb(end.rss)} at the end (mean ${mb(rssMiddle)} in the middle third, ${mb(rssLast)} in the last)`,
+        `RSS flat (after GC): ${mb(warm.rss)} after warm-up → ${mb(end.rss)} at the end (mean ${mb(rssMiddle)} in the middle third, ${mb(rssLast)} in the last; trend ${mb(rssSlope)}/min)`,
         rssOk,
       ],
       [
@@ -435,7 +464,7 @@ async function main(): Promise<number> {
         `propagation B → A, revocation: ${fmt(revokeDelays)}`,
         `propagation B → A, consent withdrawal: ${fmt(withdrawDelays)}`,
         `audit events written by A: ${end.auditEvents}`,
-        `memory of A: ${series.join('; ')}`,
+        `memory of A (every ${SAMPLE_SECONDS} s after the warm-up, after a forced GC): ${series.join('; ')}`,
         `A's cache and store metrics at the end:\n  ${end.metrics.join('\n  ')}`,
         '',
         ...checks.map(([text, ok]) => `${ok ? 'PASS' : 'FAIL'} ${text}`),

@@ -4,12 +4,13 @@
  * grant, and to read the process's memory. Started by `run.ts`; prints `{"port":N}` once ready.
  *
  * Environment: SOAK_SECRET (hex HMAC key, from the runner), SOAK_PREFIX (Redis key prefix),
- * REDIS_URL, SOAK_STATE_CACHE (`off` turns the local state cache off).
+ * REDIS_URL, SOAK_STATE_CACHE (`off` turns the local state cache off), SOAK_SINK (`redis-stream`:
+ * audit events to the Redis stream; default: counted and dropped).
  */
 import express from 'express';
 import { StoreUnavailableError, type AuditEvent, type AuditSink } from '@tokenwarden/core';
 import { tokenwarden } from '@tokenwarden/express';
-import { RedisStore } from '@tokenwarden/redis';
+import { RedisStore, RedisStreamSink } from '@tokenwarden/redis';
 import { SOAK_AUDIENCE, SOAK_ISSUER, SOAK_PURPOSE } from './shared';
 
 const secret = Buffer.from(process.env.SOAK_SECRET ?? '', 'hex');
@@ -26,6 +27,29 @@ const countingSink: AuditSink = {
   write: async (events: readonly AuditEvent[]) => void (auditEvents += events.length),
 };
 
+/**
+ * SOAK_SINK=redis-stream: the events go to the Redis stream (the full configuration of
+ * `pnpm soak:full`), counted on the way.
+ */
+const streamSink =
+  process.env.SOAK_SINK === 'redis-stream'
+    ? new RedisStreamSink({
+        url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+        prefix: process.env.SOAK_PREFIX ?? 'tokenwarden-soak:',
+      })
+    : undefined;
+const sink: AuditSink =
+  streamSink === undefined
+    ? countingSink
+    : {
+        name: 'redis-stream',
+        write: async (events: readonly AuditEvent[]) => {
+          await streamSink.write(events);
+          auditEvents += events.length;
+        },
+        close: () => streamSink.close(),
+      };
+
 const store = new RedisStore({
   url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   prefix: process.env.SOAK_PREFIX ?? 'tokenwarden-soak:',
@@ -39,7 +63,7 @@ const tw = tokenwarden({
   },
   store,
   purposes: [SOAK_PURPOSE],
-  audit: { sinks: [countingSink], fingerprintKey: secret },
+  audit: { sinks: [sink], fingerprintKey: secret },
   logger: { warn() {}, error() {} },
   ...(process.env.SOAK_STATE_CACHE === 'off' ? { cache: { state: false as const } } : {}),
 });
