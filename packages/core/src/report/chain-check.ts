@@ -122,8 +122,11 @@ export class StreamingChainCheck {
         if (problem) problems.push(problem);
       }
       for (const p of report.problems) {
-        // An 'unverifiable' verdict is the same for every batch: keep the first one only.
-        if (p.kind === 'unverifiable' && tail.problems.some((q) => q.kind === 'unverifiable')) {
+        // An 'unverifiable' or 'unkeyed' verdict is the same for every batch: keep the first.
+        if (
+          (p.kind === 'unverifiable' || p.kind === 'unkeyed') &&
+          tail.problems.some((q) => q.kind === p.kind)
+        ) {
           continue;
         }
         problems.push(p.index === undefined ? p : { ...p, index: p.index + this.batchStart });
