@@ -17,6 +17,8 @@ import {
 } from './options/resolve';
 import { AUDIT_OPTION_KEYS, METRICS_OPTION_KEYS } from './options/known-keys';
 import type { Logger, WardenOptions } from './options/types';
+import { dropUndefined } from './store/memory-store';
+import { resolveRetention, type ResolvedRetention, type RetentionOptions } from './store/retention';
 import type { ConsentRecord, MarkScope, WardenStore } from './store/types';
 
 /** Options of {@link WardenAdmin.revokeToken}. */
@@ -46,8 +48,12 @@ export interface GrantConsentInput {
   readonly purpose: string;
   /** When the consent lapses (epoch ms). Default: until withdrawn. */
   readonly expiresAt?: number;
-  /** Where the consent was collected (form id, ticket). */
+  /** Where the consent was collected: `privacy-portal`, `api`, `cli`, a form id. */
   readonly source?: string;
+  /** The notice agreed to: `<id>@<version>` or `sha256:<64 hex>` of its text. */
+  readonly notice?: string;
+  /** A reference to the proof of the grant (form submission id, receipt hash). */
+  readonly evidence?: string;
   readonly actor?: string;
 }
 
@@ -57,6 +63,11 @@ export interface WithdrawConsentInput {
   readonly purpose: string;
   readonly source?: string;
   readonly actor?: string;
+  /**
+   * How long the withdrawn record is kept, in ms, before it is deleted. Default: the warden's
+   * `retention.consentAfterWithdrawalMs`, else the store's own default.
+   */
+  readonly retentionMs?: number;
 }
 
 /** What the lifecycle operations need; a warden shares its own. @internal */
@@ -70,6 +81,8 @@ export interface AdminContext {
   readonly maxLifetimeMs: number;
   readonly clockToleranceMs: number;
   readonly maxClaimLength: number;
+  /** How long records outlive their use (`retention` option); absent: the stores' defaults. */
+  readonly retention?: ResolvedRetention;
 }
 
 /**
@@ -99,7 +112,11 @@ export class WardenAdmin {
     await this.lifecycle(
       'token.revoked',
       { tokenId, actor: options.actor, detail: detail({ expiresAt, reason: options.reason }) },
-      () => this.context.store.revokeToken(tokenId, expiresAt + clockToleranceMs),
+      () =>
+        this.context.store.revokeToken(
+          tokenId,
+          expiresAt + clockToleranceMs + (this.context.retention?.revocationMarksMs ?? 0),
+        ),
     );
     this.context.metrics.revocation('token');
   }
@@ -126,7 +143,11 @@ export class WardenAdmin {
   ): Promise<void> {
     if (scope !== 'all') this.assertId(id, scope);
     const before = options.before ?? this.context.clock.now();
-    const keepUntil = before + this.context.maxLifetimeMs + this.context.clockToleranceMs;
+    const keepUntil =
+      before +
+      this.context.maxLifetimeMs +
+      this.context.clockToleranceMs +
+      (this.context.retention?.revocationMarksMs ?? 0);
     const type: AuditEventType = `${scope}.revoked`;
     await this.lifecycle(
       type,
@@ -152,16 +173,26 @@ export class WardenAdmin {
         dataSubject: input.subject,
         purpose: input.purpose,
         actor: input.actor,
-        detail: detail({ grantedAt, expiresAt: input.expiresAt, source: input.source }),
-      },
-      () =>
-        this.context.store.grantConsent({
-          subject: input.subject,
-          purpose: input.purpose,
+        detail: detail({
           grantedAt,
           expiresAt: input.expiresAt,
           source: input.source,
+          notice: input.notice,
+          evidence: input.evidence,
         }),
+      },
+      () =>
+        this.context.store.grantConsent(
+          dropUndefined({
+            subject: input.subject,
+            purpose: input.purpose,
+            grantedAt,
+            expiresAt: input.expiresAt,
+            source: input.source,
+            notice: input.notice,
+            evidence: input.evidence,
+          }),
+        ),
     );
   }
 
@@ -170,21 +201,48 @@ export class WardenAdmin {
     this.assertPurpose(input.purpose, 'withdrawConsent');
     this.assertId(input.subject, 'subject');
     const withdrawnAt = this.context.clock.now();
+    const retentionMs = input.retentionMs ?? this.context.retention?.consentAfterWithdrawalMs;
+    const keepUntil = retentionMs === undefined ? undefined : withdrawnAt + retentionMs;
     return this.lifecycle(
       'consent.withdrawn',
       {
         dataSubject: input.subject,
         purpose: input.purpose,
         actor: input.actor,
-        detail: detail({ withdrawnAt, source: input.source }),
+        detail: detail({ withdrawnAt, source: input.source, keepUntil }),
       },
       () =>
-        this.context.store.withdrawConsent({
-          subject: input.subject,
-          purpose: input.purpose,
-          withdrawnAt,
-          source: input.source,
-        }),
+        this.context.store.withdrawConsent(
+          dropUndefined({
+            subject: input.subject,
+            purpose: input.purpose,
+            withdrawnAt,
+            source: input.source,
+            keepUntil,
+          }),
+        ),
+    );
+  }
+
+  /** Every consent record of a data subject, sorted by purpose. */
+  async consentRecords(subject: string): Promise<readonly ConsentRecord[]> {
+    this.assertId(subject, 'subject');
+    return this.context.store.consentRecords(subject);
+  }
+
+  /**
+   * Erases every consent record of a data subject (the right to erasure); resolves with the
+   * purposes erased. Audited as `consent.erased`: the history stays in the audit trail.
+   */
+  async eraseConsent(
+    subject: string,
+    options: { readonly actor?: string; readonly reason?: string } = {},
+  ): Promise<readonly string[]> {
+    this.assertId(subject, 'subject');
+    return this.lifecycle(
+      'consent.erased',
+      { dataSubject: subject, actor: options.actor, detail: detail({ reason: options.reason }) },
+      () => this.context.store.eraseConsent(subject),
     );
   }
 
@@ -267,6 +325,8 @@ export interface AdminOptions {
   readonly logger?: Logger;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock;
+  /** How long records outlive their use; must match the API's. Default: the stores' own. */
+  readonly retention?: RetentionOptions;
 }
 
 /** Every option of {@link createAdmin} (held to the interface by the compiler). */
@@ -280,6 +340,7 @@ const ADMIN_OPTION_KEYS = optionKeys<AdminOptions>()([
   'metrics',
   'logger',
   'clock',
+  'retention',
 ]);
 
 /**
@@ -317,6 +378,7 @@ export function createAdmin(options: AdminOptions): WardenAdmin {
     clock,
     purposes: resolvePurposes(options.purposes),
     ...resolveClaimLimits(options),
+    retention: resolveRetention(options.retention),
   });
 }
 

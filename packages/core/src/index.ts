@@ -177,6 +177,7 @@ export {
   type MemoryCredentialStoreOptions,
 } from './store/memory-credential-store';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store';
+export { type RetentionOptions } from './store/retention';
 export {
   DEFAULT_CONSENT_RETENTION_MS,
   type ConsentGrant,

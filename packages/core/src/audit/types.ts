@@ -12,6 +12,7 @@ export type AuditEventType =
   | 'consent.granted'
   | 'consent.withdrawn'
   | 'consent.expired'
+  | 'consent.erased'
   | 'token.issued'
   | 'token.refreshed'
   | 'refresh.reuse_detected'
