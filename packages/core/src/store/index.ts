@@ -17,11 +17,7 @@ export type {
 export { MemoryStore, type MemoryStoreOptions } from './memory-store';
 export { DEFAULT_CONSENT_RETENTION_MS, isEpochStore, isSharedStore } from './types';
 export { CachingStore, type StateCacheOptions } from './caching-store';
-export {
-  resolveRetention,
-  type ResolvedRetention,
-  type RetentionOptions,
-} from './retention';
+export { resolveRetention, type ResolvedRetention, type RetentionOptions } from './retention';
 export {
   DEFAULT_CREDENTIAL_RETENTION_MS,
   type ApiKeyRecord,
