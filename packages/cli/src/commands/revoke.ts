@@ -1,11 +1,6 @@
 import type { Command } from 'commander';
-import {
-  ApiKeyError,
-  ApiKeys,
-  RefreshTokens,
-  hashCredential,
-  parseCredential,
-} from '@tokenwarden/core';
+import { ApiKeyError, ApiKeys, RefreshTokens, parseCredential } from '@tokenwarden/core';
+import { findStoredCredential, revokeStoredCredential } from '@tokenwarden/core/internal';
 import {
   addLifecycleOptions,
   isoTime,
@@ -329,24 +324,26 @@ async function revokeSecret(
     );
     return;
   }
-  const hash = hashCredential(secret);
-  if (kind.kind === 'api_key') {
-    const record = await credentials.findApiKey(hash);
-    if (record === undefined || record.hash !== hash) {
-      throw new CliError(
-        'no API key with this hash in the store: it may have expired and been removed, or belong to another deployment (check --redis-url and --prefix)',
-        1,
-      );
-    }
-    try {
-      await new ApiKeys({ store: credentials, audit: admin, revoker: admin }).revoke(record.keyId, {
-        actor,
-        reason,
-      });
-    } catch (error) {
-      if (error instanceof ApiKeyError) throw new CliError(error.message, 1);
-      throw error;
-    }
+  // Found by hash, as the secret-scanning endpoint and the exposure check find it (core's leaks).
+  const found = await findStoredCredential(secret, credentials);
+  if (found === undefined || found.kind !== kind.kind) {
+    throw new CliError(
+      kind.kind === 'api_key'
+        ? 'no API key with this hash in the store: it may have expired and been removed, or belong to another deployment (check --redis-url and --prefix)'
+        : 'no refresh token with this hash in the store: its family may have ended and been removed, or belong to another deployment (check --redis-url and --prefix)',
+      1,
+    );
+  }
+  const revoked = await revokeStoredCredential(
+    found,
+    { store: credentials, revoker: admin, audit: admin },
+    { actor, reason },
+  );
+  if (!revoked) {
+    throw new CliError('the credential was removed from the store before it could be revoked', 1);
+  }
+  if (found.kind === 'api_key') {
+    const record = found.record;
     print(
       command,
       io,
@@ -355,15 +352,7 @@ async function revokeSecret(
     );
     return;
   }
-  const family = await credentials.findRefreshFamily(hash);
-  if (family === undefined) {
-    throw new CliError(
-      'no refresh token with this hash in the store: its family may have ended and been removed, or belong to another deployment (check --redis-url and --prefix)',
-      1,
-    );
-  }
-  const refresh = new RefreshTokens({ store: credentials, revoker: admin, audit: admin });
-  await refresh.revokeFamily(family.familyId, { actor, reason });
+  const family = found.family;
   print(
     command,
     io,
