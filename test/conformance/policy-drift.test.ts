@@ -1,64 +1,28 @@
 import 'reflect-metadata';
 import Router from '@koa/router';
-import { Controller, Get, Module, Put } from '@nestjs/common';
-import { APP_GUARD, NestFactory } from '@nestjs/core';
-import { describe, expect, it } from '@jest/globals';
+import { NestFactory } from '@nestjs/core';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import Koa from 'koa';
-import { ConfigError, MemorySink, type WardenOptions } from '@tokenwarden/core';
-import { checkPolicy, type Policy } from '@tokenwarden/core/policy';
+import { ConfigError } from '@tokenwarden/core';
 import * as tx from '@tokenwarden/express';
 import * as tk from '@tokenwarden/koa';
+import { runCli } from '@tokenwarden/cli';
+import { checkPolicyDrift as nestDrift } from '@tokenwarden/nest';
 import {
-  checkPolicyDrift as nestDrift,
-  LawfulBasis,
-  Scopes,
-  TokenwardenGuard,
-  TokenwardenModule,
-} from '@tokenwarden/nest';
-import { testJwtOptions } from '@tokenwarden/testing';
+  DRIFT_POLICY,
+  driftPolicy,
+  driftWardenOptions,
+  expressDriftApp,
+  koaDriftApp,
+} from './fixtures/drift-apps';
+import { appModule } from './fixtures/nest-weakened.app';
 
-// The issue's case: the policy says GET /customers/:id/marketing-profile needs marketing:read and
-// consent for marketing; the code declares lawfulBasis('legitimate_interests') and no scope step.
-const POLICY = `
-version: 1
-issuer: https://issuer.test/
-audience: tokenwarden-test-api
-signing: { algorithm: ES256, rotationPeriod: 30d }
-scopes:
-  customers:read: { description: Read customers, dataCategories: [contact_details] }
-  customers:write: { description: Change customers, dataCategories: [contact_details] }
-  marketing:read: { description: Read profiles, dataCategories: [marketing_preferences] }
-purposes:
-  marketing: { description: Offers, lawfulBasis: consent }
-clients:
-  console: { scopes: [customers:read, customers:write, marketing:read] }
-routes:
-  - route: GET /customers/:id
-    scopes: [customers:read]
-    dataSubject: { param: id }
-  - route: GET /customers/:id/marketing-profile
-    scopes: [marketing:read]
-    purpose: marketing
-    dataSubject: { param: id }
-  - route: PUT /customers/:id
-    scopes: [customers:write]
-    dataSubject: { param: id }
-`;
-
-function policy(): Policy {
-  const result = checkPolicy(POLICY);
-  if (result.policy === undefined) throw new Error(JSON.stringify(result.diagnostics));
-  return result.policy;
-}
-
-const options = (): WardenOptions => ({
-  jwt: testJwtOptions(),
-  policy: policy(),
-  audit: { sinks: [new MemorySink()] },
-  metrics: false,
-  logger: { warn() {}, error() {} },
-});
+const policy = driftPolicy;
+const options = driftWardenOptions;
 
 const ROUTE = 'GET /customers/:id/marketing-profile';
 const RULE = 'routes[1] (GET /customers/:id/marketing-profile)';
@@ -82,20 +46,13 @@ function caught(run: () => unknown): unknown {
 }
 
 const ok = () => undefined;
+const FIXTURES = join(__dirname, 'fixtures');
 
 describe('drift: Express', () => {
-  function app(weaken: boolean) {
-    const tw = tx.tokenwarden(options());
-    const a = express();
-    a.get('/health', ok);
-    a.use(tw);
-    a.get('/customers/:id', ok);
-    a.put('/customers/:id', ok);
-    if (weaken)
-      a.get('/customers/:id/marketing-profile', tw.lawfulBasis('legitimate_interests'), ok);
-    else a.get('/customers/:id/marketing-profile', ok);
+  const app = (weaken: boolean) => {
+    const { app: a, tw } = expressDriftApp(weaken);
     return { a, tw };
-  }
+  };
 
   it('start-up fails on a step that weakens the policy', async () => {
     const { a, tw } = app(true);
@@ -146,13 +103,7 @@ describe('drift: Express', () => {
 
 describe('drift: Koa', () => {
   it('start-up fails on a step that weakens the policy', async () => {
-    const tw = tk.tokenwarden(options());
-    const app = new Koa();
-    const router = new Router();
-    router.get('/customers/:id', ok);
-    router.put('/customers/:id', ok);
-    router.get('/customers/:id/marketing-profile', tw.lawfulBasis('legitimate_interests'), ok);
-    app.use(tw).use(router.routes());
+    const { app, tw } = koaDriftApp(true);
     expectWeakened(caught(() => tk.checkPolicyDrift(app, policy(), { drift: 'error' })));
     await tw.warden.close();
   });
@@ -180,32 +131,11 @@ describe('drift: Koa', () => {
 });
 
 describe('drift: Nest', () => {
-  @Controller('customers')
-  class CustomersController {
-    @Get(':id')
-    one() {
-      return {};
-    }
-    @Put(':id')
-    change() {
-      return {};
-    }
-    @Get(':id/marketing-profile')
-    @Scopes('marketing:read')
-    @LawfulBasis('legitimate_interests')
-    profile() {
-      return {};
-    }
-  }
-
   it('start-up (app.init) fails on a decorator that weakens the policy', async () => {
-    @Module({
-      imports: [TokenwardenModule.forRoot({ ...options(), drift: 'error' })],
-      controllers: [CustomersController],
-      providers: [{ provide: APP_GUARD, useClass: TokenwardenGuard }],
-    })
-    class AppModule {}
-    const app = await NestFactory.create(AppModule, { logger: false, abortOnError: false });
+    const app = await NestFactory.create(appModule('error'), {
+      logger: false,
+      abortOnError: false,
+    });
     let failure: unknown;
     try {
       await app.init();
@@ -215,5 +145,51 @@ describe('drift: Nest', () => {
     expectWeakened(failure);
     expectWeakened(caught(() => nestDrift(app, policy(), { drift: 'error' })));
     await app.close();
+  });
+});
+
+describe('tokenwarden policy check --app', () => {
+  let dir: string;
+  let file: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tw-drift-'));
+    file = join(dir, 'policy.yaml');
+    writeFileSync(file, DRIFT_POLICY);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function check(app: string): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const io = {
+      stdout: { write: (s: string) => void (out += s) },
+      stderr: { write: (s: string) => void (err += s) },
+      env: {},
+    } as unknown as Parameters<typeof runCli>[1];
+    const code = await runCli(['policy', 'check', file, '--app', join(FIXTURES, app)], io);
+    return { code, out, err };
+  }
+
+  it.each(['express-weakened.app.ts', 'koa-weakened.app.ts', 'nest-weakened.app.ts'])(
+    '%s: exits 1 with the start-up message',
+    async (app) => {
+      const { code, out, err } = await check(app);
+      expect(err).toContain('does not pass the policy check');
+      expect(code).toBe(1);
+      expect(out).toContain(`error drift ${ROUTE}: ${DIFFERENCE}`);
+      expect(out).toContain(`policy rule ${RULE} requires scopes [marketing:read] and consent`);
+    },
+  );
+
+  it('passes an application that agrees with the policy', async () => {
+    const { code, out } = await check('express-agrees.app.ts');
+    expect(out).toMatch(/policy OK, .*express-agrees\.app\.ts matches it/);
+    expect(code).toBe(0);
+  });
+
+  it('refuses a module that gives no application, with exit 2', async () => {
+    const { code, err } = await check('drift-apps.ts');
+    expect(code).toBe(2);
+    expect(err).toContain('gives no application Tokenwarden knows');
   });
 });

@@ -21,7 +21,7 @@ describe('tokenwarden policy check', () => {
     expect(lines).toContain(
       `${file}:23:30: error clients.crm.scopes[1]: unknown scope 'orders:wirte'; declare it under scopes or fix the name (did you mean 'orders:write'?)`,
     );
-    expect(lines.at(-1)).toBe(`${file}: 3 error(s), 5 warning(s)`);
+    expect(lines.at(-1)).toBe(`${file}: 3 error(s), 6 warning(s)`);
     expect(run.err()).toContain('does not pass the policy check');
   });
 

@@ -29,11 +29,14 @@ export { policySchema, type PolicyDocument } from './policy/schema';
 export {
   driftMode,
   findPolicyDrift,
+  registerRouteWalker,
   reportPolicyDrift,
+  routesOfApp,
   type CodeRoute,
   type DriftFinding,
   type DriftKind,
   type DriftMode,
   type DriftReportOptions,
+  type RouteWalker,
 } from './policy/drift';
 export { durationMs } from './internal/duration';

@@ -1,5 +1,6 @@
 import {
   findPolicyDrift,
+  registerRouteWalker,
   reportPolicyDrift,
   stepRequirementOf,
   Warden,
@@ -114,3 +115,8 @@ export function checkPolicyDrift(
 ): readonly DriftFinding[] {
   return reportPolicyDrift(findPolicyDrift(policy, expressRoutes(app)), options);
 }
+
+// For `tokenwarden policy check --app`: Express applications and routers are functions.
+registerRouteWalker('express', (app) =>
+  typeof app === 'function' && routerOf(app) !== undefined ? expressRoutes(app) : undefined,
+);

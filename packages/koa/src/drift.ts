@@ -1,5 +1,6 @@
 import {
   findPolicyDrift,
+  registerRouteWalker,
   reportPolicyDrift,
   stepRequirementOf,
   Warden,
@@ -99,3 +100,10 @@ export function checkPolicyDrift(
 ): readonly DriftFinding[] {
   return reportPolicyDrift(findPolicyDrift(policy, koaRoutes(app)), options);
 }
+
+// For `tokenwarden policy check --app`: a Koa application has its middleware list and callback().
+registerRouteWalker('koa', (app) => {
+  const koa = app as { middleware?: unknown; callback?: unknown } | null;
+  const isApp = koa !== null && typeof koa === 'object' && Array.isArray(koa.middleware);
+  return isApp && typeof koa.callback === 'function' ? koaRoutes(app) : undefined;
+});

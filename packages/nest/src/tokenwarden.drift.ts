@@ -9,6 +9,7 @@ import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import {
   findPolicyDrift,
+  registerRouteWalker,
   reportPolicyDrift,
   type CodeRoute,
   type DriftFinding,
@@ -87,13 +88,21 @@ export function checkPolicyDrift(
   policy: Policy,
   options: DriftReportOptions = {},
 ): readonly DriftFinding[] {
-  const routes = nestRoutes(
-    app.get(DiscoveryService),
-    app.get(MetadataScanner),
-    app.get(Reflector),
-  );
-  return reportPolicyDrift(findPolicyDrift(policy, routes), options);
+  return reportPolicyDrift(findPolicyDrift(policy, routesOf(app)), options);
 }
+
+function routesOf(app: INestApplicationContext): CodeRoute[] {
+  return nestRoutes(app.get(DiscoveryService), app.get(MetadataScanner), app.get(Reflector));
+}
+
+// For `tokenwarden policy check --app`: a Nest application (created, not necessarily listening).
+registerRouteWalker('nest', (app) => {
+  const nest = app as Partial<INestApplicationContext> | null;
+  const isApp = nest !== null && typeof nest === 'object' && typeof nest.get === 'function';
+  return isApp && typeof nest.select === 'function'
+    ? routesOf(app as INestApplicationContext)
+    : undefined;
+});
 
 /**
  * Checks the application's routes against the module's policy (`forRoot({ policy })`) once every

@@ -216,3 +216,33 @@ export function reportPolicyDrift(
   for (const f of findings) logger.warn(`policy drift: ${f.message}`);
   return findings;
 }
+
+/** Lists an application's routes, or answers `undefined` when `app` is not of its framework. */
+export type RouteWalker = (app: unknown) => CodeRoute[] | undefined;
+
+// Kept on the global object under a registered symbol, so every copy of core (ESM and CJS, or
+// one per adapter) shares one list: `tokenwarden policy check --app` finds the walker of the
+// adapter the application loaded.
+const WALKERS = Symbol.for('tokenwarden.routeWalkers');
+
+function walkers(): Map<string, RouteWalker> {
+  const holder = globalThis as { [WALKERS]?: Map<string, RouteWalker> };
+  return (holder[WALKERS] ??= new Map());
+}
+
+/** Adapters register how to list their framework's routes when they load. */
+export function registerRouteWalker(adapter: string, walker: RouteWalker): void {
+  walkers().set(adapter, walker);
+}
+
+/**
+ * The routes of an application of any framework whose Tokenwarden adapter is loaded, with the
+ * adapter's name; `undefined` when no loaded adapter knows the application.
+ */
+export function routesOfApp(app: unknown): { adapter: string; routes: CodeRoute[] } | undefined {
+  for (const [adapter, walker] of walkers()) {
+    const routes = walker(app);
+    if (routes !== undefined) return { adapter, routes };
+  }
+  return undefined;
+}

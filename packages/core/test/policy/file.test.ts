@@ -56,6 +56,7 @@ describe('checkPolicy', () => {
       path: '/customers/:id/orders',
       scopes: ['orders:read'],
       purpose: 'order_fulfilment',
+      dataSubject: { param: 'id' },
     });
     expect(policy.scopes['orders:read']?.dataCategories).toEqual(['purchase_history']);
   });

@@ -233,8 +233,9 @@ describe('resolveOptions: defaults', () => {
     expect(resolved.issuers).toBeUndefined();
     expect(resolved.dpop).toBeUndefined();
     expect(resolved.limits).toBeUndefined();
+    // On by default: JSON lines on standard output.
     expect(resolved.audit).toMatchObject({
-      sinks: [],
+      sinks: [expect.objectContaining({ name: 'stdout' })],
       fingerprintKey: undefined,
       clientAddress: 'truncate',
     });
@@ -466,7 +467,7 @@ describe('unknown options are refused at start-up, with the nearest name', () =>
     [
       'a name far from any option',
       { frobnicate: true },
-      "unknown option 'frobnicate'; the options here are 'jwt', 'issuers', 'dpop', 'limits', 'store', 'purposes', 'credentials', 'publicPaths', 'credentialsRequired', 'audit', 'metrics', 'cache', 'apiKeys', 'realm', 'logger', 'clock'",
+      "unknown option 'frobnicate'; the options here are 'jwt', 'issuers', 'dpop', 'limits', 'store', 'purposes', 'policy', 'credentials', 'publicPaths', 'credentialsRequired', 'audit', 'metrics', 'cache', 'apiKeys', 'realm', 'logger', 'clock'",
     ],
     [
       'in jwt',
