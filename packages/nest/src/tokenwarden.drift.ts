@@ -41,9 +41,9 @@ function pathsOf(value: unknown): string[] {
 
 /**
  * The HTTP routes of a Nest application's controllers (global prefix not included), each with
- * the requirement its Tokenwarden decorators state. Routes the guard leaves alone (the metrics
- * and health controllers) are left out; every other route counts as guarded (the guard is
- * expected globally, as `APP_GUARD`).
+ * the requirement its Tokenwarden decorators state. Routes the guard leaves alone (the metrics,
+ * health and token endpoint controllers) count as unguarded; every other route as guarded (the
+ * guard is expected globally, as `APP_GUARD`).
  */
 export function nestRoutes(
   discovery: DiscoveryService,
@@ -62,14 +62,15 @@ export function nestRoutes(
       const method: unknown = Reflect.getMetadata(METHOD_METADATA, handler);
       if (typeof method !== 'number') continue;
       const requirement = routeRequirement(reflector, handler, controller);
-      if (requirement === EXEMPT) continue;
+      // The guard leaves exempt routes (metrics, health, token endpoint) alone: outside it.
+      const exempt = requirement === EXEMPT;
       for (const prefix of prefixes) {
         for (const path of pathsOf(Reflect.getMetadata(PATH_METADATA, handler))) {
           out.push({
             method: METHODS[method] ?? String(method),
             path: joinPath(prefix, path),
-            requirements: requirement === undefined ? [] : [requirement],
-            guarded: true,
+            requirements: requirement === undefined || exempt ? [] : [requirement],
+            guarded: !exempt,
           });
         }
       }

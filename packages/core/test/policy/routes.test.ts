@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { ConfigError, createWarden, MemorySink, type Warden } from '@tokenwarden/core';
 import { checkPolicy, type Policy } from '@tokenwarden/core/policy';
+import { accessReport, MemorySource } from '@tokenwarden/core/reports';
 import { mintToken, testJwtOptions } from '@tokenwarden/testing';
 import { PolicyRouteTable, policyRequirement } from '../../src/policy/routes';
 import { bearer, view } from '../support';
@@ -223,5 +224,40 @@ describe('policy check on routes', () => {
     expect(
       findings('  - route: GET /health\n    public: true\n    scopes: [customers:read]\n'),
     ).toContainEqual(expect.objectContaining({ severity: 'error', path: 'routes[0].public' }));
+  });
+});
+
+describe('the access report (Art. 15) with a policy', () => {
+  it('lists reads made through scope-only routes', async () => {
+    const sink = new MemorySink();
+    const p = policy();
+    const warden = createWarden({
+      jwt: testJwtOptions(),
+      policy: p,
+      audit: { sinks: [sink] },
+      metrics: false,
+      logger: { warn() {}, error() {} },
+    });
+    try {
+      const agent = mintToken({ claims: { scope: 'customers:read', sub: 'agent-7' } });
+      const other = mintToken({ claims: { scope: 'orders:read', sub: 'agent-8' } });
+      // GET /customers/:id only checks a scope: no purpose, no lawful basis in the policy.
+      expect((await warden.check(bearer(agent, { path: '/customers/cust-9' }))).outcome).toBe(
+        'allow',
+      );
+      expect((await warden.check(bearer(other, { path: '/customers/cust-9' }))).outcome).toBe(
+        'deny',
+      );
+      await warden.check(bearer(agent, { path: '/customers/cust-10' }));
+      await warden.flushAudit();
+      const report = await accessReport(new MemorySource(sink.events), 'cust-9', { policy: p });
+      expect(report).toMatchObject({ accesses: 1, allowed: 1, denied: 0 });
+      expect(report.recipients).toEqual([
+        expect.objectContaining({ accesses: 1, routes: ['GET /customers/:id'] }),
+      ]);
+      expect(report.dataCategories).toEqual([{ category: 'contact_details', accesses: 1 }]);
+    } finally {
+      await warden.close();
+    }
   });
 });
