@@ -24,6 +24,13 @@ export { JsonLinesSink, type JsonLinesSinkOptions, MemorySink } from './audit/si
 export { type AuditCheckpointOptions, type ChainKeyRef } from './audit/chain-options';
 export { checkpointPublicKey, type CheckpointSink } from './audit/checkpoints';
 export { FileCheckpointSink } from './audit/checkpoint-writer';
+export {
+  FileChainKeyStore,
+  loadChainKey,
+  rewrapChainKey,
+  type ChainKeyStore,
+  type LoadChainKeyOptions,
+} from './audit/chain-key-store';
 export { type SubjectKeyOptions } from './audit/seal';
 export {
   FileSubjectKeyStore,

@@ -11,6 +11,11 @@ export { RedisUsageLimiter } from './rate-limit';
 export type { RedisCounterOptions } from './counters';
 export { RedisReplayCache } from './replay-cache';
 export { RedisSigningKeyStore, type RedisSigningKeyStoreOptions } from './key-store';
+export {
+  chainKeyKey,
+  RedisChainKeyStore,
+  type RedisChainKeyStoreOptions,
+} from './chain-key-store';
 export { RedisSubjectKeyStore, type RedisSubjectKeyStoreOptions } from './subject-key-store';
 export { RedisCredentialStore, type RedisCredentialStoreOptions } from './credential-store';
 export {

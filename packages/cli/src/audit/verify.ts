@@ -15,7 +15,18 @@ import {
   type CheckpointProblem,
   type VerifyChainOptions,
 } from '@tokenwarden/core/internal';
-import { CliError } from '../shared';
+import type { Command } from 'commander';
+import {
+  ConfigError,
+  EnvelopeError,
+  FileChainKeyStore,
+  loadChainKey,
+  type ChainKeyStore,
+} from '@tokenwarden/core/internal';
+import { RedisChainKeyStore } from '@tokenwarden/redis';
+import type { CliIo } from '../io';
+import { masterKeyOf } from '../keys/master-key';
+import { chainKeyOf, CliError, globalOptions, redisUrl } from '../shared';
 import { parsePointInTime } from './time';
 
 /** The verification flags of `audit verify` beyond the chain key. */
@@ -208,4 +219,57 @@ export async function readAnchors(path: string): Promise<ChainHead[]> {
     }
   }
   return heads;
+}
+
+/** Where `audit verify` and `export` find the chain key. */
+export interface ChainKeyFlags {
+  readonly chainKeyFile?: string;
+  readonly chainKeyStore?: string;
+  readonly masterKeyFile?: string;
+}
+
+/**
+ * The chain key: `--chain-key-file` or `$TOKENWARDEN_AUDIT_CHAIN_KEY`; else, with the master key
+ * (`$TOKENWARDEN_MASTER_KEY`), the generated key sealed in `--chain-key-store <file>` or in the
+ * Redis of `--redis-url` (see `loadChainKey`). Undefined when there is none.
+ */
+export async function auditChainKey(
+  command: Command,
+  io: CliIo,
+  flags: ChainKeyFlags,
+): Promise<Buffer | undefined> {
+  const direct = await chainKeyOf(flags, io);
+  if (direct !== undefined) return direct;
+  const master = masterKeyOf(flags.masterKeyFile, io.env, false);
+  if (master === undefined) {
+    if (flags.chainKeyStore !== undefined) {
+      throw new CliError('--chain-key-store needs the master key (TOKENWARDEN_MASTER_KEY)', 2);
+    }
+    return undefined;
+  }
+  const url = globalOptions(command).redisUrl ?? io.env.REDIS_URL;
+  let store: ChainKeyStore & { close?: () => Promise<void> };
+  if (flags.chainKeyStore !== undefined) store = new FileChainKeyStore(flags.chainKeyStore);
+  else if (url !== undefined && url !== '') {
+    store = new RedisChainKeyStore({
+      url: redisUrl(command, io),
+      prefix: globalOptions(command).prefix,
+      commandTimeoutMs: 5_000,
+    });
+  } else return undefined;
+  try {
+    return await loadChainKey({ store, masterKey: master, create: false });
+  } catch (error) {
+    if (error instanceof EnvelopeError) {
+      throw new CliError(
+        `the audit chain key in ${store.description} does not open: ${error.message}`,
+        2,
+      );
+    }
+    if (error instanceof ConfigError && flags.chainKeyStore === undefined) return undefined;
+    if (error instanceof ConfigError) throw new CliError(error.message, 2);
+    throw error;
+  } finally {
+    await store.close?.();
+  }
 }

@@ -20,14 +20,16 @@ import {
 } from '../audit/format';
 import { parsePointInTime } from '../audit/time';
 import {
+  auditChainKey,
   lineProblem,
   planVerification,
   readAnchors,
   verifyFile,
+  type ChainKeyFlags,
   type TamperFlags,
 } from '../audit/verify';
 import type { CliIo } from '../io';
-import { chainKeyOf, CliError, EXIT_FAILURE, globalOptions, print, redisUrl } from '../shared';
+import { CliError, EXIT_FAILURE, globalOptions, print, redisUrl } from '../shared';
 
 const TIMEOUT_MS = 5_000;
 
@@ -38,8 +40,7 @@ interface TailOptions extends EventFilter {
   readonly consumer?: string;
 }
 
-interface ExportOptions extends EventFilter {
-  readonly chainKeyFile?: string;
+interface ExportOptions extends EventFilter, ChainKeyFlags {
   readonly since?: string;
   readonly until?: string;
   readonly format: string;
@@ -47,8 +48,7 @@ interface ExportOptions extends EventFilter {
   readonly progress?: boolean;
 }
 
-interface VerifyOptions extends TamperFlags {
-  readonly chainKeyFile?: string;
+interface VerifyOptions extends TamperFlags, ChainKeyFlags {
   readonly file?: string;
   readonly anchor?: string;
 }
@@ -170,7 +170,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       ),
   ).action(async (options: ExportOptions, command: Command) => {
     const filter = checkedFilter(options);
-    const exportKey = await chainKeyOf(options, io);
+    const exportKey = await auditChainKey(command, io, options);
     const hasher = exportKey === undefined ? undefined : new ChainHasher(exportKey);
     const withheld: string[] = [];
     let withheldCount = 0;
@@ -273,9 +273,13 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       '--retention <off|duration>',
       'how long the trail keeps events (30d, 24h) or off: a chain starting later than that allows was cut (default: 90d for the stream, off for --file)',
     )
+    .option(
+      '--chain-key-store <file>',
+      'a FileChainKeyStore holding the chain key sealed by the master key (default: the Redis of --redis-url, with $TOKENWARDEN_MASTER_KEY)',
+    )
     .option('--unkeyed', 'check a trail written with audit.chain: false (no chain key)')
     .action(async (options: VerifyOptions, command: Command) => {
-      const key = await chainKeyOf(options, io);
+      const key = await auditChainKey(command, io, options);
       const plan = await planVerification(
         options,
         key,
