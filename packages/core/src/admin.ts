@@ -1,4 +1,5 @@
 import { AuditTrail, clean } from './audit/trail';
+import { isConsentNotice } from './consent/index';
 import type { AuditEventInput } from './audit/types';
 import type { AuditOptions } from './audit/options';
 import { resolveAuditOptions } from './audit/options';
@@ -166,6 +167,11 @@ export class WardenAdmin {
   async grantConsent(input: GrantConsentInput): Promise<ConsentRecord> {
     this.assertPurpose(input.purpose, 'grantConsent');
     this.assertId(input.subject, 'subject');
+    if (input.notice !== undefined && !isConsentNotice(input.notice)) {
+      throw new TypeError(
+        "notice must be '<id>@<version>' (privacy-notice@2026-03) or 'sha256:<64 hex>' of its text",
+      );
+    }
     const grantedAt = this.context.clock.now();
     return this.lifecycle(
       'consent.granted',

@@ -46,7 +46,7 @@ export {
   type AuditEventType,
   type AuditSink,
 } from './audit/types';
-export { type ConsentVerdict, evaluateConsent } from './consent/index';
+export { type ConsentVerdict, evaluateConsent, isConsentNotice } from './consent/index';
 export {
   type AllowDecision,
   type AllowReason,

@@ -10,6 +10,7 @@ export {
   masterKeysFromPolicy,
   refreshTokenClientsFromPolicy,
   refreshTokenOptionsFromPolicy,
+  retentionFromPolicy,
   wardenOptionsFromPolicy,
   type PolicyWardenParts,
 } from './policy/from-policy';
@@ -22,6 +23,7 @@ export type {
   PolicyDiagnostic,
   PolicyPurpose,
   PolicyRecipient,
+  PolicyRetention,
   PolicyRoute,
   PolicyScope,
 } from './policy/types';

@@ -1,11 +1,14 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { ConsentRecord } from '@tokenwarden/core';
+import { isConsentNotice, type ConsentRecord } from '@tokenwarden/core';
 import {
   addLifecycleOptions,
   addPolicyOption,
   isoTime,
   pairs,
   parseDuration,
+  table,
   parseTime,
   policyOf,
   READ_ONLY,
@@ -21,6 +24,9 @@ interface GrantOptions extends LifecycleOptions {
   readonly expiresAt?: string;
   readonly expiresIn?: string;
   readonly source?: string;
+  readonly notice?: string;
+  readonly noticeFile?: string;
+  readonly evidence?: string;
 }
 
 interface WithdrawOptions extends LifecycleOptions {
@@ -58,7 +64,69 @@ function describe(
       ['expires', isoTime(record.expiresAt)],
       ['withdrawn', isoTime(record.withdrawnAt)],
       ['source', record.source ?? '-'],
+      ['notice', record.notice ?? '-'],
+      ['evidence', record.evidence ?? '-'],
+      ['deleted at', isoTime(record.keepUntil)],
     ])
+  );
+}
+
+/** The notice of `--notice` or `--notice-file` (its SHA-256), checked. */
+function noticeOf(options: GrantOptions): string | undefined {
+  if (options.notice !== undefined && options.noticeFile !== undefined) {
+    throw new CliError('pass --notice or --notice-file, not both', 2);
+  }
+  if (options.noticeFile !== undefined) {
+    let text: Buffer;
+    try {
+      text = readFileSync(options.noticeFile);
+    } catch (error) {
+      throw new CliError(
+        `cannot read --notice-file ${options.noticeFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        2,
+      );
+    }
+    return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+  }
+  if (options.notice !== undefined && !isConsentNotice(options.notice)) {
+    throw new CliError(
+      `--notice must be <id>@<version> (e.g. privacy-notice@2026-03) or sha256:<64 hex>`,
+      2,
+    );
+  }
+  return options.notice;
+}
+
+/** The `--subject` of `consent list` and `consent erase`, checked. */
+function checkedSubject(subject: string | undefined): string {
+  if (subject === undefined || subject === '') {
+    throw new CliError('name the data subject with --subject <id>', 2);
+  }
+  const control = [...subject].some((ch) => {
+    const code = ch.charCodeAt(0);
+    return code < 0x20 || (code >= 0x7f && code <= 0x9f);
+  });
+  if (subject.length > 256 || control) {
+    throw new CliError('a subject is at most 256 characters, without control characters', 2);
+  }
+  return subject;
+}
+
+/** One line per record, for people. */
+function recordTable(records: readonly ConsentRecord[], subject: string): string {
+  if (records.length === 0) return `No consent records for ${subject}.`;
+  const now = Date.now();
+  return table(
+    ['PURPOSE', 'STATUS', 'GRANTED', 'WITHDRAWN', 'NOTICE', 'SOURCE', 'DELETED AT'],
+    records.map((r) => [
+      r.purpose,
+      consentStatus(r, now),
+      r.grantedAt === 0 ? '-' : isoTime(r.grantedAt),
+      isoTime(r.withdrawnAt),
+      r.notice ?? '-',
+      r.source ?? '-',
+      isoTime(r.keepUntil),
+    ]),
   );
 }
 
@@ -105,11 +173,13 @@ function purposesFor(
   return [purpose];
 }
 
-/** `tokenwarden consent grant|withdraw|show`: the consent records the API nodes check. */
+/**
+ * `tokenwarden consent grant|withdraw|show|list|erase`: the consent records the API nodes check.
+ */
 export function registerConsentCommands(program: Command, io: CliIo): void {
   const consent = program
     .command('consent')
-    .description('grant, withdraw and show consent records');
+    .description('grant, withdraw, show, list and erase consent records');
 
   addLifecycleOptions(
     addPolicyOption(consent.command('grant'))
@@ -122,7 +192,13 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
         'when the consent lapses (ISO 8601, epoch ms, or 365d from now)',
       )
       .option('--expires-in <duration>', 'when the consent lapses, from now (e.g. 365d)')
-      .option('--source <text>', 'where it was collected (form id, ticket)'),
+      .option(
+        '--source <text>',
+        "where it was collected: privacy-portal, api, a form id (default: 'cli')",
+      )
+      .option('--notice <id@version>', 'the notice agreed to, e.g. privacy-notice@2026-03')
+      .option('--notice-file <path>', 'the notice agreed to, recorded as the SHA-256 of this file')
+      .option('--evidence <ref>', 'a reference to the proof (form submission id, receipt hash)'),
   ).action(async (subject: string, purpose: string, options: GrantOptions, command: Command) => {
     redisUrl(command, io);
     checkedPurpose(purpose);
@@ -130,6 +206,7 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
     if (options.expiresAt !== undefined && options.expiresIn !== undefined) {
       throw new CliError('pass --expires-at or --expires-in, not both', 2);
     }
+    const notice = noticeOf(options);
     const now = Date.now();
     const expiresAt =
       options.expiresAt !== undefined
@@ -146,7 +223,9 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
           subject,
           purpose,
           expiresAt,
-          source: options.source,
+          source: options.source ?? 'cli',
+          notice,
+          evidence: options.evidence,
           actor,
         });
         print(command, io, { ...record, status: consentStatus(record, Date.now()) }, () =>
@@ -173,11 +252,13 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
       io,
       options,
       async ({ admin, actor }) => {
+        const retentionMs = policyOf(options, io)?.retention?.consentAfterWithdrawalMs;
         const record = await admin.withdrawConsent({
           subject,
           purpose,
           source: options.source,
           actor,
+          ...(retentionMs === undefined ? {} : { retentionMs }),
         });
         print(command, io, { ...record, status: consentStatus(record, Date.now()) }, () =>
           describe(record, subject, purpose, 'Consent withdrawn.'),
@@ -186,6 +267,53 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
       purposes,
     );
   });
+
+  consent
+    .command('list')
+    .description('list every consent record of one data subject (the right of access)')
+    .requiredOption('--subject <id>', 'the data subject')
+    .action(async (options: { readonly subject?: string }, command: Command) => {
+      redisUrl(command, io);
+      const subject = checkedSubject(options.subject);
+      await withLifecycle(command, io, READ_ONLY, async ({ admin }) => {
+        const records = await admin.consentRecords(subject);
+        print(
+          command,
+          io,
+          {
+            subject,
+            records: records.map((r) => ({ ...r, status: consentStatus(r, Date.now()) })),
+          },
+          () => recordTable(records, subject),
+        );
+      });
+    });
+
+  addLifecycleOptions(
+    consent
+      .command('erase')
+      .description(
+        'delete every consent record of one data subject (the right to erasure); the audit trail keeps the history and records consent.erased',
+      )
+      .requiredOption('--subject <id>', 'the data subject')
+      .option('--reason <text>', 'why, for the audit trail (e.g. the request number)'),
+  ).action(
+    async (
+      options: LifecycleOptions & { readonly subject?: string; readonly reason?: string },
+      command: Command,
+    ) => {
+      redisUrl(command, io);
+      const subject = checkedSubject(options.subject);
+      await withLifecycle(command, io, options, async ({ admin, actor }) => {
+        const purposes = await admin.eraseConsent(subject, { actor, reason: options.reason });
+        print(command, io, { subject, erased: purposes }, () =>
+          purposes.length === 0
+            ? `No consent records for ${subject}; nothing erased (the erasure is audited).`
+            : `Erased ${purposes.length} consent record(s) of ${subject}: ${purposes.join(', ')}.`,
+        );
+      });
+    },
+  );
 
   consent
     .command('show')

@@ -1,5 +1,18 @@
 import type { ConsentRecord } from '../store/types';
 
+/**
+ * Whether `value` names a notice as a consent record keeps it: `<id>@<version>`
+ * (`privacy-notice@2026-03`: id of 1-128 `[A-Za-z0-9._:/-]`, version of 1-64 `[A-Za-z0-9._:+-]`)
+ * or the SHA-256 of the notice's text as `sha256:<64 lowercase hex>`.
+ */
+export function isConsentNotice(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    (/^[A-Za-z0-9._:/-]{1,128}@[A-Za-z0-9._:+-]{1,64}$/.test(value) ||
+      /^sha256:[0-9a-f]{64}$/.test(value))
+  );
+}
+
 /** Result of a consent check. */
 export type ConsentVerdict = 'pass' | 'consent_missing' | 'consent_withdrawn' | 'consent_expired';
 

@@ -19,6 +19,7 @@ import type { ZodError } from 'zod';
 import { ConfigError } from '../errors';
 import { lintPolicy, type PolicyPath } from './lint';
 import { resolvePolicy } from './resolve';
+import { lintRetention } from './retention';
 import { policySchema } from './schema';
 import type { PolicyCheckResult, PolicyDiagnostic, Policy } from './types';
 
@@ -84,6 +85,7 @@ export function checkPolicy(text: string): PolicyCheckResult {
   const raw = parsed.data;
   const policy = resolvePolicy(raw);
   lintPolicy(raw, policy, at);
+  lintRetention(raw, policy, at);
   const result = sorted(diagnostics);
   return result.some((d) => d.severity === 'error')
     ? { diagnostics: result }

@@ -4,7 +4,8 @@ import type { SecretSource } from '../issue/secrets';
 import type { IssuerClient } from '../issue/token-issuer';
 import type { WardenOptions } from '../options';
 import type { KeySelector, VerificationKey } from '../verify/key-ring';
-import type { Policy } from './types';
+import type { RetentionOptions } from '../store/retention';
+import type { Policy, PolicyRetention } from './types';
 
 /** What a warden needs besides the policy: keys (never in the policy) and runtime parts. */
 export type PolicyWardenParts = Omit<WardenOptions, 'jwt' | 'purposes'> & {
@@ -17,7 +18,9 @@ export type PolicyWardenParts = Omit<WardenOptions, 'jwt' | 'purposes'> & {
 
 /**
  * Warden options driven by the policy: issuer, audience, the signing algorithm, the global
- * lifetime cap, clock tolerance and the purposes; keys and runtime parts come from `parts`.
+ * lifetime cap, clock tolerance, the purposes and the `retention:` of consent records and
+ * revocation marks ({@link retentionFromPolicy} has the rest); keys and runtime parts come from
+ * `parts`, whose own `retention` wins.
  */
 export function wardenOptionsFromPolicy(policy: Policy, parts: PolicyWardenParts): WardenOptions {
   const { keys, ...rest } = parts;
@@ -35,6 +38,49 @@ export function wardenOptionsFromPolicy(policy: Policy, parts: PolicyWardenParts
       clockToleranceMs: policy.limits.clockToleranceMs,
     },
     purposes,
+    ...(parts.retention === undefined && policy.retention !== undefined
+      ? { retention: wardenRetention(policy.retention) }
+      : {}),
+  };
+}
+
+/** What a warden applies itself: consent records after withdrawal, revocation marks. */
+function wardenRetention(r: PolicyRetention): RetentionOptions {
+  return {
+    ...(r.consentAfterWithdrawalMs !== undefined
+      ? { consentAfterWithdrawalMs: r.consentAfterWithdrawalMs }
+      : {}),
+    ...(r.revocationMarksMs !== undefined ? { revocationMarksMs: r.revocationMarksMs } : {}),
+  };
+}
+
+/**
+ * The policy's `retention:` as the options of the parts that apply it, for the ones built outside
+ * the warden: `RedisStreamSink`'s and `JsonLinesSink`'s `retentionMs` (the audit trail),
+ * `RedisStore`'s and `MemoryStore`'s `consentRetentionMs`, and `createAdmin`'s `retention`
+ * (what `wardenOptionsFromPolicy` sets on a warden). `spoolMaxAgeMs` is the longest an event may
+ * wait in a spool. Each one is absent when the policy does not set it.
+ *
+ * @example
+ * const retention = retentionFromPolicy(policy);
+ * const sink = new RedisStreamSink({ url, retentionMs: retention.auditMs });
+ * const store = new RedisStore({ url, consentRetentionMs: retention.consentRetentionMs });
+ */
+export function retentionFromPolicy(policy: Policy): {
+  readonly auditMs?: number;
+  readonly spoolMaxAgeMs?: number;
+  readonly consentRetentionMs?: number;
+  readonly admin?: RetentionOptions;
+} {
+  const r = policy.retention;
+  if (r === undefined) return {};
+  return {
+    ...(r.auditMs !== undefined ? { auditMs: r.auditMs } : {}),
+    ...(r.spoolMs !== undefined ? { spoolMaxAgeMs: r.spoolMs } : {}),
+    ...(r.consentAfterWithdrawalMs !== undefined
+      ? { consentRetentionMs: r.consentAfterWithdrawalMs }
+      : {}),
+    admin: wardenRetention(r),
   };
 }
 

@@ -2,6 +2,7 @@ import { durationMs } from '../internal/duration';
 import type { SecretRef } from '../issue/secrets';
 import type { SigningAlgorithm } from '../issue/signing-keys';
 import type { LawfulBasis } from './requirement';
+import { resolveRetention } from './retention';
 import type { PolicyDocument } from './schema';
 import type { Policy, PolicyClient, PolicyPurpose, PolicyScope } from './types';
 
@@ -80,6 +81,7 @@ export function resolvePolicy(raw: PolicyDocument): Policy {
           }),
         }
       : {}),
+    ...(raw.retention !== undefined ? { retention: resolveRetention(raw) } : {}),
   };
 }
 

@@ -103,6 +103,26 @@ const routeSchema = z.strictObject({
   public: z.boolean().optional(),
 });
 
+/**
+ * How long Tokenwarden's own records are kept, declared once (see `policy/retention.ts` for what
+ * each one applies to and the bounds `policy check` holds them to).
+ */
+const retentionSchema = z.strictObject({
+  /** The audit trail: the Redis stream's trimming, rotated JSON-lines files. */
+  audit: durationSchema.optional(),
+  /** Events waiting in the spool for a sink that is down. */
+  spool: durationSchema.optional(),
+  /** A consent record after its withdrawal, as proof of what was agreed and withdrawn. */
+  consentAfterWithdrawal: durationSchema.optional(),
+  /** Revocation marks, past the expiry of every token they refuse. */
+  revocationMarks: z
+    .union([
+      z.string().regex(/^\d+(ms|s|m|h|d)$/, 'write a duration like 0s, 12h or 7d'),
+      z.number().int('a number of seconds must be whole').nonnegative(),
+    ])
+    .optional(),
+});
+
 /** The policy file, as written (durations unparsed). */
 export const policySchema = z.strictObject({
   version: z.literal(1, 'the only policy version is 1'),
@@ -150,6 +170,8 @@ export const policySchema = z.strictObject({
   purposes: z.record(name('purpose'), purposeSchema).default({}),
   clients: z.record(name('client'), clientSchema).default({}),
   routes: z.array(routeSchema).optional(),
+  /** How long Tokenwarden's own records are kept. */
+  retention: retentionSchema.optional(),
 });
 
 /** The policy file as parsed by {@link policySchema}. */

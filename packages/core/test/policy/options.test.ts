@@ -467,7 +467,7 @@ describe('unknown options are refused at start-up, with the nearest name', () =>
     [
       'a name far from any option',
       { frobnicate: true },
-      "unknown option 'frobnicate'; the options here are 'jwt', 'issuers', 'dpop', 'limits', 'store', 'purposes', 'policy', 'credentials', 'publicPaths', 'credentialsRequired', 'audit', 'metrics', 'cache', 'apiKeys', 'realm', 'logger', 'clock'",
+      "unknown option 'frobnicate'; the options here are 'jwt', 'issuers', 'dpop', 'limits', 'store', 'purposes', 'policy', 'credentials', 'publicPaths', 'credentialsRequired', 'audit', 'metrics', 'cache', 'apiKeys', 'realm', 'logger', 'clock', 'retention'",
     ],
     [
       'in jwt',
