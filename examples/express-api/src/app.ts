@@ -1,11 +1,13 @@
 import express, { type Express } from 'express';
 import {
+  checkPolicyDrift,
   jwksHandler,
   tokenEndpoint,
   tokenwarden,
   type TokenwardenMiddleware,
 } from '@tokenwarden/express';
 import {
+  changeConsent,
   demoAppParts,
   seedData,
   type DemoApp,
@@ -39,20 +41,16 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Express, Tokenw
     });
   }
 
-  // Everything below needs a valid, unrevoked token.
+  // Everything below needs a valid, unrevoked token, and what tokenwarden.policy.yaml says of
+  // its route (scopes, consent or lawful basis, data subject): no step in code.
   app.use(tw);
 
-  app.get(
-    '/customers/:id',
-    tw.requireScopes('customers:read'),
-    tw.lawfulBasis('contract'),
-    (req, res) => {
-      const customer = customers.get(req.params.id as string);
-      if (!customer) res.status(404).json({ error: 'not found' });
-      else res.json(customer);
-    },
-  );
-  app.put('/customers/:id', tw.requireScopes('customers:write'), (req, res) => {
+  app.get('/customers/:id', (req, res) => {
+    const customer = customers.get(req.params.id as string);
+    if (!customer) res.status(404).json({ error: 'not found' });
+    else res.json(customer);
+  });
+  app.put('/customers/:id', (req, res) => {
     const customer = customers.get(req.params.id as string);
     if (!customer) {
       res.status(404).json({ error: 'not found' });
@@ -62,24 +60,29 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Express, Tokenw
     if (typeof body.email === 'string') customer.email = body.email;
     res.json(customer);
   });
-  app.get(
-    '/customers/:id/orders',
-    tw.requireScopes('orders:read'),
-    tw.lawfulBasis('contract', { purpose: 'order_fulfilment' }),
-    (req, res) => {
-      res.json(orders.filter((o) => o.customerId === req.params.id));
-    },
-  );
-  app.get(
-    '/customers/:id/marketing-profile',
-    tw.requireScopes('marketing:read'),
-    tw.requireConsent('marketing', { subject: { param: 'id' } }),
-    (req, res) => {
-      const profile = profiles.get(req.params.id as string);
-      if (!profile) res.status(404).json({ error: 'not found' });
-      else res.json(profile);
-    },
-  );
+  app.get('/customers/:id/orders', (req, res) => {
+    res.json(orders.filter((o) => o.customerId === req.params.id));
+  });
+  app.get('/customers/:id/marketing-profile', (req, res) => {
+    const profile = profiles.get(req.params.id as string);
+    if (!profile) res.status(404).json({ error: 'not found' });
+    else res.json(profile);
+  });
+  // The privacy portal records what customers decide; every change is audited.
+  for (const [method, change] of [
+    ['put', 'grant'],
+    ['delete', 'withdraw'],
+  ] as const) {
+    app[method]('/customers/:id/consents/:purpose', (req, res, next) => {
+      const { id, purpose } = req.params as { id: string; purpose: string };
+      changeConsent(tw.warden, change, id, purpose, req.auth).then(
+        (answer) => res.status(answer.status).json(answer.body),
+        next,
+      );
+    });
+  }
 
+  // Start-up check: the routes above against the policy (an error in production, else warnings).
+  checkPolicyDrift(app, tokens.policy);
   return { app, tw, audit, issue, tokenClient };
 }

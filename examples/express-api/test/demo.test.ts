@@ -1,5 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { redisStoreCase } from '@tokenwarden/testing';
+import { loadPolicyFile } from '@tokenwarden/core/policy';
+import { demoPolicyPath } from '@tokenwarden/example-shared';
+import { checkPolicyDrift } from '@tokenwarden/express';
+import { createApp } from '../src/app';
 import { runDemo } from '../src/demo';
 
 const EXPECTED = [200, 200, 403, 401, 200, 403, 403, 200];
@@ -33,6 +37,16 @@ describe('the demo story', () => {
     expect(lines.some((l) => l.startsWith('tokenwarden_decisions_total{'))).toBe(true);
     // The audit trail holds fingerprints, never tokens.
     expect(lines.join('\n')).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ/);
+  });
+
+  it('agrees with its policy: every route declared, no step weakening a rule', async () => {
+    const { app, tw } = createApp();
+    try {
+      const policy = loadPolicyFile(demoPolicyPath());
+      expect(checkPolicyDrift(app, policy, { drift: 'error' })).toEqual([]);
+    } finally {
+      await tw.warden.close();
+    }
   });
 
   it('passes on RedisStore', async () => {

@@ -2,6 +2,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import Koa from 'koa';
 import {
+  checkPolicyDrift,
   jwksHandler,
   tokenEndpoint,
   tokenwarden,
@@ -9,6 +10,7 @@ import {
 } from '@tokenwarden/koa';
 // The same made-up customers, demo issuer and warden options as the Express example.
 import {
+  changeConsent,
   demoAppParts,
   seedData,
   type DemoApp,
@@ -46,21 +48,17 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Koa, Tokenwarde
   }
   app.use(open.routes());
 
-  // Everything below needs a valid, unrevoked token.
+  // Everything below needs a valid, unrevoked token, and what tokenwarden.policy.yaml says of
+  // its route (scopes, consent or lawful basis, data subject): no step in code.
   app.use(tw);
 
   const api = new Router();
-  api.get(
-    '/customers/:id',
-    tw.requireScopes('customers:read'),
-    tw.lawfulBasis('contract'),
-    (ctx) => {
-      const customer = customers.get(ctx.params.id!);
-      ctx.status = customer ? 200 : 404;
-      ctx.body = customer ?? { error: 'not found' };
-    },
-  );
-  api.put('/customers/:id', tw.requireScopes('customers:write'), json, (ctx) => {
+  api.get('/customers/:id', (ctx) => {
+    const customer = customers.get(ctx.params.id!);
+    ctx.status = customer ? 200 : 404;
+    ctx.body = customer ?? { error: 'not found' };
+  });
+  api.put('/customers/:id', json, (ctx) => {
     const customer = customers.get(ctx.params.id!);
     if (!customer) {
       ctx.status = 404;
@@ -71,25 +69,30 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Koa, Tokenwarde
     if (typeof body.email === 'string') customer.email = body.email;
     ctx.body = customer;
   });
-  api.get(
-    '/customers/:id/orders',
-    tw.requireScopes('orders:read'),
-    tw.lawfulBasis('contract', { purpose: 'order_fulfilment' }),
-    (ctx) => {
-      ctx.body = orders.filter((o) => o.customerId === ctx.params.id);
-    },
-  );
-  api.get(
-    '/customers/:id/marketing-profile',
-    tw.requireScopes('marketing:read'),
-    tw.requireConsent('marketing', { subject: { param: 'id' } }),
-    (ctx) => {
-      const profile = profiles.get(ctx.params.id!);
-      ctx.status = profile ? 200 : 404;
-      ctx.body = profile ?? { error: 'not found' };
-    },
-  );
+  api.get('/customers/:id/orders', (ctx) => {
+    ctx.body = orders.filter((o) => o.customerId === ctx.params.id);
+  });
+  api.get('/customers/:id/marketing-profile', (ctx) => {
+    const profile = profiles.get(ctx.params.id!);
+    ctx.status = profile ? 200 : 404;
+    ctx.body = profile ?? { error: 'not found' };
+  });
+  // The privacy portal records what customers decide; every change is audited.
+  for (const [method, change] of [
+    ['put', 'grant'],
+    ['delete', 'withdraw'],
+  ] as const) {
+    api[method]('/customers/:id/consents/:purpose', async (ctx) => {
+      const { id, purpose } = ctx.params as { id: string; purpose: string };
+      const answer = await changeConsent(tw.warden, change, id, purpose, ctx.state.auth);
+      ctx.status = answer.status;
+      ctx.body = answer.body;
+    });
+  }
   app.use(api.routes());
+
+  // Start-up check: the routes above against the policy (an error in production, else warnings).
+  checkPolicyDrift(app, tokens.policy);
 
   return { app, tw, audit, issue, tokenClient };
 }

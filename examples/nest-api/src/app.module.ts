@@ -52,6 +52,8 @@ export class AppModule {
             store: options.store,
             sinks: [audit],
             tokenKeys: [tokens.verificationKey],
+            // The policy's routes are enforced, and checked against the controllers at start-up.
+            policy: tokens.policy,
           }),
         ),
       ],
@@ -64,7 +66,7 @@ export class AppModule {
         ...(options.demoTokens === false ? [] : [DemoTokenController]),
       ],
       providers: [
-        // Every route needs a valid, unrevoked token unless it is @Public().
+        // Every route needs a valid, unrevoked token unless the policy declares it public.
         { provide: APP_GUARD, useClass: TokenwardenGuard },
         { provide: DemoIssuer, useValue: new DemoIssuer(secret) },
         { provide: DEMO_TOKENS, useValue: tokens },

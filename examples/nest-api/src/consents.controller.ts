@@ -8,7 +8,7 @@ import {
   Put,
 } from '@nestjs/common';
 import type { Principal, Warden, WithdrawConsentInput } from '@tokenwarden/core';
-import { Auth, InjectWarden, LawfulBasis, Scopes } from '@tokenwarden/nest';
+import { Auth, InjectWarden } from '@tokenwarden/nest';
 // The purposes customers can consent to; the warden refuses routes naming any other.
 import { PURPOSES } from '@tokenwarden/example-shared';
 
@@ -45,9 +45,10 @@ function known(purpose: string): string {
   return purpose;
 }
 
-/** The privacy portal records what customers decide (GDPR Art. 7(1): proof of consent). */
-@Scopes('consents:write')
-@LawfulBasis('legal_obligation')
+/**
+ * The privacy portal records what customers decide (GDPR Art. 7(1): proof of consent). The
+ * policy requires consents:write and records the legal obligation and the customer.
+ */
 @Controller('customers/:id/consents')
 export class ConsentsController {
   constructor(@Inject(ConsentService) private readonly consents: ConsentService) {}

@@ -1,10 +1,9 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
-import { Public } from '@tokenwarden/nest';
 import { DemoIssuer } from '@tokenwarden/example-shared';
 
+// Open by the policy (public: true), like every route it declares.
 @Controller('health')
 export class HealthController {
-  @Public()
   @Get()
   health() {
     return { status: 'ok' };
@@ -12,7 +11,6 @@ export class HealthController {
 }
 
 /** Demo only: mints tokens for anyone. A real deployment gets tokens from its identity provider. */
-@Public()
 @Controller('demo/token')
 export class DemoTokenController {
   constructor(@Inject(DemoIssuer) private readonly issuer: DemoIssuer) {}

@@ -7,8 +7,10 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { MemorySink, type Warden, type WardenStore } from '@tokenwarden/core';
-import { DemoIssuer, stepsByName, type DemoTokenService } from '@tokenwarden/example-shared';
-import { getWardenToken } from '@tokenwarden/nest';
+import { loadPolicyFile } from '@tokenwarden/core/policy';
+import { demoPolicyPath, DemoIssuer, stepsByName } from '@tokenwarden/example-shared';
+import type { DemoTokenService } from '@tokenwarden/example-shared';
+import { checkPolicyDrift, getWardenToken } from '@tokenwarden/nest';
 import { STORE_CASES } from '@tokenwarden/testing';
 // The story every example tells, and what each app must answer to it.
 import { expectStory, tokensOf } from '../../shared/test/expect-story';
@@ -49,6 +51,11 @@ describe.each(CASES)('the nest-api story on $platform with $store.name', ({ plat
     }
     baseUrl = await app.getUrl();
     warden = app.get<Warden>(getWardenToken());
+  });
+
+  it('agrees with its policy: every route declared, no decorator weakening a rule', () => {
+    const policy = loadPolicyFile(demoPolicyPath());
+    expect(checkPolicyDrift(app, policy, { drift: 'error' })).toEqual([]);
   });
 
   afterAll(async () => {

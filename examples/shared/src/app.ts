@@ -36,7 +36,10 @@ export interface DemoAppParts {
   readonly issuer: DemoIssuer;
   readonly audit: MemorySink;
   readonly wardenOptions: WardenOptions;
-  /** Token issuance from the policy: POST /oauth/token and GET /.well-known/jwks.json. */
+  /**
+   * Token issuance from the policy: POST /oauth/token and GET /.well-known/jwks.json. Its
+   * `policy` is tokenwarden.policy.yaml, which the warden options enforce route by route.
+   */
   readonly tokens: DemoTokenService;
   /** Credentials of the support console, for POST /oauth/token. */
   readonly tokenClient: DemoClient;
@@ -59,6 +62,7 @@ export function demoAppParts(options: DemoAppOptions): DemoAppParts {
       store: options.store,
       sinks,
       tokenKeys: [tokens.verificationKey],
+      policy: tokens.policy,
     }),
     issue: (subject, scopes, client = 'support-console') =>
       tokens.issuer.issue({ client, subject, scopes }).token,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditSink, VerificationKey, WardenOptions, WardenStore } from '@tokenwarden/core';
+import type { Policy } from '@tokenwarden/core/policy';
 import { AUDIENCE, ISSUER, KEY_ID } from './issuer';
 
 /** The purposes customers can consent to; the warden refuses routes naming any other. */
@@ -10,7 +11,7 @@ export const PURPOSES = {
 
 /**
  * The warden of every example: the token endpoint's signing key, the demo issuer's HS256 key, the
- * purposes, audit with fingerprints.
+ * purposes, audit with fingerprints, and the policy whose routes it enforces.
  */
 export function demoWardenOptions(options: {
   readonly secret: Buffer;
@@ -18,6 +19,8 @@ export function demoWardenOptions(options: {
   readonly sinks: readonly AuditSink[];
   /** Keys of the token endpoint (POST /oauth/token). Default: none. */
   readonly tokenKeys?: readonly VerificationKey[];
+  /** The policy whose routes the warden enforces (tokenwarden.policy.yaml). Default: none. */
+  readonly policy?: Policy | undefined;
 }): WardenOptions {
   const tokenKeys = options.tokenKeys ?? [];
   return {
@@ -29,6 +32,7 @@ export function demoWardenOptions(options: {
       maxLifetimeMs: 15 * 60_000,
     },
     ...(options.store ? { store: options.store } : {}),
+    ...(options.policy ? { policy: options.policy } : {}),
     purposes: PURPOSES,
     audit: {
       sinks: options.sinks,
