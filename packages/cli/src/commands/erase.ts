@@ -9,7 +9,7 @@ import {
 import { RedisStore } from '@tokenwarden/redis';
 import { actorOf, addAuditOptions, openAuditSinks, type AuditFlags } from '../apikey/context';
 import type { CliIo } from '../io';
-import { CliError, cliLogger, globalOptions, print, redisUrl } from '../shared';
+import { chainKeyOf, CliError, cliLogger, globalOptions, print, redisUrl } from '../shared';
 import {
   addSubjectKeyOptions,
   masterKeysOf,
@@ -19,6 +19,7 @@ import {
 
 interface EraseFlags extends AuditFlags, SubjectKeyFlags {
   readonly subject: string;
+  readonly chainKeyFile?: string;
 }
 
 /** What `erase` did, as printed with `--json`. */
@@ -49,6 +50,10 @@ export function registerEraseCommand(program: Command, io: CliIo): void {
       'erase one data subject: destroy their key (the audit trail keeps only an unreadable copy and a pseudonym, and its chain still verifies), delete their consent records, and record a subject.erased event',
     )
     .requiredOption('--subject <id>', 'the data subject to erase')
+    .option(
+      '--chain-key-file <path>',
+      'chain key of the audit trail, to chain the subject.erased event (default: $TOKENWARDEN_AUDIT_CHAIN_KEY)',
+    )
     .action(async (flags: EraseFlags, command: Command) => {
       const subject = flags.subject;
       if (subject === '' || subject.length > 1024) {
@@ -123,9 +128,14 @@ async function recordErasure(
     (globalOptions(command).redisUrl ?? io.env.REDIS_URL ?? '') === '' ? '' : redisUrl(command, io);
   const sinks = openAuditSinks(url, globalOptions(command).prefix, flags, io);
   if (sinks.audit === undefined) return;
+  const chainKey = await chainKeyOf(flags, io);
   const store = new MemoryStore();
   // No subject keys here: the event names the subject by its pseudonym alone.
-  const admin = createAdmin({ store, audit: sinks.audit, logger: cliLogger(command, io) });
+  const admin = createAdmin({
+    store,
+    audit: { ...sinks.audit, ...(chainKey === undefined ? {} : { chainKey }) },
+    logger: cliLogger(command, io),
+  });
   try {
     admin.recordEvent({
       type: 'subject.erased',

@@ -206,6 +206,8 @@ export interface SubjectOpenerOptions {
  */
 export class SubjectOpener {
   private readonly keys = new Map<string, Buffer | null>();
+  /** Identifiers of the copies opened so far. */
+  private readonly opened = new Map<string, string>();
   private readonly masters: readonly MasterKey[];
 
   constructor(private readonly options: SubjectOpenerOptions = {}) {
@@ -234,7 +236,15 @@ export class SubjectOpener {
         continue;
       }
       if (copy === '') continue;
-      const clear = decryptIdentifier(key, pseudonym, copy);
+      // Copies repeat (one per subject and writer): decrypt each once.
+      let clear = this.opened.get(copy);
+      if (clear === undefined) {
+        clear = decryptIdentifier(key, pseudonym, copy);
+        if (clear !== undefined) {
+          if (this.opened.size >= 100_000) this.opened.clear();
+          this.opened.set(copy, clear);
+        }
+      }
       if (clear === undefined) {
         throw new SubjectKeyError(
           `event ${event.id}: the encrypted ${field} does not authenticate under its subject key (altered?)`,
