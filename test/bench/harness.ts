@@ -121,6 +121,8 @@ async function startOwnRedis(): Promise<{ url: string; child: ChildProcess }> {
   const url = `redis://127.0.0.1:${port}`;
   for (let attempt = 0; attempt < 50; attempt++) {
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    // Refused while it starts: expected, and retried below.
+    redis.on('error', () => undefined);
     try {
       await redis.connect();
       await redis.ping();
