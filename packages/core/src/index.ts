@@ -66,6 +66,7 @@ export {
   TokenwardenError,
 } from './errors';
 export { TokenwardenDenial } from './http/denial';
+export { SecretScanning, type SecretScanningOptions } from './http/secret-scanning';
 export { type Clock, systemClock } from './internal/clock';
 export { type CredentialType } from './internal/credential-format';
 export { LAWFUL_BASES, type LawfulBasis } from './internal/gdpr';
@@ -140,7 +141,7 @@ export {
 export { type CredentialKind, type LimitAlgorithm, type UsageLimiter } from './limits/types';
 export { type LimitRule, UsageLimits, type UsageLimitsOptions } from './limits/usage-limits';
 export { METRICS } from './metrics/names';
-export { type MetricsOptions, type WardenMetrics } from './metrics/types';
+export { type ExposurePlace, type MetricsOptions, type WardenMetrics } from './metrics/types';
 export {
   addOpenApiSecurity,
   type OpenApiDocument,

@@ -22,3 +22,5 @@ export * from './http/token-endpoint-http';
 export * from './http/views';
 export { isRevoked } from './revocation';
 export * from './http/answers';
+export * from './http/secret-scanning';
+export { answerSecretScanning } from './http/secret-scanning-http';

@@ -9,6 +9,7 @@ import type {
 import type { AuditTrail } from './audit/trail';
 import type { AuditEventInput } from './audit/types';
 import type { Decision } from './decision';
+import { registerLeakResponder } from './leaks/registry';
 import { holdUntilDurable, type HeldResponse } from './response';
 import type { WardenMetrics } from './metrics/types';
 import { resolveOptions } from './options/resolve';
@@ -54,6 +55,7 @@ export class Warden {
     this.#denials = composition.denials;
     this.#admin = composition.admin;
     this.#trail = composition.trail;
+    registerLeakResponder(this, composition.leaks);
   }
 
   /**

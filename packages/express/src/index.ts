@@ -147,3 +147,4 @@ export function jwksHandler(source: { jwks(): JwkSet }): RequestHandler {
 
 export { gracefulShutdown, type Principal } from '@tokenwarden/core';
 export { checkPolicyDrift, expressRoutes } from './drift';
+export { secretScanningHandler, type SecretScanningOptions } from './secret-scanning';

@@ -31,5 +31,9 @@ export { requestViewOf, type HttpRequestLike } from './request-view';
 export { getWardenToken, TOKENWARDEN_WARDEN } from './tokens';
 export type { Principal, Warden } from '@tokenwarden/core';
 export { tokenEndpointController, type TokenEndpointControllerOptions } from './token-endpoint';
+export {
+  secretScanningController,
+  type SecretScanningControllerOptions,
+} from './secret-scanning.controller';
 export { checkPolicyDrift, nestRoutes, TokenwardenPolicyDrift } from './tokenwarden.drift';
 export { addTokenwardenSecurity, type NestOpenApiOptions } from './openapi';

@@ -27,6 +27,8 @@ export type AuditEventType =
   | 'state.initialized'
   | 'state.restored'
   | 'state.loss_accepted'
+  | 'credential.leaked'
+  | 'credential.exposed'
   | 'subject.erased';
 
 /** Outcome of an event: access decisions allow or deny; lifecycle changes succeed or fail. */

@@ -25,11 +25,4 @@ export {
   type IdentifiedCredential,
   type LeakParts,
 } from './responder';
-export { answerSecretScanning } from './scanning-http';
 export { ScannerKeys } from './scanner-keys';
-export {
-  MAX_REPORT_BYTES,
-  SecretScanning,
-  type ScanningRequest,
-  type SecretScanningOptions,
-} from './secret-scanning';

@@ -15,6 +15,8 @@ export const DEFAULTS = Object.freeze({
   maxTokenBytes: 8192,
   /** Verified tokens kept in the token cache. */
   tokenCacheEntries: 10_000,
+  /** What happens to a credential seen in the query string: counted and audited only. */
+  onExposure: 'record' as 'record' | 'revoke',
   /** `realm` of `WWW-Authenticate`. */
   realm: 'api',
 });

@@ -1,7 +1,7 @@
-import type { HandlerAnswer } from '../http/answers';
-import { SERVER_ERROR } from '../http/answers';
-import type { ParsedTokenBody, TokenHttpRequest } from '../http/token-endpoint-http';
+import type { HandlerAnswer } from './answers';
+import { SERVER_ERROR } from './answers';
 import { scanningRefusal, type SecretScanning } from './secret-scanning';
+import type { ParsedTokenBody, TokenHttpRequest } from './token-endpoint-http';
 
 /** Most bytes read past the limit before giving up on a body (so a 413 still reaches the client). */
 const DRAIN_BYTES = 1024 * 1024;

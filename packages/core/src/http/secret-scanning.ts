@@ -1,12 +1,12 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../errors';
-import type { HandlerAnswer } from '../http/answers';
+import { leakResponderOf } from '../leaks/registry';
+import { RecentReports } from '../leaks/recent-reports';
+import { auditText, factFields, type LeakResponder } from '../leaks/responder';
+import { ScannerKeys } from '../leaks/scanner-keys';
 import type { CredentialStore } from '../store/credential-types';
 import type { Warden } from '../warden';
-import { leakResponderOf } from './registry';
-import { RecentReports } from './recent-reports';
-import { auditText, factFields, type LeakResponder } from './responder';
-import { ScannerKeys } from './scanner-keys';
+import type { HandlerAnswer } from './answers';
 
 /** Options of {@link SecretScanning} and the adapters' `secretScanningHandler`. */
 export interface SecretScanningOptions {
