@@ -68,7 +68,9 @@ interface Sealed {
  */
 export class SubjectSealer {
   private pseudonymKey: Buffer | undefined;
-  private readonly cache = new Map<string, Sealed>();
+  /** Recently used identifiers; with `previous`, a cheap LRU of at most `max` entries. */
+  private current = new Map<string, Sealed>();
+  private previous = new Map<string, Sealed>();
   private readonly max: number;
   private readonly recheckMs: number;
   private readonly masters: readonly MasterKey[];
@@ -99,7 +101,7 @@ export class SubjectSealer {
       for (const field of PERSONAL_FIELDS) {
         const value = input[field];
         if (value === undefined) continue;
-        const known = this.cache.get(value);
+        const known = this.get(value);
         if (known === undefined || now - known.at > this.recheckMs || known.copy === '') {
           wanted.add(value);
         }
@@ -146,7 +148,7 @@ export class SubjectSealer {
     } catch (error) {
       this.logError('audit subject keys could not be stored; events keep pseudonyms only', error);
       for (const [name, id] of byName) {
-        if (!this.cache.has(id)) this.remember(id, { pseudonym: name, copy: '', at: 0 });
+        if (this.get(id) === undefined) this.remember(id, { pseudonym: name, copy: '', at: 0 });
       }
     }
   }
@@ -172,22 +174,31 @@ export class SubjectSealer {
   }
 
   private lookup(id: string): Sealed | undefined {
-    const found = this.cache.get(id);
-    if (found === undefined) {
-      if (this.pseudonymKey === undefined) return undefined;
-      // Not prepared (cannot happen through the trail): a pseudonym without a copy.
-      return { pseudonym: pseudonymOf(this.pseudonymKey, id), copy: '', at: 0 };
-    }
-    // Most recently used last.
-    this.cache.delete(id);
-    this.cache.set(id, found);
-    return found;
+    const found = this.get(id);
+    if (found !== undefined || this.pseudonymKey === undefined) return found;
+    // Not prepared (cannot happen through the trail): a pseudonym without a copy.
+    return { pseudonym: pseudonymOf(this.pseudonymKey, id), copy: '', at: 0 };
   }
 
+  /** The cached entry of an identifier, kept as recently used. */
+  private get(id: string): Sealed | undefined {
+    const found = this.current.get(id);
+    if (found !== undefined) return found;
+    const old = this.previous.get(id);
+    if (old !== undefined) this.remember(id, old);
+    return old;
+  }
+
+  /**
+   * Two generations instead of a linked list: a hit costs one map read, and when the current
+   * generation holds half the cache it becomes the previous one (whose entries are dropped).
+   */
   private remember(id: string, sealed: Sealed): void {
-    this.cache.delete(id);
-    this.cache.set(id, sealed);
-    if (this.cache.size > this.max) this.cache.delete(this.cache.keys().next().value!);
+    if (this.current.size >= Math.max(1, this.max >> 1) && !this.current.has(id)) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+    this.current.set(id, sealed);
   }
 }
 
