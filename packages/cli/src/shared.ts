@@ -58,7 +58,7 @@ export function addGlobalOptions(program: Command): Command {
     .option('--json', 'print JSON for scripts instead of text for people, errors included');
 }
 
-const TIME_KEYS = new Set(['before', 'since', 'until', 'time', 'at']);
+const TIME_KEYS = new Set(['before', 'since', 'until', 'time', 'at', 'keepUntil']);
 
 /**
  * A JSON answer with its times as ISO 8601 strings: every epoch-milliseconds number under a key
