@@ -408,7 +408,12 @@ describe('hostile tokens through createWarden().check()', () => {
     for (const secret of secretsOf(row)) expect(outside).not.toContain(secret);
 
     await warden.flushAudit();
-    const events = sink.events.slice(before);
+    // A credential in the query string is also written down as exposed (by fingerprint only).
+    const all = sink.events.slice(before);
+    const exposed = all.filter((e) => e.type === 'credential.exposed');
+    expect(exposed).toHaveLength(/[?&]access_token=[^&]/.test(row.request.url) ? 1 : 0);
+    for (const event of exposed) expect(JSON.stringify(event)).not.toContain(row.token);
+    const events = all.filter((e) => e.type !== 'credential.exposed');
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ type: 'access.decision', outcome: 'deny', reason: row.code });
     if (row.token.length > 0) {

@@ -7,6 +7,7 @@ import {
   createWarden,
   MemoryCredentialStore,
   MemorySink,
+  RefreshTokens,
   SecretScanning,
   type Warden,
 } from '@tokenwarden/core';
@@ -155,6 +156,28 @@ describe('SecretScanning', () => {
     expect(leaked.map((e) => [e.tokenId, e.reason, e.detail?.revoked])).toEqual([
       ['leaked-jwt-1', 'revoked', true],
       ['leaked-jwt-2', 'not_live', false],
+    ]);
+  });
+
+  it('revokes the family of a reported refresh token, with the access tokens issued from it', async () => {
+    const refresh = new RefreshTokens({ store: credentials, revoker: warden, audit: warden });
+    const access = mintToken({ claims: { jti: 'family-access-1' } });
+    const issued = await refresh.issue(
+      { subject: 'user-9', client: 'web-app', scopes: ['customers:read'] },
+      { tokenId: 'family-access-1', expiresAt: Date.now() + 300_000 },
+    );
+    expect((await warden.check(bearer(access))).outcome).toBe('allow');
+    const got = await answer(report([match(issued.refreshToken)]));
+    expect(JSON.parse(got.body as string)[0]).toMatchObject({ label: 'true_positive' });
+    expect(
+      (await credentials.findRefreshFamily(sha256(issued.refreshToken)))?.revokedAt,
+    ).toBeDefined();
+    expect(await warden.check(bearer(access))).toMatchObject({ code: 'token_revoked' });
+    const leaked = (await events()).filter(
+      (e) => e.type === 'credential.leaked' && e.tokenId === issued.familyId,
+    );
+    expect(leaked).toMatchObject([
+      { subject: 'user-9', detail: { kind: 'refresh_token', revoked: true } },
     ]);
   });
 
