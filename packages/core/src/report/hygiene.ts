@@ -1,8 +1,11 @@
 import type { ApiKeyRecord } from '../store/credential-types';
 import type { SigningKeyInfo } from '../issue/signing-keys';
 import type { Policy } from '../policy/types';
+import { retentionFindings, retentionRows, type RetentionRow } from './hygiene-retention';
 import { CappedCounter, iso, PolicyView, readTrail } from './read';
 import type { AuditSource, ReportHeader, ReportOptions } from './types';
+
+export type { RetentionRow } from './hygiene-retention';
 
 const DAY = 86_400_000;
 
@@ -35,7 +38,9 @@ export type HygieneFindingKind =
   | 'token_lifetime_near_cap'
   | 'signing_key_past_age'
   | 'route_without_basis'
-  | 'route_not_in_policy';
+  | 'route_not_in_policy'
+  | 'retention_not_declared'
+  | 'audit_kept_past_retention';
 
 /** One thing to fix. */
 export interface HygieneFinding {
@@ -53,6 +58,8 @@ export interface HygieneReport extends ReportHeader {
   readonly kind: 'hygiene';
   /** Whether API keys and signing keys were checked. */
   readonly checked: { readonly apiKeys: number | null; readonly signingKeys: number | null };
+  /** The policy's retention of Tokenwarden's own records; null without a policy. */
+  readonly retention: readonly RetentionRow[] | null;
   readonly findings: readonly HygieneFinding[];
 }
 
@@ -284,6 +291,12 @@ export async function hygieneReport(
     }
   }
 
+  // Retention of Tokenwarden's own records.
+  const retention = policy === undefined ? null : retentionRows(policy.retention);
+  for (const finding of retentionFindings(retention, policy?.retention, header.period, now)) {
+    add(finding);
+  }
+
   // Routes.
   for (const r of policy?.routes ?? []) {
     const cats = view.categoriesOf(r.scopes);
@@ -320,6 +333,7 @@ export async function hygieneReport(
       apiKeys: options.apiKeys ? options.apiKeys.length : null,
       signingKeys: options.signingKeys ? options.signingKeys.length : null,
     },
+    retention,
     findings,
   };
 }

@@ -38,6 +38,7 @@ export {
   type HygieneFindingKind,
   type HygieneOptions,
   type HygieneReport,
+  type RetentionRow,
 } from './hygiene';
 export { processingReport } from './processing';
 export type {

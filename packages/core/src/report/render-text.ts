@@ -280,5 +280,11 @@ export function hygieneDoc(r: HygieneReport, mode: DocMode): string {
     ['severity', 'finding', 'target', 'what to do'],
     r.findings.map((f) => [f.severity, f.kind, f.target, f.message]),
   );
+  if (r.retention !== null) {
+    doc.table(
+      ['retention', 'of', 'applied by'],
+      r.retention.map((row) => [`${row.key}: ${row.declared}`, row.record, row.appliedBy]),
+    );
+  }
   return doc.toString();
 }

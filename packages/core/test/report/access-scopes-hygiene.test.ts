@@ -152,6 +152,11 @@ describe('hygieneReport', () => {
         'signing_key_past_age k-old',
         'route_without_basis GET /exports/orders',
         'route_not_in_policy GET /legacy/export',
+        // The scenario's policy declares no retention: one low finding per record kept.
+        'retention_not_declared retention.audit',
+        'retention_not_declared retention.spool',
+        'retention_not_declared retention.consentAfterWithdrawal',
+        'retention_not_declared retention.revocationMarks',
       ].sort(),
     );
     const figures = (kind: string, target: string) =>
