@@ -50,6 +50,12 @@ interface ReportedToken {
   readonly source: string | undefined;
 }
 
+/** The verdict on one reported token (the partner format's `label`). */
+type Label = 'true_positive' | 'false_positive';
+
+/** Reported tokens looked up at once: a large report neither waits on one look-up at a time nor floods the store. */
+const CONCURRENCY = 8;
+
 /** Default largest report, in bytes. */
 export const MAX_REPORT_BYTES = 64 * 1024;
 /** Longest token taken from a report: more than any JWT the warden accepts. */
@@ -155,8 +161,21 @@ export class SecretScanning {
       return scanningRefusal(401, 'report_replayed', 'this report was accepted already');
     }
     try {
-      const verdicts = [];
-      for (const match of report) verdicts.push(await this.verdict(match));
+      // Each distinct token is handled once (one revocation, one event), a few at a time.
+      const first = new Map<string, ReportedToken>();
+      for (const match of report) if (!first.has(match.token)) first.set(match.token, match);
+      const distinct = [...first.values()];
+      const labels = new Map<string, Label>();
+      for (let i = 0; i < distinct.length; i += CONCURRENCY) {
+        const batch = distinct.slice(i, i + CONCURRENCY);
+        const done = await Promise.all(batch.map((match) => this.label(match)));
+        batch.forEach((match, j) => labels.set(match.token, done[j]!));
+      }
+      const verdicts = report.map((match) => ({
+        token_hash: createHash('sha256').update(match.token, 'utf8').digest('hex'),
+        token_type: match.type,
+        label: labels.get(match.token)!,
+      }));
       return { status: 200, headers: HEADERS, body: JSON.stringify(verdicts) };
     } catch (error) {
       this.recent.release(digest);
@@ -165,15 +184,11 @@ export class SecretScanning {
     }
   }
 
-  private async verdict(match: ReportedToken) {
+  /** Identifies one reported token, revokes it when live and audits it; its verdict. */
+  private async label(match: ReportedToken): Promise<Label> {
     const leaks = this.leaks;
-    const answer = (label: 'true_positive' | 'false_positive') => ({
-      token_hash: createHash('sha256').update(match.token, 'utf8').digest('hex'),
-      token_type: match.type,
-      label,
-    });
     const found = await leaks.identify(match.token, this.credentials);
-    if (found === undefined) return answer('false_positive');
+    if (found === undefined) return 'false_positive';
     const facts = leaks.facts(found);
     const revoked = await leaks.revoke(
       found,
@@ -195,7 +210,7 @@ export class SecretScanning {
         ...optional('url', auditText(match.url, 256)),
       },
     });
-    return answer('true_positive');
+    return 'true_positive';
   }
 }
 

@@ -153,7 +153,7 @@ describe('SecretScanning', () => {
     const leaked = (await events()).filter(
       (e) => e.type === 'credential.leaked' && e.detail?.kind === 'jwt',
     );
-    expect(leaked.map((e) => [e.tokenId, e.reason, e.detail?.revoked])).toEqual([
+    expect(leaked.map((e) => [e.tokenId, e.reason, e.detail?.revoked]).sort()).toEqual([
       ['leaked-jwt-1', 'revoked', true],
       ['leaked-jwt-2', 'not_live', false],
     ]);
@@ -179,6 +179,63 @@ describe('SecretScanning', () => {
     expect(leaked).toMatchObject([
       { subject: 'user-9', detail: { kind: 'refresh_token', revoked: true } },
     ]);
+  });
+
+  it('handles a token reported twice once: one revocation, one event, a verdict per entry', async () => {
+    const { key, record } = await apiKeys.create({ client: 'billing', scopes: ['orders:read'] });
+    const got = await answer(report([match(key), match(key, { type: 'other_type' })]));
+    expect(JSON.parse(got.body as string)).toEqual([
+      { token_hash: sha256(key), token_type: 'tokenwarden_api_key', label: 'true_positive' },
+      { token_hash: sha256(key), token_type: 'other_type', label: 'true_positive' },
+    ]);
+    const leaked = (await events()).filter(
+      (e) => e.type === 'credential.leaked' && e.tokenId === record.keyId,
+    );
+    expect(leaked).toHaveLength(1);
+  });
+
+  it('answers 503 when the store fails, and takes the same report again once it is back', async () => {
+    const { key, record } = await apiKeys.create({ client: 'billing', scopes: ['orders:read'] });
+    let down = true;
+    const flaky = new Proxy(credentials, {
+      get(target, name, receiver) {
+        if (name === 'findApiKey' && down) {
+          return () => Promise.reject(new Error('store down'));
+        }
+        const value: unknown = Reflect.get(target, name, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const logged: unknown[] = [];
+    const quiet = createWarden({
+      jwt: testJwtOptions(),
+      apiKeys: { store: credentials },
+      audit: false,
+      logger: { warn() {}, error: (...args: unknown[]) => void logged.push(args) },
+    });
+    try {
+      const scanning = new SecretScanning({
+        warden: quiet,
+        credentials: flaky,
+        publicKeys: { [KEY_ID]: pem(scanner.publicKey) },
+      });
+      const reported = report([match(key)]);
+      const ask = () =>
+        scanning.answer({
+          method: 'POST',
+          header: (n) => reported.headers[n],
+          body: reported.body,
+        });
+      const failed = await ask();
+      expect(failed.status).toBe(503);
+      expect(failed.body).not.toContain(key);
+      expect(JSON.stringify(logged)).not.toContain(key);
+      down = false;
+      expect((await ask()).status).toBe(200);
+      expect((await credentials.getApiKey(record.keyId))?.revokedAt).toBeDefined();
+    } finally {
+      await quiet.close();
+    }
   });
 
   it('refuses a report signed by another key, with an unknown key id, or unsigned: 401', async () => {
