@@ -30,17 +30,18 @@ import {
 } from '../audit/verify';
 import type { CliIo } from '../io';
 import { CliError, EXIT_FAILURE, globalOptions, print, redisUrl } from '../shared';
+import { addSubjectKeyOptions, subjectOpenerOf, type SubjectKeyFlags } from '../subjects';
 
 const TIMEOUT_MS = 5_000;
 
-interface TailOptions extends EventFilter {
+interface TailOptions extends EventFilter, SubjectKeyFlags {
   readonly fromStart?: boolean;
   readonly limit?: string;
   readonly group?: string;
   readonly consumer?: string;
 }
 
-interface ExportOptions extends EventFilter, ChainKeyFlags {
+interface ExportOptions extends EventFilter, ChainKeyFlags, SubjectKeyFlags {
   readonly since?: string;
   readonly until?: string;
   readonly format: string;
@@ -54,7 +55,8 @@ interface VerifyOptions extends TamperFlags, ChainKeyFlags {
 }
 
 function addFilters(command: Command): Command {
-  return command
+  // Sealed data subjects are shown (and matched) as identifiers with the master key.
+  return addSubjectKeyOptions(command)
     .option('--subject <id>', 'only events of this subject (or data subject)')
     .option('--client <id>', 'only events of this client')
     .option('--token <id>', 'only events of this token id (jti) or token fingerprint')
@@ -124,6 +126,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
     const controller = new AbortController();
     const stop = () => controller.abort();
     process.once('SIGINT', stop);
+    const subjects = subjectOpenerOf(command, options, io);
     try {
       await withReader(command, io, async (reader) => {
         let shown = 0;
@@ -142,9 +145,12 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
             io.stderr.write(`tokenwarden: ${error.message}; retrying\n`);
           },
         });
-        for await (const { event, raw } of events) {
+        for await (const { event: stored, raw } of events) {
           warned = false;
-          if (event === undefined || !matches(event, filter)) continue;
+          if (stored === undefined) continue;
+          // JSON lines stay as stored (their chain verifies); the human form is opened.
+          const event = stored.sealed === undefined ? stored : await subjects.opener.open(stored);
+          if (!matches(event, filter)) continue;
           io.stdout.write((json ? jsonLine(raw) : humanLine(event)) + '\n');
           shown += 1;
           if (limit !== undefined && shown >= limit) break;
@@ -152,6 +158,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       });
     } finally {
       process.removeListener('SIGINT', stop);
+      await subjects.close();
     }
   });
 
@@ -185,6 +192,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
     if (since !== undefined && until !== undefined && since > until) {
       throw new CliError('--since must not be later than --until', 2);
     }
+    const subjects = subjectOpenerOf(command, options, io);
     const count = await withReader(command, io, async (reader) => {
       const info = await reader.info();
       const out: NodeJS.WritableStream =
@@ -208,8 +216,12 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       let exported = 0;
       try {
         if (options.format === 'csv') await write(out, csvHeader());
-        for await (const { event, raw, entryId } of reader.range({ since, until })) {
-          if (event === undefined || !matches(event, filter)) continue;
+        for await (const { event: stored, raw, entryId } of reader.range({ since, until })) {
+          if (stored === undefined) continue;
+          // JSON lines are exported as stored (their chain verifies); CSV shows them opened.
+          const opened = stored.sealed === undefined ? stored : await subjects.opener.open(stored);
+          if (!matches(opened, filter)) continue;
+          const event = stored;
           // A line that is not as the trail wrote it is never handed out as valid.
           const problem = lineProblem(event, raw, hasher);
           if (problem !== undefined) {
@@ -217,7 +229,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
             if (withheld.length < 20) withheld.push(problem);
             continue;
           }
-          await write(out, options.format === 'csv' ? csvRow(event) : jsonLine(raw) + '\n');
+          await write(out, options.format === 'csv' ? csvRow(opened) : jsonLine(raw) + '\n');
           exported += 1;
           if (bar && exported % 500 === 0) {
             bar.update(Math.max(0, entryTime(entryId) - from), { exported });
@@ -227,6 +239,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
       } finally {
         bar?.stop();
         if (out !== io.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
+        await subjects.close();
       }
       return exported;
     });

@@ -3,6 +3,7 @@ import {
   createAdmin,
   jwksOf,
   MemoryStore,
+  rewrapSubjectKeys,
   rotateSigningKeys,
   type AuditEventInput,
   type SigningAlgorithm,
@@ -15,8 +16,9 @@ import { keyRows, keyTable } from '../keys/format';
 import { masterKeyOf } from '../keys/master-key';
 import type { CliIo } from '../io';
 import { CliError, globalOptions, print, redisUrl } from '../shared';
+import { masterKeysOf, subjectKeyStoreOf, type SubjectKeyFlags } from '../subjects';
 
-interface RewrapFlags extends AuditFlags {
+interface RewrapFlags extends AuditFlags, SubjectKeyFlags {
   readonly previousMasterKeyFile: string;
   readonly masterKeyFile?: string;
 }
@@ -207,15 +209,26 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
       'the master key the keys are sealed with now',
     )
     .option('--master-key-file <file>', 'the new master key (default: $TOKENWARDEN_MASTER_KEY)')
+    .option(
+      '--subject-keys <dir>',
+      'directory of the data subject keys, when they are kept in files (default: $TOKENWARDEN_SUBJECT_KEYS, else Redis)',
+    )
     .action(async (flags: RewrapFlags, command: Command) => {
       const store = storeOf(command, flags.masterKeyFile, true, flags.previousMasterKeyFile);
+      // The audit trail's data subject keys (and its pseudonym key) are wrapped by it too.
+      const subjectKeys = subjectKeyStoreOf(command, flags, io);
       try {
         const count = await store.rewrap();
+        const subjects =
+          subjectKeys === undefined
+            ? 0
+            : await rewrapSubjectKeys(subjectKeys, masterKeysOf(flags, io, true));
         print(
           command,
           io,
-          { rewrapped: count },
-          () => `re-wrapped ${count} signing key(s) with the current master key`,
+          { rewrapped: count, subjectKeysRewrapped: subjects },
+          () =>
+            `re-wrapped ${count} signing key(s) and ${subjects} data subject key(s) with the current master key`,
         );
         await recordEvents(command, io, flags, [
           {
@@ -229,6 +242,7 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
         throw asCliError(error);
       } finally {
         await store.close();
+        await subjectKeys?.close?.();
       }
     });
 }

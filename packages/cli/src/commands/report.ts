@@ -15,6 +15,7 @@ import {
   type ExposureSelector,
   type Report,
   type ReportFormat,
+  type SubjectOpener,
 } from '@tokenwarden/core/reports';
 import { RedisCredentialStore, RedisSigningKeyStore, RedisStore } from '@tokenwarden/redis';
 import type { CliIo } from '../io';
@@ -34,6 +35,7 @@ import {
   type ReportFlags,
 } from '../report/context';
 import { chainKeyOf, CliError, globalOptions, redisUrl } from '../shared';
+import { subjectOpenerOf } from '../subjects';
 
 interface ExposureFlags extends ReportFlags {
   readonly tokenId?: string;
@@ -113,8 +115,9 @@ function commonOptions(
   policy: ReturnType<typeof policyOf>,
   chainKey: Awaited<ReturnType<typeof chainKeyOf>>,
   onProgress: ReturnType<typeof progressOf>['onProgress'],
+  subjects?: SubjectOpener,
 ) {
-  return { ...period, policy, chainKey, onProgress };
+  return { ...period, policy, chainKey, onProgress, subjects };
 }
 type Common = ReturnType<typeof commonOptions>;
 type Source = ReturnType<typeof sourceOf>['source'];
@@ -147,14 +150,20 @@ async function runReport(
   const { source, close } = sourceOf(command, flags, io);
   const progress = progressOf(flags, io);
   const state = withState && hasRedis(command, io) ? openState(command, io) : undefined;
+  const subjects = subjectOpenerOf(command, flags, io);
   let result: Report;
   try {
     result = await guarded(() =>
-      build(source, commonOptions(period, policy, chainKey, progress.onProgress), state),
+      build(
+        source,
+        commonOptions(period, policy, chainKey, progress.onProgress, subjects.opener),
+        state,
+      ),
     );
   } finally {
     progress.stop();
     await close();
+    await subjects.close();
     await state?.close();
   }
   await options.after?.(result);

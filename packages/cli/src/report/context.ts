@@ -14,6 +14,7 @@ import { RedisAuditSource } from '@tokenwarden/redis';
 import { parsePointInTime } from '../audit/time';
 import type { CliIo } from '../io';
 import { CliError, globalOptions, redisUrl } from '../shared';
+import { addSubjectKeyOptions, type SubjectKeyFlags } from '../subjects';
 
 /** Exit code when Redis cannot be reached (as for `tokenwarden audit`). */
 export const EXIT_UNREACHABLE = 1;
@@ -21,7 +22,7 @@ export const EXIT_UNREACHABLE = 1;
 export const COMMAND_TIMEOUT_MS = 5_000;
 
 /** Options every report command takes. */
-export interface ReportFlags {
+export interface ReportFlags extends SubjectKeyFlags {
   readonly file?: string;
   readonly since?: string;
   readonly until?: string;
@@ -40,7 +41,7 @@ export function addReportOptions(
   defaultFormat: ReportFormat,
   since?: string,
 ): Command {
-  return command
+  return addSubjectKeyOptions(command)
     .option(
       '--file <path>',
       'read the audit trail from a JSON-lines file, or a directory of them (rotated files included), instead of the Redis stream',
