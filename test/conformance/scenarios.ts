@@ -39,6 +39,8 @@ export interface Scenario {
     readonly reason: string;
     /** Further audit fields expected on the decision event. */
     readonly audit?: (ctx: ScenarioContext) => Partial<AuditEvent>;
+    /** Text that must appear nowhere in the audit trail afterwards (a raw path, an e-mail). */
+    readonly notInTrail?: readonly string[];
   };
 }
 
@@ -572,6 +574,35 @@ export const SCENARIOS: readonly Scenario[] = [
     path: () => '/health',
     headers: () => bearer('a.b.c'),
     expect: unauthorized('token_malformed', 'The access token is malformed'),
+  },
+  {
+    name: 'refused before routing: the trail keeps the method, never the raw path',
+    path: () => '/customers/jane.doe@example.com',
+    expect: {
+      status: 401,
+      code: 'token_missing',
+      wwwAuthenticate: 'Bearer realm="api"',
+      reason: 'token_missing',
+      // Express and Koa refuse before routing ('(unmatched)'); Nest has matched the route.
+      audit: () => ({ method: 'GET' }),
+      notInTrail: ['jane.doe', 'example.com'],
+    },
+  },
+  {
+    name: 'refused by a route step: the trail keeps the route template, never the raw path',
+    setup: (ctx) => void (ctx.token = mintToken({ claims: { sub: `user-${ctx.id}` } })),
+    method: 'PUT',
+    path: () => '/customers/jane.doe@example.com',
+    headers: withToken,
+    expect: {
+      status: 403,
+      code: 'insufficient_scope',
+      wwwAuthenticate:
+        'Bearer realm="api", error="insufficient_scope", error_description="The access token lacks a required scope", scope="customers:write"',
+      reason: 'insufficient_scope',
+      audit: () => ({ method: 'PUT', route: '/customers/:id' }),
+      notInTrail: ['jane.doe', 'example.com'],
+    },
   },
   {
     name: 'store down: fail closed',

@@ -116,6 +116,10 @@ export function conformanceScenarios(
     });
     expect(events[0]!.detail?.failure).toBe(outcome === 'deny' ? res.body.detail : undefined);
     if (ctx.token) expect(JSON.stringify(events[0])).not.toContain(ctx.token);
+    if (want.notInTrail) {
+      const trail = JSON.stringify(sink.events);
+      for (const text of want.notInTrail) expect(trail).not.toContain(text);
+    }
     expect(await decisions(app.warden, outcome, want.reason)).toBe(before + 1);
   });
 }

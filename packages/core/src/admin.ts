@@ -323,8 +323,11 @@ export interface AdminOptions {
   readonly clockToleranceMs?: number;
   /** Longest accepted id (token id, subject, client). Default: 256. */
   readonly maxClaimLength?: number;
-  /** Where the lifecycle audit events go. */
-  readonly audit?: AuditOptions;
+  /**
+   * Where the lifecycle audit events go. Default: JSON lines on standard output. `false`: nowhere
+   * (for read-only use, which records nothing).
+   */
+  readonly audit?: AuditOptions | false;
   /** Prometheus metrics; `false` turns them off. Default: `false`. */
   readonly metrics?: MetricsOptions | false;
   /** Warnings and errors. Default: stderr. */

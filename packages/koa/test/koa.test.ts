@@ -333,10 +333,16 @@ describe('Koa adapter', () => {
     expect(three![0]).toMatchObject({ outcome: 'allow', route: '/customers', status: 201 });
     // A downstream error is recorded with the status Koa answers it with.
     expect(four![0]).toMatchObject({ route: '/customers/:id/conflict', status: 409 });
-    // No route matched: the path is all there is, and Koa answers 404.
-    expect(five![0]).toMatchObject({ outcome: 'allow', route: '/nowhere', status: 404 });
-    // Refused before routing: the path, as in Express.
-    expect(six![0]).toMatchObject({ outcome: 'deny', reason: 'token_missing', status: 401 });
+    // No route matched, and Koa answers 404: the method and the unmatched marker, never the path.
+    expect(five![0]).toMatchObject({ outcome: 'allow', route: '(unmatched)', status: 404 });
+    expect(five![0]!.method).toBe('GET');
+    // Refused before routing: the unmatched marker too, as in Express.
+    expect(six![0]).toMatchObject({
+      outcome: 'deny',
+      reason: 'token_missing',
+      route: '(unmatched)',
+      status: 401,
+    });
   });
 
   it('refuses a standalone step whose purpose no warden declares, at start-up', () => {

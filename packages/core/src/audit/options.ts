@@ -7,6 +7,7 @@ import {
 } from './chain-options';
 import type { ResolvedCheckpointOptions } from './checkpoint-writer';
 import type { SubjectKeyOptions } from './seal';
+import { JsonLinesSink } from './sinks';
 import type { AuditSink } from './types';
 
 /** How client addresses appear in audit events. */
@@ -36,7 +37,11 @@ export type AuditFailurePolicy = 'drop' | 'refuse';
 
 /** Audit settings. */
 export interface AuditOptions {
-  /** Where events go. Default: none (events are still counted). */
+  /**
+   * Where events go: one or more sinks. Default: JSON lines on standard output (a
+   * `JsonLinesSink` named `stdout`), so a warden is accountable from its first request. An empty
+   * list is refused: `audit: false` is the one way to run without a trail.
+   */
   readonly sinks?: readonly AuditSink[];
   /**
    * HMAC key (≥ 32 bytes) for token fingerprints and hashed addresses, so a leaked token can be
@@ -142,8 +147,18 @@ export interface ResolvedAuditOptions {
 
 const PRODUCER = /^[A-Za-z0-9._-]{1,48}$/;
 
-/** Validates the audit settings; throws ConfigError naming the option to fix. */
-export function resolveAuditOptions(options: AuditOptions = {}): ResolvedAuditOptions {
+/** The sinks of `audit: false`: none. */
+const NO_SINKS: readonly AuditSink[] = Object.freeze([]);
+
+/**
+ * Validates the audit settings; throws ConfigError naming the option to fix. Without `sinks`,
+ * events go to standard output as JSON lines; `false` means no trail at all (no sinks).
+ */
+export function resolveAuditOptions(options: AuditOptions | false = {}): ResolvedAuditOptions {
+  if (options === false) return resolveAuditOptions({ sinks: NO_SINKS });
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError('audit must be an object of audit settings, or false for no trail');
+  }
   const fingerprintKey = keyOf(options.fingerprintKey, 'audit.fingerprintKey');
   const clientAddress = options.clientAddress ?? 'truncate';
   if (!['truncate', 'hash', 'omit'].includes(clientAddress)) {
@@ -170,9 +185,14 @@ export function resolveAuditOptions(options: AuditOptions = {}): ResolvedAuditOp
       "audit.mode 'sync' needs audit.spoolDir: a request waits until its event is in the sinks or on local disk",
     );
   }
-  const sinks = options.sinks ?? [];
+  const sinks = options.sinks ?? [new JsonLinesSink({ name: 'stdout' })];
   if (!Array.isArray(sinks) || sinks.some((s) => typeof s?.write !== 'function')) {
     throw new ConfigError('audit.sinks must be a list of sinks, each with a write(events) method');
+  }
+  if (sinks.length === 0 && sinks !== NO_SINKS) {
+    throw new ConfigError(
+      'audit.sinks is empty: name at least one sink, leave it out for JSON lines on standard output, or set audit: false to run with no audit trail (not recommended)',
+    );
   }
   const producerName = options.producer ?? sanitizedHost();
   if (typeof producerName !== 'string' || !PRODUCER.test(producerName)) {
