@@ -2,7 +2,7 @@ import { ConfigError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import { resolveAuditOptions, type ResolvedAuditOptions } from '../audit/options';
 import type { MetricsOptions } from '../metrics/types';
-import type { Policy } from '../policy/types';
+import type { RoutePolicy } from '../internal/route-policy';
 import type { StateCacheOptions } from '../store/caching-store';
 import { resolveRetention, type ResolvedRetention } from '../store/retention';
 import type { WardenStore } from '../store/types';
@@ -47,7 +47,7 @@ export interface ResolvedOptions {
   /** The `retention` option; undefined: the store's own defaults. */
   readonly retention: ResolvedRetention | undefined;
   /** The policy whose routes the warden enforces, when given. */
-  readonly policy: Policy | undefined;
+  readonly policy: RoutePolicy | undefined;
   readonly publicPaths: readonly (string | RegExp)[];
   readonly audit: ResolvedAuditOptions;
   readonly metrics: MetricsOptions | false;
@@ -167,7 +167,7 @@ export function resolvePurposes(purposes: WardenOptions['purposes']): ReadonlySe
 }
 
 /** The declared purposes and the policy's. */
-function withPolicyPurposes(names: ReadonlySet<string>, policy: Policy | undefined) {
+function withPolicyPurposes(names: ReadonlySet<string>, policy: RoutePolicy | undefined) {
   if (policy?.purposes === null || typeof policy?.purposes !== 'object') return names;
   return new Set([...names, ...Object.keys(policy.purposes)]);
 }

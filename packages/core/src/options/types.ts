@@ -11,7 +11,7 @@ import type { JwtAlgorithm, KeySelector, VerificationKey } from '../verify/key-r
 import type { DpopOptions } from '../verify/dpop';
 import type { TrustedIssuerOptions, TrustedIssuers } from '../verify/oidc';
 import type { UsageLimits, UsageLimitsOptions } from '../limits/usage-limits';
-import type { Policy } from '../policy/types';
+import type { RoutePolicy } from '../internal/route-policy';
 import type { RequestView } from '../request';
 import type { RetentionOptions } from '../store/retention';
 
@@ -182,7 +182,7 @@ export interface WardenOptions {
    * data-subject rule, with no route step in code; steps in code add to it. Its purposes are
    * declared purposes. Default: none.
    */
-  readonly policy?: Policy;
+  readonly policy?: RoutePolicy;
   /**
    * How long consent records and revocation marks outlive their use (the policy's `retention:`
    * block, through `wardenOptionsFromPolicy`). Default: the store's own.

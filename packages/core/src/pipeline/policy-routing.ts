@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors';
 import { policyRequirement, PolicyRouteTable, PolicyRouteView, routeName } from '../policy/routes';
-import type { Policy } from '../policy/types';
+import type { RoutePolicy } from '../internal/route-policy';
 import type { RequestView } from '../request';
 import type { CompiledRequirement } from './context';
 import type { Requirements } from './requirements';
@@ -19,7 +19,7 @@ export interface PolicyRouted {
 export class PolicyRouting {
   private readonly table: PolicyRouteTable<CompiledRequirement>;
 
-  constructor(policy: Policy, requirements: Requirements) {
+  constructor(policy: RoutePolicy, requirements: Requirements) {
     if (policy === null || typeof policy !== 'object' || typeof policy.purposes !== 'object') {
       throw new ConfigError(
         "'policy' must be a validated policy, as loadPolicyFile() or checkPolicy() from @tokenwarden/core/policy give it",

@@ -1,5 +1,4 @@
 import { ConfigError } from '../errors';
-import type { Logger } from '../options/types';
 import type { Requirement } from './requirement';
 import { policyRequirement, PolicyRouteTable, routeName, touchesPersonalData } from './routes';
 import type { Policy, PolicyRoute } from './types';
@@ -194,7 +193,7 @@ export interface DriftReportOptions {
   /** Default: `'error'` when `NODE_ENV=production`, else `'warn'`. */
   readonly drift?: DriftMode;
   /** Where warnings go. Default: stderr. */
-  readonly logger?: Pick<Logger, 'warn'>;
+  readonly logger?: { warn(message: string): void };
 }
 
 /**

@@ -1,14 +1,14 @@
 import { ConfigError } from '../errors';
 import type { RequestView } from '../request';
 import type { Requirement } from './requirement';
-import type { Policy, PolicyRoute } from './types';
+import type { PolicyRoute, RoutePolicy } from '../internal/route-policy';
 
 /**
  * The requirement a policy route states: its scopes; its purpose, checked as consent when the
  * purpose's lawful basis is consent (and the route names no other basis), else recorded with the
  * route's or the purpose's lawful basis; its data-subject rule; `public`.
  */
-export function policyRequirement(policy: Policy, route: PolicyRoute): Requirement {
+export function policyRequirement(policy: RoutePolicy, route: PolicyRoute): Requirement {
   const subject = route.dataSubject;
   const param = subject !== undefined && subject !== 'token' ? { param: subject.param } : undefined;
   const purpose = route.purpose;
@@ -39,7 +39,7 @@ export function policyRequirement(policy: Policy, route: PolicyRoute): Requireme
 /** Whether a route reaches personal data: a scope with data categories, or a purpose. */
 export function touchesPersonalData(
   route: { readonly scopes: readonly string[]; readonly purpose?: string | undefined },
-  policy: Policy,
+  policy: RoutePolicy,
 ): boolean {
   return (
     route.purpose !== undefined ||
@@ -108,7 +108,7 @@ export class PolicyRouteTable<T> {
   readonly routes: readonly CompiledRoute<T>[];
 
   /** `value` is computed once per route (e.g. its compiled requirement). */
-  constructor(policy: Policy, value: (route: PolicyRoute, index: number) => T) {
+  constructor(policy: RoutePolicy, value: (route: PolicyRoute, index: number) => T) {
     const routes: CompiledRoute<T>[] = [];
     (policy.routes ?? []).forEach((route, index) => {
       const segments = templateSegments(route.path);

@@ -1,6 +1,9 @@
 import type { SecretRef } from '../issue/secrets';
 import type { SigningAlgorithm } from '../issue/signing-keys';
+import type { PolicyRoute } from '../internal/route-policy';
 import type { LawfulBasis } from './requirement';
+
+export type { PolicyDataSubject, PolicyRoute } from '../internal/route-policy';
 
 /** One finding of {@link checkPolicy}: where, how bad, what is wrong and how to fix it. */
 export interface PolicyDiagnostic {
@@ -58,38 +61,6 @@ export interface PolicyClient {
   readonly refreshTokens: boolean;
   /** Who receives personal data through the client, when stated. */
   readonly recipient?: PolicyRecipient;
-}
-
-/**
- * Whose personal data a route touches: a path parameter of the route (`{ param: 'id' }`), or
- * `'token'`, the caller itself (the token's subject).
- */
-export type PolicyDataSubject = { readonly param: string } | 'token';
-
-/** A route the policy declares, with what it requires. */
-export interface PolicyRoute {
-  readonly method: string;
-  /** The path template, e.g. `/customers/:id`. */
-  readonly path: string;
-  readonly scopes: readonly string[];
-  readonly purpose?: string;
-  readonly lawfulBasis?: LawfulBasis;
-  /** Whose personal data the route touches, when it says. */
-  readonly dataSubject?: PolicyDataSubject;
-  /** Open to everyone (a token, if sent, is still verified). */
-  readonly public?: boolean;
-}
-
-/** The policy's `retention:` block, in ms; each one absent when the policy does not set it. */
-export interface PolicyRetention {
-  /** The audit trail (Redis stream trimming, rotated JSON-lines files). */
-  readonly auditMs?: number;
-  /** Events waiting in a spool for a sink that is down. */
-  readonly spoolMs?: number;
-  /** A consent record after its withdrawal. */
-  readonly consentAfterWithdrawalMs?: number;
-  /** Revocation marks, past the expiry of every token they refuse. */
-  readonly revocationMarksMs?: number;
 }
 
 /** A validated policy; every duration in ms. It holds references to secrets, never secrets. */
