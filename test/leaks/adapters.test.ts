@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import type { Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Controller, Get, Module, type INestApplication } from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -230,5 +230,49 @@ describe.each(ADAPTERS)('leak response on %s', (_name, start) => {
     const refused = await ordersWith(key);
     expect(refused.status).toBe(401);
     expect(refused.body).toMatchObject({ code: 'token_revoked' });
+  });
+});
+
+describe('secret scanning behind a body parser', () => {
+  let warden: Warden;
+  beforeAll(() => {
+    warden = createWarden({
+      jwt: testJwtOptions(),
+      audit: false,
+      logger: { warn() {}, error() {} },
+    });
+  });
+  afterAll(() => warden.close());
+
+  async function answerWith(parser: express.RequestHandler) {
+    const app = express();
+    app.use(parser);
+    app.post('/leaks', tokenwardenExpress.secretScanningHandler({ warden, publicKeys }));
+    const server = await listen(app);
+    try {
+      const report = signed([match('unknown-' + randomBytes(8).toString('hex'))]);
+      return await request(server).post('/leaks').set(report.headers).send(report.body);
+    } finally {
+      await new Promise<void>((done) => server.close(() => done()));
+    }
+  }
+
+  it('takes the raw body an Express JSON parser keeps as req.rawBody', async () => {
+    const keeping = express.json({
+      verify: (req, _res, buf) => void ((req as { rawBody?: Buffer }).rawBody = buf),
+    });
+    expect((await answerWith(keeping)).status).toBe(200);
+  });
+
+  it('answers a generic 500 when a parser consumed the raw body, naming no token', async () => {
+    const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const res = await answerWith(express.json());
+      expect(res.status).toBe(500);
+      expect(res.body).toEqual({ error: 'server_error' });
+      expect(String(errors.mock.calls[0]?.[0])).toMatch(/raw body/);
+    } finally {
+      errors.mockRestore();
+    }
   });
 });
