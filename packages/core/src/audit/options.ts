@@ -83,6 +83,13 @@ export interface AuditOptions {
    * 1 GiB for a file spool, 32 MiB for the memory spool.
    */
   readonly spoolMaxBytes?: number;
+  /**
+   * Longest an event may wait in a spool, in ms (the policy's `retention.spool`): older ones are
+   * dropped when their turn to be replayed comes, counted
+   * (`tokenwarden_audit_events_total{result="dropped"}`) and logged. Default: none (kept until
+   * delivered).
+   */
+  readonly spoolMaxAgeMs?: number;
   /** `'drop'` (count and log) or `'refuse'` (503 `audit_unavailable`). Default: `'drop'`. */
   readonly onFailure?: AuditFailurePolicy;
   /**
@@ -136,6 +143,7 @@ export interface ResolvedAuditOptions {
   readonly maxQueue: number;
   readonly spoolDir: string | undefined;
   readonly spoolMaxBytes: number;
+  readonly spoolMaxAgeMs: number | undefined;
   readonly onFailure: AuditFailurePolicy;
   readonly chainKey: Buffer | undefined;
   readonly checkpoints: ResolvedCheckpointOptions | undefined;
@@ -215,6 +223,10 @@ export function resolveAuditOptions(options: AuditOptions | false = {}): Resolve
       0,
       Number.MAX_SAFE_INTEGER,
     ),
+    spoolMaxAgeMs:
+      options.spoolMaxAgeMs === undefined
+        ? undefined
+        : integer(options.spoolMaxAgeMs, 'audit.spoolMaxAgeMs', 1, Number.MAX_SAFE_INTEGER),
     onFailure,
     ...resolveChainSettings(options, sinks.length > 0, keyOf),
     producer: producerName,

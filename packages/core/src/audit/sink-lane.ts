@@ -151,18 +151,38 @@ export class SinkLane {
         new Error('corrupt'),
       );
     }
-    if (chunk.events.length > 0) {
+    const events = this.unexpired(chunk.events);
+    if (events.length > 0) {
       try {
-        await this.write(chunk.events);
+        await this.write(events);
       } catch {
         return false;
       }
     }
     await this.spool.commit(chunk);
-    this.context.metrics.auditEvents('replayed', chunk.events.length);
+    this.context.metrics.auditEvents('replayed', events.length);
     this.retryMs = this.options.retryIntervalMs;
     if (this.spool.pendingBytes === 0) this.broken = false;
     return true;
+  }
+
+  /**
+   * The events still within `spoolMaxAgeMs` (the policy's `retention.spool`); the others are
+   * dropped, counted and logged.
+   */
+  private unexpired(events: readonly AuditEvent[]): readonly AuditEvent[] {
+    const maxAge = this.options.spoolMaxAgeMs;
+    if (maxAge === undefined) return events;
+    const oldest = this.context.clock.now() - maxAge;
+    const kept = events.filter((event) => !(Date.parse(event.time) < oldest));
+    if (kept.length < events.length) {
+      this.context.metrics.auditEvents('dropped', events.length - kept.length);
+      this.context.logError(
+        'audit events waited in the spool longer than audit.spoolMaxAgeMs; they are dropped',
+        new Error(`${events.length - kept.length} events`),
+      );
+    }
+    return kept;
   }
 
   /** One sink write, timed and bounded by `writeTimeoutMs`. */

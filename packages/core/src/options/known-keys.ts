@@ -77,6 +77,7 @@ export const AUDIT_OPTION_KEYS = optionKeys<AuditOptions>()([
   'maxQueue',
   'spoolDir',
   'spoolMaxBytes',
+  'spoolMaxAgeMs',
   'onFailure',
   'chainKey',
   'chain',

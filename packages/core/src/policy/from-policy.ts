@@ -18,9 +18,10 @@ export type PolicyWardenParts = Omit<WardenOptions, 'jwt' | 'purposes'> & {
 
 /**
  * Warden options driven by the policy: issuer, audience, the signing algorithm, the global
- * lifetime cap, clock tolerance, the purposes and the `retention:` of consent records and
- * revocation marks ({@link retentionFromPolicy} has the rest); keys and runtime parts come from
- * `parts`, whose own `retention` wins.
+ * lifetime cap, clock tolerance, the purposes and the `retention:` of consent records,
+ * revocation marks and the audit spool (`audit.spoolMaxAgeMs`); {@link retentionFromPolicy} has
+ * the audit trail's, for the sinks. Keys and runtime parts come from `parts`, whose own
+ * `retention` and `audit.spoolMaxAgeMs` win.
  */
 export function wardenOptionsFromPolicy(policy: Policy, parts: PolicyWardenParts): WardenOptions {
   const { keys, ...rest } = parts;
@@ -40,6 +41,11 @@ export function wardenOptionsFromPolicy(policy: Policy, parts: PolicyWardenParts
     purposes,
     ...(parts.retention === undefined && policy.retention !== undefined
       ? { retention: wardenRetention(policy.retention) }
+      : {}),
+    ...(policy.retention?.spoolMs !== undefined &&
+    parts.audit !== false &&
+    parts.audit?.spoolMaxAgeMs === undefined
+      ? { audit: { ...parts.audit, spoolMaxAgeMs: policy.retention.spoolMs } }
       : {}),
   };
 }

@@ -136,6 +136,16 @@ describe('retention: in the policy file', () => {
     expect(
       wardenOptionsFromPolicy(policy, { keys: testJwtOptions().keys, retention: {} }).retention,
     ).toEqual({});
+    // The spool's max age goes to the audit options, next to what the caller gave.
+    expect(options.audit).toEqual({ spoolMaxAgeMs: DAY });
+    const given = wardenOptionsFromPolicy(policy, {
+      keys: testJwtOptions().keys,
+      audit: { producer: 'api-1' },
+    });
+    expect(given.audit).toEqual({ producer: 'api-1', spoolMaxAgeMs: DAY });
+    expect(
+      wardenOptionsFromPolicy(policy, { keys: testJwtOptions().keys, audit: false }).audit,
+    ).toBe(false);
     expect(retentionFromPolicy(policy)).toEqual({
       auditMs: 30 * DAY,
       spoolMaxAgeMs: DAY,
