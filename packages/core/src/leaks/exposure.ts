@@ -1,3 +1,4 @@
+import { UNMATCHED_ROUTE } from '../audit/fields';
 import { parseCredential } from '../internal/credential-format';
 import type { ExposurePlace } from '../metrics/types';
 import type { RequestView } from '../request';
@@ -127,7 +128,8 @@ export class CredentialExposure {
       reason: place,
       tokenFingerprint: leaks.fingerprint(one.secret),
       ...factFields(facts),
-      route: (view.route ?? view.path).slice(0, 512),
+      // The route template, never the raw path (it may name a person); as access decisions do.
+      route: view.route === undefined ? UNMATCHED_ROUTE : view.route.slice(0, 512),
       method: view.method,
       clientAddress: leaks.parts.pseudonyms.address(view.ip),
       detail: {

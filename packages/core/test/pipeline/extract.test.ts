@@ -222,7 +222,13 @@ describe('ExtractStage with credentials seen in the query string', () => {
       new CredentialExposure(parts.leaks, 'record'),
     );
     const secret = 'abc.def.ghi';
-    const ctx = context(view({ path: '/orders', url: `/orders?page=2&access_token=${secret}` }));
+    const ctx = context(
+      view({
+        path: '/customers/42',
+        route: '/customers/:id',
+        url: `/customers/42?page=2&access_token=${secret}`,
+      }),
+    );
     // Record only: nothing waits, the answer is the same denial as without the exposure.
     expect(stage.run(ctx)).toMatchObject({ code: 'token_missing', status: 401 });
     expect(parts.places).toEqual(['query']);
@@ -231,11 +237,17 @@ describe('ExtractStage with credentials seen in the query string', () => {
       type: 'credential.exposed',
       reason: 'query',
       tokenFingerprint: parts.pseudonyms.fingerprint(secret),
-      route: '/orders',
+      route: '/customers/:id',
       detail: { place: 'query', parameter: 'access_token', action: 'recorded' },
     });
     expect(JSON.stringify(parts.events)).not.toContain(secret);
     expect(parts.revoked).toEqual([]);
+    // Before routing (a middleware above the router) the raw path is not kept: it may name someone.
+    stage.run(
+      context(view({ path: '/customers/42', url: `/customers/42?access_token=${secret}` })),
+    );
+    expect(parts.events[1]).toMatchObject({ route: '(unmatched)' });
+    expect(JSON.stringify(parts.events)).not.toContain('/customers/42');
   });
 
   it('looks no further on a URL without a credential-looking parameter', () => {
