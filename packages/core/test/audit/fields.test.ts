@@ -14,7 +14,7 @@ describe('the audit field list', () => {
       'type',
       'outcome',
     ]);
-    expect(AUDIT_FIELDS.slice(-3)).toEqual(['detail', 'prevHash', 'hash']);
+    expect(AUDIT_FIELDS.slice(-4)).toEqual(['detail', 'sealed', 'prevHash', 'hash']);
   });
 
   it('is the order the chain serialises, without the hash', () => {
