@@ -63,6 +63,18 @@ export interface PolicyClient {
   readonly recipient?: PolicyRecipient;
 }
 
+/** The policy's `retention:` block, in ms; each one absent when the policy does not set it. */
+export interface PolicyRetention {
+  /** The audit trail (Redis stream trimming, rotated JSON-lines files). */
+  readonly auditMs?: number;
+  /** Events waiting in a spool for a sink that is down. */
+  readonly spoolMs?: number;
+  /** A consent record after its withdrawal. */
+  readonly consentAfterWithdrawalMs?: number;
+  /** Revocation marks, past the expiry of every token they refuse. */
+  readonly revocationMarksMs?: number;
+}
+
 /** A validated policy; every duration in ms. It holds references to secrets, never secrets. */
 export interface Policy {
   readonly issuer: string;
