@@ -37,12 +37,16 @@ export const SUBJECTS = 1000;
 /** The commit the run measures (`git rev-parse --short HEAD`), with `+dirty` for local changes. */
 export function commitInfo(): string {
   try {
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root })
-      .toString()
-      .trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages', 'test/bench'], {
+    const quiet = {
       cwd: root,
-    })
+      stdio: ['ignore', 'pipe', 'ignore'] as ['ignore', 'pipe', 'ignore'],
+    };
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], quiet).toString().trim();
+    const dirty = execFileSync(
+      'git',
+      ['status', '--porcelain', '--', 'packages', 'test/bench'],
+      quiet,
+    )
       .toString()
       .trim();
     return dirty === '' ? commit : `${commit}+dirty`;

@@ -7,7 +7,8 @@
  * algorithm, or, for the cold-path row, a never-seen token on every request (in a server process
  * of its own, so it never evicts the warm rows' tokens). For every row and round: req/s, p99
  * latency and the server's CPU time per request, read from /proc (every thread of the server
- * process). Rows run forwards in odd rounds and backwards in even ones. Reported per row, as the
+ * process). Rows run forwards in odd rounds and backwards in even ones, each once the server of
+ * the row before is idle again. Reported per row, as the
  * median and the range (min–max) over the rounds:
  *
  * - `× bare`: req/s over the bare framework's in the same round;
@@ -39,6 +40,7 @@ import {
   machineInfo,
   pinSelf,
   POOL,
+  procCpu,
   serverConfigs,
   serverKeys,
   startServer,
@@ -178,6 +180,23 @@ function selectRows(): Row[] {
   return ROWS.filter((r) => wanted.has(r.name));
 }
 
+/**
+ * Waits until the server of the row before is idle (under 2% of a core over 500 ms; at most 5 s):
+ * a server that has just been under load goes on for a while with its collections and flushes,
+ * on the core the next row's server runs on.
+ */
+async function settle(server: Started | undefined): Promise<void> {
+  if (server === undefined) return;
+  const until = Date.now() + 5_000;
+  let last = procCpu(server.child.pid)?.cpuMicros;
+  while (last !== undefined && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const now = procCpu(server.child.pid)?.cpuMicros;
+    if (now === undefined || now - last < 10_000) return;
+    last = now;
+  }
+}
+
 async function main(): Promise<void> {
   if (pinSelf()) return;
   const pinned = process.env.BENCH_PINNED === '1';
@@ -216,11 +235,14 @@ async function main(): Promise<void> {
       }
     }
     const samples = new Map<string, Sample[]>(rows.map((r) => [r.name, []]));
+    let previous: Started | undefined;
     for (let round = 1; round <= ROUNDS; round++) {
       // Forwards in odd rounds, backwards in even ones: no row always runs right after the same
       // one (a row following a busy one, or the bare server, would carry that neighbour's effect
       // in every round).
       for (const row of round % 2 === 1 ? rows : [...rows].reverse()) {
+        await settle(previous);
+        previous = started.get(row.server);
         const sample = await load(started.get(row.server)!, tokenSource(row), SECONDS);
         samples.get(row.name)!.push(sample);
         console.log(
