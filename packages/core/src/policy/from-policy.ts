@@ -17,7 +17,8 @@ export type PolicyWardenParts = Omit<WardenOptions, 'jwt' | 'purposes'> & {
 };
 
 /**
- * Warden options driven by the policy: issuer, audience, the signing algorithm, the global
+ * Warden options driven by the policy: its routes (each enforced with its scopes, consent or
+ * lawful basis and data subject), issuer, audience, the signing algorithm, the global
  * lifetime cap, clock tolerance, the purposes and the `retention:` of consent records,
  * revocation marks and the audit spool (`audit.spoolMaxAgeMs`); {@link retentionFromPolicy} has
  * the audit trail's, for the sinks. Keys and runtime parts come from `parts`, whose own
@@ -29,6 +30,8 @@ export function wardenOptionsFromPolicy(policy: Policy, parts: PolicyWardenParts
   for (const [name, p] of Object.entries(policy.purposes))
     purposes[name] = { description: p.description };
   return {
+    // The routes are enforced from the policy; parts' own `policy` wins (`undefined`: not at all).
+    policy,
     ...rest,
     jwt: {
       algorithms: [policy.signing.algorithm],

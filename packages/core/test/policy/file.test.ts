@@ -144,6 +144,8 @@ describe('loadPolicyFile and the options it drives', () => {
       maxLifetimeMs: 900_000,
     });
     expect(Object.keys(options.purposes as object)).toEqual(['marketing', 'order_fulfilment']);
+    // The policy's routes are enforced by the warden made from these options.
+    expect(options.policy).toBe(policy);
     const warden = createWarden(options);
     await warden.close();
     expect(issuerClientsFromPolicy(policy)['support-console']).toEqual({
