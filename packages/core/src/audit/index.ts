@@ -42,6 +42,7 @@ export {
   unwrapKey,
   type SubjectKeyStore,
 } from './subject-keys';
+export { SubjectCipher } from './subject-cipher';
 export {
   canonicalJson,
   canonicalLine,

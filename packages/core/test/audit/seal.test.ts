@@ -5,19 +5,19 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   FileSubjectKeyStore,
-  masterKey,
   MemorySink,
   MemorySubjectKeyStore,
   pseudonymOf,
   loadPseudonymKey,
   rewrapSubjectKeys,
+  SubjectCipher,
   SubjectKeyError,
   SubjectOpener,
   verifyChains,
   type AuditEvent,
-  type Envelope,
   type SubjectKeyStore,
-} from '@tokenwarden/core/internal';
+} from '../../src/audit';
+import { masterKey, type Envelope } from '../../src/issue/envelope';
 import { resolveAuditOptions } from '../../src/audit/options';
 import { AuditTrail } from '../../src/audit/trail';
 import { countingMetrics, decision } from './support';
@@ -172,5 +172,30 @@ describe('FileSubjectKeyStore', () => {
     expect(await again.destroy(pseudonym)).toBe(false);
     const after = new SubjectOpener({ store: again, masterKeys: [master] });
     expect((await after.open(sink.events[0]!)).subject).toBe(`erased:${pseudonym}`);
+  });
+});
+
+describe('SubjectCipher', () => {
+  it('seals a record under the data subject key, which erasure destroys', async () => {
+    const store = new MemorySubjectKeyStore();
+    const master = masterKey(randomBytes(32));
+    const cipher = new SubjectCipher({ store, masterKey: master });
+    const sealed = await cipher.seal('ida@example.com', '{"evidence":"form-77"}', 'consent:news');
+    expect(sealed).toMatch(/^sk1\.ps:[A-Za-z0-9_-]{22}\./);
+    expect(sealed).not.toContain('ida');
+    expect(sealed).not.toContain('form-77');
+    const reader = new SubjectCipher({ store, masterKey: master });
+    expect(await reader.open(sealed, 'consent:news')).toBe('{"evidence":"form-77"}');
+    // Moved to another record: refused.
+    await expect(reader.open(sealed, 'consent:other')).rejects.toThrow(SubjectKeyError);
+    // The audit trail and the cipher share the person's key: one erasure shreds both.
+    const { trail, sink } = trailWith(store, master);
+    trail.record(decision(1, { subject: 'ida@example.com' }));
+    await trail.close();
+    expect(sealed.split('.')[1]).toBe(sink.events[0]!.subject);
+    expect(await store.destroy(sink.events[0]!.subject!)).toBe(true);
+    expect(await new SubjectCipher({ store, masterKey: master }).open(sealed, 'consent:news')).toBe(
+      undefined,
+    );
   });
 });
