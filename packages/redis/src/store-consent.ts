@@ -5,7 +5,7 @@ import {
   type ConsentWithdrawal,
 } from '@tokenwarden/core';
 import { encodeInvalidation } from './invalidation';
-import type { StoreContext } from './store-context';
+import type { ScanNode, StoreContext } from './store-context';
 import { COMMANDS } from './scripts';
 import { epochArg, epochMs, strings, text, unexpectedReply } from './values';
 
@@ -122,9 +122,43 @@ export class ConsentRecords {
     return answer;
   }
 
+  /**
+   * Puts the subject's records written before the index existed (no `purpose` field, not in the
+   * index) into its index: a SCAN of the subject's consent keys on each master. Records of a
+   * subject whose keys are hashed (ids beyond `maxKeyLength`) cannot be matched.
+   */
+  private async adoptUnindexed(subject: string): Promise<void> {
+    const space = this.store.keys.of(subject);
+    const prefix = space.consent(subject, '');
+    if (!prefix.endsWith(':')) return;
+    const index = space.key('cidx:', subject);
+    const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    const nodes = await this.store.connection.run('consent scan', async (redis) =>
+      redis.nodes !== undefined ? redis.nodes('master') : [redis as unknown as ScanNode],
+    );
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.store.connection.run('consent scan', () =>
+          node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000),
+        );
+        cursor = next;
+        for (const key of keys) {
+          const purpose = decodeId(key.slice(prefix.length));
+          if (purpose === undefined) continue;
+          await this.store.connection.run('consent scan', async () => {
+            await node.hset(key, 'purpose', purpose);
+            await node.sadd(index, key);
+          });
+        }
+      } while (cursor !== '0');
+    }
+  }
+
   /** Every live record of one data subject, sorted by purpose (one script). */
   async list(subject: string): Promise<readonly ConsentRecord[]> {
     const checked = text(subject, 'subject', OWNER);
+    await this.adoptUnindexed(checked);
     const index = this.store.keys.of(checked).key('cidx:', checked);
     const now = this.store.now();
     return this.store.connection.run(
@@ -148,6 +182,7 @@ export class ConsentRecords {
   /** Deletes every record of one data subject; answers the purposes of the live ones, sorted. */
   async erase(subject: string): Promise<readonly string[]> {
     const checked = text(subject, 'subject', OWNER);
+    await this.adoptUnindexed(checked);
     const index = this.store.keys.of(checked).key('cidx:', checked);
     // The subject's consent messages, but for the purpose the script appends to each.
     const message = encodeInvalidation({ kind: 'consent', subject: checked, purpose: '' });
@@ -257,6 +292,25 @@ export function consentFromFields(
   ]);
   const grantSource = hash['gdoc'] !== undefined ? decodeConsentDoc(hash['gdoc']).source : legacy;
   return grantSource === undefined ? record : { ...record, grantSource };
+}
+
+/** The id {@link encodeId} encoded, or `undefined` for anything it cannot have written. */
+function decodeId(encoded: string): string | undefined {
+  let out = '';
+  for (let i = 0; i < encoded.length;) {
+    if (encoded[i] !== '%') {
+      if (!/[A-Za-z0-9._~-]/.test(encoded[i]!)) return undefined;
+      out += encoded[i];
+      i += 1;
+    } else if (encoded[i + 1] === 'u' && /^[0-9A-F]{4}$/.test(encoded.slice(i + 2, i + 6))) {
+      out += String.fromCharCode(parseInt(encoded.slice(i + 2, i + 6), 16));
+      i += 6;
+    } else if (/^[0-9A-F]{2}$/.test(encoded.slice(i + 1, i + 3))) {
+      out += String.fromCharCode(parseInt(encoded.slice(i + 1, i + 3), 16));
+      i += 3;
+    } else return undefined;
+  }
+  return encoded === '' ? undefined : out;
 }
 
 function optionalText(value: unknown, name: string): string | undefined {

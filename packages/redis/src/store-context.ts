@@ -23,7 +23,24 @@ export type StoreClient = ScriptCalls<
   ping(): Promise<unknown>;
   hset(key: string, field: string, value: string): Promise<unknown>;
   pipeline(): DurablePipeline;
+  /** One SCAN page (a standalone client), see {@link ScanNode}. */
+  scan?: ScanNode['scan'];
+  /** The masters of a Cluster client. */
+  nodes?: (role: 'master') => ScanNode[];
 };
+
+/** A node that SCANs (a standalone client, or one master of a Cluster). */
+export interface ScanNode {
+  scan(
+    cursor: string,
+    match: 'MATCH',
+    pattern: string,
+    count: 'COUNT',
+    n: number,
+  ): Promise<[string, string[]]>;
+  hset(key: string, ...fieldsAndValues: string[]): Promise<unknown>;
+  sadd(key: string, member: string): Promise<unknown>;
+}
 
 /** A pipeline of the store's write scripts and WAIT (durable writes). */
 export type DurablePipeline = WaitPipeline &

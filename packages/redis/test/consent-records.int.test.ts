@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { ConfigError, type Invalidation } from '@tokenwarden/core';
+import { ConfigError } from '@tokenwarden/core';
+import type { Invalidation } from '@tokenwarden/core/internal';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../src';
 import { encodeId, KeySpace } from '../src/keys';
@@ -174,6 +175,20 @@ describe('RedisStore consent records in Redis', () => {
     });
     expect(withdrawn.source).toBe('paper-form');
     expect((await store.consentRecords('old')).map((r) => r.purpose)).toEqual(['p']);
+  });
+
+  it('lists and erases records written before the index existed', async () => {
+    const { store, keys, prefix } = open();
+    const now = Date.now();
+    await shared.hset(keys.consent('legacy', 'a:b'), 'granted', String(now), 'source', 'x');
+    await shared.hset(keys.consent('legacy2', 'p'), 'granted', String(now));
+    expect((await store.consentRecords('legacy')).map((r) => [r.purpose, r.source])).toEqual([
+      ['a:b', 'x'],
+    ]);
+    expect(await store.eraseConsent('legacy')).toEqual(['a:b']);
+    const left = await keysUnder(prefix);
+    expect(left.filter((key) => key.includes('legacy:') || key.endsWith(':legacy'))).toEqual([]);
+    expect(left).toContain(keys.consent('legacy2', 'p'));
   });
 
   it('erases every key of the subject and announces each purpose to every node', async () => {
