@@ -7,6 +7,16 @@ import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { runCli, type CliIo } from '@tokenwarden/cli';
 
+/**
+ * The test run's audit chain key (set by the jest global setup): part of every CLI environment a
+ * test makes, as an operator's environment holds it, so the CLI's audit events are chained and
+ * verified with the key the in-process wardens use.
+ */
+const RUN_CHAIN_KEY: NodeJS.ProcessEnv =
+  process.env.TOKENWARDEN_AUDIT_CHAIN_KEY === undefined
+    ? {}
+    : { TOKENWARDEN_AUDIT_CHAIN_KEY: process.env.TOKENWARDEN_AUDIT_CHAIN_KEY };
+
 /** An io whose output is captured; read it with `out()` and `err()`. */
 export function captureIo(env: NodeJS.ProcessEnv = {}): {
   io: CliIo;
@@ -19,7 +29,11 @@ export function captureIo(env: NodeJS.ProcessEnv = {}): {
   let err = '';
   stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  return { io: { stdout, stderr, env }, out: () => out, err: () => err };
+  return {
+    io: { stdout, stderr, env: { ...RUN_CHAIN_KEY, ...env } },
+    out: () => out,
+    err: () => err,
+  };
 }
 
 /** Runs the CLI with captured output; resolves the exit code and both outputs. */
@@ -50,7 +64,7 @@ export function spawnBin(
   return spawn(
     join(ROOT, 'node_modules', '.bin', 'tsx'),
     [join(ROOT, 'packages/cli/src/bin.ts'), ...args],
-    { cwd: ROOT, env: { ...base, ...env }, stdio: 'pipe' },
+    { cwd: ROOT, env: { ...base, ...RUN_CHAIN_KEY, ...env }, stdio: 'pipe' },
   );
 }
 
