@@ -131,7 +131,9 @@ export function openStreamConnection<View>(
  * follow the stream in real time. A batch is one pipelined script call per producer in it: the
  * script skips events at or below the producer's recorded head, so a spool replay never stores a
  * duplicate, records the new head in `<base>audit:heads` (for `audit verify` to catch a cut tail)
- * and trims entries past the retention.
+ * and trims entries past the retention. The heads sit in the same Redis as the stream, so whoever
+ * can write it can move a head back along with the tail: give the trail signed checkpoints
+ * (`audit.checkpoints`, written elsewhere) and `audit verify --checkpoints` catches that too.
  *
  * @example
  * import { RedisStreamSink } from '@tokenwarden/redis';
