@@ -1,8 +1,9 @@
+import type * as NodeCrypto from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import {
   FileSubjectKeyStore,
   MemorySink,
@@ -197,5 +198,29 @@ describe('SubjectCipher', () => {
     expect(await new SubjectCipher({ store, masterKey: master }).open(sealed, 'consent:news')).toBe(
       undefined,
     );
+  });
+});
+
+describe('cost of sealing', () => {
+  it('encrypts once per new data subject, never once per event, and not in record()', async () => {
+    // The module object itself (an `import *` would be a copy under the test transform).
+    const spy = jest.spyOn(jest.requireActual<typeof NodeCrypto>('node:crypto'), 'createCipheriv');
+    try {
+      const { trail } = trailWith(new MemorySubjectKeyStore());
+      for (let i = 0; i < 1_000; i++) {
+        trail.record(decision(i, { subject: `user-${i % 10}`, dataSubject: `user-${i % 10}` }));
+      }
+      // Recording (the request's part) encrypts nothing.
+      expect(spy).not.toHaveBeenCalled();
+      await trail.flush();
+      // The pseudonym key and ten subject keys wrapped, ten identifiers encrypted: 21 in all.
+      expect(spy).toHaveBeenCalledTimes(21);
+      spy.mockClear();
+      for (let i = 0; i < 1_000; i++) trail.record(decision(i, { subject: `user-${i % 10}` }));
+      await trail.close();
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
