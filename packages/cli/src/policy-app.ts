@@ -60,7 +60,7 @@ export async function appDrift(modulePath: string, policy: Policy): Promise<Drif
     return findPolicyDrift(policy, found.routes);
   } finally {
     const closable = app as { close?: unknown };
-    if (found.adapter === 'nest' && typeof closable.close === 'function') {
+    if (found.framework === 'nest' && typeof closable.close === 'function') {
       await (closable.close as () => Promise<void>)();
     }
   }

@@ -167,6 +167,13 @@ export {
   type Requirement,
   type SubjectResolver,
 } from './policy/requirement';
+export {
+  checkPolicyDrift,
+  type DriftFinding,
+  type DriftKind,
+  type DriftMode,
+  type DriftReportOptions,
+} from './policy/drift';
 export { type RequestView } from './request';
 export { type StateCacheOptions } from './store/caching-store';
 export {

@@ -13,7 +13,7 @@ export * from './policy';
 export * from './store';
 export * from './verify';
 export * from './http/adapter';
-export * from './http/step-tag';
+export * from './policy/step-tag';
 export * from './policy/drift';
 export { throwDenial } from './http/denial';
 export * from './http/node';

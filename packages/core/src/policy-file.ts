@@ -29,8 +29,11 @@ export type {
 } from './policy/types';
 export { policySchema, type PolicyDocument } from './policy/schema';
 export {
+  checkPolicyDrift,
   driftMode,
+  expressRoutes,
   findPolicyDrift,
+  koaRoutes,
   registerRouteWalker,
   reportPolicyDrift,
   routesOfApp,

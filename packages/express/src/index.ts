@@ -145,6 +145,5 @@ export function jwksHandler(source: { jwks(): JwkSet }): RequestHandler {
   return (_req, res) => send(res, jwksAnswer(source));
 }
 
-export { gracefulShutdown, type Principal } from '@tokenwarden/core';
-export { checkPolicyDrift, expressRoutes } from './drift';
+export { checkPolicyDrift, gracefulShutdown, type Principal } from '@tokenwarden/core';
 export { secretScanningHandler, type SecretScanningOptions } from './secret-scanning';

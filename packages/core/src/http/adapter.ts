@@ -3,7 +3,7 @@ import { ConfigError } from '../errors';
 import { routeSteps, type Requirement, type RouteSteps } from '../policy/requirement';
 import type { RequestView } from '../request';
 import type { Access, Warden } from '../warden';
-import { tagStep } from './step-tag';
+import { tagStep } from '../policy/step-tag';
 
 /** Where adapters keep a request's access between their middleware and their route steps. */
 export const ACCESS: unique symbol = Symbol.for('tokenwarden.access');

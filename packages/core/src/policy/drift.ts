@@ -1,19 +1,17 @@
 import { ConfigError } from '../errors';
+import { routesOfApp, type CodeRoute } from './app-routes';
 import type { Requirement } from './requirement';
 import { policyRequirement, PolicyRouteTable, routeName, touchesPersonalData } from './routes';
 import type { Policy, PolicyRoute } from './types';
 
-/** A route of the application, as an adapter finds it after the routes are registered. */
-export interface CodeRoute {
-  /** Upper-case method, or `*` for every method (`app.all`). */
-  readonly method: string;
-  /** The path template, parameters as `:name`. */
-  readonly path: string;
-  /** The requirements of the Tokenwarden route steps (or decorators) on the route, in order. */
-  readonly requirements: readonly Requirement[];
-  /** Whether Tokenwarden checks the route's requests (it is below the middleware, or guarded). */
-  readonly guarded: boolean;
-}
+export {
+  expressRoutes,
+  koaRoutes,
+  registerRouteWalker,
+  routesOfApp,
+  type CodeRoute,
+  type RouteWalker,
+} from './app-routes';
 
 /** What kind of disagreement a drift finding is. */
 export type DriftKind =
@@ -216,32 +214,29 @@ export function reportPolicyDrift(
   return findings;
 }
 
-/** Lists an application's routes, or answers `undefined` when `app` is not of its framework. */
-export type RouteWalker = (app: unknown) => CodeRoute[] | undefined;
-
-// Kept on the global object under a registered symbol, so every copy of core (ESM and CJS, or
-// one per adapter) shares one list: `tokenwarden policy check --app` finds the walker of the
-// adapter the application loaded.
-const WALKERS = Symbol.for('tokenwarden.routeWalkers');
-
-function walkers(): Map<string, RouteWalker> {
-  const holder = globalThis as { [WALKERS]?: Map<string, RouteWalker> };
-  return (holder[WALKERS] ??= new Map());
-}
-
-/** Adapters register how to list their framework's routes when they load. */
-export function registerRouteWalker(adapter: string, walker: RouteWalker): void {
-  walkers().set(adapter, walker);
-}
-
 /**
- * The routes of an application of any framework whose Tokenwarden adapter is loaded, with the
- * adapter's name; `undefined` when no loaded adapter knows the application.
+ * Compares an application's routes with the policy (see {@link findPolicyDrift}): an Express or
+ * Koa application (or router), or a Nest application, once its routes are registered and before
+ * it listens. In mode `'error'` (the default when `NODE_ENV=production`) any finding throws a
+ * ConfigError naming the route, the policy rule and the difference, so start-up fails; in mode
+ * `'warn'` each is logged. Returns the findings.
+ *
+ * @example
+ * app.use(tokenwarden({ ...options, policy }));
+ * app.get('/customers/:id', handler);
+ * checkPolicyDrift(app, policy);
+ * app.listen(3000);
  */
-export function routesOfApp(app: unknown): { adapter: string; routes: CodeRoute[] } | undefined {
-  for (const [adapter, walker] of walkers()) {
-    const routes = walker(app);
-    if (routes !== undefined) return { adapter, routes };
+export function checkPolicyDrift(
+  app: unknown,
+  policy: Policy,
+  options: DriftReportOptions = {},
+): readonly DriftFinding[] {
+  const found = routesOfApp(app);
+  if (found === undefined) {
+    throw new TypeError(
+      'checkPolicyDrift: pass the application (Express, Koa, or Nest with @tokenwarden/nest loaded) after its routes are registered',
+    );
   }
-  return undefined;
+  return reportPolicyDrift(findPolicyDrift(policy, found.routes), options);
 }

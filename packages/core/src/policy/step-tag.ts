@@ -1,4 +1,4 @@
-import type { Requirement } from '../policy/requirement';
+import type { Requirement } from './requirement';
 
 /** Where a route step made by an adapter keeps its requirement, for the start-up drift check. */
 export const STEP_REQUIREMENT: unique symbol = Symbol.for('tokenwarden.stepRequirement');
