@@ -33,6 +33,7 @@ export {
   FileSubjectKeyStore,
   loadPseudonymKey,
   MemorySubjectKeyStore,
+  newWrappedKey,
   pseudonymOf,
   PSEUDONYM_KEY_NAME,
   PSEUDONYM_PREFIX,
