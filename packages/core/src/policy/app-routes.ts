@@ -122,7 +122,8 @@ function walkExpress(
 
 function codeRoute(method: string, path: string, handlers: readonly unknown[], guarded: boolean) {
   const requirements: Requirement[] = [];
-  for (const handler of handlers) {
+  // `app.all` repeats each handler once per method.
+  for (const handler of new Set(handlers)) {
     const requirement = stepRequirementOf(handler);
     if (requirement !== undefined) requirements.push(requirement);
   }
