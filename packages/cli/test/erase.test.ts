@@ -11,6 +11,8 @@ import {
   MemoryStore,
   parseAuditLine,
 } from '@tokenwarden/core/internal';
+import { RedisStreamSink } from '@tokenwarden/redis';
+import Redis from 'ioredis';
 import { runCaptured } from './support';
 
 const ALICE = 'alice@example.com';
@@ -109,6 +111,8 @@ describe('tokenwarden erase and the readers of a sealed trail', () => {
       ...base(),
       '--master-key-file',
       wrongFile,
+      '--audit-file',
+      trail,
     ]);
     expect(wrong.code).toBe(1);
     expect(wrong.err).toMatch(/cannot be opened.*master key mk-[0-9a-f]+.*not configured/);
@@ -180,7 +184,96 @@ describe('tokenwarden erase and the readers of a sealed trail', () => {
       ...base(),
       '--master-key-file',
       masterFile,
+      '--audit-file',
+      trail,
     ]);
     expect(JSON.parse(again.out)).toMatchObject({ keyDestroyed: false });
+  });
+});
+
+describe('audit export and tail of a sealed Redis stream', () => {
+  const url = 'redis://127.0.0.1:6379';
+  const prefix = `tw-sealed-cli-${process.pid}-${Date.now().toString(36)}:`;
+  let dir: string;
+  let masterFile: string;
+  let keysDir: string;
+  let chainFile: string;
+  const streamChainKey = Buffer.from(randomBytes(32).toString('base64url'));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tokenwarden-sealed-stream-'));
+    chainFile = join(dir, 'chain.key');
+    await writeFile(chainFile, streamChainKey);
+    masterFile = join(dir, 'master.key');
+    keysDir = join(dir, 'keys');
+    const masterText = randomBytes(32).toString('base64url');
+    await writeFile(masterFile, masterText);
+    const admin = createAdmin({
+      store: new MemoryStore(),
+      audit: {
+        sinks: [new RedisStreamSink({ url, prefix })],
+        chainKey: streamChainKey,
+        subjectKeys: { store: new FileSubjectKeyStore(keysDir), masterKey: masterKey(masterText) },
+      },
+    });
+    for (let i = 0; i < 10; i++) {
+      admin.recordEvent({
+        type: 'access.decision',
+        outcome: 'allow',
+        subject: i < 4 ? ALICE : BOB,
+        dataSubject: i < 4 ? ALICE : BOB,
+        client: 'crm',
+      });
+    }
+    await admin.close();
+  });
+
+  afterAll(async () => {
+    const redis = new Redis(url);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows and matches identifiers with the master key, pseudonyms without it', async () => {
+    const env = { REDIS_URL: url };
+    const common = [
+      ...['--prefix', prefix, 'audit', 'export', '--format', 'csv'],
+      ...['--chain-key-file', chainFile],
+    ];
+    const opened = await runCaptured(
+      [...common, '--subject', ALICE, '--subject-keys', keysDir, '--master-key-file', masterFile],
+      env,
+    );
+    expect(opened.code).toBe(0);
+    const rows = opened.out.trim().split('\n');
+    expect(rows).toHaveLength(5);
+    expect(rows.slice(1).every((row) => row.includes(ALICE))).toBe(true);
+
+    const blind = await runCaptured([...common, '--subject-keys', keysDir], env);
+    expect(blind.code).toBe(0);
+    expect(blind.out).not.toContain('alice');
+    expect(blind.out).toContain('ps:');
+    expect(blind.err).toContain('shown as pseudonyms');
+
+    const tail = await runCaptured(
+      [
+        '--prefix',
+        prefix,
+        'audit',
+        'tail',
+        '--from-start',
+        '--limit',
+        '1',
+        '--subject-keys',
+        keysDir,
+        '--master-key-file',
+        masterFile,
+      ],
+      env,
+    );
+    expect(tail.code).toBe(0);
+    expect(tail.out).toContain(ALICE);
   });
 });
