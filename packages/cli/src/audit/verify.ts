@@ -5,12 +5,12 @@ import {
   canonicalLine,
   checkpointKeyFromChainKey,
   chainKeyId,
+  ChainHasher,
   ed25519Key,
   parseAuditLine,
   readCheckpoints,
   verifyChains,
   type AuditEvent,
-  type ChainHasher,
   type ChainHead,
   type CheckpointProblem,
   type VerifyChainOptions,
@@ -139,6 +139,8 @@ async function checkpointKeys(
   return keys;
 }
 
+const UNKEYED = new ChainHasher(undefined);
+
 /**
  * What is wrong with one stored line on its own, if anything: not its canonical form, or (with
  * the key) content that does not match its hash. `audit export` withholds such lines.
@@ -154,11 +156,12 @@ export function lineProblem(
     return `${name}: the stored line differs from its canonical form (duplicate or reordered keys, whitespace or escapes)`;
   }
   const hash = event.hash;
-  if (hasher !== undefined && typeof hash === 'string') {
-    if (!hash.startsWith('hmac-sha256:')) {
-      return `${name}: an unkeyed hash where a keyed chain is expected`;
-    }
-    if (hasher.digest(canonical) !== hash) return `${name}: its content does not match its hash`;
+  // A line's own hash: keyed with the key (when given), plain SHA-256 (an older, unkeyed trail)
+  // always. Whether a chain should have been keyed is for `audit verify` to say.
+  const check =
+    typeof hash !== 'string' ? undefined : hash.startsWith('sha256:') ? UNKEYED : hasher;
+  if (check !== undefined && check.digest(canonical) !== hash) {
+    return `${name}: its content does not match its hash`;
   }
   return undefined;
 }
