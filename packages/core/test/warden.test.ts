@@ -194,7 +194,8 @@ describe('Warden.check: allow', () => {
       id: `${event!.producer}/1`,
       producer: expect.any(String),
       seq: 1,
-      hash: expect.stringMatching(/^sha256:[A-Za-z0-9_-]{43}$/),
+      // Keyed by default: the test run's chain key (TOKENWARDEN_AUDIT_CHAIN_KEY).
+      hash: expect.stringMatching(/^hmac-sha256:[A-Za-z0-9_-]{43}$/),
       time: new Date(T0).toISOString(),
       type: 'access.decision',
       outcome: 'allow',
