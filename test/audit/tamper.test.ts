@@ -16,8 +16,9 @@ import {
   ChainHasher,
   parseAuditLine,
   type AuditEvent,
+  type CheckpointSink,
 } from '@tokenwarden/core/internal';
-import { auditKeys, RedisStreamSink } from '@tokenwarden/redis';
+import { auditKeys, RedisCheckpointSink, RedisStreamSink } from '@tokenwarden/redis';
 import { deleteKeys, testJwtOptions } from '@tokenwarden/testing';
 import { Redis } from 'ioredis';
 
@@ -55,7 +56,12 @@ function fresh(): Trail {
 }
 
 /** `count` events of one producer through a warden into the stream, checkpointed every 5. */
-async function write(trail: Trail, producer: string, count: number): Promise<void> {
+async function write(
+  trail: Trail,
+  producer: string,
+  count: number,
+  checkpoints: string | CheckpointSink = trail.checkpoints,
+): Promise<void> {
   const warden = createWarden({
     jwt: testJwtOptions(),
     audit: {
@@ -64,7 +70,7 @@ async function write(trail: Trail, producer: string, count: number): Promise<voi
       fingerprintKey: randomBytes(32),
       producer,
       batchSize: 1,
-      checkpoints: { sink: trail.checkpoints, everyEvents: 5 },
+      checkpoints: { sink: checkpoints, everyEvents: 5 },
     },
   });
   for (let i = 1; i <= count; i++) {
@@ -142,6 +148,34 @@ describe('audit verify catches tampering with the Redis stream', () => {
       /truncated: producer api-a\.\S+: the chain ends at event 8 but a signed checkpoint at event 10 \(.*\) records more: the tail was cut/,
     );
     expect(run.out).toContain('the audit trail has been tampered with or lost events');
+  });
+
+  it('a cut tail with a rewound head, against checkpoints kept in a Redis list', async () => {
+    const trail = fresh();
+    await write(
+      trail,
+      'api-a',
+      7,
+      new RedisCheckpointSink({ url: REDIS_URL, prefix: trail.prefix }),
+    );
+    const { events } = await stored(trail);
+    await rewrite(trail, events.slice(0, 3));
+    for (const source of ['redis:', REDIS_URL]) {
+      const run = await cli(trail, 'audit', 'verify', '--checkpoints', source);
+      expect(run.code).toBe(1);
+      expect(run.out).toMatch(
+        /truncated: producer api-a\.\S+: the chain ends at event 3 but a signed checkpoint at event 5 .*records more/,
+      );
+      expect(run.out).toContain('checked against 2 signed checkpoints');
+    }
+    // A checkpoint edited in the list does not verify, and says where it was found.
+    const key = `${trail.prefix}{tw}:audit:checkpoints`;
+    const first = (await redis.lindex(key, 0))!;
+    await redis.lset(key, 0, first.replace('"seq":5', '"seq":2'));
+    const edited = await cli(trail, 'audit', 'verify', '--checkpoints', 'redis:');
+    expect(edited.out).toMatch(
+      /BROKEN {2}checkpoints: checkpoints in the Redis of --redis-url: checkpoint line 1 \(producer api-a\.\S+, event 2\): the signature does not verify/,
+    );
   });
 
   it('a cut start, with retention off or inside the retention window', async () => {

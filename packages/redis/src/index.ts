@@ -16,6 +16,11 @@ export {
   RedisChainKeyStore,
   type RedisChainKeyStoreOptions,
 } from './chain-key-store';
+export {
+  checkpointsKey,
+  RedisCheckpointSink,
+  type RedisCheckpointSinkOptions,
+} from './checkpoint-sink';
 export { RedisSubjectKeyStore, type RedisSubjectKeyStoreOptions } from './subject-key-store';
 export { RedisCredentialStore, type RedisCredentialStoreOptions } from './credential-store';
 export {

@@ -21,9 +21,10 @@ import {
   EnvelopeError,
   FileChainKeyStore,
   loadChainKey,
+  StoreUnavailableError,
   type ChainKeyStore,
 } from '@tokenwarden/core/internal';
-import { RedisChainKeyStore } from '@tokenwarden/redis';
+import { RedisChainKeyStore, RedisCheckpointSink } from '@tokenwarden/redis';
 import type { CliIo } from '../io';
 import { masterKeyOf } from '../keys/master-key';
 import { chainKeyOf, CliError, globalOptions, redisUrl } from '../shared';
@@ -57,6 +58,7 @@ export async function planVerification(
   key: Buffer | undefined,
   defaultRetention: string,
   now: number,
+  readSource: CheckpointReader = readCheckpointFile,
 ): Promise<VerifyPlan> {
   if (key === undefined && flags.unkeyed !== true) {
     throw new CliError(
@@ -82,23 +84,65 @@ export async function planVerification(
   if (files.length > 0) {
     const keys = await checkpointKeys(flags.checkpointKey ?? [], key);
     for (const file of files) {
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch {
-        throw new CliError(`--checkpoints file ${file} cannot be read`, 2);
-      }
+      const { text, label } = await readSource(file);
       const reading = readCheckpoints(text, {
         keys,
         chainKeyId: key === undefined ? undefined : chainKeyId(key),
       });
       heads.push(...reading.heads);
       for (const p of reading.problems) {
-        checkpointProblems.push({ ...p, message: `${file}: ${p.message}` });
+        checkpointProblems.push({ ...p, message: `${label}: ${p.message}` });
       }
     }
   }
   return { key, heads, retention, checkpointProblems, checkpointsRead: heads.length };
+}
+
+/** Reads one `--checkpoints` source: its text, and a label for messages (never a URL). */
+export type CheckpointReader = (spec: string) => Promise<{ text: string; label: string }>;
+
+async function readCheckpointFile(file: string): Promise<{ text: string; label: string }> {
+  try {
+    return { text: await readFile(file, 'utf8'), label: file };
+  } catch {
+    throw new CliError(`--checkpoints file ${file} cannot be read`, 2);
+  }
+}
+
+/**
+ * Reads `--checkpoints` sources: a file; `redis:` (the list `RedisCheckpointSink` writes, in the
+ * Redis and prefix of `--redis-url`); or a `redis://` / `rediss://` URL of another Redis (with
+ * the `--prefix` given). URLs are never echoed.
+ */
+export function checkpointReader(command: Command, io: CliIo): CheckpointReader {
+  return async (spec) => {
+    if (!spec.startsWith('redis:') && !spec.startsWith('rediss:')) return readCheckpointFile(spec);
+    const sameRedis = spec === 'redis:';
+    const url = sameRedis ? redisUrl(command, io) : spec;
+    const label = sameRedis
+      ? 'checkpoints in the Redis of --redis-url'
+      : 'checkpoints in another Redis';
+    let sink: RedisCheckpointSink;
+    try {
+      sink = new RedisCheckpointSink({
+        url,
+        prefix: globalOptions(command).prefix,
+        commandTimeoutMs: 5_000,
+      });
+    } catch {
+      throw new CliError('--checkpoints must be a file, redis:, or a redis:// or rediss:// URL', 2);
+    }
+    try {
+      return { text: await sink.readAll(), label };
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) {
+        throw new CliError(`cannot read the ${label}: ${error.message}`, 1);
+      }
+      throw error;
+    } finally {
+      await sink.close();
+    }
+  };
 }
 
 function badRetention(): never {

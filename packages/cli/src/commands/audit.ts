@@ -21,6 +21,7 @@ import {
 import { parsePointInTime } from '../audit/time';
 import {
   auditChainKey,
+  checkpointReader,
   lineProblem,
   planVerification,
   readAnchors,
@@ -276,7 +277,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
     )
     .option(
       '--checkpoints <files...>',
-      'signed checkpoint files (audit.checkpoints): a cut tail, rewound head, cut start or vanished producer shows',
+      'signed checkpoints (audit.checkpoints): files, redis: (the list in --redis-url) or a redis:// URL; a cut tail, rewound head, cut start or vanished producer shows',
     )
     .option(
       '--checkpoint-key <files...>',
@@ -298,6 +299,7 @@ export function registerAuditCommands(program: Command, io: CliIo): void {
         key,
         options.file !== undefined ? 'off' : `${DEFAULT_AUDIT_RETENTION_MS / 86_400_000}d`,
         Date.now(),
+        checkpointReader(command, io),
       );
       const anchors = options.anchor === undefined ? [] : await readAnchors(options.anchor);
       const reports =
