@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import Router from '@koa/router';
-import { NestFactory } from '@nestjs/core';
+import { Controller, Get, Module } from '@nestjs/common';
+import { APP_GUARD, NestFactory } from '@nestjs/core';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,12 @@ import { ConfigError } from '@tokenwarden/core';
 import * as tx from '@tokenwarden/express';
 import * as tk from '@tokenwarden/koa';
 import { runCli } from '@tokenwarden/cli';
-import { checkPolicyDrift as nestDrift } from '@tokenwarden/nest';
+import {
+  checkPolicyDrift as nestDrift,
+  DataSubject,
+  TokenwardenGuard,
+  TokenwardenModule,
+} from '@tokenwarden/nest';
 import {
   DRIFT_POLICY,
   driftPolicy,
@@ -46,13 +52,15 @@ function caught(run: () => unknown): unknown {
 }
 
 const ok = () => undefined;
+
+const expressApp = (weaken = false) => {
+  const { app: a, tw } = expressDriftApp(weaken);
+  return { a, tw };
+};
 const FIXTURES = join(__dirname, 'fixtures');
 
 describe('drift: Express', () => {
-  const app = (weaken: boolean) => {
-    const { app: a, tw } = expressDriftApp(weaken);
-    return { a, tw };
-  };
+  const app = expressApp;
 
   it('start-up fails on a step that weakens the policy', async () => {
     const { a, tw } = app(true);
@@ -127,6 +135,43 @@ describe('drift: Koa', () => {
       }),
     ]);
     await tw.warden.close();
+  });
+});
+
+describe('drift: the data subject', () => {
+  it('finds a data subject in code other than the rule (Express step, Nest decorator)', async () => {
+    const { a, tw } = expressApp();
+    a.put('/customers/:id', tw.dataSubject('token'), ok);
+    const express = tx.checkPolicyDrift(a, policy(), { drift: 'warn', logger: { warn() {} } });
+    expect(express.map((f) => f.message)).toContainEqual(
+      expect.stringMatching(
+        /^PUT \/customers\/:id: the code takes the data subject from the caller instead of ':id', but policy rule routes\[2\]/,
+      ),
+    );
+    await tw.warden.close();
+
+    @Controller('customers')
+    class Customers {
+      @Get(':id')
+      @DataSubject({ param: 'customer' })
+      one() {
+        return {};
+      }
+    }
+    @Module({
+      imports: [TokenwardenModule.forRoot({ ...options(), drift: 'warn' })],
+      controllers: [Customers],
+      providers: [{ provide: APP_GUARD, useClass: TokenwardenGuard }],
+    })
+    class AppModule {}
+    const app = await NestFactory.create(AppModule, { logger: false, abortOnError: false });
+    const nest = nestDrift(app, policy(), { drift: 'warn', logger: { warn() {} } });
+    expect(nest.map((f) => f.message)).toContainEqual(
+      expect.stringContaining(
+        "GET /customers/:id: the code takes the data subject from ':customer' instead of ':id'",
+      ),
+    );
+    await app.close();
   });
 });
 

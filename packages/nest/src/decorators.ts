@@ -12,11 +12,13 @@ import type {
   LawfulBasis as LawfulBasisName,
   LawfulBasisRequirement,
   Principal,
+  Requirement,
 } from '@tokenwarden/core';
 import {
   ANY_SCOPES_METADATA,
   CLAIMS_METADATA,
   CONSENT_METADATA,
+  DATA_SUBJECT_METADATA,
   DPOP_METADATA,
   LAWFUL_BASIS_METADATA,
   PUBLIC_METADATA,
@@ -189,6 +191,25 @@ export function Public(isPublic = true): CustomDecorator<string> {
  */
 export function RequireDpop(): CustomDecorator<string> {
   return SetMetadata(DPOP_METADATA, 'required');
+}
+
+/**
+ * Names whose personal data the route touches: a route parameter (`{ param: 'id' }`), `'token'`
+ * for the caller, or a function of the request. It is recorded in the audit trail, so the
+ * access and exposure reports count the read, on routes that only check scopes too (403
+ * `data_subject_unresolved` when it cannot be resolved). On a controller it applies to every
+ * handler.
+ *
+ * @example
+ * @Scopes('customers:read')
+ * @DataSubject({ param: 'id' })
+ * @Get(':id')
+ * findOne() {}
+ */
+export function DataSubject(
+  subject: NonNullable<Requirement['dataSubject']>,
+): CustomDecorator<string> {
+  return SetMetadata(DATA_SUBJECT_METADATA, subject);
 }
 
 /** The request property the guard sets; `undefined` on a public route called without a token. */

@@ -18,6 +18,7 @@ export {
   ClaimIncludes,
   type ClaimDecorator,
   Consent,
+  DataSubject,
   InjectWarden,
   LawfulBasis,
   Public,

@@ -9,6 +9,7 @@ import {
   ANY_SCOPES_METADATA,
   CLAIMS_METADATA,
   CONSENT_METADATA,
+  DATA_SUBJECT_METADATA,
   DPOP_METADATA,
   EXEMPT_METADATA,
   LAWFUL_BASIS_METADATA,
@@ -70,6 +71,10 @@ function read(
     if (consent !== undefined || lawfulBasis !== undefined) break;
   }
   const dpop = reflector.getAllAndOverride<'required' | undefined>(DPOP_METADATA, targets);
+  const dataSubject = reflector.getAllAndOverride<Requirement['dataSubject']>(
+    DATA_SUBJECT_METADATA,
+    targets,
+  );
   const anyScopes = reflector.getAllAndOverride<readonly string[] | undefined>(
     ANY_SCOPES_METADATA,
     targets,
@@ -83,7 +88,8 @@ function read(
     claims.length === 0 &&
     !consent &&
     !lawfulBasis &&
-    !dpop
+    !dpop &&
+    dataSubject === undefined
   ) {
     return undefined;
   }
@@ -95,5 +101,6 @@ function read(
     ...(claims.length > 0 ? { claims } : {}),
     ...(consent ? { consent } : {}),
     ...(lawfulBasis ? { lawfulBasis } : {}),
+    ...(dataSubject !== undefined ? { dataSubject } : {}),
   });
 }

@@ -29,6 +29,8 @@ export const PUBLIC_METADATA = 'tokenwarden:public';
 export const ANY_SCOPES_METADATA = 'tokenwarden:any-scopes';
 /** Metadata key of the claim checks (`@ClaimEquals`, `@ClaimIncludes`, `@ClaimCheck`). */
 export const CLAIMS_METADATA = 'tokenwarden:claims';
+/** Metadata key of `@DataSubject()`. */
+export const DATA_SUBJECT_METADATA = 'tokenwarden:data-subject';
 /** Metadata key of `@RequireDpop()`. */
 export const DPOP_METADATA = 'tokenwarden:dpop';
 /** Internal: the guard lets these routes through unchecked and unaudited (the metrics endpoint). */

@@ -157,20 +157,26 @@ function weakenings(policy: Requirement, steps: readonly Requirement[]): string[
       }
       out.push(...subjectDifference(policy, step.lawfulBasis.subject));
     }
+    if (step.dataSubject !== undefined) out.push(...subjectDifference(policy, step.dataSubject));
   }
   return out;
 }
 
-/** A data-subject parameter in code other than the policy's. */
+/** A data subject in code other than the policy's (a function of the request is not compared). */
 function subjectDifference(policy: Requirement, subject: unknown): string[] {
   const rule = policy.dataSubject;
   if (rule === undefined || typeof rule === 'function' || subject === undefined) return [];
-  if (typeof subject !== 'object' || subject === null || !('param' in subject)) return [];
-  const param = String((subject as { param: unknown }).param);
-  const wanted = rule === 'token' ? 'the caller' : `':${rule.param}'`;
-  return rule !== 'token' && rule.param === param
+  const named = (s: unknown) =>
+    s === 'token' ? 'the caller' : `':${String((s as { param: unknown }).param)}'`;
+  if (subject !== 'token' && (typeof subject !== 'object' || subject === null)) return [];
+  if (subject !== 'token' && !('param' in subject)) return [];
+  const same =
+    rule === 'token'
+      ? subject === 'token'
+      : subject !== 'token' && (subject as { param: unknown }).param === rule.param;
+  return same
     ? []
-    : [`the code takes the data subject from ':${param}' instead of ${wanted}`];
+    : [`the code takes the data subject from ${named(subject)} instead of ${named(rule)}`];
 }
 
 /** What a policy requirement asks, in words. */

@@ -107,6 +107,13 @@ export interface RouteSteps<T> {
   publicRoute(): T;
   /** Only DPoP-bound tokens with a valid proof (401 `dpop_required` for Bearer tokens). */
   requireDpop(): T;
+  /**
+   * Names whose personal data the route touches (`{ param: 'id' }`, `'token'` for the caller, or
+   * a function of the request), recorded in the audit trail so the access and exposure reports
+   * count the read, on routes that only check scopes too (403 `data_subject_unresolved` when it
+   * cannot be resolved).
+   */
+  dataSubject(subject: NonNullable<Requirement['dataSubject']>): T;
 }
 
 /**
@@ -128,5 +135,6 @@ export function routeSteps<T>(step: (requirement: Requirement) => T): RouteSteps
     lawfulBasis: (basis, options = {}) => step({ lawfulBasis: { basis, ...options } }),
     publicRoute: () => step({ public: true }),
     requireDpop: () => step({ dpop: 'required' }),
+    dataSubject: (subject) => step({ dataSubject: subject }),
   };
 }

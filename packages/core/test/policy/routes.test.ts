@@ -261,3 +261,32 @@ describe('the access report (Art. 15) with a policy', () => {
     }
   });
 });
+
+describe('dataSubject in code', () => {
+  it('records the data subject of a scope-only route without a policy', async () => {
+    const sink = new MemorySink();
+    const warden = createWarden({
+      jwt: testJwtOptions(),
+      audit: { sinks: [sink] },
+      metrics: false,
+      logger: { warn() {}, error() {} },
+    });
+    try {
+      const token = mintToken({ claims: { scope: 'customers:read' } });
+      const requirement = { scopes: ['customers:read'], dataSubject: { param: 'id' } } as const;
+      const request = bearer(token, { path: '/c/9', route: '/c/:id', params: { id: 'c-9' } });
+      expect(await warden.check(request, requirement)).toMatchObject({ outcome: 'allow' });
+      const unresolved = bearer(token, { path: '/c', route: '/c', params: {} });
+      expect(await warden.check(unresolved, requirement)).toMatchObject({
+        outcome: 'deny',
+        code: 'data_subject_unresolved',
+      });
+      const caller = mintToken({ claims: { scope: '', sub: 'me-1' } });
+      await warden.check(bearer(caller, { path: '/me', route: '/me' }), { dataSubject: 'token' });
+      await warden.flushAudit();
+      expect(sink.events.map((e) => e.dataSubject)).toEqual(['c-9', undefined, 'me-1']);
+    } finally {
+      await warden.close();
+    }
+  });
+});
