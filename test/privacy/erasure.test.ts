@@ -103,7 +103,7 @@ async function whereAre(
       if (type === 'string') content = await redis.get(key);
       else if (type === 'hash') content = await redis.hgetall(key);
       else if (type === 'set') content = await redis.smembers(key);
-      else if (type === 'zset') content = await redis.zrange(key, 0, -1);
+      else if (type === 'zset') content = await redis.zrange(key, '0', '-1');
       else if (type === 'list') content = await redis.lrange(key, 0, -1);
       else if (type === 'stream') content = await redis.xrange(key, '-', '+');
       look(`redis ${type} ${key}`, JSON.stringify(content));
