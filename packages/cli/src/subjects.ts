@@ -3,6 +3,7 @@ import {
   FileSubjectKeyStore,
   SubjectOpener,
   type MasterKey,
+  type SubjectKeyOptions,
   type SubjectKeyStore,
 } from '@tokenwarden/core/internal';
 import { RedisSubjectKeyStore } from '@tokenwarden/redis';
@@ -108,4 +109,22 @@ export function subjectOpenerOf(
       await store?.close?.();
     },
   };
+}
+
+/**
+ * `audit.subjectKeys` for the events a CLI command writes, so they are sealed as the API nodes
+ * seal theirs: when a master key is given (`--master-key-file` or `$TOKENWARDEN_MASTER_KEY`) and a
+ * subject key store is known (`--subject-keys`, `$TOKENWARDEN_SUBJECT_KEYS`, or the Redis of
+ * `--redis-url`); else `undefined` (events keep identifiers in clear). Close the store after the
+ * admin closed.
+ */
+export function subjectKeysOf(
+  command: Command,
+  flags: SubjectKeyFlags,
+  io: CliIo,
+): SubjectKeyOptions | undefined {
+  const [masterKey, ...previousMasterKeys] = masterKeysOf(flags, io, false);
+  if (masterKey === undefined) return undefined;
+  const store = subjectKeyStoreOf(command, flags, io);
+  return store === undefined ? undefined : { store, masterKey, previousMasterKeys };
 }
