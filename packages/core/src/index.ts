@@ -30,7 +30,7 @@ export {
   rewrapChainKey,
   type ChainKeyStore,
   type LoadChainKeyOptions,
-} from './audit/chain-key-store';
+} from './issue/chain-key-store';
 export { type SubjectKeyOptions } from './audit/seal';
 export {
   FileSubjectKeyStore,

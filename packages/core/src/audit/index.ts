@@ -74,11 +74,3 @@ export {
   type ReadCheckpointsOptions,
 } from './checkpoints';
 export { FileCheckpointSink } from './checkpoint-writer';
-export {
-  CHAIN_KEY_CONTEXT,
-  FileChainKeyStore,
-  loadChainKey,
-  rewrapChainKey,
-  type ChainKeyStore,
-  type LoadChainKeyOptions,
-} from './chain-key-store';

@@ -106,3 +106,11 @@ export {
   type RefreshResult,
   type RefreshTokensOptions,
 } from './refresh-grant';
+export {
+  CHAIN_KEY_CONTEXT,
+  FileChainKeyStore,
+  loadChainKey,
+  rewrapChainKey,
+  type ChainKeyStore,
+  type LoadChainKeyOptions,
+} from './chain-key-store';
