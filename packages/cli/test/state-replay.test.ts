@@ -1,5 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { evaluateConsent, MemoryStore, type AuditEvent } from '@tokenwarden/core';
+import {
+  DEFAULT_CONSENT_RETENTION_MS,
+  evaluateConsent,
+  MemoryStore,
+  type AuditEvent,
+} from '@tokenwarden/core';
 import { StateReplay } from '../src/state/replay';
 
 const NOW = Date.UTC(2030, 0, 1, 12);
@@ -112,6 +117,8 @@ describe('StateReplay', () => {
       grantedAt: NOW - 50,
       withdrawnAt: NOW - 40,
       source: 'ticket',
+      // The withdrawal named no retention: the store's default applies from its time.
+      keepUntil: NOW - 40 + DEFAULT_CONSENT_RETENTION_MS,
     });
     expect(evaluateConsent(await store.getConsent('a', 'p'), NOW, NOW)).toBe('consent_withdrawn');
     const b = await store.getConsent('b', 'p');

@@ -278,7 +278,7 @@ export function consentFromFields(
   subject: string,
   purpose: string,
   hash: Readonly<Record<string, string>>,
-): ConsentRecord & { readonly grantSource?: string } {
+): ConsentRecord & { readonly grantSource?: string; readonly withdrawalSource?: string } {
   const legacy = hash['source'];
   const record = toRecord(subject, purpose, [
     hash['granted'] ?? '0',
@@ -291,7 +291,13 @@ export function consentFromFields(
     legacy ?? '',
   ]);
   const grantSource = hash['gdoc'] !== undefined ? decodeConsentDoc(hash['gdoc']).source : legacy;
-  return grantSource === undefined ? record : { ...record, grantSource };
+  const withdrawalSource =
+    hash['wdoc'] !== undefined ? decodeConsentDoc(hash['wdoc']).source : undefined;
+  return {
+    ...record,
+    ...(grantSource === undefined ? {} : { grantSource }),
+    ...(withdrawalSource === undefined ? {} : { withdrawalSource }),
+  };
 }
 
 /** The id {@link encodeId} encoded, or `undefined` for anything it cannot have written. */

@@ -198,6 +198,12 @@ export async function migrateKeyLayout(
         }
       }
     }
+    // The old layout's consent indexes go with the records they list (rebuilt in the new one).
+    if (options.deleteOld === true) {
+      for await (const key of scan(client, `${escaped}cidx:*`)) {
+        counts.deleted += await client.unlink(key);
+      }
+    }
     return { ...counts, epoch: taken.epoch, epochWritten: taken.written };
   } finally {
     await Promise.all([source.close(), target.close()]);
@@ -269,15 +275,17 @@ export async function migrateKeyLayout(
       });
     }
     if (withdraw) {
-      // After a grant above, its source stays; the withdrawal carries the record's source only
-      // into a record it creates (never over a later grant's source).
+      // The withdrawal's own source goes with it. A record from before withdrawals kept their
+      // own source has one source: after a grant above it stays, and the withdrawal carries it
+      // only into a record it creates (never over a later grant's source).
       const creates = !grant && held['granted'] === undefined;
+      const source = read.withdrawalSource ?? (creates ? read.source : undefined);
       await target.withdrawConsent({
         subject,
         purpose,
         withdrawnAt: withdrawn,
         ...(read.keepUntil === undefined ? {} : { keepUntil: read.keepUntil }),
-        ...(creates && read.source !== undefined ? { source: read.source } : {}),
+        ...(source !== undefined ? { source } : {}),
       });
     }
     return 'consents';

@@ -35,9 +35,15 @@ interface ConsentHistory {
   readonly subject: string;
   readonly purpose: string;
   /** The latest successful grant. */
-  grant?: { grantedAt: number; expiresAt?: number; source?: string };
+  grant?: {
+    grantedAt: number;
+    expiresAt?: number;
+    source?: string;
+    notice?: string;
+    evidence?: string;
+  };
   /** The latest withdrawal. */
-  withdrawal?: { withdrawnAt: number; source?: string };
+  withdrawal?: { withdrawnAt: number; source?: string; keepUntil?: number };
 }
 
 /** Writes at once, at most, while applying. */
@@ -151,10 +157,14 @@ export class StateReplay {
     if (history.grant !== undefined && history.grant.grantedAt > grantedAt) return;
     const expiresAt = numberOf(event.detail?.expiresAt);
     const source = stringOf(event.detail?.source);
+    const notice = stringOf(event.detail?.notice);
+    const evidence = stringOf(event.detail?.evidence);
     history.grant = {
       grantedAt,
       ...(expiresAt !== undefined ? { expiresAt } : {}),
       ...(source !== undefined ? { source } : {}),
+      ...(notice !== undefined ? { notice } : {}),
+      ...(evidence !== undefined ? { evidence } : {}),
     };
   }
 
@@ -164,7 +174,13 @@ export class StateReplay {
     if (history === undefined || !Number.isSafeInteger(withdrawnAt)) return this.skip();
     if (history.withdrawal !== undefined && history.withdrawal.withdrawnAt > withdrawnAt) return;
     const source = stringOf(event.detail?.source);
-    history.withdrawal = { withdrawnAt, ...(source !== undefined ? { source } : {}) };
+    // The retention the withdrawal was given; without one, the store's own.
+    const keepUntil = numberOf(event.detail?.keepUntil);
+    history.withdrawal = {
+      withdrawnAt,
+      ...(source !== undefined ? { source } : {}),
+      ...(keepUntil !== undefined && Number.isSafeInteger(keepUntil) ? { keepUntil } : {}),
+    };
   }
 
   private history(event: AuditEvent): ConsentHistory | undefined {
