@@ -278,12 +278,14 @@ export interface ChainKeyFlags {
 /**
  * The chain key: `--chain-key-file` or `$TOKENWARDEN_AUDIT_CHAIN_KEY`; else, with the master key
  * (`$TOKENWARDEN_MASTER_KEY`), the generated key sealed in `--chain-key-store <file>` or in the
- * Redis of `--redis-url` (see `loadChainKey`). Undefined when there is none.
+ * Redis of `--redis-url` (see `loadChainKey`). Undefined when there is none. Commands that write
+ * audit events pass `create: true`, so the first one generates and stores the key.
  */
 export async function auditChainKey(
   command: Command,
   io: CliIo,
   flags: ChainKeyFlags,
+  create = false,
 ): Promise<Buffer | undefined> {
   const direct = await chainKeyOf(flags, io);
   if (direct !== undefined) return direct;
@@ -305,7 +307,7 @@ export async function auditChainKey(
     });
   } else return undefined;
   try {
-    return await loadChainKey({ store, masterKey: master, create: false });
+    return await loadChainKey({ store, masterKey: master, create });
   } catch (error) {
     if (error instanceof EnvelopeError) {
       throw new CliError(
