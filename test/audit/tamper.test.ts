@@ -4,13 +4,13 @@
  * a stored line with a duplicate key (which `audit export` also withholds).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { runCli } from '@tokenwarden/cli';
-import { createWarden } from '@tokenwarden/core';
+import { createWarden, JsonLinesSink } from '@tokenwarden/core';
 import {
   canonicalJson,
   ChainHasher,
@@ -287,5 +287,49 @@ describe('audit verify catches tampering with the Redis stream', () => {
       /withheld producer api-a\.\S+ event 2: the stored line differs from its canonical form/,
     );
     expect(exported.err).toContain('1 events were withheld from the export');
+  });
+});
+
+describe('audit verify --file catches tampering with a JSON-lines file', () => {
+  it('a cut tail, against the checkpoints, and the file alone cannot tell', async () => {
+    const trail = fresh();
+    const file = join(dir, `trail-${n}.jsonl`);
+    const warden = createWarden({
+      jwt: testJwtOptions(),
+      audit: {
+        sinks: [new JsonLinesSink({ file })],
+        chainKey: trail.key,
+        fingerprintKey: randomBytes(32),
+        producer: 'api-f',
+        batchSize: 1,
+        checkpoints: { sink: trail.checkpoints, everyEvents: 3 },
+      },
+    });
+    for (let i = 1; i <= 7; i++) {
+      warden.recordEvent({ type: 'apikey.created', outcome: 'success', actor: `ops-${i}` });
+      await warden.flushAudit();
+    }
+    await warden.close();
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(7);
+    const whole = await verify(trail, '--file', file);
+    expect(whole.code).toBe(0);
+    writeFileSync(file, lines.slice(0, 4).join('\n') + '\n');
+    expect((await cli(trail, 'audit', 'verify', '--file', file)).code).toBe(0);
+    const cut = await verify(trail, '--file', file);
+    expect(cut.code).toBe(1);
+    expect(cut.out).toMatch(
+      /truncated: producer api-f\.\S+: the chain ends at event 4 but a signed checkpoint at event 6 .*records more/,
+    );
+    // The start of a file is never trimmed in place: retention is off for --file by default.
+    writeFileSync(file, lines.slice(2).join('\n') + '\n');
+    const start = await cli(trail, 'audit', 'verify', '--file', file);
+    expect(start.code).toBe(1);
+    expect(start.out).toMatch(
+      /cut_start: producer api-f\.\S+: the chain starts at event 3; events 1 to 2 are gone and retention is off/,
+    );
+    expect((await cli(trail, 'audit', 'verify', '--file', file, '--retention', '30d')).code).toBe(
+      0,
+    );
   });
 });
