@@ -44,6 +44,7 @@ export {
   type SubjectKeyStore,
 } from './subject-keys';
 export { SubjectCipher } from './subject-cipher';
+export { RecordCipher } from './record-cipher';
 export {
   canonicalJson,
   canonicalLine,
