@@ -29,6 +29,13 @@ export interface AuditCheckpointOptions {
   readonly signingKey?: KeyObject | string | Buffer;
 }
 
+const CHECKPOINT_KEYS: ReadonlySet<string> = new Set<keyof AuditCheckpointOptions>([
+  'sink',
+  'everyEvents',
+  'everyMs',
+  'signingKey',
+]);
+
 type KeyReader = (key: string | Buffer | undefined, name: string) => Buffer | undefined;
 
 /**
@@ -90,6 +97,13 @@ function checkpointsOf(
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object') {
     throw new ConfigError('audit.checkpoints must be an object with a sink');
+  }
+  for (const name of Object.keys(options)) {
+    if (!CHECKPOINT_KEYS.has(name)) {
+      throw new ConfigError(
+        `unknown option audit.checkpoints.${name}; known: ${[...CHECKPOINT_KEYS].join(', ')}`,
+      );
+    }
   }
   const sink =
     typeof options.sink === 'string'

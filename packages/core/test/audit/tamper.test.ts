@@ -104,6 +104,13 @@ describe('a keyed chain by default', () => {
       expect(() =>
         resolveAuditOptions({ sinks, chain: false, checkpoints: { sink: file } }),
       ).toThrow(/audit.checkpoints.signingKey is required with audit.chain: false/);
+      const typo = { sink: file, everyEvent: 5 } as unknown as AuditOptions['checkpoints'];
+      expect(() => resolveAuditOptions({ sinks, checkpoints: typo })).toThrow(
+        'unknown option audit.checkpoints.everyEvent; known: sink, everyEvents, everyMs, signingKey',
+      );
+      expect(() => resolveAuditOptions({ sinks, checkpoints: { sink: file, everyMs: 0 } })).toThrow(
+        'audit.checkpoints.everyMs must be a whole number of ms from 1 to 86400000',
+      );
     } finally {
       delete process.env.TW_TEST_CHAIN_KEY;
     }
