@@ -189,12 +189,14 @@ describe('audit verify catches tampering with the Redis stream', () => {
       /cut_start: producer api-a\.\S+: the chain starts at event 7; events 1 to 6 are gone and retention is off: the start was cut/,
     );
     expect(off.out).not.toContain('trimmed by retention');
-    // The stream's default retention is 90 days: the checkpoint at event 5 is minutes old.
+    // The stream's default retention is 90 days, and the producer started minutes ago.
     const window = await verify(trail);
     expect(window.code).toBe(1);
     expect(window.out).toMatch(
-      /cut_start: .*events up to 5 are gone, but a signed checkpoint at event 5 .* is inside the retention window/,
+      /cut_start: producer api-a\.\S+: the chain starts at event 7; events 1 to 6 are gone, but the producer started at .*, inside the retention window .*, so none of its events can have been trimmed: the start was cut/,
     );
+    // Even without the checkpoints.
+    expect((await cli(trail, 'audit', 'verify')).out).toContain('cut_start: producer api-a.');
   });
 
   it('a vanished producer', async () => {
@@ -328,8 +330,9 @@ describe('audit verify --file catches tampering with a JSON-lines file', () => {
     expect(start.out).toMatch(
       /cut_start: producer api-f\.\S+: the chain starts at event 3; events 1 to 2 are gone and retention is off/,
     );
-    expect((await cli(trail, 'audit', 'verify', '--file', file, '--retention', '30d')).code).toBe(
-      0,
-    );
+    // Nor with a 30-day retention: the producer started minutes ago.
+    const retained = await cli(trail, 'audit', 'verify', '--file', file, '--retention', '30d');
+    expect(retained.code).toBe(1);
+    expect(retained.out).toContain('inside the retention window');
   });
 });

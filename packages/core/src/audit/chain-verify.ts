@@ -85,6 +85,17 @@ function trimmedAway(head: ChainHead, options: VerifyChainOptions): boolean {
   return since !== undefined && head.at !== undefined && head.at < since;
 }
 
+/**
+ * When a producer started, from its id (`<name>.<start time base36>-<6 hex>`, as the audit trail
+ * names producers): its first event cannot be older. Undefined for other names.
+ */
+function producerStart(producer: string): number | undefined {
+  const match = /\.([0-9a-z]{1,11})-[0-9a-f]{6}$/.exec(producer);
+  if (match === null) return undefined;
+  const ms = parseInt(match[1]!, 36);
+  return Number.isSafeInteger(ms) ? ms : undefined;
+}
+
 /** How a head is named in messages. */
 function headName(head: ChainHead): string {
   const when = head.at === undefined ? '' : ` (${new Date(head.at).toISOString()})`;
@@ -243,6 +254,14 @@ class ChainState {
     if (first === undefined || first <= 1) return;
     if (retention === 'off') {
       this.cut(first, `events 1 to ${first - 1} are gone and retention is off`);
+      return;
+    }
+    const started = producerStart(this.producer);
+    if (started !== undefined && started >= retention.since) {
+      this.cut(
+        first,
+        `events 1 to ${first - 1} are gone, but the producer started at ${new Date(started).toISOString()}, inside the retention window (kept since ${new Date(retention.since).toISOString()}), so none of its events can have been trimmed`,
+      );
       return;
     }
     const kept = this.heads

@@ -244,12 +244,20 @@ describe('signed checkpoints', () => {
         ) as unknown as string,
       },
     ]);
-    // Retention 30 days, checked a day later: the checkpoint at 5 is inside the window.
+    // Retention 30 days, checked a day later: the producer started inside the window, so none
+    // of its events can have been trimmed (the start time is part of its id).
     const since = T0 + DAY - 30 * DAY;
-    const inside = found(late, { key, heads: checkpoints, retention: { since } });
+    const inside = found(late, { key, retention: { since } });
     expect(inside.map((p) => [p.kind, p.seq])).toEqual([['cut_start', 8]]);
     expect(inside[0]!.message).toMatch(
-      /events up to 5 are gone, but a signed checkpoint at event 5 .* is inside the retention window/,
+      /^producer api-1\.\S+: the chain starts at event 8; events 1 to 7 are gone, but the producer started at 2030-01-01T12:00:00\.000Z, inside the retention window .* so none of its events can have been trimmed: the start was cut$/,
+    );
+    // A window that began after the producer started but before the checkpoint at 5 was taken
+    // (event 5 was written at T0 + 4 s): event 5 should still be there.
+    const later = found(late, { key, heads: checkpoints, retention: { since: T0 + 2_000 } });
+    expect(later.map((p) => [p.kind, p.seq])).toEqual([['cut_start', 8]]);
+    expect(later[0]!.message).toMatch(
+      /events up to 5 are gone, but a signed checkpoint at event 5 \(2030-01-01T12:00:04\.000Z\) is inside the retention window/,
     );
     // Checked 31 days later: events 1 to 7 may have been trimmed.
     const trimmed = verifyChains(late, {
