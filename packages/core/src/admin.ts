@@ -1,5 +1,5 @@
 import { AuditTrail, clean } from './audit/trail';
-import { isConsentNotice } from './consent/index';
+import { assertNotice } from './consent/index';
 import type { AuditEventInput } from './audit/types';
 import type { AuditOptions } from './audit/options';
 import { resolveAuditOptions } from './audit/options';
@@ -144,11 +144,9 @@ export class WardenAdmin {
   ): Promise<void> {
     if (scope !== 'all') this.assertId(id, scope);
     const before = options.before ?? this.context.clock.now();
+    const { maxLifetimeMs, clockToleranceMs, retention } = this.context;
     const keepUntil =
-      before +
-      this.context.maxLifetimeMs +
-      this.context.clockToleranceMs +
-      (this.context.retention?.revocationMarksMs ?? 0);
+      before + maxLifetimeMs + clockToleranceMs + (retention?.revocationMarksMs ?? 0);
     const type: AuditEventType = `${scope}.revoked`;
     await this.lifecycle(
       type,
@@ -167,11 +165,7 @@ export class WardenAdmin {
   async grantConsent(input: GrantConsentInput): Promise<ConsentRecord> {
     this.assertPurpose(input.purpose, 'grantConsent');
     this.assertId(input.subject, 'subject');
-    if (input.notice !== undefined && !isConsentNotice(input.notice)) {
-      throw new TypeError(
-        "notice must be '<id>@<version>' (privacy-notice@2026-03) or 'sha256:<64 hex>' of its text",
-      );
-    }
+    assertNotice(input.notice);
     const grantedAt = this.context.clock.now();
     return this.lifecycle(
       'consent.granted',

@@ -13,6 +13,15 @@ export function isConsentNotice(value: unknown): value is string {
   );
 }
 
+/** @throws TypeError unless `notice` is absent or {@link isConsentNotice}. @internal */
+export function assertNotice(notice: string | undefined): void {
+  if (notice !== undefined && !isConsentNotice(notice)) {
+    throw new TypeError(
+      "notice must be '<id>@<version>' (privacy-notice@2026-03) or 'sha256:<64 hex>' of its text",
+    );
+  }
+}
+
 /** Result of a consent check. */
 export type ConsentVerdict = 'pass' | 'consent_missing' | 'consent_withdrawn' | 'consent_expired';
 

@@ -125,6 +125,16 @@ describe('consent records through the admin API', () => {
     expect(sink.events.filter((e) => e.type === 'consent.granted')).toHaveLength(3);
   });
 
+  it('refuses a notice that names no version or hash, before reaching the store', async () => {
+    const { admin: a, store } = admin();
+    for (const notice of ['privacy-notice', 'sha256:abc', 'n@', 'n@v 2']) {
+      await expect(
+        a.grantConsent({ subject: 'user-1', purpose: 'marketing', notice }),
+      ).rejects.toThrow(/notice must be '<id>@<version>'/);
+    }
+    expect(await store.getConsent('user-1', 'marketing')).toBeUndefined();
+  });
+
   it('refuses a malformed subject before reaching the store', async () => {
     const { admin: a } = admin();
     await expect(a.eraseConsent('')).rejects.toThrow(TypeError);
