@@ -75,7 +75,7 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Express, Tokenw
   ] as const) {
     app[method]('/customers/:id/consents/:purpose', (req, res, next) => {
       const { id, purpose } = req.params as { id: string; purpose: string };
-      changeConsent(tw.warden, change, id, purpose, req.auth).then(
+      changeConsent(tw.warden, change, id, purpose, req.auth, req.body).then(
         (answer) => res.status(answer.status).json(answer.body),
         next,
       );

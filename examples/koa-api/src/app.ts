@@ -82,9 +82,10 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Koa, Tokenwarde
     ['put', 'grant'],
     ['delete', 'withdraw'],
   ] as const) {
-    api[method]('/customers/:id/consents/:purpose', async (ctx) => {
+    api[method]('/customers/:id/consents/:purpose', json, async (ctx) => {
       const { id, purpose } = ctx.params as { id: string; purpose: string };
-      const answer = await changeConsent(tw.warden, change, id, purpose, ctx.state.auth);
+      const { body } = ctx.request as { body?: unknown };
+      const answer = await changeConsent(tw.warden, change, id, purpose, ctx.state.auth, body);
       ctx.status = answer.status;
       ctx.body = answer.body;
     });

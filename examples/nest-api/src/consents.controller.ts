@@ -1,5 +1,6 @@
 import {
   BadRequestException,
+  Body,
   Controller,
   Delete,
   Inject,
@@ -10,15 +11,24 @@ import {
 import type { Principal, Warden, WithdrawConsentInput } from '@tokenwarden/core';
 import { Auth, InjectWarden } from '@tokenwarden/nest';
 // The purposes customers can consent to; the warden refuses routes naming any other.
-import { PURPOSES } from '@tokenwarden/example-shared';
+import { consentProof, PURPOSES } from '@tokenwarden/example-shared';
 
 /** Records consent through the injected warden, so every change is audited. */
 @Injectable()
 export class ConsentService {
   constructor(@InjectWarden() private readonly warden: Warden) {}
 
-  grant(customerId: string, purpose: string, actor: Principal) {
-    return this.warden.grantConsent(change(customerId, purpose, actor));
+  async grant(customerId: string, purpose: string, actor: Principal, body?: unknown) {
+    try {
+      return await this.warden.grantConsent({
+        ...change(customerId, purpose, actor),
+        ...consentProof(body),
+      });
+    } catch (error) {
+      // A malformed notice: the caller's mistake.
+      if (error instanceof TypeError) throw new BadRequestException({ error: error.message });
+      throw error;
+    }
   }
 
   withdraw(customerId: string, purpose: string, actor: Principal) {
@@ -54,8 +64,13 @@ export class ConsentsController {
   constructor(@Inject(ConsentService) private readonly consents: ConsentService) {}
 
   @Put(':purpose')
-  grant(@Param('id') id: string, @Param('purpose') purpose: string, @Auth() actor: Principal) {
-    return this.consents.grant(id, purpose, actor);
+  grant(
+    @Param('id') id: string,
+    @Param('purpose') purpose: string,
+    @Auth() actor: Principal,
+    @Body() body: unknown,
+  ) {
+    return this.consents.grant(id, purpose, actor, body);
   }
 
   @Delete(':purpose')

@@ -8,8 +8,22 @@ export interface ConsentAnswer {
 }
 
 /**
+ * What a grant may carry in its JSON body to prove itself: the notice shown
+ * (`privacy-notice@2026-03` or `sha256:<hex>` of its text) and a reference to the evidence.
+ */
+export function consentProof(body: unknown): { notice?: string; evidence?: string } {
+  if (body === null || typeof body !== 'object') return {};
+  const { notice, evidence } = body as Record<string, unknown>;
+  return {
+    ...(typeof notice === 'string' ? { notice } : {}),
+    ...(typeof evidence === 'string' ? { evidence } : {}),
+  };
+}
+
+/**
  * The privacy portal records what a customer decides (GDPR Art. 7(1): proof of consent): a grant
- * or a withdrawal of `purpose` for customer `id`, made by `actor`, audited by the warden.
+ * or a withdrawal of `purpose` for customer `id`, made by `actor`, audited by the warden. A grant
+ * keeps the notice and evidence of its body (see {@link consentProof}).
  */
 export async function changeConsent(
   warden: Warden,
@@ -17,6 +31,7 @@ export async function changeConsent(
   id: string,
   purpose: string,
   actor: Principal | undefined,
+  body?: unknown,
 ): Promise<ConsentAnswer> {
   if (!Object.hasOwn(PURPOSES, purpose)) {
     return {
@@ -30,7 +45,15 @@ export async function changeConsent(
     source: actor?.client ?? 'unknown-client',
     ...(actor?.subject !== undefined ? { actor: actor.subject } : {}),
   };
-  const record =
-    change === 'grant' ? await warden.grantConsent(input) : await warden.withdrawConsent(input);
-  return { status: 200, body: record };
+  try {
+    const record =
+      change === 'grant'
+        ? await warden.grantConsent({ ...input, ...consentProof(body) })
+        : await warden.withdrawConsent(input);
+    return { status: 200, body: record };
+  } catch (error) {
+    // A malformed notice: the caller's mistake, said as the warden says it.
+    if (error instanceof TypeError) return { status: 400, body: { error: error.message } };
+    throw error;
+  }
 }

@@ -4,7 +4,7 @@ export { storeFromEnv } from './store';
 export { AUDIENCE, DemoIssuer, ISSUER, KEY_ID, demoSecret, type DemoTokenReply } from './issuer';
 export { demoAppParts, type DemoApp, type DemoAppOptions, type DemoAppParts } from './app';
 export { PURPOSES, demoWardenOptions } from './warden-options';
-export { changeConsent, type ConsentAnswer } from './consents';
+export { changeConsent, consentProof, type ConsentAnswer } from './consents';
 export {
   demoPolicyPath,
   demoTokenService,
