@@ -31,6 +31,7 @@ export {
   type ChainKeyStore,
   type LoadChainKeyOptions,
 } from './issue/chain-key-store';
+export { RecordCipher } from './audit/record-cipher';
 export { type SubjectKeyOptions } from './audit/seal';
 export {
   FileSubjectKeyStore,

@@ -91,6 +91,7 @@ export class RedisStore implements SharedStore, EpochStore {
       spreadLoss: (id, lostAt) => shards?.spreadLoss(id, lostAt) ?? Promise.resolve(),
       connected: this.#connected,
       write: scriptWriter(connection, durability),
+      ...(resolved.recordCipher === undefined ? {} : { cipher: resolved.recordCipher }),
     };
     this.#consent = new ConsentRecords(context, resolved.consentRetentionMs);
     this.#writes = new RevocationWrites(context);

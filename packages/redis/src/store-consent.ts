@@ -1,3 +1,4 @@
+import { RecordCipher, StoreUnavailableError } from '@tokenwarden/core/internal';
 import {
   DEFAULT_CONSENT_RETENTION_MS,
   type ConsentGrant,
@@ -41,7 +42,7 @@ export class ConsentRecords {
       grant.expiresAt === undefined ? '0' : '1',
       grant.expiresAt === undefined ? '' : epochArg(grant.expiresAt, 'expiresAt', OWNER),
       purpose,
-      encodeConsentDoc({
+      storedDoc(this.store, subject, purpose, {
         source: optionalText(grant.source, 'source'),
         notice: optionalText(grant.notice, 'notice'),
         evidence: optionalText(grant.evidence, 'evidence'),
@@ -53,7 +54,13 @@ export class ConsentRecords {
     return this.store.connection.run(
       'grantConsent',
       (redis) => redis[COMMANDS.grant](...args),
-      (reply) => toRecord(subject, purpose, strings(reply, RECORD_STRINGS, 'grantConsent')),
+      (reply) =>
+        toRecord(
+          subject,
+          purpose,
+          strings(reply, RECORD_STRINGS, 'grantConsent'),
+          this.store.cipher,
+        ),
     );
   }
 
@@ -75,14 +82,19 @@ export class ConsentRecords {
       keepUntil,
       purpose,
       source === undefined ? '0' : '1',
-      source === undefined ? '' : encodeConsentDoc({ source }),
+      source === undefined ? '' : storedDoc(this.store, subject, purpose, { source }),
       this.store.now(),
       this.store.channel,
       encodeInvalidation({ kind: 'consent', subject, purpose }),
     ];
     // A withdrawal must outlive a failover: it is replicated when the store asks for it.
     return this.store.write('withdrawConsent', COMMANDS.withdraw, args, (reply) =>
-      toRecord(subject, purpose, strings(reply, RECORD_STRINGS, 'withdrawConsent')),
+      toRecord(
+        subject,
+        purpose,
+        strings(reply, RECORD_STRINGS, 'withdrawConsent'),
+        this.store.cipher,
+      ),
     );
   }
 
@@ -111,7 +123,12 @@ export class ConsentRecords {
         const lost = epoch.settle(fields[at], fields[at + 1], fields[at + 2], 'getConsent');
         if (lost !== undefined) return { lost, id: fields[at + 1]!, lostAt: fields[at + 2]! };
         if (fields[0] === '') return undefined;
-        return toRecord(checkedSubject, checkedPurpose, fields.slice(0, RECORD_STRINGS));
+        return toRecord(
+          checkedSubject,
+          checkedPurpose,
+          fields.slice(0, RECORD_STRINGS),
+          this.store.cipher,
+        );
       },
     );
     // Thrown here, not in the parser, which maps what it throws to StoreUnavailableError.
@@ -172,7 +189,9 @@ export class ConsentRecords {
         const fields = strings(reply, reply.length, 'consentRecords');
         const records: ConsentRecord[] = [];
         for (let i = 0; i < fields.length; i += per) {
-          records.push(toRecord(checked, fields[i]!, fields.slice(i + 1, i + per)));
+          records.push(
+            toRecord(checked, fields[i]!, fields.slice(i + 1, i + per), this.store.cipher),
+          );
         }
         return records.sort(byPurpose);
       },
@@ -219,6 +238,45 @@ export function encodeConsentDoc(doc: ConsentDoc): string {
   return JSON.stringify(out);
 }
 
+/** What binds a sealed doc to its record: a doc copied to another record does not open. */
+function docContext(subject: string, purpose: string): string {
+  return `consent:${JSON.stringify([subject, purpose])}`;
+}
+
+/** A doc as the store keeps it: sealed with its `recordCipher`, else the JSON. */
+function storedDoc(store: StoreContext, subject: string, purpose: string, doc: ConsentDoc): string {
+  const json = encodeConsentDoc(doc);
+  return store.cipher === undefined ? json : store.cipher.seal(json, docContext(subject, purpose));
+}
+
+/**
+ * A stored doc, opened when sealed. A sealed doc and no cipher, a wrong master key or an altered
+ * doc throw a `StoreUnavailableError` saying which (the warden fails closed), never a record
+ * without its proof.
+ */
+function readDoc(
+  stored: string,
+  subject: string,
+  purpose: string,
+  cipher: RecordCipher | undefined,
+): ConsentDoc {
+  if (!RecordCipher.isSealed(stored)) return decodeConsentDoc(stored);
+  if (cipher === undefined) {
+    throw new StoreUnavailableError(
+      'the consent record is encrypted: give the RedisStore its recordCipher (the master key)',
+    );
+  }
+  let json: string;
+  try {
+    json = cipher.open(stored, docContext(subject, purpose));
+  } catch (error) {
+    throw new StoreUnavailableError(
+      `a consent record cannot be opened: ${error instanceof Error ? error.message : 'error'}`,
+    );
+  }
+  return decodeConsentDoc(json);
+}
+
 /** The doc {@link encodeConsentDoc} wrote; `StoreUnavailableError` for anything else. */
 export function decodeConsentDoc(stored: string): ConsentDoc {
   let parsed: unknown;
@@ -249,13 +307,14 @@ export function toRecord(
   subject: string,
   purpose: string,
   fields: readonly string[],
+  cipher?: RecordCipher,
 ): ConsentRecord {
   const [granted, expires, withdrawn, until, gdoc, wdoc, hasLegacy, legacy] = fields;
   if (fields.length !== RECORD_STRINGS || (hasLegacy !== '0' && hasLegacy !== '1')) {
     throw unexpectedReply('consent');
   }
-  const grant = gdoc === '' ? {} : decodeConsentDoc(gdoc!);
-  const withdrawal = wdoc === '' ? {} : decodeConsentDoc(wdoc!);
+  const grant = gdoc === '' ? {} : readDoc(gdoc!, subject, purpose, cipher);
+  const withdrawal = wdoc === '' ? {} : readDoc(wdoc!, subject, purpose, cipher);
   const source = withdrawal.source ?? grant.source ?? (hasLegacy === '1' ? legacy : undefined);
   return {
     subject,

@@ -1,3 +1,4 @@
+import type { RecordCipher } from '@tokenwarden/core/internal';
 import type { RedisConnection } from './connection';
 import type { KeySpace } from './keys';
 import type { COMMANDS, ScriptCalls } from './scripts';
@@ -56,6 +57,8 @@ export interface StoreContext {
   readonly epoch: EpochTracker;
   /** The store's clock, as a script argument. */
   now(): string;
+  /** Seals consent docs at rest (`recordCipher`); absent: they are stored as JSON. */
+  readonly cipher?: RecordCipher;
   /**
    * Resolves once this store knows the epoch it reads every bucket against (the `'sharded'`
    * layout joins it once; see `ShardedEpoch`); at once otherwise.

@@ -77,7 +77,12 @@ export class StoreLookup {
         if (together === undefined || fields[4] === '') return snapshot;
         return {
           ...snapshot,
-          consent: toRecord(together.subject, together.purpose, fields.slice(4, at)),
+          consent: toRecord(
+            together.subject,
+            together.purpose,
+            fields.slice(4, at),
+            this.store.cipher,
+          ),
         };
       },
     );

@@ -4,6 +4,7 @@ import {
   systemClock,
   type Clock,
   type Logger,
+  type RecordCipher,
 } from '@tokenwarden/core/internal';
 import type { Cluster, Redis } from 'ioredis';
 import { connectionTarget, type ConnectionTarget } from './connection';
@@ -105,6 +106,13 @@ export interface RedisStoreOptions {
    */
   consentRetentionMs?: number;
   /**
+   * Encrypts what a consent record holds beyond its times (source, notice, evidence) at rest,
+   * with the master key (AES-256-GCM, bound to the record, with the master key's id so it can
+   * rotate): `new RecordCipher(masterKey(...), previousMasterKeys)`. Records written without it
+   * are still read. Default: none (stored as JSON). See docs/privacy.md.
+   */
+  recordCipher?: RecordCipher;
+  /**
    * Where the store logs its connection's changes of state, once each: Redis unreachable, with
    * the cause (`ECONNREFUSED 127.0.0.1:6390`, `WRONGPASS`…, never the URL's password), and
    * Redis answering again. `false`: not logged. Default: stderr.
@@ -129,6 +137,7 @@ export interface ResolvedStoreOptions {
   readonly clock: Clock;
   readonly epoch: EpochMode;
   readonly consentRetentionMs: number;
+  readonly recordCipher: RecordCipher | undefined;
 }
 
 /**
@@ -194,5 +203,16 @@ export function resolveStoreOptions(options: RedisStoreOptions): ResolvedStoreOp
     clock,
     epoch,
     consentRetentionMs,
+    recordCipher: checkedCipher(options.recordCipher),
   };
+}
+
+function checkedCipher(cipher: RecordCipher | undefined): RecordCipher | undefined {
+  if (
+    cipher !== undefined &&
+    (typeof cipher?.seal !== 'function' || typeof cipher.open !== 'function')
+  ) {
+    throw new ConfigError("RedisStore option 'recordCipher' must be a RecordCipher");
+  }
+  return cipher;
 }
