@@ -175,6 +175,7 @@ export {
   type DriftMode,
   type DriftReportOptions,
 } from './policy/drift';
+export type { PolicyDataSubject, PolicyRoute, RoutePolicy } from './internal/route-policy';
 export { type RequestView } from './request';
 export { type StateCacheOptions } from './store/caching-store';
 export {

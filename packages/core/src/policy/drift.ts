@@ -2,7 +2,7 @@ import { ConfigError } from '../errors';
 import { routesOfApp, type CodeRoute } from './app-routes';
 import type { Requirement } from './requirement';
 import { policyRequirement, PolicyRouteTable, routeName, touchesPersonalData } from './routes';
-import type { Policy, PolicyRoute } from './types';
+import type { PolicyRoute, RoutePolicy } from '../internal/route-policy';
 
 export {
   expressRoutes,
@@ -46,7 +46,7 @@ const ruleName = (route: PolicyRoute, index: number) => `routes[${index}] (${rou
  * not check it, code that weakens a rule (another lawful basis or purpose, fewer scopes, public),
  * and a personal-data route of the policy that names no data subject.
  */
-export function findPolicyDrift(policy: Policy, routes: readonly CodeRoute[]): DriftFinding[] {
+export function findPolicyDrift(policy: RoutePolicy, routes: readonly CodeRoute[]): DriftFinding[] {
   const findings: DriftFinding[] = [];
   const table = new PolicyRouteTable(policy, (route) => policyRequirement(policy, route));
   const served = new Set<number>();
@@ -114,7 +114,7 @@ export function findPolicyDrift(policy: Policy, routes: readonly CodeRoute[]): D
   return findings;
 }
 
-function methodsOf(policy: Policy): string[] {
+function methodsOf(policy: RoutePolicy): string[] {
   return [...new Set((policy.routes ?? []).map((r) => r.method))];
 }
 
@@ -235,7 +235,7 @@ export function reportPolicyDrift(
  */
 export function checkPolicyDrift(
   app: unknown,
-  policy: Policy,
+  policy: RoutePolicy,
   options: DriftReportOptions = {},
 ): readonly DriftFinding[] {
   const found = routesOfApp(app);
