@@ -15,7 +15,7 @@ import {
 } from '@tokenwarden/core/internal';
 import { RedisStore, RedisStreamSink } from '@tokenwarden/redis';
 import { Redis } from 'ioredis';
-import { runCaptured } from './support';
+import { RUN_CHAIN_KEY, runCaptured } from './support';
 
 /**
  * `tokenwarden state`: on the shared test Redis, each test under its own prefix (never flushed: a
@@ -64,7 +64,8 @@ function deployment() {
     prefix,
     node,
     cli: (...args: string[]) =>
-      runCaptured(['--redis-url', REDIS_URL, '--prefix', prefix, ...args], {}),
+      // The run's chain key: the operator's admin below chains its events with it.
+      runCaptured(['--redis-url', REDIS_URL, '--prefix', prefix, ...args], RUN_CHAIN_KEY),
     /** Every key of the deployment's state is gone, except those of `keep` (an audit stream). */
     lose: async (keep?: string) => {
       let cursor = '0';

@@ -7,16 +7,6 @@ import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { runCli, type CliIo } from '@tokenwarden/cli';
 
-/**
- * The test run's audit chain key (set by the jest global setup): part of every CLI environment a
- * test makes, as an operator's environment holds it, so the CLI's audit events are chained and
- * verified with the key the in-process wardens use.
- */
-const RUN_CHAIN_KEY: NodeJS.ProcessEnv =
-  process.env.TOKENWARDEN_AUDIT_CHAIN_KEY === undefined
-    ? {}
-    : { TOKENWARDEN_AUDIT_CHAIN_KEY: process.env.TOKENWARDEN_AUDIT_CHAIN_KEY };
-
 /** An io whose output is captured; read it with `out()` and `err()`. */
 export function captureIo(env: NodeJS.ProcessEnv = {}): {
   io: CliIo;
@@ -29,11 +19,7 @@ export function captureIo(env: NodeJS.ProcessEnv = {}): {
   let err = '';
   stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  return {
-    io: { stdout, stderr, env: { ...RUN_CHAIN_KEY, ...env } },
-    out: () => out,
-    err: () => err,
-  };
+  return { io: { stdout, stderr, env }, out: () => out, err: () => err };
 }
 
 /** Runs the CLI with captured output; resolves the exit code and both outputs. */
@@ -48,6 +34,15 @@ export async function runCaptured(
 
 /** The repository's root folder. */
 export const ROOT = resolve(__dirname, '../../..');
+
+/**
+ * The test run's audit chain key (set by the jest global setup): the binary's own audit events
+ * (changes it makes) need a chain key, as an operator's environment holds one.
+ */
+export const RUN_CHAIN_KEY: NodeJS.ProcessEnv =
+  process.env.TOKENWARDEN_AUDIT_CHAIN_KEY === undefined
+    ? {}
+    : { TOKENWARDEN_AUDIT_CHAIN_KEY: process.env.TOKENWARDEN_AUDIT_CHAIN_KEY };
 
 /**
  * Starts the real `tokenwarden` binary (its source, under tsx) in a child process, as a user
