@@ -3,6 +3,7 @@ import {
   createAdmin,
   jwksOf,
   MemoryStore,
+  rewrapChainKey,
   rewrapSubjectKeys,
   rotateSigningKeys,
   type AuditEventInput,
@@ -10,7 +11,7 @@ import {
   type SigningKeySettings,
 } from '@tokenwarden/core/internal';
 import { durationMs } from '@tokenwarden/core/policy';
-import { RedisSigningKeyStore } from '@tokenwarden/redis';
+import { RedisChainKeyStore, RedisSigningKeyStore } from '@tokenwarden/redis';
 import { addAuditOptions, actorOf, openAuditSinks, type AuditFlags } from '../apikey/context';
 import { keyRows, keyTable } from '../keys/format';
 import { masterKeyOf } from '../keys/master-key';
@@ -217,18 +218,29 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
       const store = storeOf(command, flags.masterKeyFile, true, flags.previousMasterKeyFile);
       // The audit trail's data subject keys (and its pseudonym key) are wrapped by it too.
       const subjectKeys = subjectKeyStoreOf(command, flags, io);
+      // And the audit chain key, when it is kept in Redis (loadChainKey).
+      const chainKeys = new RedisChainKeyStore({
+        url: redisUrl(command, io),
+        prefix: globalOptions(command).prefix,
+      });
       try {
         const count = await store.rewrap();
+        const [masterKey, ...previousMasterKeys] = masterKeysOf(flags, io, true);
         const subjects =
           subjectKeys === undefined
             ? 0
-            : await rewrapSubjectKeys(subjectKeys, masterKeysOf(flags, io, true));
+            : await rewrapSubjectKeys(subjectKeys, [masterKey!, ...previousMasterKeys]);
+        const chain = await rewrapChainKey({
+          store: chainKeys,
+          masterKey: masterKey!,
+          previousMasterKeys,
+        });
         print(
           command,
           io,
-          { rewrapped: count, subjectKeysRewrapped: subjects },
+          { rewrapped: count, subjectKeysRewrapped: subjects, chainKeyRewrapped: chain },
           () =>
-            `re-wrapped ${count} signing key(s) and ${subjects} data subject key(s) with the current master key`,
+            `re-wrapped ${count} signing key(s), ${subjects} data subject key(s) and ${chain ? 'the' : 'no'} audit chain key with the current master key`,
         );
         await recordEvents(command, io, flags, [
           {
@@ -243,6 +255,7 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
       } finally {
         await store.close();
         await subjectKeys?.close?.();
+        await chainKeys.close();
       }
     });
 }
