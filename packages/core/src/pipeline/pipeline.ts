@@ -59,8 +59,8 @@ export class Pipeline {
     // Compiled now, so a bad requirement throws before anything runs.
     if (requirement) this.parts.requirements.compile(requirement);
     const denial = this.parts.denials.of('token_missing');
-    const access = new PipelineAccess(this, routed.view, denial, started);
-    access.req = routed.requirement;
+    const access = new PipelineAccess(this, routed, denial, started);
+    access.req = routed.value;
     const done = this.run(access, this.parts.stages, 0);
     if (requirement === undefined) return done;
     return done instanceof Promise

@@ -5,11 +5,8 @@ import type { RequestView } from '../request';
 import type { CompiledRequirement } from './context';
 import type { Requirements } from './requirements';
 
-/** A request routed by the policy: its view (the policy's template as route) and requirement. */
-export interface PolicyRouted {
-  readonly view: RequestView;
-  readonly requirement: CompiledRequirement;
-}
+/** A request routed by the policy: its view (the template as route), `value` its requirement. */
+export type PolicyRouted = PolicyRouteView<CompiledRequirement>;
 
 /**
  * The policy's routes on the request path: every route's requirement is validated and compiled
@@ -35,10 +32,9 @@ export class PolicyRouting {
     });
   }
 
-  /** The policy route of a request, if any, as the view and requirement to check it with. */
+  /** The policy route of a request, if any: the view to check it with, carrying its requirement. */
   route(view: RequestView): PolicyRouted | undefined {
     const match = this.table.match(view.method, view.path);
-    if (match === undefined) return undefined;
-    return { view: new PolicyRouteView(view, match), requirement: match.compiled.value };
+    return match === undefined ? undefined : new PolicyRouteView(view, match);
   }
 }

@@ -177,11 +177,16 @@ export class PolicyRouteTable<T> {
  * the audit trail) and the template's parameters are read from the path (the middleware runs
  * before the framework routes the request); everything else is the framework's view.
  */
-export class PolicyRouteView implements RequestView {
+export class PolicyRouteView<T = unknown> implements RequestView {
   constructor(
     private readonly inner: RequestView,
-    private readonly matched: RouteMatch<unknown>,
+    private readonly matched: RouteMatch<T>,
   ) {}
+
+  /** What the table keeps for the matched route (e.g. its compiled requirement). */
+  get value(): T {
+    return this.matched.compiled.value;
+  }
 
   get method(): string {
     return this.inner.method;
