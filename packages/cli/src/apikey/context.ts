@@ -1,17 +1,20 @@
 import type { Command } from 'commander';
-import {
-  ConfigError,
-  JsonLinesSink,
-  createAdmin,
-  type AuditOptions,
-  type AuditSink,
-  type WardenAdmin,
-} from '@tokenwarden/core';
+import { ConfigError, createAdmin, type WardenAdmin } from '@tokenwarden/core';
 import { loadPolicyFile, type Policy } from '@tokenwarden/core/policy';
-import { RedisCredentialStore, RedisStore, RedisStreamSink } from '@tokenwarden/redis';
+import { RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
+import { addAuditOptions, openAuditSinks, type AuditFlags } from '../audit/destination';
 import { parsePointInTime } from '../audit/time';
 import type { CliIo } from '../io';
 import { CliError, cliLogger, globalOptions, redisUrl } from '../shared';
+
+export {
+  addAuditOptions,
+  auditDestination,
+  openAuditSinks,
+  type AuditDestination,
+  type AuditFlags,
+  type CliAuditSinks,
+} from '../audit/destination';
 
 /** Deadline of each Redis call the CLI makes, in ms: generous, an operator is waiting. */
 const COMMAND_TIMEOUT_MS = 3_000;
@@ -58,29 +61,11 @@ export function parseTime(
  * The options a read-only command passes to {@link withLifecycle}: it changes nothing, so it
  * takes no audit or lifetime flags.
  */
-export const READ_ONLY: LifecycleOptions = { maxTokenLifetime: '24h' };
+export const READ_ONLY: LifecycleOptions = { maxTokenLifetime: '24h', readOnly: true };
 
 /** Who makes the change, for the audit trail: `--actor`, else `$TOKENWARDEN_ACTOR`, `$USER`. */
 export function actorOf(options: { readonly actor?: string }, io: CliIo): string {
   return options.actor ?? io.env.TOKENWARDEN_ACTOR ?? io.env.USER ?? 'tokenwarden-cli';
-}
-
-/** Adds where a lifecycle command's audit events go: `--actor`, `--audit-file`, `--audit-stream`. */
-export function addAuditOptions(command: Command): Command {
-  return command
-    .option('--actor <name>', 'who makes the change, for the audit trail (default: $USER)')
-    .option(
-      '--audit-file <path>',
-      'append the audit event to this JSON-lines file (default: $TOKENWARDEN_AUDIT_FILE)',
-    )
-    .option(
-      '--audit-stream',
-      'also append the audit event to the Redis audit stream the API nodes write (default: on when $TOKENWARDEN_AUDIT_STREAM is set)',
-    )
-    .option(
-      '--audit-stream-prefix <prefix>',
-      "key prefix of that stream, when the nodes' RedisStreamSink uses another than --prefix (default: $TOKENWARDEN_AUDIT_STREAM_PREFIX, else --prefix)",
-    );
 }
 
 /** Adds the options every lifecycle command shares. */
@@ -115,87 +100,9 @@ export function policyOf(options: { readonly policy?: string }, io: CliIo): Poli
   }
 }
 
-/** Options added by {@link addAuditOptions}. */
-export interface AuditFlags {
-  readonly actor?: string;
-  readonly auditFile?: string;
-  readonly auditStream?: boolean;
-  readonly auditStreamPrefix?: string;
-}
-
 /** Options added by {@link addLifecycleOptions}. */
 export interface LifecycleOptions extends AuditFlags {
   readonly maxTokenLifetime: string;
-}
-
-/** The audit sinks of one CLI run, and which of them lost an event. */
-export interface CliAuditSinks {
-  /** The sinks to give an admin; undefined when the run writes no audit event. */
-  readonly audit: AuditOptions | undefined;
-  /**
-   * After the admin closed (which flushes every event): a CliError naming the sinks whose last
-   * write failed, so a change whose audit event is lost never ends in a silent success.
-   */
-  check(): void;
-}
-
-const ON = new Set(['1', 'true', 'yes', 'on']);
-
-/**
- * The sinks named by the flags and environment: `--audit-file` (or `$TOKENWARDEN_AUDIT_FILE`),
- * and the Redis audit stream the API nodes write with `--audit-stream` (or
- * `$TOKENWARDEN_AUDIT_STREAM=1`), under `--audit-stream-prefix`
- * (or `$TOKENWARDEN_AUDIT_STREAM_PREFIX`), else the global `--prefix`.
- */
-export function openAuditSinks(
-  url: string,
-  prefix: string | undefined,
-  options: AuditFlags,
-  io: CliIo,
-): CliAuditSinks {
-  const auditFile = options.auditFile ?? io.env.TOKENWARDEN_AUDIT_FILE;
-  const sinks: AuditSink[] = [];
-  if (auditFile !== undefined && auditFile !== '')
-    sinks.push(new JsonLinesSink({ file: auditFile }));
-  const streamPrefix =
-    options.auditStreamPrefix ?? (io.env.TOKENWARDEN_AUDIT_STREAM_PREFIX || undefined) ?? prefix;
-  const stream =
-    options.auditStream === true ||
-    options.auditStreamPrefix !== undefined ||
-    ON.has((io.env.TOKENWARDEN_AUDIT_STREAM ?? '').toLowerCase());
-  if (stream) {
-    sinks.push(
-      new RedisStreamSink({ url, prefix: streamPrefix, commandTimeoutMs: COMMAND_TIMEOUT_MS }),
-    );
-  }
-  const undelivered = new Set<string>();
-  const watched = sinks.map((sink, i): AuditSink => {
-    const name = sink.name ?? `sink ${i + 1}`;
-    return {
-      name: sink.name,
-      write: async (events) => {
-        try {
-          await sink.write(events);
-          undelivered.delete(name);
-        } catch (error) {
-          undelivered.add(name);
-          throw error;
-        }
-      },
-      close: () => sink.close?.() ?? Promise.resolve(),
-    };
-  });
-  return {
-    audit: sinks.length === 0 ? undefined : { sinks: watched },
-    check() {
-      if (undelivered.size > 0) {
-        throw new CliError(
-          `the change was made, but its audit event could not be written to ${[...undelivered].join(', ')}`,
-          1,
-        );
-      }
-    },
-  };
 }
 
 /** The stores and admin of one CLI run; `close()` releases them all. */
@@ -208,8 +115,9 @@ export interface Lifecycle {
 
 /**
  * Opens the Redis stores named by the global options (`--redis-url` or `$REDIS_URL`,
- * `--prefix`) and an admin whose audit events go to `--audit-file`. The URL is validated before
- * anything else, and never printed.
+ * `--prefix`) and an admin whose audit events go where {@link auditDestination} says (the Redis
+ * audit stream, `--audit-file`); a change with nowhere to record it is refused before it is made.
+ * The URL is validated before anything else, and never printed.
  */
 export function openLifecycle(
   command: Command,

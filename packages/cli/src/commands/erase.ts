@@ -7,7 +7,13 @@ import {
   type WardenStore,
 } from '@tokenwarden/core/internal';
 import { RedisStore } from '@tokenwarden/redis';
-import { actorOf, addAuditOptions, openAuditSinks, type AuditFlags } from '../apikey/context';
+import {
+  actorOf,
+  addAuditOptions,
+  auditDestination,
+  openAuditSinks,
+  type AuditFlags,
+} from '../apikey/context';
 import type { CliIo } from '../io';
 import { chainKeyOf, CliError, cliLogger, globalOptions, print, redisUrl } from '../shared';
 import {
@@ -68,6 +74,13 @@ export function registerEraseCommand(program: Command, io: CliIo): void {
         );
       }
       const hasRedis = (globalOptions(command).redisUrl ?? io.env.REDIS_URL ?? '') !== '';
+      // Refused before erasing when the erasure would leave no audit event.
+      auditDestination(
+        hasRedis ? redisUrl(command, io) : undefined,
+        globalOptions(command).prefix,
+        flags,
+        io,
+      );
       let store: ConsentEraser | undefined;
       let result: EraseResult;
       try {
@@ -127,7 +140,7 @@ async function recordErasure(
   const url =
     (globalOptions(command).redisUrl ?? io.env.REDIS_URL ?? '') === '' ? '' : redisUrl(command, io);
   const sinks = openAuditSinks(url, globalOptions(command).prefix, flags, io);
-  if (sinks.audit === undefined) return;
+  if (sinks.audit === false) return;
   const chainKey = await chainKeyOf(flags, io);
   const store = new MemoryStore();
   // No subject keys here: the event names the subject by its pseudonym alone.

@@ -12,7 +12,8 @@ import {
 } from '@tokenwarden/core/internal';
 import { durationMs } from '@tokenwarden/core/policy';
 import { RedisChainKeyStore, RedisSigningKeyStore } from '@tokenwarden/redis';
-import { addAuditOptions, actorOf, openAuditSinks, type AuditFlags } from '../apikey/context';
+import { addAuditOptions, actorOf, type AuditFlags } from '../apikey/context';
+import { auditDestination, openAuditSinks } from '../audit/destination';
 import { keyRows, keyTable } from '../keys/format';
 import { masterKeyOf } from '../keys/master-key';
 import type { CliIo } from '../io';
@@ -33,10 +34,9 @@ interface RotateFlags extends AuditFlags {
 }
 
 /**
- * Records lifecycle events through the same audit pipeline as the nodes (schema, hash chain):
- * to `--audit-file` (or `$TOKENWARDEN_AUDIT_FILE`) and, with `--audit-stream` (or
- * `$TOKENWARDEN_AUDIT_STREAM`), to the Redis audit stream the nodes write. Every event is flushed
- * before this resolves; a lost event is a CliError (the change itself was made).
+ * Records lifecycle events through the same audit pipeline as the nodes (schema, hash chain): to
+ * the Redis audit stream the nodes write and to `--audit-file` (see `auditDestination`). Every
+ * event is flushed before this resolves; a lost event is a CliError (the change itself was made).
  */
 async function recordEvents(
   command: Command,
@@ -45,7 +45,7 @@ async function recordEvents(
   events: AuditEventInput[],
 ): Promise<void> {
   const sinks = openAuditSinks(redisUrl(command, io), globalOptions(command).prefix, flags, io);
-  if (sinks.audit === undefined) return;
+  if (sinks.audit === false) return;
   const store = new MemoryStore();
   const admin = createAdmin({
     store,
@@ -137,6 +137,8 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
     )
     .option('--master-key-file <file>', 'the master key (default: $TOKENWARDEN_MASTER_KEY)')
     .action(async (flags: RotateFlags, command: Command) => {
+      // Refused before the change when it would leave no audit event.
+      auditDestination(redisUrl(command, io), globalOptions(command).prefix, flags, io);
       const store = storeOf(command, flags.masterKeyFile, true);
       try {
         const settings: Partial<SigningKeySettings> = {
@@ -215,6 +217,7 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
       'directory of the data subject keys, when they are kept in files (default: $TOKENWARDEN_SUBJECT_KEYS, else Redis)',
     )
     .action(async (flags: RewrapFlags, command: Command) => {
+      auditDestination(redisUrl(command, io), globalOptions(command).prefix, flags, io);
       const store = storeOf(command, flags.masterKeyFile, true, flags.previousMasterKeyFile);
       // The audit trail's data subject keys (and its pseudonym key) are wrapped by it too.
       const subjectKeys = subjectKeyStoreOf(command, flags, io);

@@ -36,7 +36,8 @@ export function registerStateCommands(program: Command, io: CliIo): void {
     state.command('status').description('show whether the state is current, lost or has no epoch'),
   ).action(async (options: LifecycleOptions, command: Command) => {
     redisUrl(command, io);
-    await withLifecycle(command, io, options, ({ admin }) =>
+    // Reads only: no audit destination needed.
+    await withLifecycle(command, io, { ...options, readOnly: true }, ({ admin }) =>
       guarded(async () => {
         const epoch = await epochStoreOf(admin).readEpoch();
         print(command, io, epoch, () => `State: ${describeEpoch(epoch)}`);
