@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { ConfigError, createWarden, MemorySink, type Warden } from '@tokenwarden/core';
 import { checkPolicy, type Policy } from '@tokenwarden/core/policy';
-import { accessReport, MemorySource } from '@tokenwarden/core/reports';
+import { accessReport, exposureReport, MemorySource } from '@tokenwarden/core/reports';
 import { mintToken, testJwtOptions } from '@tokenwarden/testing';
 import { PolicyRouteTable, policyRequirement } from '../../src/policy/routes';
 import { bearer, view } from '../support';
@@ -228,7 +228,7 @@ describe('policy check on routes', () => {
 });
 
 describe('the access report (Art. 15) with a policy', () => {
-  it('lists reads made through scope-only routes', async () => {
+  it('lists reads made through scope-only routes (and the exposure report counts them)', async () => {
     const sink = new MemorySink();
     const p = policy();
     const warden = createWarden({
@@ -256,6 +256,18 @@ describe('the access report (Art. 15) with a policy', () => {
         expect.objectContaining({ accesses: 1, routes: ['GET /customers/:id'] }),
       ]);
       expect(report.dataCategories).toEqual([{ category: 'contact_details', accesses: 1 }]);
+      // The exposure report of the agent's credential counts both customers it read.
+      const exposure = await exposureReport(
+        new MemorySource(sink.events),
+        { subject: 'agent-7' },
+        { policy: p },
+      );
+      expect(exposure.didReach).toMatchObject({
+        allowed: 2,
+        dataSubjects: 2,
+        dataSubjectIds: ['cust-10', 'cust-9'],
+        allowedWithoutDataSubject: 0,
+      });
     } finally {
       await warden.close();
     }
