@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { MemorySink } from '@tokenwarden/core';
 import { loadPolicyFile } from '@tokenwarden/core/policy';
 import { listen, PURPOSES, runStory, type Listening } from '../../examples/shared/src';
 import { createPrometheusMetrics } from '../../packages/core/src/metrics/prometheus';
@@ -99,7 +100,7 @@ describe('docs/metrics.md, the metrics catalog', () => {
 });
 
 describe('the metrics an example app serves stay inside the documented label values', () => {
-  const { app, tw, issue } = createApp();
+  const { app, tw, issue } = createApp({ sinks: [new MemorySink()] });
   let server: Listening;
   let samples: Sample[];
 

@@ -16,7 +16,7 @@ import {
 
 /** The example API: customers, their orders and a marketing profile that needs consent. */
 export function createApp(options: DemoAppOptions = {}): DemoApp<Express, TokenwardenMiddleware> {
-  const { issuer, audit, issue, wardenOptions, tokens, tokenClient } = demoAppParts(options);
+  const { issuer, issue, wardenOptions, tokens, tokenClient } = demoAppParts(options);
   const tw = tokenwarden(wardenOptions);
   // Issuance events and tokens_issued_total go to this warden's trail and registry.
   tokens.attach(tw.warden);
@@ -84,5 +84,5 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Express, Tokenw
 
   // Start-up check: the routes above against the policy (an error in production, else warnings).
   checkPolicyDrift(app, tokens.policy);
-  return { app, tw, audit, issue, tokenClient };
+  return { app, tw, issue, tokenClient };
 }

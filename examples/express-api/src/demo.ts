@@ -1,4 +1,4 @@
-import type { WardenStore } from '@tokenwarden/core';
+import { MemorySink, type WardenStore } from '@tokenwarden/core';
 import { listen, runStory, type StoryResult, type StoryStep } from '@tokenwarden/example-shared';
 import { createApp } from './app';
 
@@ -15,7 +15,9 @@ export async function runDemo(
   options: { store?: WardenStore; print?: (line: string) => void } = {},
 ): Promise<DemoResult> {
   const print = options.print ?? ((line: string) => console.log(line));
-  const { app, tw, audit, issue, tokenClient } = createApp({ store: options.store });
+  // The story prints the trail itself, from memory.
+  const audit = new MemorySink();
+  const { app, tw, issue, tokenClient } = createApp({ store: options.store, sinks: [audit] });
   const warden = tw.warden;
   const server = await listen(app);
   let result: DemoResult;

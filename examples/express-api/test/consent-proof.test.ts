@@ -1,11 +1,13 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+import { MemorySink } from '@tokenwarden/core';
 import { createApp } from '../src/app';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 describe('express-api example: the privacy portal records proof of consent', () => {
-  const { app, tw, audit, issue } = createApp();
+  const audit = new MemorySink();
+  const { app, tw, issue } = createApp({ sinks: [audit] });
   const http = () => request(app);
   afterAll(async () => {
     await tw.warden.close();

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { MemorySink } from '@tokenwarden/core';
 import { redisStoreCase } from '@tokenwarden/testing';
 import { loadPolicyFile } from '@tokenwarden/core/policy';
 import { demoPolicyPath } from '@tokenwarden/example-shared';
@@ -40,7 +41,7 @@ describe('the demo story', () => {
   });
 
   it('agrees with its policy: every route declared, no step weakening a rule', async () => {
-    const { app, tw } = createApp();
+    const { app, tw } = createApp({ sinks: [new MemorySink()] });
     try {
       const policy = loadPolicyFile(demoPolicyPath());
       expect(checkPolicyDrift(app, policy, { drift: 'error' })).toEqual([]);

@@ -19,7 +19,7 @@ import {
 
 /** The example API on Koa: customers, their orders and a marketing profile that needs consent. */
 export function createApp(options: DemoAppOptions = {}): DemoApp<Koa, TokenwardenMiddleware> {
-  const { issuer, audit, issue, wardenOptions, tokens, tokenClient } = demoAppParts(options);
+  const { issuer, issue, wardenOptions, tokens, tokenClient } = demoAppParts(options);
   const tw = tokenwarden(wardenOptions);
   // Issuance events and tokens_issued_total go to this warden's trail and registry.
   tokens.attach(tw.warden);
@@ -95,5 +95,5 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Koa, Tokenwarde
   // Start-up check: the routes above against the policy (an error in production, else warnings).
   checkPolicyDrift(app, tokens.policy);
 
-  return { app, tw, audit, issue, tokenClient };
+  return { app, tw, issue, tokenClient };
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+import { MemorySink } from '@tokenwarden/core';
 import { loadPolicyFile } from '@tokenwarden/core/policy';
 import { demoPolicyPath, listen, type Listening } from '@tokenwarden/example-shared';
 import { checkPolicyDrift } from '@tokenwarden/koa';
@@ -10,7 +11,8 @@ import { createApp } from '../src/app';
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 describe('koa-api example: the demo story', () => {
-  const { app, tw, audit, issue, tokenClient } = createApp();
+  const audit = new MemorySink();
+  const { app, tw, issue, tokenClient } = createApp({ sinks: [audit] });
   const http = () => request(app.callback());
   let server: Listening;
   beforeAll(async () => {

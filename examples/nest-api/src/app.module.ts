@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { JsonLinesSink, type AuditSink, type Warden, type WardenStore } from '@tokenwarden/core';
+import { type AuditSink, type Warden, type WardenStore } from '@tokenwarden/core';
 import {
   getWardenToken,
   tokenEndpointController,
@@ -25,7 +25,7 @@ export interface AppOptions {
   readonly store?: WardenStore;
   /** HS256 secret of the demo issuer. Default: DEMO_JWT_SECRET (base64url), else 32 random bytes. */
   readonly secret?: Buffer;
-  /** Where audit events go. Default: JSON lines on stdout. */
+  /** Where audit events go. Default: the warden's default, JSON lines on standard output. */
   readonly audit?: AuditSink;
   /** Mount POST /demo/token, which mints tokens for anyone. Never in production. Default: true. */
   readonly demoTokens?: boolean;
@@ -41,7 +41,6 @@ export const DEMO_TOKENS = Symbol('DemoTokenService');
 export class AppModule {
   static register(options: AppOptions = {}): DynamicModule {
     const secret = options.secret ?? demoSecret();
-    const audit = options.audit ?? new JsonLinesSink();
     const tokens = options.tokens ?? demoTokenService();
     return {
       module: AppModule,
@@ -50,7 +49,7 @@ export class AppModule {
           demoWardenOptions({
             secret,
             store: options.store,
-            sinks: [audit],
+            sinks: options.audit ? [options.audit] : undefined,
             tokenKeys: [tokens.verificationKey],
             // The policy's routes are enforced, and checked against the controllers at start-up.
             policy: tokens.policy,

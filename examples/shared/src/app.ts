@@ -1,9 +1,4 @@
-import {
-  MemorySink,
-  type AuditSink,
-  type WardenOptions,
-  type WardenStore,
-} from '@tokenwarden/core';
+import { type AuditSink, type WardenOptions, type WardenStore } from '@tokenwarden/core';
 import { DemoIssuer, demoSecret } from './issuer';
 import { demoTokenService, type DemoClient, type DemoTokenService } from './token-service';
 import { demoWardenOptions } from './warden-options';
@@ -14,7 +9,10 @@ export interface DemoAppOptions {
   store?: WardenStore;
   /** HS256 secret of the demo issuer. Default: DEMO_JWT_SECRET, else 32 random bytes. */
   secret?: Buffer;
-  /** Extra audit sinks (a MemorySink is always attached and returned). */
+  /**
+   * Where audit events go. Default: none named, so the warden's default: one JSON line per
+   * event on standard output. Tests pass a `MemorySink` to read the events.
+   */
   sinks?: AuditSink[];
   /** Mount POST /demo/token, which mints tokens for anyone. Never in production. Default: true. */
   demoTokens?: boolean;
@@ -24,17 +22,15 @@ export interface DemoAppOptions {
 export interface DemoApp<App, Middleware> {
   app: App;
   tw: Middleware;
-  audit: MemorySink;
   /** Mints a token as the token endpoint would, for a client of the policy. */
   issue(subject: string, scopes: string[], client?: string): string;
   /** Credentials of the support console, for POST /oauth/token. */
   tokenClient: DemoClient;
 }
 
-/** What `createApp` builds before its routes: the demo issuer, its audit sink, the warden options. */
+/** What `createApp` builds before its routes: the demo issuer and the warden options. */
 export interface DemoAppParts {
   readonly issuer: DemoIssuer;
-  readonly audit: MemorySink;
   readonly wardenOptions: WardenOptions;
   /**
    * Token issuance from the policy: POST /oauth/token and GET /.well-known/jwks.json. Its
@@ -49,18 +45,15 @@ export interface DemoAppParts {
 
 export function demoAppParts(options: DemoAppOptions): DemoAppParts {
   const issuer = new DemoIssuer(options.secret ?? demoSecret());
-  const audit = new MemorySink();
-  const sinks = [audit, ...(options.sinks ?? [])];
   const tokens = demoTokenService();
   return {
     issuer,
-    audit,
     tokens,
     tokenClient: tokens.clients['support-console'] as DemoClient,
     wardenOptions: demoWardenOptions({
       secret: issuer.secret,
       store: options.store,
-      sinks,
+      sinks: options.sinks,
       tokenKeys: [tokens.verificationKey],
       policy: tokens.policy,
     }),

@@ -16,7 +16,8 @@ export const PURPOSES = {
 export function demoWardenOptions(options: {
   readonly secret: Buffer;
   readonly store?: WardenStore | undefined;
-  readonly sinks: readonly AuditSink[];
+  /** Audit sinks. Default: the warden's default, JSON lines on standard output. */
+  readonly sinks?: readonly AuditSink[] | undefined;
   /** Keys of the token endpoint (POST /oauth/token). Default: none. */
   readonly tokenKeys?: readonly VerificationKey[];
   /** The policy whose routes the warden enforces (tokenwarden.policy.yaml). Default: none. */
@@ -35,7 +36,7 @@ export function demoWardenOptions(options: {
     ...(options.policy ? { policy: options.policy } : {}),
     purposes: PURPOSES,
     audit: {
-      sinks: options.sinks,
+      ...(options.sinks ? { sinks: options.sinks } : {}),
       // Every process of one deployment needs the same key, so a token's uses match across them.
       fingerprintKey: process.env.AUDIT_FINGERPRINT_KEY ?? randomBytes(32),
     },
