@@ -84,7 +84,7 @@ export {
   type RotateApiKeyOptions,
 } from './issue/api-key-options';
 export { ApiKeys } from './issue/api-keys';
-export { EnvelopeError, masterKey, type MasterKey } from './issue/envelope';
+export { EnvelopeError, masterKey, type MasterKey } from './internal/envelope';
 export { type TokenRevoker } from './issue/lifecycle';
 export { RefreshTokens } from './issue/refresh';
 export {

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors';
-import { openSecret, sealSecret, type Envelope, type MasterKey } from '../issue/envelope';
+import { openSecret, sealSecret, type Envelope, type MasterKey } from '../internal/envelope';
 import { SubjectKeyError } from './subject-keys';
 
 /** Prefix of a value sealed by {@link RecordCipher} (format 1). */

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors';
-import type { Envelope, MasterKey } from '../issue/envelope';
+import type { Envelope, MasterKey } from '../internal/envelope';
 import {
   decryptIdentifier,
   encryptIdentifier,

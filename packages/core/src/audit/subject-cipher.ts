@@ -1,4 +1,4 @@
-import type { Envelope, MasterKey } from '../issue/envelope';
+import type { Envelope, MasterKey } from '../internal/envelope';
 import type { SubjectKeyOptions } from './seal';
 import {
   decryptIdentifier,

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:
 import { link, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, TokenwardenError } from '../errors';
-import { openSecret, sealSecret, type Envelope, type MasterKey } from '../issue/envelope';
+import { openSecret, sealSecret, type Envelope, type MasterKey } from '../internal/envelope';
 
 /**
  * Where the per-data-subject keys live: one 256-bit key per pseudonym, wrapped (AES-256-GCM) by

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { ConfigError } from '../errors';
-import { openSecret, sealSecret, type Envelope, type MasterKey } from './envelope';
+import { openSecret, sealSecret, type Envelope, type MasterKey } from '../internal/envelope';
 
 /** Additional data bound into the chain key's envelope: it opens as nothing else. */
 export const CHAIN_KEY_CONTEXT = 'audit-chain-key';

@@ -13,7 +13,7 @@ export {
   sealSecret,
   type Envelope,
   type MasterKey,
-} from './envelope';
+} from '../internal/envelope';
 export {
   activeKeyAt,
   generateSigningKey,

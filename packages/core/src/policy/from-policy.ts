@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors';
-import { masterKey, type MasterKey } from '../issue/envelope';
+import { masterKey, type MasterKey } from '../internal/envelope';
 import type { SecretSource } from '../issue/secrets';
 import type { IssuerClient } from '../issue/token-issuer';
 import type { WardenOptions } from '../options';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { RecordCipher } from '../../src/audit';
-import { EnvelopeError, masterKey } from '../../src/issue/envelope';
+import { EnvelopeError, masterKey } from '../../src/internal/envelope';
 
 describe('RecordCipher', () => {
   const doc = JSON.stringify({ source: 'portal', evidence: 'receipt-sha256:ab12' });

@@ -18,7 +18,7 @@ import {
   type AuditEvent,
   type SubjectKeyStore,
 } from '../../src/audit';
-import { masterKey, type Envelope } from '../../src/issue/envelope';
+import { masterKey, type Envelope } from '../../src/internal/envelope';
 import { resolveAuditOptions } from '../../src/audit/options';
 import { AuditTrail } from '../../src/audit/trail';
 import { countingMetrics, decision } from './support';
