@@ -259,7 +259,7 @@ describe('secret scanning behind a body parser', () => {
 
   it('takes the raw body an Express JSON parser keeps as req.rawBody', async () => {
     const keeping = express.json({
-      verify: (req, _res, buf) => void ((req as { rawBody?: Buffer }).rawBody = buf),
+      verify: (req, _res, buf) => void ((req as unknown as { rawBody?: Buffer }).rawBody = buf),
     });
     expect((await answerWith(keeping)).status).toBe(200);
   });
