@@ -90,6 +90,21 @@ describe('RedisStreamSink', () => {
     expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual(events.slice(0, 100));
   });
 
+  it('stores multi-byte text of an entry byte for byte', async () => {
+    const prefix = nextPrefix();
+    const sink = new RedisStreamSink({ url: REDIS_URL, prefix });
+    const events = chainedEvents('p', 1, 3).map((event, i) => ({
+      ...event,
+      client: ['crm-é', 'ünïcode-客户', 'emoji-🔑'][i],
+    }));
+    await sink.write(events);
+    await sink.close();
+    const entries = await client.xrange(auditKeys(prefix).stream, '-', '+');
+    expect(entries).toHaveLength(1);
+    const lines = entries[0]![1][1]!.split('\n');
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual(events);
+  });
+
   it('starts a new entry at a gap in the sequence and once an entry is large', async () => {
     const prefix = nextPrefix();
     const sink = new RedisStreamSink({ url: REDIS_URL, prefix });

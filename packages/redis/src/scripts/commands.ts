@@ -52,5 +52,5 @@ export type CommandName = (typeof COMMANDS)[keyof typeof COMMANDS];
 /** Script commands as callable client methods (defined through `defineCommand`). */
 export type ScriptCalls<Name extends CommandName> = Record<
   Name,
-  (...args: string[]) => Promise<unknown>
+  (...args: (string | Buffer)[]) => Promise<unknown>
 >;
