@@ -276,11 +276,15 @@ export class AuditTrail {
       // New data subjects' keys are made durable before any event uses them.
       if (this.sealer !== undefined) await this.sealer.prepare(batch.map((p) => p.input));
       const events = batch.map((p) => this.seal(p));
-      let durable = true;
+      // Only what is needed after the write stays referenced across it: in async mode nothing
+      // waits, so the batch's inputs can be collected while the sinks wait for their stores.
+      const waiting = async ? undefined : batch.map((p) => p.done);
+      const last = events[events.length - 1];
+      const count = events.length;
       const results = await Promise.all(this.lanes.map((lane) => lane.deliver(events)));
-      for (const ok of results) if (!ok) durable = false;
-      for (const p of batch) p.done?.(durable);
-      this.checkpoints?.note(events[events.length - 1], events.length);
+      const durable = results.every((ok) => ok);
+      if (waiting !== undefined) for (const done of waiting) done?.(durable);
+      this.checkpoints?.note(last, count);
     }
   }
 
