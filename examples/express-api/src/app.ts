@@ -9,6 +9,7 @@ import {
 import {
   changeConsent,
   demoAppParts,
+  servedPolicy,
   seedData,
   type DemoApp,
   type DemoAppOptions,
@@ -83,6 +84,6 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Express, Tokenw
   }
 
   // Start-up check: the routes above against the policy (an error in production, else warnings).
-  checkPolicyDrift(app, tokens.policy);
+  checkPolicyDrift(app, servedPolicy(tokens.policy, options.demoTokens ?? true));
   return { app, tw, issue, tokenClient };
 }

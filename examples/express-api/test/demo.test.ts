@@ -50,6 +50,19 @@ describe('the demo story', () => {
     }
   });
 
+  it('starts in production (drift: error) with and without the demo token route', async () => {
+    const before = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      for (const demoTokens of [true, false]) {
+        const { tw } = createApp({ demoTokens });
+        await tw.warden.close();
+      }
+    } finally {
+      process.env.NODE_ENV = before;
+    }
+  });
+
   it('passes on RedisStore', async () => {
     const { store, cleanup } = await redisStoreCase.make();
     try {

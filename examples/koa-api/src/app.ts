@@ -12,6 +12,7 @@ import {
 import {
   changeConsent,
   demoAppParts,
+  servedPolicy,
   seedData,
   type DemoApp,
   type DemoAppOptions,
@@ -93,7 +94,7 @@ export function createApp(options: DemoAppOptions = {}): DemoApp<Koa, Tokenwarde
   app.use(api.routes());
 
   // Start-up check: the routes above against the policy (an error in production, else warnings).
-  checkPolicyDrift(app, tokens.policy);
+  checkPolicyDrift(app, servedPolicy(tokens.policy, options.demoTokens ?? true));
 
   return { app, tw, issue, tokenClient };
 }

@@ -12,6 +12,7 @@ import {
   demoSecret,
   demoTokenService,
   demoWardenOptions,
+  servedPolicy,
   type DemoTokenService,
 } from '@tokenwarden/example-shared';
 import { ConsentsController, ConsentService } from './consents.controller';
@@ -52,7 +53,7 @@ export class AppModule {
             sinks: options.audit ? [options.audit] : undefined,
             tokenKeys: [tokens.verificationKey],
             // The policy's routes are enforced, and checked against the controllers at start-up.
-            policy: tokens.policy,
+            policy: servedPolicy(tokens.policy, options.demoTokens !== false),
           }),
         ),
       ],

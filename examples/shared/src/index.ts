@@ -5,6 +5,7 @@ export { AUDIENCE, DemoIssuer, ISSUER, KEY_ID, demoSecret, type DemoTokenReply }
 export { demoAppParts, type DemoApp, type DemoAppOptions, type DemoAppParts } from './app';
 export { PURPOSES, demoWardenOptions } from './warden-options';
 export { changeConsent, consentProof, type ConsentAnswer } from './consents';
+export { servedPolicy } from './demo-policy';
 export {
   demoPolicyPath,
   demoTokenService,
