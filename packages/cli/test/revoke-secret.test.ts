@@ -134,7 +134,7 @@ describe('tokenwarden revoke --secret -', () => {
   }, 90_000);
 
   it('a refresh token: its family and the access tokens issued from it are revoked', async () => {
-    const admin = createAdmin({ store });
+    const admin = createAdmin({ store, audit: false });
     const refresh = new RefreshTokens({ store: credentials, revoker: admin });
     const jti = `jti-${randomBytes(4).toString('hex')}`;
     const issued = await refresh.issue(

@@ -76,7 +76,7 @@ describe('tokenwarden revoke', () => {
   });
 
   it('token: an API key id also revokes the key itself, and a family id the family', async () => {
-    const admin = createAdmin({ store });
+    const admin = createAdmin({ store, audit: false });
     const { key, record } = await new ApiKeys({ store: credentials }).create({
       client: 'c',
       scopes: [],

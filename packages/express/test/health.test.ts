@@ -17,7 +17,12 @@ class DownStore extends MemoryStore {
 describe('Express health handler', () => {
   it('answers 200 ok, then 503 store_unavailable without detail, above the middleware and without a token', async () => {
     const store = new DownStore();
-    const tw = tokenwarden({ jwt: testJwtOptions(), store, logger: { warn() {}, error() {} } });
+    const tw = tokenwarden({
+      jwt: testJwtOptions(),
+      store,
+      audit: false,
+      logger: { warn() {}, error() {} },
+    });
     const app = express();
     app.get('/health', tw.healthHandler());
     app.get('/ready', healthHandler(tw.warden));

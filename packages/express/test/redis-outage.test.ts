@@ -18,7 +18,12 @@ describe('Express adapter while Redis is down', () => {
     // is refused with store_state_lost until the state is restored: test/faults/state-loss).
     server = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
     store = new RedisStore({ url: server.url, prefix: 'outage:' });
-    tw = tokenwarden({ jwt: testJwtOptions(), store, logger: { warn() {}, error() {} } });
+    tw = tokenwarden({
+      jwt: testJwtOptions(),
+      store,
+      audit: false,
+      logger: { warn() {}, error() {} },
+    });
     app = express();
     app.use(tw);
     app.get('/data', (_req, res) => {

@@ -24,6 +24,7 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const options = (extra: Partial<WardenOptions> = {}): WardenOptions => ({
   jwt: testJwtOptions(),
   purposes: ['marketing'],
+  audit: false,
   logger: { warn() {}, error() {} },
   ...extra,
 });

@@ -18,7 +18,12 @@ class DownStore extends MemoryStore {
 describe('Koa health handler', () => {
   it('answers 200 ok, then 503 store_unavailable without detail, above the middleware and without a token', async () => {
     const store = new DownStore();
-    const tw = tokenwarden({ jwt: testJwtOptions(), store, logger: { warn() {}, error() {} } });
+    const tw = tokenwarden({
+      jwt: testJwtOptions(),
+      store,
+      audit: false,
+      logger: { warn() {}, error() {} },
+    });
     const open = new Router();
     open.get('/health', tw.healthHandler());
     open.get('/ready', healthHandler(tw.warden));

@@ -68,6 +68,7 @@ const wardenModule = (extra: object = {}) =>
   TokenwardenModule.forRoot({
     jwt: testJwtOptions(),
     purposes: ['marketing'],
+    audit: false,
     logger: { warn() {}, error() {} },
     ...extra,
   });

@@ -24,6 +24,7 @@ describe.each(PLATFORMS)('Nest health controller (%s)', (platform) => {
           TokenwardenModule.forRoot({
             jwt: testJwtOptions(),
             store,
+            audit: false,
             logger: { warn() {}, error() {} },
             healthPath: '/healthz',
           }),
@@ -52,7 +53,11 @@ describe.each(PLATFORMS)('Nest health controller (%s)', (platform) => {
     const app = await startApp(
       {
         imports: [
-          TokenwardenModule.forRoot({ jwt: testJwtOptions(), logger: { warn() {}, error() {} } }),
+          TokenwardenModule.forRoot({
+            jwt: testJwtOptions(),
+            audit: false,
+            logger: { warn() {}, error() {} },
+          }),
         ],
       },
       platform,

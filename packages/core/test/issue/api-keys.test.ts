@@ -278,7 +278,7 @@ describe('ApiKeys', () => {
   it('with a revoker, also puts the key id on the revocation list until the key expires', async () => {
     const { store, clock } = setup();
     const marks = new MemoryStore({ clock });
-    const admin = createAdmin({ store: marks, clock });
+    const admin = createAdmin({ store: marks, clock, audit: false });
     const apiKeys = new ApiKeys({ store, clock, revoker: admin });
     const { record } = await apiKeys.create({ client: 'c', subject: 's', scopes: [] });
     await apiKeys.revoke(record.keyId);
@@ -367,7 +367,7 @@ describe('ApiKeys', () => {
   });
 
   it('works with createAdmin as its audit recorder', async () => {
-    const admin = createAdmin({ store: new MemoryStore() });
+    const admin = createAdmin({ store: new MemoryStore(), audit: false });
     const apiKeys = new ApiKeys({ store: new MemoryCredentialStore(), audit: admin });
     await expect(apiKeys.create({ client: 'c', scopes: [] })).resolves.toBeDefined();
     await admin.close();

@@ -69,7 +69,13 @@ describe('RefreshTokens', () => {
 
   it('detects reuse: the family and every access token issued from it are revoked, audited and counted', async () => {
     const { refresh, grant, mint, store, sink, admin, reuses, clock } = setup();
-    const warden = createWarden({ jwt: testJwtOptions(), store, clock });
+    const warden = createWarden({
+      jwt: testJwtOptions(),
+      store,
+      clock,
+      audit: false,
+      logger: { warn() {}, error() {} },
+    });
     const first = await refresh.issue(grant, mint()); // jti-1
     const second = await refresh.refresh(first.refreshToken, mint); // jti-2
     if (!second.ok) throw new Error('expected a rotation');
@@ -213,7 +219,7 @@ describe('RefreshTokens', () => {
       () =>
         new RefreshTokens({
           store,
-          revoker: createAdmin({ store: new MemoryStore() }),
+          revoker: createAdmin({ store: new MemoryStore(), audit: false }),
           tokenTtlMs: 0,
         }),
     ).toThrow(/tokenTtlMs/);
