@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { TokenwardenError } from '@tokenwarden/core';
+import { escapeJsonText, escapeText } from '@tokenwarden/core/internal';
 import { checkedUrl } from '@tokenwarden/redis';
 import type { CliIo } from './io';
 
@@ -115,14 +116,19 @@ export function redisUrl(command: Command, io: CliIo): string {
 
 /**
  * Prints a result: JSON (one document, for scripts, its times in ISO 8601) with `--json`,
- * otherwise the human text.
+ * otherwise the human text. Control, separator and bidi characters of the values (a subject, a
+ * client id) are escaped either way: as JSON escapes in JSON, as `\u{85}` in each line of text.
  */
 export function print(command: Command, io: CliIo, value: unknown, human: () => string): void {
   if (globalOptions(command).json === true) {
-    io.stdout.write(JSON.stringify(isoTimes(value)) + '\n');
+    io.stdout.write(escapeJsonText(JSON.stringify(isoTimes(value))) + '\n');
   } else {
-    const text = human();
-    io.stdout.write(text.endsWith('\n') ? text : text + '\n');
+    const text = human()
+      .replace(/\n$/, '')
+      .split('\n')
+      .map((line) => escapeText(line))
+      .join('\n');
+    io.stdout.write(text + '\n');
   }
 }
 

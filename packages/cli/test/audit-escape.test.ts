@@ -62,6 +62,20 @@ describe('control, separator and bidi characters in the audit trail', () => {
     expect((JSON.parse(json.out) as { subject: string }).subject).toBe(SUBJECT);
   });
 
+  it('are escaped in what other commands print, as text and as JSON', async () => {
+    // DEL and C0 are refused in ids; C1, separators and bidi controls are not.
+    const subject = 'ann\u0085x\u2028y\u202ez';
+    const text = await cli('revoke', 'subject', subject, '--no-audit');
+    expect(text.code).toBe(0);
+    expect(text.out).not.toMatch(RAW);
+    expect(text.out).toContain('subject ann\\u{85}x\\u{2028}y\\u{202e}z issued');
+
+    const json = await cli('--json', 'revoke', 'subject', subject, '--no-audit');
+    expect(json.code).toBe(0);
+    expect(json.out).not.toMatch(RAW);
+    expect((JSON.parse(json.out) as { id: string }).id).toBe(subject);
+  });
+
   it('are escaped in the CSV and JSON-lines exports', async () => {
     const csv = await cli('audit', 'export', '--format', 'csv');
     expect(csv.code).toBe(0);
