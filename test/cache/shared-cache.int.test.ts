@@ -61,7 +61,13 @@ describe('local caches over a real Redis, two nodes', () => {
     server = await RedisServer.start();
     storeA = new RedisStore({ url: server.url, heartbeatMs: 250, commandTimeoutMs: 1_000 });
     storeB = new RedisStore({ url: server.url, heartbeatMs: 250, commandTimeoutMs: 1_000 });
-    const options = { jwt: testJwtOptions(), purposes: ['analytics'], metrics: false } as const;
+    const options = {
+      jwt: testJwtOptions(),
+      purposes: ['analytics'],
+      metrics: false,
+      audit: false,
+      logger: { warn() {}, error() {} },
+    } as const;
     a = createWarden({ ...options, store: storeA });
     b = createWarden({ ...options, store: storeB });
     // Both subscriptions live before the tests start.

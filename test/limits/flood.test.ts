@@ -134,6 +134,7 @@ describe('one client flooding the in-memory replay cache and usage limiter', () 
       jwt: testJwtOptions(),
       dpop: { publicOrigin: ORIGIN, replayCache },
       limits: new UsageLimits({ rules, limiter }),
+      audit: false,
       logger: { warn() {}, error() {} },
     });
     return warden;
