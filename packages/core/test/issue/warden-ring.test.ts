@@ -41,6 +41,8 @@ describe('a warden verifying through a rotating SigningKeyRing', () => {
       jwt: { algorithms: ['ES256'], keys: ring, issuer: 'https://issuer.test/', audience: 'api' },
       clock,
       metrics: false,
+      audit: false,
+      logger: { warn() {}, error() {} },
     });
     const old = issuer.issue({ client: 'app', lifetimeMs: 300_000 }).token;
     clock.advance(2_000);
@@ -92,6 +94,8 @@ describe('a warden verifying through a rotating SigningKeyRing', () => {
       jwt: { algorithms: ['EdDSA'], keys: ring, issuer: 'https://issuer.test/', audience: 'api' },
       clock,
       metrics: false,
+      audit: false,
+      logger: { warn() {}, error() {} },
     });
     const issued = issuer.issue({ client: 'app', lifetimeMs: 300_000 });
     const header = JSON.parse(Buffer.from(issued.token.split('.')[0]!, 'base64url').toString());

@@ -328,7 +328,14 @@ describe('Warden with a shared store', () => {
   it('never allows a token revoked on this node, and one revoked elsewhere once announced', async () => {
     const clock = new FakeClock(Date.now());
     const remote = new SharedMemoryStore({ clock });
-    const warden = createWarden({ jwt: testJwtOptions(), store: remote, clock, metrics: {} });
+    const warden = createWarden({
+      jwt: testJwtOptions(),
+      store: remote,
+      clock,
+      metrics: {},
+      audit: false,
+      logger: { warn() {}, error() {} },
+    });
     const token = mintToken({ now: clock.now() - 2_000 });
     const other = mintToken({ now: clock.now() - 2_000, claims: { sub: 'user-2' } });
     for (let i = 0; i < 3; i++) expect((await warden.check(bearer(token))).outcome).toBe('allow');
@@ -350,7 +357,13 @@ describe('Warden with a shared store', () => {
 
   it('refuses a cached token once it has expired', async () => {
     const clock = new FakeClock(Date.now());
-    const warden = createWarden({ jwt: testJwtOptions(), clock, metrics: false });
+    const warden = createWarden({
+      jwt: testJwtOptions(),
+      clock,
+      metrics: false,
+      audit: false,
+      logger: { warn() {}, error() {} },
+    });
     const token = mintToken({ now: clock.now() - 2_000, lifetimeSeconds: 60 });
     expect((await warden.check(bearer(token))).outcome).toBe('allow');
     clock.advance(120_000);
@@ -361,7 +374,13 @@ describe('Warden with a shared store', () => {
 
   it('goes to the store on every request with cache: false', async () => {
     const remote = new SharedMemoryStore();
-    const warden = createWarden({ jwt: testJwtOptions(), store: remote, cache: false });
+    const warden = createWarden({
+      jwt: testJwtOptions(),
+      store: remote,
+      cache: false,
+      audit: false,
+      logger: { warn() {}, error() {} },
+    });
     const token = mintToken({ now: Date.now() - 2_000 });
     for (let i = 0; i < 3; i++) await warden.check(bearer(token));
     expect(remote.lookups).toBe(3);
