@@ -48,7 +48,7 @@ const INSTANCES: Readonly<Record<string, (C: ErrorClass) => readonly Error[]>> =
     ),
   EnvelopeError: (C) => [new C('stored secret does not authenticate under master key mk-1')],
   SubjectKeyError: (C) => [
-    new C("the key of a data subject cannot be opened: sealed with master key mk-1"),
+    new C('the key of a data subject cannot be opened: sealed with master key mk-1'),
   ],
   SigningKeyError: (C) =>
     (['tampered', 'rolled_back', 'malformed', 'unsealed'] as const).map(

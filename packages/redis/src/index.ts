@@ -11,11 +11,7 @@ export { RedisUsageLimiter } from './rate-limit';
 export type { RedisCounterOptions } from './counters';
 export { RedisReplayCache } from './replay-cache';
 export { RedisSigningKeyStore, type RedisSigningKeyStoreOptions } from './key-store';
-export {
-  chainKeyKey,
-  RedisChainKeyStore,
-  type RedisChainKeyStoreOptions,
-} from './chain-key-store';
+export { chainKeyKey, RedisChainKeyStore, type RedisChainKeyStoreOptions } from './chain-key-store';
 export {
   checkpointsKey,
   RedisCheckpointSink,
