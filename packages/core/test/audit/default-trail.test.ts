@@ -25,7 +25,9 @@ async function stdoutOf(run: () => Promise<void>): Promise<string> {
   return text;
 }
 
-afterEach(() => jest.restoreAllMocks());
+afterEach(() => {
+  jest.restoreAllMocks();
+});
 
 describe('the audit trail is on by default', () => {
   it('with no audit option, each decision is one JSON line on standard output', async () => {
@@ -37,7 +39,9 @@ describe('the audit trail is on by default', () => {
         audit: { chainKey: CHAIN_KEY },
       });
       await warden.check(view({ path: '/customers/jane.doe@example.com' }));
-      await warden.check(bearer(mintToken({ scope: 'orders:read' }), { route: '/orders/:id' }));
+      await warden.check(
+        bearer(mintToken({ claims: { scope: 'orders:read' } }), { route: '/orders/:id' }),
+      );
       await warden.close();
     });
     const events = out
