@@ -17,7 +17,6 @@ export {
 } from './find';
 export { ownJwt, type OwnJwt } from './jwt';
 export { RecentReports } from './recent-reports';
-export { leakResponderOf } from './registry';
 export {
   auditText,
   LeakResponder,
