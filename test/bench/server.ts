@@ -5,7 +5,7 @@
  * and reports its port to the parent over IPC.
  */
 import 'reflect-metadata';
-import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import type { AddressInfo } from 'node:net';
@@ -31,7 +31,9 @@ import koaJwt from 'koa-jwt';
 import {
   createAdmin,
   createWarden,
+  masterKey,
   MemoryStore,
+  MemorySubjectKeyStore,
   type AuditSink,
   type Warden,
   type WardenOptions,
@@ -77,7 +79,7 @@ async function wardenOptions(): Promise<WardenOptions> {
   const full = config.full === true;
   if (full) {
     // Consent for every subject of the token pool, as a consent form would have recorded it.
-    const admin = createAdmin({ store, purposes: [PURPOSE] });
+    const admin = createAdmin({ store, purposes: [PURPOSE], audit: false });
     for (let i = 0; i < config.subjects; i++) {
       await retry(() => admin.grantConsent({ subject: `user-${i}`, purpose: PURPOSE }));
     }
@@ -91,12 +93,25 @@ async function wardenOptions(): Promise<WardenOptions> {
           alg,
           key: createPublicKey(verificationKey(alg)),
         };
-  const sinks = full && config.auditSink !== undefined ? [auditSink(config.auditSink)] : [];
+  // A full configuration audits as a deployment does: a keyed chain, and subjects sealed under
+  // per-person keys (kept in memory here: created once per subject, then cached).
+  const audit: WardenOptions['audit'] =
+    full && config.auditSink !== undefined
+      ? {
+          sinks: [auditSink(config.auditSink)],
+          fingerprintKey: keys.fingerprint,
+          chainKey: randomBytes(32),
+          subjectKeys: {
+            store: new MemorySubjectKeyStore(),
+            masterKey: masterKey(randomBytes(32)),
+          },
+        }
+      : false;
   return {
     jwt: { algorithms: [alg], keys: [key], issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE },
     store,
     purposes: [PURPOSE],
-    audit: { sinks, fingerprintKey: keys.fingerprint },
+    audit,
   };
 }
 
