@@ -155,7 +155,9 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
   let err = '';
   stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const code = await runCli(argv, { stdout, stderr, env: {} });
+  // The run's chain key, as an operator's shell holds it; nothing else of this process.
+  const env = { TOKENWARDEN_AUDIT_CHAIN_KEY: process.env.TOKENWARDEN_AUDIT_CHAIN_KEY };
+  const code = await runCli(argv, { stdout, stderr, env });
   return { code, out, err };
 }
 

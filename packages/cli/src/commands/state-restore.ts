@@ -68,7 +68,13 @@ function describeChain(verdict: ChainVerdict): string {
     return `verified (${verdict.chains.length} producer${verdict.chains.length === 1 ? '' : 's'})`;
   }
   const broken = verdict.chains.filter((c) => !c.intact).map((c) => c.producer);
+  const needsKey = verdict.chains.some((c) => c.problems.some((p) => p.kind === 'unverifiable'));
   const parts = [
+    ...(needsKey
+      ? [
+          'the chain is keyed: pass its key (--chain-key-file or $TOKENWARDEN_AUDIT_CHAIN_KEY) to check it',
+        ]
+      : []),
     ...(broken.length > 0 ? [`broken chains: ${broken.join(', ')}`] : []),
     ...(verdict.unreadable > 0 ? [`${verdict.unreadable} unreadable entries`] : []),
     ...(verdict.unchained > 0 ? [`${verdict.unchained} events without chain fields`] : []),
