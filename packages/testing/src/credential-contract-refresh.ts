@@ -222,8 +222,14 @@ export function refreshFamilyContract(ctx: CredentialContractContext): void {
        */
       function deployment() {
         const state = new MemoryStore({ clock: ctx.clock });
-        const admin = createAdmin({ store: state, clock: ctx.clock });
-        const warden = createWarden({ jwt: testJwtOptions(), store: state, clock: ctx.clock });
+        // The trail is not under test here.
+        const admin = createAdmin({ store: state, clock: ctx.clock, audit: false });
+        const warden = createWarden({
+          jwt: testJwtOptions(),
+          store: state,
+          clock: ctx.clock,
+          audit: false,
+        });
         const refresh = new RefreshTokens({ store: ctx.store, revoker: admin, clock: ctx.clock });
         const minted: string[] = [];
         const mint = (): FamilyAccessToken => {
