@@ -77,6 +77,14 @@ describe('JsonLinesSink', () => {
     );
   });
 
+  it('does not wait for the callback of a stream that takes the lines without backpressure', async () => {
+    // As standard output behaves under some test runners: write() accepts, the callback never comes.
+    const taken: string[] = [];
+    const silent = { write: (text: string) => taken.push(text) > 0 } as unknown as Writable;
+    await new JsonLinesSink({ stream: silent }).write([event(1)]);
+    expect(taken).toHaveLength(1);
+  });
+
   it('appends to a file and flushes it on close()', async () => {
     const file = join(dir, 'audit.jsonl');
     writeFileSync(file, `${JSON.stringify(event(0))}\n`);
