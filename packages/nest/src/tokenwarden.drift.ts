@@ -5,7 +5,6 @@ import {
   type INestApplicationContext,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import {
   findPolicyDrift,
@@ -19,6 +18,11 @@ import {
 import type { Policy } from '@tokenwarden/core/policy';
 import { EXEMPT, routeRequirement } from './route-requirement';
 import { TOKENWARDEN_OPTIONS } from './tokens';
+
+// The metadata keys of Nest's @Controller() and route decorators (`@nestjs/common/constants`, a
+// deep import that Nest 11's ESM build cannot resolve without its extension).
+const PATH_METADATA = 'path';
+const METHOD_METADATA = 'method';
 
 /** Provides the module's `drift` setting. */
 export const TOKENWARDEN_DRIFT: unique symbol = Symbol('tokenwarden:drift');
