@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { masterKey, MemorySubjectKeyStore } from '@tokenwarden/core';
 import type { AuditSink, VerificationKey, WardenOptions, WardenStore } from '@tokenwarden/core';
 import type { Policy } from '@tokenwarden/core/policy';
 import { AUDIENCE, ISSUER, KEY_ID } from './issuer';
@@ -43,13 +42,6 @@ export function demoWardenOptions(options: {
       // The hash chain's key: from the environment, else random for this run (the trail of one
       // run still verifies; set TOKENWARDEN_AUDIT_CHAIN_KEY to verify across restarts).
       chainKey: process.env.TOKENWARDEN_AUDIT_CHAIN_KEY ?? randomBytes(32),
-      // Subjects and data subjects are stored as pseudonyms plus a copy under each person's own
-      // key, so one person can be erased. A deployment keeps the keys in Redis or a file
-      // (RedisSubjectKeyStore, FileSubjectKeyStore) under TOKENWARDEN_MASTER_KEY.
-      subjectKeys: {
-        store: new MemorySubjectKeyStore(),
-        masterKey: masterKey(process.env.TOKENWARDEN_MASTER_KEY ?? randomBytes(32)),
-      },
     },
   };
 }
