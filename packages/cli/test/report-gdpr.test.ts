@@ -342,10 +342,7 @@ describe('on the demo trail, in headless Chromium', () => {
     async ({ name, args, headings }) => {
       const html = join(dir, `${name}.html`);
       const report = await tokenwarden([...args(), '--format', 'html', '--output', html]);
-      // The demo seals data subjects under keys this process cannot reach: the report says so
-      // and shows their pseudonyms.
-      expect(report.code).toBe(0);
-      expect(report.err).toMatch(/^tokenwarden: no master key .*shown as pseudonyms\n$/);
+      expect(report).toMatchObject({ code: 0, err: '' });
       const page = readFileSync(html, 'utf8');
       expect(page.startsWith('<!DOCTYPE html>')).toBe(true);
 
