@@ -118,7 +118,7 @@ describe('a real Prometheus scraping two instances of the express-api example', 
     });
     const rules = groups.flatMap((g) => g.rules);
     expect(rules.filter((r) => r.health !== 'ok')).toEqual([]);
-    expect(rules.length).toBe(15);
+    expect(rules.length).toBe(16);
     // A little normal traffic is no incident.
     expect(await prometheus.query('ALERTS{alertstate="firing"}')).toEqual([]);
   });
