@@ -51,6 +51,9 @@ describe('tokenwarden keys rewrap: data subject keys and the audit chain key', (
         rewrapped: 0,
         subjectKeysRewrapped: 2,
         chainKeyRewrapped: true,
+        consentRecordsResealed: 0,
+        consentRecordsPlain: 0,
+        consentRecordsUnreadable: 0,
       });
 
       const next = masterKey(newText);

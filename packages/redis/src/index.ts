@@ -45,3 +45,8 @@ export {
   type KeyLayoutMigration,
   type KeyLayoutMigrationOptions,
 } from './store-migrate';
+export {
+  rewrapConsentRecords,
+  type ConsentRewrap,
+  type ConsentRewrapOptions,
+} from './consent-rewrap';

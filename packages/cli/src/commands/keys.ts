@@ -3,6 +3,7 @@ import {
   createAdmin,
   jwksOf,
   MemoryStore,
+  RecordCipher,
   rewrapChainKey,
   rewrapSubjectKeys,
   rotateSigningKeys,
@@ -11,7 +12,12 @@ import {
   type SigningKeySettings,
 } from '@tokenwarden/core/internal';
 import { durationMs } from '@tokenwarden/core/policy';
-import { RedisChainKeyStore, RedisSigningKeyStore } from '@tokenwarden/redis';
+import {
+  openClient,
+  RedisChainKeyStore,
+  RedisSigningKeyStore,
+  rewrapConsentRecords,
+} from '@tokenwarden/redis';
 import { addAuditOptions, actorOf, type AuditFlags } from '../apikey/context';
 import { auditDestination, openAuditSinks } from '../audit/destination';
 import { keyRows, keyTable } from '../keys/format';
@@ -23,7 +29,11 @@ import { masterKeysOf, subjectKeyStoreOf, type SubjectKeyFlags } from '../subjec
 interface RewrapFlags extends AuditFlags, SubjectKeyFlags {
   readonly previousMasterKeyFile: string;
   readonly masterKeyFile?: string;
+  readonly sealPlainConsent?: boolean;
 }
+
+/** Deadline of each Redis call while the consent records are re-sealed, in ms. */
+const CONSENT_TIMEOUT_MS = 5_000;
 
 interface RotateFlags extends AuditFlags {
   readonly now?: boolean;
@@ -205,7 +215,7 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
 
   addAuditOptions(keys.command('rewrap'))
     .description(
-      're-encrypt every stored signing key with the current master key (after the master key rotated)',
+      're-encrypt every stored signing key, data subject key, the audit chain key and the consent records with the current master key (after the master key rotated)',
     )
     .requiredOption(
       '--previous-master-key-file <file>',
@@ -215,6 +225,10 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
     .option(
       '--subject-keys <dir>',
       'directory of the data subject keys, when they are kept in files (default: $TOKENWARDEN_SUBJECT_KEYS, else Redis)',
+    )
+    .option(
+      '--seal-plain-consent',
+      'also seal the consent records kept in clear (only once every node has a recordCipher: a node without one refuses a sealed record)',
     )
     .action(async (flags: RewrapFlags, command: Command) => {
       auditDestination(redisUrl(command, io), globalOptions(command).prefix, flags, io);
@@ -226,6 +240,13 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
         url: redisUrl(command, io),
         prefix: globalOptions(command).prefix,
       });
+      // And the consent records of the RedisStore (recordCipher), in either layout.
+      const client = openClient(
+        redisUrl(command, io),
+        CONSENT_TIMEOUT_MS,
+        () => undefined,
+        '--redis-url',
+      );
       try {
         const count = await store.rewrap();
         const [masterKey, ...previousMasterKeys] = masterKeysOf(flags, io, true);
@@ -238,12 +259,39 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
           masterKey: masterKey!,
           previousMasterKeys,
         });
+        const prefix = globalOptions(command).prefix;
+        const consent = await rewrapConsentRecords({
+          client,
+          cipher: new RecordCipher(masterKey!, previousMasterKeys),
+          ...(prefix === undefined ? {} : { prefix }),
+          sealPlain: flags.sealPlainConsent === true,
+        });
         print(
           command,
           io,
-          { rewrapped: count, subjectKeysRewrapped: subjects, chainKeyRewrapped: chain },
+          {
+            rewrapped: count,
+            subjectKeysRewrapped: subjects,
+            chainKeyRewrapped: chain,
+            consentRecordsResealed: consent.resealed,
+            consentRecordsPlain: consent.plain,
+            consentRecordsUnreadable: consent.unreadable,
+          },
           () =>
-            `re-wrapped ${count} signing key(s), ${subjects} data subject key(s) and ${chain ? 'the' : 'no'} audit chain key with the current master key`,
+            [
+              `re-wrapped ${count} signing key(s), ${subjects} data subject key(s) and ${chain ? 'the' : 'no'} audit chain key with the current master key`,
+              `consent records re-sealed: ${consent.resealed}`,
+              ...(consent.plain > 0
+                ? [
+                    `consent records in clear: ${consent.plain} (left as they are; --seal-plain-consent seals them once every node has a recordCipher)`,
+                  ]
+                : []),
+              ...(consent.unreadable > 0
+                ? [
+                    `consent records NOT re-sealed: ${consent.unreadable} (their data subject id is stored hashed)`,
+                  ]
+                : []),
+            ].join('\n'),
         );
         await recordEvents(command, io, flags, [
           {
@@ -259,6 +307,7 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
         await store.close();
         await subjectKeys?.close?.();
         await chainKeys.close();
+        client.disconnect();
       }
     });
 }
