@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
+import type { AuditOptions, AuditSink } from '@tokenwarden/core';
 import {
   FileSubjectKeyStore,
+  PSEUDONYM_KEY_NAME,
   SubjectOpener,
+  type AuditEvent,
   type MasterKey,
   type SubjectKeyOptions,
   type SubjectKeyStore,
@@ -9,7 +12,7 @@ import {
 import { RedisSubjectKeyStore } from '@tokenwarden/redis';
 import type { CliIo } from './io';
 import { masterKeyOf } from './keys/master-key';
-import { CliError, globalOptions, redisUrl } from './shared';
+import { CliError, cliLogger, globalOptions, redisUrl } from './shared';
 
 /** Options added by {@link addSubjectKeyOptions}. */
 export interface SubjectKeyFlags {
@@ -127,4 +130,74 @@ export function subjectKeysOf(
   if (masterKey === undefined) return undefined;
   const store = subjectKeyStoreOf(command, flags, io);
   return store === undefined ? undefined : { store, masterKey, previousMasterKeys };
+}
+
+/** The sealing of the audit events one CLI run writes; see {@link subjectSealingOf}. */
+export interface CliSubjectSealing {
+  /** `audit` with `subjectKeys`, or with sinks that warn once about events naming a person. */
+  audit(audit: AuditOptions): AuditOptions;
+  /** Releases the subject key store; call it after the admin closed. */
+  close(): Promise<void>;
+}
+
+/** Whether an event names a person in clear: a subject or data subject, and nothing sealed. */
+function namesInClear(event: AuditEvent): boolean {
+  return (event.subject !== undefined || event.dataSubject !== undefined) && !event.sealed;
+}
+
+/**
+ * Seals the audit events a CLI command writes as the API nodes seal theirs, with
+ * {@link subjectKeysOf}. Without a master key the events keep identifiers in clear; when one of
+ * them names a data subject and the subject key store holds a pseudonym key (the trail is
+ * sealed), or cannot be asked, one warning on standard error says so and how to seal it.
+ */
+export function subjectSealingOf(
+  command: Command,
+  flags: SubjectKeyFlags,
+  io: CliIo,
+): CliSubjectSealing {
+  const subjectKeys = subjectKeysOf(command, flags, io);
+  if (subjectKeys !== undefined) {
+    return {
+      audit: (audit) => ({ ...audit, subjectKeys }),
+      close: async () => {
+        await subjectKeys.store.close?.();
+      },
+    };
+  }
+  let probe: SubjectKeyStore | undefined;
+  let checked = false;
+  const check = async (events: readonly AuditEvent[]) => {
+    if (checked || !events.some(namesInClear)) return;
+    checked = true;
+    let sealedTrail = true;
+    try {
+      probe = subjectKeyStoreOf(command, flags, io);
+      if (probe !== undefined) {
+        sealedTrail = (await probe.load([PSEUDONYM_KEY_NAME])).has(PSEUDONYM_KEY_NAME);
+      }
+    } catch {
+      // Unknown whether the trail is sealed: say so rather than keep silent.
+    }
+    if (!sealedTrail) return;
+    cliLogger(command, io).warn(
+      'this audit event names a data subject in clear, while the trail seals data subjects: `tokenwarden erase --subject` cannot make it unreadable. Set TOKENWARDEN_MASTER_KEY (or pass --master-key-file) to seal the events of the CLI',
+    );
+  };
+  return {
+    audit: (audit) => ({
+      ...audit,
+      sinks: audit.sinks?.map((sink): AuditSink => ({
+        name: sink.name,
+        write: async (events) => {
+          await check(events).catch(() => undefined);
+          await sink.write(events);
+        },
+        close: () => sink.close?.() ?? Promise.resolve(),
+      })),
+    }),
+    close: async () => {
+      await probe?.close?.();
+    },
+  };
 }

@@ -2,10 +2,16 @@ import type { Command } from 'commander';
 import { ConfigError, createAdmin, type WardenAdmin } from '@tokenwarden/core';
 import { loadPolicyFile, type Policy } from '@tokenwarden/core/policy';
 import { RedisCredentialStore, RedisStore } from '@tokenwarden/redis';
-import { addAuditOptions, openAuditSinks, type AuditFlags } from '../audit/destination';
+import {
+  addAuditOptions,
+  auditDestination,
+  openAuditSinks,
+  type AuditFlags,
+} from '../audit/destination';
 import { parsePointInTime } from '../audit/time';
 import type { CliIo } from '../io';
 import { CliError, cliLogger, globalOptions, redisUrl } from '../shared';
+import { addSubjectKeyOptions, subjectSealingOf, type SubjectKeyFlags } from '../subjects';
 
 export {
   addAuditOptions,
@@ -100,8 +106,20 @@ export function policyOf(options: { readonly policy?: string }, io: CliIo): Poli
   }
 }
 
-/** Options added by {@link addLifecycleOptions}. */
-export interface LifecycleOptions extends AuditFlags {
+/**
+ * Adds the options of a lifecycle command whose audit events name a data subject: those of
+ * {@link addLifecycleOptions}, and the subject keys and master key that seal the data subject
+ * (as the API nodes seal theirs).
+ */
+export function addSubjectLifecycleOptions(command: Command): Command {
+  return addSubjectKeyOptions(addLifecycleOptions(command));
+}
+
+/**
+ * Options added by {@link addLifecycleOptions}; the subject key flags come with
+ * {@link addSubjectLifecycleOptions} (or a command's own `--master-key-file`).
+ */
+export interface LifecycleOptions extends AuditFlags, SubjectKeyFlags {
   readonly maxTokenLifetime: string;
 }
 
@@ -117,6 +135,7 @@ export interface Lifecycle {
  * Opens the Redis stores named by the global options (`--redis-url` or `$REDIS_URL`,
  * `--prefix`) and an admin whose audit events go where {@link auditDestination} says (the Redis
  * audit stream, `--audit-file`); a change with nowhere to record it is refused before it is made.
+ * Data subjects in those events are sealed when a master key is given ({@link subjectSealingOf}).
  * The URL is validated before anything else, and never printed.
  */
 export function openLifecycle(
@@ -128,8 +147,11 @@ export function openLifecycle(
   const url = redisUrl(command, io);
   const prefix = globalOptions(command).prefix;
   const maxLifetimeMs = parseDuration(options.maxTokenLifetime, '--max-token-lifetime');
+  // Usage errors (no audit destination, an unreadable master key) before any connection opens.
+  const writes = auditDestination(url, prefix, options, io).mode === 'write';
+  const sealing = writes ? subjectSealingOf(command, options, io) : undefined;
   const sinks = openAuditSinks(url, prefix, options, io);
-  const audit = sinks.audit;
+  const audit = sinks.audit === false || sealing === undefined ? false : sealing.audit(sinks.audit);
   const logger = cliLogger(command, io);
   const store = new RedisStore({ url, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS, logger });
   const credentials = new RedisCredentialStore({
@@ -137,20 +159,29 @@ export function openLifecycle(
     prefix,
     commandTimeoutMs: COMMAND_TIMEOUT_MS,
   });
-  const admin = createAdmin({
-    store,
-    purposes,
-    maxLifetimeMs,
-    audit,
-    logger,
-  });
+  let admin: WardenAdmin;
+  try {
+    admin = createAdmin({ store, purposes, maxLifetimeMs, audit, logger });
+  } catch (error) {
+    const sinkList = sinks.audit === false ? [] : (sinks.audit.sinks ?? []);
+    void Promise.all([
+      store.close(),
+      credentials.close(),
+      sealing?.close(),
+      ...sinkList.map((sink) => sink.close?.()),
+    ]).catch(() => undefined);
+    throw error;
+  }
   return {
     admin,
     credentials,
     actor: actorOf(options, io),
     async close() {
-      await admin.close();
-      await Promise.all([store.close(), credentials.close()]);
+      try {
+        await admin.close();
+      } finally {
+        await Promise.all([store.close(), credentials.close(), sealing?.close()]);
+      }
       sinks.check();
     },
   };

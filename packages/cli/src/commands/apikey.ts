@@ -8,7 +8,7 @@ import {
   type ApiKeysOptions,
 } from '@tokenwarden/core';
 import {
-  addLifecycleOptions,
+  addSubjectLifecycleOptions,
   addPolicyOption,
   isoTime,
   pairs,
@@ -126,7 +126,7 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
     .command('apikey')
     .description('API keys: create, rotate, revoke, list (keys are shown once, stored as hashes)');
 
-  addLifecycleOptions(
+  addSubjectLifecycleOptions(
     addPolicyOption(apikey.command('create'))
       .description('create an API key for a client; prints the key once')
       .requiredOption('--client <id>', 'the client the key belongs to')
@@ -179,7 +179,7 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
     });
   });
 
-  addLifecycleOptions(
+  addSubjectLifecycleOptions(
     addPolicyOption(apikey.command('rotate'))
       .description('replace a key; the old one keeps working for the overlap window')
       .argument('<key-id>', 'id of the key to replace (ak_…)')
@@ -213,7 +213,7 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
     });
   });
 
-  addLifecycleOptions(
+  addSubjectLifecycleOptions(
     apikey
       .command('revoke')
       .description('revoke a key at once')

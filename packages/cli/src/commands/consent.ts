@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { isConsentNotice, type ConsentRecord } from '@tokenwarden/core';
 import {
-  addLifecycleOptions,
+  addSubjectLifecycleOptions,
   addPolicyOption,
   isoTime,
   pairs,
@@ -181,7 +181,7 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
     .command('consent')
     .description('grant, withdraw, show, list and erase consent records');
 
-  addLifecycleOptions(
+  addSubjectLifecycleOptions(
     addPolicyOption(consent.command('grant'))
       .description("record a data subject's consent to a purpose")
       .argument('<subject>', 'the data subject')
@@ -236,7 +236,7 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
     );
   });
 
-  addLifecycleOptions(
+  addSubjectLifecycleOptions(
     addPolicyOption(consent.command('withdraw'))
       .description('record a withdrawal: no token, old or new, passes this purpose any more')
       .argument('<subject>', 'the data subject')
@@ -289,7 +289,7 @@ export function registerConsentCommands(program: Command, io: CliIo): void {
       });
     });
 
-  addLifecycleOptions(
+  addSubjectLifecycleOptions(
     consent
       .command('erase')
       .description(

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ApiKeyError, ApiKeys, RefreshTokens, parseCredential } from '@tokenwarden/core';
 import { findStoredCredential, revokeStoredCredential } from '@tokenwarden/core/internal';
 import {
-  addLifecycleOptions,
+  addSubjectLifecycleOptions,
   isoTime,
   parseTime,
   withLifecycle,
@@ -55,7 +55,7 @@ export function registerRevokeCommands(program: Command, io: CliIo): void {
     );
 
   // The default subcommand: `revoke --secret -` runs it, with every option after `revoke`.
-  addLifecycleOptions(
+  addSubjectLifecycleOptions(
     revoke
       .command('secret', { isDefault: true })
       .description(
@@ -85,7 +85,7 @@ export function registerRevokeCommands(program: Command, io: CliIo): void {
     );
   });
 
-  addLifecycleOptions(
+  addSubjectLifecycleOptions(
     revoke
       .command('token')
       .description('refuse one token id (jti), API key id (ak_…) or refresh family (rf_…)')
@@ -129,7 +129,7 @@ export function registerRevokeCommands(program: Command, io: CliIo): void {
   });
 
   for (const scope of ['subject', 'client'] as const) {
-    addLifecycleOptions(
+    addSubjectLifecycleOptions(
       revoke
         .command(scope)
         .description(`refuse every token of a ${scope} issued before now (or --before)`)
@@ -160,7 +160,7 @@ export function registerRevokeCommands(program: Command, io: CliIo): void {
     });
   }
 
-  addLifecycleOptions(
+  addSubjectLifecycleOptions(
     revoke
       .command('all')
       .description('refuse every token issued before now, for everyone (needs --yes)')
