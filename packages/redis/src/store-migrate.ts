@@ -1,9 +1,9 @@
-import { TokenwardenError, type StoreEpoch } from '@tokenwarden/core';
+import { TokenwardenError, type RecordCipher, type StoreEpoch } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 import { KeySpace } from './keys';
 import { RedisStore } from './redis-store';
-import { consentFromFields } from './store-consent';
+import { toRecord } from './store-consent';
 
 /** Options of {@link migrateKeyLayout}. */
 export interface KeyLayoutMigrationOptions {
@@ -26,6 +26,12 @@ export interface KeyLayoutMigrationOptions {
   readonly deleteOld?: boolean;
   /** The time entries are judged live against, in epoch ms. Default: `Date.now()`. */
   readonly now?: number;
+  /**
+   * The record cipher of the stores (`RedisStore` option `recordCipher`): consent records sealed
+   * in the `'single'` layout are opened with it, and every consent record is written sealed into
+   * the `'sharded'` one. Without it, a sealed record stops the migration (it cannot be read).
+   */
+  readonly recordCipher?: RecordCipher;
 }
 
 /** What {@link migrateKeyLayout} did, entry by entry. */
@@ -133,11 +139,49 @@ function marksHold(
 }
 
 /**
+ * A consent hash as HGETALL reads it, its docs opened with `cipher` when sealed: the record's
+ * fields, with the grant's and the withdrawal's own sources apart from the one the record shows.
+ * A sealed doc without a cipher throws `StoreUnavailableError` (as the store's reads do).
+ */
+function consentOfHash(
+  subject: string,
+  purpose: string,
+  hash: Readonly<Record<string, string>>,
+  cipher: RecordCipher | undefined,
+) {
+  const legacy = hash['source'];
+  const fields = (gdoc: string, wdoc: string, withLegacy: boolean): string[] => [
+    hash['granted'] ?? '0',
+    hash['expires'] ?? '',
+    hash['withdrawn'] ?? '',
+    hash['until'] ?? '',
+    gdoc,
+    wdoc,
+    withLegacy && legacy !== undefined ? '1' : '0',
+    withLegacy ? (legacy ?? '') : '',
+  ];
+  const gdoc = hash['gdoc'] ?? '';
+  const wdoc = hash['wdoc'] ?? '';
+  const record = toRecord(subject, purpose, fields(gdoc, wdoc, true), cipher);
+  // Each doc's own source: the record read with that doc alone.
+  const grantSource =
+    hash['gdoc'] !== undefined
+      ? toRecord(subject, purpose, fields(gdoc, '', false), cipher).source
+      : legacy;
+  const withdrawalSource =
+    hash['wdoc'] !== undefined
+      ? toRecord(subject, purpose, fields('', wdoc, false), cipher).source
+      : undefined;
+  return { ...record, grantSource, withdrawalSource };
+}
+
+/**
  * Moves the state of a `RedisStore` from the `'single'` layout (every key under the `{tw}` hash
  * tag) to the `'sharded'` one on the same prefix: SCANs the old layout's revoked token ids, subject,
  * client and deployment marks and consent records, and writes each through a `'sharded'` store's
  * own writes (`revokeToken`, `setNotBefore`, `grantConsent`, `withdrawConsent`), so every bucket
- * copy is written and announced as the store writes it. The `'single'` layout's epoch is copied
+ * copy is written and announced as the store writes it; with `recordCipher`, consent records are
+ * read and written sealed. The `'single'` layout's epoch is copied
  * into every bucket when the `'sharded'` layout has none yet.
  *
  * Idempotent: an entry already in force in the `'sharded'` layout is not written again, and a
@@ -159,7 +203,16 @@ export async function migrateKeyLayout(
   const old = new KeySpace(prefix, maxKeyLength, 'single');
   const sharded = new KeySpace(prefix, maxKeyLength, 'sharded');
   const timeout = { commandTimeoutMs: options.commandTimeoutMs ?? 3_000 };
-  const source = new RedisStore({ client, prefix, maxKeyLength, epoch: 'require', ...timeout });
+  const cipher = options.recordCipher;
+  const sealing = cipher === undefined ? {} : { recordCipher: cipher };
+  const source = new RedisStore({
+    client,
+    prefix,
+    maxKeyLength,
+    epoch: 'require',
+    ...timeout,
+    ...sealing,
+  });
   const target = new RedisStore({
     client,
     prefix,
@@ -167,6 +220,7 @@ export async function migrateKeyLayout(
     layout: 'sharded',
     epoch: 'require',
     ...timeout,
+    ...sealing,
   });
   try {
     const before = await source.readEpoch();
@@ -262,7 +316,7 @@ export async function migrateKeyLayout(
     const grant = granted > 0 && granted > heldGranted;
     const withdraw = withdrawn > heldWithdrawn;
     if (!grant && !withdraw) return 'unchanged';
-    const read = consentFromFields(subject, purpose, record);
+    const read = consentOfHash(subject, purpose, record, cipher);
     if (grant) {
       await target.grantConsent({
         subject,

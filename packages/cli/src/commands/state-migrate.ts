@@ -9,8 +9,14 @@ import {
 import type { CliIo } from '../io';
 import { globalOptions, print, redisUrl } from '../shared';
 import { STREAM_TIMEOUT_MS, describeEpoch, guarded } from '../state/epoch';
+import {
+  addRecordCipherOption,
+  readingSealed,
+  recordCipherOf,
+  type RecordCipherFlags,
+} from '../state/record-cipher';
 
-interface MigrateKeysOptions extends LifecycleOptions {
+interface MigrateKeysOptions extends LifecycleOptions, RecordCipherFlags {
   readonly deleteOld?: boolean;
 }
 
@@ -45,8 +51,7 @@ function describeMigration(result: KeyLayoutMigration): [string, string][] {
  */
 export function registerStateMigrateKeys(state: Command, io: CliIo): void {
   addLifecycleOptions(
-    state
-      .command('migrate-keys')
+    addRecordCipherOption(state.command('migrate-keys'))
       .description(
         "copy revocations, not-before marks and consent records from RedisStore layout 'single' ({tw} hash tag) to layout 'sharded' on the same prefix; idempotent",
       )
@@ -57,17 +62,21 @@ export function registerStateMigrateKeys(state: Command, io: CliIo): void {
   ).action(async (options: MigrateKeysOptions, command: Command) => {
     const url = redisUrl(command, io);
     const prefix = globalOptions(command).prefix;
+    const recordCipher = recordCipherOf(options, io);
     await withLifecycle(command, io, options, ({ admin, actor }) =>
       guarded(async () => {
         const client = openClient(url, STREAM_TIMEOUT_MS, () => undefined, '--redis-url');
         let result: KeyLayoutMigration;
         try {
-          result = await migrateKeyLayout({
-            client,
-            ...(prefix === undefined ? {} : { prefix }),
-            deleteOld: options.deleteOld === true,
-            commandTimeoutMs: STREAM_TIMEOUT_MS,
-          });
+          result = await readingSealed(() =>
+            migrateKeyLayout({
+              client,
+              ...(prefix === undefined ? {} : { prefix }),
+              deleteOld: options.deleteOld === true,
+              commandTimeoutMs: STREAM_TIMEOUT_MS,
+              ...(recordCipher === undefined ? {} : { recordCipher }),
+            }),
+          );
         } finally {
           client.disconnect();
         }

@@ -6,7 +6,7 @@ import {
   type AuditSource,
   type ChainVerdict,
 } from '@tokenwarden/core/reports';
-import { RedisAuditSource, checkedUrl } from '@tokenwarden/redis';
+import { RedisAuditSource, RedisStore, checkedUrl } from '@tokenwarden/redis';
 import {
   addLifecycleOptions,
   pairs,
@@ -15,11 +15,17 @@ import {
   type LifecycleOptions,
 } from '../apikey/context';
 import type { CliIo } from '../io';
-import { CliError, chainKeyOf, globalOptions, print, redisUrl } from '../shared';
+import { CliError, chainKeyOf, cliLogger, globalOptions, print, redisUrl } from '../shared';
 import { STREAM_TIMEOUT_MS, describeEpoch, epochStoreOf, guarded } from '../state/epoch';
+import {
+  addRecordCipherOption,
+  readingSealed,
+  recordCipherOf,
+  type RecordCipherFlags,
+} from '../state/record-cipher';
 import { StateReplay, type ReplaySummary } from '../state/replay';
 
-interface RestoreOptions extends LifecycleOptions {
+interface RestoreOptions extends LifecycleOptions, RecordCipherFlags {
   readonly from?: string;
   readonly fromPrefix?: string;
   readonly chainKeyFile?: string;
@@ -104,8 +110,7 @@ function describeSummary(summary: ReplaySummary): [string, string][] {
  */
 export function registerStateRestore(state: Command, io: CliIo): void {
   addLifecycleOptions(
-    state
-      .command('restore')
+    addRecordCipherOption(state.command('restore'))
       .description(
         'rebuild revocations, not-before marks and consent records from the audit trail, then start a new epoch',
       )
@@ -130,6 +135,18 @@ export function registerStateRestore(state: Command, io: CliIo): void {
     const { source, close } = sourceOf(command, options, io);
     const chainKey = await chainKeyOf(options, io);
     const maxLifetimeMs = parseDuration(options.maxTokenLifetime, '--max-token-lifetime');
+    const recordCipher = recordCipherOf(options, io);
+    // Consent records are written sealed through a store with the nodes' record cipher.
+    const sealed =
+      recordCipher === undefined
+        ? undefined
+        : new RedisStore({
+            url: redisUrl(command, io),
+            prefix: globalOptions(command).prefix,
+            commandTimeoutMs: STREAM_TIMEOUT_MS,
+            logger: cliLogger(command, io),
+            recordCipher,
+          });
     try {
       await withLifecycle(command, io, options, ({ admin, actor }) =>
         guarded(async () => {
@@ -154,7 +171,7 @@ export function registerStateRestore(state: Command, io: CliIo): void {
               1,
             );
           }
-          const summary = await replay.apply(store);
+          const summary = await readingSealed(() => replay.apply(sealed ?? store));
           // Only now is what Redis holds trusted again: every node adopts the new epoch.
           const epoch = await store.renewEpoch('restored');
           admin.recordEvent({
@@ -200,6 +217,7 @@ export function registerStateRestore(state: Command, io: CliIo): void {
       );
     } finally {
       await close();
+      await sealed?.close();
     }
   });
 }
