@@ -27,6 +27,11 @@ module.exports = {
     '^@tokenwarden/(core|redis|express|koa|nest|testing|cli)$':
       '<rootDir>/packages/$1/src/index.ts',
   },
+  // The long runs (a million-event trail) have their own command, `pnpm test:long`.
+  testPathIgnorePatterns:
+    process.env.TOKENWARDEN_LONG_TESTS === '1'
+      ? ['/node_modules/']
+      : ['/node_modules/', '\\.long\\.test\\.ts$'],
   testMatch: [
     '<rootDir>/packages/*/test/**/*.test.ts',
     '<rootDir>/examples/*/test/**/*.test.ts',
