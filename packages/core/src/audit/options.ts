@@ -126,9 +126,11 @@ export interface AuditOptions {
    * Per-data-subject encryption of `subject` and `dataSubject`: each is stored as a keyed
    * pseudonym plus a copy encrypted under that person's own key, so `tokenwarden erase` can make
    * one person's events unreadable without breaking the hash chain. See docs/privacy.md.
-   * Default: none (identifiers are stored in clear).
+   * Default: none: identifiers are stored in clear, and a warden with a trail logs one warning at
+   * start-up saying so. `false` states that choice (a trail that names people in clear, none of
+   * whom can be erased from it) and silences the warning.
    */
-  readonly subjectKeys?: SubjectKeyOptions;
+  readonly subjectKeys?: SubjectKeyOptions | false;
 }
 
 /** Audit settings after validation and defaults. */
@@ -150,7 +152,10 @@ export interface ResolvedAuditOptions {
   readonly producer: string;
   readonly writeTimeoutMs: number;
   readonly retryIntervalMs: number;
+  /** The sealing of `subject` and `dataSubject`; `undefined`: they are written in clear. */
   readonly subjectKeys: SubjectKeyOptions | undefined;
+  /** Whether `subject` and `dataSubject` are in clear by choice (`subjectKeys: false`). */
+  readonly subjectsInClearChosen: boolean;
 }
 
 const PRODUCER = /^[A-Za-z0-9._-]{1,48}$/;
@@ -207,6 +212,16 @@ export function resolveAuditOptions(options: AuditOptions | false = {}): Resolve
     throw new ConfigError('audit.producer must be 1 to 48 characters of A-Z, a-z, 0-9, ., _ or -');
   }
   const maxQueue = integer(options.maxQueue ?? 10_000, 'audit.maxQueue', 1, 10_000_000);
+  const subjectKeys = options.subjectKeys;
+  if (
+    subjectKeys !== undefined &&
+    subjectKeys !== false &&
+    (subjectKeys === null || typeof subjectKeys !== 'object')
+  ) {
+    throw new ConfigError(
+      'audit.subjectKeys must be { store, masterKey } to seal subject and dataSubject per person, or false to keep them in clear',
+    );
+  }
   return {
     sinks,
     fingerprintKey,
@@ -232,8 +247,20 @@ export function resolveAuditOptions(options: AuditOptions | false = {}): Resolve
     producer: producerName,
     writeTimeoutMs: integer(options.writeTimeoutMs ?? 5_000, 'audit.writeTimeoutMs', 1, 600_000),
     retryIntervalMs: integer(options.retryIntervalMs ?? 250, 'audit.retryIntervalMs', 1, 60_000),
-    subjectKeys: options.subjectKeys,
+    subjectKeys: subjectKeys === false ? undefined : subjectKeys,
+    subjectsInClearChosen: subjectKeys === false,
   };
+}
+
+/**
+ * The start-up warning of a trail that names people in clear because `audit.subjectKeys` was not
+ * given (neither sealing nor `false`), or `undefined`: a warden logs it once, as it does for
+ * `audit: false`. Names no identifier.
+ */
+export function clearSubjectsWarning(audit: ResolvedAuditOptions): string | undefined {
+  if (audit.sinks.length === 0 || audit.subjectKeys !== undefined) return undefined;
+  if (audit.subjectsInClearChosen) return undefined;
+  return 'audit.subjectKeys is not set: the audit trail writes subject and dataSubject in clear, and one person\'s events cannot be erased from it; seal them per person with audit.subjectKeys (see docs/privacy.md), or set audit.subjectKeys: false to keep them in clear and silence this warning';
 }
 
 /** A key of at least 32 bytes; throws ConfigError naming the option. @internal */

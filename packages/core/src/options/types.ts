@@ -202,7 +202,9 @@ export interface WardenOptions {
   /**
    * Audit trail settings. Default: on, one event per decision as JSON lines on standard output.
    * `false` runs with no audit trail at all, and logs a warning at start-up: only for tests and
-   * throwaway tools, never where personal data is served.
+   * throwaway tools, never where personal data is served. A trail without `audit.subjectKeys`
+   * writes `subject` and `dataSubject` in clear and logs one warning at start-up saying so;
+   * `audit.subjectKeys: false` states that choice and silences it.
    */
   readonly audit?: AuditOptions | false;
   /** Prometheus metrics; `false` turns them off. Default: a fresh registry per warden. */

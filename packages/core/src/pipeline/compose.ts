@@ -1,4 +1,5 @@
 import { WardenAdmin } from '../admin';
+import { clearSubjectsWarning } from '../audit/options';
 import { Pseudonymizer } from '../audit/privacy';
 import { AuditTrail } from '../audit/trail';
 import { ApiKeyUsage } from '../issue/api-key-usage';
@@ -187,6 +188,8 @@ export function compose(options: ResolvedOptions): Composition {
       'audit: false: access decisions and lifecycle changes leave no audit trail; leave the audit option out for JSON lines on standard output, or name audit.sinks',
     );
   }
+  const clearSubjects = clearSubjectsWarning(options.audit);
+  if (clearSubjects !== undefined) logger.warn(clearSubjects);
   if (options.audit.fingerprintKey === undefined && trail.enabled) {
     logger.warn(
       'audit.fingerprintKey is not set: token fingerprints use a random key and match only within this process',
