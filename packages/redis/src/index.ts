@@ -1,4 +1,5 @@
 export { RedisStore, type RedisStoreOptions } from './redis-store';
+export { subjectNameKey } from './subject-names';
 export { StoreNotReplicatedError, type StoreDurability } from './store-durability';
 export {
   DEFAULT_AUDIT_RETENTION_MS,

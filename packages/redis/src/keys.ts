@@ -69,6 +69,29 @@ export function keySlot(key: string): number {
   return crc16(Buffer.from(key, 'utf8')) % SLOTS;
 }
 
+/** How a key space names a data subject in its keys (see `SubjectNames`). */
+export interface SubjectNaming {
+  /** The name of `subject` in a key: never holds `:`, `{`, `}`, `#` or glob characters. */
+  name(subject: string): string;
+}
+
+/** The names of the ids themselves, encoded. */
+const CLEAR_NAMING: SubjectNaming = { name: encodeId };
+
+/**
+ * The keys of one data subject, its name computed once (with a `subjectNameKey`, one HMAC).
+ */
+export interface SubjectKeys {
+  /** The key space (bucket) holding them. */
+  readonly space: KeySpace;
+  /** Its not-before mark. */
+  readonly mark: string;
+  /** Its consent index. */
+  readonly index: string;
+  /** Its consent record of `purpose`. */
+  consent(purpose: string): string;
+}
+
 /** The hash tag of bucket `n`: `tw.<n>.<k>`, the first `k` whose slot lies in the n-th range. */
 function bucketTag(n: number): string {
   const from = Math.floor((n * SLOTS) / SHARD_BUCKETS);
@@ -84,17 +107,20 @@ function bucketTag(n: number): string {
  *
  * ```
  * <base>rev:<id>              revoked token id (hash: at, until), expires with the token
- * <base>nbf:sub:<id>          not-before mark of a subject (hash: at, until), expires at keepUntil
+ * <base>nbf:sub:<sub>         not-before mark of a subject (hash: at, until), expires at keepUntil
  * <base>nbf:cli:<id>          not-before mark of a client
  * <base>nbf:all               not-before mark of the whole deployment
  * <base>consent:<sub>:<pur>   consent record (hash: granted, expires, withdrawn, until, purpose,
  *                             gdoc, wdoc), expires at 'until' once withdrawn
  * <base>cidx:<sub>            the keys of a subject's consent records (set), expires with the last
  * <base>epoch                 epoch of the state (hash: id, origin, since; or lost, lostAt), no TTL
+ * <base>naming                how subjects are named in keys (hash: subjects), no TTL
  * ```
  *
  * `<base>` is the prefix followed by the `{tw}` hash tag (`tokenwarden:{tw}:`), or the prefix
- * alone when it carries its own `{tag}`. Ids are {@link encodeId}-encoded; when a key would exceed
+ * alone when it carries its own `{tag}`. Ids are {@link encodeId}-encoded. `<sub>`, a data
+ * subject, is its {@link SubjectNaming} name: the encoded id, or with a `subjectNameKey` `=` and
+ * its keyed hash, so the id never appears in a key name. When a key would exceed
  * `maxKeyLength` bytes, the encoded id is replaced by `#` and its SHA-256 in hex. `#` never occurs
  * in an encoded id, so a hashed key cannot equal a plain one.
  */
@@ -107,12 +133,16 @@ export class KeySpace {
    */
   readonly buckets: readonly KeySpace[] | undefined;
   private readonly maxKeyLength: number;
+  /** How data subjects are named in keys. */
+  readonly naming: SubjectNaming;
 
   constructor(
     prefix: string = DEFAULT_PREFIX,
     maxKeyLength: number = DEFAULT_MAX_KEY_LENGTH,
     layout: 'single' | 'sharded' | { readonly base: string } = 'single',
+    naming: SubjectNaming = CLEAR_NAMING,
   ) {
+    this.naming = naming;
     if (typeof layout === 'object') {
       // A bucket of a sharded key space, checked by its parent.
       this.base = layout.base;
@@ -159,18 +189,38 @@ export class KeySpace {
     this.maxKeyLength = maxKeyLength;
     this.buckets =
       layout === 'sharded'
-        ? bases.map((base) => new KeySpace(prefix, maxKeyLength, { base }))
+        ? bases.map((base) => new KeySpace(prefix, maxKeyLength, { base }, naming))
         : undefined;
   }
 
   /**
    * The key space holding the keys of data subject `subject`: its bucket in the `'sharded'`
-   * layout (CRC16 of the encoded id, modulo the bucket count), else this one.
+   * layout (CRC16 of its name, modulo the bucket count), else this one.
    */
   of(subject: string): KeySpace {
+    return this.ofName(this.naming.name(subject));
+  }
+
+  /**
+   * Every key of data subject `subject`, its name computed once: the request path's one HMAC per
+   * subject with a `subjectNameKey`.
+   */
+  subject(subject: string): SubjectKeys {
+    const name = this.naming.name(subject);
+    const space = this.ofName(name);
+    return {
+      space,
+      mark: space.build('nbf:sub:', name),
+      index: space.build('cidx:', name),
+      consent: (purpose) => space.build('consent:', `${name}:${encodeId(purpose)}`),
+    };
+  }
+
+  /** The bucket of a subject named `name` (see {@link KeySpace.of}). */
+  private ofName(name: string): KeySpace {
     const buckets = this.buckets;
     if (buckets === undefined) return this;
-    return buckets[crc16(Buffer.from(encodeId(subject), 'latin1')) % buckets.length]!;
+    return buckets[crc16(Buffer.from(name, 'latin1')) % buckets.length]!;
   }
 
   /** Every key space a change that is not of one data subject is written to. */
@@ -191,9 +241,14 @@ export class KeySpace {
     return this.key('rev:', tokenId);
   }
 
-  /** Key of the not-before mark of one subject. */
+  /** Key of the not-before mark of one subject (named by {@link KeySpace.naming}). */
   subjectMark(subject: string): string {
-    return this.key('nbf:sub:', subject);
+    return this.build('nbf:sub:', this.naming.name(subject));
+  }
+
+  /** Key of the consent index of one subject (named by {@link KeySpace.naming}). */
+  consentIndex(subject: string): string {
+    return this.build('cidx:', this.naming.name(subject));
   }
 
   /** Key of the not-before mark of one client. */
@@ -211,9 +266,14 @@ export class KeySpace {
     return `${this.base}epoch`;
   }
 
-  /** Key of one (subject, purpose) consent record; `:` cannot occur inside an encoded id. */
+  /** Key of the record of how the keys of data subjects are named (see `SubjectNames`). */
+  namingRecord(): string {
+    return `${this.base}naming`;
+  }
+
+  /** Key of one (subject, purpose) consent record; `:` cannot occur inside a name. */
   consent(subject: string, purpose: string): string {
-    return this.build('consent:', `${encodeId(subject)}:${encodeId(purpose)}`);
+    return this.build('consent:', `${this.naming.name(subject)}:${encodeId(purpose)}`);
   }
 
   /** A glob matching every key of this key space (for SCAN); glob characters are escaped. */

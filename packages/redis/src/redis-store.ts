@@ -20,6 +20,7 @@ import { EpochTracker } from './store-epoch';
 import { StoreLookup } from './store-lookup';
 import { resolveStoreOptions, type RedisStoreOptions } from './store-options';
 import { ShardedEpoch } from './store-shards';
+import { NAMING_SCRIPT, NamingCheck } from './store-naming';
 import { StoreState } from './store-state';
 import { RevocationWrites, scriptWriter } from './store-writes';
 import { nowArg, unexpectedReply } from './values';
@@ -60,8 +61,12 @@ export class RedisStore implements SharedStore, EpochStore {
   /** Pub/sub channel of the invalidations. */
   readonly #channel: string;
   readonly #heartbeatMs: number;
-  /** Waits for the first connection (at most `connectTimeoutMs`) before a write or an epoch call. */
+  /**
+   * Waits for the first connection (at most `connectTimeoutMs`) and the naming check before a
+   * consent call.
+   */
   readonly #connected: () => Promise<void>;
+  readonly #naming: NamingCheck;
 
   /** @throws ConfigError when the options are missing, ambiguous or out of range. */
   constructor(options: RedisStoreOptions) {
@@ -73,23 +78,40 @@ export class RedisStore implements SharedStore, EpochStore {
     this.#epoch = epoch;
     // Last: a client is opened only for valid options.
     const connection = new RedisConnection<StoreClient>(resolved.target);
-    connection.define(STORE_SCRIPTS);
+    connection.define([...STORE_SCRIPTS, NAMING_SCRIPT]);
     this.#connection = connection;
+    const primary = keys.all()[0]!;
+    const naming = new NamingCheck(
+      connection,
+      primary.namingRecord(),
+      primary.epoch(),
+      resolved.names.tag,
+    );
+    this.#naming = naming;
     const now = () => nowArg(clock.now(), OWNER);
     const shards =
       keys.buckets === undefined
         ? undefined
         : new ShardedEpoch(connection, keys.buckets, epoch, now);
-    this.#connected = () => connection.firstConnection(connectWaitMs);
+    const connected = () => connection.firstConnection(connectWaitMs);
+    this.#connected = async () => {
+      await connected();
+      await naming.verify();
+    };
     const context: StoreContext = {
       connection,
       keys,
       channel,
       epoch,
+      naming,
       now,
-      ready: () => shards?.join() ?? Promise.resolve(),
+      ready: () => {
+        const checking = naming.verify();
+        if (checking === undefined) return shards?.join() ?? Promise.resolve();
+        return checking.then(() => shards?.join());
+      },
       spreadLoss: (id, lostAt) => shards?.spreadLoss(id, lostAt) ?? Promise.resolve(),
-      connected: this.#connected,
+      connected,
       write: scriptWriter(connection, durability),
       ...(resolved.recordCipher === undefined ? {} : { cipher: resolved.recordCipher }),
     };
@@ -220,7 +242,9 @@ export class RedisStore implements SharedStore, EpochStore {
   /**
    * Resolves when Redis answers PING within `commandTimeoutMs` (not counting a wait for the first
    * connection), else rejects with `StoreUnavailableError` naming the cause (`no connection
-   * (ECONNREFUSED)`, a timeout). For readiness probes (`warden.ready()`).
+   * (ECONNREFUSED)`, a timeout). For readiness probes (`warden.ready()`): rejects with a
+   * `ConfigError` too when Redis names data subjects in keys otherwise than this store
+   * (`subjectNameKey`).
    */
   async ping(): Promise<void> {
     await this.#connection.run(
@@ -230,6 +254,7 @@ export class RedisStore implements SharedStore, EpochStore {
         if (reply !== 'PONG') throw unexpectedReply('ping');
       },
     );
+    await this.#naming.verify();
   }
 
   /**

@@ -34,10 +34,10 @@ export class ConsentRecords {
   async grant(grant: ConsentGrant): Promise<ConsentRecord> {
     const subject = text(grant.subject, 'subject', OWNER);
     const purpose = text(grant.purpose, 'purpose', OWNER);
-    const space = this.store.keys.of(subject);
+    const keys = this.store.keys.subject(subject);
     const args = [
-      space.consent(subject, purpose),
-      space.key('cidx:', subject),
+      keys.consent(purpose),
+      keys.index,
       epochArg(grant.grantedAt, 'grantedAt', OWNER),
       grant.expiresAt === undefined ? '0' : '1',
       grant.expiresAt === undefined ? '' : epochArg(grant.expiresAt, 'expiresAt', OWNER),
@@ -74,10 +74,10 @@ export class ConsentRecords {
         ? String(withdrawal.withdrawnAt + this.retentionMs)
         : epochArg(withdrawal.keepUntil, 'keepUntil', OWNER);
     const source = optionalText(withdrawal.source, 'source');
-    const space = this.store.keys.of(subject);
+    const keys = this.store.keys.subject(subject);
     const args = [
-      space.consent(subject, purpose),
-      space.key('cidx:', subject),
+      keys.consent(purpose),
+      keys.index,
       withdrawnAt,
       keepUntil,
       purpose,
@@ -107,10 +107,10 @@ export class ConsentRecords {
     const checkedPurpose = text(purpose, 'purpose', OWNER);
     const { epoch } = this.store;
     await this.store.ready();
-    const keys = this.store.keys.of(checkedSubject);
+    const keys = this.store.keys.subject(checkedSubject);
     const args = [
-      keys.consent(checkedSubject, checkedPurpose),
-      keys.epoch(),
+      keys.consent(checkedPurpose),
+      keys.space.epoch(),
       this.store.now(),
       ...epoch.args(),
     ];
@@ -145,10 +145,10 @@ export class ConsentRecords {
    * subject whose keys are hashed (ids beyond `maxKeyLength`) cannot be matched.
    */
   private async adoptUnindexed(subject: string): Promise<void> {
-    const space = this.store.keys.of(subject);
-    const prefix = space.consent(subject, '');
+    const keys = this.store.keys.subject(subject);
+    const prefix = keys.consent('');
     if (!prefix.endsWith(':')) return;
-    const index = space.key('cidx:', subject);
+    const index = keys.index;
     const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
     const nodes = await this.store.connection.run('consent scan', async (redis) =>
       redis.nodes !== undefined ? redis.nodes('master') : [redis as unknown as ScanNode],
@@ -176,7 +176,7 @@ export class ConsentRecords {
   async list(subject: string): Promise<readonly ConsentRecord[]> {
     const checked = text(subject, 'subject', OWNER);
     await this.adoptUnindexed(checked);
-    const index = this.store.keys.of(checked).key('cidx:', checked);
+    const index = this.store.keys.subject(checked).index;
     const now = this.store.now();
     return this.store.connection.run(
       'consentRecords',
@@ -202,7 +202,7 @@ export class ConsentRecords {
   async erase(subject: string): Promise<readonly string[]> {
     const checked = text(subject, 'subject', OWNER);
     await this.adoptUnindexed(checked);
-    const index = this.store.keys.of(checked).key('cidx:', checked);
+    const index = this.store.keys.subject(checked).index;
     // The subject's consent messages, but for the purpose the script appends to each.
     const message = encodeInvalidation({ kind: 'consent', subject: checked, purpose: '' });
     const start = message.slice(0, message.lastIndexOf(','));

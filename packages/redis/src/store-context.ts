@@ -21,6 +21,8 @@ export type StoreClient = ScriptCalls<
     | 'epochSpread']
 > & {
   hmget(key: string, ...fields: string[]): Promise<unknown>;
+  /** The naming check (see `NamingCheck`, store-naming.ts). */
+  tokenwardenNamingCheck(recordKey: string, epochKey: string, tag: string): Promise<unknown>;
   ping(): Promise<unknown>;
   hset(key: string, field: string, value: string): Promise<unknown>;
   pipeline(): DurablePipeline;
@@ -47,6 +49,14 @@ export interface ScanNode {
 export type DurablePipeline = WaitPipeline &
   Record<(typeof COMMANDS)['raise' | 'withdraw'], (...args: string[]) => WaitPipeline>;
 
+/** The naming check of a store (see `NamingCheck`). */
+export interface NamingGate {
+  /** `undefined` once the naming recorded in Redis matched; else a promise of the check. */
+  verify(): Promise<void> | undefined;
+  /** Runs the check again, recording this store's naming when Redis records none. */
+  again(): Promise<void>;
+}
+
 /** What the parts of a `RedisStore` share. @internal */
 export interface StoreContext {
   readonly connection: RedisConnection<StoreClient>;
@@ -55,13 +65,18 @@ export interface StoreContext {
   readonly channel: string;
   /** The epoch of the state, as this store knows it. */
   readonly epoch: EpochTracker;
+  /**
+   * Whether Redis names data subjects in keys as this store does; every read and write waits
+   * for it to pass once (see `subjectNameKey`).
+   */
+  readonly naming: NamingGate;
   /** The store's clock, as a script argument. */
   now(): string;
   /** Seals consent docs at rest (`recordCipher`); absent: they are stored as JSON. */
   readonly cipher?: RecordCipher;
   /**
-   * Resolves once this store knows the epoch it reads every bucket against (the `'sharded'`
-   * layout joins it once; see `ShardedEpoch`); at once otherwise.
+   * Resolves once the naming check passed and this store knows the epoch it reads every bucket
+   * against (the `'sharded'` layout joins it once; see `ShardedEpoch`); at once afterwards.
    */
   ready(): Promise<void>;
   /** Tells every bucket of a loss a read found in one of them (the `'sharded'` layout). */

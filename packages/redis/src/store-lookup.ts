@@ -34,13 +34,19 @@ export class StoreLookup {
             subject: text(query.consent.subject, 'consent.subject', OWNER),
             purpose: text(query.consent.purpose, 'consent.purpose', OWNER),
           };
+    const naming = this.store.naming.verify();
+    if (naming !== undefined) await naming;
     if (this.shards !== undefined) await this.shards.join();
     const { keys, epoch } = this.store;
-    // The subject's bucket ('sharded'), or the one key space ('single'): one slot either way.
-    const space = keys.of(subject);
+    // The subject's keys, its name computed once (one HMAC with a subjectNameKey), in its bucket
+    // ('sharded') or the one key space ('single'): one slot either way.
+    const own = keys.subject(subject);
+    const space = own.space;
+    const other =
+      consent === undefined || consent.subject === subject ? own : keys.subject(consent.subject);
     // A consent record of another data subject in another bucket is read by a second script,
     // sent at the same time (two slots cannot be read by one script on a Cluster).
-    const apart = consent !== undefined && keys.of(consent.subject) !== space ? consent : undefined;
+    const apart = consent !== undefined && other.space !== space ? consent : undefined;
     const together = apart === undefined ? consent : undefined;
     const separate =
       apart === undefined ? undefined : this.consent.get(apart.subject, apart.purpose);
@@ -49,10 +55,10 @@ export class StoreLookup {
     const all = space.allMark();
     const args = [
       space.revoked(tokenId),
-      space.subjectMark(subject),
+      own.mark,
       client === undefined ? all : space.clientMark(client),
       all,
-      together === undefined ? all : space.consent(together.subject, together.purpose),
+      together === undefined ? all : other.consent(together.purpose),
       space.epoch(),
       this.store.now(),
       client === undefined ? '0' : '1',

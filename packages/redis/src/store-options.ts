@@ -19,6 +19,7 @@ import {
 import { KeySpace } from './keys';
 import { checkedDurability, type StoreDurability } from './store-durability';
 import type { EpochMode } from './store-epoch';
+import { checkedSubjectNameKey, SubjectNames } from './subject-names';
 
 /** Options of `RedisStore`. Pass exactly one of `url` and `client`. */
 export interface RedisStoreOptions {
@@ -118,6 +119,18 @@ export interface RedisStoreOptions {
    * Redis answering again. `false`: not logged. Default: stderr.
    */
   logger?: Pick<Logger, 'warn' | 'error'> | false;
+  /**
+   * 32 random bytes (read them with `subjectNameKey(text)` from a file or an environment
+   * variable, like the master key). With it, every key name built from a data subject's id (its
+   * not-before mark, its consent records and consent index, its bucket in the `'sharded'` layout)
+   * holds the HMAC-SHA-256 of the id under this key (128 bits, base64url) instead of the id, so a
+   * mark kept after the subject's erasure does not name the person. Every node needs the same key.
+   * Redis records which naming its keys use; a store configured otherwise refuses every call with
+   * a `ConfigError` (`config_invalid`): move an existing deployment with
+   * `migrateSubjectNames` (`tokenwarden state migrate-keys --hash-subject-names`). Default: none
+   * (the ids, encoded).
+   */
+  subjectNameKey?: Buffer;
 }
 
 const stderrLogger: Pick<Logger, 'warn' | 'error'> = {
@@ -138,6 +151,8 @@ export interface ResolvedStoreOptions {
   readonly epoch: EpochMode;
   readonly consentRetentionMs: number;
   readonly recordCipher: RecordCipher | undefined;
+  /** How data subjects are named in keys. */
+  readonly names: SubjectNames;
 }
 
 /**
@@ -169,10 +184,12 @@ export function resolveStoreOptions(options: RedisStoreOptions): ResolvedStoreOp
   if (layout !== 'single' && layout !== 'sharded') {
     throw new ConfigError(`RedisStore option 'layout' must be 'single' or 'sharded'`);
   }
+  const names = new SubjectNames(checkedSubjectNameKey(options.subjectNameKey));
   const keys = new KeySpace(
     options.prefix ?? DEFAULT_PREFIX,
     options.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH,
     layout,
+    names,
   );
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   if (!Number.isSafeInteger(heartbeatMs) || heartbeatMs < 10) {
@@ -204,6 +221,7 @@ export function resolveStoreOptions(options: RedisStoreOptions): ResolvedStoreOp
     epoch,
     consentRetentionMs,
     recordCipher: checkedCipher(options.recordCipher),
+    names,
   };
 }
 

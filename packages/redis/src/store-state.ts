@@ -41,6 +41,8 @@ export class StoreState {
   /** See `RedisStore.initializeEpoch`. */
   async initializeEpoch(): Promise<{ readonly written: boolean; readonly epoch: StoreEpoch }> {
     await this.store.connected();
+    // Recorded first (when Redis records none), so no epoch is ever without its naming.
+    await this.store.naming.again();
     const result = await this.writeEpoch('init', 'initialized');
     if (result.written && result.epoch.status === 'current') {
       await this.shards?.spread(result.epoch, 'copy');
@@ -55,6 +57,7 @@ export class StoreState {
       throw new TypeError(`RedisStore: origin must be 'restored' or 'accepted'`);
     }
     await this.store.connected();
+    await this.store.naming.again();
     const { epoch } = await this.writeEpoch('renew', origin);
     if (epoch.status !== 'current') throw unexpectedReply('renewEpoch');
     await this.shards?.spread(epoch, 'force');
@@ -67,6 +70,7 @@ export class StoreState {
     epoch: StoreEpoch,
   ): Promise<{ readonly written: boolean; readonly epoch: StoreEpoch }> {
     const current = await this.readEpoch();
+    await this.store.naming.again();
     if (this.shards === undefined || epoch.status !== 'current' || current.status !== 'missing') {
       return { written: false, epoch: current };
     }

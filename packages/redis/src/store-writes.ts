@@ -24,6 +24,7 @@ export class RevocationWrites {
     const id = text(tokenId, 'tokenId', OWNER);
     const until = epochArg(expiresAt, 'expiresAt', OWNER);
     await this.store.connected();
+    await this.store.naming.verify();
     // Without the token's subject, the revocation goes to every bucket ('sharded').
     const keys = this.store.keys.all().map((space) => space.revoked(id));
     await this.raise('revokeToken', keys, until, until, { kind: 'token', id: tokenId });
@@ -37,12 +38,13 @@ export class RevocationWrites {
     if (scope === 'all') keys = spaces.all().map((space) => space.allMark());
     else if (scope === 'subject') {
       const subject = text(id, 'id', OWNER);
-      keys = [spaces.of(subject).subjectMark(subject)];
+      keys = [spaces.subject(subject).mark];
     } else if (scope === 'client') {
       const client = text(id, 'id', OWNER);
       keys = spaces.all().map((space) => space.clientMark(client));
     } else throw new TypeError(`RedisStore: scope must be 'subject', 'client' or 'all'`);
     await this.store.connected();
+    await this.store.naming.verify();
     await this.raise(
       'setNotBefore',
       keys,
