@@ -1,5 +1,10 @@
 export { RedisStore, type RedisStoreOptions } from './redis-store';
 export { subjectNameKey } from './subject-names';
+export {
+  migrateSubjectNames,
+  type SubjectNameMigration,
+  type SubjectNameMigrationOptions,
+} from './subject-names-migrate';
 export { StoreNotReplicatedError, type StoreDurability } from './store-durability';
 export {
   DEFAULT_AUDIT_RETENTION_MS,

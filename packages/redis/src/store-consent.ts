@@ -359,8 +359,11 @@ export function consentFromFields(
   };
 }
 
-/** The id {@link encodeId} encoded, or `undefined` for anything it cannot have written. */
-function decodeId(encoded: string): string | undefined {
+/**
+ * The id {@link encodeId} encoded, or `undefined` for anything it cannot have written.
+ * @internal
+ */
+export function decodeId(encoded: string): string | undefined {
   let out = '';
   for (let i = 0; i < encoded.length;) {
     if (encoded[i] !== '%') {

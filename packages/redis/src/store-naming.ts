@@ -39,16 +39,25 @@ export const NAMING_SCRIPT: ScriptDefinition = {
 };
 
 /**
+ * How long a passed naming check is trusted before it is run again, in ms. A node started before
+ * the keys moved to other names (`migrateSubjectNames`) refuses within this time (plus one round
+ * trip); the migration waits this long before it deletes the old keys.
+ */
+export const NAMING_RECHECK_MS = 5_000;
+
+/**
  * Whether the keys in Redis name data subjects as this store does. A store that read a naming
  * other than its own would miss every not-before mark and consent record written under the other
- * names (revoked tokens served again), so until the check passed once, every call waits for it,
- * and a mismatch rejects the call with a `ConfigError`. A passed check is kept; a failed one is
- * run again by the next call (after a migration of the keys, the store serves).
+ * names (revoked tokens served again), so until the check passed, every call waits for it, and a
+ * mismatch rejects the call with a `ConfigError`; a failed check is run again by the next call.
+ * A passed check is run again in the background every {@link NAMING_RECHECK_MS} (no call waits for
+ * it); once it finds another naming, calls are refused again.
  *
  * @internal
  */
 export class NamingCheck {
-  #passed = false;
+  /** Until when (performance.now() ms) the last passed check is trusted; -1 when none passed. */
+  #passedUntil = -1;
   #pending: Promise<void> | undefined;
 
   constructor(
@@ -60,29 +69,51 @@ export class NamingCheck {
 
   /** `undefined` once the check passed; else a promise of it (rejects with `ConfigError`). */
   verify(): Promise<void> | undefined {
-    if (this.#passed) return undefined;
-    return (this.#pending ??= this.run().finally(() => {
-      this.#pending = undefined;
-    }));
+    if (this.#passedUntil >= 0) {
+      if (performance.now() >= this.#passedUntil && this.#pending === undefined) {
+        // Checked again behind the calls; a failure to reach Redis fails the calls themselves.
+        this.start().catch(() => undefined);
+      }
+      return undefined;
+    }
+    return this.#pending ?? this.start();
   }
 
   /** Runs the check again (before a new epoch is written), recording this naming if none is. */
   async again(): Promise<void> {
-    this.#passed = false;
-    await this.verify();
+    await this.#pending?.catch(() => undefined);
+    await this.start();
+  }
+
+  private start(): Promise<void> {
+    const pending = this.run().finally(() => {
+      if (this.#pending === pending) this.#pending = undefined;
+    });
+    this.#pending = pending;
+    return pending;
   }
 
   private async run(): Promise<void> {
-    const recorded = await this.connection.run(
-      'namingCheck',
-      (redis) => redis.tokenwardenNamingCheck(this.recordKey, this.epochKey, this.tag),
-      (reply) => {
-        if (typeof reply !== 'string' || reply === '') throw unexpectedReply('namingCheck');
-        return reply;
-      },
-    );
-    if (recorded !== this.tag) throw namingMismatch(recorded, this.tag);
-    this.#passed = true;
+    let recorded: string;
+    try {
+      recorded = await this.connection.run(
+        'namingCheck',
+        (redis) => redis.tokenwardenNamingCheck(this.recordKey, this.epochKey, this.tag),
+        (reply) => {
+          if (typeof reply !== 'string' || reply === '') throw unexpectedReply('namingCheck');
+          return reply;
+        },
+      );
+    } catch (error) {
+      // Unreachable: a check that passed before stays trusted until it can be made again.
+      if (this.#passedUntil >= 0) this.#passedUntil = performance.now() + NAMING_RECHECK_MS;
+      throw error;
+    }
+    if (recorded !== this.tag) {
+      this.#passedUntil = -1;
+      throw namingMismatch(recorded, this.tag);
+    }
+    this.#passedUntil = performance.now() + NAMING_RECHECK_MS;
   }
 }
 

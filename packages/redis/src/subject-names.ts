@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { ConfigError, masterKey } from '@tokenwarden/core';
 import { encodeId, type SubjectNaming } from './keys';
 
@@ -28,10 +28,10 @@ export class SubjectNames implements SubjectNaming {
    * without revealing it, so a store with another key is refused too).
    */
   readonly tag: string;
-  readonly #key: Buffer | undefined;
+  readonly #key: KeyObject | undefined;
 
   constructor(key?: Buffer) {
-    this.#key = key === undefined ? undefined : Buffer.from(key);
+    this.#key = key === undefined ? undefined : createSecretKey(key);
     this.tag =
       key === undefined
         ? CLEAR_NAMES
