@@ -71,12 +71,14 @@ export function keySlot(key: string): number {
 
 /** How a key space names a data subject in its keys (see `SubjectNames`). */
 export interface SubjectNaming {
+  /** Whether names are keyed hashes rather than the encoded ids. */
+  readonly hashed: boolean;
   /** The name of `subject` in a key: never holds `:`, `{`, `}`, `#` or glob characters. */
   name(subject: string): string;
 }
 
 /** The names of the ids themselves, encoded. */
-const CLEAR_NAMING: SubjectNaming = { name: encodeId };
+const CLEAR_NAMING: SubjectNaming = { hashed: false, name: encodeId };
 
 /**
  * The keys of one data subject, its name computed once (with a `subjectNameKey`, one HMAC).

@@ -142,9 +142,11 @@ export class ConsentRecords {
   /**
    * Puts the subject's records written before the index existed (no `purpose` field, not in the
    * index) into its index: a SCAN of the subject's consent keys on each master. Records of a
-   * subject whose keys are hashed (ids beyond `maxKeyLength`) cannot be matched.
+   * subject whose keys are hashed (ids beyond `maxKeyLength`) cannot be matched. Records under
+   * hashed names (`subjectNameKey`) were always indexed: no SCAN.
    */
   private async adoptUnindexed(subject: string): Promise<void> {
+    if (this.store.keys.naming.hashed) return;
     const keys = this.store.keys.subject(subject);
     const prefix = keys.consent('');
     if (!prefix.endsWith(':')) return;

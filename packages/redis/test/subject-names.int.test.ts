@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   ConfigError,
@@ -148,6 +149,9 @@ for (const layout of ['single', 'sharded'] as const) {
         await store.withdrawConsent({ subject, purpose: 'analytics', withdrawnAt: now + 1 });
         await store.grantConsent({ subject: other, purpose: 'marketing', grantedAt: now });
 
+        const shown = inspect(store, { depth: Infinity, showHidden: true });
+        expect(shown).not.toContain(key.toString('hex'));
+        expect(shown).not.toContain(inspect(key).slice(8, 40));
         const held = (await everything(shared, prefix)).join('\n');
         for (const needle of [subject, encodeId(subject), marker, `ana.maria`]) {
           expect(held).not.toContain(needle);
