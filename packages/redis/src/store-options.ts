@@ -32,7 +32,7 @@ export interface RedisStoreOptions {
   /**
    * An ioredis `Redis` or `Cluster` you own. It is used as is and never closed by the store; set
    * `commandTimeout` (and ideally `enableOfflineQueue: false`) on it, although the store also
-   * bounds every call by `commandTimeoutMs` itself. The store defines its nine `tokenwarden*`
+   * bounds every call by `commandTimeoutMs` itself. The store defines its twelve `tokenwarden*`
    * script commands on it. Mutually exclusive with `url`.
    */
   client?: Redis | Cluster;
