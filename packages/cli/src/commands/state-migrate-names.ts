@@ -37,8 +37,15 @@ export function addHashSubjectNames(state: Command): void {
     .option('--layout <layout>', "the stores' layout with --hash-subject-names: single or sharded");
 }
 
-/** The subjectNameKey: `--subject-name-key-file`, else `$TOKENWARDEN_SUBJECT_NAME_KEY`. */
-function keyOf(file: string | undefined, io: CliIo): Buffer {
+/**
+ * The RedisStore `subjectNameKey`: `--subject-name-key-file`, else `$TOKENWARDEN_SUBJECT_NAME_KEY`.
+ * Undefined when neither is given and `required` is false. Never echoed.
+ */
+export function subjectNameKeyOf(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  required: boolean,
+): Buffer | undefined {
   let text: string | undefined;
   if (file !== undefined) {
     try {
@@ -49,10 +56,11 @@ function keyOf(file: string | undefined, io: CliIo): Buffer {
         2,
       );
     }
-  } else text = io.env.TOKENWARDEN_SUBJECT_NAME_KEY;
+  } else text = env.TOKENWARDEN_SUBJECT_NAME_KEY;
   if (text === undefined || text === '') {
+    if (!required) return undefined;
     throw new CliError(
-      '--hash-subject-names needs the subjectNameKey: pass --subject-name-key-file FILE or set TOKENWARDEN_SUBJECT_NAME_KEY',
+      'the subjectNameKey is needed: pass --subject-name-key-file FILE or set TOKENWARDEN_SUBJECT_NAME_KEY',
       2,
     );
   }
@@ -94,7 +102,7 @@ export async function hashSubjectNames(command: Command, io: CliIo): Promise<boo
   if (layout !== 'single' && layout !== 'sharded') {
     throw new CliError("--layout must be 'single' or 'sharded'", 2);
   }
-  const key = keyOf(options.subjectNameKeyFile, io);
+  const key = subjectNameKeyOf(options.subjectNameKeyFile, io.env, true)!;
   const url = redisUrl(command, io);
   const prefix = globalOptions(command).prefix;
   await withLifecycle(command, io, options, ({ admin, actor }) =>
