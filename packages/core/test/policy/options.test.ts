@@ -275,7 +275,8 @@ describe('resolveOptions: defaults', () => {
     const logger = memoryLogger();
     const warden = createWarden({
       jwt: testJwtOptions(),
-      audit: { sinks: [new MemorySink()] },
+      // Identifiers in clear by choice: the fingerprint key's warning is the only one.
+      audit: { sinks: [new MemorySink()], subjectKeys: false },
       logger,
     });
     expect(logger.lines).toEqual([expect.stringMatching(/^warn: audit.fingerprintKey is not set/)]);
