@@ -106,7 +106,8 @@ describe('state migrate-keys with sealed consent records', () => {
     const refused = await cli(prefix, 'state', 'migrate-keys', '--no-audit');
     expect(refused.code).toBe(2);
     expect(refused.err).toMatch(/sealed with the master key: pass --master-key-file/);
-    expect(await everything(prefix, '{tw.')).not.toContain('consent:');
+    // Refused before anything is written: no record in clear, not even the epoch.
+    expect(await redis.keys(`${prefix}{tw.*`)).toEqual([]);
 
     const run = await cli(
       prefix,

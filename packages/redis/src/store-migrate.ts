@@ -1,4 +1,4 @@
-import { TokenwardenError, type RecordCipher, type StoreEpoch } from '@tokenwarden/core';
+import { ConfigError, RecordCipher, TokenwardenError, type StoreEpoch } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 import { KeySpace } from './keys';
@@ -29,7 +29,8 @@ export interface KeyLayoutMigrationOptions {
   /**
    * The record cipher of the stores (`RedisStore` option `recordCipher`): consent records sealed
    * in the `'single'` layout are opened with it, and every consent record is written sealed into
-   * the `'sharded'` one. Without it, a sealed record stops the migration (it cannot be read).
+   * the `'sharded'` one. Without it, a sealed record stops the migration before anything is
+   * written (ConfigError).
    */
   readonly recordCipher?: RecordCipher;
 }
@@ -138,6 +139,20 @@ function marksHold(
   });
 }
 
+/** Message of the ConfigError of a migration without the cipher of sealed consent records. */
+const SEALED_CONSENT =
+  'the consent records are sealed with a master key (RedisStore recordCipher): give the migration its recordCipher to read them and write them sealed';
+
+/** Throws a ConfigError when a consent record of `pattern` holds a sealed doc. */
+async function refuseSealed(client: Redis | Cluster, pattern: string): Promise<void> {
+  for await (const key of scan(client, pattern)) {
+    const docs = await client.hmget(key, 'gdoc', 'wdoc');
+    if (docs.some((doc) => doc !== null && RecordCipher.isSealed(doc))) {
+      throw new ConfigError(SEALED_CONSENT);
+    }
+  }
+}
+
 /**
  * A consent hash as HGETALL reads it, its docs opened with `cipher` when sealed: the record's
  * fields, with the grant's and the withdrawal's own sources apart from the one the record shows.
@@ -190,7 +205,8 @@ function consentOfHash(
  * kept unless `deleteOld`.
  *
  * @throws KeyLayoutMigrationError when the `'single'` layout's state is lost (restore it first).
- * @throws ConfigError for a prefix carrying its own hash tag.
+ * @throws ConfigError for a prefix carrying its own hash tag, and for sealed consent records
+ *   without `recordCipher`.
  */
 export async function migrateKeyLayout(
   options: KeyLayoutMigrationOptions,
@@ -229,6 +245,9 @@ export async function migrateKeyLayout(
         `the state of the 'single' layout is lost (epoch ${before.lostId}): restore it first (tokenwarden state restore)`,
       );
     }
+    const escaped = old.base.replace(/[*?[\]\\]/g, '\\$&');
+    // Nothing is written, not even in clear, when a sealed record could not be read.
+    if (cipher === undefined) await refuseSealed(client, `${escaped}consent:*`);
     const taken = await target.takeOverEpoch(before);
     const counts = {
       tokens: 0,
@@ -241,7 +260,6 @@ export async function migrateKeyLayout(
       unreadable: 0,
       deleted: 0,
     };
-    const escaped = old.base.replace(/[*?[\]\\]/g, '\\$&');
     for (const kind of OLD_KINDS) {
       const pattern = kind === 'nbf:all' ? `${escaped}${kind}` : `${escaped}${kind}*`;
       for await (const key of scan(client, pattern)) {

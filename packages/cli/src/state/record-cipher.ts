@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { RecordCipher, StoreUnavailableError } from '@tokenwarden/core/internal';
+import { ConfigError, RecordCipher, StoreUnavailableError } from '@tokenwarden/core/internal';
 import type { CliIo } from '../io';
 import { masterKeyOf } from '../keys/master-key';
 import { CliError } from '../shared';
@@ -32,16 +32,22 @@ export async function readingSealed<T>(action: () => Promise<T>): Promise<T> {
   try {
     return await action();
   } catch (error) {
-    if (error instanceof StoreUnavailableError) {
-      if (error.message.startsWith('the consent record is encrypted')) {
-        throw new CliError(
-          'the consent records are sealed with the master key: pass --master-key-file FILE or set TOKENWARDEN_MASTER_KEY',
-          2,
-        );
-      }
-      if (error.message.startsWith('a consent record cannot be opened')) {
-        throw new CliError(error.message, 1);
-      }
+    // The store's read of one record, or the migration's check before it writes anything.
+    const unsealed =
+      (error instanceof StoreUnavailableError &&
+        error.message.startsWith('the consent record is encrypted')) ||
+      (error instanceof ConfigError && error.message.startsWith('the consent records are sealed'));
+    if (unsealed) {
+      throw new CliError(
+        'the consent records are sealed with the master key: pass --master-key-file FILE or set TOKENWARDEN_MASTER_KEY',
+        2,
+      );
+    }
+    if (
+      error instanceof StoreUnavailableError &&
+      error.message.startsWith('a consent record cannot be opened')
+    ) {
+      throw new CliError(error.message, 1);
     }
     throw error;
   }
