@@ -147,3 +147,39 @@ describe.each(['single', 'sharded'] as const)('rewrapConsentRecords, layout %s',
     expect(await everything(prefix)).toContain(`rc1.${other.id}.`);
   });
 });
+
+describe('rewrapConsentRecords, a prefix with its own hash tag', () => {
+  const prefix = `tw-consent-rewrap-{tagged-${RUN}}:`;
+  prefixes.push(prefix);
+
+  it('re-seals the records under it', async () => {
+    const before = new RedisStore({
+      url: URL,
+      prefix,
+      logger: false,
+      recordCipher: new RecordCipher(oldKey),
+    });
+    try {
+      await before.grantConsent(grantOf('lee@example.com', 'newsletter'));
+    } finally {
+      await before.close();
+    }
+    const cipher = new RecordCipher(newKey, [oldKey]);
+    expect(await rewrapConsentRecords({ client: redis, prefix, cipher })).toMatchObject({
+      resealed: 1,
+    });
+    const after = new RedisStore({
+      url: URL,
+      prefix,
+      logger: false,
+      recordCipher: new RecordCipher(newKey),
+    });
+    try {
+      expect(await after.getConsent('lee@example.com', 'newsletter')).toMatchObject({
+        evidence: 'form-10',
+      });
+    } finally {
+      await after.close();
+    }
+  });
+});
