@@ -25,6 +25,28 @@ async function streamEvents(redis: Redis, prefix: string): Promise<AuditEvent[]>
   });
 }
 
+/** `report exposure --subject` of the prefix's stream: the subject.revoked events it applies. */
+async function revocationsOf(
+  prefix: string,
+  subject: string,
+  extra: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ type: string }[]> {
+  const report = await runCaptured(
+    ['--prefix', prefix, 'report', 'exposure', '--subject', subject, '--format', 'json', ...extra],
+    env,
+  );
+  expect(report.code).toBe(0);
+  return (JSON.parse(report.out) as { revocation: { events: { type: string }[] } }).revocation
+    .events;
+}
+
+/** Open TCP sockets of this process (the CLI runs in it): a store left open keeps one. */
+async function openSockets(): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  return process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+}
+
 async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
   const keys = await redis.keys(`${prefix}*`);
   if (keys.length > 0) await redis.del(...keys);
@@ -59,6 +81,7 @@ describe('events the CLI writes are sealed with a master key', () => {
   const master = () => ['--master-key-file', masterFile];
 
   it('consent grant and withdraw, revoke subject: pseudonyms and sealed copies, no identifier', async () => {
+    const sockets = await openSockets();
     for (const argv of [
       ['consent', 'grant', ALICE, 'marketing', '--any-purpose', ...sealed()],
       ['consent', 'withdraw', ALICE, 'marketing', '--any-purpose', ...sealed()],
@@ -67,6 +90,8 @@ describe('events the CLI writes are sealed with a master key', () => {
       const done = await runCaptured(['--prefix', prefix, ...argv], env);
       expect([done.code, done.err]).toEqual([0, '']);
     }
+    // Every connection the runs opened (subject key store included) is closed.
+    expect(await openSockets()).toBe(sockets);
 
     const stream = await rawStream(redis, prefix);
     const file = await readFile(trail, 'utf8');
@@ -101,6 +126,9 @@ describe('events the CLI writes are sealed with a master key', () => {
     expect(tail.out.trim().split('\n')).toHaveLength(3);
     expect(tail.out).toContain(ALICE);
     expect(tail.out).not.toContain('ps:');
+    // Reports open the sealed subject with the master key.
+    const revocations = await revocationsOf(prefix, ALICE, master(), env);
+    expect(revocations.map((e) => e.type)).toEqual(['subject.revoked']);
   });
 
   it('after erase --subject the readers show erased:<pseudonym>', async () => {
@@ -132,9 +160,14 @@ describe('events the CLI writes are sealed with a master key', () => {
     expect(exported.code).toBe(0);
     expect(exported.out).not.toContain(ALICE);
     expect(exported.out.split(erased).length - 1).toBeGreaterThanOrEqual(3);
+
+    // The report no longer finds the person by identifier, only as erased:<pseudonym>.
+    expect(await revocationsOf(prefix, ALICE, master(), env)).toEqual([]);
+    const byPseudonym = await revocationsOf(prefix, erased, master(), env);
+    expect(byPseudonym.map((e) => e.type)).toEqual(['subject.revoked']);
   });
 
-  it('seals with a --subject-keys directory too, and closes what it opened', async () => {
+  it('seals with a --subject-keys directory too (apikey create --subject)', async () => {
     const keysDir = join(dir, 'subject-keys');
     const file = join(dir, 'apikey.jsonl');
     const created = await runCaptured(
@@ -207,8 +240,12 @@ describe('events the CLI writes without a master key', () => {
   });
 
   it('warns once on a sealed trail that the event names the person in clear, and how to seal it', async () => {
+    const sockets = await openSockets();
     const done = await runCaptured(
-      ['--prefix', sealedPrefix, 'consent', 'withdraw', CAROL, 'marketing', '--any-purpose'],
+      [
+        ...['--prefix', sealedPrefix, 'consent', 'withdraw', CAROL, 'marketing', '--any-purpose'],
+        ...['--audit-file', join(dir, 'clear.jsonl')],
+      ],
       env,
     );
     expect(done.code).toBe(0);
@@ -217,6 +254,8 @@ describe('events the CLI writes without a master key', () => {
     expect(warnings[0]).toMatch(/^tokenwarden: .*names a data subject in clear/);
     expect(warnings[0]).toContain('TOKENWARDEN_MASTER_KEY');
     expect(done.err).not.toContain(CAROL);
+    // The store asked whether the trail is sealed is closed too.
+    expect(await openSockets()).toBe(sockets);
     // The change is made and recorded.
     const events = await streamEvents(redis, sealedPrefix);
     const last = events.at(-1)!;
