@@ -1,4 +1,5 @@
 import { WardenAdmin } from '../admin';
+import { withDefaultSealing } from '../audit/default-sealing';
 import { clearSubjectsWarning } from '../audit/options';
 import { Pseudonymizer } from '../audit/privacy';
 import { AuditTrail } from '../audit/trail';
@@ -114,7 +115,9 @@ export function compose(options: ResolvedOptions): Composition {
         )
       : undefined;
   const store = cachedStore ?? configured;
-  const trail = new AuditTrail(options.audit, { clock, metrics, logError });
+  // Sealed by default when $TOKENWARDEN_MASTER_KEY is set and the store keeps subject keys.
+  const audit = withDefaultSealing(options.audit, configured);
+  const trail = new AuditTrail(audit, { clock, metrics, logError });
   const admin = new WardenAdmin({
     store,
     ownsStore: options.ownsStore,
@@ -188,7 +191,7 @@ export function compose(options: ResolvedOptions): Composition {
       'audit: false: access decisions and lifecycle changes leave no audit trail; leave the audit option out for JSON lines on standard output, or name audit.sinks',
     );
   }
-  const clearSubjects = clearSubjectsWarning(options.audit);
+  const clearSubjects = clearSubjectsWarning(audit);
   if (clearSubjects !== undefined) logger.warn(clearSubjects);
   if (options.audit.fingerprintKey === undefined && trail.enabled) {
     logger.warn(
