@@ -1,3 +1,4 @@
+import { withDefaultSealing } from './audit/default-sealing';
 import { AuditTrail, clean } from './audit/trail';
 import { assertNotice } from './consent/index';
 import type { AuditEventInput } from './audit/types';
@@ -368,7 +369,8 @@ export function createAdmin(options: AdminOptions): WardenAdmin {
       ? noopMetrics
       : createPrometheusMetrics(options.metrics);
   const clock = options.clock ?? systemClock;
-  const trail = new AuditTrail(resolveAuditOptions(options.audit), {
+  const audit = withDefaultSealing(resolveAuditOptions(options.audit), options.store);
+  const trail = new AuditTrail(audit, {
     clock,
     metrics,
     logError: rateLimitedLog(logger),

@@ -33,7 +33,7 @@ export {
 } from './issue/chain-key-store';
 export { RecordCipher } from './audit/record-cipher';
 export { type SubjectKeyOptions } from './audit/seal';
-export { MASTER_KEY_ENV, type SubjectKeyHome } from './audit/default-sealing';
+export { MASTER_KEY_ENV, SUBJECT_KEYS_ENV, type SubjectKeyHome } from './audit/default-sealing';
 export {
   FileSubjectKeyStore,
   MemorySubjectKeyStore,

@@ -260,7 +260,7 @@ export function resolveAuditOptions(options: AuditOptions | false = {}): Resolve
 export function clearSubjectsWarning(audit: ResolvedAuditOptions): string | undefined {
   if (audit.sinks.length === 0 || audit.subjectKeys !== undefined) return undefined;
   if (audit.subjectsInClearChosen) return undefined;
-  return "audit.subjectKeys is not set: the audit trail writes subject and dataSubject in clear, and one person's events cannot be erased from it; seal them per person: set TOKENWARDEN_MASTER_KEY (a RedisStore or MemoryStore then keeps the keys) or audit.subjectKeys (see docs/privacy.md), or set audit.subjectKeys: false to keep them in clear and silence this warning";
+  return "audit.subjectKeys is not set: the audit trail writes subject and dataSubject in clear, and one person's events cannot be erased from it; seal them per person: set TOKENWARDEN_MASTER_KEY (with a RedisStore, or TOKENWARDEN_SUBJECT_KEYS naming a key directory) or audit.subjectKeys (see docs/privacy.md), or set audit.subjectKeys: false to keep them in clear and silence this warning";
 }
 
 /** A key of at least 32 bytes; throws ConfigError naming the option. @internal */

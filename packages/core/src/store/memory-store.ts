@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { MemorySubjectKeyStore, type SubjectKeyStore } from '../audit/subject-keys';
 import { ConfigError, StoreCapacityError } from '../errors';
 import { systemClock, type Clock } from '../internal/clock';
 import {
@@ -63,7 +62,6 @@ export class MemoryStore implements EpochStore {
   private readonly consentRetentionMs: number;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private epoch: StoreEpoch;
-  private subjectKeys: MemorySubjectKeyStore | undefined;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -211,14 +209,6 @@ export class MemoryStore implements EpochStore {
     }
     this.epoch = { status: 'current', id: randomUUID(), origin, since: this.clock.now() };
     return this.epoch;
-  }
-
-  /**
-   * Where the audit trail keeps its data subject keys when sealing by default
-   * (`$TOKENWARDEN_MASTER_KEY`): in this store's memory, lost with the rest of its state.
-   */
-  subjectKeyStore(): SubjectKeyStore {
-    return (this.subjectKeys ??= new MemorySubjectKeyStore());
   }
 
   /** Everything is in memory: resolves at once. */

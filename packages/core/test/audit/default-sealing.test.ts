@@ -1,6 +1,17 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { ConfigError, createWarden, MASTER_KEY_ENV, MemoryStore } from '@tokenwarden/core';
+import {
+  ConfigError,
+  createAdmin,
+  createWarden,
+  FileSubjectKeyStore,
+  MASTER_KEY_ENV,
+  MemoryStore,
+  SUBJECT_KEYS_ENV,
+} from '@tokenwarden/core';
 import { MemorySink, SubjectOpener, masterKey } from '@tokenwarden/core/internal';
 import { mintToken, testJwtOptions } from '@tokenwarden/testing';
 import { bearer, memoryLogger } from '../support';
@@ -9,13 +20,19 @@ const CHAIN_KEY = Buffer.alloc(32, 3);
 const FINGERPRINT_KEY = Buffer.alloc(32, 4);
 const SUBJECT = 'jane.doe@example.com';
 
-let saved: string | undefined;
-beforeEach(() => {
-  saved = process.env[MASTER_KEY_ENV];
+const saved = new Map<string, string | undefined>();
+let dir: string;
+beforeEach(async () => {
+  for (const name of [MASTER_KEY_ENV, SUBJECT_KEYS_ENV]) saved.set(name, process.env[name]);
+  delete process.env[SUBJECT_KEYS_ENV];
+  dir = await mkdtemp(join(tmpdir(), 'tw-default-sealing-'));
 });
-afterEach(() => {
-  if (saved === undefined) delete process.env[MASTER_KEY_ENV];
-  else process.env[MASTER_KEY_ENV] = saved;
+afterEach(async () => {
+  for (const [name, value] of saved) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  await rm(dir, { recursive: true, force: true });
 });
 
 /** A warden on `store` with a memory sink; one request by SUBJECT; the events written. */
@@ -34,9 +51,10 @@ async function oneRequest(store: MemoryStore, extra: { subjectKeys?: false } = {
 }
 
 describe('with $TOKENWARDEN_MASTER_KEY set, the trail is sealed by default', () => {
-  it('stores a pseudonym and a copy the master key opens, in a MemoryStore key store', async () => {
+  it('stores a pseudonym and a copy the master key opens, keys in $TOKENWARDEN_SUBJECT_KEYS', async () => {
     const key = randomBytes(32);
     process.env[MASTER_KEY_ENV] = key.toString('base64url');
+    process.env[SUBJECT_KEYS_ENV] = join(dir, 'keys');
     const store = new MemoryStore();
     const { decision, events, logger } = await oneRequest(store);
     expect(decision.outcome).toBe('allow');
@@ -47,8 +65,9 @@ describe('with $TOKENWARDEN_MASTER_KEY set, the trail is sealed by default', () 
     // No clear-identifier warning: the trail is sealed.
     expect(logger.lines.filter((l) => l.includes('subjectKeys'))).toEqual([]);
     // The store kept the key: the master key opens the copy.
+    // The keys are durable: a reader started later opens the copy with the master key.
     const opener = new SubjectOpener({
-      store: store.subjectKeyStore(),
+      store: new FileSubjectKeyStore(join(dir, 'keys')),
       masterKeys: [masterKey(key)],
     });
     expect((await opener.open(event!)).subject).toBe(SUBJECT);
@@ -56,9 +75,34 @@ describe('with $TOKENWARDEN_MASTER_KEY set, the trail is sealed by default', () 
 
   it('is refused with audit.subjectKeys: false, which keeps identifiers in clear', async () => {
     process.env[MASTER_KEY_ENV] = randomBytes(32).toString('hex');
+    process.env[SUBJECT_KEYS_ENV] = join(dir, 'keys');
     const { events } = await oneRequest(new MemoryStore(), { subjectKeys: false });
     expect(events[0]?.subject).toBe(SUBJECT);
     expect(events[0]?.sealed).toBeUndefined();
+  });
+
+  it('seals what createAdmin records too', async () => {
+    process.env[MASTER_KEY_ENV] = randomBytes(32).toString('base64url');
+    process.env[SUBJECT_KEYS_ENV] = join(dir, 'keys');
+    const sink = new MemorySink();
+    const admin = createAdmin({
+      store: new MemoryStore(),
+      purposes: ['marketing'],
+      audit: { sinks: [sink], chainKey: CHAIN_KEY },
+    });
+    await admin.grantConsent({ subject: SUBJECT, purpose: 'marketing' });
+    await admin.close();
+    expect(sink.events.map((e) => e.dataSubject ?? e.subject)).toEqual([
+      expect.stringMatching(/^ps:/),
+    ]);
+    expect(JSON.stringify(sink.events)).not.toContain('jane.doe');
+  });
+
+  it('does not apply to a MemoryStore without a key directory: keys would die with the process', async () => {
+    process.env[MASTER_KEY_ENV] = randomBytes(32).toString('base64url');
+    const { events, logger } = await oneRequest(new MemoryStore());
+    expect(events[0]?.subject).toBe(SUBJECT);
+    expect(logger.lines.filter((l) => l.includes('audit.subjectKeys is not set'))).toHaveLength(1);
   });
 
   it('does not apply without the variable: identifiers in clear, and one warning', async () => {
@@ -72,6 +116,7 @@ describe('with $TOKENWARDEN_MASTER_KEY set, the trail is sealed by default', () 
 
   it('refuses to start on a malformed master key, naming the variable and not its value', () => {
     process.env[MASTER_KEY_ENV] = 'not-a-key-but-a-secret-value';
+    process.env[SUBJECT_KEYS_ENV] = join(dir, 'keys');
     let error: unknown;
     try {
       createWarden({
