@@ -239,6 +239,25 @@ for (const layout of ['single', 'sharded'] as const) {
         await expect(clear.lookup(query)).rejects.toThrow(
           /name data subjects with keyed hashes \(hmac-sha256:[0-9a-f]{16}\), this store with the ids in clear/,
         );
+        // A warden on such a store refuses its requests rather than serve without the marks.
+        const logged: string[] = [];
+        const warden = createWarden({
+          jwt: testJwtOptions(),
+          store: clear,
+          audit: { sinks: [new MemorySink()] },
+          logger: {
+            warn: () => undefined,
+            error: (message, fields) => void logged.push(`${message} ${inspect(fields)}`),
+          },
+        });
+        try {
+          const token = mintToken({ now: Date.now() - 2_000, claims: { sub: 'user-1' } });
+          const decision = await warden.check(bearer(token));
+          expect(decision.outcome === 'deny' && decision.code).toBe('store_unavailable');
+          expect(logged.join('\n')).toContain('subjectNameKey');
+        } finally {
+          await warden.close();
+        }
         expect((await same.lookup(query)).notBefore.subject).toBeDefined();
         await same.ping();
 
