@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError } from '@tokenwarden/core';
+import { ConfigError, StoreUnavailableError } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 import { KeySpace } from './keys';
@@ -26,6 +26,8 @@ export interface SubjectNameMigrationOptions {
   readonly maxKeyLength?: number;
   /** The `subjectNameKey` every node will have (32 bytes). */
   readonly subjectNameKey: Buffer;
+  /** Longest wait for the client's connection, in ms. Default: 5000. */
+  readonly connectTimeoutMs?: number;
   /** The time marks are judged live against, in epoch ms. Default: `Date.now()`. */
   readonly now?: number;
   /**
@@ -111,6 +113,7 @@ export async function migrateSubjectNames(
   const client = options.client;
   const now = options.now ?? Date.now();
   const record = clear.all()[0]!.namingRecord();
+  await connected(client, options.connectTimeoutMs ?? 5_000);
   const before = await client.hget(record, 'subjects');
   if (before !== null && before !== CLEAR_NAMES && before !== names.tag) {
     throw namingMismatch(before, names.tag);
@@ -198,6 +201,22 @@ export async function migrateSubjectNames(
     }
   }
   return counts;
+}
+
+/** Resolves once `client` is ready (a client without an offline queue refuses commands before). */
+async function connected(client: Redis | Cluster, ms: number): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('ready', ready);
+      reject(new StoreUnavailableError(`Redis was not ready within ${ms} ms`));
+    }, ms);
+    const ready = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('ready', ready);
+  });
 }
 
 /** A glob matching `text` literally. */

@@ -9,6 +9,7 @@ import {
 import type { CliIo } from '../io';
 import { globalOptions, print, redisUrl } from '../shared';
 import { STREAM_TIMEOUT_MS, describeEpoch, guarded } from '../state/epoch';
+import { addHashSubjectNames, hashSubjectNames } from './state-migrate-names';
 import {
   addRecordCipherOption,
   readingSealed,
@@ -60,6 +61,7 @@ export function registerStateMigrateKeys(state: Command, io: CliIo): void {
         "delete each old key once its entry is in force in the 'sharded' layout (only once no node reads the 'single' layout)",
       ),
   ).action(async (options: MigrateKeysOptions, command: Command) => {
+    if (await hashSubjectNames(command, io)) return;
     const url = redisUrl(command, io);
     const prefix = globalOptions(command).prefix;
     const recordCipher = recordCipherOf(options, io);
@@ -112,4 +114,5 @@ export function registerStateMigrateKeys(state: Command, io: CliIo): void {
       }),
     );
   });
+  addHashSubjectNames(state);
 }
