@@ -10,8 +10,11 @@ import type {
   StoreEpoch,
   StoreQuery,
   StoreSnapshot,
+  SubjectKeyStore,
 } from '@tokenwarden/core/internal';
+import type { Cluster, Redis } from 'ioredis';
 import { RedisConnection } from './connection';
+import { DEFAULT_PREFIX } from './defaults';
 import { RedisInvalidationFeed, type SubscriberView } from './invalidation';
 import { STORE_SCRIPTS } from './scripts';
 import { ConsentRecords } from './store-consent';
@@ -23,6 +26,7 @@ import { ShardedEpoch } from './store-shards';
 import { NAMING_SCRIPT, NamingCheck } from './store-naming';
 import { StoreState } from './store-state';
 import { RevocationWrites, scriptWriter } from './store-writes';
+import { RedisSubjectKeyStore } from './subject-key-store';
 import { nowArg, unexpectedReply } from './values';
 
 export type { RedisStoreOptions } from './store-options';
@@ -67,12 +71,15 @@ export class RedisStore implements SharedStore, EpochStore {
    */
   readonly #connected: () => Promise<void>;
   readonly #naming: NamingCheck;
+  readonly #prefix: string;
+  #subjectKeys: RedisSubjectKeyStore | undefined;
 
   /** @throws ConfigError when the options are missing, ambiguous or out of range. */
   constructor(options: RedisStoreOptions) {
     const resolved = resolveStoreOptions(options);
     const { keys, channel, clock, durability, connectWaitMs } = resolved;
     this.#channel = channel;
+    this.#prefix = options.prefix ?? DEFAULT_PREFIX;
     this.#heartbeatMs = resolved.heartbeatMs;
     const epoch = new EpochTracker(resolved.epoch, (lost) => this.#feed?.stateLost(lost));
     this.#epoch = epoch;
@@ -255,6 +262,19 @@ export class RedisStore implements SharedStore, EpochStore {
       },
     );
     await this.#naming.verify();
+  }
+
+  /**
+   * Where a warden keeps the audit trail's data subject keys when it seals by default
+   * (`$TOKENWARDEN_MASTER_KEY`, see `SubjectKeyHome`): `<prefix>{tw}:subject-keys` in this
+   * store's Redis, on this store's connection, where `tokenwarden erase --redis-url` finds them.
+   */
+  subjectKeyStore(): SubjectKeyStore {
+    this.#subjectKeys ??= new RedisSubjectKeyStore({
+      client: this.#connection.client as unknown as Redis | Cluster,
+      prefix: this.#prefix,
+    });
+    return this.#subjectKeys;
   }
 
   /**
