@@ -124,7 +124,7 @@ export function registerEraseCommand(program: Command, io: CliIo): void {
           result.consentErased === null
             ? '  consent records: no store given (--redis-url), none erased'
             : `  consent records erased: ${result.consentErased.length === 0 ? 'none' : result.consentErased.join(', ')}`,
-          '  revocation marks of this subject, if any, lapse by themselves once their tokens have expired',
+          '  revocation marks of this subject, if any, stay until their tokens have expired, so those tokens stay refused; a RedisStore with a subjectNameKey names them by a keyed hash, never by the identifier',
         ].join('\n'),
       );
     });
