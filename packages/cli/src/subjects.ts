@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { AuditOptions, AuditSink } from '@tokenwarden/core';
 import {
@@ -9,7 +10,7 @@ import {
   type SubjectKeyOptions,
   type SubjectKeyStore,
 } from '@tokenwarden/core/internal';
-import { RedisSubjectKeyStore } from '@tokenwarden/redis';
+import { RedisSubjectKeyStore, subjectNameKey } from '@tokenwarden/redis';
 import type { CliIo } from './io';
 import { masterKeyOf } from './keys/master-key';
 import { CliError, cliLogger, globalOptions, redisUrl } from './shared';
@@ -200,4 +201,48 @@ export function subjectSealingOf(
       await probe?.close?.();
     },
   };
+}
+
+/**
+ * The RedisStore `subjectNameKey`: `--subject-name-key-file`, else `$TOKENWARDEN_SUBJECT_NAME_KEY`.
+ * Undefined when neither is given and `required` is false. Never echoed.
+ */
+export function subjectNameKeyOf(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  required: boolean,
+): Buffer | undefined {
+  let text: string | undefined;
+  if (file !== undefined) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new CliError(
+        `cannot read the subject name key file ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        2,
+      );
+    }
+  } else text = env.TOKENWARDEN_SUBJECT_NAME_KEY;
+  if (text === undefined || text === '') {
+    if (!required) return undefined;
+    throw new CliError(
+      'the subjectNameKey is needed: pass --subject-name-key-file FILE or set TOKENWARDEN_SUBJECT_NAME_KEY',
+      2,
+    );
+  }
+  try {
+    return subjectNameKey(text);
+  } catch (error) {
+    throw new CliError(error instanceof Error ? error.message : String(error), 2);
+  }
+}
+
+/**
+ * The naming option of every `RedisStore` the CLI opens: `subjectNameKey` from
+ * `$TOKENWARDEN_SUBJECT_NAME_KEY` when set, so the CLI reads and writes the keys a deployment with
+ * hashed subject names uses (a store named otherwise refuses to serve).
+ */
+export function storeNamingOf(io: CliIo): { subjectNameKey?: Buffer } {
+  const key = subjectNameKeyOf(undefined, io.env, false);
+  return key === undefined ? {} : { subjectNameKey: key };
 }

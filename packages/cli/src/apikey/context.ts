@@ -11,7 +11,12 @@ import {
 import { parsePointInTime } from '../audit/time';
 import type { CliIo } from '../io';
 import { CliError, cliLogger, globalOptions, redisUrl } from '../shared';
-import { addSubjectKeyOptions, subjectSealingOf, type SubjectKeyFlags } from '../subjects';
+import {
+  addSubjectKeyOptions,
+  storeNamingOf,
+  subjectSealingOf,
+  type SubjectKeyFlags,
+} from '../subjects';
 
 export {
   addAuditOptions,
@@ -153,7 +158,13 @@ export function openLifecycle(
   const sinks = openAuditSinks(url, prefix, options, io);
   const audit = sinks.audit === false || sealing === undefined ? false : sealing.audit(sinks.audit);
   const logger = cliLogger(command, io);
-  const store = new RedisStore({ url, prefix, commandTimeoutMs: COMMAND_TIMEOUT_MS, logger });
+  const store = new RedisStore({
+    url,
+    prefix,
+    commandTimeoutMs: COMMAND_TIMEOUT_MS,
+    logger,
+    ...storeNamingOf(io),
+  });
   const credentials = new RedisCredentialStore({
     url,
     prefix,

@@ -21,6 +21,7 @@ import {
   masterKeysOf,
   subjectKeyStoreOf,
   type SubjectKeyFlags,
+  storeNamingOf,
 } from '../subjects';
 
 interface EraseFlags extends AuditFlags, SubjectKeyFlags {
@@ -100,6 +101,7 @@ export function registerEraseCommand(program: Command, io: CliIo): void {
             prefix: globalOptions(command).prefix,
             commandTimeoutMs: 5_000,
             logger: cliLogger(command, io),
+            ...storeNamingOf(io),
           });
           if (typeof store.eraseConsent !== 'function') {
             throw new CliError('this store cannot erase consent records', 1);

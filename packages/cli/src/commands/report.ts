@@ -35,7 +35,7 @@ import {
   type ReportFlags,
 } from '../report/context';
 import { chainKeyOf, CliError, globalOptions, redisUrl } from '../shared';
-import { subjectOpenerOf } from '../subjects';
+import { storeNamingOf, subjectOpenerOf } from '../subjects';
 
 interface ExposureFlags extends ReportFlags {
   readonly tokenId?: string;
@@ -373,7 +373,7 @@ function openState(command: Command, io: CliIo) {
     ...(prefix !== undefined ? { prefix } : {}),
     commandTimeoutMs: COMMAND_TIMEOUT_MS,
   };
-  const store = new RedisStore(options);
+  const store = new RedisStore({ ...options, ...storeNamingOf(io) });
   const credentials = new RedisCredentialStore(options);
   const signing = new RedisSigningKeyStore(options);
   return {

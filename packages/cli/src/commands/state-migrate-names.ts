@@ -1,15 +1,10 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import {
-  migrateSubjectNames,
-  openClient,
-  subjectNameKey,
-  type SubjectNameMigration,
-} from '@tokenwarden/redis';
+import { migrateSubjectNames, openClient, type SubjectNameMigration } from '@tokenwarden/redis';
 import { pairs, withLifecycle, type LifecycleOptions } from '../apikey/context';
 import type { CliIo } from '../io';
 import { CliError, globalOptions, print, redisUrl } from '../shared';
 import { STREAM_TIMEOUT_MS, guarded } from '../state/epoch';
+import { subjectNameKeyOf } from '../subjects';
 
 /** The options {@link addHashSubjectNames} adds to `state migrate-keys`. */
 interface HashSubjectNamesOptions extends LifecycleOptions {
@@ -35,40 +30,6 @@ export function addHashSubjectNames(state: Command): void {
       'the subjectNameKey (default: $TOKENWARDEN_SUBJECT_NAME_KEY), 32 bytes as hex or base64url',
     )
     .option('--layout <layout>', "the stores' layout with --hash-subject-names: single or sharded");
-}
-
-/**
- * The RedisStore `subjectNameKey`: `--subject-name-key-file`, else `$TOKENWARDEN_SUBJECT_NAME_KEY`.
- * Undefined when neither is given and `required` is false. Never echoed.
- */
-export function subjectNameKeyOf(
-  file: string | undefined,
-  env: NodeJS.ProcessEnv,
-  required: boolean,
-): Buffer | undefined {
-  let text: string | undefined;
-  if (file !== undefined) {
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      throw new CliError(
-        `cannot read the subject name key file ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-        2,
-      );
-    }
-  } else text = env.TOKENWARDEN_SUBJECT_NAME_KEY;
-  if (text === undefined || text === '') {
-    if (!required) return undefined;
-    throw new CliError(
-      'the subjectNameKey is needed: pass --subject-name-key-file FILE or set TOKENWARDEN_SUBJECT_NAME_KEY',
-      2,
-    );
-  }
-  try {
-    return subjectNameKey(text);
-  } catch (error) {
-    throw new CliError(error instanceof Error ? error.message : String(error), 2);
-  }
 }
 
 function describe(result: SubjectNameMigration): string {

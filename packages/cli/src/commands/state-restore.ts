@@ -17,6 +17,7 @@ import {
 import type { CliIo } from '../io';
 import { CliError, chainKeyOf, cliLogger, globalOptions, print, redisUrl } from '../shared';
 import { STREAM_TIMEOUT_MS, describeEpoch, epochStoreOf, guarded } from '../state/epoch';
+import { storeNamingOf } from '../subjects';
 import {
   addRecordCipherOption,
   readingSealed,
@@ -146,6 +147,7 @@ export function registerStateRestore(state: Command, io: CliIo): void {
             commandTimeoutMs: STREAM_TIMEOUT_MS,
             logger: cliLogger(command, io),
             recordCipher,
+            ...storeNamingOf(io),
           });
     try {
       await withLifecycle(command, io, options, ({ admin, actor }) =>
