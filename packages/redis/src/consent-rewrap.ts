@@ -2,7 +2,9 @@ import { RecordCipher } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 import { KeySpace } from './keys';
+import { consentDocContext } from './store-consent';
 import { decodeId } from './store-migrate';
+import { HASHED_NAME_MARK } from './subject-names';
 
 /** Options of {@link rewrapConsentRecords}. */
 export interface ConsentRewrapOptions {
@@ -52,14 +54,6 @@ const SWAP = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return 1
 end
 return 0`;
-
-/**
- * What binds a sealed doc to its record; the same context as the `RedisStore` seals with
- * (`store-consent.ts`), or the store could not open the records again.
- */
-function docContext(subject: string, purpose: string): string {
-  return `consent:${JSON.stringify([subject, purpose])}`;
-}
 
 /** Every key of `pattern` on every master (one node, or each master of a Cluster). */
 async function* scan(client: Redis | Cluster, pattern: string): AsyncGenerator<string> {
@@ -137,6 +131,24 @@ export async function rewrapConsentRecords(options: ConsentRewrapOptions): Promi
       continue;
     }
     const [encodedSubject, encodedPurpose] = key.slice(`${base}consent:`.length).split(':');
+    if (encodedSubject?.startsWith(HASHED_NAME_MARK) === true) {
+      // Hashed subject names: the docs are bound to the name, not to the subject.
+      const purpose =
+        hash['purpose'] ?? (encodedPurpose === undefined ? undefined : decodeId(encodedPurpose));
+      if (purpose === undefined) {
+        counts.unreadable += 1;
+        continue;
+      }
+      try {
+        const context = consentDocContext('', purpose, encodedSubject);
+        counts[await rewrapOne(key, hash, docs, context)] += 1;
+      } catch {
+        // Sealed before the names were hashed, by a migration without the master key: bound to
+        // a subject this key does not name. Opens with the old key until re-granted.
+        counts.unreadable += 1;
+      }
+      continue;
+    }
     let subject = encodedSubject === undefined ? undefined : decodeId(encodedSubject);
     if (subject === undefined) {
       subjects ??= await indexedSubjects(client, prefix, maxKeyLength);
@@ -148,7 +160,7 @@ export async function rewrapConsentRecords(options: ConsentRewrapOptions): Promi
       counts.unreadable += 1;
       continue;
     }
-    counts[await rewrapOne(key, hash, docs, docContext(subject, purpose))] += 1;
+    counts[await rewrapOne(key, hash, docs, consentDocContext(subject, purpose, undefined))] += 1;
   }
   return counts;
 

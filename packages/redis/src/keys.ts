@@ -92,6 +92,8 @@ export interface SubjectKeys {
   readonly index: string;
   /** Its consent record of `purpose`. */
   consent(purpose: string): string;
+  /** Its keyed-hash name with a `subjectNameKey` (what its sealed consent docs are bound to). */
+  readonly hashedName: string | undefined;
 }
 
 /** The hash tag of bucket `n`: `tw.<n>.<k>`, the first `k` whose slot lies in the n-th range. */
@@ -215,6 +217,7 @@ export class KeySpace {
       mark: space.build('nbf:sub:', name),
       index: space.build('cidx:', name),
       consent: (purpose) => space.build('consent:', `${name}:${encodeId(purpose)}`),
+      hashedName: this.naming.hashed ? name : undefined,
     };
   }
 

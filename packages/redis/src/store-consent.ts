@@ -1,4 +1,5 @@
-import { RecordCipher, StoreUnavailableError } from '@tokenwarden/core/internal';
+import type { RecordCipher } from '@tokenwarden/core/internal';
+import { decodeConsentDoc, readDoc, storedDoc } from './consent-doc';
 import {
   DEFAULT_CONSENT_RETENTION_MS,
   type ConsentGrant,
@@ -9,6 +10,8 @@ import { encodeInvalidation } from './invalidation';
 import type { ScanNode, StoreContext } from './store-context';
 import { COMMANDS } from './scripts';
 import { epochArg, epochMs, strings, text, unexpectedReply } from './values';
+
+export { consentDocContext, decodeConsentDoc, encodeConsentDoc } from './consent-doc';
 
 const OWNER = 'RedisStore';
 
@@ -42,7 +45,7 @@ export class ConsentRecords {
       grant.expiresAt === undefined ? '0' : '1',
       grant.expiresAt === undefined ? '' : epochArg(grant.expiresAt, 'expiresAt', OWNER),
       purpose,
-      storedDoc(this.store, subject, purpose, {
+      storedDoc(this.store, subject, purpose, keys.hashedName, {
         source: optionalText(grant.source, 'source'),
         notice: optionalText(grant.notice, 'notice'),
         evidence: optionalText(grant.evidence, 'evidence'),
@@ -60,6 +63,7 @@ export class ConsentRecords {
           purpose,
           strings(reply, RECORD_STRINGS, 'grantConsent'),
           this.store.cipher,
+          keys.hashedName,
         ),
     );
   }
@@ -82,7 +86,9 @@ export class ConsentRecords {
       keepUntil,
       purpose,
       source === undefined ? '0' : '1',
-      source === undefined ? '' : storedDoc(this.store, subject, purpose, { source }),
+      source === undefined
+        ? ''
+        : storedDoc(this.store, subject, purpose, keys.hashedName, { source }),
       this.store.now(),
       this.store.channel,
       encodeInvalidation({ kind: 'consent', subject, purpose }),
@@ -94,6 +100,7 @@ export class ConsentRecords {
         purpose,
         strings(reply, RECORD_STRINGS, 'withdrawConsent'),
         this.store.cipher,
+        keys.hashedName,
       ),
     );
   }
@@ -128,6 +135,7 @@ export class ConsentRecords {
           checkedPurpose,
           fields.slice(0, RECORD_STRINGS),
           this.store.cipher,
+          keys.hashedName,
         );
       },
     );
@@ -178,7 +186,7 @@ export class ConsentRecords {
   async list(subject: string): Promise<readonly ConsentRecord[]> {
     const checked = text(subject, 'subject', OWNER);
     await this.adoptUnindexed(checked);
-    const index = this.store.keys.subject(checked).index;
+    const { index, hashedName } = this.store.keys.subject(checked);
     const now = this.store.now();
     return this.store.connection.run(
       'consentRecords',
@@ -192,7 +200,13 @@ export class ConsentRecords {
         const records: ConsentRecord[] = [];
         for (let i = 0; i < fields.length; i += per) {
           records.push(
-            toRecord(checked, fields[i]!, fields.slice(i + 1, i + per), this.store.cipher),
+            toRecord(
+              checked,
+              fields[i]!,
+              fields.slice(i + 1, i + per),
+              this.store.cipher,
+              hashedName,
+            ),
           );
         }
         return records.sort(byPurpose);
@@ -220,86 +234,6 @@ export class ConsentRecords {
   }
 }
 
-/** What a grant or a withdrawal records beyond its times. */
-interface ConsentDoc {
-  readonly source?: string;
-  readonly notice?: string;
-  readonly evidence?: string;
-}
-
-/**
- * The one place a `RedisStore` serialises what a consent record holds beyond its times (the
- * `gdoc` and `wdoc` fields, which the scripts copy as opaque strings): an encryption of records
- * at rest wraps this and {@link decodeConsentDoc}.
- */
-export function encodeConsentDoc(doc: ConsentDoc): string {
-  const out: Record<string, string> = {};
-  if (doc.source !== undefined) out['source'] = doc.source;
-  if (doc.notice !== undefined) out['notice'] = doc.notice;
-  if (doc.evidence !== undefined) out['evidence'] = doc.evidence;
-  return JSON.stringify(out);
-}
-
-/** What binds a sealed doc to its record: a doc copied to another record does not open. */
-function docContext(subject: string, purpose: string): string {
-  return `consent:${JSON.stringify([subject, purpose])}`;
-}
-
-/** A doc as the store keeps it: sealed with its `recordCipher`, else the JSON. */
-function storedDoc(store: StoreContext, subject: string, purpose: string, doc: ConsentDoc): string {
-  const json = encodeConsentDoc(doc);
-  return store.cipher === undefined ? json : store.cipher.seal(json, docContext(subject, purpose));
-}
-
-/**
- * A stored doc, opened when sealed. A sealed doc and no cipher, a wrong master key or an altered
- * doc throw a `StoreUnavailableError` saying which (the warden fails closed), never a record
- * without its proof.
- */
-function readDoc(
-  stored: string,
-  subject: string,
-  purpose: string,
-  cipher: RecordCipher | undefined,
-): ConsentDoc {
-  if (!RecordCipher.isSealed(stored)) return decodeConsentDoc(stored);
-  if (cipher === undefined) {
-    throw new StoreUnavailableError(
-      'the consent record is encrypted: give the RedisStore its recordCipher (the master key)',
-    );
-  }
-  let json: string;
-  try {
-    json = cipher.open(stored, docContext(subject, purpose));
-  } catch (error) {
-    throw new StoreUnavailableError(
-      `a consent record cannot be opened: ${error instanceof Error ? error.message : 'error'}`,
-    );
-  }
-  return decodeConsentDoc(json);
-}
-
-/** The doc {@link encodeConsentDoc} wrote; `StoreUnavailableError` for anything else. */
-export function decodeConsentDoc(stored: string): ConsentDoc {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(stored);
-  } catch {
-    throw unexpectedReply('consent');
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw unexpectedReply('consent');
-  }
-  const doc: { source?: string; notice?: string; evidence?: string } = {};
-  for (const name of ['source', 'notice', 'evidence'] as const) {
-    const value = (parsed as Record<string, unknown>)[name];
-    if (value === undefined) continue;
-    if (typeof value !== 'string') throw unexpectedReply('consent');
-    doc[name] = value;
-  }
-  return doc;
-}
-
 /**
  * Builds a record from the scripts' eight strings (granted, expires, withdrawn, until, gdoc,
  * wdoc, hasLegacySource, legacySource); absent fields get no key at all. The source is the last
@@ -310,13 +244,14 @@ export function toRecord(
   purpose: string,
   fields: readonly string[],
   cipher?: RecordCipher,
+  hashedName?: string,
 ): ConsentRecord {
   const [granted, expires, withdrawn, until, gdoc, wdoc, hasLegacy, legacy] = fields;
   if (fields.length !== RECORD_STRINGS || (hasLegacy !== '0' && hasLegacy !== '1')) {
     throw unexpectedReply('consent');
   }
-  const grant = gdoc === '' ? {} : readDoc(gdoc!, subject, purpose, cipher);
-  const withdrawal = wdoc === '' ? {} : readDoc(wdoc!, subject, purpose, cipher);
+  const grant = gdoc === '' ? {} : readDoc(gdoc!, subject, purpose, cipher, hashedName);
+  const withdrawal = wdoc === '' ? {} : readDoc(wdoc!, subject, purpose, cipher, hashedName);
   const source = withdrawal.source ?? grant.source ?? (hasLegacy === '1' ? legacy : undefined);
   return {
     subject,

@@ -88,6 +88,7 @@ export class StoreLookup {
             together.purpose,
             fields.slice(4, at),
             this.store.cipher,
+            other.hashedName,
           ),
         };
       },

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError, StoreUnavailableError } from '@tokenwarden/core';
+import { ConfigError, RecordCipher, StoreUnavailableError } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 import { KeySpace } from './keys';
 import { CONSENT_READ } from './scripts/consent';
 import { RAISE_LUA } from './scripts/store';
-import { decodeId } from './store-consent';
+import { consentDocContext, decodeId } from './store-consent';
 import { NAMING_RECHECK_MS, namingMismatch } from './store-naming';
 import {
   CLEAR_NAMES,
@@ -36,6 +36,12 @@ export interface SubjectNameMigrationOptions {
    * the stores' re-check interval plus one second (6 s).
    */
   readonly settleMs?: number;
+  /**
+   * The nodes' record cipher (the master key): sealed consent docs are re-bound to the hashed
+   * name as they are copied, so `keys rewrap` can re-seal them later. Without it they are copied
+   * as they are: still readable by the stores, but `keys rewrap` cannot re-seal them.
+   */
+  readonly recordCipher?: RecordCipher;
 }
 
 /** What {@link migrateSubjectNames} did. */
@@ -180,7 +186,15 @@ export async function migrateSubjectNames(
         Number(fields['withdrawn'] ?? '0') > Number(held['withdrawn'] ?? '0');
       if (!later) return 'unchanged';
     }
-    const pairs = Object.entries({ ...fields, purpose }).flat();
+    const rebound: Record<string, string> = { ...fields, purpose };
+    const cipher = options.recordCipher;
+    for (const field of ['gdoc', 'wdoc'] as const) {
+      const doc = rebound[field];
+      if (cipher === undefined || doc === undefined || !RecordCipher.isSealed(doc)) continue;
+      const json = cipher.open(doc, consentDocContext(subject, purpose, undefined));
+      rebound[field] = cipher.seal(json, consentDocContext(subject, purpose, keys.hashedName));
+    }
+    const pairs = Object.entries(rebound).flat();
     await client.eval(COPY_CONSENT_LUA, 2, to, keys.index, String(now), ...pairs);
     return 'consents';
   }

@@ -4,6 +4,7 @@ import { masterKey, RecordCipher } from '@tokenwarden/core/internal';
 import Redis from 'ioredis';
 import { rewrapConsentRecords } from '../src/consent-rewrap';
 import { RedisStore } from '../src/redis-store';
+import { migrateSubjectNames } from '../src/subject-names-migrate';
 
 const URL = 'redis://127.0.0.1:6379';
 const RUN = `${process.pid}-${Date.now().toString(36)}`;
@@ -183,3 +184,73 @@ describe('rewrapConsentRecords, a prefix with its own hash tag', () => {
     }
   });
 });
+
+describe.each(['single', 'sharded'] as const)(
+  'rewrapConsentRecords under hashed subject names, layout %s',
+  (layout) => {
+    const prefix = `tw-consent-rewrap-hashed-${layout}-${RUN}:`;
+    prefixes.push(prefix);
+    const nameKey = randomBytes(32);
+    const storeWith = (cipher: RecordCipher, subjectNameKey?: Buffer) =>
+      new RedisStore({
+        url: URL,
+        prefix,
+        layout,
+        logger: false,
+        recordCipher: cipher,
+        ...(subjectNameKey === undefined ? {} : { subjectNameKey }),
+      });
+
+    it('re-seals records written under hashed names and those a migration re-bound, and reads them with the new key alone', async () => {
+      // One record from before the names were hashed, moved by the migration with the master key.
+      const clear = storeWith(new RecordCipher(oldKey));
+      try {
+        await clear.grantConsent(grantOf('lee@example.com', 'newsletter'));
+      } finally {
+        await clear.close();
+      }
+      expect(
+        await migrateSubjectNames({
+          client: redis,
+          prefix,
+          layout,
+          subjectNameKey: nameKey,
+          recordCipher: new RecordCipher(oldKey),
+          settleMs: 0,
+        }),
+      ).toMatchObject({ consents: 1, unreadable: 0 });
+      // One record written under the hashed names.
+      const hashed = storeWith(new RecordCipher(oldKey), nameKey);
+      try {
+        await hashed.grantConsent(grantOf('max@example.com', 'analytics'));
+      } finally {
+        await hashed.close();
+      }
+      expect(await everything(prefix)).not.toContain('@example.com');
+
+      const cipher = new RecordCipher(newKey, [oldKey]);
+      expect(await rewrapConsentRecords({ client: redis, prefix, cipher })).toEqual({
+        resealed: 2,
+        unchanged: 0,
+        plain: 0,
+        unreadable: 0,
+      });
+      const stored = await everything(prefix);
+      expect(stored).toContain(`rc1.${newKey.id}.`);
+      expect(stored).not.toContain(oldKey.id);
+
+      const after = storeWith(new RecordCipher(newKey), nameKey);
+      try {
+        expect(await after.getConsent('lee@example.com', 'newsletter')).toMatchObject({
+          source: 'portal-lee@example.com',
+          notice: 'privacy-notice@2030-01',
+        });
+        expect(await after.consentRecords('max@example.com')).toMatchObject([
+          { purpose: 'analytics', evidence: 'form-9' },
+        ]);
+      } finally {
+        await after.close();
+      }
+    });
+  },
+);

@@ -4,6 +4,7 @@ import { pairs, withLifecycle, type LifecycleOptions } from '../apikey/context';
 import type { CliIo } from '../io';
 import { CliError, globalOptions, print, redisUrl } from '../shared';
 import { STREAM_TIMEOUT_MS, guarded } from '../state/epoch';
+import { recordCipherOf } from '../state/record-cipher';
 import { subjectNameKeyOf } from '../subjects';
 
 /** The options {@link addHashSubjectNames} adds to `state migrate-keys`. */
@@ -11,6 +12,7 @@ interface HashSubjectNamesOptions extends LifecycleOptions {
   readonly hashSubjectNames?: boolean;
   readonly subjectNameKeyFile?: string;
   readonly layout?: string;
+  readonly masterKeyFile?: string;
 }
 
 /**
@@ -64,6 +66,8 @@ export async function hashSubjectNames(command: Command, io: CliIo): Promise<boo
     throw new CliError("--layout must be 'single' or 'sharded'", 2);
   }
   const key = subjectNameKeyOf(options.subjectNameKeyFile, io.env, true)!;
+  // With the master key, sealed consent docs are re-bound to the hashed names as they move.
+  const recordCipher = recordCipherOf(options, io);
   const url = redisUrl(command, io);
   const prefix = globalOptions(command).prefix;
   await withLifecycle(command, io, options, ({ admin, actor }) =>
@@ -76,6 +80,7 @@ export async function hashSubjectNames(command: Command, io: CliIo): Promise<boo
           ...(prefix === undefined ? {} : { prefix }),
           layout,
           subjectNameKey: key,
+          ...(recordCipher === undefined ? {} : { recordCipher }),
         });
       } finally {
         client.disconnect();
