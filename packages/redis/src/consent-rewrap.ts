@@ -2,6 +2,7 @@ import { RecordCipher } from '@tokenwarden/core';
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 import { KeySpace } from './keys';
+import { globEscape as escaped, scanKeys as scan } from './scan-keys';
 import { consentDocContext } from './store-consent';
 import { decodeId } from './store-migrate';
 import { HASHED_NAME_MARK } from './subject-names';
@@ -54,24 +55,6 @@ const SWAP = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return 1
 end
 return 0`;
-
-/** Every key of `pattern` on every master (one node, or each master of a Cluster). */
-async function* scan(client: Redis | Cluster, pattern: string): AsyncGenerator<string> {
-  const nodes: Redis[] = 'nodes' in client ? client.nodes('master') : [client];
-  for (const node of nodes) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      yield* keys;
-    } while (cursor !== '0');
-  }
-}
-
-/** A glob with its glob characters escaped. */
-function escaped(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
-}
 
 /**
  * The key spaces a store of `prefix` may have written (the `'single'` one and each bucket of

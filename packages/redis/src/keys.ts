@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ConfigError } from '@tokenwarden/core';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
+import { globEscape } from './scan-keys';
 
 /** Hash tag appended to a prefix that has none, so every key lands in one cluster slot. */
 export const DEFAULT_HASH_TAG = '{tw}';
@@ -283,7 +284,7 @@ export class KeySpace {
 
   /** A glob matching every key of this key space (for SCAN); glob characters are escaped. */
   pattern(): string {
-    return `${this.base.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    return `${globEscape(this.base)}*`;
   }
 
   private build(kind: string, encoded: string): string {

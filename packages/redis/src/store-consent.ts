@@ -8,6 +8,7 @@ import {
 } from '@tokenwarden/core';
 import { encodeInvalidation } from './invalidation';
 import type { ScanNode, StoreContext } from './store-context';
+import { globEscape } from './scan-keys';
 import { COMMANDS } from './scripts';
 import { epochArg, epochMs, strings, text, unexpectedReply } from './values';
 
@@ -159,7 +160,7 @@ export class ConsentRecords {
     const prefix = keys.consent('');
     if (!prefix.endsWith(':')) return;
     const index = keys.index;
-    const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    const pattern = `${globEscape(prefix)}*`;
     const nodes = await this.store.connection.run('consent scan', async (redis) =>
       redis.nodes !== undefined ? redis.nodes('master') : [redis as unknown as ScanNode],
     );

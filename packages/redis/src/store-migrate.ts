@@ -2,6 +2,7 @@ import { ConfigError, RecordCipher, TokenwardenError, type StoreEpoch } from '@t
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 import { KeySpace } from './keys';
+import { globEscape, liveMark, scanKeys as scan } from './scan-keys';
 import { RedisStore } from './redis-store';
 import { toRecord } from './store-consent';
 
@@ -101,30 +102,6 @@ export function decodeId(encoded: string): string | undefined {
 /** The fields of a hash, or an empty object for a missing key. */
 async function fieldsOf(client: Redis | Cluster, key: string): Promise<Record<string, string>> {
   return client.hgetall(key);
-}
-
-/** Every key of `pattern` on every master (one node, or each master of a Cluster). */
-async function* scan(client: Redis | Cluster, pattern: string): AsyncGenerator<string> {
-  const nodes: Redis[] = 'nodes' in client ? client.nodes('master') : [client];
-  for (const node of nodes) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      yield* keys;
-    } while (cursor !== '0');
-  }
-}
-
-/** A live mark (or revoked id) entry, or `undefined` once expired or half-written. */
-function liveMark(
-  fields: Record<string, string>,
-  now: number,
-): { at: number; until: number } | undefined {
-  const at = Number(fields['at']);
-  const until = Number(fields['until']);
-  if (!Number.isSafeInteger(at) || !Number.isSafeInteger(until) || until <= now) return undefined;
-  return { at, until };
 }
 
 /** True when every target mark hash already holds `at` (or later) until `until` (or later). */
@@ -245,7 +222,7 @@ export async function migrateKeyLayout(
         `the state of the 'single' layout is lost (epoch ${before.lostId}): restore it first (tokenwarden state restore)`,
       );
     }
-    const escaped = old.base.replace(/[*?[\]\\]/g, '\\$&');
+    const escaped = globEscape(old.base);
     // Nothing is written, not even in clear, when a sealed record could not be read.
     if (cipher === undefined) await refuseSealed(client, `${escaped}consent:*`);
     const taken = await target.takeOverEpoch(before);

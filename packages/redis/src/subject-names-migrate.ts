@@ -3,6 +3,7 @@ import { ConfigError, RecordCipher, StoreUnavailableError } from '@tokenwarden/c
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_MAX_KEY_LENGTH, DEFAULT_PREFIX } from './defaults';
 import { KeySpace } from './keys';
+import { globEscape as escape, liveMark, scanKeys as scan } from './scan-keys';
 import { CONSENT_READ } from './scripts/consent';
 import { RAISE_LUA } from './scripts/store';
 import { consentDocContext, decodeId } from './store-consent';
@@ -231,33 +232,4 @@ async function connected(client: Redis | Cluster, ms: number): Promise<void> {
     };
     client.once('ready', ready);
   });
-}
-
-/** A glob matching `text` literally. */
-function escape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
-}
-
-/** Every key of `pattern` on every master (one node, or each master of a Cluster). */
-async function* scan(client: Redis | Cluster, pattern: string): AsyncGenerator<string> {
-  const nodes: Redis[] = 'nodes' in client ? client.nodes('master') : [client];
-  for (const node of nodes) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      yield* keys;
-    } while (cursor !== '0');
-  }
-}
-
-/** A live mark, or `undefined` once expired or half-written. */
-function liveMark(
-  fields: Record<string, string>,
-  now: number,
-): { at: number; until: number } | undefined {
-  const at = Number(fields['at']);
-  const until = Number(fields['until']);
-  if (!Number.isSafeInteger(at) || !Number.isSafeInteger(until) || until <= now) return undefined;
-  return { at, until };
 }
